@@ -1,0 +1,40 @@
+/**
+ * @module checkpoints/types
+ * The CheckpointStore seam: a commit of the whole workspace after each changing step, reset to
+ * any commit, a ref per branch. One commit per changing step, so `git log --oneline` in the
+ * workspace reads as the trajectory.
+ */
+
+export interface CheckpointInit {
+  /** Commit of step 0 ("Initial state"). */
+  baseCommit: string;
+  /** The branch the user had checked out before (restored on request, never rewritten). */
+  userBranch: string | null;
+}
+
+export interface CommitRequest {
+  message: string;
+  /**
+   * Paths (workspace-relative) the step changed, when the step knows them (a file edit).
+   * Undefined means "find out" (after a shell command).
+   */
+  paths?: string[];
+}
+
+export interface CheckpointStore {
+  /** Initialise or reuse the repository, create the session's first branch, commit step 0. */
+  init(sessionId: string, firstBranch: string): Promise<CheckpointInit>;
+  /** Called before a shell command runs, so `commit` can learn what it changed without a full scan. */
+  beforeCommand(): Promise<void>;
+  /** Commit what changed on the current branch; null when nothing changed. */
+  commit(req: CommitRequest): Promise<string | null>;
+  /** Make the workspace byte-for-byte equal to `commit` (edited, created and deleted files). */
+  reset(commit: string): Promise<void>;
+  /** Create branch `name` at `commit` and make it current (subsequent commits go there). */
+  createBranch(name: string, commit: string): Promise<void>;
+  /** Switch the current branch (and the workspace) to an existing one at its head. */
+  checkoutBranch(name: string): Promise<void>;
+  /** Unified diff between two commits (or a commit and its parent when `from` is null). */
+  diff(from: string | null, to: string): Promise<string>;
+  close(): Promise<void>;
+}

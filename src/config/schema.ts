@@ -1,0 +1,205 @@
+/**
+ * @module config/schema
+ * Every key of the source's YAML config (SPEC §3), with the source's defaults. Objects are
+ * strict: an unknown key is an error (with a did-you-mean, see config/errors.ts).
+ */
+import { z } from 'zod';
+
+export const TOOL_NAMES = ['file_read', 'file_edit', 'bash_command', 'directory_list', 'file_search'] as const;
+export const SDK_TOOL_NAMES = ['Read', 'Edit', 'Write', 'Bash', 'Glob', 'Grep'] as const;
+export const BACKENDS = ['ollama', 'anthropic', 'claude_agent_sdk', 'openai', 'scripted'] as const;
+export const EXPORT_FORMATS = [
+  'trajectories',
+  'branch_preferences',
+  'prm_from_branches',
+  'code_review',
+  'dpo',
+  'prm_stepwise',
+] as const;
+
+const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
+
+const ollama = z.strictObject({
+  model: z.string().min(1).default('qwen2.5-coder:32b'),
+  host: z.url().default('http://localhost:11434'),
+  temperature: z.number().min(0).max(2).default(0.2),
+  max_tokens: z.int().positive().default(4096),
+  num_ctx: z.int().positive().default(32768),
+  system_prompt: z.string().optional(),
+});
+
+const anthropic = z.strictObject({
+  model: z.string().min(1).default('claude-sonnet-4-20250514'),
+  api_key_env: envVarName.default('ANTHROPIC_API_KEY'),
+  /** Beyond the source: point the client at a proxy or a test server. */
+  base_url: z.url().optional(),
+  max_tokens: z.int().positive().default(8192),
+  temperature: z.number().min(0).max(1).default(0.1),
+  tools: z.array(z.enum(TOOL_NAMES)).default([...TOOL_NAMES]),
+  system_prompt: z.string().optional(),
+  /** Extended thinking budget in tokens (used when streaming.show_thinking is on); 0 turns it off. */
+  thinking_budget_tokens: z.int().min(0).default(0),
+  max_retries: z.int().min(0).default(4),
+});
+
+const claudeAgentSdk = z.strictObject({
+  api_key_env: envVarName.default('ANTHROPIC_API_KEY'),
+  base_url: z.url().optional(),
+  model: z.string().min(1).default('claude-sonnet-4-20250514'),
+  max_turns: z.int().positive().default(50),
+  permission_mode: z.enum(['auto', 'ask', 'restricted']).default('auto'),
+  allowed_tools: z.array(z.enum(SDK_TOOL_NAMES)).default([...SDK_TOOL_NAMES]),
+  restricted_commands: z.array(z.string().min(1)).default([]),
+  system_prompt: z.string().optional(),
+});
+
+/** Beyond the source: any OpenAI-compatible chat-completions server (vLLM, llama.cpp, LM Studio…). */
+const openai = z.strictObject({
+  base_url: z.url().default('http://localhost:8080/v1'),
+  model: z.string().min(1),
+  api_key_env: envVarName.optional(),
+  temperature: z.number().min(0).max(2).default(0.2),
+  max_tokens: z.int().positive().default(4096),
+  tools: z.array(z.enum(TOOL_NAMES)).default([...TOOL_NAMES]),
+  system_prompt: z.string().optional(),
+});
+
+/** Beyond the source: an offline agent that plays a script of model turns from a file. */
+const scripted = z.strictObject({
+  script: z.string().min(1),
+  /** Delay before each scripted model turn, to make a demo watchable. */
+  turn_delay_ms: z.int().min(0).default(0),
+  tools: z.array(z.enum(TOOL_NAMES)).default([...TOOL_NAMES]),
+});
+
+const sandbox = z.strictObject({
+  type: z.enum(['docker', 'local']).default('local'),
+  image: z.string().min(1).default('python:3.11-slim'),
+  workspace: z.string().min(1).default('./workspace/'),
+  /** Max seconds per agent session. */
+  timeout: z.number().positive().default(600),
+  /** Max seconds per command (beyond the source; a command never outlives the session). */
+  command_timeout: z.number().positive().default(120),
+  allowed_commands: z.array(z.string().min(1)).optional(),
+  restricted_commands: z.array(z.string().min(1)).default([]),
+  mount_volumes: z.array(z.string().regex(/^[^:]+:\/[^:]*(:(ro|rw))?$/, 'HOST:CONTAINER[:ro|rw]')).default([]),
+  /** Docker only: network off unless turned on. */
+  network: z.boolean().default(false),
+  cpus: z.number().positive().default(2),
+  memory_mb: z.int().positive().default(2048),
+  pids_limit: z.int().positive().default(512),
+  /** Cap on the output kept per command and per file read, in bytes. */
+  max_output_bytes: z.int().positive().default(64 * 1024),
+});
+
+const streaming = z.strictObject({
+  update_interval_ms: z.int().min(10).max(5000).default(100),
+  buffer_output: z.boolean().default(true),
+  show_thinking: z.boolean().default(true),
+  show_tool_inputs: z.boolean().default(true),
+});
+
+const checkpoints = z.strictObject({
+  enabled: z.boolean().default(true),
+  strategy: z.literal('git').default('git'),
+  auto_commit_on_file_change: z.boolean().default(true),
+  commit_message_prefix: z.string().default('[potato-checkpoint]'),
+  max_checkpoints: z.int().positive().default(1000),
+});
+
+const controls = z.strictObject({
+  pause_enabled: z.boolean().default(true),
+  instruction_enabled: z.boolean().default(true),
+  stop_enabled: z.boolean().default(true),
+  rollback_enabled: z.boolean().default(true),
+  branch_enabled: z.boolean().default(true),
+  pause_keyboard_shortcut: z.string().min(1).default('Space'),
+  instruction_keyboard_shortcut: z.string().min(1).default('i'),
+});
+
+const branching = z.strictObject({
+  enabled: z.boolean().default(true),
+  max_branches_per_session: z.int().positive().default(10),
+  auto_name_branches: z.boolean().default(true),
+  require_reason_on_rollback: z.boolean().default(true),
+  compare_branches_view: z.boolean().default(true),
+});
+
+export const liveCodingAgentSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  backend: z.enum(BACKENDS),
+  ollama: ollama.optional(),
+  anthropic: anthropic.optional(),
+  claude_agent_sdk: claudeAgentSdk.optional(),
+  openai: openai.optional(),
+  scripted: scripted.optional(),
+  sandbox: sandbox.prefault({}),
+  streaming: streaming.prefault({}),
+  checkpoints: checkpoints.prefault({}),
+  controls: controls.prefault({}),
+  branching: branching.prefault({}),
+});
+
+const option = z.strictObject({ value: z.string(), text: z.string().optional() });
+const schemeBase = {
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a name of letters, digits and _'),
+  label: z.string().optional(),
+  description: z.string().optional(),
+  required: z.boolean().default(false),
+};
+export const annotationSchemeSchema = z.discriminatedUnion('annotation_type', [
+  z.strictObject({ annotation_type: z.literal('radio'), ...schemeBase, options: z.array(option).min(1) }),
+  z.strictObject({ annotation_type: z.literal('select'), ...schemeBase, options: z.array(option).min(1) }),
+  z.strictObject({
+    annotation_type: z.literal('multiselect'),
+    ...schemeBase,
+    options: z.array(option).min(1),
+  }),
+  z.strictObject({ annotation_type: z.literal('checkbox'), ...schemeBase, options: z.array(option).min(1) }),
+  z.strictObject({
+    annotation_type: z.literal('likert'),
+    ...schemeBase,
+    size: z.int().min(2).max(11).default(5),
+    min_label: z.string().optional(),
+    max_label: z.string().optional(),
+  }),
+  z.strictObject({
+    annotation_type: z.literal('number'),
+    ...schemeBase,
+    min: z.number().optional(),
+    max: z.number().optional(),
+  }),
+  z.strictObject({
+    annotation_type: z.literal('text_input'),
+    ...schemeBase,
+    placeholder: z.string().optional(),
+    multiline: z.boolean().default(true),
+  }),
+]);
+
+export const configSchema = z.strictObject({
+  project_name: z.string().min(1).default('Potato Live'),
+  port: z.int().min(1).max(65535).default(8000),
+  /** Beyond the source: the address to listen on. */
+  host: z.string().default('127.0.0.1'),
+  live_coding_agent: liveCodingAgentSchema,
+  annotation_schemes: z.array(annotationSchemeSchema).default([]),
+  output: z
+    .strictObject({
+      path: z.string().min(1).default('./output/'),
+      format: z.literal('jsonl').default('jsonl'),
+      export_formats: z.array(z.enum(EXPORT_FORMATS)).default([]),
+    })
+    .prefault({}),
+  annotators: z
+    .array(z.strictObject({ username: z.string().min(1), password: z.string().min(1) }))
+    .min(1, 'at least one annotator'),
+});
+
+export type RawConfig = z.output<typeof configSchema>;
+export type AnnotationScheme = z.output<typeof annotationSchemeSchema>;
+export type LiveCodingAgentConfig = z.output<typeof liveCodingAgentSchema>;
+export type SandboxConfig = LiveCodingAgentConfig['sandbox'];
+export type BackendName = (typeof BACKENDS)[number];
+export type ToolName = (typeof TOOL_NAMES)[number];
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];

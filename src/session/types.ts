@@ -1,0 +1,66 @@
+/**
+ * @module session/types
+ * The controls an annotator has over a running session, as the server and the CLI call them.
+ * Each control is refused with a ControlError a user can act on.
+ */
+import type { ToolCall } from '../steps/types.js';
+import type { SessionEvent, SessionStatus } from './events.js';
+
+export interface RollbackRequest {
+  /** Step to roll back to (the workspace and context end after it); null: before step 0. */
+  toStepId: string | null;
+  reason?: string;
+  /** Delivered in the first model request after the rollback. */
+  instruction?: string;
+  /** An edited tool call that runs first, recorded as the annotator's step. */
+  editedToolCall?: Omit<ToolCall, 'id'>;
+  /** Keep the old path and start a new branch (default: branching.enabled). */
+  branch?: boolean;
+  annotator: string;
+}
+
+export interface SessionControls {
+  readonly id: string;
+  status(): SessionStatus;
+  pause(annotator: string): void;
+  resume(annotator: string): void;
+  instruct(text: string, annotator: string): void;
+  stop(annotator: string): Promise<void>;
+  rollback(req: RollbackRequest): Promise<void>;
+  /** Resolves when the agent loop has ended (stopped, finished, failed). */
+  readonly done: Promise<void>;
+}
+
+export type ControlErrorCode =
+  | 'disabled' // controls.*_enabled is false
+  | 'invalid_state' // e.g. resume while running, any control on an ended session
+  | 'reason_required'
+  | 'branch_limit'
+  | 'not_found'
+  | 'bad_request';
+
+export class ControlError extends Error {
+  constructor(
+    message: string,
+    readonly code: ControlErrorCode,
+  ) {
+    super(message);
+    this.name = 'ControlError';
+  }
+}
+
+export type EventListener = (event: SessionEvent) => void;
+
+/** What the server needs from the engine: start sessions, find them, watch them, shut down. */
+export interface SessionManager {
+  /** Start a session for a task; resolves once the session record exists (the agent runs on). */
+  start(opts: { task: string; annotator: string }): Promise<SessionControls>;
+  /** A live session's controls, or undefined when it is not running in this process. */
+  get(sessionId: string): SessionControls | undefined;
+  /** Continue an interrupted (or stopped) session from its last checkpoint on its current branch. */
+  resumeSession(sessionId: string, annotator: string, instruction?: string): Promise<SessionControls>;
+  /** Live events of a session after they are persisted; returns an unsubscribe function. */
+  subscribe(sessionId: string, listener: EventListener): () => void;
+  /** Stop every running session and save it (SIGINT/SIGTERM). */
+  shutdown(): Promise<void>;
+}

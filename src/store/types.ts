@@ -1,0 +1,112 @@
+/**
+ * @module store/types
+ * The Store seam: synchronous persistence of sessions, the step tree, branches,
+ * interventions, annotations and the event log. Synchronous on purpose: a step is on disk
+ * before the call returns, so nothing shown to anyone can be lost by a crash.
+ */
+import type { SessionEvent, SessionEventBody, SessionStatus } from '../session/events.js';
+import type { Step, TokenUsage } from '../steps/types.js';
+
+export interface SessionRecord {
+  id: string;
+  task: string;
+  annotator: string;
+  backend: string;
+  /** Backend settings with secrets removed (never an API key). */
+  backend_settings: Record<string, unknown>;
+  status: SessionStatus;
+  /** Why the session ended: 'stopped by annotator', 'timeout after 600 s', an error message… */
+  end_reason: string | null;
+  workspace: string;
+  base_commit: string | null;
+  current_branch_id: string | null;
+  usage: TokenUsage;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface BranchRecord {
+  id: string;
+  session_id: string;
+  /** branch-A, branch-B, … */
+  name: string;
+  /** Step the branch forked after (null: forked at the very start, before step 0). */
+  fork_step_id: string | null;
+  /** The branch it was forked from. */
+  parent_branch_id: string | null;
+  reason: string | null;
+  head_step_id: string | null;
+  git_ref: string;
+  created_at: number;
+}
+
+export type InterventionType = 'pause' | 'resume' | 'instruction' | 'stop' | 'rollback' | 'branch' | 'edit_tool_call' | 'timeout' | 'approval';
+
+export interface Intervention {
+  id: string;
+  session_id: string;
+  branch_id: string | null;
+  type: InterventionType;
+  /** The step it came after (null: before step 0). */
+  after_step_id: string | null;
+  /** step_idx of after_step_id, denormalised for exports (null: before step 0). */
+  after_step: number | null;
+  content: string | null;
+  annotator: string;
+  created_at: number;
+}
+
+/** A session-level answer to one of annotation_schemes. */
+export interface Annotation {
+  session_id: string;
+  annotator: string;
+  /** Branch the answer is about; null for the whole session. */
+  branch_id: string | null;
+  scheme: string;
+  value: unknown;
+  updated_at: number;
+}
+
+export type StepLabelValue = 'correct' | 'incorrect' | 'unsure';
+
+export interface StepLabel {
+  session_id: string;
+  step_id: string;
+  annotator: string;
+  label: StepLabelValue;
+  first_error: boolean;
+  updated_at: number;
+}
+
+export interface Store {
+  createSession(s: Omit<SessionRecord, 'created_at' | 'updated_at'>): SessionRecord;
+  updateSession(id: string, patch: Partial<Omit<SessionRecord, 'id' | 'created_at'>>): SessionRecord;
+  getSession(id: string): SessionRecord | null;
+  listSessions(filter?: { annotator?: string }): SessionRecord[];
+
+  insertStep(step: Step): void;
+  getStep(id: string): Step | null;
+  /** All steps of a session (the whole tree), in insertion order. */
+  listSteps(sessionId: string): Step[];
+
+  insertBranch(b: BranchRecord): void;
+  updateBranch(id: string, patch: Partial<Pick<BranchRecord, 'head_step_id' | 'reason'>>): void;
+  listBranches(sessionId: string): BranchRecord[];
+
+  insertIntervention(i: Intervention): void;
+  listInterventions(sessionId: string): Intervention[];
+
+  upsertAnnotation(a: Annotation): void;
+  listAnnotations(sessionId: string): Annotation[];
+  upsertStepLabel(l: StepLabel): void;
+  deleteStepLabel(sessionId: string, stepId: string, annotator: string): void;
+  listStepLabels(sessionId: string): StepLabel[];
+
+  /** Persist an event and return it with its sequence number (per session, from 1, no gaps). */
+  appendEvent(sessionId: string, body: SessionEventBody): SessionEvent;
+  eventsAfter(sessionId: string, seq: number, limit?: number): SessionEvent[];
+
+  /** Run fn in one transaction. */
+  transaction<T>(fn: () => T): T;
+  close(): void;
+}
