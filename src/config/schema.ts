@@ -89,7 +89,10 @@ const sandbox = z.strictObject({
   memory_mb: z.int().positive().default(2048),
   pids_limit: z.int().positive().default(512),
   /** Cap on the output kept per command and per file read, in bytes. */
-  max_output_bytes: z.int().positive().default(64 * 1024),
+  max_output_bytes: z
+    .int()
+    .positive()
+    .default(64 * 1024),
 });
 
 const streaming = z.strictObject({

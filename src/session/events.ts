@@ -26,7 +26,13 @@ export type SessionEventBody =
   | { type: 'session'; session: SessionRecord }
   | { type: 'status'; status: SessionStatus; activity: AgentActivity; message?: string }
   /** A step in progress: streamed thinking/text, tool input as it streams, terminal output. */
-  | { type: 'partial'; key: string; kind: 'thinking' | 'message' | 'tool_input' | 'output'; text: string; tool?: string }
+  | {
+      type: 'partial';
+      key: string;
+      kind: 'thinking' | 'message' | 'tool_input' | 'output';
+      text: string;
+      tool?: string;
+    }
   /** A finished step, already persisted (it replaces the partial with the same key, if any). */
   | { type: 'step'; step: Step; partial_key?: string }
   | { type: 'branch'; branch: BranchRecord }

@@ -40,7 +40,16 @@ export interface BranchRecord {
   created_at: number;
 }
 
-export type InterventionType = 'pause' | 'resume' | 'instruction' | 'stop' | 'rollback' | 'branch' | 'edit_tool_call' | 'timeout' | 'approval';
+export type InterventionType =
+  | 'pause'
+  | 'resume'
+  | 'instruction'
+  | 'stop'
+  | 'rollback'
+  | 'branch'
+  | 'edit_tool_call'
+  | 'timeout'
+  | 'approval';
 
 export interface Intervention {
   id: string;

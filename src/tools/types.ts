@@ -5,7 +5,7 @@
  * calls executeTool and records the outcome.
  */
 import type { Sandbox } from '../sandbox/types.js';
-import type { StepPayload, ToolCall } from '../steps/types.js';
+import type { StepPayload } from '../steps/types.js';
 
 export interface CommandPolicy {
   /** When set, every simple command in a command line must be one of these (by name). */
