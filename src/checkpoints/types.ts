@@ -28,9 +28,15 @@ export interface CheckpointStore {
   beforeCommand(): Promise<void>;
   /** Commit what changed on the current branch; null when nothing changed. */
   commit(req: CommitRequest): Promise<string | null>;
-  /** Make the workspace byte-for-byte equal to `commit` (edited, created and deleted files). */
+  /**
+   * Make the workspace byte-for-byte equal to `commit` (edited, created and deleted files) and
+   * move the current branch ref there, like `git reset --hard` (the next commit's parent is `commit`).
+   */
   reset(commit: string): Promise<void>;
-  /** Create branch `name` at `commit` and make it current (subsequent commits go there). */
+  /**
+   * Create branch `name` at `commit`, make it current (subsequent commits go there) and make the
+   * workspace equal to `commit`. The previous branch ref is left where it was.
+   */
   createBranch(name: string, commit: string): Promise<void>;
   /** Switch the current branch (and the workspace) to an existing one at its head. */
   checkoutBranch(name: string): Promise<void>;
