@@ -1,0 +1,112 @@
+/**
+ * @module store/sqlite/migrations
+ * Numbered schema migrations for the SQLite store. Each runs once, in the same transaction as
+ * the row that records it in `migrations`; append new ones, never edit an applied one.
+ */
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        task TEXT NOT NULL,
+        annotator TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        backend_settings TEXT NOT NULL,
+        status TEXT NOT NULL,
+        end_reason TEXT,
+        workspace TEXT NOT NULL,
+        base_commit TEXT,
+        current_branch_id TEXT,
+        usage TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX sessions_annotator ON sessions(annotator, created_at);
+
+      CREATE TABLE steps (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        parent_id TEXT REFERENCES steps(id),
+        step_idx INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        author TEXT NOT NULL,
+        turn_id TEXT,
+        tool_call TEXT,
+        tool_result TEXT,
+        tool_is_error INTEGER NOT NULL,
+        checkpoint TEXT,
+        changed_files INTEGER NOT NULL,
+        usage TEXT,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER NOT NULL
+      );
+      CREATE INDEX steps_session ON steps(session_id);
+      CREATE INDEX steps_parent ON steps(parent_id);
+
+      CREATE TABLE branches (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        name TEXT NOT NULL,
+        fork_step_id TEXT REFERENCES steps(id),
+        parent_branch_id TEXT REFERENCES branches(id),
+        reason TEXT,
+        head_step_id TEXT REFERENCES steps(id),
+        git_ref TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (session_id, name)
+      );
+
+      CREATE TABLE interventions (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        branch_id TEXT REFERENCES branches(id),
+        type TEXT NOT NULL,
+        after_step_id TEXT REFERENCES steps(id),
+        after_step INTEGER,
+        content TEXT,
+        annotator TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX interventions_session ON interventions(session_id);
+
+      -- branch_id is '' for a session-level answer: NULLs are never equal in a UNIQUE key.
+      CREATE TABLE annotations (
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        annotator TEXT NOT NULL,
+        branch_id TEXT NOT NULL,
+        scheme TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (session_id, annotator, branch_id, scheme)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE step_labels (
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        step_id TEXT NOT NULL REFERENCES steps(id),
+        annotator TEXT NOT NULL,
+        label TEXT NOT NULL CHECK (label IN ('correct', 'incorrect', 'unsure')),
+        first_error INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (session_id, step_id, annotator)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE events (
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        seq INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (session_id, seq)
+      ) WITHOUT ROWID;
+    `,
+  },
+];

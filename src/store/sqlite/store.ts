@@ -1,0 +1,343 @@
+/**
+ * @module store/sqlite/store
+ * The Store on an embedded SQLite file (better-sqlite3): WAL journal, foreign keys on, every
+ * statement prepared once at open, migrations applied in one transaction at open.
+ *
+ * Durability: in WAL mode a committed transaction is in the WAL file (the OS page cache) when
+ * the call returns, so a crash of the process (SIGKILL, OOM, an uncaught error) loses nothing
+ * at either `synchronous` level. What NORMAL gives up is the last transactions on a power loss
+ * or kernel panic, because the WAL is only fsynced at checkpoints. The default is NORMAL, since
+ * the server writes an event every `update_interval_ms` per live session and an fsync per event
+ * would cost more than the rest of the write; pass `{ synchronous: 'FULL' }` to fsync the WAL on
+ * every commit (survives power loss). See docs/exports.md, "Store durability".
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { SessionEvent, SessionEventBody } from '../../session/events.js';
+import type { Step, StepPayload, TokenUsage, ToolCall } from '../../steps/types.js';
+import type { Annotation, BranchRecord, Intervention, SessionRecord, StepLabel, Store } from '../types.js';
+import { MIGRATIONS } from './migrations.js';
+
+export interface SqliteStoreOptions {
+  /** NORMAL (default): survives any process crash. FULL: also survives power loss, slower writes. */
+  synchronous?: 'NORMAL' | 'FULL';
+  readonly?: boolean;
+}
+
+/** Thrown for a write the store refuses (a missing row to update); the message says which. */
+export class StoreError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+type Row = Record<string, unknown>;
+
+const json = (v: unknown): string => JSON.stringify(v);
+const parse = <T>(s: unknown): T => JSON.parse(s as string) as T;
+const parseOrNull = <T>(s: unknown): T | null => (s == null ? null : (JSON.parse(s as string) as T));
+
+function sessionFromRow(r: Row): SessionRecord {
+  return {
+    id: r.id as string,
+    task: r.task as string,
+    annotator: r.annotator as string,
+    backend: r.backend as string,
+    backend_settings: parse(r.backend_settings),
+    status: r.status as SessionRecord['status'],
+    end_reason: (r.end_reason as string | null) ?? null,
+    workspace: r.workspace as string,
+    base_commit: (r.base_commit as string | null) ?? null,
+    current_branch_id: (r.current_branch_id as string | null) ?? null,
+    usage: parse<TokenUsage>(r.usage),
+    created_at: r.created_at as number,
+    updated_at: r.updated_at as number,
+  };
+}
+
+function sessionParams(s: SessionRecord): Row {
+  return {
+    ...s,
+    backend_settings: json(s.backend_settings),
+    usage: json(s.usage),
+  };
+}
+
+export function stepFromRow(r: Row): Step {
+  return {
+    id: r.id as string,
+    session_id: r.session_id as string,
+    parent_id: (r.parent_id as string | null) ?? null,
+    step_idx: r.step_idx as number,
+    type: r.type as Step['type'],
+    payload: parse<StepPayload>(r.payload),
+    author: r.author as Step['author'],
+    turn_id: (r.turn_id as string | null) ?? null,
+    tool_call: parseOrNull<ToolCall>(r.tool_call),
+    tool_result: (r.tool_result as string | null) ?? null,
+    tool_is_error: r.tool_is_error === 1,
+    checkpoint: (r.checkpoint as string | null) ?? null,
+    changed_files: r.changed_files === 1,
+    usage: parseOrNull<TokenUsage>(r.usage),
+    started_at: r.started_at as number,
+    ended_at: r.ended_at as number,
+  };
+}
+
+function branchFromRow(r: Row): BranchRecord {
+  return {
+    id: r.id as string,
+    session_id: r.session_id as string,
+    name: r.name as string,
+    fork_step_id: (r.fork_step_id as string | null) ?? null,
+    parent_branch_id: (r.parent_branch_id as string | null) ?? null,
+    reason: (r.reason as string | null) ?? null,
+    head_step_id: (r.head_step_id as string | null) ?? null,
+    git_ref: r.git_ref as string,
+    created_at: r.created_at as number,
+  };
+}
+
+function interventionFromRow(r: Row): Intervention {
+  return {
+    id: r.id as string,
+    session_id: r.session_id as string,
+    branch_id: (r.branch_id as string | null) ?? null,
+    type: r.type as Intervention['type'],
+    after_step_id: (r.after_step_id as string | null) ?? null,
+    after_step: (r.after_step as number | null) ?? null,
+    content: (r.content as string | null) ?? null,
+    annotator: r.annotator as string,
+    created_at: r.created_at as number,
+  };
+}
+
+function annotationFromRow(r: Row): Annotation {
+  return {
+    session_id: r.session_id as string,
+    annotator: r.annotator as string,
+    branch_id: r.branch_id === '' ? null : (r.branch_id as string),
+    scheme: r.scheme as string,
+    value: parse(r.value),
+    updated_at: r.updated_at as number,
+  };
+}
+
+function labelFromRow(r: Row): StepLabel {
+  return {
+    session_id: r.session_id as string,
+    step_id: r.step_id as string,
+    annotator: r.annotator as string,
+    label: r.label as StepLabel['label'],
+    first_error: r.first_error === 1,
+    updated_at: r.updated_at as number,
+  };
+}
+
+function migrate(db: Database.Database): void {
+  db.exec(`CREATE TABLE IF NOT EXISTS migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+  )`);
+  const applied = new Set(
+    (db.prepare('SELECT version FROM migrations').all() as { version: number }[]).map((r) => r.version),
+  );
+  const record = db.prepare('INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)');
+  // IMMEDIATE: two processes opening a fresh file at once must not both apply migration 1.
+  db.transaction(() => {
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      if (db.prepare('SELECT 1 FROM migrations WHERE version = ?').get(m.version)) continue;
+      db.exec(m.sql);
+      record.run(m.version, m.name, Date.now());
+    }
+  }).immediate();
+  const newest = db.prepare('SELECT MAX(version) AS v FROM migrations').get() as { v: number | null };
+  const known = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+  if ((newest.v ?? 0) > known) {
+    throw new StoreError(
+      `the database was written by a newer version of potato (schema ${newest.v}, this one knows ${known}): upgrade potato`,
+    );
+  }
+}
+
+/** The SQLite Store, plus the schema version for diagnostics. */
+export interface SqliteStore extends Store {
+  readonly path: string;
+  schemaVersion(): number;
+}
+
+/**
+ * Open (creating if needed) the store at dbPath — `<output.path>/potato.db` in a project.
+ * The folder is created when missing.
+ */
+export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): SqliteStore {
+  if (!opts.readonly) fs.mkdirSync(path.dirname(path.resolve(dbPath)), { recursive: true });
+  const db = new Database(dbPath, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+  // Another process (the exporter, a second server) may hold the write lock for a moment.
+  db.pragma('busy_timeout = 5000');
+  if (!opts.readonly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
+  }
+  db.pragma('foreign_keys = ON');
+  if (!opts.readonly) migrate(db);
+
+  const q = {
+    insertSession: db.prepare(`INSERT INTO sessions (id, task, annotator, backend, backend_settings, status,
+        end_reason, workspace, base_commit, current_branch_id, usage, created_at, updated_at)
+      VALUES (@id, @task, @annotator, @backend, @backend_settings, @status, @end_reason, @workspace,
+        @base_commit, @current_branch_id, @usage, @created_at, @updated_at)`),
+    updateSession: db.prepare(`UPDATE sessions SET task = @task, annotator = @annotator, backend = @backend,
+        backend_settings = @backend_settings, status = @status, end_reason = @end_reason, workspace = @workspace,
+        base_commit = @base_commit, current_branch_id = @current_branch_id, usage = @usage, updated_at = @updated_at
+      WHERE id = @id`),
+    getSession: db.prepare('SELECT * FROM sessions WHERE id = ?'),
+    listSessions: db.prepare('SELECT * FROM sessions ORDER BY created_at, rowid'),
+    listSessionsBy: db.prepare('SELECT * FROM sessions WHERE annotator = ? ORDER BY created_at, rowid'),
+
+    insertStep: db.prepare(`INSERT INTO steps (id, session_id, parent_id, step_idx, type, payload, author, turn_id,
+        tool_call, tool_result, tool_is_error, checkpoint, changed_files, usage, started_at, ended_at)
+      VALUES (@id, @session_id, @parent_id, @step_idx, @type, @payload, @author, @turn_id, @tool_call, @tool_result,
+        @tool_is_error, @checkpoint, @changed_files, @usage, @started_at, @ended_at)`),
+    getStep: db.prepare('SELECT * FROM steps WHERE id = ?'),
+    listSteps: db.prepare('SELECT * FROM steps WHERE session_id = ? ORDER BY rowid'),
+
+    insertBranch: db.prepare(`INSERT INTO branches (id, session_id, name, fork_step_id, parent_branch_id, reason,
+        head_step_id, git_ref, created_at)
+      VALUES (@id, @session_id, @name, @fork_step_id, @parent_branch_id, @reason, @head_step_id, @git_ref, @created_at)`),
+    getBranch: db.prepare('SELECT * FROM branches WHERE id = ?'),
+    updateBranch: db.prepare('UPDATE branches SET head_step_id = @head_step_id, reason = @reason WHERE id = @id'),
+    listBranches: db.prepare('SELECT * FROM branches WHERE session_id = ? ORDER BY created_at, rowid'),
+
+    insertIntervention: db.prepare(`INSERT INTO interventions (id, session_id, branch_id, type, after_step_id,
+        after_step, content, annotator, created_at)
+      VALUES (@id, @session_id, @branch_id, @type, @after_step_id, @after_step, @content, @annotator, @created_at)`),
+    listInterventions: db.prepare('SELECT * FROM interventions WHERE session_id = ? ORDER BY created_at, rowid'),
+
+    upsertAnnotation: db.prepare(`INSERT INTO annotations (session_id, annotator, branch_id, scheme, value, updated_at)
+      VALUES (@session_id, @annotator, @branch_id, @scheme, @value, @updated_at)
+      ON CONFLICT (session_id, annotator, branch_id, scheme)
+      DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
+    listAnnotations: db.prepare('SELECT * FROM annotations WHERE session_id = ? ORDER BY updated_at'),
+
+    upsertLabel: db.prepare(`INSERT INTO step_labels (session_id, step_id, annotator, label, first_error, updated_at)
+      VALUES (@session_id, @step_id, @annotator, @label, @first_error, @updated_at)
+      ON CONFLICT (session_id, step_id, annotator)
+      DO UPDATE SET label = excluded.label, first_error = excluded.first_error, updated_at = excluded.updated_at`),
+    deleteLabel: db.prepare('DELETE FROM step_labels WHERE session_id = ? AND step_id = ? AND annotator = ?'),
+    listLabels: db.prepare('SELECT * FROM step_labels WHERE session_id = ? ORDER BY updated_at'),
+
+    lastSeq: db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM events WHERE session_id = ?').pluck(),
+    insertEvent: db.prepare('INSERT INTO events (session_id, seq, at, body) VALUES (?, ?, ?, ?)'),
+    eventsAfter: db.prepare('SELECT seq, at, body FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    schemaVersion: db.prepare('SELECT COALESCE(MAX(version), 0) FROM migrations').pluck(),
+  };
+
+  const getSession = (id: string): SessionRecord | null => {
+    const r = q.getSession.get(id) as Row | undefined;
+    return r ? sessionFromRow(r) : null;
+  };
+
+  const updateSession = db.transaction(
+    (id: string, patch: Partial<Omit<SessionRecord, 'id' | 'created_at'>>): SessionRecord => {
+      const cur = getSession(id);
+      if (!cur) throw new StoreError(`cannot update session ${id}: no such session`);
+      const next: SessionRecord = { ...cur, ...patch, id, created_at: cur.created_at };
+      if (patch.updated_at === undefined) next.updated_at = Date.now();
+      q.updateSession.run(sessionParams(next));
+      return next;
+    },
+  );
+
+  const updateBranch = db.transaction(
+    (id: string, patch: Partial<Pick<BranchRecord, 'head_step_id' | 'reason'>>): void => {
+      const r = q.getBranch.get(id) as Row | undefined;
+      if (!r) throw new StoreError(`cannot update branch ${id}: no such branch`);
+      const cur = branchFromRow(r);
+      q.updateBranch.run({
+        id,
+        head_step_id: patch.head_step_id !== undefined ? patch.head_step_id : cur.head_step_id,
+        reason: patch.reason !== undefined ? patch.reason : cur.reason,
+      });
+    },
+  );
+
+  // The seq is read and written inside one IMMEDIATE transaction: no other writer can take the
+  // same number, and a failed insert leaves no gap.
+  const appendEvent = db.transaction((sessionId: string, body: SessionEventBody): SessionEvent => {
+    const seq = (q.lastSeq.get(sessionId) as number) + 1;
+    const at = Date.now();
+    q.insertEvent.run(sessionId, seq, at, json(body));
+    return { ...body, seq, session_id: sessionId, at } as SessionEvent;
+  });
+
+  let closed = false;
+
+  return {
+    path: dbPath,
+    schemaVersion: () => q.schemaVersion.get() as number,
+
+    createSession(s) {
+      const now = Date.now();
+      const rec: SessionRecord = { ...s, created_at: now, updated_at: now };
+      q.insertSession.run(sessionParams(rec));
+      return rec;
+    },
+    updateSession: (id, patch) => updateSession(id, patch),
+    getSession,
+    listSessions(filter) {
+      const rows = (filter?.annotator ? q.listSessionsBy.all(filter.annotator) : q.listSessions.all()) as Row[];
+      return rows.map(sessionFromRow);
+    },
+
+    insertStep(step) {
+      q.insertStep.run({
+        ...step,
+        payload: json(step.payload),
+        tool_call: step.tool_call ? json(step.tool_call) : null,
+        tool_is_error: step.tool_is_error ? 1 : 0,
+        changed_files: step.changed_files ? 1 : 0,
+        usage: step.usage ? json(step.usage) : null,
+      });
+    },
+    getStep(id) {
+      const r = q.getStep.get(id) as Row | undefined;
+      return r ? stepFromRow(r) : null;
+    },
+    listSteps: (sessionId) => (q.listSteps.all(sessionId) as Row[]).map(stepFromRow),
+
+    insertBranch: (b) => void q.insertBranch.run(b),
+    updateBranch: (id, patch) => updateBranch(id, patch),
+    listBranches: (sessionId) => (q.listBranches.all(sessionId) as Row[]).map(branchFromRow),
+
+    insertIntervention: (i) => void q.insertIntervention.run(i),
+    listInterventions: (sessionId) => (q.listInterventions.all(sessionId) as Row[]).map(interventionFromRow),
+
+    upsertAnnotation(a) {
+      q.upsertAnnotation.run({ ...a, branch_id: a.branch_id ?? '', value: json(a.value ?? null) });
+    },
+    listAnnotations: (sessionId) => (q.listAnnotations.all(sessionId) as Row[]).map(annotationFromRow),
+    upsertStepLabel(l) {
+      q.upsertLabel.run({ ...l, first_error: l.first_error ? 1 : 0 });
+    },
+    deleteStepLabel: (sessionId, stepId, annotator) => void q.deleteLabel.run(sessionId, stepId, annotator),
+    listStepLabels: (sessionId) => (q.listLabels.all(sessionId) as Row[]).map(labelFromRow),
+
+    appendEvent: (sessionId, body) => appendEvent.immediate(sessionId, body),
+    eventsAfter(sessionId, seq, limit) {
+      const rows = q.eventsAfter.all(sessionId, seq, limit ?? -1) as { seq: number; at: number; body: string }[];
+      return rows.map((r) => ({ ...parse<SessionEventBody>(r.body), seq: r.seq, session_id: sessionId, at: r.at }));
+    },
+
+    transaction: <T>(fn: () => T): T => db.transaction(fn).immediate(),
+    close() {
+      if (closed) return;
+      closed = true;
+      db.close();
+    },
+  };
+}
