@@ -22,8 +22,16 @@ export interface CommitRequest {
 }
 
 export interface CheckpointStore {
-  /** Initialise or reuse the repository, create the session's first branch, commit step 0. */
-  init(sessionId: string, firstBranch: string): Promise<CheckpointInit>;
+  /**
+   * Initialise or reuse the repository, create the session's first branch, commit step 0
+   * (with `initialMessage`, e.g. "[potato-checkpoint] Step 0: Initial state", when given).
+   */
+  init(sessionId: string, firstBranch: string, initialMessage?: string): Promise<CheckpointInit>;
+  /**
+   * Reopen the repository of an existing session (after a restart of the server) with `branch`
+   * current, without committing anything; the caller then resets to the last checkpoint.
+   */
+  open(sessionId: string, branch: string): Promise<void>;
   /** Called before a shell command runs, so `commit` can learn what it changed without a full scan. */
   beforeCommand(): Promise<void>;
   /** Commit what changed on the current branch; null when nothing changed. */
