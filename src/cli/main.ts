@@ -1,0 +1,92 @@
+/**
+ * @module cli/main
+ * The `potato` command: builds the commander program from the subcommand modules and maps
+ * errors to exit codes in one place — 0 success, 2 a user error (bad usage, bad config), 1
+ * anything else. Runs itself when it is the entry point (bin/potato.js or `tsx src/cli/main.ts`).
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { isUserError } from './errors.js';
+import { register as registerExport } from './export.js';
+import { register as registerStart } from './start.js';
+import { register as registerValidate } from './validate.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const processIo: Io = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+};
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+// src/cli/main.ts and dist/cli/main.js are both two levels below the package root.
+const packageRoot = path.resolve(here, '..', '..');
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function buildProgram(io: Io = processIo): Command {
+  const program = new Command('potato');
+  // Before any subcommand is added: commander copies these settings to subcommands when they are created.
+  program
+    .description('Watch, steer, rewind, branch and label an AI coding agent live; export the result as training data.')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .showHelpAfterError('(run `potato --help` for usage)');
+  registerValidate(program);
+  registerStart(program);
+  registerExport(program);
+  return program;
+}
+
+/** Run the CLI on `argv` (as in process.argv: node, script, args…) and return the exit code. */
+export async function run(argv: readonly string[], io: Io = processIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv]);
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has already printed its message (or the help or version); only the code is ours.
+      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    if (isUserError(err)) {
+      io.err(`error: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    io.err(`error: ${message}\n`);
+    if (process.env.POTATO_DEBUG && err instanceof Error && err.stack) io.err(`${err.stack}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    const entry = realpathSync(script);
+    return (
+      entry === realpathSync(fileURLToPath(import.meta.url)) || entry === path.join(packageRoot, 'bin', 'potato.js')
+    );
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  process.exitCode = await run(process.argv);
+}
