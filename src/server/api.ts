@@ -1,0 +1,290 @@
+/**
+ * @module server/api
+ * The JSON routes of docs/api.md as a hono app: login, the UI's config, sessions and their
+ * controls, annotations, step labels, and the workspace at a checkpoint. Every route but login
+ * needs a logged-in annotator, who sees and steers only their own sessions.
+ */
+import { Hono } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { z } from 'zod';
+import type { PotatoConfig } from '../config/types.js';
+import type { SessionEvent } from '../session/events.js';
+import { ControlError, type SessionControls, type SessionManager } from '../session/types.js';
+import type { Annotation, SessionRecord, Store } from '../store/types.js';
+import { validateAnswers } from './annotations.js';
+import { type Auth, COOKIE_NAME, clearedCookie, sessionCookie } from './auth.js';
+import { BadRequestError, errorAnswer, NotFoundError, UnauthorizedError } from './errors.js';
+import type { LiveHub } from './live.js';
+import { type WireOptions, wireStep } from './wire.js';
+import { listFiles, readFileAt, resolveCheckpoint } from './workspace-files.js';
+
+export type ApiEnv = { Variables: { user: string } };
+
+export interface ApiDeps {
+  config: PotatoConfig;
+  store: Store;
+  manager: SessionManager;
+  auth: Auth;
+  live: LiveHub;
+  wire: WireOptions;
+  log: (message: string) => void;
+}
+
+const loginBody = z.object({ username: z.string(), password: z.string() });
+const startBody = z.object({ task: z.string().trim().min(1, 'describe the task for the agent') });
+const instructionBody = z.object({ text: z.string().trim().min(1, 'the instruction is empty') });
+const rollbackBody = z.object({
+  to_step_id: z.string().nullable(),
+  reason: z.string().optional(),
+  instruction: z.string().optional(),
+  edited_tool_call: z.object({ name: z.string().min(1), input: z.record(z.string(), z.unknown()) }).optional(),
+  branch: z.boolean().optional(),
+});
+const continueBody = z.object({ instruction: z.string().optional() });
+const annotationsBody = z.object({
+  branch_id: z.string().nullable(),
+  answers: z.record(z.string(), z.unknown()),
+});
+const labelBody = z.object({ label: z.enum(['correct', 'incorrect', 'unsure']), first_error: z.boolean() });
+
+/** Parse a JSON body; a missing or malformed body is the client's error, not ours. */
+async function body<T>(req: Request, schema: z.ZodType<T>): Promise<T> {
+  let raw: unknown;
+  const text = await req.text();
+  try {
+    raw = text.length === 0 ? {} : JSON.parse(text);
+  } catch {
+    throw new BadRequestError('the request body is not valid JSON');
+  }
+  return schema.parse(raw);
+}
+
+export function createApi(deps: ApiDeps): Hono<ApiEnv> {
+  const { config, store, manager, auth, live, wire, log } = deps;
+  const app = new Hono<ApiEnv>();
+  /** Highest seq seen per session, so last_seq reads only the events since the previous call. */
+  const seqCache = new Map<string, number>();
+
+  app.onError((err, c) => {
+    const answer = errorAnswer(err);
+    if (answer.internal)
+      log(`${c.req.method} ${c.req.path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return c.json(answer.body, answer.status);
+  });
+
+  app.post('/api/login', async (c) => {
+    const { username, password } = await body(c.req.raw, loginBody);
+    const sid = auth.login(username, password);
+    if (!sid) throw new UnauthorizedError('wrong username or password');
+    c.header('Set-Cookie', sessionCookie(sid));
+    return c.json({ username });
+  });
+
+  app.use('/api/*', async (c, next) => {
+    const user = auth.userOf(getCookie(c, COOKIE_NAME));
+    if (!user) throw new UnauthorizedError();
+    c.set('user', user);
+    await next();
+  });
+
+  app.post('/api/logout', (c) => {
+    auth.logout(getCookie(c, COOKIE_NAME));
+    c.header('Set-Cookie', clearedCookie());
+    return c.body(null, 204);
+  });
+
+  app.get('/api/me', (c) => c.json({ username: c.get('user') }));
+
+  app.get('/api/config', (c) => {
+    const lca = config.live_coding_agent;
+    return c.json({
+      project_name: config.project_name,
+      backend: lca.backend,
+      controls: lca.controls,
+      branching: lca.branching,
+      streaming: lca.streaming,
+      annotation_schemes: config.annotation_schemes,
+    });
+  });
+
+  /** The session if it exists and belongs to the user; anyone else's is "not found". */
+  const own = (id: string, user: string): SessionRecord => {
+    const s = store.getSession(id);
+    if (!s || s.annotator !== user) throw new NotFoundError(`no session ${id}`);
+    return s;
+  };
+
+  const controlsOf = (s: SessionRecord): SessionControls => {
+    const controls = manager.get(s.id);
+    if (!controls) {
+      throw new ControlError(
+        `session ${s.id} is not running (it is ${s.status}): continue it with POST /api/sessions/${s.id}/continue`,
+        'invalid_state',
+      );
+    }
+    return controls;
+  };
+
+  const lastSeq = (id: string): number => {
+    let cur = seqCache.get(id) ?? 0;
+    for (;;) {
+      const page = store.eventsAfter(id, cur, 1000);
+      if (page.length > 0) cur = page[page.length - 1]!.seq;
+      if (page.length < 1000) break;
+    }
+    seqCache.set(id, cur);
+    return cur;
+  };
+
+  app.get('/api/sessions', (c) => c.json(store.listSessions({ annotator: c.get('user') }).reverse()));
+
+  app.post('/api/sessions', async (c) => {
+    const { task } = await body(c.req.raw, startBody);
+    const controls = await manager.start({ task, annotator: c.get('user') });
+    live.resubscribe(controls.id);
+    const session = store.getSession(controls.id);
+    if (!session) throw new Error(`manager.start returned session ${controls.id}, which is not in the store`);
+    return c.json(session, 201);
+  });
+
+  app.get('/api/sessions/:id', (c) => {
+    const session = own(c.req.param('id'), c.get('user'));
+    // All reads in one synchronous turn: last_seq matches the snapshot exactly.
+    return c.json({
+      session,
+      steps: store.listSteps(session.id).map((s) => wireStep(s, wire)),
+      branches: store.listBranches(session.id),
+      interventions: store.listInterventions(session.id),
+      annotations: store.listAnnotations(session.id),
+      labels: store.listStepLabels(session.id),
+      last_seq: lastSeq(session.id),
+    });
+  });
+
+  app.get('/api/sessions/:id/events', (c) => {
+    own(c.req.param('id'), c.get('user'));
+    return c.json({ error: 'connect to this URL with a WebSocket', code: 'bad_request' }, 426);
+  });
+
+  app.post('/api/sessions/:id/pause', (c) => {
+    controlsOf(own(c.req.param('id'), c.get('user'))).pause(c.get('user'));
+    return c.body(null, 204);
+  });
+
+  app.post('/api/sessions/:id/resume', (c) => {
+    controlsOf(own(c.req.param('id'), c.get('user'))).resume(c.get('user'));
+    return c.body(null, 204);
+  });
+
+  app.post('/api/sessions/:id/stop', async (c) => {
+    await controlsOf(own(c.req.param('id'), c.get('user'))).stop(c.get('user'));
+    return c.body(null, 204);
+  });
+
+  app.post('/api/sessions/:id/instruction', async (c) => {
+    const controls = controlsOf(own(c.req.param('id'), c.get('user')));
+    const { text } = await body(c.req.raw, instructionBody);
+    controls.instruct(text, c.get('user'));
+    return c.body(null, 204);
+  });
+
+  app.post('/api/sessions/:id/rollback', async (c) => {
+    const controls = controlsOf(own(c.req.param('id'), c.get('user')));
+    const b = await body(c.req.raw, rollbackBody);
+    await controls.rollback({
+      toStepId: b.to_step_id,
+      reason: b.reason,
+      instruction: b.instruction,
+      editedToolCall: b.edited_tool_call,
+      branch: b.branch,
+      annotator: c.get('user'),
+    });
+    return c.body(null, 204);
+  });
+
+  app.post('/api/sessions/:id/continue', async (c) => {
+    const session = own(c.req.param('id'), c.get('user'));
+    const { instruction } = await body(c.req.raw, continueBody);
+    await manager.resumeSession(session.id, c.get('user'), instruction);
+    live.resubscribe(session.id);
+    return c.body(null, 204);
+  });
+
+  app.put('/api/sessions/:id/annotations', async (c) => {
+    const session = own(c.req.param('id'), c.get('user'));
+    const user = c.get('user');
+    const { branch_id, answers } = await body(c.req.raw, annotationsBody);
+    if (branch_id !== null && !store.listBranches(session.id).some((b) => b.id === branch_id)) {
+      throw new NotFoundError(`session ${session.id} has no branch ${branch_id}`);
+    }
+    const clean = validateAnswers(config.annotation_schemes, answers);
+    const now = Date.now();
+    const events = store.transaction(() =>
+      Object.entries(clean).map(([scheme, value]) => {
+        const annotation: Annotation = {
+          session_id: session.id,
+          annotator: user,
+          branch_id,
+          scheme,
+          value,
+          updated_at: now,
+        };
+        store.upsertAnnotation(annotation);
+        return store.appendEvent(session.id, { type: 'annotation', annotation });
+      }),
+    );
+    publishAll(live, events);
+    const mine = store.listAnnotations(session.id).filter((a) => a.annotator === user && a.branch_id === branch_id);
+    return c.json(mine);
+  });
+
+  app.put('/api/sessions/:id/labels/:stepId', async (c) => {
+    const session = own(c.req.param('id'), c.get('user'));
+    const stepId = c.req.param('stepId');
+    const step = store.getStep(stepId);
+    if (!step || step.session_id !== session.id) throw new NotFoundError(`session ${session.id} has no step ${stepId}`);
+    const { label, first_error } = await body(c.req.raw, labelBody);
+    const record = {
+      session_id: session.id,
+      step_id: stepId,
+      annotator: c.get('user'),
+      label,
+      first_error,
+      updated_at: Date.now(),
+    };
+    const event = store.transaction(() => {
+      store.upsertStepLabel(record);
+      return store.appendEvent(session.id, { type: 'label', label: record });
+    });
+    live.publish(event);
+    return c.json(record);
+  });
+
+  app.delete('/api/sessions/:id/labels/:stepId', (c) => {
+    const session = own(c.req.param('id'), c.get('user'));
+    store.deleteStepLabel(session.id, c.req.param('stepId'), c.get('user'));
+    return c.body(null, 204);
+  });
+
+  app.get('/api/sessions/:id/tree', async (c) => {
+    const session = own(c.req.param('id'), c.get('user'));
+    const commit = await resolveCheckpoint(store, session, c.req.query('commit') || undefined);
+    return c.json({ commit, files: await listFiles(session.workspace, commit) });
+  });
+
+  app.get('/api/sessions/:id/file', async (c) => {
+    const session = own(c.req.param('id'), c.get('user'));
+    const path = c.req.query('path');
+    if (!path) throw new BadRequestError('give the file with ?path=');
+    const commit = await resolveCheckpoint(store, session, c.req.query('commit') || undefined);
+    return c.json(await readFileAt(session.workspace, commit, path));
+  });
+
+  app.all('/api/*', (c) => c.json({ error: `no route ${c.req.method} ${c.req.path}`, code: 'not_found' }, 404));
+
+  return app;
+}
+
+function publishAll(live: LiveHub, events: SessionEvent[]): void {
+  for (const e of events) live.publish(e);
+}

@@ -1,0 +1,238 @@
+/**
+ * @module server/live
+ * The live stream: one channel per watched session, fed by manager.subscribe (events arrive
+ * already persisted, with their seq) and by the server's own appends (annotations, labels).
+ * A channel batches what arrives and sends each batch, serialised once, to every socket
+ * watching the session, at most once per `streaming.update_interval_ms`.
+ *
+ * No gap, no duplicate: a socket first replays the store page by page after its `after` seq;
+ * the last page is read and the socket joins the channel in the same synchronous turn, and
+ * every event reaches the store before any listener, so whatever the channel has not seen yet
+ * is in the store and whatever it queues later is newer. Each socket remembers the last seq
+ * it was sent and skips anything at or below it. A channel that receives an event out of order
+ * (a seq beyond the next one) fills the hole from the store before queueing it.
+ *
+ * Back-pressure: a replay waits for each page to reach the socket; a live socket whose unsent
+ * bytes pass `maxBufferedBytes` is dropped, and its browser reconnects with its last seq.
+ */
+import type { WebSocket } from 'ws';
+import type { SessionEvent } from '../session/events.js';
+import type { SessionManager } from '../session/types.js';
+import type { Store } from '../store/types.js';
+import { type EventsMessage, toWire, type WireOptions } from './wire.js';
+
+export interface LiveOptions extends WireOptions {
+  intervalMs: number;
+  /** Unsent bytes a socket may hold before it is dropped (default 8 MiB). */
+  maxBufferedBytes?: number;
+  /** Events per replay message (default 200). */
+  replayPageSize?: number;
+}
+
+interface Viewer {
+  ws: WebSocket;
+  /** Highest seq this socket has been sent (or skipped past by a filter). */
+  lastSent: number;
+}
+
+function encode(events: readonly SessionEvent[], opts: WireOptions, lastSeq: number): Buffer {
+  const msg: EventsMessage = { type: 'events', events: toWire(events, opts), last_seq: lastSeq };
+  return Buffer.from(JSON.stringify(msg));
+}
+
+class Channel {
+  readonly viewers = new Set<Viewer>();
+  /** Highest seq queued or sent by this channel. */
+  lastSeq: number;
+  private pending: SessionEvent[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private lastFlush = 0;
+  private unsubscribe: () => void;
+
+  constructor(
+    readonly sessionId: string,
+    startSeq: number,
+    private readonly live: LiveHub,
+  ) {
+    this.lastSeq = startSeq;
+    this.unsubscribe = this.subscribe();
+  }
+
+  private subscribe(): () => void {
+    return this.live.manager.subscribe(this.sessionId, (e) => this.receive(e));
+  }
+
+  /** A manager may only deliver to listeners of a running session: subscribe again after a (re)start. */
+  resubscribe(): void {
+    this.unsubscribe();
+    this.unsubscribe = this.subscribe();
+    this.catchUp();
+  }
+
+  receive(e: SessionEvent): void {
+    if (e.seq <= this.lastSeq) return;
+    if (e.seq === this.lastSeq + 1) {
+      this.pending.push(e);
+      this.lastSeq = e.seq;
+    } else {
+      this.catchUp();
+    }
+    this.schedule();
+  }
+
+  /** Queue whatever the store holds beyond what this channel has seen. */
+  catchUp(): void {
+    const missed = this.live.store.eventsAfter(this.sessionId, this.lastSeq);
+    if (missed.length === 0) return;
+    this.pending.push(...missed);
+    this.lastSeq = missed[missed.length - 1]!.seq;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer || this.pending.length === 0) return;
+    const wait = Math.max(0, this.lastFlush + this.live.opts.intervalMs - Date.now());
+    this.timer = setTimeout(() => this.flush(), wait);
+  }
+
+  flush(): void {
+    this.timer = null;
+    this.lastFlush = Date.now();
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 0) return;
+    const first = batch[0]!.seq;
+    const last = batch[batch.length - 1]!.seq;
+    let shared: Buffer | undefined;
+    for (const v of this.viewers) {
+      if (v.lastSent >= last) continue;
+      let data: Buffer;
+      if (v.lastSent < first) {
+        shared ??= encode(batch, this.live.opts, last);
+        data = shared;
+      } else {
+        // Joined mid-batch: its replay already covered the start of this batch.
+        data = encode(
+          batch.filter((e) => e.seq > v.lastSent),
+          this.live.opts,
+          last,
+        );
+      }
+      v.lastSent = last;
+      v.ws.send(data, { binary: false });
+      if (v.ws.bufferedAmount > this.live.maxBufferedBytes) this.live.drop(v, this);
+    }
+  }
+
+  close(): void {
+    this.unsubscribe();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.pending = [];
+  }
+}
+
+export class LiveHub {
+  private readonly channels = new Map<string, Channel>();
+  readonly maxBufferedBytes: number;
+  private readonly pageSize: number;
+  /** Sockets dropped for being too slow, for the log and the tests. */
+  dropped = 0;
+
+  constructor(
+    readonly store: Store,
+    readonly manager: SessionManager,
+    readonly opts: LiveOptions,
+  ) {
+    this.maxBufferedBytes = opts.maxBufferedBytes ?? 8 * 1024 * 1024;
+    this.pageSize = opts.replayPageSize ?? 200;
+  }
+
+  /** Replay everything after `after` to the socket, then keep it live until it closes. */
+  async attach(ws: WebSocket, sessionId: string, after: number): Promise<void> {
+    const viewer: Viewer = { ws, lastSent: after };
+    let closed = false;
+    ws.on('close', () => {
+      closed = true;
+      this.detach(viewer, sessionId);
+    });
+    ws.on('error', () => ws.terminate());
+    for (;;) {
+      const page = this.store.eventsAfter(sessionId, viewer.lastSent, this.pageSize);
+      if (page.length < this.pageSize) {
+        // The last page and the join happen in one synchronous turn: nothing can fall between them.
+        if (page.length > 0) {
+          viewer.lastSent = page[page.length - 1]!.seq;
+          ws.send(encode(page, this.opts, viewer.lastSent), { binary: false });
+        }
+        if (closed) return;
+        this.join(viewer, sessionId);
+        return;
+      }
+      viewer.lastSent = page[page.length - 1]!.seq;
+      const sent = new Promise<void>((resolve) =>
+        ws.send(encode(page, this.opts, viewer.lastSent), { binary: false }, () => resolve()),
+      );
+      await sent;
+      if (closed) return;
+    }
+  }
+
+  private join(viewer: Viewer, sessionId: string): void {
+    let ch = this.channels.get(sessionId);
+    if (!ch) {
+      ch = new Channel(sessionId, viewer.lastSent, this);
+      this.channels.set(sessionId, ch);
+    } else if (ch.lastSeq < viewer.lastSent) {
+      ch.catchUp();
+    }
+    ch.viewers.add(viewer);
+  }
+
+  private detach(viewer: Viewer, sessionId: string): void {
+    const ch = this.channels.get(sessionId);
+    if (!ch?.viewers.delete(viewer)) return;
+    if (ch.viewers.size === 0) {
+      ch.close();
+      this.channels.delete(sessionId);
+    }
+  }
+
+  drop(viewer: Viewer, ch: Channel): void {
+    this.dropped++;
+    ch.viewers.delete(viewer);
+    // A close frame would queue behind the backlog the client is not reading: cut the connection.
+    viewer.ws.terminate();
+    if (ch.viewers.size === 0) {
+      ch.close();
+      this.channels.delete(ch.sessionId);
+    }
+  }
+
+  /** An event the server appended itself (annotation, label): send it to the session's viewers. */
+  publish(event: SessionEvent): void {
+    this.channels.get(event.session_id)?.receive(event);
+  }
+
+  /** After a session (re)starts in this process, make sure its viewers are listening to it. */
+  resubscribe(sessionId: string): void {
+    this.channels.get(sessionId)?.resubscribe();
+  }
+
+  viewerCount(sessionId?: string): number {
+    if (sessionId) return this.channels.get(sessionId)?.viewers.size ?? 0;
+    let n = 0;
+    for (const ch of this.channels.values()) n += ch.viewers.size;
+    return n;
+  }
+
+  /** Close every socket (server shutdown). */
+  closeAll(code = 1001, reason = 'server shutting down'): void {
+    for (const ch of this.channels.values()) {
+      ch.flush();
+      for (const v of ch.viewers) v.ws.close(code, reason);
+      ch.close();
+    }
+    this.channels.clear();
+  }
+}
