@@ -1,0 +1,221 @@
+/**
+ * @module session/manager
+ * The SessionManager: makes a session's parts (workspace copy, backend, sandbox, checkpoints),
+ * runs its controller, and keeps the live ones. Each session works in its own copy of
+ * `sandbox.workspace` under `<output.path>/workspaces/<id>`, so sessions never share files and
+ * the user's own folder is never touched.
+ */
+import { randomBytes } from 'node:crypto';
+import { cp, mkdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CheckpointStore } from '../checkpoints/types.js';
+import type { PotatoConfig } from '../config/types.js';
+import { defaultEngineParts, type EngineParts } from '../engine.js';
+import type { Sandbox } from '../sandbox/types.js';
+import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
+import { initialStateMessage } from './checkpoint-message.js';
+import { SessionController } from './controller.js';
+import { EventHub } from './hub.js';
+import { ControlError, type EventListener, type SessionControls, type SessionManager } from './types.js';
+
+export interface ManagerOptions {
+  config: PotatoConfig;
+  store: Store;
+  parts?: EngineParts;
+  /** Called after a session's loop ends (the server exports it). */
+  onSessionEnded?: (session: SessionRecord) => Promise<void> | void;
+}
+
+export interface EngineSessionManager extends SessionManager {
+  readonly hub: EventHub;
+}
+
+export function createSessionManager(opts: ManagerOptions): EngineSessionManager {
+  const { config, store } = opts;
+  const parts = opts.parts ?? defaultEngineParts();
+  const hub = new EventHub(store);
+  const live = new Map<string, { controller: SessionController; sandbox: Sandbox; checkpoints: CheckpointStore | null }>();
+
+  async function launch(session: SessionRecord, branch: BranchRecord, sandbox: Sandbox, checkpoints: CheckpointStore | null) {
+    const agent = config.live_coding_agent;
+    const backend = parts.createBackend(config);
+    const controller = new SessionController({
+      config,
+      store,
+      hub,
+      backend,
+      sandbox,
+      checkpoints,
+      executeTool: parts.executeTool,
+      tools: parts.toolSpecs(config),
+      system: parts.systemPrompt(config),
+      session,
+      branch,
+      onEnded: async (ended) => {
+        await opts.onSessionEnded?.(ended);
+      },
+    });
+    live.set(session.id, { controller, sandbox, checkpoints });
+    try {
+      await backend.check();
+    } catch (err) {
+      // The session exists and says why it could not start; nothing silently falls back.
+      const message = err instanceof Error ? err.message : String(err);
+      const failed = store.updateSession(session.id, { status: 'failed', end_reason: message });
+      hub.emit(session.id, { type: 'session', session: failed });
+      hub.emit(session.id, { type: 'status', status: 'failed', activity: 'idle', message });
+      return controller;
+    }
+    void agent;
+    controller.start();
+    return controller;
+  }
+
+  return {
+    hub,
+
+    async start({ task, annotator }) {
+      const text = task.trim();
+      if (!text) throw new ControlError('a task is needed to start the agent', 'bad_request');
+      const id = newSessionId();
+      const workspace = join(config.output.path, 'workspaces', id);
+      await copyWorkspace(config.live_coding_agent.sandbox.workspace, workspace);
+      const sandbox = parts.createSandbox(config, id, workspace);
+      const agent = config.live_coding_agent;
+      const checkpoints = agent.checkpoints.enabled ? parts.createCheckpoints(config, workspace) : null;
+      const backendName = agent.backend;
+      const now = Date.now();
+      const session = store.createSession({
+        id,
+        task: text,
+        annotator,
+        backend: backendName,
+        backend_settings: publicSettings(config),
+        status: 'created',
+        end_reason: null,
+        workspace,
+        base_commit: null,
+        current_branch_id: null,
+        usage: { input_tokens: 0, output_tokens: 0 },
+      });
+      const firstBranch = 'branch-A';
+      let baseCommit: string | null = null;
+      try {
+        await sandbox.start();
+        if (checkpoints) {
+          const init = await checkpoints.init(id, firstBranch, initialStateMessage(agent.checkpoints.commit_message_prefix));
+          baseCommit = init.baseCommit;
+        }
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        const failed = store.updateSession(id, { status: 'failed', end_reason: message });
+        hub.emit(id, { type: 'session', session: failed });
+        await sandbox.close().catch(() => {});
+        throw Object.assign(new Error(`the session could not start: ${message}`), { session: failed });
+      }
+      const branch: BranchRecord = {
+        id: `br_${randomBytes(8).toString('hex')}`,
+        session_id: id,
+        name: firstBranch,
+        fork_step_id: null,
+        parent_branch_id: null,
+        reason: null,
+        head_step_id: null,
+        git_ref: firstBranch,
+        created_at: now,
+      };
+      const ready = store.transaction(() => {
+        store.insertBranch(branch);
+        return store.updateSession(id, { base_commit: baseCommit, current_branch_id: branch.id });
+      });
+      hub.emit(id, { type: 'session', session: ready });
+      hub.emit(id, { type: 'branch', branch });
+      return launch(ready, branch, sandbox, checkpoints);
+    },
+
+    get(sessionId) {
+      return live.get(sessionId)?.controller;
+    },
+
+    async resumeSession(sessionId, annotator, instruction) {
+      const running = live.get(sessionId)?.controller;
+      if (running && ['running', 'paused'].includes(running.status())) {
+        throw new ControlError('the session is already running', 'invalid_state');
+      }
+      const session = store.getSession(sessionId);
+      if (!session) throw new ControlError(`no session ${sessionId}`, 'not_found');
+      if (!['interrupted', 'stopped', 'failed', 'finished'].includes(session.status)) {
+        throw new ControlError(`cannot continue a session that is ${session.status}`, 'invalid_state');
+      }
+      const branch = store.listBranches(sessionId).find((b) => b.id === session.current_branch_id);
+      if (!branch) throw new ControlError(`session ${sessionId} has no current branch`, 'invalid_state');
+      const sandbox = parts.createSandbox(config, sessionId, session.workspace);
+      const checkpoints = config.live_coding_agent.checkpoints.enabled
+        ? parts.createCheckpoints(config, session.workspace)
+        : null;
+      await sandbox.start();
+      if (checkpoints) {
+        // Back to the last checkpoint of the current branch: whatever a killed process left half-done is dropped.
+        const head = branch.head_step_id ? store.getStep(branch.head_step_id) : null;
+        const commit = head?.checkpoint ?? session.base_commit;
+        await checkpoints.open(sessionId, branch.git_ref);
+        if (commit) await checkpoints.reset(commit);
+      }
+      const controller = await launch(session, branch, sandbox, checkpoints);
+      if (instruction?.trim() && controller.status() === 'running') controller.instruct(instruction, annotator);
+      hub.emit(sessionId, {
+        type: 'intervention',
+        intervention: {
+          id: `iv_${randomBytes(8).toString('hex')}`,
+          session_id: sessionId,
+          branch_id: branch.id,
+          type: 'resume',
+          after_step_id: branch.head_step_id,
+          after_step: branch.head_step_id ? (store.getStep(branch.head_step_id)?.step_idx ?? null) : null,
+          content: `continued after the session was ${session.status}`,
+          annotator,
+          created_at: Date.now(),
+        },
+      });
+      return controller;
+    },
+
+    subscribe(sessionId: string, listener: EventListener) {
+      return hub.subscribe(sessionId, listener);
+    },
+
+    async shutdown() {
+      const ending: Promise<void>[] = [];
+      for (const { controller } of live.values()) {
+        if (['running', 'paused'].includes(controller.status())) ending.push(controller.stop('system').catch(() => {}));
+      }
+      await Promise.all(ending);
+      for (const { sandbox, checkpoints } of live.values()) {
+        await checkpoints?.close().catch(() => {});
+        await sandbox.close().catch(() => {});
+      }
+      live.clear();
+    },
+  };
+}
+
+function newSessionId(): string {
+  const d = new Date();
+  const day = `${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}${String(d.getUTCDate()).padStart(2, '0')}`;
+  return `session_${day}_${randomBytes(4).toString('hex')}`;
+}
+
+async function copyWorkspace(from: string, to: string): Promise<void> {
+  await mkdir(to, { recursive: true });
+  const src = await stat(from).catch(() => null);
+  if (!src) return; // an empty workspace: the agent starts from nothing
+  if (!src.isDirectory()) throw new Error(`live_coding_agent.sandbox.workspace ${from} is not a folder`);
+  await cp(from, to, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+}
+
+/** The backend section as stored with the session: names of env vars are kept, values never read. */
+function publicSettings(config: PotatoConfig): Record<string, unknown> {
+  const agent = config.live_coding_agent;
+  const section = (agent as Record<string, unknown>)[agent.backend];
+  return section && typeof section === 'object' ? { ...(section as Record<string, unknown>) } : {};
+}
