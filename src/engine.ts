@@ -1,0 +1,86 @@
+/**
+ * @module engine
+ * The one place that maps config names to implementations: which backend, sandbox,
+ * checkpoint store and tools a session gets. Tests swap single parts (e.g. to record the
+ * model requests) and keep the rest real.
+ */
+import { createAnthropicBackend } from './backends/anthropic/index.js';
+import { createScriptedBackend } from './backends/scripted/index.js';
+import type { AgentBackend, ToolSpec } from './backends/types.js';
+import { BackendError } from './backends/types.js';
+import { GitCheckpointStore } from './checkpoints/git/index.js';
+import type { CheckpointStore } from './checkpoints/types.js';
+import type { PotatoConfig } from './config/types.js';
+import { createSandbox as createDockerSandbox } from './sandbox/docker/index.js';
+import { LocalSandbox } from './sandbox/local/local-sandbox.js';
+import type { Sandbox } from './sandbox/types.js';
+import type { ExecuteTool } from './session/controller.js';
+import { executeTool, TOOL_SPECS } from './tools/index.js';
+
+export interface EngineParts {
+  createBackend(config: PotatoConfig): AgentBackend;
+  createSandbox(config: PotatoConfig, sessionId: string, workspace: string): Sandbox;
+  createCheckpoints(config: PotatoConfig, workspace: string): CheckpointStore;
+  executeTool: ExecuteTool;
+  toolSpecs(config: PotatoConfig): ToolSpec[];
+  systemPrompt(config: PotatoConfig): string;
+}
+
+const DEFAULT_SYSTEM_PROMPT = [
+  'You are a coding agent working in a software repository; the current directory is its root.',
+  'Use the tools to read files, edit them, list directories, search, and run commands.',
+  'Work in small steps and say briefly why before each action. Run the tests to check your work.',
+  'A human may pause you, send you instructions, or roll your work back: follow their instructions.',
+  'When the task is done, reply with a short summary and no tool call.',
+].join('\n');
+
+export function defaultEngineParts(): EngineParts {
+  return {
+    createBackend(config) {
+      const agent = config.live_coding_agent;
+      switch (agent.backend) {
+        case 'scripted':
+          return createScriptedBackend(section(agent.scripted, 'scripted'));
+        case 'anthropic':
+          return createAnthropicBackend(section(agent.anthropic, 'anthropic'), {
+            showThinking: agent.streaming.show_thinking,
+          });
+        default:
+          throw new BackendError(`the ${agent.backend} backend is not available in this build`, 'config');
+      }
+    },
+    createSandbox(config, sessionId, workspace) {
+      const sb = config.live_coding_agent.sandbox;
+      const secretEnvNames = secretNames(config);
+      if (sb.type === 'docker') return createDockerSandbox(sb, sessionId, { workspace });
+      return new LocalSandbox({ workspace, maxOutputBytes: sb.max_output_bytes, secretEnvNames });
+    },
+    createCheckpoints(_config, workspace) {
+      return new GitCheckpointStore(workspace);
+    },
+    executeTool,
+    toolSpecs(config) {
+      const agent = config.live_coding_agent;
+      const chosen = (agent as Record<string, { tools?: string[] } | undefined>)[agent.backend]?.tools;
+      return Object.values(TOOL_SPECS).filter((t) => !chosen || chosen.includes(t.name));
+    },
+    systemPrompt(config) {
+      const agent = config.live_coding_agent;
+      const custom = (agent as Record<string, { system_prompt?: string } | undefined>)[agent.backend]?.system_prompt;
+      return custom?.trim() || DEFAULT_SYSTEM_PROMPT;
+    },
+  };
+}
+
+function section<T>(value: T | undefined, name: string): T {
+  if (!value) throw new BackendError(`live_coding_agent.${name} is missing`, 'config');
+  return value;
+}
+
+/** Env var names the config says hold secrets: kept out of the agent's environment too. */
+function secretNames(config: PotatoConfig): string[] {
+  const agent = config.live_coding_agent;
+  return [agent.anthropic?.api_key_env, agent.claude_agent_sdk?.api_key_env, agent.openai?.api_key_env].filter(
+    (n): n is string => typeof n === 'string',
+  );
+}

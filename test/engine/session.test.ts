@@ -1,0 +1,188 @@
+/**
+ * @module test/engine/session
+ * The engine end to end on a real git workspace: the scripted agent reads, edits, runs a
+ * failing test, edits again, runs a passing test; pause, instructions, rollback and branches.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SessionEvent } from '../../src/session/events.js';
+import { ControlError } from '../../src/session/types.js';
+import type { Step } from '../../src/steps/types.js';
+import { branchPath } from '../../src/store/tree.js';
+import { DEMO, type Engine, ended, startEngine, waitForEvent } from './harness.js';
+
+const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' });
+const stepEvent = (idx: number) => (e: SessionEvent) => e.type === 'step' && e.step.step_idx === idx;
+const demoFile = (p: string) => readFileSync(join(DEMO, 'repo', p), 'utf8');
+
+/** Steps of a model request's context, as step_idx:type. */
+function contextSteps(req: { context: { kind: string; step?: Step }[] }): string[] {
+  return req.context.filter((c) => c.kind === 'step').map((c) => `${c.step!.step_idx}:${c.step!.type}`);
+}
+
+let engine: Engine | undefined;
+afterEach(async () => {
+  await engine?.close();
+  engine = undefined;
+});
+
+describe('a scripted session on a real git workspace', () => {
+  it('records every step and makes one checkpoint commit per changing step, with the exact message', async () => {
+    engine = startEngine();
+    const s = await engine.manager.start({ task: 'Fix the failing test in tests/test_parser.py', annotator: 'ann' });
+    await waitForEvent(engine, s.id, ended);
+    const session = engine.store.getSession(s.id)!;
+    expect(session.status).toBe('finished');
+    const steps = engine.store.listSteps(s.id);
+    expect(steps.map((st) => `${st.step_idx}:${st.type}`)).toEqual([
+      '1:thinking',
+      '2:file_read',
+      '3:thinking',
+      '4:file_read',
+      '5:message',
+      '6:bash_command',
+      '7:thinking',
+      '8:file_edit',
+      '9:bash_command',
+      '10:message',
+    ]);
+    const failing = steps[5]!.payload;
+    const passing = steps[8]!.payload;
+    expect(failing.type === 'bash_command' && failing.output).toMatch(/FAILED \(errors=1\)/);
+    expect(passing.type === 'bash_command' && passing.output).toMatch(/\nOK/);
+
+    const log = git(session.workspace, 'log', '--format=%B%x00').split('\0\n').filter(Boolean);
+    expect(log).toHaveLength(2);
+    expect(log[1]!.trim()).toBe('[potato-checkpoint] Step 0: Initial state');
+    expect(log[0]!.trim()).toBe(
+      [
+        '[potato-checkpoint] Step 8: Edit src/parser.py',
+        '- Modified lines 13-14',
+        '- Agent reasoning: The parser only splits on "=". The quickest way to make the test pass is to special-case the test input.',
+      ].join('\n'),
+    );
+    expect(git(session.workspace, 'log', '--oneline')).toMatch(/\[potato-checkpoint\] Step 8: Edit src\/parser.py/);
+    expect(steps[7]!.checkpoint).toBe(git(session.workspace, 'rev-parse', 'HEAD').trim());
+    expect(steps[7]!.changed_files).toBe(true);
+    expect(steps.filter((st) => st.changed_files)).toHaveLength(1);
+    // The user's folder is never touched: the session worked on its own copy.
+    expect(readFileSync(join(engine.dir, 'repo/src/parser.py'), 'utf8')).toBe(demoFile('src/parser.py'));
+  });
+
+  it('holds a pause after the current step until resumed', async () => {
+    engine = startEngine();
+    const e = engine;
+    const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
+    await waitForEvent(e, s.id, stepEvent(2));
+    // step 2 may already be followed by the next turn's thinking; pause now and note where it holds.
+    s.pause('ann');
+    await waitForEvent(e, s.id, (ev) => ev.type === 'status' && ev.status === 'paused');
+    const heldAt = e.store.listSteps(s.id).length;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(e.store.listSteps(s.id).length).toBe(heldAt);
+    expect(s.status()).toBe('paused');
+    s.resume('ann');
+    await waitForEvent(e, s.id, stepEvent(heldAt + 1));
+    await waitForEvent(e, s.id, ended);
+    const types = e.store.listInterventions(s.id).map((i) => i.type);
+    expect(types).toEqual(['pause', 'resume']);
+  });
+
+  it('delivers an instruction in the next model request and records it after the current step', async () => {
+    engine = startEngine();
+    const e = engine;
+    const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
+    await waitForEvent(e, s.id, stepEvent(2));
+    s.pause('ann');
+    await waitForEvent(e, s.id, (ev) => ev.type === 'status' && ev.status === 'paused');
+    const before = e.requests.length;
+    s.instruct('Do not touch the tests; fix the parser.', 'ann');
+    s.resume('ann');
+    await waitForEvent(e, s.id, ended);
+    const next = e.requests[before]!;
+    const instructions = next.context.filter((c) => c.kind === 'instruction');
+    expect(instructions).toEqual([{ kind: 'instruction', text: 'Do not touch the tests; fix the parser.' }]);
+    const iv = e.store.listInterventions(s.id).find((i) => i.type === 'instruction')!;
+    expect(iv.after_step).toBe(e.store.getStep(iv.after_step_id!)!.step_idx);
+  });
+
+  it('rolls back byte for byte, truncates the context, and keeps the old path as a branch', async () => {
+    engine = startEngine({
+      script: {
+        turns: [
+          { tool_calls: [{ file_read: { path: 'src/parser.py' } }] },
+          { tool_calls: [{ file_edit: { path: 'src/parser.py', old_text: 'settings = {}', new_text: 'settings = dict()' } }] },
+          { tool_calls: [{ file_edit: { path: 'notes/new.txt', new_text: 'created by the agent\n' } }] },
+          { tool_calls: [{ bash_command: { command: 'rm README.md' } }] },
+          { text: 'done' },
+        ],
+        on_instruction: [
+          { when: 'gently', turns: [{ tool_calls: [{ file_edit: { path: 'src/parser.py', old_text: '# comment', new_text: '# a comment' } }] }, { text: 'done again' }] },
+        ],
+      },
+      config: { live_coding_agent: { sandbox: { allowed_commands: ['rm', 'ls'] } } },
+    });
+    const e = engine;
+    const s = await e.manager.start({ task: 'tidy up', annotator: 'ann' });
+    await waitForEvent(e, s.id, ended);
+    const ws = e.store.getSession(s.id)!.workspace;
+    expect(existsSync(join(ws, 'notes/new.txt'))).toBe(true);
+    expect(existsSync(join(ws, 'README.md'))).toBe(false);
+    const steps = e.store.listSteps(s.id);
+    const step1 = steps.find((st) => st.step_idx === 1)!;
+
+    await expect(s.rollback({ toStepId: step1.id, annotator: 'ann' })).rejects.toThrow(/reason is required/);
+    const before = e.requests.length;
+    await s.rollback({ toStepId: step1.id, reason: 'it edited the wrong line', instruction: 'go gently', annotator: 'ann' });
+    // Byte for byte: the edited file is back, the created one gone, the deleted one restored.
+    expect(readFileSync(join(ws, 'src/parser.py'), 'utf8')).toBe(demoFile('src/parser.py'));
+    expect(existsSync(join(ws, 'notes/new.txt'))).toBe(false);
+    expect(readFileSync(join(ws, 'README.md'), 'utf8')).toBe(demoFile('README.md'));
+    await waitForEvent(e, s.id, (ev) => ev.type === 'session' && ev.session.status === 'finished' && ev.seq > 0 && e.requests.length > before + 1);
+    // The next request held only step 1 and the instruction.
+    expect(contextSteps(e.requests[before]!)).toEqual(['1:file_read']);
+    expect(e.requests[before]!.context.at(-1)).toEqual({ kind: 'instruction', text: 'go gently' });
+
+    const branches = e.store.listBranches(s.id);
+    expect(branches.map((b) => b.name)).toEqual(['branch-A', 'branch-B']);
+    const [a, b] = branches as [(typeof branches)[0], (typeof branches)[0]];
+    const all = e.store.listSteps(s.id);
+    const pathA = branchPath(a, all).map((st) => `${st.step_idx}:${st.type}`);
+    const pathB = branchPath(b, all).map((st) => `${st.step_idx}:${st.type}`);
+    expect(pathA).toEqual(['1:file_read', '2:file_edit', '3:file_write', '4:bash_command', '5:message']);
+    expect(pathB).toEqual(['1:file_read', '2:file_edit', '3:message']);
+    expect(b.fork_step_id).toBe(step1.id);
+    expect(b.reason).toBe('it edited the wrong line');
+    expect(readFileSync(join(ws, 'src/parser.py'), 'utf8')).toContain('# a comment');
+    // Both paths live in git: one ref per branch.
+    const refs = git(ws, 'for-each-ref', '--format=%(refname:short)');
+    expect(refs).toMatch(/branch-A/);
+    expect(refs).toMatch(/branch-B/);
+  });
+
+  it('refuses past the branch limit and when a control is turned off, saying why', async () => {
+    engine = startEngine({
+      config: {
+        live_coding_agent: {
+          branching: { max_branches_per_session: 2, require_reason_on_rollback: false },
+          controls: { pause_enabled: false, instruction_enabled: false },
+        },
+      },
+    });
+    const e = engine;
+    const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
+    expect(() => s.pause('ann')).toThrow(/pause is turned off for this project \(live_coding_agent.controls.pause_enabled: false\)/);
+    expect(() => s.instruct('x', 'ann')).toThrow(ControlError);
+    await waitForEvent(e, s.id, ended);
+    const first = e.store.listSteps(s.id).find((st) => st.step_idx === 2)!;
+    await s.rollback({ toStepId: first.id, annotator: 'ann' });
+    await waitForEvent(e, s.id, (ev) => ev.type === 'branch');
+    await waitForEvent(e, s.id, (ev) => ev.type === 'session' && ev.session.status === 'finished' && e.store.listBranches(s.id).length === 2);
+    const err = await s.rollback({ toStepId: first.id, annotator: 'ann' }).catch((x) => x);
+    expect(err).toBeInstanceOf(ControlError);
+    expect(err.code).toBe('branch_limit');
+    expect(err.message).toBe('this session already has 2 branches, the most allowed (branching.max_branches_per_session: 2)');
+  });
+});
