@@ -1,0 +1,107 @@
+/**
+ * @module web/actions/controls
+ * The session controls (SPEC §4): Pause, Send Instruction, Resume, Stop, Rollback, Branch,
+ * and Continue for a stopped or interrupted session.
+ */
+import { api } from '../api/client.ts';
+import type { ControlAction, ControlContext } from './types.ts';
+
+const live = (c: ControlContext) => c.status === 'running' || c.status === 'paused';
+const rollbackable = (c: ControlContext) =>
+  c.status === 'running' || c.status === 'paused' || c.status === 'stopped' || c.status === 'interrupted';
+
+export const CONTROL_ACTIONS: ControlAction[] = [
+  {
+    id: 'pause',
+    label: 'Pause',
+    shortcut: (c) => c.config.controls.pause_keyboard_shortcut,
+    visible: (c) => c.config.controls.pause_enabled && c.status !== 'paused',
+    enabled: (c) => c.status === 'running',
+    perform: (c) => c.run('Pause', () => api.pause(c.sessionId)),
+  },
+  {
+    id: 'resume',
+    label: 'Resume',
+    tone: 'primary',
+    shortcut: (c) => c.config.controls.pause_keyboard_shortcut,
+    visible: (c) => c.config.controls.pause_enabled && c.status === 'paused',
+    enabled: (c) => c.status === 'paused',
+    perform: (c) => c.run('Resume', () => api.resume(c.sessionId)),
+  },
+  {
+    id: 'instruction',
+    label: 'Send Instruction',
+    shortcut: (c) => c.config.controls.instruction_keyboard_shortcut,
+    visible: (c) => c.config.controls.instruction_enabled,
+    enabled: live,
+    perform: (c) => c.openInstruction(),
+  },
+  {
+    id: 'stop',
+    label: 'Stop',
+    tone: 'danger',
+    visible: (c) => c.config.controls.stop_enabled,
+    enabled: live,
+    perform: (c) => {
+      if (window.confirm('Stop the agent? The trajectory so far is saved.')) c.run('Stop', () => api.stop(c.sessionId));
+    },
+  },
+  {
+    id: 'rollback',
+    label: 'Rollback',
+    visible: (c) => c.config.controls.rollback_enabled,
+    enabled: (c) => rollbackable(c) && c.hasSteps,
+    perform: (c) => c.openRollback('rollback'),
+  },
+  {
+    id: 'branch',
+    label: 'Branch',
+    visible: (c) => c.config.branching.enabled && c.config.controls.branch_enabled,
+    enabled: (c) => rollbackable(c) && c.hasSteps,
+    perform: (c) => c.openRollback('branch'),
+  },
+  {
+    id: 'continue',
+    label: 'Continue',
+    tone: 'primary',
+    visible: (c) => c.status === 'interrupted' || c.status === 'stopped',
+    enabled: (c) => c.status === 'interrupted' || c.status === 'stopped',
+    perform: (c) => c.run('Continue', () => api.continue(c.sessionId)),
+  },
+];
+
+/** Does a key event match a shortcut as the config names it ("Space", "i", "Shift+P")? */
+export function matchesShortcut(e: KeyboardEvent, shortcut: string): boolean {
+  const parts = shortcut.split('+').map((p) => p.trim());
+  const key = parts.pop() ?? '';
+  const mods = new Set(parts.map((p) => p.toLowerCase()));
+  if (e.ctrlKey !== (mods.has('ctrl') || mods.has('control'))) return false;
+  if (e.altKey !== mods.has('alt')) return false;
+  if (e.metaKey !== (mods.has('meta') || mods.has('cmd'))) return false;
+  if (mods.has('shift') && !e.shiftKey) return false;
+  if (key.toLowerCase() === 'space') return e.code === 'Space' || e.key === ' ';
+  if (key.length === 1) return e.key.toLowerCase() === key.toLowerCase();
+  return e.key.toLowerCase() === key.toLowerCase() || e.code.toLowerCase() === key.toLowerCase();
+}
+
+/** Typing in a field never triggers a shortcut. */
+export function isTypingTarget(target: EventTarget | null): boolean {
+  if (!(target instanceof HTMLElement)) return false;
+  if (target.isContentEditable) return true;
+  const tag = target.tagName;
+  if (tag === 'TEXTAREA' || tag === 'SELECT') return true;
+  if (tag === 'INPUT') {
+    const type = (target as HTMLInputElement).type;
+    return !['checkbox', 'radio', 'button', 'submit', 'range'].includes(type);
+  }
+  return false;
+}
+
+/** The action a key press triggers now, if any. */
+export function actionForKey(e: KeyboardEvent, ctx: ControlContext): ControlAction | undefined {
+  if (isTypingTarget(e.target)) return undefined;
+  return CONTROL_ACTIONS.find((a) => {
+    const sc = a.shortcut?.(ctx);
+    return sc !== undefined && matchesShortcut(e, sc) && a.visible(ctx) && a.enabled(ctx);
+  });
+}

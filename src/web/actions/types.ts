@@ -1,0 +1,34 @@
+/**
+ * @module web/actions/types
+ * A control is one object: its label, its shortcut, when it is available and what it does.
+ * The control bar and the keyboard handler are both generated from the same list.
+ */
+import type { SessionStatus, UiConfig } from '../api/types.ts';
+
+export interface ControlContext {
+  sessionId: string;
+  status: SessionStatus;
+  config: UiConfig;
+  /** True while the annotator looks at a branch other than the live one. */
+  viewingOtherBranch: boolean;
+  /** True when the session has at least one step to roll back to (or before). */
+  hasSteps: boolean;
+  openInstruction: () => void;
+  openRollback: (mode: 'rollback' | 'branch') => void;
+  /** Run a server call, showing its error if it fails. */
+  run: (label: string, call: () => Promise<unknown>) => void;
+}
+
+export interface ControlAction {
+  id: string;
+  label: string;
+  /** Tone of the button. */
+  tone?: 'primary' | 'danger' | 'default';
+  /** The key as the config names it ("Space", "i"), or none. */
+  shortcut?: (ctx: ControlContext) => string | undefined;
+  /** Shown at all: the config flag is on (and the feature exists). */
+  visible: (ctx: ControlContext) => boolean;
+  /** Usable now, given the session state. */
+  enabled: (ctx: ControlContext) => boolean;
+  perform: (ctx: ControlContext) => void;
+}

@@ -1,0 +1,63 @@
+/**
+ * @module web/api/types
+ * The shapes the UI receives from the server (docs/api.md), built from the project's own
+ * types so the server and the browser share one event union.
+ */
+import type { AnnotationScheme, LiveCodingAgentConfig } from '../../config/schema.ts';
+import type { SessionEvent, SessionStatus } from '../../session/events.ts';
+import type { Step, StepPayload, StepType, TokenUsage, ToolCall } from '../../steps/types.ts';
+import type {
+  Annotation,
+  BranchRecord,
+  Intervention,
+  SessionRecord,
+  StepLabel,
+  StepLabelValue,
+} from '../../store/types.ts';
+
+export type {
+  Annotation,
+  AnnotationScheme,
+  BranchRecord,
+  Intervention,
+  SessionEvent,
+  SessionRecord,
+  SessionStatus,
+  Step,
+  StepLabel,
+  StepLabelValue,
+  StepPayload,
+  StepType,
+  TokenUsage,
+  ToolCall,
+};
+
+export interface UiConfig {
+  project_name: string;
+  backend: string;
+  controls: LiveCodingAgentConfig['controls'];
+  branching: LiveCodingAgentConfig['branching'];
+  streaming: LiveCodingAgentConfig['streaming'];
+  annotation_schemes: AnnotationScheme[];
+}
+
+/** A session in the list; the server may add a branch count so the list needs no extra request. */
+export type SessionSummary = SessionRecord & { branch_count?: number };
+
+export interface SessionSnapshot {
+  session: SessionRecord;
+  steps: Step[];
+  branches: BranchRecord[];
+  interventions: Intervention[];
+  annotations: Annotation[];
+  labels: StepLabel[];
+  last_seq: number;
+}
+
+export interface RollbackBody {
+  to_step_id: string | null;
+  reason?: string;
+  instruction?: string;
+  edited_tool_call?: { name: string; input: Record<string, unknown> };
+  branch?: boolean;
+}

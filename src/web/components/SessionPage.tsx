@@ -1,0 +1,281 @@
+/**
+ * @module web/components/SessionPage
+ * One session: progress header, control bar, file tree and branch tree, the trace (or the
+ * compare view) and the annotation panel. A running session is followed live; an ended one
+ * replays its whole tree, read-only except for annotation.
+ */
+import { useCallback, useMemo, useState } from 'react';
+import type { ControlContext } from '../actions/types.ts';
+import { api } from '../api/client.ts';
+import type { Step, StepLabel, StepLabelValue, UiConfig } from '../api/types.ts';
+import { branchLineage, isEnded, pathTo, type SessionState } from '../state/session.ts';
+import { useLiveSession } from '../state/useLiveSession.ts';
+import { TraceList, traceItems } from '../trace/TraceList.tsx';
+import { AnnotationPanel } from './AnnotationPanel.tsx';
+import { BranchTree } from './BranchTree.tsx';
+import { CompareView } from './CompareView.tsx';
+import { ControlBar, InstructionInput } from './ControlBar.tsx';
+import { FileTree, FileViewer } from './FileTree.tsx';
+import { ProgressHeader } from './ProgressHeader.tsx';
+import { RollbackDialog } from './RollbackDialog.tsx';
+
+interface Toast {
+  id: number;
+  text: string;
+}
+
+function headOf(state: SessionState, branchId: string | null): string | null {
+  if (branchId !== null && state.heads.has(branchId)) return state.heads.get(branchId) ?? null;
+  // No branch recorded yet: the newest step is the head.
+  let last: string | null = null;
+  for (const id of state.steps.keys()) last = id;
+  return last;
+}
+
+export function SessionPage({ id, config }: { id: string; config: UiConfig }) {
+  const { state, error, connection } = useLiveSession(id);
+  if (error)
+    return (
+      <div className="page-error" data-testid="session-error">
+        {error} <a href="#/">Back to sessions</a>
+      </div>
+    );
+  if (!state) return <div className="loading">Loading session…</div>;
+  return <SessionView id={id} config={config} state={state} connection={connection} />;
+}
+
+function SessionView({
+  id,
+  config,
+  state,
+  connection,
+}: {
+  id: string;
+  config: UiConfig;
+  state: SessionState;
+  connection: ReturnType<typeof useLiveSession>['connection'];
+}) {
+  const [viewBranch, setViewBranch] = useState<string | null>(null);
+  const [mode, setMode] = useState<'trace' | 'compare'>('trace');
+  const [instructionOpen, setInstructionOpen] = useState(false);
+  const [rollback, setRollback] = useState<'rollback' | 'branch' | null>(null);
+  const [openFile, setOpenFile] = useState<string | null>(null);
+  const [toasts, setToasts] = useState<Toast[]>([]);
+  const [labelOverrides, setLabelOverrides] = useState<Map<string, StepLabel | null>>(new Map());
+
+  const toast = useCallback((text: string) => {
+    const t = { id: Date.now() + Math.random(), text };
+    setToasts((l) => [...l, t]);
+    setTimeout(() => setToasts((l) => l.filter((x) => x.id !== t.id)), 6000);
+  }, []);
+
+  const liveBranch = state.session.current_branch_id;
+  const viewed = viewBranch !== null && state.branches.has(viewBranch) ? viewBranch : liveBranch;
+  const viewingOther = viewed !== liveBranch;
+  const head = headOf(state, viewed);
+  const path = useMemo(() => pathTo(state.steps, head), [state.steps, head]);
+  const livePath = useMemo(
+    () => (viewingOther ? pathTo(state.steps, headOf(state, liveBranch)) : path),
+    [viewingOther, state, liveBranch, path],
+  );
+  const partials = useMemo(() => (viewingOther ? [] : [...state.partials.values()]), [viewingOther, state.partials]);
+  const lineage = useMemo(
+    () => new Set(branchLineage(state.branches, viewed).map((b) => b.id)),
+    [state.branches, viewed],
+  );
+  const interventions = useMemo(
+    () => state.interventions.filter((i) => i.branch_id === null || lineage.size === 0 || lineage.has(i.branch_id)),
+    [state.interventions, lineage],
+  );
+  const items = useMemo(() => traceItems(path, interventions, partials), [path, interventions, partials]);
+  const labels = useMemo(() => {
+    if (labelOverrides.size === 0) return state.labels;
+    const m = new Map(state.labels);
+    for (const [k, v] of labelOverrides) {
+      if (v) m.set(k, v);
+      else m.delete(k);
+    }
+    return m;
+  }, [state.labels, labelOverrides]);
+
+  const run = useCallback(
+    (label: string, call: () => Promise<unknown>) => {
+      call().catch((e: Error) => toast(`${label} failed: ${e.message}`));
+    },
+    [toast],
+  );
+
+  const onLabel = useCallback(
+    (step: Step, label: StepLabelValue | null, firstError: boolean) => {
+      const previous = labels.get(step.id) ?? null;
+      const next: StepLabel | null = label
+        ? {
+            session_id: id,
+            step_id: step.id,
+            annotator: previous?.annotator ?? '',
+            label,
+            first_error: firstError,
+            updated_at: Date.now(),
+          }
+        : null;
+      setLabelOverrides((m) => new Map(m).set(step.id, next));
+      const call = label ? api.saveLabel(id, step.id, label, firstError) : api.deleteLabel(id, step.id);
+      call.catch((e: Error) => {
+        setLabelOverrides((m) => new Map(m).set(step.id, previous));
+        toast(`Label not saved: ${e.message}`);
+      });
+    },
+    [id, labels, toast],
+  );
+
+  const ctx: ControlContext = {
+    sessionId: id,
+    status: state.session.status,
+    config,
+    viewingOtherBranch: viewingOther,
+    hasSteps: livePath.length > 0,
+    openInstruction: () => setInstructionOpen(true),
+    openRollback: (m) => setRollback(m),
+    run,
+  };
+
+  const canCompare = config.branching.compare_branches_view && state.branches.size > 1;
+  const comparePair = useMemo((): [string, string] | null => {
+    const live = liveBranch ? state.branches.get(liveBranch) : undefined;
+    const all = [...state.branches.values()].sort((a, b) => a.created_at - b.created_at);
+    if (all.length < 2) return null;
+    const right = live ?? all.at(-1)!;
+    const left =
+      (right.parent_branch_id && state.branches.get(right.parent_branch_id)) || all.find((b) => b.id !== right.id)!;
+    return [left.id, right.id];
+  }, [state.branches, liveBranch]);
+
+  const lastStep = path.at(-1);
+  const fileCommit = viewingOther ? (lastStep?.checkpoint ?? undefined) : undefined;
+  const ended = isEnded(state.session.status);
+
+  return (
+    <div className="session-page" data-testid="session-page" data-status={state.session.status}>
+      <ProgressHeader state={state} stepNumber={lastStep ? lastStep.step_idx : null} connection={connection} />
+      <ControlBar ctx={ctx}>
+        <div className="view-toggle" role="tablist">
+          <button
+            type="button"
+            role="tab"
+            aria-selected={mode === 'trace'}
+            className={`btn btn-ghost${mode === 'trace' ? ' active' : ''}`}
+            data-testid="view-trace"
+            onClick={() => setMode('trace')}
+          >
+            Trace
+          </button>
+          {config.branching.compare_branches_view && (
+            <button
+              type="button"
+              role="tab"
+              aria-selected={mode === 'compare'}
+              className={`btn btn-ghost${mode === 'compare' ? ' active' : ''}`}
+              data-testid="view-compare"
+              disabled={!canCompare}
+              title={canCompare ? 'Compare two branches side by side' : 'Needs at least two branches'}
+              onClick={() => setMode('compare')}
+            >
+              Compare branches
+            </button>
+          )}
+        </div>
+      </ControlBar>
+      {instructionOpen && (
+        <InstructionInput
+          onClose={() => setInstructionOpen(false)}
+          onSend={async (text) => {
+            try {
+              await api.instruction(id, text);
+              return true;
+            } catch (e) {
+              toast(`Instruction not sent: ${(e as Error).message}`);
+              return false;
+            }
+          }}
+        />
+      )}
+      <div className="session-grid">
+        <aside className="sidebar">
+          <FileTree sessionId={id} path={path} commit={fileCommit} onOpen={setOpenFile} />
+          <BranchTree
+            branches={state.branches}
+            heads={state.heads}
+            steps={state.steps}
+            liveBranchId={liveBranch}
+            viewedBranchId={viewed}
+            onSelect={(b) => {
+              setViewBranch(b === liveBranch ? null : b);
+              setMode('trace');
+            }}
+          />
+        </aside>
+        <main className="center">
+          {viewingOther && mode === 'trace' && (
+            <div className="view-banner" data-testid="viewing-branch">
+              Viewing {state.branches.get(viewed ?? '')?.name ?? 'a branch'} (not the live branch).
+              <button type="button" className="btn btn-ghost" onClick={() => setViewBranch(null)}>
+                Back to the live branch
+              </button>
+            </div>
+          )}
+          {mode === 'compare' && canCompare && comparePair ? (
+            <CompareView
+              branches={state.branches}
+              heads={state.heads}
+              steps={state.steps}
+              labels={labels}
+              defaultPair={comparePair}
+            />
+          ) : (
+            <TraceList
+              items={items}
+              labels={labels}
+              onLabel={onLabel}
+              labelling
+              emptyText={ended ? 'This session has no steps.' : 'Waiting for the agent’s first step…'}
+            />
+          )}
+        </main>
+        <aside className="sidebar sidebar-right">
+          <AnnotationPanel
+            sessionId={id}
+            schemes={config.annotation_schemes}
+            annotations={state.annotations}
+            branches={state.branches}
+            ended={ended}
+          />
+        </aside>
+      </div>
+      {rollback && (
+        <RollbackDialog
+          mode={rollback}
+          path={livePath}
+          config={config}
+          onClose={() => setRollback(null)}
+          onSubmit={async (body) => {
+            try {
+              await api.rollback(id, body);
+              setViewBranch(null);
+              return null;
+            } catch (e) {
+              return (e as Error).message;
+            }
+          }}
+        />
+      )}
+      {openFile && <FileViewer sessionId={id} path={openFile} commit={fileCommit} onClose={() => setOpenFile(null)} />}
+      <div className="toasts" aria-live="polite">
+        {toasts.map((t) => (
+          <div key={t.id} className="toast" data-testid="toast">
+            {t.text}
+          </div>
+        ))}
+      </div>
+    </div>
+  );
+}

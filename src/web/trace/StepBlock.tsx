@@ -1,0 +1,253 @@
+/**
+ * @module web/trace/StepBlock
+ * One step of the trace, drawn by its type, with its PRM label buttons; and the blocks for a
+ * step still streaming (a partial) and for an annotator's intervention.
+ */
+import { memo, useState } from 'react';
+import type { Intervention, Step, StepLabel, StepLabelValue } from '../api/types.ts';
+import { formatTokens, languageOf, stepAction } from '../lib/format.ts';
+import type { Partial } from '../state/session.ts';
+import { CodeBlock, DiffBlock, TerminalBlock } from './blocks.tsx';
+
+export interface LabelHandlers {
+  onLabel: (step: Step, label: StepLabelValue | null, firstError: boolean) => void;
+}
+
+const LABELS: { value: StepLabelValue; text: string; icon: string }[] = [
+  { value: 'correct', text: 'Correct', icon: '✓' },
+  { value: 'incorrect', text: 'Incorrect', icon: '✗' },
+  { value: 'unsure', text: 'Unsure', icon: '?' },
+];
+
+function StepLabels({ step, label, onLabel }: { step: Step; label: StepLabel | undefined } & LabelHandlers) {
+  const current = label?.label ?? null;
+  const firstError = label?.first_error ?? false;
+  return (
+    <div className="step-labels" data-testid="step-labels">
+      {LABELS.map((l) => (
+        <button
+          type="button"
+          key={l.value}
+          title={l.text}
+          aria-pressed={current === l.value}
+          data-testid={`label-${l.value}`}
+          className={`label-btn label-${l.value}${current === l.value ? ' active' : ''}`}
+          onClick={() => onLabel(step, current === l.value ? null : l.value, current === l.value ? false : firstError)}
+        >
+          <span aria-hidden="true">{l.icon}</span> {l.text}
+        </button>
+      ))}
+      <button
+        type="button"
+        aria-pressed={firstError}
+        data-testid="label-first-error"
+        className={`label-btn label-first-error${firstError ? ' active' : ''}`}
+        title="Mark this step as the first error on the path"
+        onClick={() => onLabel(step, firstError ? current : 'incorrect', !firstError)}
+      >
+        First error
+      </button>
+    </div>
+  );
+}
+
+function Body({ step }: { step: Step }) {
+  const p = step.payload;
+  switch (p.type) {
+    case 'thinking':
+      return <Thinking text={p.content} hidden={p.content === ''} />;
+    case 'message':
+      return <div className="message-text">{p.content}</div>;
+    case 'file_read':
+      return (
+        <>
+          <CodeBlock code={p.content} language={languageOf(p.path)} startLine={p.start_line} />
+          {p.truncated && <div className="muted small">File truncated</div>}
+        </>
+      );
+    case 'file_edit':
+    case 'file_write':
+      return <DiffBlock diff={p.diff} />;
+    case 'bash_command':
+      return (
+        <TerminalBlock
+          command={p.command}
+          output={p.output}
+          exitCode={p.exit_code}
+          timedOut={p.timed_out}
+          refused={p.refused}
+          truncated={p.truncated}
+        />
+      );
+    case 'directory_list':
+      return (
+        <ul className="dir-list" data-testid="dir-list">
+          {p.entries.map((e) => (
+            <li key={e} className={e.endsWith('/') ? 'dir' : 'file'}>
+              {e}
+            </li>
+          ))}
+          {p.truncated && <li className="muted">… more entries not shown</li>}
+        </ul>
+      );
+    case 'file_search':
+      return (
+        <div className="search-results" data-testid="search-results">
+          {p.matches.length === 0 && <div className="muted">No matches</div>}
+          {p.matches.map((m) => (
+            <div className="search-match" key={`${m.path}:${m.line}`}>
+              <span className="search-loc">
+                {m.path}:{m.line}
+              </span>
+              <code>{m.text}</code>
+            </div>
+          ))}
+          {p.truncated && <div className="muted">… more matches not shown</div>}
+        </div>
+      );
+    case 'error':
+      return (
+        <div className="error-text" data-testid="error-text">
+          <strong>{p.kind.replace('_', ' ')}:</strong> {p.message}
+        </div>
+      );
+    default: {
+      const never: never = p;
+      return <>{String(never)}</>;
+    }
+  }
+}
+
+function Thinking({ text, hidden, open: initial = false }: { text: string; hidden?: boolean; open?: boolean }) {
+  const [open, setOpen] = useState(initial);
+  if (hidden) return <div className="muted small">Reasoning hidden by the project settings</div>;
+  return (
+    <div className={`thinking${open ? ' open' : ''}`} data-testid="thinking-block">
+      <button type="button" className="thinking-toggle" onClick={() => setOpen(!open)} aria-expanded={open}>
+        {open ? '▾' : '▸'} Reasoning
+        {!open && <span className="thinking-preview"> — {text.slice(0, 140)}</span>}
+      </button>
+      {open && <div className="thinking-text">{text}</div>}
+    </div>
+  );
+}
+
+const TYPE_NAMES: Record<Step['type'], string> = {
+  thinking: 'Reasoning',
+  message: 'Message',
+  file_read: 'Read',
+  file_edit: 'Edit',
+  file_write: 'Write',
+  bash_command: 'Command',
+  directory_list: 'List',
+  file_search: 'Search',
+  error: 'Error',
+};
+
+function pathOf(step: Step): string | null {
+  const p = step.payload;
+  return 'path' in p && p.type !== 'file_search' ? p.path : null;
+}
+
+export const StepBlock = memo(function StepBlock({
+  step,
+  label,
+  onLabel,
+  labelling = true,
+}: { step: Step; label: StepLabel | undefined; labelling?: boolean } & LabelHandlers) {
+  const isError = step.type === 'error' || step.tool_is_error;
+  const path = pathOf(step);
+  const title = path ? null : stepAction(step);
+  return (
+    <article
+      className={`step step-${step.type}${isError ? ' step-error' : ''}${label ? ` labelled-${label.label}` : ''}`}
+      data-testid={`step-${step.step_idx}`}
+      data-step-type={step.type}
+      data-step-id={step.id}
+    >
+      <header className="step-head">
+        <span className="step-idx">#{step.step_idx}</span>
+        <span className={`step-type type-${step.type}`}>
+          {step.payload.type === 'file_write' && step.payload.created ? 'Create' : TYPE_NAMES[step.type]}
+        </span>
+        {path !== null && (
+          <span className="step-path" data-testid="step-path">
+            {path}
+          </span>
+        )}
+        {title && step.type !== 'thinking' && step.type !== 'message' && step.type !== 'bash_command' && (
+          <span className="step-title">{title}</span>
+        )}
+        {step.author === 'annotator' && <span className="badge badge-annotator">edited by annotator</span>}
+        {isError && step.type !== 'error' && <span className="badge badge-error">tool error</span>}
+        <span className="spacer" />
+        {step.usage && (
+          <span className="step-usage" data-testid="step-usage" title="Tokens in / out">
+            {formatTokens(step.usage.input_tokens)} in · {formatTokens(step.usage.output_tokens)} out
+          </span>
+        )}
+        {step.changed_files && step.checkpoint && (
+          <span className="badge badge-checkpoint" title={`Checkpoint ${step.checkpoint}`}>
+            ⎇ {step.checkpoint.slice(0, 7)}
+          </span>
+        )}
+      </header>
+      <div className="step-body">
+        <Body step={step} />
+        {step.tool_is_error && step.tool_result && step.type !== 'error' && (
+          <div className="error-text">{step.tool_result}</div>
+        )}
+      </div>
+      {labelling && <StepLabels step={step} label={label} onLabel={onLabel} />}
+    </article>
+  );
+});
+
+export function PartialBlock({ partial }: { partial: Partial }) {
+  let body: React.ReactNode;
+  if (partial.kind === 'thinking') body = <div className="thinking-text streaming">{partial.text}</div>;
+  else if (partial.kind === 'message') body = <div className="message-text streaming">{partial.text}</div>;
+  else if (partial.kind === 'output')
+    body = <TerminalBlock command={partial.tool ?? ''} output={partial.text} running />;
+  else body = <pre className="tool-input streaming">{partial.text}</pre>;
+  const names = {
+    thinking: 'Reasoning',
+    message: 'Message',
+    tool_input: `Preparing ${partial.tool ?? 'tool call'}`,
+    output: 'Running',
+  };
+  return (
+    <article className={`step partial partial-${partial.kind}`} data-testid={`partial-${partial.kind}`}>
+      <header className="step-head">
+        <span className="live-dot" aria-hidden="true" />
+        <span className="step-type">{names[partial.kind]}</span>
+        <span className="muted small">streaming…</span>
+      </header>
+      <div className="step-body">{body}</div>
+    </article>
+  );
+}
+
+const INTERVENTION_TEXT: Record<Intervention['type'], string> = {
+  pause: 'Paused',
+  resume: 'Resumed',
+  instruction: 'Instruction',
+  stop: 'Stopped',
+  rollback: 'Rolled back',
+  branch: 'Branched',
+  edit_tool_call: 'Edited the next tool call',
+  timeout: 'Session timed out',
+  approval: 'Approved',
+};
+
+export function InterventionRow({ intervention }: { intervention: Intervention }) {
+  const i = intervention;
+  return (
+    <div className={`intervention intervention-${i.type}`} data-testid={`intervention-${i.type}`}>
+      <span className="intervention-kind">{INTERVENTION_TEXT[i.type]}</span>
+      {i.after_step !== null && <span className="muted"> after step {i.after_step}</span>}
+      <span className="muted"> by {i.annotator}</span>
+      {i.content && <div className="intervention-content">{i.content}</div>}
+    </div>
+  );
+}

@@ -1,0 +1,141 @@
+/**
+ * @module web/trace/TraceList
+ * The CodingTraceDisplay: the steps of one path, the annotator's interventions between them
+ * and the steps still streaming, in a virtualised list (only what is on screen is in the DOM,
+ * rows are measured as they render). While the view is at the bottom it follows new steps.
+ */
+import { useVirtualizer } from '@tanstack/react-virtual';
+import { useEffect, useLayoutEffect, useMemo, useRef } from 'react';
+import type { Intervention, Step, StepLabel } from '../api/types.ts';
+import type { Partial } from '../state/session.ts';
+import { InterventionRow, type LabelHandlers, PartialBlock, StepBlock } from './StepBlock.tsx';
+
+export type TraceItem =
+  | { kind: 'step'; key: string; step: Step }
+  | { kind: 'intervention'; key: string; intervention: Intervention }
+  | { kind: 'partial'; key: string; partial: Partial };
+
+export function traceItems(path: Step[], interventions: Intervention[], partials: Partial[]): TraceItem[] {
+  const onPath = new Set(path.map((s) => s.id));
+  const after = new Map<string, Intervention[]>();
+  for (const i of interventions) {
+    if (i.after_step_id !== null && !onPath.has(i.after_step_id)) continue;
+    const k = i.after_step_id ?? '';
+    const list = after.get(k);
+    if (list) list.push(i);
+    else after.set(k, [i]);
+  }
+  const items: TraceItem[] = [];
+  const pushAfter = (k: string) => {
+    for (const i of (after.get(k) ?? []).sort((a, b) => a.created_at - b.created_at))
+      items.push({ kind: 'intervention', key: `i:${i.id}`, intervention: i });
+  };
+  pushAfter('');
+  for (const step of path) {
+    items.push({ kind: 'step', key: `s:${step.id}`, step });
+    pushAfter(step.id);
+  }
+  for (const p of [...partials].sort((a, b) => a.order - b.order))
+    items.push({ kind: 'partial', key: `p:${p.key}`, partial: p });
+  return items;
+}
+
+export function TraceList({
+  items,
+  labels,
+  onLabel,
+  labelling,
+  emptyText,
+  testId = 'trace',
+}: {
+  items: TraceItem[];
+  labels: Map<string, StepLabel>;
+  labelling: boolean;
+  emptyText: string;
+  testId?: string;
+} & LabelHandlers) {
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const follow = useRef(true);
+  const virtualizer = useVirtualizer({
+    count: items.length,
+    getScrollElement: () => scrollRef.current,
+    estimateSize: (i) => estimate(items[i]),
+    getItemKey: (i) => items[i]!.key,
+    overscan: 4,
+  });
+
+  // Keep following the newest step while the annotator has not scrolled up.
+  const lastKey = items.at(-1)?.key;
+  const lastPartialLen = useMemo(() => {
+    const last = items.at(-1);
+    return last?.kind === 'partial' ? last.partial.text.length : 0;
+  }, [items]);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a new last row or streamed text is the trigger
+  useLayoutEffect(() => {
+    if (follow.current && items.length) virtualizer.scrollToIndex(items.length - 1, { align: 'end' });
+  }, [lastKey, lastPartialLen, items.length, virtualizer]);
+
+  useEffect(() => {
+    const el = scrollRef.current;
+    if (!el) return;
+    const onScroll = () => {
+      follow.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+    };
+    el.addEventListener('scroll', onScroll, { passive: true });
+    return () => el.removeEventListener('scroll', onScroll);
+  }, []);
+
+  return (
+    <div className="trace-scroll" ref={scrollRef} data-testid={testId}>
+      {items.length === 0 ? (
+        <div className="empty">{emptyText}</div>
+      ) : (
+        <div style={{ height: virtualizer.getTotalSize(), position: 'relative', width: '100%' }}>
+          {virtualizer.getVirtualItems().map((v) => {
+            const item = items[v.index]!;
+            return (
+              <div
+                key={v.key}
+                data-index={v.index}
+                ref={virtualizer.measureElement}
+                className="trace-row"
+                style={{ position: 'absolute', top: 0, left: 0, width: '100%', transform: `translateY(${v.start}px)` }}
+              >
+                {item.kind === 'step' ? (
+                  <StepBlock
+                    step={item.step}
+                    label={labels.get(item.step.id)}
+                    onLabel={onLabel}
+                    labelling={labelling}
+                  />
+                ) : item.kind === 'intervention' ? (
+                  <InterventionRow intervention={item.intervention} />
+                ) : (
+                  <PartialBlock partial={item.partial} />
+                )}
+              </div>
+            );
+          })}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function estimate(item: TraceItem | undefined): number {
+  if (!item) return 80;
+  if (item.kind === 'intervention') return 48;
+  if (item.kind === 'partial') return 120;
+  switch (item.step.type) {
+    case 'thinking':
+    case 'message':
+      return 110;
+    case 'file_read':
+    case 'file_edit':
+    case 'file_write':
+    case 'bash_command':
+      return 360;
+    default:
+      return 160;
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * @module web/trace/blocks
+ * The display blocks of the trace: code with line numbers, unified diffs, terminal output with
+ * ANSI colours. Big contents are cut to their first lines until "show all" is clicked, so a
+ * long session stays light; highlighting runs only for blocks that are actually rendered.
+ */
+import Anser from 'anser';
+import { parsePatch } from 'diff';
+import { useMemo, useState } from 'react';
+import { highlight } from '../lib/highlight.ts';
+
+/** Lines shown before "show all". */
+export const COLLAPSED_LINES = 30;
+
+function ShowAll({ hidden, onClick }: { hidden: number; onClick: () => void }) {
+  return (
+    <button type="button" className="show-all" data-testid="show-all" onClick={onClick}>
+      Show all ({hidden.toLocaleString('en-US')} more line{hidden === 1 ? '' : 's'})
+    </button>
+  );
+}
+
+function useCut(text: string): { shown: string; hidden: number; expand: () => void } {
+  const [all, setAll] = useState(false);
+  return useMemo(() => {
+    const lines = text.split('\n');
+    if (text.endsWith('\n')) lines.pop();
+    if (all || lines.length <= COLLAPSED_LINES + 5) return { shown: lines.join('\n'), hidden: 0, expand: () => {} };
+    return {
+      shown: lines.slice(0, COLLAPSED_LINES).join('\n'),
+      hidden: lines.length - COLLAPSED_LINES,
+      expand: () => setAll(true),
+    };
+  }, [text, all]);
+}
+
+export function CodeBlock({
+  code,
+  language,
+  startLine = 1,
+}: {
+  code: string;
+  language: string | undefined;
+  startLine?: number;
+}) {
+  const { shown, hidden, expand } = useCut(code);
+  const html = useMemo(() => highlight(shown, language), [shown, language]);
+  const count = shown === '' ? 1 : shown.split('\n').length;
+  const gutter = useMemo(
+    () => Array.from({ length: count }, (_, i) => String(startLine + i)).join('\n'),
+    [count, startLine],
+  );
+  return (
+    <div className="code-block" data-testid="code-block" data-language={language ?? 'plaintext'}>
+      <div className="code-scroll">
+        <pre className="gutter" aria-hidden="true">
+          {gutter}
+        </pre>
+        {/* biome-ignore lint/security/noDangerouslySetInnerHtml: highlight.js output escapes the source text */}
+        <pre className="code hljs" dangerouslySetInnerHTML={{ __html: html }} />
+      </div>
+      {hidden > 0 && <ShowAll hidden={hidden} onClick={expand} />}
+    </div>
+  );
+}
+
+interface DiffRow {
+  kind: 'hunk' | 'add' | 'del' | 'ctx' | 'meta';
+  text: string;
+  oldNo?: number;
+  newNo?: number;
+}
+
+function diffRows(diff: string): { rows: DiffRow[]; added: number; removed: number } {
+  const rows: DiffRow[] = [];
+  let added = 0;
+  let removed = 0;
+  let patches: ReturnType<typeof parsePatch>;
+  try {
+    patches = parsePatch(diff);
+  } catch {
+    return { rows: diff.split('\n').map((text) => ({ kind: 'ctx', text })), added, removed };
+  }
+  for (const patch of patches) {
+    for (const hunk of patch.hunks) {
+      rows.push({
+        kind: 'hunk',
+        text: `@@ -${hunk.oldStart},${hunk.oldLines} +${hunk.newStart},${hunk.newLines} @@`,
+      });
+      let o = hunk.oldStart;
+      let n = hunk.newStart;
+      for (const line of hunk.lines) {
+        const mark = line[0];
+        const text = line.slice(1);
+        if (mark === '+') {
+          rows.push({ kind: 'add', text, newNo: n++ });
+          added++;
+        } else if (mark === '-') {
+          rows.push({ kind: 'del', text, oldNo: o++ });
+          removed++;
+        } else if (mark === '\\') rows.push({ kind: 'meta', text: line });
+        else rows.push({ kind: 'ctx', text, oldNo: o++, newNo: n++ });
+      }
+    }
+  }
+  return { rows, added, removed };
+}
+
+export function DiffBlock({ diff }: { diff: string }) {
+  const [all, setAll] = useState(false);
+  const { rows, added, removed } = useMemo(() => diffRows(diff), [diff]);
+  const limit = all || rows.length <= COLLAPSED_LINES + 10 ? rows.length : COLLAPSED_LINES;
+  const sign = { add: '+', del: '-', ctx: ' ', hunk: '', meta: '' };
+  return (
+    <div className="diff-block" data-testid="diff-block">
+      <div className="diff-stat">
+        <span className="diff-added">+{added}</span> <span className="diff-removed">−{removed}</span>
+      </div>
+      <div className="code-scroll">
+        <table className="diff">
+          <tbody>
+            {rows.slice(0, limit).map((r, i) => (
+              // biome-ignore lint/suspicious/noArrayIndexKey: diff rows have no identity beyond position
+              <tr key={i} className={`diff-${r.kind}`} data-testid={`diff-line-${r.kind}`}>
+                <td className="ln">{r.oldNo ?? ''}</td>
+                <td className="ln">{r.newNo ?? ''}</td>
+                <td className="diff-text">
+                  <span className="diff-sign">{sign[r.kind]}</span>
+                  {r.text}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {limit < rows.length && <ShowAll hidden={rows.length - limit} onClick={() => setAll(true)} />}
+    </div>
+  );
+}
+
+function AnsiText({ text }: { text: string }) {
+  const parts = useMemo(() => Anser.ansiToJson(text, { json: true, remove_empty: true, use_classes: false }), [text]);
+  return (
+    <>
+      {parts.map((p, i) => {
+        const style: React.CSSProperties = {};
+        if (p.fg) style.color = `rgb(${p.fg})`;
+        if (p.bg) style.backgroundColor = `rgb(${p.bg})`;
+        const deco = p.decorations ?? [];
+        if (deco.includes('bold')) style.fontWeight = 600;
+        if (deco.includes('italic')) style.fontStyle = 'italic';
+        if (deco.includes('underline')) style.textDecoration = 'underline';
+        if (deco.includes('dim')) style.opacity = 0.7;
+        return (
+          // biome-ignore lint/suspicious/noArrayIndexKey: spans of one output, stable order
+          <span key={i} style={style}>
+            {p.content}
+          </span>
+        );
+      })}
+    </>
+  );
+}
+
+export function TerminalBlock({
+  command,
+  output,
+  exitCode,
+  timedOut = false,
+  refused,
+  truncated = false,
+  running = false,
+}: {
+  command: string;
+  output: string;
+  exitCode?: number | null;
+  timedOut?: boolean;
+  refused?: string;
+  truncated?: boolean;
+  running?: boolean;
+}) {
+  const { shown, hidden, expand } = useCut(output);
+  let status: React.ReactNode = null;
+  if (refused) status = <span className="exit exit-bad">refused by policy: {refused}</span>;
+  else if (timedOut) status = <span className="exit exit-bad">timed out</span>;
+  else if (running) status = <span className="exit exit-running">running…</span>;
+  else if (exitCode !== undefined && exitCode !== null)
+    status = <span className={`exit ${exitCode === 0 ? 'exit-ok' : 'exit-bad'}`}>exit {exitCode}</span>;
+  return (
+    <div className="terminal" data-testid="terminal-block">
+      <div className="terminal-cmd">
+        <span className="prompt">$</span> <span data-testid="terminal-command">{command}</span>
+      </div>
+      {shown && (
+        <pre className="terminal-out" data-testid="terminal-output">
+          <AnsiText text={shown} />
+        </pre>
+      )}
+      {hidden > 0 && <ShowAll hidden={hidden} onClick={expand} />}
+      <div className="terminal-foot" data-testid="terminal-exit">
+        {status}
+        {truncated && <span className="muted"> · output truncated</span>}
+      </div>
+    </div>
+  );
+}
