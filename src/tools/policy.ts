@@ -162,7 +162,10 @@ function walkScript(script: string, via: string[], depth: number, out: FoundComm
         const words = (stmt.Cmd as sh.CallExpr).Args.filter((w): w is sh.Word => w !== null);
         if (words.length > 0) {
           const ctx: CallContext = { src, stmt, via, depth, out };
-          visitCall(words.map((w) => wordInfo(w, src)), ctx);
+          visitCall(
+            words.map((w) => wordInfo(w, src)),
+            ctx,
+          );
         }
       }
     }
@@ -242,16 +245,13 @@ function ansiC(s: string): string {
     '"': '"',
     '?': '?',
   };
-  return s.replace(
-    /\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)/gs,
-    (m, esc: string) => {
-      const c = esc[0]!;
-      if (c === 'x' || c === 'u' || c === 'U') return String.fromCodePoint(Number.parseInt(esc.slice(1), 16));
-      if (c >= '0' && c <= '7') return String.fromCharCode(Number.parseInt(esc, 8));
-      if (c === 'c') return String.fromCharCode(esc.charCodeAt(1) & 0x1f);
-      return simple[c] ?? m;
-    },
-  );
+  return s.replace(/\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)/gs, (m, esc: string) => {
+    const c = esc[0]!;
+    if (c === 'x' || c === 'u' || c === 'U') return String.fromCodePoint(Number.parseInt(esc.slice(1), 16));
+    if (c >= '0' && c <= '7') return String.fromCharCode(Number.parseInt(esc, 8));
+    if (c === 'c') return String.fromCharCode(esc.charCodeAt(1) & 0x1f);
+    return simple[c] ?? m;
+  });
 }
 
 function record(words: WordInfo[], ctx: CallContext, opaque?: string): FoundCommand {
@@ -291,45 +291,67 @@ function visitCall(words: WordInfo[], ctx: CallContext): void {
 
   switch (cmd.name) {
     case 'sudo':
-    case 'doas':
-      return runWords(skipOptions(rest, 'ugCDhprtTU', true), cmd.name);
-    case 'env':
-      return unwrapEnv(rest, runWords, runScript);
+    case 'doas': {
+      runWords(skipOptions(rest, 'ugCDhprtTU', true), cmd.name);
+      return;
+    }
+    case 'env': {
+      unwrapEnv(rest, runWords, runScript);
+      return;
+    }
     case 'command':
     case 'builtin': {
       const r = skipOptions(rest, '', false);
       // `command -v x` only looks x up; it runs nothing.
       if (rest.some((w) => w.value !== null && /^-[pVv]*[Vv]/.test(w.value))) return;
-      return runWords(r, cmd.name);
+      runWords(r, cmd.name);
+      return;
     }
-    case 'exec':
-      return runWords(skipOptions(rest, 'a', false), 'exec');
+    case 'exec': {
+      runWords(skipOptions(rest, 'a', false), 'exec');
+      return;
+    }
     case 'nohup':
     case 'setsid':
-    case 'time':
-      return runWords(skipOptions(rest, 'fo', false), cmd.name);
-    case 'nice':
-      return runWords(skipOptions(rest, 'n', false, true), 'nice');
-    case 'ionice':
-      return runWords(skipOptions(rest, 'cnp', false), 'ionice');
-    case 'stdbuf':
-      return runWords(skipOptions(rest, 'ioe', false), 'stdbuf');
+    case 'time': {
+      runWords(skipOptions(rest, 'fo', false), cmd.name);
+      return;
+    }
+    case 'nice': {
+      runWords(skipOptions(rest, 'n', false, true), 'nice');
+      return;
+    }
+    case 'ionice': {
+      runWords(skipOptions(rest, 'cnp', false), 'ionice');
+      return;
+    }
+    case 'stdbuf': {
+      runWords(skipOptions(rest, 'ioe', false), 'stdbuf');
+      return;
+    }
     case 'timeout': {
       const r = skipOptions(rest, 'sk', false);
-      return runWords(r.slice(1), 'timeout');
+      runWords(r.slice(1), 'timeout');
+      return;
     }
     case 'watch': {
       const r = skipOptions(rest, 'nqd', false);
-      return runScript(joinWords(r), 'watch');
+      runScript(joinWords(r), 'watch');
+      return;
     }
     case 'xargs': {
       const r = skipOptions(rest, 'adEILnPs', false);
-      return runWords(r, 'xargs');
+      runWords(r, 'xargs');
+      return;
     }
-    case 'find':
-      return unwrapFind(rest, runWords);
-    case 'eval':
-      return runScript(joinWords(rest), 'eval');
+    case 'find': {
+      unwrapFind(rest, runWords);
+      return;
+    }
+    case 'eval': {
+      runScript(joinWords(rest), 'eval');
+      return;
+    }
     case 'trap':
       if (rest[0] && rest[0].value !== '-' && !rest[0].value?.startsWith('-')) runScript(rest[0], 'trap');
       return;
@@ -346,12 +368,16 @@ function visitCall(words: WordInfo[], ctx: CallContext): void {
       return;
     }
     default:
-      if (SHELLS.has(cmd.name)) return unwrapShell(cmd.name, rest, ctx, runScript);
+      if (SHELLS.has(cmd.name)) {
+        unwrapShell(cmd.name, rest, ctx, runScript);
+        return;
+      }
   }
 }
 
 function joinWords(words: WordInfo[]): WordInfo {
-  if (words.some((w) => w.value === null)) return { value: null, pattern: false, text: words.map((w) => w.text).join(' ') };
+  if (words.some((w) => w.value === null))
+    return { value: null, pattern: false, text: words.map((w) => w.text).join(' ') };
   return { value: words.map((w) => w.value).join(' '), pattern: false, text: words.map((w) => w.text).join(' ') };
 }
 
@@ -397,8 +423,14 @@ function unwrapEnv(
       if (words[i + 1]) runScript(words[i + 1]!, 'env -S');
       return;
     }
-    if (v.startsWith('-S') && v.length > 2) return runScript(v.slice(2), 'env -S');
-    if (v.startsWith('--split-string=')) return runScript(v.slice('--split-string='.length), 'env -S');
+    if (v.startsWith('-S') && v.length > 2) {
+      runScript(v.slice(2), 'env -S');
+      return;
+    }
+    if (v.startsWith('--split-string=')) {
+      runScript(v.slice('--split-string='.length), 'env -S');
+      return;
+    }
     if (v === '-u' || v === '-C' || v === '--unset' || v === '--chdir') {
       i += 2;
       continue;

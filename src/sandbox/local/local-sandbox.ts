@@ -1,0 +1,218 @@
+/**
+ * @module sandbox/local/local-sandbox
+ * The `local` sandbox: commands run as child processes on this machine, in the workspace, each in
+ * its own process group so a timeout or a stop kills everything the command started. Meant for
+ * development; untrusted models belong in the docker sandbox (see docs/command-policy.md).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { confinePath, realWorkspace, toWorkspaceRelative } from '../paths.js';
+import { type DirEntry, type ExecOptions, type ExecResult, type Sandbox, SandboxError } from '../types.js';
+import { sandboxEnv } from './env.js';
+import { CappedOutput } from './output.js';
+
+export interface LocalSandboxOptions {
+  workspace: string;
+  /** Cap on the output kept per command (head and tail are kept). */
+  maxOutputBytes?: number;
+  /** Extra variable names to keep out of the child environment (the config's api_key_env). */
+  secretEnvNames?: string[];
+  /** Time a process group gets between SIGTERM and SIGKILL. */
+  killGraceMs?: number;
+}
+
+/** After the shell exits, how long to wait for background children to let go of its output. */
+const DRAIN_MS = 200;
+
+function findShell(): string {
+  for (const candidate of ['/bin/bash', '/usr/bin/bash', '/usr/local/bin/bash']) {
+    if (fs.existsSync(candidate)) return candidate;
+  }
+  return '/bin/sh';
+}
+
+export class LocalSandbox implements Sandbox {
+  readonly type = 'local' as const;
+  readonly workspace: string;
+  private root: string | null = null;
+  private readonly maxOutputBytes: number;
+  private readonly env: Record<string, string>;
+  private readonly killGraceMs: number;
+  private readonly shell = findShell();
+  /** Process groups still alive (commands left running in the background); close() ends them. */
+  private readonly groups = new Set<number>();
+
+  constructor(opts: LocalSandboxOptions) {
+    this.workspace = path.resolve(opts.workspace);
+    this.maxOutputBytes = opts.maxOutputBytes ?? 64 * 1024;
+    this.env = sandboxEnv(process.env, opts.secretEnvNames);
+    this.killGraceMs = opts.killGraceMs ?? 1000;
+  }
+
+  async start(): Promise<void> {
+    await fsp.mkdir(this.workspace, { recursive: true });
+    const stat = await fsp.stat(this.workspace);
+    if (!stat.isDirectory())
+      throw new SandboxError(`the workspace ${this.workspace} is not a directory`, 'unavailable');
+    this.root = realWorkspace(this.workspace);
+  }
+
+  private realRoot(): string {
+    this.root ??= realWorkspace(this.workspace);
+    return this.root;
+  }
+
+  resolve(relPath: string): string {
+    return confinePath(this.workspace, this.realRoot(), relPath);
+  }
+
+  exec(command: string, opts: ExecOptions): Promise<ExecResult> {
+    const output = new CappedOutput(this.maxOutputBytes);
+    const decoder = new StringDecoder('utf8');
+    return new Promise<ExecResult>((resolve, reject) => {
+      let child: ChildProcess;
+      try {
+        child = spawn(this.shell, ['-c', command], {
+          cwd: this.realRoot(),
+          env: this.env,
+          detached: true,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      } catch (err) {
+        reject(new SandboxError(`could not start ${this.shell}: ${(err as Error).message}`, 'unavailable'));
+        return;
+      }
+      const pgid = child.pid;
+      if (pgid !== undefined) this.groups.add(pgid);
+      let timedOut = false;
+      let finished = false;
+      let exitCode: number | null = null;
+
+      const onData = (chunk: Buffer) => {
+        if (finished) return;
+        output.push(chunk);
+        const text = decoder.write(chunk);
+        if (text && opts.onOutput) opts.onOutput(text);
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+
+      const killGroup = () => {
+        if (pgid === undefined) return;
+        this.signalGroup(pgid, 'SIGTERM');
+        setTimeout(() => this.signalGroup(pgid, 'SIGKILL'), this.killGraceMs).unref();
+      };
+      const timer = setTimeout(() => {
+        timedOut = true;
+        killGroup();
+      }, opts.timeoutMs);
+      const onAbort = () => killGroup();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (opts.signal?.aborted) killGroup();
+
+      const finish = () => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        const rest = decoder.end();
+        if (rest && opts.onOutput) opts.onOutput(rest);
+        if (pgid !== undefined && !this.groupAlive(pgid)) this.groups.delete(pgid);
+        resolve({ exitCode, output: output.toString(), truncated: output.truncated, timedOut });
+      };
+      child.on('error', (err) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        reject(new SandboxError(`could not run the command: ${err.message}`, 'unavailable'));
+      });
+      child.on('exit', (code) => {
+        exitCode = timedOut || opts.signal?.aborted ? null : code;
+        // A background child (`server &`) may hold the pipes open; do not wait for it.
+        setTimeout(finish, DRAIN_MS).unref();
+      });
+      child.on('close', finish);
+    });
+  }
+
+  private signalGroup(pgid: number, signal: NodeJS.Signals): void {
+    try {
+      process.kill(-pgid, signal);
+    } catch {
+      // ESRCH: the group is already gone.
+    }
+  }
+
+  private groupAlive(pgid: number): boolean {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async readFile(relPath: string): Promise<string> {
+    const abs = this.resolve(relPath);
+    try {
+      return await fsp.readFile(abs, 'utf8');
+    } catch (err) {
+      throw fileError(err, relPath);
+    }
+  }
+
+  async writeFile(relPath: string, content: string): Promise<void> {
+    const abs = this.resolve(relPath);
+    try {
+      await fsp.mkdir(path.dirname(abs), { recursive: true });
+      await fsp.writeFile(abs, content, 'utf8');
+    } catch (err) {
+      throw fileError(err, relPath);
+    }
+  }
+
+  async list(relPath: string, depth: number): Promise<DirEntry[]> {
+    const start = this.resolve(relPath);
+    let stat: fs.Stats;
+    try {
+      stat = await fsp.stat(start);
+    } catch (err) {
+      throw fileError(err, relPath);
+    }
+    if (!stat.isDirectory()) throw new SandboxError(`${relPath} is a file, not a directory`, 'io');
+    const out: DirEntry[] = [];
+    const walk = async (dir: string, level: number): Promise<void> => {
+      const entries = await fsp.readdir(dir, { withFileTypes: true });
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const e of entries) {
+        if (e.name === '.git') continue;
+        const abs = path.join(dir, e.name);
+        const rel = toWorkspaceRelative(this.workspace, abs);
+        if (e.isSymbolicLink()) out.push({ path: rel, type: 'symlink' });
+        else if (e.isDirectory()) {
+          out.push({ path: `${rel}/`, type: 'dir' });
+          if (level < depth) await walk(abs, level + 1);
+        } else out.push({ path: rel, type: 'file' });
+      }
+    };
+    await walk(start, 1);
+    return out;
+  }
+
+  async close(): Promise<void> {
+    for (const pgid of this.groups) this.signalGroup(pgid, 'SIGKILL');
+    this.groups.clear();
+  }
+}
+
+function fileError(err: unknown, relPath: string): SandboxError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new SandboxError(`${relPath}: no such file or directory`, 'not_found');
+  if (code === 'EISDIR') return new SandboxError(`${relPath} is a directory, not a file`, 'io');
+  if (code === 'ENOTDIR') return new SandboxError(`${relPath}: a parent of this path is a file`, 'io');
+  if (code === 'EACCES') return new SandboxError(`${relPath}: permission denied`, 'io');
+  return new SandboxError(`${relPath}: ${(err as Error).message}`, 'io');
+}
