@@ -25,6 +25,8 @@ export interface Partial {
   kind: 'thinking' | 'message' | 'tool_input' | 'output';
   text: string;
   tool?: string;
+  /** The streamed tool input, kept when the same key goes on to stream the tool's output. */
+  input?: string;
   /** Order of arrival, so partials keep their place. */
   order: number;
 }
@@ -139,11 +141,14 @@ export function applyEvents(prev: SessionState, events: readonly SessionEvent[])
         break;
       case 'partial': {
         const old = s.partials.get(e.key);
+        // One key streams the tool input, then the same call's output: keep the input aside.
+        const switched = old !== undefined && old.kind !== e.kind;
         s.partials.set(e.key, {
           key: e.key,
           kind: e.kind,
           tool: e.tool ?? old?.tool,
-          text: (old?.text ?? '') + e.text,
+          text: (switched ? '' : (old?.text ?? '')) + e.text,
+          input: switched && old.kind === 'tool_input' ? old.text : old?.input,
           order: old?.order ?? ++order,
         });
         break;

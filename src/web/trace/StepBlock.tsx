@@ -203,6 +203,17 @@ export const StepBlock = memo(function StepBlock({
   );
 });
 
+/** The command line from the streamed tool input, once it is complete JSON. */
+function commandOf(partial: Partial): string {
+  try {
+    const input = JSON.parse(partial.input ?? '') as { command?: unknown };
+    if (typeof input.command === 'string') return input.command;
+  } catch {
+    // Not streamed (show_tool_inputs off) or not complete: show the tool's name.
+  }
+  return partial.tool ?? '';
+}
+
 export function PartialBlock({ partial }: { partial: Partial }) {
   let body: React.ReactNode;
   if (partial.kind === 'thinking') body = <div className="thinking-text streaming">{partial.text}</div>;
