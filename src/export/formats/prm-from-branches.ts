@@ -1,0 +1,34 @@
+/**
+ * @module export/formats/prm-from-branches
+ * `prm_from_branches`: step-level process-reward labels, one line per branch path, derived
+ * from the branch points and overridden by the annotator's own labels (rules in docs/exports.md).
+ */
+import { branchesOrLeaves, exportStep, pathOf, stepLabels } from '../session-data.js';
+import type { Exporter } from '../types.js';
+
+export const prmFromBranches: Exporter = function* (data) {
+  const labels = stepLabels(data);
+  if (labels.size === 0) return;
+  for (const branch of branchesOrLeaves(data)) {
+    const path = pathOf(data, branch);
+    if (!path.some((s) => labels.has(s.id))) continue;
+    let firstError: number | null = null;
+    const steps = path.map((s) => {
+      const l = labels.get(s.id);
+      if (firstError === null && l && (l.first_error || l.label === 'incorrect')) firstError = s.step_idx;
+      return {
+        ...exportStep(s),
+        label: l?.label ?? null,
+        first_error: l?.first_error ?? false,
+        label_source: l?.source ?? null,
+      };
+    });
+    yield {
+      session_id: data.session.id,
+      branch: branch.name,
+      task: data.session.task,
+      steps,
+      first_error_step: firstError,
+    };
+  }
+};

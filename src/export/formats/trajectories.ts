@@ -1,0 +1,76 @@
+/**
+ * @module export/formats/trajectories
+ * `trajectories`: the source's shape. Flattened, one line per branch with the whole path from
+ * step 0 to its head; otherwise one line per session holding the tree (steps with parent ids).
+ */
+import { branchPoint } from '../../store/tree.js';
+import type { BranchRecord, Intervention } from '../../store/types.js';
+import { answerFor, branchesOrLeaves, exportStep, interventionsOn, pathOf, sessionAnswers } from '../session-data.js';
+import type { Exporter, SessionData } from '../types.js';
+
+const intervention = (iv: Intervention) => ({ after_step: iv.after_step, type: iv.type, content: iv.content });
+
+/**
+ * step_idx of the last step the branch shares with its parent (the checkpoint it was rolled
+ * back to; its own steps start at this + 1); -1 when rolled back to before step 0; null for a
+ * first branch.
+ */
+function rollbackFromStep(data: SessionData, branch: BranchRecord): number | null {
+  if (!branch.parent_branch_id) return null;
+  const parent = data.branchById.get(branch.parent_branch_id);
+  if (!parent) return null;
+  const bp = branchPoint(pathOf(data, parent), pathOf(data, branch));
+  return bp.step ? bp.step.step_idx : -1;
+}
+
+function* flat(data: SessionData) {
+  for (const branch of branchesOrLeaves(data)) {
+    const path = pathOf(data, branch);
+    if (path.length === 0) continue;
+    const parent = branch.parent_branch_id ? data.branchById.get(branch.parent_branch_id) : undefined;
+    yield {
+      session_id: data.session.id,
+      branch: branch.name,
+      task: data.session.task,
+      steps: path.map(exportStep),
+      human_interventions: interventionsOn(data, branch, path).map(intervention),
+      rollback_from_step: rollbackFromStep(data, branch),
+      outcome: answerFor(data.annotations, 'outcome', branch.id),
+      parent_branch: parent?.name ?? null,
+      rollback_reason: parent ? branch.reason : null,
+      annotations: sessionAnswers(data.annotations),
+    };
+  }
+}
+
+function* tree(data: SessionData) {
+  if (data.steps.length === 0) return;
+  const branches = branchesOrLeaves(data);
+  const nameOf = new Map(branches.map((b) => [b.id, b.name]));
+  yield {
+    session_id: data.session.id,
+    task: data.session.task,
+    status: data.session.status,
+    outcome: answerFor(data.annotations, 'outcome', null),
+    annotations: sessionAnswers(data.annotations),
+    branches: branches.map((b) => {
+      const path = pathOf(data, b);
+      return {
+        branch: b.name,
+        parent_branch: b.parent_branch_id ? (nameOf.get(b.parent_branch_id) ?? null) : null,
+        rollback_from_step: rollbackFromStep(data, b),
+        rollback_reason: b.parent_branch_id ? b.reason : null,
+        outcome: answerFor(data.annotations, 'outcome', b.id),
+        step_ids: path.map((s) => s.id),
+      };
+    }),
+    steps: data.steps.map((s) => ({ step_id: s.id, parent_step_id: s.parent_id, ...exportStep(s) })),
+    human_interventions: data.interventions.map((iv) => ({
+      ...intervention(iv),
+      after_step_id: iv.after_step_id,
+      branch: iv.branch_id ? (nameOf.get(iv.branch_id) ?? null) : null,
+    })),
+  };
+}
+
+export const trajectories: Exporter = (data, opts) => (opts.flattenBranches ? flat(data) : tree(data));

@@ -1,0 +1,78 @@
+/**
+ * @module export/index
+ * Runs the exporters: every format by name, as a stream of JSONL lines over a store (one
+ * session in memory at a time), and `exportSession` for the export after every session.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { EXPORT_FORMATS, type ExportFormat } from '../config/schema.js';
+import type { Store } from '../store/types.js';
+import { branchPreferences } from './formats/branch-preferences.js';
+import { codeReview } from './formats/code-review.js';
+import { dpo } from './formats/dpo.js';
+import { prmFromBranches } from './formats/prm-from-branches.js';
+import { prmStepwise } from './formats/prm-stepwise.js';
+import { trajectories } from './formats/trajectories.js';
+import { appendDurably } from './jsonl.js';
+import { redactSecrets } from './redact.js';
+import { loadSession } from './session-data.js';
+import { ExportError, type Exporter, type ExportOptions } from './types.js';
+
+export { ExportError, type ExportOptions } from './types.js';
+
+export const EXPORTERS: Record<ExportFormat, Exporter> = {
+  trajectories,
+  branch_preferences: branchPreferences,
+  prm_from_branches: prmFromBranches,
+  code_review: codeReview,
+  dpo,
+  prm_stepwise: prmStepwise,
+};
+
+/** Formats that read `flattenBranches`. */
+export const FLATTENABLE: readonly ExportFormat[] = ['trajectories'];
+
+export function parseFormat(name: string): ExportFormat {
+  if ((EXPORT_FORMATS as readonly string[]).includes(name)) return name as ExportFormat;
+  throw new ExportError(`unknown export format "${name}": use one of ${EXPORT_FORMATS.join(', ')}`);
+}
+
+/** The JSONL lines (without newline) of one session in one format. */
+export function* sessionLines(
+  store: Store,
+  sessionId: string,
+  format: ExportFormat,
+  opts: ExportOptions = {},
+): Generator<string> {
+  const data = loadSession(store, sessionId);
+  if (!data) throw new ExportError(`no session ${sessionId} in the store`);
+  for (const obj of EXPORTERS[format](data, opts)) yield redactSecrets(JSON.stringify(obj));
+}
+
+/** The lines of every session in the store, oldest session first, one session loaded at a time. */
+export function* exportLines(store: Store, format: ExportFormat, opts: ExportOptions = {}): Generator<string> {
+  for (const s of store.listSessions()) yield* sessionLines(store, s.id, format, opts);
+}
+
+/**
+ * Append one session's lines to `<outputDir>/<format>.jsonl` for each format, without touching
+ * earlier lines; each file gets one durable write, so a crash leaves no half line. Returns the
+ * number of lines written per format. Called by the controller when a session ends.
+ */
+export function exportSession(
+  store: Store,
+  sessionId: string,
+  formats: readonly ExportFormat[],
+  outputDir: string,
+  opts: ExportOptions = {},
+): Record<string, number> {
+  const counts: Record<string, number> = {};
+  fs.mkdirSync(outputDir, { recursive: true });
+  for (const format of formats) {
+    const lines = [...sessionLines(store, sessionId, format, opts)];
+    counts[format] = lines.length;
+    if (lines.length === 0) continue;
+    appendDurably(path.join(outputDir, `${format}.jsonl`), `${lines.join('\n')}\n`);
+  }
+  return counts;
+}

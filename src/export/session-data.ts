@@ -1,0 +1,220 @@
+/**
+ * @module export/session-data
+ * Loads one session's records for the exporters, and the shared rules every format uses:
+ * a step's exported fields, a branch's path, the interventions on a path, the outcome answer,
+ * the branch pairs (rejected parent path vs chosen new path) and the step labels.
+ */
+import type { Step } from '../steps/types.js';
+import { branchPath, branchPoint, indexSteps } from '../store/tree.js';
+import type { Annotation, BranchRecord, Intervention, Store } from '../store/types.js';
+import type { SessionData } from './types.js';
+
+export function loadSession(store: Store, sessionId: string): SessionData | null {
+  const session = store.getSession(sessionId);
+  if (!session) return null;
+  const steps = store.listSteps(sessionId);
+  const branches = store.listBranches(sessionId);
+  return {
+    session,
+    steps,
+    byId: indexSteps(steps),
+    branches,
+    branchById: new Map(branches.map((b) => [b.id, b])),
+    interventions: store.listInterventions(sessionId),
+    annotations: store.listAnnotations(sessionId),
+    labels: store.listStepLabels(sessionId),
+  };
+}
+
+/** An exported step: step_idx, type, the payload's fields, and the tool call and its result. */
+export type ExportedStep = { step_idx: number; type: string } & Record<string, unknown>;
+
+export function exportStep(step: Step): ExportedStep {
+  // The thinking signature is an opaque provider token, not training text.
+  const { type: _type, signature: _signature, ...fields } = step.payload as Record<string, unknown>;
+  const out: ExportedStep = { step_idx: step.step_idx, type: step.type, ...fields, author: step.author };
+  if (step.tool_call) {
+    out.tool_name = step.tool_call.name;
+    out.tool_input = step.tool_call.input;
+    out.tool_result = step.tool_result;
+    out.tool_is_error = step.tool_is_error;
+  }
+  if (step.checkpoint) out.checkpoint = step.checkpoint;
+  return out;
+}
+
+/**
+ * The branches in creation order with their path (step 0 to head). Branches whose head is
+ * unknown and have no fork (a first branch before any step) get an empty path.
+ */
+export function pathOf(data: SessionData, branch: BranchRecord): Step[] {
+  return branchPath(branch, data.byId);
+}
+
+/**
+ * A session without any branch record (a backend that never made one, an interrupted start)
+ * still has steps: treat every leaf as its own unnamed path so no step is dropped.
+ */
+export function branchesOrLeaves(data: SessionData): BranchRecord[] {
+  if (data.branches.length > 0) return data.branches;
+  const hasChild = new Set<string>();
+  for (const s of data.steps) if (s.parent_id) hasChild.add(s.parent_id);
+  const leaves = data.steps.filter((s) => !hasChild.has(s.id));
+  return leaves.map((leaf, i) => ({
+    id: `leaf-${leaf.id}`,
+    session_id: data.session.id,
+    name: `branch-${String.fromCharCode(65 + (i % 26))}${i >= 26 ? Math.floor(i / 26) : ''}`,
+    fork_step_id: null,
+    parent_branch_id: null,
+    reason: null,
+    head_step_id: leaf.id,
+    git_ref: '',
+    created_at: leaf.ended_at,
+  }));
+}
+
+/** Branches from the root branch down to `branch` (inclusive), root first. */
+function lineage(data: SessionData, branch: BranchRecord): BranchRecord[] {
+  const chain: BranchRecord[] = [];
+  let cur: BranchRecord | undefined = branch;
+  while (cur && chain.length <= data.branches.length) {
+    chain.push(cur);
+    cur = cur.parent_branch_id ? data.branchById.get(cur.parent_branch_id) : undefined;
+  }
+  return chain.reverse();
+}
+
+/**
+ * The interventions that belong to a branch's history: on the branch itself, or on an
+ * ancestor branch before the branch leading here was forked from it, and (for the ones tied
+ * to a step) at a step on this path. In order of time.
+ */
+export function interventionsOn(data: SessionData, branch: BranchRecord, path: readonly Step[]): Intervention[] {
+  const onPath = new Set(path.map((s) => s.id));
+  const chain = lineage(data, branch);
+  // For each branch of the chain, until when its interventions count for this path.
+  const until = new Map<string, number>();
+  for (let i = 0; i < chain.length; i++) {
+    const next = chain[i + 1];
+    until.set(chain[i]!.id, next ? next.created_at : Number.POSITIVE_INFINITY);
+  }
+  const unbranched = data.branches.length === 0;
+  return data.interventions.filter((iv) => {
+    if (iv.after_step_id !== null && !onPath.has(iv.after_step_id)) return false;
+    if (unbranched || iv.branch_id === null) return true;
+    const limit = until.get(iv.branch_id);
+    return limit !== undefined && iv.created_at <= limit;
+  });
+}
+
+/** The latest answer to a scheme: the branch's own if any, else the session-level one. */
+export function answerFor(annotations: readonly Annotation[], scheme: string, branchId: string | null): unknown {
+  let best: Annotation | null = null;
+  let bestSession: Annotation | null = null;
+  for (const a of annotations) {
+    if (a.scheme !== scheme) continue;
+    if (branchId !== null && a.branch_id === branchId) {
+      if (!best || a.updated_at >= best.updated_at) best = a;
+    } else if (a.branch_id === null) {
+      if (!bestSession || a.updated_at >= bestSession.updated_at) bestSession = a;
+    }
+  }
+  return (best ?? bestSession)?.value ?? null;
+}
+
+/** Latest session-level answer per scheme. */
+export function sessionAnswers(annotations: readonly Annotation[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const at: Record<string, number> = {};
+  for (const a of annotations) {
+    if (a.branch_id !== null) continue;
+    if (at[a.scheme] === undefined || a.updated_at >= at[a.scheme]!) {
+      out[a.scheme] = a.value;
+      at[a.scheme] = a.updated_at;
+    }
+  }
+  return out;
+}
+
+/** A preference pair: the parent branch's path after the branch point (rejected) and the new branch's (chosen). */
+export interface BranchPair {
+  rejectedBranch: BranchRecord;
+  chosenBranch: BranchRecord;
+  /** Last shared step; null when the rollback went back before step 0. */
+  point: Step | null;
+  shared: Step[];
+  rejected: Step[];
+  chosen: Step[];
+}
+
+/** One pair per branch that has a parent, when both sides have at least one step after the branch point. */
+export function* branchPairs(data: SessionData): Generator<BranchPair> {
+  for (const chosenBranch of data.branches) {
+    if (!chosenBranch.parent_branch_id) continue;
+    const rejectedBranch = data.branchById.get(chosenBranch.parent_branch_id);
+    if (!rejectedBranch) continue;
+    const chosenPath = pathOf(data, chosenBranch);
+    const bp = branchPoint(pathOf(data, rejectedBranch), chosenPath);
+    if (bp.afterA.length === 0 || bp.afterB.length === 0) continue;
+    const shared = bp.step ? chosenPath.slice(0, chosenPath.indexOf(bp.step) + 1) : [];
+    yield { rejectedBranch, chosenBranch, point: bp.step, shared, rejected: bp.afterA, chosen: bp.afterB };
+  }
+}
+
+export type PrmLabel = 'correct' | 'incorrect' | 'unsure';
+
+export interface DerivedLabel {
+  label: PrmLabel;
+  first_error: boolean;
+  source: 'annotator' | 'branch';
+}
+
+/**
+ * Step labels for the whole tree (rules in docs/exports.md, "prm_from_branches"):
+ * 1. at each branch pair, the shared steps up to the branch point and the chosen steps are correct;
+ * 2. the first rejected step is incorrect and the first error (wins over rule 1);
+ * 3. the annotator's own labels win over both (the latest, when several annotators labelled a step).
+ */
+export function stepLabels(data: SessionData): Map<string, DerivedLabel> {
+  const labels = new Map<string, DerivedLabel>();
+  const firstErrors = new Set<string>();
+  for (const pair of branchPairs(data)) {
+    for (const s of pair.shared) labels.set(s.id, { label: 'correct', first_error: false, source: 'branch' });
+    for (const s of pair.chosen) labels.set(s.id, { label: 'correct', first_error: false, source: 'branch' });
+    firstErrors.add(pair.rejected[0]!.id);
+  }
+  for (const id of firstErrors) labels.set(id, { label: 'incorrect', first_error: true, source: 'branch' });
+  const at = new Map<string, number>();
+  for (const l of data.labels) {
+    const prev = at.get(l.step_id);
+    if (prev !== undefined && prev > l.updated_at) continue;
+    at.set(l.step_id, l.updated_at);
+    labels.set(l.step_id, { label: l.label, first_error: l.first_error, source: 'annotator' });
+  }
+  return labels;
+}
+
+/** One line of text for a step, for formats that want strings (prm_stepwise, code_review context). */
+export function stepText(step: Step): string {
+  const p = step.payload;
+  switch (p.type) {
+    case 'thinking':
+    case 'message':
+      return p.content;
+    case 'file_read':
+      return `Read ${p.path}${p.start_line > 1 ? ` from line ${p.start_line}` : ''}:\n${p.content}`;
+    case 'file_edit':
+    case 'file_write':
+      return `${p.type === 'file_write' || p.created ? 'Write' : 'Edit'} ${p.path}:\n${p.diff}`;
+    case 'bash_command':
+      return p.refused
+        ? `$ ${p.command}\n(refused: ${p.refused})`
+        : `$ ${p.command}\n${p.output}${p.output.endsWith('\n') || p.output === '' ? '' : '\n'}(exit code ${p.exit_code ?? 'none'}${p.timed_out ? ', timed out' : ''})`;
+    case 'directory_list':
+      return `List ${p.path}:\n${p.entries.join('\n')}`;
+    case 'file_search':
+      return `Search ${JSON.stringify(p.pattern)} in ${p.path}:\n${p.matches.map((m) => `${m.path}:${m.line}: ${m.text}`).join('\n')}`;
+    case 'error':
+      return `Error (${p.kind}): ${p.message}`;
+  }
+}
