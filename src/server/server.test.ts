@@ -1,0 +1,625 @@
+/**
+ * @module server/server.test
+ * The server over real HTTP and WebSockets with the real SQLite store, driven by a
+ * SessionManager double (the engine has its own tests; the end-to-end ones are in test/server).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Client, ManagerDouble, tempDir, upgradeStatus, Watcher, writeConfig } from '../../test/server/harness.js';
+import type { PotatoConfig } from '../config/types.js';
+import { ControlError } from '../session/types.js';
+import type { Step } from '../steps/types.js';
+import { openSqliteStore } from '../store/sqlite/store.js';
+import type { Store } from '../store/types.js';
+import { createServer, type PotatoServer } from './server.js';
+
+interface Running {
+  dir: string;
+  config: PotatoConfig;
+  store: Store;
+  manager: ManagerDouble;
+  server: PotatoServer;
+  base: string;
+  alice: Client;
+}
+
+let rig: Running;
+const watchers: Watcher[] = [];
+
+async function boot(extra: Record<string, unknown> = {}, opts: { maxBufferedBytes?: number; staticDir?: string } = {}) {
+  const dir = tempDir();
+  const config = writeConfig(dir, extra);
+  const store = openSqliteStore(path.join(dir, 'output', 'potato.db'));
+  const manager = new ManagerDouble(store, path.join(dir, 'workspace'));
+  const server = createServer({ config, store, manager, log: () => {}, ...opts });
+  const { url } = await server.listen(0, '127.0.0.1');
+  const alice = new Client(url);
+  expect((await alice.login('alice', 'alice-pw')).status).toBe(200);
+  return { dir, config, store, manager, server, base: url, alice };
+}
+
+function watch(sessionId: string, after: number, cookie = rig.alice.cookie): Watcher {
+  const w = new Watcher(rig.base, sessionId, after, cookie);
+  watchers.push(w);
+  return w;
+}
+
+function step(sessionId: string, idx: number, payload: Step['payload'], parent: string | null = null): Step {
+  const now = Date.now();
+  return {
+    id: `${sessionId}-step-${idx}`,
+    session_id: sessionId,
+    parent_id: parent,
+    step_idx: idx,
+    type: payload.type,
+    payload,
+    author: 'agent',
+    turn_id: null,
+    tool_call: null,
+    tool_result: null,
+    tool_is_error: false,
+    checkpoint: null,
+    changed_files: false,
+    usage: null,
+    started_at: now,
+    ended_at: now,
+  };
+}
+
+async function stop(r: Running | undefined) {
+  for (const w of watchers.splice(0)) w.ws.terminate();
+  if (!r) return;
+  await r.server.close();
+  r.store.close();
+}
+
+describe('login', () => {
+  beforeEach(async () => {
+    rig = await boot();
+  });
+  afterEach(() => stop(rig));
+
+  it('sets an httpOnly SameSite=Strict cookie that opens the API', async () => {
+    const c = new Client(rig.base);
+    const res = await c.login('alice', 'alice-pw');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ username: 'alice' });
+    const cookie = res.headers.get('set-cookie') ?? '';
+    expect(cookie).toMatch(/^potato_sid=[A-Za-z0-9_-]{40,};/);
+    expect(cookie).toMatch(/HttpOnly/i);
+    expect(cookie).toMatch(/SameSite=Strict/i);
+    expect(await c.json('GET', '/api/me')).toEqual({ status: 200, body: { username: 'alice' } });
+  });
+
+  it('refuses a wrong password or an unknown name without a cookie', async () => {
+    for (const [u, p] of [
+      ['alice', 'bob-pw'],
+      ['mallory', 'alice-pw'],
+      ['alice', ''],
+    ]) {
+      const c = new Client(rig.base);
+      const res = await c.login(u!, p!);
+      expect(res.status).toBe(401);
+      expect(res.headers.get('set-cookie')).toBeNull();
+      expect((await res.json()).error).toBe('wrong username or password');
+    }
+  });
+
+  it('answers 401 to the API and the socket without a login, and after logout', async () => {
+    const s = rig.manager.createSession('alice');
+    const anon = new Client(rig.base);
+    for (const [m, p] of [
+      ['GET', '/api/sessions'],
+      ['GET', '/api/me'],
+      ['GET', '/api/config'],
+      ['POST', `/api/sessions/${s.id}/pause`],
+      ['GET', `/api/sessions/${s.id}`],
+    ] as const) {
+      const res = await anon.json<{ code: string }>(m, p);
+      expect(res.status, `${m} ${p}`).toBe(401);
+      expect(res.body.code).toBe('unauthorized');
+    }
+    expect(await upgradeStatus(rig.base, s.id)).toBe(401);
+    expect(await upgradeStatus(rig.base, s.id, 'potato_sid=forged')).toBe(401);
+    expect(await upgradeStatus(rig.base, s.id, rig.alice.cookie)).toBe(101);
+
+    const old = rig.alice.cookie;
+    expect((await rig.alice.request('POST', '/api/logout')).status).toBe(204);
+    const again = new Client(rig.base);
+    again.cookie = old;
+    expect((await again.json('GET', '/api/me')).status).toBe(401);
+    expect(await upgradeStatus(rig.base, s.id, old)).toBe(401);
+  });
+
+  it('refuses a socket opened from another site', async () => {
+    const s = rig.manager.createSession('alice');
+    expect(await upgradeStatus(rig.base, s.id, rig.alice.cookie, 'https://evil.example')).toBe(403);
+    expect(await upgradeStatus(rig.base, s.id, rig.alice.cookie, 'http://localhost:5173')).toBe(101);
+  });
+
+  it('never sends a password hash in the config', async () => {
+    const res = await rig.alice.json<Record<string, unknown>>('GET', '/api/config');
+    expect(res.status).toBe(200);
+    expect(Object.keys(res.body).sort()).toEqual(
+      ['annotation_schemes', 'backend', 'branching', 'controls', 'project_name', 'streaming'].sort(),
+    );
+    expect(JSON.stringify(res.body)).not.toContain('scrypt$');
+  });
+});
+
+describe('sessions and controls', () => {
+  beforeEach(async () => {
+    rig = await boot();
+  });
+  afterEach(() => stop(rig));
+
+  it("shows an annotator only their own sessions; another's is 404 everywhere", async () => {
+    const mine = await rig.alice.json<{ id: string; annotator: string }>('POST', '/api/sessions', { task: 'fix it' });
+    expect(mine.status).toBe(201);
+    expect(mine.body.annotator).toBe('alice');
+    const bob = new Client(rig.base);
+    await bob.login('bob', 'bob-pw');
+    const theirs = await bob.json<{ id: string }>('POST', '/api/sessions', { task: 'other' });
+
+    const list = await rig.alice.json<{ id: string }[]>('GET', '/api/sessions');
+    expect(list.body.map((s) => s.id)).toEqual([mine.body.id]);
+    for (const [m, p, b] of [
+      ['GET', `/api/sessions/${theirs.body.id}`],
+      ['POST', `/api/sessions/${theirs.body.id}/pause`],
+      ['POST', `/api/sessions/${theirs.body.id}/stop`],
+      ['POST', `/api/sessions/${theirs.body.id}/instruction`, { text: 'x' }],
+      ['PUT', `/api/sessions/${theirs.body.id}/annotations`, { branch_id: null, answers: { outcome: 'failed' } }],
+      ['GET', `/api/sessions/${theirs.body.id}/tree`],
+    ] as const) {
+      expect((await rig.alice.json(m, p, b)).status, `${m} ${p}`).toBe(404);
+    }
+    expect(await upgradeStatus(rig.base, theirs.body.id, rig.alice.cookie)).toBe(404);
+    expect(rig.manager.calls.filter((c) => c.control !== 'resumeSession')).toEqual([]);
+  });
+
+  it('passes controls to the session and maps ControlError codes to statuses', async () => {
+    const { body: s } = await rig.alice.json<{ id: string }>('POST', '/api/sessions', { task: 'fix it' });
+    expect((await rig.alice.request('POST', `/api/sessions/${s.id}/pause`)).status).toBe(204);
+    expect(
+      (await rig.alice.request('POST', `/api/sessions/${s.id}/instruction`, { text: 'use a migration' })).status,
+    ).toBe(204);
+    expect((await rig.alice.request('POST', `/api/sessions/${s.id}/resume`)).status).toBe(204);
+    const rb = await rig.alice.request('POST', `/api/sessions/${s.id}/rollback`, {
+      to_step_id: null,
+      reason: 'wrong file',
+      branch: true,
+    });
+    expect(rb.status).toBe(204);
+    expect(rig.manager.calls).toEqual([
+      { control: 'pause', args: ['alice'] },
+      { control: 'instruct', args: ['use a migration', 'alice'] },
+      { control: 'resume', args: ['alice'] },
+      {
+        control: 'rollback',
+        args: [
+          {
+            toStepId: null,
+            reason: 'wrong file',
+            branch: true,
+            annotator: 'alice',
+            instruction: undefined,
+            editedToolCall: undefined,
+          },
+        ],
+      },
+    ]);
+
+    const cases: [ControlError['code'], number][] = [
+      ['disabled', 403],
+      ['invalid_state', 409],
+      ['branch_limit', 409],
+      ['reason_required', 400],
+      ['bad_request', 400],
+      ['not_found', 404],
+    ];
+    for (const [code, status] of cases) {
+      rig.manager.failNext = new ControlError(`refused: ${code}`, code);
+      const res = await rig.alice.json<{ error: string; code: string }>('POST', `/api/sessions/${s.id}/pause`);
+      expect(res).toEqual({ status, body: { error: `refused: ${code}`, code } });
+    }
+    rig.manager.failNext = new Error('disk on fire at /secret/path');
+    const boom = await rig.alice.json<{ error: string }>('POST', `/api/sessions/${s.id}/pause`);
+    expect(boom.status).toBe(500);
+    expect(boom.body.error).not.toContain('/secret/path');
+
+    const bad = await rig.alice.json<{ error: string }>('POST', `/api/sessions/${s.id}/instruction`, { text: '  ' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toContain('text');
+    const notJson = await fetch(`${rig.base}/api/sessions/${s.id}/instruction`, {
+      method: 'POST',
+      headers: { cookie: rig.alice.cookie!, 'content-type': 'application/json' },
+      body: '{oops',
+    });
+    expect(notJson.status).toBe(400);
+  });
+
+  it('says a session that is not running must be continued, and continues it', async () => {
+    const s = rig.manager.createSession('alice', 'old task', 'interrupted');
+    const res = await rig.alice.json<{ error: string; code: string }>('POST', `/api/sessions/${s.id}/pause`);
+    expect(res.status).toBe(409);
+    expect(res.body.error).toContain('/continue');
+    expect((await rig.alice.request('POST', `/api/sessions/${s.id}/continue`, { instruction: 'go on' })).status).toBe(
+      204,
+    );
+    expect(rig.manager.calls).toEqual([{ control: 'resumeSession', args: [s.id, 'alice', 'go on'] }]);
+    expect((await rig.alice.request('POST', `/api/sessions/${s.id}/pause`)).status).toBe(204);
+    expect((await rig.alice.request('POST', `/api/sessions/${s.id}/continue`)).status).toBe(409);
+  });
+
+  it('returns the whole session with last_seq matching the stream', async () => {
+    const s = rig.manager.createSession('alice');
+    rig.manager.run(s.id);
+    rig.store.insertStep(step(s.id, 0, { type: 'message', content: 'hello' }));
+    rig.manager.emit(s.id, { type: 'step', step: rig.store.getStep(`${s.id}-step-0`)! });
+    rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking' });
+    const snap = await rig.alice.json<{ steps: Step[]; last_seq: number; session: { id: string } }>(
+      'GET',
+      `/api/sessions/${s.id}`,
+    );
+    expect(snap.status).toBe(200);
+    expect(snap.body.session.id).toBe(s.id);
+    expect(snap.body.steps.map((x) => x.payload)).toEqual([{ type: 'message', content: 'hello' }]);
+    expect(snap.body.last_seq).toBe(2);
+    rig.manager.emit(s.id, { type: 'status', status: 'paused', activity: 'idle' });
+    const w = watch(s.id, snap.body.last_seq);
+    await w.until(() => w.events.length >= 1);
+    expect(w.events.map((e) => e.seq)).toEqual([3]);
+  });
+});
+
+describe('live events', () => {
+  afterEach(() => stop(rig));
+
+  it('replays then streams with no gap and no duplicate across reconnects while events keep coming', async () => {
+    rig = await boot({ live_coding_agent: { streaming: { update_interval_ms: 20 } } });
+    const s = rig.manager.createSession('alice');
+    const total = 400;
+    let emitted = 0;
+    // Some events exist before anyone watches.
+    for (; emitted < 30; emitted++) rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking' });
+    const producer = setInterval(() => {
+      for (let k = 0; k < 3 && emitted < total; k++, emitted++) {
+        rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'writing', message: `#${emitted + 1}` });
+      }
+      if (emitted >= total) clearInterval(producer);
+    }, 2);
+
+    // A viewer that stays keeps the session's channel (and its pending batch) alive while others rejoin it.
+    const steady = watch(s.id, 0);
+    const seen: number[] = [];
+    let after = 0;
+    // Reconnect several times mid-stream, each time from the last seq received.
+    for (const stopAt of [10, 80, 150, 151, 260]) {
+      const w = watch(s.id, after);
+      await w.until(() => w.lastSeq >= stopAt);
+      w.ws.terminate();
+      await w.closed;
+      seen.push(...w.events.map((e) => e.seq));
+      after = w.lastSeq;
+    }
+    const last = watch(s.id, after);
+    await last.until(() => last.lastSeq >= total);
+    seen.push(...last.events.map((e) => e.seq));
+    await steady.until(() => steady.lastSeq >= total);
+    clearInterval(producer);
+    const all = Array.from({ length: total }, (_, i) => i + 1);
+    expect(seen).toEqual(all);
+    expect(steady.events.map((e) => e.seq)).toEqual(all);
+    expect(last.events.at(-1)?.type).toBe('status');
+  });
+
+  it('sends several viewers of one session the same events, batched per update_interval_ms', async () => {
+    const interval = 150;
+    rig = await boot({ live_coding_agent: { streaming: { update_interval_ms: interval } } });
+    const s = rig.manager.createSession('alice');
+    const viewers = [watch(s.id, 0), watch(s.id, 0), watch(s.id, 0)];
+    await Promise.all(viewers.map((v) => v.opened));
+    // The socket joins the channel after its (empty) replay: wait until all three are live.
+    await expect.poll(() => rig.server.live.viewerCount(s.id)).toBe(3);
+    const started = Date.now();
+    const count = 200;
+    await new Promise<void>((resolve) => {
+      let n = 0;
+      const t = setInterval(() => {
+        rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking', message: String(n) });
+        if (++n === count) {
+          clearInterval(t);
+          resolve();
+        }
+      }, 5);
+    });
+    await Promise.all(viewers.map((v) => v.until(() => v.lastSeq >= count)));
+    const elapsed = Date.now() - started;
+    const seqs = viewers.map((v) => v.events.map((e) => e.seq));
+    expect(seqs[1]).toEqual(seqs[0]);
+    expect(seqs[2]).toEqual(seqs[0]);
+    expect(seqs[0]).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    // At most one message per interval (plus the first, sent at once), however fast events come.
+    const messages = viewers[0]!.messages.length;
+    expect(messages).toBeLessThanOrEqual(Math.ceil(elapsed / interval) + 1);
+    expect(messages).toBeGreaterThan(1);
+  });
+
+  it('coalesces streamed output and honours show_thinking / show_tool_inputs', async () => {
+    rig = await boot({
+      live_coding_agent: {
+        streaming: { update_interval_ms: 50, buffer_output: true, show_thinking: false, show_tool_inputs: false },
+      },
+    });
+    const s = rig.manager.createSession('alice');
+    const emit = (kind: 'thinking' | 'message' | 'tool_input' | 'output', text: string, key = 'k1') =>
+      rig.manager.emit(s.id, { type: 'partial', key, kind, text });
+    emit('thinking', 'secret plan');
+    emit('tool_input', '{"command": "ls"}');
+    emit('output', 'line 1\n');
+    emit('output', 'line 2\n');
+    emit('output', 'line 3\n');
+    emit('message', 'done');
+    rig.store.insertStep(step(s.id, 0, { type: 'thinking', content: 'secret plan', signature: 'sig' }));
+    rig.manager.emit(s.id, { type: 'step', step: rig.store.getStep(`${s.id}-step-0`)! });
+
+    const w = watch(s.id, 0);
+    await w.until(() => w.lastSeq >= 7);
+    expect(w.events.map((e) => (e.type === 'partial' ? [e.kind, e.text, e.seq] : [e.type, e.seq]))).toEqual([
+      ['output', 'line 1\nline 2\nline 3\n', 5],
+      ['message', 'done', 6],
+      ['step', 7],
+    ]);
+    const stepEvent = w.events.at(-1) as { step: Step & { hidden?: boolean } };
+    expect(stepEvent.step.payload).toEqual({ type: 'thinking', content: '' });
+    expect(stepEvent.step.hidden).toBe(true);
+    const snap = await rig.alice.json<{ steps: (Step & { hidden?: boolean })[] }>('GET', `/api/sessions/${s.id}`);
+    expect(JSON.stringify(snap.body)).not.toContain('secret plan');
+    expect(snap.body.steps[0]?.hidden).toBe(true);
+
+    // Live, too: streamed output of one step in one batch arrives as one event.
+    for (let i = 0; i < 20; i++) emit('output', `${i},`, 'k2');
+    await w.until(() => w.lastSeq >= 27);
+    const live = w.events.filter((e) => e.type === 'partial' && e.key === 'k2');
+    expect(live.length).toBeLessThan(20);
+    expect(live.map((e) => (e.type === 'partial' ? e.text : '')).join('')).toBe(
+      Array.from({ length: 20 }, (_, i) => `${i},`).join(''),
+    );
+  });
+
+  it('drops a viewer that does not read, and lets it catch up with its last seq', async () => {
+    rig = await boot(
+      { live_coding_agent: { streaming: { update_interval_ms: 10 } } },
+      { maxBufferedBytes: 256 * 1024 },
+    );
+    const s = rig.manager.createSession('alice');
+    // A raw client that completes the handshake and then never reads.
+    const sock = net.connect(Number(new URL(rig.base).port), '127.0.0.1');
+    await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+    sock.write(
+      `GET /api/sessions/${s.id}/events?after=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nCookie: ${rig.alice.cookie}\r\n\r\n`,
+    );
+    const head = await new Promise<string>((resolve) => sock.once('data', (d) => resolve(String(d))));
+    expect(head).toMatch(/^HTTP\/1.1 101/);
+    sock.pause();
+    const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+    sock.on('error', () => {});
+    await expect.poll(() => rig.server.live.viewerCount(s.id)).toBe(1);
+
+    const healthy = watch(s.id, 0);
+    await healthy.opened;
+    const big = 'x'.repeat(16 * 1024);
+    let n = 0;
+    while (rig.server.live.dropped === 0 && n < 5000) {
+      for (let k = 0; k < 20; k++, n++)
+        rig.manager.emit(s.id, { type: 'partial', key: `k${n}`, kind: 'output', text: big });
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    expect(rig.server.live.dropped).toBe(1);
+    sock.resume();
+    await closed;
+    // The reading viewer was not affected and saw everything.
+    await healthy.until(() => healthy.lastSeq >= n);
+    expect(healthy.events.map((e) => e.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    // The dropped one reconnects from wherever it was and gets the rest.
+    const back = watch(s.id, 100);
+    await back.until(() => back.lastSeq >= n);
+    expect(back.events[0]?.seq).toBe(101);
+    expect(back.events.length).toBe(n - 100);
+  });
+
+  it('shows annotations and labels to the viewers as events, and validates them naming the scheme', async () => {
+    rig = await boot({
+      live_coding_agent: { streaming: { update_interval_ms: 20 } },
+      annotation_schemes: [
+        {
+          annotation_type: 'radio',
+          name: 'outcome',
+          required: true,
+          options: [{ value: 'resolved' }, { value: 'failed' }],
+        },
+        { annotation_type: 'multiselect', name: 'issues', options: [{ value: 'slow' }, { value: 'wrong' }] },
+        { annotation_type: 'likert', name: 'quality', size: 5 },
+        { annotation_type: 'number', name: 'minutes', min: 0, max: 60 },
+        { annotation_type: 'text_input', name: 'notes' },
+      ],
+    });
+    const s = rig.manager.createSession('alice');
+    rig.store.insertStep(step(s.id, 0, { type: 'message', content: 'hi' }));
+    const w = watch(s.id, 0);
+    await w.opened;
+    const put = (answers: Record<string, unknown>, branch_id: string | null = null) =>
+      rig.alice.json<{ error: string; code: string; scheme?: string }>('PUT', `/api/sessions/${s.id}/annotations`, {
+        branch_id,
+        answers,
+      });
+    const refusals: [Record<string, unknown>, string][] = [
+      [{ notes: 'x' }, 'outcome'],
+      [{ outcome: '' }, 'outcome'],
+      [{ outcome: 'maybe' }, 'outcome'],
+      [{ outcome: 'failed', issues: ['slow', 'ugly'] }, 'issues'],
+      [{ outcome: 'failed', issues: 'slow' }, 'issues'],
+      [{ outcome: 'failed', quality: 6 }, 'quality'],
+      [{ outcome: 'failed', quality: 2.5 }, 'quality'],
+      [{ outcome: 'failed', minutes: 61 }, 'minutes'],
+      [{ outcome: 'failed', notes: 3 }, 'notes'],
+      [{ outcome: 'failed', mood: 'good' }, 'mood'],
+    ];
+    for (const [answers, scheme] of refusals) {
+      const res = await put(answers);
+      expect(res.status, JSON.stringify(answers)).toBe(400);
+      expect(res.body.scheme).toBe(scheme);
+      expect(res.body.error.startsWith(`${scheme}: `)).toBe(true);
+    }
+    expect((await put({ outcome: 'failed' }, 'no-such-branch')).status).toBe(404);
+    expect(rig.store.listAnnotations(s.id)).toEqual([]);
+
+    const ok = await rig.alice.json<{ scheme: string; value: unknown }[]>('PUT', `/api/sessions/${s.id}/annotations`, {
+      branch_id: null,
+      answers: { outcome: 'resolved', issues: ['wrong'], quality: 4, minutes: 12.5, notes: 'good job' },
+    });
+    expect(ok.status).toBe(200);
+    expect(Object.fromEntries(ok.body.map((a) => [a.scheme, a.value]))).toEqual({
+      outcome: 'resolved',
+      issues: ['wrong'],
+      quality: 4,
+      minutes: 12.5,
+      notes: 'good job',
+    });
+
+    const label = await rig.alice.json('PUT', `/api/sessions/${s.id}/labels/${s.id}-step-0`, {
+      label: 'incorrect',
+      first_error: true,
+    });
+    expect(label.status).toBe(200);
+    expect(
+      (await rig.alice.json('PUT', `/api/sessions/${s.id}/labels/nope`, { label: 'correct', first_error: false }))
+        .status,
+    ).toBe(404);
+    expect(
+      (
+        await rig.alice.json('PUT', `/api/sessions/${s.id}/labels/${s.id}-step-0`, {
+          label: 'great',
+          first_error: false,
+        })
+      ).status,
+    ).toBe(400);
+    await w.until(() => w.events.some((e) => e.type === 'label'));
+    expect(w.events.map((e) => e.type)).toEqual([
+      'annotation',
+      'annotation',
+      'annotation',
+      'annotation',
+      'annotation',
+      'label',
+    ]);
+    expect(rig.store.listStepLabels(s.id)).toMatchObject([
+      { label: 'incorrect', first_error: true, annotator: 'alice' },
+    ]);
+    expect((await rig.alice.request('DELETE', `/api/sessions/${s.id}/labels/${s.id}-step-0`)).status).toBe(204);
+    expect(rig.store.listStepLabels(s.id)).toEqual([]);
+  });
+});
+
+describe('workspace at a checkpoint', () => {
+  afterEach(() => stop(rig));
+
+  it('lists files and shows a file at a checkpoint, refusing paths out of the tree', async () => {
+    rig = await boot();
+    const ws = path.join(rig.dir, 'workspace');
+    mkdirSync(path.join(ws, 'src'), { recursive: true });
+    const git = (...args: string[]) =>
+      execFileSync('git', args, {
+        cwd: ws,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          GIT_AUTHOR_NAME: 't',
+          GIT_AUTHOR_EMAIL: 't@t',
+          GIT_COMMITTER_NAME: 't',
+          GIT_COMMITTER_EMAIL: 't@t',
+        },
+      }).trim();
+    git('init', '-q');
+    writeFileSync(path.join(ws, 'src', 'app.py'), 'print("v1")\n');
+    writeFileSync(path.join(ws, 'README.md'), '# hi\n');
+    git('add', '-A');
+    git('commit', '-qm', 'step 0');
+    const base = git('rev-parse', 'HEAD');
+    writeFileSync(path.join(ws, 'src', 'app.py'), 'print("v2")\n');
+    writeFileSync(path.join(ws, 'blob.bin'), Buffer.from([0, 1, 2]));
+    git('add', '-A');
+    git('commit', '-qm', 'step 1');
+    const second = git('rev-parse', 'HEAD');
+    const s = rig.manager.createSession('alice');
+    rig.store.updateSession(s.id, { base_commit: base });
+    rig.store.insertStep({ ...step(s.id, 0, { type: 'message', content: '' }), checkpoint: second });
+
+    const tree = await rig.alice.json<{ commit: string; files: string[] }>(
+      'GET',
+      `/api/sessions/${s.id}/tree?commit=${base}`,
+    );
+    expect(tree).toEqual({ status: 200, body: { commit: base, files: ['README.md', 'src/app.py'] } });
+    const head = await rig.alice.json<{ commit: string; files: string[] }>('GET', `/api/sessions/${s.id}/tree`);
+    expect(head.body).toEqual({ commit: second, files: ['README.md', 'blob.bin', 'src/app.py'] });
+
+    const file = await rig.alice.json('GET', `/api/sessions/${s.id}/file?path=src/app.py&commit=${base.slice(0, 8)}`);
+    expect(file).toEqual({
+      status: 200,
+      body: { path: 'src/app.py', commit: base, content: 'print("v1")\n', binary: false, size: 12 },
+    });
+    const bin = await rig.alice.json<{ binary: boolean; content: string }>(
+      'GET',
+      `/api/sessions/${s.id}/file?path=blob.bin`,
+    );
+    expect(bin.body).toMatchObject({ binary: true, content: '' });
+    for (const [p, status] of [
+      ['../config.yaml', 400],
+      ['/etc/passwd', 400],
+      ['src/../../x', 400],
+      ['src', 400],
+      ['missing.txt', 404],
+    ] as const) {
+      const res = await rig.alice.json<{ error: string }>(
+        'GET',
+        `/api/sessions/${s.id}/file?path=${encodeURIComponent(p)}`,
+      );
+      expect(res.status, p).toBe(status);
+    }
+    const foreign = await rig.alice.json('GET', `/api/sessions/${s.id}/tree?commit=${'a'.repeat(40)}`);
+    expect(foreign.status).toBe(404);
+    const option = await rig.alice.json('GET', `/api/sessions/${s.id}/tree?commit=--output=x`);
+    expect(option.status).toBe(400);
+
+    writeFileSync(path.join(ws, 'huge.txt'), 'y'.repeat(1024 * 1024 + 1));
+    git('add', '-A');
+    git('commit', '-qm', 'step 2');
+    rig.store.insertStep({ ...step(s.id, 1, { type: 'message', content: '' }), checkpoint: git('rev-parse', 'HEAD') });
+    expect((await rig.alice.json('GET', `/api/sessions/${s.id}/file?path=huge.txt`)).status).toBe(413);
+  });
+});
+
+describe('static UI', () => {
+  afterEach(() => stop(rig));
+
+  it('serves the built UI publicly, falls back to index.html for app routes, and keeps API 404s', async () => {
+    const dir = tempDir();
+    mkdirSync(path.join(dir, 'assets'));
+    writeFileSync(path.join(dir, 'index.html'), '<!doctype html><div id="root"></div>');
+    writeFileSync(path.join(dir, 'assets', 'app.js'), 'console.log(1)');
+    rig = await boot({}, { staticDir: dir });
+    const anon = new Client(rig.base);
+    const page = await anon.request('GET', '/sessions/abc');
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('id="root"');
+    expect(await (await anon.request('GET', '/')).text()).toContain('id="root"');
+    expect(await (await anon.request('GET', '/assets/app.js')).text()).toBe('console.log(1)');
+    expect((await anon.request('GET', '/assets/missing.js')).status).toBe(404);
+    expect((await rig.alice.json('GET', '/api/nope')).status).toBe(404);
+    expect((await anon.json('GET', '/api/nope')).status).toBe(401);
+  });
+});

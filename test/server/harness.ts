@@ -1,0 +1,289 @@
+/**
+ * @module test/server/harness
+ * What the server tests share: a config file loaded the real way, a SessionManager double that
+ * writes events through the real SQLite store (unit tests only; the end-to-end tests use the
+ * engine), and small HTTP and WebSocket clients that keep the login cookie.
+ */
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { WebSocket } from 'ws';
+import { stringify } from 'yaml';
+import { loadConfig } from '../../src/config/load.js';
+import type { PotatoConfig } from '../../src/config/types.js';
+import type { SessionEvent, SessionEventBody, SessionStatus } from '../../src/session/events.js';
+import {
+  ControlError,
+  type EventListener,
+  type RollbackRequest,
+  type SessionControls,
+  type SessionManager,
+} from '../../src/session/types.js';
+import type { SessionRecord, Store } from '../../src/store/types.js';
+
+export function tempDir(prefix = 'potato-server-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Write a config YAML (demo-like, scripted backend) and load it with the real loader. */
+export function writeConfig(dir: string, extra: Record<string, unknown> = {}): PotatoConfig {
+  const lca = (extra.live_coding_agent ?? {}) as Record<string, unknown>;
+  const doc = {
+    project_name: 'server test',
+    port: 8000,
+    live_coding_agent: {
+      backend: 'scripted',
+      scripted: { script: './script.yaml' },
+      sandbox: { type: 'local', workspace: './workspace' },
+      ...lca,
+    },
+    annotation_schemes: extra.annotation_schemes ?? [
+      {
+        annotation_type: 'radio',
+        name: 'outcome',
+        label: 'Outcome',
+        required: true,
+        options: [{ value: 'resolved' }, { value: 'failed' }],
+      },
+      { annotation_type: 'text_input', name: 'notes', required: false },
+    ],
+    output: { path: './output' },
+    annotators: extra.annotators ?? [
+      { username: 'alice', password: 'alice-pw' },
+      { username: 'bob', password: 'bob-pw' },
+    ],
+  };
+  const file = path.join(dir, 'config.yaml');
+  copyFileSync(path.join(import.meta.dirname, '../../examples/demo/agent-script.yaml'), path.join(dir, 'script.yaml'));
+  writeFileSync(file, stringify(doc));
+  return loadConfig(file);
+}
+
+export interface ControlCall {
+  control: string;
+  args: unknown[];
+}
+
+/**
+ * A SessionManager double for the server's unit tests: sessions are real store rows and every
+ * event goes through store.appendEvent before listeners see it, as the engine does.
+ */
+export class ManagerDouble implements SessionManager {
+  readonly calls: ControlCall[] = [];
+  private readonly listeners = new Map<string, Set<EventListener>>();
+  private readonly running = new Map<string, SessionControls>();
+  private n = 0;
+  /** Make the next control throw this. */
+  failNext: Error | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly workspace = '/nonexistent',
+  ) {}
+
+  emit(sessionId: string, body: SessionEventBody): SessionEvent {
+    const e = this.store.appendEvent(sessionId, body);
+    for (const l of this.listeners.get(sessionId) ?? []) l(e);
+    return e;
+  }
+
+  createSession(annotator: string, task = 'a task', status: SessionStatus = 'running'): SessionRecord {
+    const id = `s${++this.n}-${Math.random().toString(36).slice(2, 8)}`;
+    return this.store.createSession({
+      id,
+      task,
+      annotator,
+      backend: 'scripted',
+      backend_settings: {},
+      status,
+      end_reason: null,
+      workspace: this.workspace,
+      base_commit: null,
+      current_branch_id: null,
+      usage: { input_tokens: 0, output_tokens: 0 },
+    });
+  }
+
+  private controls(id: string): SessionControls {
+    const call = (control: string, ...args: unknown[]) => {
+      this.calls.push({ control, args });
+      const err = this.failNext;
+      this.failNext = undefined;
+      if (err) throw err;
+    };
+    let status: SessionStatus = 'running';
+    return {
+      id,
+      status: () => status,
+      pause: (a) => {
+        call('pause', a);
+        status = 'paused';
+      },
+      resume: (a) => {
+        call('resume', a);
+        status = 'running';
+      },
+      instruct: (t, a) => call('instruct', t, a),
+      stop: async (a) => {
+        call('stop', a);
+        status = 'stopped';
+        this.running.delete(id);
+      },
+      rollback: async (r: RollbackRequest) => call('rollback', r),
+      done: new Promise(() => {}),
+    };
+  }
+
+  async start(opts: { task: string; annotator: string }): Promise<SessionControls> {
+    const s = this.createSession(opts.annotator, opts.task);
+    const c = this.controls(s.id);
+    this.running.set(s.id, c);
+    this.emit(s.id, { type: 'session', session: s });
+    return c;
+  }
+
+  /** Make an existing store session live, as if it were running in this process. */
+  run(sessionId: string): SessionControls {
+    const c = this.controls(sessionId);
+    this.running.set(sessionId, c);
+    return c;
+  }
+
+  get(sessionId: string): SessionControls | undefined {
+    return this.running.get(sessionId);
+  }
+
+  async resumeSession(sessionId: string, annotator: string, instruction?: string): Promise<SessionControls> {
+    this.calls.push({ control: 'resumeSession', args: [sessionId, annotator, instruction] });
+    if (this.running.has(sessionId)) throw new ControlError('the session is already running', 'invalid_state');
+    return this.run(sessionId);
+  }
+
+  subscribe(sessionId: string, listener: EventListener): () => void {
+    let set = this.listeners.get(sessionId);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(sessionId, set);
+    }
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  listenerCount(sessionId: string): number {
+    return this.listeners.get(sessionId)?.size ?? 0;
+  }
+
+  async shutdown(): Promise<void> {
+    this.running.clear();
+  }
+}
+
+/** fetch with a cookie jar of one cookie. */
+export class Client {
+  cookie: string | undefined;
+  constructor(readonly base: string) {}
+
+  async login(username: string, password: string): Promise<Response> {
+    const res = await this.request('POST', '/api/login', { username, password });
+    const set = res.headers.get('set-cookie');
+    if (set) this.cookie = set.split(';')[0];
+    return res;
+  }
+
+  request(method: string, p: string, body?: unknown): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (this.cookie) headers.cookie = this.cookie;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    return fetch(this.base + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  }
+
+  async json<T = unknown>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const res = await this.request(method, p, body);
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+  }
+}
+
+export interface EventsMessage {
+  type: 'events';
+  events: SessionEvent[];
+  last_seq: number;
+}
+
+/** A live-events socket that records every message with its arrival time. */
+export class Watcher {
+  readonly messages: { at: number; msg: EventsMessage }[] = [];
+  readonly ws: WebSocket;
+  readonly opened: Promise<void>;
+  readonly closed: Promise<number>;
+  private waiters: { pred: () => boolean; resolve: () => void }[] = [];
+
+  constructor(base: string, sessionId: string, after: number, cookie: string | undefined) {
+    const url = `${base.replace(/^http/, 'ws')}/api/sessions/${sessionId}/events?after=${after}`;
+    this.ws = new WebSocket(url, { headers: cookie ? { cookie } : {} });
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      this.ws.once('error', reject);
+    });
+    this.closed = new Promise((resolve) => this.ws.once('close', (code) => resolve(code)));
+    this.ws.on('message', (data) => {
+      this.messages.push({ at: Date.now(), msg: JSON.parse(String(data)) as EventsMessage });
+      this.check();
+    });
+  }
+
+  get events(): SessionEvent[] {
+    return this.messages.flatMap((m) => m.msg.events);
+  }
+
+  get lastSeq(): number {
+    return this.messages.at(-1)?.msg.last_seq ?? 0;
+  }
+
+  private check(): void {
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.pred()) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  until(pred: () => boolean, timeoutMs = 10_000): Promise<void> {
+    if (pred()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out; got ${this.events.length} events`)), timeoutMs);
+      this.waiters.push({
+        pred,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+
+  close(): Promise<number> {
+    this.ws.close();
+    return this.closed;
+  }
+}
+
+/** The HTTP status a refused socket upgrade answered with. */
+export function upgradeStatus(base: string, sessionId: string, cookie?: string, origin?: string): Promise<number> {
+  const url = `${base.replace(/^http/, 'ws')}/api/sessions/${sessionId}/events?after=0`;
+  const headers: Record<string, string> = {};
+  if (cookie) headers.cookie = cookie;
+  const ws = new WebSocket(url, { headers, origin });
+  return new Promise((resolve, reject) => {
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.once('error', (err) => reject(err));
+  });
+}
