@@ -52,9 +52,11 @@ export function buildProgram(io: Io = processIo): Command {
   return program;
 }
 
-/** Run the CLI on `argv` (as in process.argv: node, script, args…) and return the exit code. */
-export async function run(argv: readonly string[], io: Io = processIo): Promise<number> {
-  const program = buildProgram(io);
+/**
+ * Run the CLI on `argv` (as in process.argv: node, script, args…) and return the exit code.
+ * `program` defaults to the real one; tests pass one built with `buildProgram(io)` plus extras.
+ */
+export async function run(argv: readonly string[], io: Io = processIo, program = buildProgram(io)): Promise<number> {
   try {
     await program.parseAsync([...argv]);
     return EXIT_OK;

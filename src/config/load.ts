@@ -35,10 +35,17 @@ export function loadConfig(file: string): PotatoConfig {
     throw new ConfigError(firstPerLine, configPath);
   }
 
-  const data: unknown = doc.toJS();
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (err) {
+    // yaml refuses documents whose aliases expand too far (a "billion laughs" file).
+    throw new ConfigError([{ text: `${configPath}: cannot read the YAML: ${(err as Error).message}` }], configPath);
+  }
   const backend = selectedBackend(data);
-  if (backend && isRecord(data) && isRecord(data.live_coding_agent) && data.live_coding_agent[backend] === undefined) {
-    // The selected backend's section takes its defaults when absent; its required keys are then reported as missing.
+  if (backend && isRecord(data) && isRecord(data.live_coding_agent) && data.live_coding_agent[backend] == null) {
+    // The selected backend's section takes its defaults when absent or left empty (`ollama:` with
+    // every line commented out); its required keys are then reported as missing.
     data.live_coding_agent[backend] = {};
   }
 
