@@ -1,6 +1,6 @@
 /**
  * @module tools/edit-diff
- * The record of a file change: a unified diff (git-style a/ b/ paths) and the line ranges of the
+ * The record of a file change: a unified diff (git-style a/ b/ paths, 3 lines of context) and the line ranges of the
  * new file that changed, which the checkpoint message quotes ("Modified lines 45-52").
  */
 import { createTwoFilesPatch, FILE_HEADERS_ONLY, structuredPatch } from 'diff';
@@ -14,7 +14,7 @@ export function unifiedDiff(relPath: string, before: string | null, after: strin
     after,
     undefined,
     undefined,
-    { headerOptions: FILE_HEADERS_ONLY },
+    { headerOptions: FILE_HEADERS_ONLY, context: 3 },
   );
 }
 
