@@ -239,6 +239,24 @@ describe('loadConfig on bad configs', () => {
     expect(error!.message).toContain(`config ${file} has 9 problems:\n  line 1: port: expected an integer`);
   });
 
+  it('suggests keys of the right annotation scheme type', () => {
+    const file = tempConfig(
+      [
+        'live_coding_agent: { backend: ollama }',
+        'annotation_schemes:',
+        '  - { annotation_type: text_input, name: notes, placholder: "..." }',
+        '  - { annotation_type: likert, name: quality, sise: 7 }',
+        '  - { name: orphan }',
+        ANNOTATOR,
+      ].join('\n'),
+    );
+    expect(problemsOf(file)).toEqual([
+      'annotation_schemes[0].placholder: unknown key; did you mean "placeholder"?',
+      'annotation_schemes[1].sise: unknown key; did you mean "size"?',
+      'annotation_schemes[2].annotation_type: required key missing; expected "radio", "select", "multiselect", "checkbox", "likert", "number" or "text_input"',
+    ]);
+  });
+
   it('requires the script of the scripted backend, and that it exists', () => {
     expect(problemsOf(tempConfig(`live_coding_agent:\n  backend: scripted\n${ANNOTATOR}`))).toEqual([
       'live_coding_agent.scripted.script: required key missing (the "scripted" backend needs it); expected a string',
