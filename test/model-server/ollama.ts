@@ -107,7 +107,7 @@ export function renderTags(models: string[]): WireResponse {
   return { status: 200, headers: { 'content-type': 'application/json' }, chunks: [JSON.stringify(body)] };
 }
 
-export function renderShow(model: string): WireResponse {
+export function renderShow(model: string, capabilities: string[]): WireResponse {
   const body = {
     modelfile: `FROM ${model}`,
     parameters: '',
@@ -121,7 +121,7 @@ export function renderShow(model: string): WireResponse {
       quantization_level: 'Q4_K_M',
     },
     model_info: { 'general.architecture': 'qwen2', 'qwen2.context_length': 32768 },
-    capabilities: ['completion', 'tools'],
+    capabilities,
     modified_at: CREATED_AT,
   };
   return { status: 200, headers: { 'content-type': 'application/json' }, chunks: [JSON.stringify(body)] };

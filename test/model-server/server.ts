@@ -18,6 +18,8 @@ export type * from './types.js';
 export interface ModelServerOptions {
   /** Models /api/tags lists; /api/chat answers 404 for any other (default: qwen2.5-coder:32b). */
   ollamaModels?: string[];
+  /** /api/show capabilities per model (default completion + tools; add 'thinking' for thinking models). */
+  ollamaCapabilities?: Record<string, string[]>;
   /** Models /v1/models lists for the OpenAI-compatible endpoint (default: local-model). */
   openaiModels?: string[];
   /** Print requests to paths no provider owns (to discover what a client calls). */
@@ -119,7 +121,9 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
         return json(200, { version: '0.9.0' });
       case 'ollama:show': {
         const model = String(body.model ?? body.name ?? '');
-        return state.ollamaModels.includes(model) ? ollama.renderShow(model) : ollama.renderModelMissing(model);
+        return state.ollamaModels.includes(model)
+          ? ollama.renderShow(model, options.ollamaCapabilities?.[model] ?? ['completion', 'tools'])
+          : ollama.renderModelMissing(model);
       }
     }
     if (provider === 'ollama' && !state.ollamaModels.includes(String(body.model))) {
