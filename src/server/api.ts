@@ -140,10 +140,19 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
 
   app.post('/api/sessions', async (c) => {
     const { task } = await body(c.req.raw, startBody);
-    const controls = await manager.start({ task, annotator: c.get('user') });
-    live.resubscribe(controls.id);
-    const session = store.getSession(controls.id);
-    if (!session) throw new Error(`manager.start returned session ${controls.id}, which is not in the store`);
+    let id: string;
+    try {
+      id = (await manager.start({ task, annotator: c.get('user') })).id;
+    } catch (err) {
+      // The engine records a session that could not start (no Docker, a bad workspace) as failed,
+      // with the reason: the annotator sees it like any other session.
+      const failed = (err as { session?: SessionRecord }).session;
+      if (failed?.id && failed.annotator === c.get('user')) return c.json(store.getSession(failed.id) ?? failed, 201);
+      throw err;
+    }
+    live.resubscribe(id);
+    const session = store.getSession(id);
+    if (!session) throw new Error(`manager.start returned session ${id}, which is not in the store`);
     return c.json(session, 201);
   });
 
