@@ -527,7 +527,18 @@ interface Entry {
   args: string[];
 }
 
+const entryCache = new Map<string, Entry>();
+
+/** Entries come from the config and repeat on every call, so each is parsed once. */
 function parseEntry(source: string): Entry {
+  const cached = entryCache.get(source);
+  if (cached) return cached;
+  const entry = parseEntryUncached(source);
+  if (entryCache.size < 1000) entryCache.set(source, entry);
+  return entry;
+}
+
+function parseEntryUncached(source: string): Entry {
   let words: string[];
   try {
     const found = findCommands(source)[0];
