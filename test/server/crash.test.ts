@@ -1,0 +1,121 @@
+/**
+ * @module test/server/crash.test
+ * kill -9 in the middle of a session: the real server (the `potato start` CLI, run by tsx) on a
+ * copy of the demo, a browser-like client watching, SIGKILL, restart. Everything that was sent
+ * before the kill is still there, the session says `interrupted`, and /continue resumes it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SessionEvent } from '../../src/session/events.js';
+import type { Step } from '../../src/steps/types.js';
+import type { SessionRecord } from '../../src/store/types.js';
+import { demoCopy, freePort } from './demo.js';
+import { Client, Watcher } from './harness.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const children: ChildProcess[] = [];
+const watchers: Watcher[] = [];
+
+afterEach(() => {
+  for (const w of watchers.splice(0)) w.ws.terminate();
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
+/** Start `potato start CONFIG -p PORT` and wait until it answers. */
+async function serve(config: string, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', config, '-p', String(port)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}:\n${output}`);
+    const up = await fetch(`http://127.0.0.1:${port}/api/me`).then(
+      (r) => r.status === 401,
+      () => false,
+    );
+    if (up) return child;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the server did not answer within 30 s:\n${output}`);
+}
+
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+describe('a server killed mid-session', () => {
+  it('keeps every step and event it sent, marks the session interrupted, and continues it', async () => {
+    const config = demoCopy((doc) => {
+      doc.live_coding_agent.scripted.turn_delay_ms = 400;
+    });
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    let server = await serve(config, port);
+    const client = new Client(base);
+    expect((await client.login('demo', 'potato')).status).toBe(200);
+    const { body: session } = await client.json<SessionRecord>('POST', '/api/sessions', {
+      task: 'Fix the failing test in tests/test_parser.py',
+    });
+    const w = new Watcher(base, session.id, 0, client.cookie);
+    watchers.push(w);
+    const stepsSeen = () => w.events.filter((e) => e.type === 'step').length;
+    await w.until(() => stepsSeen() >= 3, 30_000);
+
+    server.kill('SIGKILL');
+    expect(await exited(server)).toEqual({ code: null, signal: 'SIGKILL' });
+    await w.closed;
+    const sent: SessionEvent[] = w.events;
+    const sentSteps = sent.flatMap((e) => (e.type === 'step' ? [e.step] : []));
+    const statusesSent = sent.flatMap((e) => (e.type === 'status' ? [e.status] : []));
+    expect(statusesSent.at(-1)).toBe('running');
+
+    server = await serve(config, port);
+    // The login map lived in the killed process: log in again.
+    expect((await client.json('GET', '/api/me')).status).toBe(401);
+    expect((await client.login('demo', 'potato')).status).toBe(200);
+    const snap = await client.json<{ session: SessionRecord; steps: Step[]; last_seq: number }>(
+      'GET',
+      `/api/sessions/${session.id}`,
+    );
+    expect(snap.body.session.status).toBe('interrupted');
+    expect(snap.body.session.end_reason).toContain('stopped while the session was running');
+    const kept = new Map(snap.body.steps.map((s) => [s.id, s]));
+    for (const s of sentSteps) expect(kept.get(s.id)).toEqual(s);
+
+    // A replay from 0 holds every event the browser had, unchanged, then says interrupted.
+    const replay = new Watcher(base, session.id, 0, client.cookie);
+    watchers.push(replay);
+    await replay.until(() => replay.lastSeq >= snap.body.last_seq);
+    const bySeq = new Map(replay.events.map((e) => [e.seq, e]));
+    for (const e of sent) {
+      if (e.type === 'partial') continue; // coalesced differently per batch; their text is in the steps
+      expect(bySeq.get(e.seq)).toEqual(e);
+    }
+    expect(replay.events.flatMap((e) => (e.type === 'status' ? [e.status] : [])).at(-1)).toBe('interrupted');
+    expect(replay.lastSeq).toBeGreaterThan(w.lastSeq);
+
+    // Continue: the agent picks up on the same branch and finishes the task.
+    expect((await client.request('POST', `/api/sessions/${session.id}/continue`)).status).toBe(204);
+    await replay.until(
+      () => replay.events.flatMap((e) => (e.type === 'status' ? [e.status] : [])).at(-1) === 'finished',
+      60_000,
+    );
+    const after = await client.json<{ session: SessionRecord; steps: Step[] }>('GET', `/api/sessions/${session.id}`);
+    expect(after.body.session.status).toBe('finished');
+    expect(after.body.steps.length).toBeGreaterThan(sentSteps.length);
+
+    // SIGTERM: sessions saved, sockets closed, exit 0.
+    server.kill('SIGTERM');
+    expect(await exited(server)).toEqual({ code: 0, signal: null });
+    await replay.closed;
+  });
+});
