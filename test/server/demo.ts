@@ -11,12 +11,22 @@ import { tempDir } from './harness.js';
 
 export const DEMO_DIR = path.resolve(import.meta.dirname, '../../examples/demo');
 
+/** The parts of the demo's YAML the tests change. */
+export interface DemoDoc {
+  live_coding_agent: {
+    scripted: { turn_delay_ms: number };
+    streaming: { update_interval_ms: number };
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+}
+
 /** Copy the demo and apply `patch` to its config; returns the config file's path. */
-export function demoCopy(patch: (doc: Record<string, any>) => void = () => {}): string {
+export function demoCopy(patch: (doc: DemoDoc) => void = () => {}): string {
   const dir = tempDir('potato-demo-');
   cpSync(DEMO_DIR, dir, { recursive: true, filter: (src) => !src.includes(`${path.sep}output`) });
   const file = path.join(dir, 'config.yaml');
-  const doc = parse(readFileSync(file, 'utf8')) as Record<string, any>;
+  const doc = parse(readFileSync(file, 'utf8')) as DemoDoc;
   patch(doc);
   writeFileSync(file, stringify(doc));
   return file;
