@@ -15,7 +15,8 @@ import { createSandbox as createDockerSandbox } from './sandbox/docker/index.js'
 import { LocalSandbox } from './sandbox/local/local-sandbox.js';
 import type { Sandbox } from './sandbox/types.js';
 import type { ExecuteTool } from './session/controller.js';
-import { executeTool, TOOL_SPECS } from './tools/index.js';
+import { executeTool } from './tools/execute.js';
+import { toolSpecs } from './tools/specs.js';
 
 export interface EngineParts {
   createBackend(config: PotatoConfig): AgentBackend;
@@ -60,16 +61,32 @@ export function defaultEngineParts(): EngineParts {
     },
     executeTool,
     toolSpecs(config) {
-      const agent = config.live_coding_agent;
-      const chosen = (agent as Record<string, { tools?: string[] } | undefined>)[agent.backend]?.tools;
-      return Object.values(TOOL_SPECS).filter((t) => !chosen || chosen.includes(t.name));
+      const section = backendSection(config);
+      return toolSpecs(section && 'tools' in section ? section.tools : undefined);
     },
     systemPrompt(config) {
-      const agent = config.live_coding_agent;
-      const custom = (agent as Record<string, { system_prompt?: string } | undefined>)[agent.backend]?.system_prompt;
+      const section = backendSection(config);
+      const custom = section && 'system_prompt' in section ? section.system_prompt : undefined;
       return custom?.trim() || DEFAULT_SYSTEM_PROMPT;
     },
   };
+}
+
+/** The selected backend's config section (the loader fills in its defaults). */
+function backendSection(config: PotatoConfig) {
+  const agent = config.live_coding_agent;
+  switch (agent.backend) {
+    case 'ollama':
+      return agent.ollama;
+    case 'anthropic':
+      return agent.anthropic;
+    case 'openai':
+      return agent.openai;
+    case 'claude_agent_sdk':
+      return agent.claude_agent_sdk;
+    case 'scripted':
+      return agent.scripted;
+  }
 }
 
 function section<T>(value: T | undefined, name: string): T {

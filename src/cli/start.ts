@@ -69,7 +69,9 @@ async function runHeadless(config: PotatoConfig, task: string): Promise<void> {
   process.on('SIGTERM', onSignal);
   await session.done;
   const final = store.getSession(session.id)!;
-  process.stdout.write(`session ${final.id} ${final.status}: ${final.end_reason ?? ''}\nworkspace: ${final.workspace}\n`);
+  process.stdout.write(
+    `session ${final.id} ${final.status}: ${final.end_reason ?? ''}\nworkspace: ${final.workspace}\n`,
+  );
   await manager.shutdown();
   store.close();
   process.off('SIGINT', onSignal);
@@ -83,7 +85,8 @@ function printEvent(e: SessionEvent): void {
   const p = step.payload;
   let detail = '';
   if (p.type === 'thinking' || p.type === 'message') detail = ` ${p.content.replace(/\s+/g, ' ').slice(0, 160)}`;
-  if (p.type === 'bash_command') detail = ` → exit ${p.exit_code ?? (p.refused ? 'refused' : '?')}${p.refused ? ` (${p.refused})` : ''}`;
+  if (p.type === 'bash_command')
+    detail = ` → exit ${p.exit_code ?? (p.refused ? 'refused' : '?')}${p.refused ? ` (${p.refused})` : ''}`;
   if (p.type === 'error') detail = ` ${p.message}`;
   const commit = step.changed_files && step.checkpoint ? ` [${step.checkpoint.slice(0, 7)}]` : '';
   process.stdout.write(`step ${step.step_idx}: ${action(p)}${detail}${commit}\n`);

@@ -34,9 +34,17 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
   const { config, store } = opts;
   const parts = opts.parts ?? defaultEngineParts();
   const hub = new EventHub(store);
-  const live = new Map<string, { controller: SessionController; sandbox: Sandbox; checkpoints: CheckpointStore | null }>();
+  const live = new Map<
+    string,
+    { controller: SessionController; sandbox: Sandbox; checkpoints: CheckpointStore | null }
+  >();
 
-  async function launch(session: SessionRecord, branch: BranchRecord, sandbox: Sandbox, checkpoints: CheckpointStore | null) {
+  async function launch(
+    session: SessionRecord,
+    branch: BranchRecord,
+    sandbox: Sandbox,
+    checkpoints: CheckpointStore | null,
+  ) {
     const agent = config.live_coding_agent;
     const backend = parts.createBackend(config);
     const controller = new SessionController({
@@ -103,7 +111,11 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       try {
         await sandbox.start();
         if (checkpoints) {
-          const init = await checkpoints.init(id, firstBranch, initialStateMessage(agent.checkpoints.commit_message_prefix));
+          const init = await checkpoints.init(
+            id,
+            firstBranch,
+            initialStateMessage(agent.checkpoints.commit_message_prefix),
+          );
           baseCommit = init.baseCommit;
         }
       } catch (err) {

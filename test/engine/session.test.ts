@@ -113,13 +113,33 @@ describe('a scripted session on a real git workspace', () => {
       script: {
         turns: [
           { tool_calls: [{ file_read: { path: 'src/parser.py' } }] },
-          { tool_calls: [{ file_edit: { path: 'src/parser.py', old_text: 'settings = {}', new_text: 'settings = dict()' } }] },
+          {
+            tool_calls: [
+              { file_edit: { path: 'src/parser.py', old_text: 'settings = {}', new_text: 'settings = dict()' } },
+            ],
+          },
           { tool_calls: [{ file_edit: { path: 'notes/new.txt', new_text: 'created by the agent\n' } }] },
           { tool_calls: [{ bash_command: { command: 'rm README.md' } }] },
           { text: 'done' },
         ],
         on_instruction: [
-          { when: 'gently', turns: [{ tool_calls: [{ file_edit: { path: 'src/parser.py', old_text: '# comment', new_text: '# a comment' } }] }, { text: 'done again' }] },
+          {
+            when: 'gently',
+            turns: [
+              {
+                tool_calls: [
+                  {
+                    file_edit: {
+                      path: 'src/parser.py',
+                      old_text: 'settings = {}',
+                      new_text: 'settings = {}  # gently',
+                    },
+                  },
+                ],
+              },
+              { text: 'done again' },
+            ],
+          },
         ],
       },
       config: { live_coding_agent: { sandbox: { allowed_commands: ['rm', 'ls'] } } },
@@ -135,12 +155,21 @@ describe('a scripted session on a real git workspace', () => {
 
     await expect(s.rollback({ toStepId: step1.id, annotator: 'ann' })).rejects.toThrow(/reason is required/);
     const before = e.requests.length;
-    await s.rollback({ toStepId: step1.id, reason: 'it edited the wrong line', instruction: 'go gently', annotator: 'ann' });
+    await s.rollback({
+      toStepId: step1.id,
+      reason: 'it edited the wrong line',
+      instruction: 'go gently',
+      annotator: 'ann',
+    });
     // Byte for byte: the edited file is back, the created one gone, the deleted one restored.
     expect(readFileSync(join(ws, 'src/parser.py'), 'utf8')).toBe(demoFile('src/parser.py'));
     expect(existsSync(join(ws, 'notes/new.txt'))).toBe(false);
     expect(readFileSync(join(ws, 'README.md'), 'utf8')).toBe(demoFile('README.md'));
-    await waitForEvent(e, s.id, (ev) => ev.type === 'session' && ev.session.status === 'finished' && ev.seq > 0 && e.requests.length > before + 1);
+    await waitForEvent(
+      e,
+      s.id,
+      (ev) => ev.type === 'session' && ev.session.status === 'finished' && ev.seq > 0 && e.requests.length > before + 1,
+    );
     // The next request held only step 1 and the instruction.
     expect(contextSteps(e.requests[before]!)).toEqual(['1:file_read']);
     expect(e.requests[before]!.context.at(-1)).toEqual({ kind: 'instruction', text: 'go gently' });
@@ -155,7 +184,7 @@ describe('a scripted session on a real git workspace', () => {
     expect(pathB).toEqual(['1:file_read', '2:file_edit', '3:message']);
     expect(b.fork_step_id).toBe(step1.id);
     expect(b.reason).toBe('it edited the wrong line');
-    expect(readFileSync(join(ws, 'src/parser.py'), 'utf8')).toContain('# a comment');
+    expect(readFileSync(join(ws, 'src/parser.py'), 'utf8')).toContain('settings = {}  # gently');
     // Both paths live in git: one ref per branch.
     const refs = git(ws, 'for-each-ref', '--format=%(refname:short)');
     expect(refs).toMatch(/branch-A/);
@@ -173,16 +202,24 @@ describe('a scripted session on a real git workspace', () => {
     });
     const e = engine;
     const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
-    expect(() => s.pause('ann')).toThrow(/pause is turned off for this project \(live_coding_agent.controls.pause_enabled: false\)/);
+    expect(() => s.pause('ann')).toThrow(
+      /pause is turned off for this project \(live_coding_agent.controls.pause_enabled: false\)/,
+    );
     expect(() => s.instruct('x', 'ann')).toThrow(ControlError);
     await waitForEvent(e, s.id, ended);
     const first = e.store.listSteps(s.id).find((st) => st.step_idx === 2)!;
     await s.rollback({ toStepId: first.id, annotator: 'ann' });
     await waitForEvent(e, s.id, (ev) => ev.type === 'branch');
-    await waitForEvent(e, s.id, (ev) => ev.type === 'session' && ev.session.status === 'finished' && e.store.listBranches(s.id).length === 2);
+    await waitForEvent(
+      e,
+      s.id,
+      (ev) => ev.type === 'session' && ev.session.status === 'finished' && e.store.listBranches(s.id).length === 2,
+    );
     const err = await s.rollback({ toStepId: first.id, annotator: 'ann' }).catch((x) => x);
     expect(err).toBeInstanceOf(ControlError);
     expect(err.code).toBe('branch_limit');
-    expect(err.message).toBe('this session already has 2 branches, the most allowed (branching.max_branches_per_session: 2)');
+    expect(err.message).toBe(
+      'this session already has 2 branches, the most allowed (branching.max_branches_per_session: 2)',
+    );
   });
 });

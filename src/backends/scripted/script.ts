@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { TOOL_NAMES } from '../../config/schema.js';
 
 const toolCall = z
-  .record(z.enum(TOOL_NAMES), z.record(z.string(), z.unknown()))
+  .partialRecord(z.enum(TOOL_NAMES), z.record(z.string(), z.unknown()))
   .refine((o) => Object.keys(o).length === 1, 'one tool per entry, e.g. {file_read: {path: x}}');
 
 const turn = z.strictObject({
