@@ -29,7 +29,12 @@ export function loadSession(store: Store, sessionId: string): SessionData | null
 /** An exported step: step_idx, type, the payload's fields, and the tool call and its result. */
 export type ExportedStep = { step_idx: number; type: string } & Record<string, unknown>;
 
+// A step appears on several branch paths (and in several lines): build its exported form once.
+const exportedCache = new WeakMap<Step, ExportedStep>();
+
 export function exportStep(step: Step): ExportedStep {
+  const cached = exportedCache.get(step);
+  if (cached) return cached;
   // The thinking signature is an opaque provider token, not training text.
   const { type: _type, signature: _signature, ...fields } = step.payload as Record<string, unknown>;
   const out: ExportedStep = { step_idx: step.step_idx, type: step.type, ...fields, author: step.author };
@@ -40,6 +45,7 @@ export function exportStep(step: Step): ExportedStep {
     out.tool_is_error = step.tool_is_error;
   }
   if (step.checkpoint) out.checkpoint = step.checkpoint;
+  exportedCache.set(step, out);
   return out;
 }
 

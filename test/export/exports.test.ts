@@ -514,7 +514,7 @@ describe('every format', () => {
     const out = path.join(dir, 'out');
     exportSession(store, SESSION_ID, ['dpo', 'prm_stepwise'], out);
     const roles = new Set(['user', 'assistant', 'tool']);
-    for (const row of readJsonl(path.join(out, 'dpo.jsonl')) as Record<string, unknown>[]) {
+    for (const row of [...readJsonl(path.join(out, 'dpo.jsonl'))] as Record<string, unknown>[]) {
       for (const key of ['prompt', 'chosen', 'rejected']) {
         const msgs = row[key] as { role: string; content: unknown; tool_calls?: unknown[] }[];
         expect(Array.isArray(msgs) && msgs.length > 0, key).toBe(true);
@@ -531,7 +531,7 @@ describe('every format', () => {
       }
       expect((row.prompt as { role: string }[])[0]).toEqual({ role: 'user', content: TASK });
     }
-    for (const row of readJsonl(path.join(out, 'prm_stepwise.jsonl')) as Record<string, unknown>[]) {
+    for (const row of [...readJsonl(path.join(out, 'prm_stepwise.jsonl'))] as Record<string, unknown>[]) {
       expect(typeof row.prompt).toBe('string');
       const completions = row.completions as unknown[];
       const labels = row.labels as unknown[];

@@ -1,0 +1,274 @@
+/**
+ * @module bench/export/main
+ * Export throughput and memory: a store of 10,000 sessions x 50 steps (three branches each:
+ * two rollbacks), every format streamed to a file, each in its own child process so peak RSS
+ * is that format's alone. Baseline in the same run: read every row at once and JSON.stringify
+ * it (what a non-streaming exporter does). Prints steps/s, per-session p50/p95, peak RSS and
+ * RSS at 10% / 50% / 100% of the sessions (flat memory means those stay level).
+ *
+ *   npx tsx bench/export/main.ts [--sessions 10000]
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EXPORT_FORMATS, type ExportFormat } from '../../src/config/schema.js';
+import { sessionLines } from '../../src/export/index.js';
+import { AtomicJsonlWriter } from '../../src/export/jsonl.js';
+import type { Step, StepPayload } from '../../src/steps/types.js';
+import { openSqliteStore } from '../../src/store/sqlite/store.js';
+import type { Store } from '../../src/store/types.js';
+
+const STEPS_PER_SESSION = 50;
+const here = fileURLToPath(import.meta.url);
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+function payload(i: number): StepPayload {
+  switch (i % 4) {
+    case 0:
+      return { type: 'thinking', content: `Step ${i}: the parser fails on dotted names; check the regex. `.repeat(4) };
+    case 1:
+      return {
+        type: 'file_read',
+        path: `src/mod${i}.py`,
+        content: 'def f(x):\n    return x\n'.repeat(20),
+        start_line: 1,
+        truncated: false,
+      };
+    case 2:
+      return {
+        type: 'file_edit',
+        path: `src/mod${i}.py`,
+        diff: `--- a/src/mod${i}.py\n+++ b/src/mod${i}.py\n@@ -1,3 +1,3 @@\n-def f(x):\n+def f(x, y=None):\n     return x\n`,
+        modified_lines: [[1, 1]],
+        created: false,
+      };
+    default:
+      return {
+        type: 'bash_command',
+        command: 'pytest -q',
+        output: '.....F\nFAILED test_x\n'.repeat(5),
+        exit_code: i % 8 === 3 ? 0 : 1,
+        timed_out: false,
+        truncated: false,
+      };
+  }
+}
+
+/** 50 steps: branch-A 0..19, branch-B forks after 9 (10..29), branch-C forks after B's 19 (20..29). */
+function fill(store: Store, sessions: number): void {
+  let t = 1_700_000_000_000;
+  for (let s = 0; s < sessions; s += 500) {
+    store.transaction(() => {
+      for (let k = s; k < Math.min(sessions, s + 500); k++) {
+        const sid = `sess-${k}`;
+        store.createSession({
+          id: sid,
+          task: `Fix the failing test number ${k}`,
+          annotator: 'observer1',
+          backend: 'ollama',
+          backend_settings: {},
+          status: 'finished',
+          end_reason: null,
+          workspace: '/w',
+          base_commit: null,
+          current_branch_id: null,
+          usage: { input_tokens: 0, output_tokens: 0 },
+        });
+        const add = (id: string, parent: string | null, idx: number): void => {
+          const p = payload(idx);
+          const isTool = p.type !== 'thinking';
+          const step: Step = {
+            id,
+            session_id: sid,
+            parent_id: parent,
+            step_idx: idx,
+            type: p.type,
+            payload: p,
+            author: 'agent',
+            turn_id: `${id}-turn`,
+            tool_call: isTool ? { id: `${id}-call`, name: p.type, input: { path: `src/mod${idx}.py` } } : null,
+            tool_result: isTool ? 'ok' : null,
+            tool_is_error: false,
+            checkpoint: null,
+            changed_files: false,
+            usage: null,
+            started_at: t,
+            ended_at: ++t,
+          };
+          store.insertStep(step);
+        };
+        const branch = (name: string, fork: string | null, parent: string | null, head: string) =>
+          store.insertBranch({
+            id: `${sid}-${name}`,
+            session_id: sid,
+            name,
+            fork_step_id: fork,
+            parent_branch_id: parent,
+            reason: parent ? 'wrong approach' : null,
+            head_step_id: head,
+            git_ref: name,
+            created_at: ++t,
+          });
+        for (let i = 0; i < 20; i++) add(`${sid}-a${i}`, i ? `${sid}-a${i - 1}` : null, i);
+        for (let i = 10; i < 30; i++) add(`${sid}-b${i}`, i > 10 ? `${sid}-b${i - 1}` : `${sid}-a9`, i);
+        for (let i = 20; i < 30; i++) add(`${sid}-c${i}`, i > 20 ? `${sid}-c${i - 1}` : `${sid}-b19`, i);
+        branch('branch-A', null, null, `${sid}-a19`);
+        branch('branch-B', `${sid}-a9`, `${sid}-branch-A`, `${sid}-b29`);
+        branch('branch-C', `${sid}-b19`, `${sid}-branch-B`, `${sid}-c29`);
+        store.insertIntervention({
+          id: `${sid}-i`,
+          session_id: sid,
+          branch_id: `${sid}-branch-A`,
+          type: 'instruction',
+          after_step_id: `${sid}-a5`,
+          after_step: 5,
+          content: 'Read the test first',
+          annotator: 'observer1',
+          created_at: ++t,
+        });
+        store.upsertAnnotation({
+          session_id: sid,
+          annotator: 'observer1',
+          branch_id: null,
+          scheme: 'outcome',
+          value: 'resolved',
+          updated_at: t,
+        });
+        store.upsertStepLabel({
+          session_id: sid,
+          step_id: `${sid}-b12`,
+          annotator: 'observer1',
+          label: 'incorrect',
+          first_error: true,
+          updated_at: t,
+        });
+      }
+    });
+  }
+}
+
+const pct = (xs: number[], p: number) =>
+  xs.sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
+const mb = (b: number) => Math.round(b / 1024 / 1024);
+
+interface Result {
+  name: string;
+  seconds: number;
+  stepsPerSec: number;
+  p50ms: number;
+  p95ms: number;
+  peakMb: number;
+  rssMb: [number, number, number];
+  lines: number;
+}
+
+function child(mode: string, dbPath: string, outFile: string): void {
+  const store = openSqliteStore(dbPath);
+  const sessions = store.listSessions();
+  let peak = process.memoryUsage().rss;
+  const at: number[] = [];
+  const marks = new Set([Math.floor(sessions.length * 0.1), Math.floor(sessions.length * 0.5), sessions.length - 1]);
+  const lat: number[] = [];
+  const start = performance.now();
+  let lines = 0;
+  if (mode === 'baseline') {
+    const all = sessions.map((s) => ({
+      session: s,
+      steps: store.listSteps(s.id),
+      branches: store.listBranches(s.id),
+      interventions: store.listInterventions(s.id),
+      annotations: store.listAnnotations(s.id),
+      labels: store.listStepLabels(s.id),
+    }));
+    peak = Math.max(peak, process.memoryUsage().rss);
+    const text = JSON.stringify(all);
+    peak = Math.max(peak, process.memoryUsage().rss);
+    fs.writeFileSync(outFile, text);
+    lines = all.length;
+    at.push(mb(peak), mb(peak), mb(peak));
+    lat.push(0);
+  } else {
+    const writer = new AtomicJsonlWriter(outFile);
+    sessions.forEach((s, i) => {
+      const t0 = performance.now();
+      for (const line of sessionLines(store, s.id, mode as ExportFormat, { flattenBranches: true })) writer.write(line);
+      lat.push(performance.now() - t0);
+      if (i % 100 === 0 || marks.has(i)) {
+        const rss = process.memoryUsage().rss;
+        peak = Math.max(peak, rss);
+        if (marks.has(i)) at.push(mb(rss));
+      }
+    });
+    writer.commit();
+    lines = writer.lines;
+  }
+  const seconds = (performance.now() - start) / 1000;
+  const steps = sessions.length * STEPS_PER_SESSION;
+  const result: Result = {
+    name: mode,
+    seconds,
+    stepsPerSec: Math.round(steps / seconds),
+    p50ms: pct(lat, 50),
+    p95ms: pct(lat, 95),
+    peakMb: mb(Math.max(peak, process.memoryUsage().rss)),
+    rssMb: [at[0] ?? 0, at[1] ?? 0, at[2] ?? 0],
+    lines,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  store.close();
+}
+
+function main(): void {
+  if (process.argv.includes('--child')) {
+    const i = process.argv.indexOf('--child');
+    child(process.argv[i + 1]!, process.argv[i + 2]!, process.argv[i + 3]!);
+    return;
+  }
+  const sessions = Number(arg('sessions', '10000'));
+  const dir = path.join(os.tmpdir(), `potato-bench-export-v1-${sessions}`);
+  const dbPath = path.join(dir, 'potato.db');
+  if (!fs.existsSync(path.join(dir, 'ready'))) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    const t0 = performance.now();
+    const store = openSqliteStore(dbPath);
+    fill(store, sessions);
+    store.close();
+    fs.writeFileSync(path.join(dir, 'ready'), '');
+    console.log(
+      `built ${sessions} sessions x ${STEPS_PER_SESSION} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s (${dbPath}, ${mb(fs.statSync(dbPath).size)} MB)`,
+    );
+  }
+  const results: Result[] = [];
+  for (const mode of ['baseline', ...EXPORT_FORMATS]) {
+    const out = path.join(dir, `${mode}.out`);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', here, '--child', mode, dbPath, out], {
+      cwd: path.resolve(path.dirname(here), '../..'),
+      encoding: 'utf8',
+      maxBuffer: 1 << 20,
+    });
+    if (r.status !== 0) throw new Error(`${mode} failed: ${r.stderr}`);
+    results.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as Result);
+    fs.rmSync(out, { force: true });
+  }
+  const base = results[0]!;
+  console.log(
+    `\n${sessions} sessions x ${STEPS_PER_SESSION} steps = ${sessions * STEPS_PER_SESSION} steps; node ${process.version}\n`,
+  );
+  console.log(
+    '| format | lines | seconds | steps/s | vs baseline | p50 ms/session | p95 ms/session | peak RSS MB | RSS at 10%/50%/100% MB |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const r of results) {
+    console.log(
+      `| ${r.name} | ${r.lines} | ${r.seconds.toFixed(2)} | ${r.stepsPerSec} | ${(r.stepsPerSec / base.stepsPerSec).toFixed(2)}x | ${r.p50ms.toFixed(3)} | ${r.p95ms.toFixed(3)} | ${r.peakMb} | ${r.rssMb.join(' / ')} |`,
+    );
+  }
+}
+
+main();
