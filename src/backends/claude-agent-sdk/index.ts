@@ -1,0 +1,366 @@
+/**
+ * @module backends/claude-agent-sdk
+ * The Claude Agent SDK backend is self-driven: the SDK owns the loop and the tools (Read, Edit,
+ * Write, Bash, Glob, Grep), so instead of `turn()` it offers `run()`, which maps SDK messages to
+ * steps as they happen. The controller keeps its powers through the SDK's own handles: a
+ * PreToolUse hook awaits the pause gate and enforces restricted_commands before Bash runs,
+ * instructions go in as streaming input, stop is interrupt(), and a rollback resumes the SDK
+ * session at the step's message (resume + resumeSessionAt, forkSession for a new branch).
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  type CanUseTool,
+  type HookCallback,
+  type Options,
+  query,
+  type SDKMessage,
+  type SDKUserMessage,
+} from '@anthropic-ai/claude-agent-sdk';
+import type { RawConfig } from '../../config/schema.js';
+import type { StepPayload, TokenUsage, ToolCall } from '../../steps/types.js';
+import { checkCommand } from '../../tools/policy.js';
+import { readApiKey } from '../api-key.js';
+import { BackendError } from '../types.js';
+import { resultText, toPayload } from './map.js';
+
+export type ClaudeAgentSdkSection = NonNullable<RawConfig['live_coding_agent']['claude_agent_sdk']>;
+
+/** A step as the SDK produced it; the controller stores it like any other step. */
+export interface SdkStep {
+  payload: StepPayload;
+  /** The assistant message id: steps of one model turn share it. */
+  turn_id: string;
+  tool_call: ToolCall | null;
+  tool_result: string | null;
+  tool_is_error: boolean;
+  usage: TokenUsage | null;
+  /**
+   * The SDK transcript entry this step ends at: give it back as `resume.at` to roll the
+   * agent's memory back to just after this step.
+   */
+  sdk_uuid: string;
+}
+
+export interface ClaudeAgentHooks {
+  onStep(step: SdkStep): void | Promise<void>;
+  /** Awaited before each tool runs: the controller's pause gate ("pause after the current step"). */
+  beforeTool?(call: ToolCall): Promise<void>;
+  /** permission_mode ask: the annotator's decision; resolve with a reason to deny. */
+  askPermission?(call: ToolCall): Promise<{ allow: true } | { allow: false; reason: string }>;
+  /** Streamed thinking and text while a turn is produced (for the live view). */
+  onStatus?(message: string): void;
+}
+
+export interface ClaudeAgentRunRequest {
+  task: string;
+  /** The workspace the SDK's tools work in. */
+  cwd: string;
+  hooks: ClaudeAgentHooks;
+  /** Continue an earlier SDK session after a rollback: at = SdkStep.sdk_uuid; fork for a new branch. */
+  resume?: { session_id: string; at?: string; fork: boolean };
+  /** The first user message on resume (e.g. the rollback instruction); the task otherwise. */
+  prompt?: string;
+}
+
+export interface ClaudeAgentRunResult {
+  session_id: string;
+  /** success, error_max_turns, error_during_execution, interrupted… */
+  outcome: string;
+  usage: TokenUsage;
+}
+
+export interface ClaudeAgentRun {
+  /** Delivered as the next user message of the running session. */
+  instruct(text: string): void;
+  /** Interrupts the agent; `done` then settles. */
+  stop(): Promise<void>;
+  readonly done: Promise<ClaudeAgentRunResult>;
+}
+
+export interface ClaudeAgentSdkBackend {
+  readonly name: 'claude_agent_sdk';
+  check(): Promise<void>;
+  run(req: ClaudeAgentRunRequest): ClaudeAgentRun;
+}
+
+export interface ClaudeAgentSdkOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Extra environment for the SDK's process (tests point ANTHROPIC_BASE_URL at the model server). */
+  processEnv?: Record<string, string>;
+  /** stderr of the SDK's process, for diagnosis. */
+  stderr?: (text: string) => void;
+}
+
+const READ_ONLY = new Set(['Read', 'Glob', 'Grep']);
+
+/** A queue the SDK reads its user messages from; it stays open while the agent may be instructed. */
+class InputQueue implements AsyncIterable<SDKUserMessage> {
+  private items: SDKUserMessage[] = [];
+  private waiting: ((r: IteratorResult<SDKUserMessage>) => void) | null = null;
+  private closed = false;
+
+  push(text: string): void {
+    if (this.closed) return;
+    const msg: SDKUserMessage = { type: 'user', message: { role: 'user', content: text }, parent_tool_use_id: null };
+    if (this.waiting) {
+      this.waiting({ value: msg, done: false });
+      this.waiting = null;
+    } else this.items.push(msg);
+  }
+
+  get pending(): number {
+    return this.items.length;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.waiting?.({ value: undefined, done: true });
+    this.waiting = null;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<SDKUserMessage> {
+    return {
+      next: () => {
+        const item = this.items.shift();
+        if (item) return Promise.resolve({ value: item, done: false });
+        if (this.closed) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => {
+          this.waiting = resolve;
+        });
+      },
+    };
+  }
+}
+
+async function readMaybe(file: string): Promise<string | null> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+export function createClaudeAgentSdkBackend(
+  section: ClaudeAgentSdkSection,
+  opts: ClaudeAgentSdkOptions = {},
+): ClaudeAgentSdkBackend {
+  const env = opts.env ?? process.env;
+  const allowed = new Set<string>(section.allowed_tools);
+
+  return {
+    name: 'claude_agent_sdk',
+    async check() {
+      readApiKey(env, section.api_key_env, 'The claude_agent_sdk backend');
+    },
+    run(req) {
+      const key = readApiKey(env, section.api_key_env, 'The claude_agent_sdk backend');
+      const input = new InputQueue();
+      input.push(req.prompt ?? req.task);
+      const calls = new Map<string, { call: ToolCall; turn: string }>();
+      // Filled in PreToolUse, which may run before the tool_use message reaches us.
+      const befores = new Map<string, string | null>();
+      const refusals = new Map<string, string>();
+      const cwd = path.resolve(req.cwd);
+
+      const preToolUse: HookCallback = async (hookInput) => {
+        if (hookInput.hook_event_name !== 'PreToolUse') return {};
+        const call: ToolCall = {
+          id: hookInput.tool_use_id,
+          name: hookInput.tool_name,
+          input: (hookInput.tool_input ?? {}) as Record<string, unknown>,
+        };
+        await req.hooks.beforeTool?.(call);
+        const deny = (reason: string) => {
+          refusals.set(call.id, reason);
+          return {
+            hookSpecificOutput: {
+              hookEventName: 'PreToolUse' as const,
+              permissionDecision: 'deny' as const,
+              permissionDecisionReason: reason,
+            },
+          };
+        };
+        if (!allowed.has(call.name)) return deny(`${call.name} is not in claude_agent_sdk.allowed_tools`);
+        if (call.name === 'Bash') {
+          let verdict: ReturnType<typeof checkCommand>;
+          try {
+            verdict = checkCommand(String(call.input.command ?? ''), { restricted: section.restricted_commands });
+          } catch (error) {
+            return deny(`the command could not be checked: ${(error as Error).message}`);
+          }
+          if (!verdict.ok) return deny(`refused by restricted_commands: ${verdict.reason}`);
+        }
+        if (call.name === 'Edit' || call.name === 'Write') {
+          befores.set(call.id, await readMaybe(path.resolve(cwd, String(call.input.file_path ?? ''))));
+        }
+        return {};
+      };
+
+      const canUseTool: CanUseTool = async (toolName, toolInput, { toolUseID }) => {
+        const call: ToolCall = { id: toolUseID, name: toolName, input: toolInput };
+        if (!allowed.has(toolName)) return { behavior: 'deny', message: `${toolName} is not in allowed_tools` };
+        // auto: every allowed tool runs; ask: the annotator decides each call; restricted: only
+        // read-only tools run on their own, anything that changes the workspace must be approved.
+        const mustAsk =
+          section.permission_mode === 'ask' || (section.permission_mode === 'restricted' && !READ_ONLY.has(toolName));
+        if (mustAsk) {
+          if (!req.hooks.askPermission)
+            return { behavior: 'deny', message: `${toolName} needs the annotator's approval` };
+          const answer = await req.hooks.askPermission(call);
+          if (!answer.allow) return { behavior: 'deny', message: answer.reason };
+        }
+        return { behavior: 'allow', updatedInput: toolInput };
+      };
+
+      const options: Options = {
+        cwd,
+        model: section.model,
+        maxTurns: section.max_turns,
+        tools: [...section.allowed_tools],
+        allowedTools: section.permission_mode === 'auto' ? [...section.allowed_tools] : [],
+        canUseTool,
+        permissionMode: 'default',
+        hooks: { PreToolUse: [{ hooks: [preToolUse] }] },
+        // No user or project settings: the config is the whole truth.
+        settingSources: [],
+        ...(section.system_prompt
+          ? { systemPrompt: { type: 'preset', preset: 'claude_code', append: section.system_prompt } }
+          : {}),
+        ...(req.resume
+          ? {
+              resume: req.resume.session_id,
+              forkSession: req.resume.fork,
+              ...(req.resume.at ? { resumeSessionAt: req.resume.at } : {}),
+            }
+          : {}),
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          HOME: process.env.HOME ?? '/tmp',
+          ANTHROPIC_API_KEY: key,
+          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+          ...(section.base_url ? { ANTHROPIC_BASE_URL: section.base_url } : {}),
+          ...(process.getuid?.() === 0 ? { IS_SANDBOX: '1' } : {}),
+          ...opts.processEnv,
+        },
+        stderr: opts.stderr,
+      } as Options;
+
+      const q = query({ prompt: input, options });
+      let stopped = false;
+
+      const done = (async (): Promise<ClaudeAgentRunResult> => {
+        let sessionId = req.resume?.session_id ?? '';
+        const usage: TokenUsage = { input_tokens: 0, output_tokens: 0 };
+        let outcome = 'interrupted';
+        try {
+          for await (const message of q as AsyncIterable<SDKMessage>) {
+            if ('session_id' in message && message.session_id) sessionId = message.session_id;
+            if (message.type === 'assistant') {
+              const turn = message.message.id;
+              const u = message.message.usage;
+              for (const block of message.message.content) {
+                if (block.type === 'thinking') {
+                  await req.hooks.onStep(
+                    step(
+                      { type: 'thinking', content: block.thinking, signature: block.signature },
+                      turn,
+                      message.uuid,
+                      u,
+                    ),
+                  );
+                } else if (block.type === 'text') {
+                  if (block.text.trim())
+                    await req.hooks.onStep(step({ type: 'message', content: block.text }, turn, message.uuid, u));
+                } else if (block.type === 'tool_use') {
+                  calls.set(block.id, {
+                    call: { id: block.id, name: block.name, input: block.input as Record<string, unknown> },
+                    turn,
+                  });
+                }
+              }
+            } else if (message.type === 'user' && Array.isArray(message.message.content)) {
+              for (const block of message.message.content) {
+                if (typeof block !== 'object' || block.type !== 'tool_result') continue;
+                const known = calls.get(block.tool_use_id);
+                if (!known) continue;
+                calls.delete(block.tool_use_id);
+                const text = resultText(block.content);
+                const isError = block.is_error === true;
+                const output = (message.tool_use_result ?? undefined) as Record<string, unknown> | undefined;
+                const file = known.call.input.file_path;
+                const after =
+                  (known.call.name === 'Edit' || known.call.name === 'Write') && !isError
+                    ? await readMaybe(path.resolve(cwd, String(file ?? '')))
+                    : null;
+                let payload = toPayload(known.call.name, known.call.input, output, text, isError, cwd, {
+                  before: befores.get(block.tool_use_id) ?? null,
+                  after,
+                });
+                const refused = refusals.get(block.tool_use_id);
+                if (refused && known.call.name === 'Bash') {
+                  payload = {
+                    type: 'bash_command',
+                    command: String(known.call.input.command ?? ''),
+                    output: '',
+                    exit_code: null,
+                    timed_out: false,
+                    truncated: false,
+                    refused,
+                  };
+                }
+                await req.hooks.onStep({
+                  payload,
+                  turn_id: known.turn,
+                  tool_call: known.call,
+                  tool_result: text,
+                  tool_is_error: isError,
+                  usage: null,
+                  sdk_uuid: message.uuid ?? '',
+                });
+              }
+            } else if (message.type === 'result') {
+              outcome = message.subtype;
+              usage.input_tokens += message.usage.input_tokens;
+              usage.output_tokens += message.usage.output_tokens;
+              // Nothing more to say: let the session end unless an instruction is waiting.
+              if (input.pending === 0 || stopped) input.close();
+            }
+          }
+        } catch (error) {
+          if (!stopped) throw new BackendError(`the Claude Agent SDK failed: ${(error as Error).message}`, 'server');
+        } finally {
+          input.close();
+        }
+        return { session_id: sessionId, outcome: stopped ? 'interrupted' : outcome, usage };
+      })();
+
+      return {
+        instruct: (text) => input.push(text),
+        async stop() {
+          stopped = true;
+          input.close();
+          await q.interrupt().catch(() => undefined);
+        },
+        done,
+      };
+    },
+  };
+}
+
+function step(
+  payload: StepPayload,
+  turn: string,
+  uuid: string,
+  usage: { input_tokens: number; output_tokens: number } | undefined,
+): SdkStep {
+  return {
+    payload,
+    turn_id: turn,
+    tool_call: null,
+    tool_result: null,
+    tool_is_error: false,
+    usage: usage ? { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens } : null,
+    sdk_uuid: uuid,
+  };
+}
