@@ -226,6 +226,8 @@ export class Watcher {
       this.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
       this.ws.once('error', reject);
     });
+    // Tests that never await `opened` fail on their own assertions, not on an unhandled rejection.
+    this.opened.catch(() => {});
     this.closed = new Promise((resolve) => this.ws.once('close', (code) => resolve(code)));
     this.ws.on('message', (data) => {
       this.messages.push({ at: Date.now(), msg: JSON.parse(String(data)) as EventsMessage });

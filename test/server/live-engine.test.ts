@@ -12,9 +12,13 @@ import { demoCopy } from './demo.js';
 import { Client, Watcher } from './harness.js';
 
 let running: StartedServer | undefined;
+/** What the server logged: shown when a test fails, so a 500 explains itself. */
+const logs: string[] = [];
 const watchers: Watcher[] = [];
 
-afterEach(async () => {
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === 'fail' && logs.length > 0) console.error(logs.join('\n'));
+  logs.length = 0;
   for (const w of watchers.splice(0)) w.ws.terminate();
   await running?.close();
   running = undefined;
@@ -25,7 +29,7 @@ async function boot(turnDelayMs: number) {
     doc.live_coding_agent.scripted.turn_delay_ms = turnDelayMs;
   });
   const config = loadConfig(file);
-  running = await startServer(config, { port: 0, host: '127.0.0.1', handleSignals: false, log: () => {} });
+  running = await startServer(config, { port: 0, host: '127.0.0.1', handleSignals: false, log: (m) => logs.push(m) });
   const client = new Client(running.url);
   expect((await client.login('demo', 'potato')).status).toBe(200);
   return client;
