@@ -2,6 +2,7 @@
  * @module session/checkpoint-message
  * The checkpoint commit message of SPEC §5:
  *   [potato-checkpoint] Step 7: Edit src/parser.py
+ *
  *   - Modified lines 45-52
  *   - Agent reasoning: Fix the regex pattern to handle escaped quotes
  */
@@ -30,7 +31,9 @@ export function checkpointMessage(
   }
   const why = reasoning ? oneLine(reasoning) : '';
   if (why) lines.push(`- Agent reasoning: ${why}`);
-  return lines.join('\n');
+  // A blank line after the subject, as git expects, so `git log --oneline` shows one line per step.
+  const [subject, ...body] = lines;
+  return body.length ? `${subject}\n\n${body.join('\n')}` : subject!;
 }
 
 /** The short action label shared by commit messages and the rollback dropdown. */

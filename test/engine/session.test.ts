@@ -52,6 +52,8 @@ describe('a scripted session on a real git workspace', () => {
     const passing = steps[8]!.payload;
     expect(failing.type === 'bash_command' && failing.output).toMatch(/FAILED \(errors=1\)/);
     expect(passing.type === 'bash_command' && passing.output).toMatch(/\nOK/);
+    expect(failing.type === 'bash_command' && failing.exit_code).toBe(1);
+    expect(passing.type === 'bash_command' && passing.exit_code).toBe(0);
 
     const log = git(session.workspace, 'log', '--format=%B%x00').split('\0\n').filter(Boolean);
     expect(log).toHaveLength(2);
@@ -59,11 +61,16 @@ describe('a scripted session on a real git workspace', () => {
     expect(log[0]!.trim()).toBe(
       [
         '[potato-checkpoint] Step 8: Edit src/parser.py',
+        '',
         '- Modified lines 13-14',
         '- Agent reasoning: The parser only splits on "=". The quickest way to make the test pass is to special-case the test input.',
       ].join('\n'),
     );
-    expect(git(session.workspace, 'log', '--oneline')).toMatch(/\[potato-checkpoint\] Step 8: Edit src\/parser.py/);
+    const oneline = git(session.workspace, 'log', '--oneline').trim().split('\n');
+    expect(oneline.map((l) => l.replace(/^[0-9a-f]+ /, ''))).toEqual([
+      '[potato-checkpoint] Step 8: Edit src/parser.py',
+      '[potato-checkpoint] Step 0: Initial state',
+    ]);
     expect(steps[7]!.checkpoint).toBe(git(session.workspace, 'rev-parse', 'HEAD').trim());
     expect(steps[7]!.changed_files).toBe(true);
     expect(steps.filter((st) => st.changed_files)).toHaveLength(1);
