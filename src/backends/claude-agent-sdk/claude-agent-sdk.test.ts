@@ -79,7 +79,7 @@ describe('claude_agent_sdk backend: the SDK drives its own loop against the scri
       content: expect.stringContaining('def parse'),
     });
     expect(steps[1]!.tool_call).toEqual({ id: 'toolu_r', name: 'Read', input: { file_path: file } });
-    const edit = steps[2]!.payload as Extract<SdkStep['payload'], { type: 'file_edit' }>;
+    const edit = steps[2]!.payload as Extract<SdkStep['payload'], { type: 'file_edit' | 'file_write' }>;
     expect(edit.diff).toContain('-    return text');
     expect(edit.diff).toContain('+    return text.strip()');
     expect(await readFile(file, 'utf8')).toContain('return text.strip()');
@@ -120,5 +120,54 @@ describe('claude_agent_sdk backend: the SDK drives its own loop against the scri
       .modelRequests('anthropic')
       .map((r) => JSON.stringify((r.body as { messages: unknown }).messages));
     expect(bodies.some((b) => b.includes('Use a migration instead'))).toBe(true);
+  });
+
+  it('rolls back: resuming at a step forks the SDK session with only the steps up to it', async () => {
+    const file = path.join(dir, 'parser.py');
+    server.enqueue(
+      'anthropic',
+      { tool_calls: [{ id: 'toolu_r', name: 'Read', input: { file_path: file } }] },
+      {
+        tool_calls: [
+          { id: 'toolu_w', name: 'Write', input: { file_path: path.join(dir, 'wrong.py'), content: 'x = 1\n' } },
+        ],
+      },
+      { text: 'First path done.' },
+    );
+    const steps: SdkStep[] = [];
+    const first = await backend().run({
+      task: 'Fix the parser',
+      cwd: dir,
+      hooks: { onStep: (s) => void steps.push(s) },
+    }).done;
+    expect(steps.map((s) => s.payload.type)).toEqual(['file_read', 'file_write', 'message']);
+    expect(steps[1]!.payload).toMatchObject({ type: 'file_write', path: 'wrong.py', created: true });
+
+    server.enqueue('anthropic', { text: 'Second path.' });
+    const before = server.modelRequests('anthropic').length;
+    const second = await backend().run({
+      task: 'Fix the parser',
+      prompt: 'Do not create new files',
+      cwd: dir,
+      resume: { session_id: first.session_id, at: steps[0]!.sdk_uuid, fork: true },
+      hooks: { onStep: () => {} },
+    }).done;
+    expect(second.session_id).not.toBe(first.session_id);
+    const seen = JSON.stringify((server.modelRequests('anthropic')[before]!.body as { messages: unknown }).messages);
+    expect(seen).toContain('toolu_r');
+    expect(seen).not.toContain('toolu_w');
+    expect(seen).toContain('Do not create new files');
+  });
+
+  it('stop() interrupts a running agent mid-answer and the run settles as interrupted', async () => {
+    // About 12 s of streaming: the answer can only complete if the interrupt did not work.
+    server.enqueue('anthropic', { text: 'a slow answer '.repeat(100), chunk_size: 4, chunk_delay_ms: 30 });
+    const steps: SdkStep[] = [];
+    const run = backend().run({ task: 'x', cwd: dir, hooks: { onStep: (s) => void steps.push(s) } });
+    while (server.modelRequests('anthropic').length === 0) await new Promise((r) => setTimeout(r, 50));
+    await run.stop();
+    const result = await run.done;
+    expect(result.outcome).toBe('interrupted');
+    expect(steps.filter((s) => s.payload.type === 'message')).toEqual([]);
   });
 });
