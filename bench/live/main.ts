@@ -1,0 +1,153 @@
+/**
+ * @module bench/live/main
+ * Live latency: from a step's creation in the controller to its arrival at a WebSocket client,
+ * with 20 sessions running at once (real server process, real SQLite store, scripted agent,
+ * local sandbox, git checkpoints) and 5 viewers each. Measured at update_interval_ms = 100 (the
+ * default) and, in the same run, at 10 (the schema's minimum: close to sending every event at
+ * once) as the baseline. Then the server's CPU over 5 s with every session finished and all
+ * 100 sockets still open (process.cpuUsage of the server process, over IPC).
+ *
+ *   npx tsx bench/live/main.ts [sessions=20] [viewers=5] [turns=30]
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import type { SessionEvent } from '../../src/session/events.js';
+import type { SessionRecord } from '../../src/store/types.js';
+import { demoCopy, freePort } from '../../test/server/demo.js';
+import { Client, Watcher } from '../../test/server/harness.js';
+
+const SESSIONS = Number(process.argv[2] ?? 20);
+const VIEWERS = Number(process.argv[3] ?? 5);
+const TURNS = Number(process.argv[4] ?? 30);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+interface Sample {
+  /** Arrival minus the event's `at` (persisted), ms. */
+  fromEvent: number;
+  /** Arrival minus the step's ended_at (created in the controller), ms. */
+  fromStep: number;
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
+}
+
+/** A script of TURNS turns: thinking, a message, and a file read or a short command. */
+function writeScript(dir: string): void {
+  const turns = Array.from({ length: TURNS }, (_, i) => ({
+    thinking: `Turn ${i}: let me look at the next thing. `.repeat(4),
+    text: `Checking part ${i}.`,
+    tool_calls: [i % 2 === 0 ? { file_read: { path: 'README.md' } } : { bash_command: { command: 'ls' } }],
+  }));
+  turns.push({ thinking: 'Done.', text: 'All checked.', tool_calls: [] as never[] });
+  writeFileSync(path.join(dir, 'bench-script.yaml'), stringify({ turns }));
+}
+
+function send(child: ChildProcess, msg: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as Record<string, unknown>));
+    child.send(msg);
+  });
+}
+
+async function phase(intervalMs: number, measureIdle: boolean) {
+  const config = demoCopy((doc) => {
+    doc.live_coding_agent.scripted.turn_delay_ms = 250;
+    (doc.live_coding_agent.scripted as Record<string, unknown>).script = './bench-script.yaml';
+    doc.live_coding_agent.streaming.update_interval_ms = intervalMs;
+  });
+  writeScript(path.dirname(config));
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/live/server.ts', config, String(port)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const client = new Client(base);
+  await client.login('demo', 'potato');
+
+  const samples: Sample[] = [];
+  const watchers: Watcher[] = [];
+  const ids: string[] = [];
+  for (let i = 0; i < SESSIONS; i++) {
+    const res = await client.json<SessionRecord>('POST', '/api/sessions', { task: `bench task ${i}` });
+    if (res.status !== 201) throw new Error(`start failed: ${JSON.stringify(res.body)}`);
+    ids.push(res.body.id);
+    for (let v = 0; v < VIEWERS; v++) {
+      const w = new Watcher(base, res.body.id, 0, client.cookie);
+      watchers.push(w);
+      await w.opened;
+      const connectedAt = Date.now();
+      w.ws.on('message', () => {
+        const now = Date.now();
+        const msg = w.messages.at(-1)!.msg;
+        for (const e of msg.events as SessionEvent[]) {
+          if (e.type !== 'step') continue;
+          // Replayed events (sent before this viewer connected) are not live latency.
+          if (e.at < connectedAt) continue;
+          samples.push({ fromEvent: now - e.at, fromStep: now - e.step.ended_at });
+        }
+      });
+    }
+  }
+  const ended = (w: Watcher) =>
+    w.events.some((e) => e.type === 'status' && ['finished', 'failed', 'stopped'].includes(e.status));
+  await Promise.all(watchers.map((w) => w.until(() => ended(w), 600_000)));
+  const failed = watchers.filter((w) => w.events.some((e) => e.type === 'status' && e.status === 'failed')).length;
+
+  let idleCpu: number | undefined;
+  if (measureIdle) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const a = (await send(child, 'cpu')) as { cpu: NodeJS.CpuUsage; at: number };
+    await new Promise((r) => setTimeout(r, 5000));
+    const b = (await send(child, 'cpu')) as { cpu: NodeJS.CpuUsage; at: number };
+    const usedUs = b.cpu.user - a.cpu.user + (b.cpu.system - a.cpu.system);
+    idleCpu = usedUs / 1000 / (b.at - a.at);
+  }
+  for (const w of watchers) w.ws.terminate();
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  return { intervalMs, samples, idleCpu, failed, sessions: ids.length };
+}
+
+const main = await phase(100, true);
+const baseline = await phase(10, false);
+
+const row = (name: string, r: typeof main) => {
+  const ev = r.samples.map((s) => s.fromEvent);
+  const st = r.samples.map((s) => s.fromStep);
+  return {
+    name,
+    n: ev.length,
+    p50: pct(ev, 50),
+    p95: pct(ev, 95),
+    p99: pct(ev, 99),
+    stepP50: pct(st, 50),
+    stepP99: pct(st, 99),
+    failed: r.failed,
+  };
+};
+const a = row('update_interval_ms = 100', main);
+const b = row('update_interval_ms = 10 (baseline)', baseline);
+console.log(`live: ${SESSIONS} sessions x ${VIEWERS} viewers, ${TURNS} turns each`);
+console.log('| run | step events | p50 | p95 | p99 | p50 from ended_at | p99 from ended_at |');
+console.log('|---|---|---|---|---|---|---|');
+for (const r of [a, b]) {
+  console.log(
+    `| ${r.name} | ${r.n} | ${r.p50} ms | ${r.p95} ms | ${r.p99} ms | ${r.stepP50} ms | ${r.stepP99} ms |${r.failed ? ` (${r.failed} viewers saw a failed session)` : ''}`,
+  );
+}
+console.log(
+  `ratio p50 (100 / 10): ${(a.p50 / Math.max(1, b.p50)).toFixed(2)}x; p99: ${(a.p99 / Math.max(1, b.p99)).toFixed(2)}x`,
+);
+console.log(`target p99 < interval + 30 ms = 130 ms: ${a.p99 < 130 ? 'met' : 'NOT met'} (p99 ${a.p99} ms)`);
+console.log(
+  `server CPU, ${SESSIONS} finished sessions with ${SESSIONS * VIEWERS} sockets open, over 5 s: ${((main.idleCpu ?? 0) * 100).toFixed(2)}% of one core (target < 50%)`,
+);
