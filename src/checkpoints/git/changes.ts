@@ -18,6 +18,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  rmSync,
   type Stats,
   watch,
   writeFileSync,
@@ -173,6 +174,8 @@ export class ChangeDetector {
 
   private async fullScan(out: ChangeSet): Promise<void> {
     this.lastMode = 'full';
+    // A .gitignore may have changed unseen; the checker reads each one only once.
+    this.o.ignore.restart();
     this.dirty = new Set();
     this.events = 0;
     await this.scanDir('', out);
@@ -180,21 +183,23 @@ export class ChangeDetector {
   }
 
   private flush(): Promise<void> {
-    const name = `potato-flush-${process.pid}`;
-    const token = `${++this.flushSeq}`;
+    // A fresh name each time: a late event for an earlier sentinel must not end this wait.
+    const name = `potato-flush-${process.pid}-${++this.flushSeq}`;
+    const file = join(this.o.gitDir, name);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        // No event came back: the watches cannot be trusted, so answer from a full scan.
-        this.flushWaiters.delete(name);
-        this.needFull = true;
-        resolve();
-      }, 2000);
-      this.flushWaiters.set(name, () => {
+      const done = () => {
         clearTimeout(timer);
         this.flushWaiters.delete(name);
+        rmSync(file, { force: true });
         resolve();
-      });
-      writeFileSync(join(this.o.gitDir, name), token);
+      };
+      const timer = setTimeout(() => {
+        // No event came back: the watches cannot be trusted, so answer from a full scan.
+        this.needFull = true;
+        done();
+      }, 2000);
+      this.flushWaiters.set(name, done);
+      writeFileSync(file, '');
     });
   }
 
