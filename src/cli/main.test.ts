@@ -81,7 +81,7 @@ describe('potato (in-process)', () => {
 
   it('maps UsageError to 2 and any other error to 1, message only', async () => {
     const io = capture();
-    const program = buildProgram(io);
+    const program = await buildProgram(io);
     program.command('usage-fail').action(() => {
       throw new UsageError('--port must be a number between 1 and 65535, got "abc"');
     });

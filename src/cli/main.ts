@@ -1,7 +1,7 @@
 /**
  * @module cli/main
- * The `potato` command: builds the commander program from the subcommand modules and maps
- * errors to exit codes in one place — 0 success, 2 a user error (bad usage, bad config), 1
+ * The `potato` command: builds the commander program from the subcommand modules (each exports
+ * `register(program)`) and maps errors to exit codes in one place — 0 success, 2 a user error (bad usage, bad config), 1
  * anything else. Runs itself when it is the entry point (bin/potato.js or `tsx src/cli/main.ts`).
  */
 import { readFileSync, realpathSync } from 'node:fs';
@@ -9,9 +9,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { isUserError } from './errors.js';
-import { register as registerExport } from './export.js';
-import { register as registerStart } from './start.js';
-import { register as registerValidate } from './validate.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -36,7 +33,26 @@ function packageVersion(): string {
   return pkg.version;
 }
 
-export function buildProgram(io: Io = processIo): Command {
+interface CommandModule {
+  register(program: Command): void;
+}
+
+/**
+ * Each subcommand's module, imported only when it is the one being run (all of them for help):
+ * `start` pulls in the whole engine (SQLite, Docker, every model SDK), which `validate` and
+ * `export` should not pay for at every start-up.
+ */
+const COMMAND_MODULES: Record<string, () => Promise<CommandModule>> = {
+  validate: () => import('./validate.js'),
+  start: () => import('./start.js'),
+  export: () => import('./export.js'),
+};
+
+/**
+ * The `potato` program with the subcommands `argv` needs registered (every one when `argv` is
+ * not given or names no known command, so help and did-you-mean see them all).
+ */
+export async function buildProgram(io: Io = processIo, argv?: readonly string[]): Promise<Command> {
   const program = new Command('potato');
   // Before any subcommand is added: commander copies these settings to subcommands when they are created.
   program
@@ -46,9 +62,12 @@ export function buildProgram(io: Io = processIo): Command {
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError('(run `potato --help` for usage)');
-  registerValidate(program);
-  registerStart(program);
-  registerExport(program);
+  const requested = argv?.[2];
+  const loaders =
+    requested !== undefined && Object.hasOwn(COMMAND_MODULES, requested)
+      ? [COMMAND_MODULES[requested]!]
+      : Object.values(COMMAND_MODULES);
+  for (const mod of await Promise.all(loaders.map((load) => load()))) mod.register(program);
   return program;
 }
 
@@ -56,9 +75,9 @@ export function buildProgram(io: Io = processIo): Command {
  * Run the CLI on `argv` (as in process.argv: node, script, args…) and return the exit code.
  * `program` defaults to the real one; tests pass one built with `buildProgram(io)` plus extras.
  */
-export async function run(argv: readonly string[], io: Io = processIo, program = buildProgram(io)): Promise<number> {
+export async function run(argv: readonly string[], io: Io = processIo, program?: Command): Promise<number> {
   try {
-    await program.parseAsync([...argv]);
+    await (program ?? (await buildProgram(io, argv))).parseAsync([...argv]);
     return EXIT_OK;
   } catch (err) {
     if (err instanceof CommanderError) {
