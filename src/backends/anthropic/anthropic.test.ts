@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ModelServer, startModelServer } from '../../../test/model-server/server.js';
-import { asContext, collect, stepsFromTurn, TOOLS } from '../../../test/model-server/steps.js';
+import { asContext, collect, makeStep, stepsFromTurn, TOOLS } from '../../../test/model-server/steps.js';
 import { liveCodingAgentSchema } from '../../config/schema.js';
 import type { ContextItem } from '../../steps/types.js';
 import { BackendError, type ModelEvent } from '../types.js';
@@ -244,5 +244,25 @@ describe('anthropic backend against the scripted Messages API', () => {
       if (e.type === 'text-delta') controller.abort();
     }
     expect(events.some((e) => e.type === 'finish')).toBe(false);
+  });
+
+  it('asks without thinking when the last tool-use turn has no signed thinking (an annotator-written call)', async () => {
+    const backend = createAnthropicBackend(section(server, { thinking_budget_tokens: 1024 }), { env });
+    server.enqueue('anthropic', { text: 'a' }, { text: 'b' });
+    const edited = makeStep({
+      author: 'annotator',
+      turn_id: 'a1',
+      tool_call: { id: 'toolu_annot', name: 'file_read', input: { path: 'README.md' } },
+      tool_result: '# readme',
+      payload: { type: 'file_read', path: 'README.md', content: '# readme', start_line: 1, truncated: false },
+    });
+    const signed = makeStep({ turn_id: 't1', payload: { type: 'thinking', content: 'hm', signature: 'c2ln' } });
+    const byModel = makeStep({ ...edited, id: 'm', turn_id: 't1', author: 'agent' });
+    await turn(backend, [{ kind: 'task', text: 'x' }, ...asContext([edited])]);
+    await turn(backend, [{ kind: 'task', text: 'x' }, ...asContext([signed, byModel])]);
+    const [plain, withThinking] = server.modelRequests('anthropic').map((r) => r.body as Record<string, unknown>);
+    expect(plain!.thinking).toBeUndefined();
+    expect(plain!.temperature).toBe(0.1);
+    expect(withThinking!.thinking).toEqual({ type: 'enabled', budget_tokens: 1024 });
   });
 });

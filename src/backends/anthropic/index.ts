@@ -67,15 +67,17 @@ export function createAnthropicBackend(section: AnthropicSection, opts: Anthropi
         input_schema: t.input_schema,
         ...(i === all.length - 1 ? { cache_control: { type: 'ephemeral' as const } } : {}),
       }));
+      const messages = toAnthropicMessages(req.context);
+      const think = thinking && thinkingAllowed(messages);
       const params: Anthropic.MessageCreateParamsStreaming = {
         model: section.model,
         max_tokens: section.max_tokens,
         system: system ? [{ type: 'text', text: system, cache_control: { type: 'ephemeral' } }] : undefined,
-        messages: toAnthropicMessages(req.context),
+        messages,
         tools: tools.length ? tools : undefined,
         stream: true,
         // Extended thinking only accepts the default temperature.
-        ...(thinking
+        ...(think
           ? { thinking: { type: 'enabled', budget_tokens: section.thinking_budget_tokens } }
           : { temperature: section.temperature }),
       };
@@ -93,6 +95,18 @@ export function createAnthropicBackend(section: AnthropicSection, opts: Anthropi
       }
     },
   };
+}
+
+/**
+ * With extended thinking on, the API rejects a tool-use continuation whose assistant turn does
+ * not start with a signed thinking block (e.g. a tool call the annotator wrote at a rollback):
+ * such a turn is asked for without thinking.
+ */
+function thinkingAllowed(messages: Anthropic.MessageParam[]): boolean {
+  const last = [...messages].reverse().find((m) => m.role === 'assistant');
+  if (!last || !Array.isArray(last.content)) return true;
+  const usesTools = last.content.some((b) => b.type === 'tool_use');
+  return !usesTools || last.content[0]?.type === 'thinking';
 }
 
 function failureInfo(error: unknown): FailureInfo | null {
