@@ -11,7 +11,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { stringify } from 'yaml';
 import type { SessionEvent } from '../../src/session/events.js';
 import type { SessionRecord } from '../../src/store/types.js';
@@ -74,6 +76,9 @@ async function phase(intervalMs: number, measureIdle: boolean) {
   await client.login('demo', 'potato');
 
   const samples: Sample[] = [];
+  const clientLoop = monitorEventLoopDelay({ resolution: 5 });
+  await send(child, 'loop');
+  clientLoop.enable();
   const watchers: Watcher[] = [];
   const ids: string[] = [];
   for (let i = 0; i < SESSIONS; i++) {
@@ -100,6 +105,13 @@ async function phase(intervalMs: number, measureIdle: boolean) {
   const ended = (w: Watcher) =>
     w.events.some((e) => e.type === 'status' && ['finished', 'failed', 'stopped'].includes(e.status));
   await Promise.all(watchers.map((w) => w.until(() => ended(w), 600_000)));
+  clientLoop.disable();
+  const serverLoop = (await send(child, 'loop')) as { p50: number; p99: number; max: number };
+  const loops = {
+    server: serverLoop,
+    client: { p50: clientLoop.percentile(50) / 1e6, p99: clientLoop.percentile(99) / 1e6, max: clientLoop.max / 1e6 },
+    load: loadavg()[0]!,
+  };
   const failed = watchers.filter((w) => w.events.some((e) => e.type === 'status' && e.status === 'failed')).length;
 
   let idleCpu: number | undefined;
@@ -114,7 +126,7 @@ async function phase(intervalMs: number, measureIdle: boolean) {
   for (const w of watchers) w.ws.terminate();
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  return { intervalMs, samples, idleCpu, failed, sessions: ids.length };
+  return { intervalMs, samples, idleCpu, failed, sessions: ids.length, loops };
 }
 
 const main = await phase(100, true);

@@ -5,6 +5,7 @@
  * needs a logged-in annotator, who sees and steers only their own sessions.
  */
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { getCookie } from 'hono/cookie';
 import { z } from 'zod';
 import type { PotatoConfig } from '../config/types.js';
@@ -71,6 +72,15 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
       log(`${c.req.method} ${c.req.path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return c.json(answer.body, answer.status);
   });
+
+  // Tasks, instructions and notes are text a person typed: 1 MiB is far more than enough.
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: 1024 * 1024,
+      onError: (c) => c.json({ error: 'the request body is over 1 MiB', code: 'too_large' }, 413),
+    }),
+  );
 
   app.post('/api/login', async (c) => {
     const { username, password } = await body(c.req.raw, loginBody);

@@ -239,6 +239,10 @@ describe('sessions and controls', () => {
       body: '{oops',
     });
     expect(notJson.status).toBe(400);
+    const huge = await rig.alice.json<{ code: string }>('POST', `/api/sessions/${s.id}/instruction`, {
+      text: 'x'.repeat(2 * 1024 * 1024),
+    });
+    expect(huge).toEqual({ status: 413, body: { error: 'the request body is over 1 MiB', code: 'too_large' } });
   });
 
   it('says a session that is not running must be continued, and continues it', async () => {
