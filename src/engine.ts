@@ -5,6 +5,8 @@
  * model requests) and keep the rest real.
  */
 import { createAnthropicBackend } from './backends/anthropic/index.js';
+import { createOllamaBackend } from './backends/ollama/index.js';
+import { createOpenAIBackend } from './backends/openai/index.js';
 import { createScriptedBackend } from './backends/scripted/index.js';
 import type { AgentBackend, ToolSpec } from './backends/types.js';
 import { BackendError } from './backends/types.js';
@@ -46,8 +48,15 @@ export function defaultEngineParts(): EngineParts {
           return createAnthropicBackend(section(agent.anthropic, 'anthropic'), {
             showThinking: agent.streaming.show_thinking,
           });
-        default:
-          throw new BackendError(`the ${agent.backend} backend is not available in this build`, 'config');
+        case 'ollama':
+          return createOllamaBackend(section(agent.ollama, 'ollama'), { showThinking: agent.streaming.show_thinking });
+        case 'openai':
+          return createOpenAIBackend(section(agent.openai, 'openai'));
+        case 'claude_agent_sdk':
+          throw new BackendError(
+            'the claude_agent_sdk backend runs its own loop and is started by the session manager',
+            'config',
+          );
       }
     },
     createSandbox(config, sessionId, workspace) {
@@ -64,11 +73,8 @@ export function defaultEngineParts(): EngineParts {
       const section = backendSection(config);
       return toolSpecs(section && 'tools' in section ? section.tools : undefined);
     },
-    systemPrompt(config) {
-      const section = backendSection(config);
-      const custom = section && 'system_prompt' in section ? section.system_prompt : undefined;
-      return custom?.trim() || DEFAULT_SYSTEM_PROMPT;
-    },
+    // The backends append the section's own system_prompt after this one.
+    systemPrompt: () => DEFAULT_SYSTEM_PROMPT,
   };
 }
 

@@ -229,4 +229,23 @@ describe('a scripted session on a real git workspace', () => {
       'this session already has 2 branches, the most allowed (branching.max_branches_per_session: 2)',
     );
   });
+
+  it('stops the session at sandbox.timeout, killing the running command, and records it as a timeout', async () => {
+    engine = startEngine({
+      script: { turns: [{ tool_calls: [{ bash_command: { command: 'sleep 30' } }] }, { text: 'never reached' }] },
+      config: { live_coding_agent: { sandbox: { timeout: 1.5, allowed_commands: ['sleep'] } } },
+    });
+    const e = engine;
+    const started = Date.now();
+    const s = await e.manager.start({ task: 'wait', annotator: 'ann' });
+    await waitForEvent(e, s.id, ended);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const session = e.store.getSession(s.id)!;
+    expect(session.status).toBe('stopped');
+    expect(session.end_reason).toBe('timeout after 1.5 s (sandbox.timeout)');
+    const timeout = e.store.listInterventions(s.id).find((i) => i.type === 'timeout');
+    expect(timeout?.content).toBe('timeout after 1.5 s (sandbox.timeout)');
+    const [sleep] = e.store.listSteps(s.id);
+    expect(sleep?.payload.type === 'bash_command' && sleep.payload.exit_code).not.toBe(0);
+  });
 });
