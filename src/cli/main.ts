@@ -49,8 +49,9 @@ const COMMAND_MODULES: Record<string, () => Promise<CommandModule>> = {
 };
 
 /**
- * The `potato` program with the subcommands `argv` needs registered (every one when `argv` is
- * not given or names no known command, so help and did-you-mean see them all).
+ * The `potato` program with the subcommands `argv` needs registered: none for --version, the
+ * named one, or every one when `argv` is not given or names no known command (so help and
+ * did-you-mean see them all).
  */
 export async function buildProgram(io: Io = processIo, argv?: readonly string[]): Promise<Command> {
   const program = new Command('potato');
@@ -64,9 +65,11 @@ export async function buildProgram(io: Io = processIo, argv?: readonly string[])
     .showHelpAfterError('(run `potato --help` for usage)');
   const requested = argv?.[2];
   const loaders =
-    requested !== undefined && Object.hasOwn(COMMAND_MODULES, requested)
-      ? [COMMAND_MODULES[requested]!]
-      : Object.values(COMMAND_MODULES);
+    requested === '--version' || requested === '-V'
+      ? []
+      : requested !== undefined && Object.hasOwn(COMMAND_MODULES, requested)
+        ? [COMMAND_MODULES[requested]!]
+        : Object.values(COMMAND_MODULES);
   for (const mod of await Promise.all(loaders.map((load) => load()))) mod.register(program);
   return program;
 }
