@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { CheckpointStore } from '../checkpoints/types.js';
 import type { PotatoConfig } from '../config/types.js';
 import { defaultEngineParts, type EngineParts } from '../engine.js';
+import { exportSession } from '../export/index.js';
 import type { Sandbox } from '../sandbox/types.js';
 import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
 import { initialStateMessage } from './checkpoint-message.js';
@@ -39,6 +40,18 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     { controller: SessionController; sandbox: Sandbox; checkpoints: CheckpointStore | null }
   >();
 
+  /** Export after every session (output.export_formats), appending: little is lost if anything crashes later. */
+  function exportEnded(session: SessionRecord): void {
+    const formats = config.output.export_formats;
+    if (formats.length === 0) return;
+    try {
+      exportSession(store, session.id, formats, config.output.path, { flattenBranches: true });
+    } catch (err) {
+      const message = `export after the session failed: ${err instanceof Error ? err.message : String(err)}`;
+      hub.emit(session.id, { type: 'status', status: session.status, activity: 'idle', message });
+    }
+  }
+
   async function launch(
     session: SessionRecord,
     branch: BranchRecord,
@@ -60,6 +73,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       session,
       branch,
       onEnded: async (ended) => {
+        exportEnded(ended);
         await opts.onSessionEnded?.(ended);
       },
     });
