@@ -159,6 +159,13 @@ export class ChangeDetector {
     }
   }
 
+  /** Events up to now for these paths were caused by the store itself (a reset): ignore them. */
+  async forget(paths: string[]): Promise<void> {
+    if (!this.watching || this.needFull) return;
+    await this.flush();
+    for (const p of paths) this.dirty.delete(p);
+  }
+
   close(): void {
     this.stopWatching();
   }

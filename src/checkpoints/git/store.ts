@@ -334,6 +334,8 @@ export class GitCheckpointStore implements CheckpointStore {
     }
     this.tree = target;
     this.headTree = targetTree;
+    // The watch events of these writes are the store's own: drop them so the next step does not re-read the files.
+    await this.detector.forget([...plan.keys()]);
   }
 
   private async writeFile(rel: string, state: FileState): Promise<void> {

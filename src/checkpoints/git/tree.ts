@@ -27,6 +27,13 @@ class Dir {
   ) {}
 }
 
+/**
+ * Tree objects are immutable, so their parsed entries are shared across checkpoints: a rollback
+ * and forth between two checkpoints reads no tree twice. Bounded, oldest out first.
+ */
+const parsedTrees = new Map<string, Map<string, TreeEntry>>();
+const PARSED_TREE_CACHE = 20_000;
+
 export function sameState(a: FileState | null | undefined, b: FileState | null | undefined): boolean {
   if (!a || !b) return !a && !b;
   return a.mode === b.mode && a.oid === b.oid;
@@ -46,9 +53,15 @@ export class WorkTree {
     if (dir.entries) return dir.entries;
     const entries = new Map<string, Entry>();
     if (dir.oid && dir.oid !== EMPTY_TREE) {
-      const obj = await this.db.read(dir.oid);
-      if (obj.type !== 'tree') throw new Error(`git object ${dir.oid} is a ${obj.type}, expected a tree`);
-      for (const [name, e] of parseTree(obj.data)) {
+      let parsed = parsedTrees.get(dir.oid);
+      if (!parsed) {
+        const obj = await this.db.read(dir.oid);
+        if (obj.type !== 'tree') throw new Error(`git object ${dir.oid} is a ${obj.type}, expected a tree`);
+        parsed = parseTree(obj.data);
+        if (parsedTrees.size >= PARSED_TREE_CACHE) parsedTrees.delete(parsedTrees.keys().next().value!);
+        parsedTrees.set(dir.oid, parsed);
+      }
+      for (const [name, e] of parsed) {
         entries.set(name, e.mode === TREE_MODE ? { ...e, dir: new Dir(e.oid, null) } : e);
       }
     }
