@@ -121,6 +121,9 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 
 export async function login(page: Page, url: string, username = 'demo', password = 'potato'): Promise<void> {
   await page.goto(url);
+  // The browser profile keeps the cookie between pages: log in only when asked to.
+  await page.locator('[data-testid="login-username"], [data-testid="current-user"]').first().waitFor();
+  if (await page.getByTestId('current-user').count()) return;
   await page.getByTestId('login-username').fill(username);
   await page.getByTestId('login-password').fill(password);
   await page.getByTestId('login-submit').click();

@@ -23,6 +23,11 @@ function script(): object {
       { tool_calls: [{ file_search: { pattern: 'def parse', path: 'src' } }] },
       { tool_calls: [{ file_read: { path: 'src/missing.py' } }] },
       { tool_calls: [{ bash_command: { command: 'curl http://example.com' } }] },
+      {
+        tool_calls: [
+          { file_edit: { path: 'README.md', old_text: '# settings parser', new_text: '# Settings parser' } },
+        ],
+      },
       ...demo.turns,
     ],
   };
@@ -35,11 +40,11 @@ async function scanTrace(page: Page): Promise<{ ids: Set<string>; texts: string 
     let texts = '';
     el.scrollTop = 0;
     for (let i = 0; i < 400; i++) {
-      await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+      await new Promise((r) => setTimeout(r, 50));
       for (const n of Array.from(el.querySelectorAll('[data-testid]'))) ids.add(n.getAttribute('data-testid') ?? '');
       texts += (el as HTMLElement).innerText;
       if (el.scrollTop + el.clientHeight >= el.scrollHeight - 2) break;
-      el.scrollTop += el.clientHeight * 0.6;
+      el.scrollTop += el.clientHeight * 0.4;
     }
     return { ids: [...ids], texts };
   });
@@ -106,15 +111,39 @@ describe('live session in the browser', () => {
     await page.keyboard.press('i');
     await page.getByTestId('instruction-input').waitFor();
     // Typing in the field never triggers a shortcut: the space stays in the text.
-    await page.keyboard.type('Use a regex that accepts either separator');
-    expect(await page.getByTestId('instruction-input').inputValue()).toBe('Use a regex that accepts either separator');
+    await page.keyboard.type('Keep the change as small as you can');
+    expect(await page.getByTestId('instruction-input').inputValue()).toBe('Keep the change as small as you can');
     expect(await page.locator('[data-testid="session-page"]').getAttribute('data-status')).toBe('paused');
     await page.keyboard.press('Enter');
     await page.getByTestId('intervention-instruction').waitFor();
-    expect(await page.getByTestId('intervention-instruction').innerText()).toContain('either separator');
+    expect(await page.getByTestId('intervention-instruction').innerText()).toContain('as small as you can');
     await screenshot(page, '04-instruction');
 
     await page.getByTestId('control-resume').click();
+    // The agent goes on to special-case the test input: pause there and roll back.
+    await page.getByText('line.replace(":", "=", 1)').first().waitFor({ timeout: 60_000 });
+    await page.keyboard.press('Space');
+    await page.locator('[data-testid="session-page"][data-status="paused"]').waitFor({ timeout: 30_000 });
+    await screenshot(page, '05-bad-edit-paused');
+
+    // Roll back to the read of src/parser.py, with a reason: the trace rewinds, branch-B starts.
+    await page.getByTestId('control-rollback').click();
+    const target = await page.getByTestId('rollback-target').evaluate((sel: HTMLSelectElement) => {
+      const opt = Array.from(sel.options).find((o) => o.text.includes('Read src/parser.py'))!;
+      sel.value = opt.value;
+      sel.dispatchEvent(new Event('change', { bubbles: true }));
+      return opt.text;
+    });
+    const targetIdx = Number(/Step (\d+)/.exec(target)![1]);
+    await page.getByTestId('rollback-submit').click();
+    expect(await page.getByTestId('rollback-error').innerText()).toContain('reason is required');
+    await page.getByTestId('rollback-reason').fill('It special-cased the test input instead of fixing the parser');
+    await page.getByTestId('rollback-instruction').fill('Use a regex that accepts either separator');
+    await screenshot(page, '06-rollback-dialog');
+    await page.getByTestId('rollback-submit').click();
+    await page.getByTestId('rollback-dialog').waitFor({ state: 'detached' });
+    await expect.poll(() => page.getByTestId('branch-node').count()).toBe(2);
+    expect(await page.getByTestId('branch-reason').innerText()).toContain('special-cased');
     await page.locator('[data-testid="session-page"][data-status="finished"]').waitFor({ timeout: 90_000 });
     expect(await page.getByTestId('status-text').innerText()).toBe('Finished');
     expect(await page.getByTestId('token-total').innerText()).toMatch(/in · .* out/);
@@ -132,11 +161,14 @@ describe('live session in the browser', () => {
       'terminal-block',
       'terminal-exit',
       'intervention-instruction',
+      'intervention-branch',
     ])
-      expect(ids, `trace shows ${id}`).toContain(id);
+      expect([...ids], `trace shows ${id}`).toContain(id);
     expect(texts).toContain('refused by policy');
     expect(texts).toMatch(/exit 0/);
     expect(texts).toContain('re.split');
+    // The trace rewound: the special-casing edit is not on the new branch.
+    expect(texts).not.toContain('line.replace(":", "=", 1)');
     // The read of a missing file is marked as an error.
     expect(ids.has('error-text') || texts.includes('tool error')).toBe(true);
     // Highlighted source with line numbers.
@@ -147,7 +179,8 @@ describe('live session in the browser', () => {
     await code.waitFor();
     expect(await code.locator('.hljs-keyword, .hljs-string, .hljs-title').count()).toBeGreaterThan(0);
     expect(await code.locator('.gutter').innerText()).toMatch(/^1\n2\n3/);
-    // The file tree marks what the agent read and changed.
+    expect(await stepCount(page)).toBeGreaterThan(targetIdx);
+    // The file tree marks what the agent read and changed; a click shows the current content.
     expect(await page.locator('[data-testid="tree-file"][data-path="src/parser.py"]').getAttribute('data-mark')).toBe(
       'modified',
     );
@@ -156,36 +189,9 @@ describe('live session in the browser', () => {
     ).toBe('read');
     await page.locator('[data-testid="tree-file"][data-path="src/parser.py"]').click();
     await expect.poll(() => page.getByTestId('file-viewer').innerText()).toContain('re.split');
-    await screenshot(page, '05-file-viewer');
+    await screenshot(page, '07-file-viewer');
     await page.getByTestId('file-viewer-close').click();
-    await screenshot(page, '06-finished');
-
-    // Roll back to the read of src/parser.py, with a reason: the trace rewinds, branch-B starts.
-    const before = await stepCount(page);
-    await page.getByTestId('control-rollback').click();
-    const target = await page.getByTestId('rollback-target').evaluate((sel: HTMLSelectElement) => {
-      const opt = Array.from(sel.options).find((o) => o.text.includes('Read src/parser.py'))!;
-      sel.value = opt.value;
-      sel.dispatchEvent(new Event('change', { bubbles: true }));
-      return opt.text;
-    });
-    const targetIdx = Number(/Step (\d+)/.exec(target)![1]);
-    await page.getByTestId('rollback-submit').click();
-    expect(await page.getByTestId('rollback-error').innerText()).toContain('reason is required');
-    await page.getByTestId('rollback-reason').fill('It special-cased the test input instead of fixing the parser');
-    await page.getByTestId('rollback-instruction').fill('Use a regex that accepts either separator');
-    await screenshot(page, '07-rollback-dialog');
-    await page.getByTestId('rollback-submit').click();
-    await page.getByTestId('rollback-dialog').waitFor({ state: 'detached' });
-    await expect.poll(() => page.getByTestId('branch-node').count()).toBe(2);
-    expect(await page.getByTestId('branch-reason').innerText()).toContain('special-cased');
-    // The new branch continues from the checkpoint: its steps number on from the target.
-    await expect.poll(() => stepCount(page), { timeout: 60_000 }).toBeGreaterThan(targetIdx);
-    await page.locator('[data-testid="session-page"]:not([data-status="running"])').waitFor({ timeout: 90_000 });
-    expect(await stepCount(page)).toBeLessThan(before + 20);
-    const rewound = await scanTrace(page);
-    expect(rewound.texts).not.toContain('if ":" in line and "=" not in line');
-    await screenshot(page, '08-after-rollback');
+    await screenshot(page, '08-after-rollback-finished');
 
     // The compare view shows both branches from their branch point.
     await page.getByTestId('view-compare').click();
@@ -202,13 +208,13 @@ describe('live session in the browser', () => {
     });
     const labelSaved = () => page.waitForResponse((r) => r.url().includes('/labels/') && r.status() === 200);
     let saved = labelSaved();
-    await page.getByTestId('step-0').getByTestId('label-correct').click();
+    await page.getByTestId('step-1').getByTestId('label-correct').click();
     await saved;
     saved = labelSaved();
-    await page.getByTestId('step-1').getByTestId('label-unsure').click();
+    await page.getByTestId('step-2').getByTestId('label-unsure').click();
     await saved;
     saved = labelSaved();
-    await page.getByTestId('step-1').getByTestId('label-first-error').click();
+    await page.getByTestId('step-2').getByTestId('label-first-error').click();
     await saved;
     await page.getByTestId('scheme-outcome-resolved').check();
     await page.getByTestId('scheme-notes').fill('Fixed on the second branch after a rollback.');
@@ -221,10 +227,10 @@ describe('live session in the browser', () => {
     await page.getByTestId('trace').evaluate((el) => {
       el.scrollTop = 0;
     });
-    await page.getByTestId('step-0').waitFor();
-    expect(await page.getByTestId('step-0').getByTestId('label-correct').getAttribute('aria-pressed')).toBe('true');
-    expect(await page.getByTestId('step-1').getByTestId('label-incorrect').getAttribute('aria-pressed')).toBe('true');
-    expect(await page.getByTestId('step-1').getByTestId('label-first-error').getAttribute('aria-pressed')).toBe('true');
+    await page.getByTestId('step-1').waitFor();
+    expect(await page.getByTestId('step-1').getByTestId('label-correct').getAttribute('aria-pressed')).toBe('true');
+    expect(await page.getByTestId('step-2').getByTestId('label-incorrect').getAttribute('aria-pressed')).toBe('true');
+    expect(await page.getByTestId('step-2').getByTestId('label-first-error').getAttribute('aria-pressed')).toBe('true');
     expect(await page.getByTestId('scheme-outcome-resolved').isChecked()).toBe(true);
     expect(await page.getByTestId('scheme-notes').inputValue()).toBe('Fixed on the second branch after a rollback.');
     expect(await page.getByTestId('branch-node').count()).toBe(2);

@@ -128,16 +128,20 @@ describe('a long session in the browser', () => {
     // A fresh document per measurement, so time 0 is the navigation.
     await page.goto(`${server.url}/#/sessions/${id}`);
     await page.reload();
-    const firstRenderMs = await page.waitForFunction(
-      () => (document.querySelector('[data-testid="trace"] [data-step-id]') ? performance.now() : 0),
-      undefined,
-      { polling: 'raf', timeout: 60_000 },
-    );
-    const lastStepMs = await page.waitForFunction(
-      (last) => (document.querySelector(`[data-testid="step-${last}"]`) ? performance.now() : 0),
-      steps - 1,
-      { polling: 'raf', timeout: 60_000 },
-    );
+    const firstRenderMs = await (
+      await page.waitForFunction(
+        () => (document.querySelector('[data-testid="trace"] [data-step-id]') ? performance.now() : 0),
+        undefined,
+        { polling: 'raf', timeout: 60_000 },
+      )
+    ).jsonValue();
+    const lastStepMs = await (
+      await page.waitForFunction(
+        (last) => (document.querySelector(`[data-testid="step-${last}"]`) ? performance.now() : 0),
+        steps - 1,
+        { polling: 'raf', timeout: 60_000 },
+      )
+    ).jsonValue();
     // Scroll from the bottom to the top in 1,200 px steps, one per frame, timing each frame.
     const frames = await page.getByTestId('trace').evaluate(async (el) => {
       const deltas: number[] = [];
@@ -169,7 +173,7 @@ describe('a long session in the browser', () => {
     // Rows are virtualised: only a handful of the steps are in the DOM.
     expect(await page.locator('[data-step-id]').count()).toBeLessThan(60);
     await page.close();
-    return { firstRenderMs: firstRenderMs as unknown as number, lastStepMs: lastStepMs as unknown as number, frames };
+    return { firstRenderMs, lastStepMs, frames };
   }
 
   it('opens and scrolls 2,000 steps with large diffs and outputs', async () => {

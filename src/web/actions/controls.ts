@@ -7,8 +7,8 @@ import { api } from '../api/client.ts';
 import type { ControlAction, ControlContext } from './types.ts';
 
 const live = (c: ControlContext) => c.status === 'running' || c.status === 'paused';
-const rollbackable = (c: ControlContext) =>
-  c.status === 'running' || c.status === 'paused' || c.status === 'stopped' || c.status === 'interrupted';
+// The server rolls back only a session running in its process; an ended one is continued first.
+const rollbackable = live;
 
 export const CONTROL_ACTIONS: ControlAction[] = [
   {

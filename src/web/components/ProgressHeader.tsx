@@ -28,7 +28,7 @@ export function ProgressHeader({
   const elapsed = (ended ? session.updated_at : Math.max(now, session.updated_at)) - session.created_at;
   const text = statusText(session, state.activity, state.statusMessage);
   return (
-    <header className={`progress-header status-${session.status}`} data-testid="progress-header">
+    <header className={`progress-header progress-${session.status}`} data-testid="progress-header">
       <div className="progress-task" title={session.task} data-testid="session-task">
         {session.task}
       </div>
