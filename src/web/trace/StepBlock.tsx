@@ -219,7 +219,7 @@ export function PartialBlock({ partial }: { partial: Partial }) {
   if (partial.kind === 'thinking') body = <div className="thinking-text streaming">{partial.text}</div>;
   else if (partial.kind === 'message') body = <div className="message-text streaming">{partial.text}</div>;
   else if (partial.kind === 'output')
-    body = <TerminalBlock command={partial.tool ?? ''} output={partial.text} running />;
+    body = <TerminalBlock command={commandOf(partial)} output={partial.text} running />;
   else body = <pre className="tool-input streaming">{partial.text}</pre>;
   const names = {
     thinking: 'Reasoning',
