@@ -156,6 +156,17 @@ for (const r of [a, b]) {
     `| ${r.name} | ${r.n} | ${r.p50} ms | ${r.p95} ms | ${r.p99} ms | ${r.stepP50} ms | ${r.stepP99} ms |${r.failed ? ` (${r.failed} viewers saw a failed session)` : ''}`,
   );
 }
+for (const [name, r] of [
+  ['100', main],
+  ['10', baseline],
+] as const) {
+  const f = (x: number) => x.toFixed(1);
+  const { server, client, load } = r.loops;
+  console.log(
+    `event-loop delay at ${name} ms: server p50/p99/max ${f(server.p50)}/${f(server.p99)}/${f(server.max)} ms, ` +
+      `bench clients ${f(client.p50)}/${f(client.p99)}/${f(client.max)} ms; load average ${load.toFixed(1)}`,
+  );
+}
 console.log(
   `ratio p50 (100 / 10): ${(a.p50 / Math.max(1, b.p50)).toFixed(2)}x; p99: ${(a.p99 / Math.max(1, b.p99)).toFixed(2)}x`,
 );
