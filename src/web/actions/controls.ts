@@ -7,8 +7,9 @@ import { api } from '../api/client.ts';
 import type { ControlAction, ControlContext } from './types.ts';
 
 const live = (c: ControlContext) => c.status === 'running' || c.status === 'paused';
-// The server rolls back only a session running in its process; an ended one is continued first.
-const rollbackable = live;
+// A finished, stopped, failed or interrupted session can be rolled back too: that is how an
+// annotator who disagrees with the agent's result makes a preference pair.
+const rollbackable = (c: ControlContext) => c.status !== 'created';
 
 export const CONTROL_ACTIONS: ControlAction[] = [
   {
