@@ -5,6 +5,7 @@
  * model requests) and keep the rest real.
  */
 import { createAnthropicBackend } from './backends/anthropic/index.js';
+import { type ClaudeAgentSdkBackend, createClaudeAgentSdkBackend } from './backends/claude-agent-sdk/index.js';
 import { createOllamaBackend } from './backends/ollama/index.js';
 import { createOpenAIBackend } from './backends/openai/index.js';
 import { createScriptedBackend } from './backends/scripted/index.js';
@@ -22,6 +23,8 @@ import { toolSpecs } from './tools/specs.js';
 
 export interface EngineParts {
   createBackend(config: PotatoConfig): AgentBackend;
+  /** The self-driven Claude Agent SDK runner (backend: claude_agent_sdk); the SDK session controller drives it. */
+  createSdkBackend(config: PotatoConfig): ClaudeAgentSdkBackend;
   createSandbox(config: PotatoConfig, sessionId: string, workspace: string): Sandbox;
   createCheckpoints(config: PotatoConfig, workspace: string): CheckpointStore;
   executeTool: ExecuteTool;
@@ -58,6 +61,9 @@ export function defaultEngineParts(): EngineParts {
             'config',
           );
       }
+    },
+    createSdkBackend(config) {
+      return createClaudeAgentSdkBackend(section(config.live_coding_agent.claude_agent_sdk, 'claude_agent_sdk'));
     },
     createSandbox(config, sessionId, workspace) {
       const sb = config.live_coding_agent.sandbox;

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { AgentBackend } from '../backends/types.js';
 import type { CheckpointStore } from '../checkpoints/types.js';
 import type { PotatoConfig } from '../config/types.js';
 import { defaultEngineParts, type EngineParts } from '../engine.js';
@@ -17,6 +18,7 @@ import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
 import { initialStateMessage } from './checkpoint-message.js';
 import { SessionController } from './controller.js';
 import { EventHub } from './hub.js';
+import { SdkSessionController } from './sdk-controller.js';
 import { ControlError, type EventListener, type SessionControls, type SessionManager } from './types.js';
 
 export interface ManagerOptions {
@@ -37,7 +39,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
   const hub = new EventHub(store);
   const live = new Map<
     string,
-    { controller: SessionController; sandbox: Sandbox; checkpoints: CheckpointStore | null }
+    { controller: SessionController | SdkSessionController; sandbox: Sandbox; checkpoints: CheckpointStore | null }
   >();
 
   /** Export after every session (output.export_formats), appending: little is lost if anything crashes later. */
@@ -59,24 +61,29 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     checkpoints: CheckpointStore | null,
   ) {
     const agent = config.live_coding_agent;
-    const backend = parts.createBackend(config);
-    const controller = new SessionController({
-      config,
-      store,
-      hub,
-      backend,
-      sandbox,
-      checkpoints,
-      executeTool: parts.executeTool,
-      tools: parts.toolSpecs(config),
-      system: parts.systemPrompt(config),
-      session,
-      branch,
-      onEnded: async (ended) => {
-        exportEnded(ended);
-        await opts.onSessionEnded?.(ended);
-      },
-    });
+    const onEnded = async (ended: SessionRecord) => {
+      exportEnded(ended);
+      await opts.onSessionEnded?.(ended);
+    };
+    // The SDK runs its own loop and tools: its controller drives the SDK instead of model turns.
+    const sdk = agent.backend === 'claude_agent_sdk' ? parts.createSdkBackend(config) : null;
+    const backend = sdk ?? parts.createBackend(config);
+    const controller = sdk
+      ? new SdkSessionController({ config, store, hub, backend: sdk, checkpoints, session, branch, onEnded })
+      : new SessionController({
+          config,
+          store,
+          hub,
+          backend: backend as AgentBackend,
+          sandbox,
+          checkpoints,
+          executeTool: parts.executeTool,
+          tools: parts.toolSpecs(config),
+          system: parts.systemPrompt(config),
+          session,
+          branch,
+          onEnded,
+        });
     live.set(session.id, { controller, sandbox, checkpoints });
     try {
       await backend.check();

@@ -40,14 +40,23 @@ export interface SdkStep {
    * agent's memory back to just after this step.
    */
   sdk_uuid: string;
+  /** The SDK session whose transcript holds `sdk_uuid` (a forked session has its own id). */
+  sdk_session_id: string;
 }
+
+/** An annotator's answer to a tool call in ask mode: allow (possibly with edited input) or deny with a reason. */
+export type PermissionAnswer = { allow: true; input?: Record<string, unknown> } | { allow: false; reason: string };
 
 export interface ClaudeAgentHooks {
   onStep(step: SdkStep): void | Promise<void>;
-  /** Awaited before each tool runs: the controller's pause gate ("pause after the current step"). */
-  beforeTool?(call: ToolCall): Promise<void>;
-  /** permission_mode ask: the annotator's decision; resolve with a reason to deny. */
-  askPermission?(call: ToolCall): Promise<{ allow: true } | { allow: false; reason: string }>;
+  /**
+   * Awaited before each tool runs: the controller's pause gate ("pause after the current step").
+   * Resolve with `{deny}` to refuse the call (e.g. the session is stopping): the model is told why.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a hook that only waits resolves with nothing
+  beforeTool?(call: ToolCall): Promise<{ deny: string } | undefined | void>;
+  /** permission_mode ask: the annotator's decision (edited input allowed); resolve with a reason to deny. */
+  askPermission?(call: ToolCall): Promise<PermissionAnswer>;
   /** Streamed thinking and text while a turn is produced (for the live view). */
   onStatus?(message: string): void;
 }
@@ -161,6 +170,9 @@ export function createClaudeAgentSdkBackend(
       // Filled in PreToolUse, which may run before the tool_use message reaches us.
       const befores = new Map<string, string | null>();
       const refusals = new Map<string, string>();
+      // Input the annotator edited before approving: the step records the call as it ran.
+      const edited = new Map<string, Record<string, unknown>>();
+      let sessionId = req.resume?.session_id ?? '';
       const cwd = path.resolve(req.cwd);
 
       const preToolUse: HookCallback = async (hookInput) => {
@@ -170,7 +182,7 @@ export function createClaudeAgentSdkBackend(
           name: hookInput.tool_name,
           input: (hookInput.tool_input ?? {}) as Record<string, unknown>,
         };
-        await req.hooks.beforeTool?.(call);
+        const gate = await req.hooks.beforeTool?.(call);
         const deny = (reason: string) => {
           refusals.set(call.id, reason);
           return {
@@ -181,6 +193,7 @@ export function createClaudeAgentSdkBackend(
             },
           };
         };
+        if (gate) return deny(gate.deny);
         if (!allowed.has(call.name)) return deny(`${call.name} is not in claude_agent_sdk.allowed_tools`);
         if (call.name === 'Bash') {
           let verdict: ReturnType<typeof checkCommand>;
@@ -208,7 +221,17 @@ export function createClaudeAgentSdkBackend(
           if (!req.hooks.askPermission)
             return { behavior: 'deny', message: `${toolName} needs the annotator's approval` };
           const answer = await req.hooks.askPermission(call);
-          if (!answer.allow) return { behavior: 'deny', message: answer.reason };
+          if (!answer.allow) {
+            refusals.set(toolUseID, answer.reason);
+            return { behavior: 'deny', message: answer.reason };
+          }
+          if (answer.input) {
+            edited.set(toolUseID, answer.input);
+            if (toolName === 'Edit' || toolName === 'Write') {
+              befores.set(toolUseID, await readMaybe(path.resolve(cwd, String(answer.input.file_path ?? ''))));
+            }
+            return { behavior: 'allow', updatedInput: answer.input };
+          }
         }
         return { behavior: 'allow', updatedInput: toolInput };
       };
@@ -250,7 +273,6 @@ export function createClaudeAgentSdkBackend(
       let stopped = false;
 
       const done = (async (): Promise<ClaudeAgentRunResult> => {
-        let sessionId = req.resume?.session_id ?? '';
         const usage: TokenUsage = { input_tokens: 0, output_tokens: 0 };
         let outcome = 'interrupted';
         try {
@@ -266,12 +288,15 @@ export function createClaudeAgentSdkBackend(
                       { type: 'thinking', content: block.thinking, signature: block.signature },
                       turn,
                       message.uuid,
+                      sessionId,
                       u,
                     ),
                   );
                 } else if (block.type === 'text') {
                   if (block.text.trim())
-                    await req.hooks.onStep(step({ type: 'message', content: block.text }, turn, message.uuid, u));
+                    await req.hooks.onStep(
+                      step({ type: 'message', content: block.text }, turn, message.uuid, sessionId, u),
+                    );
                 } else if (block.type === 'tool_use') {
                   calls.set(block.id, {
                     call: { id: block.id, name: block.name, input: block.input as Record<string, unknown> },
@@ -282,9 +307,11 @@ export function createClaudeAgentSdkBackend(
             } else if (message.type === 'user' && Array.isArray(message.message.content)) {
               for (const block of message.message.content) {
                 if (typeof block !== 'object' || block.type !== 'tool_result') continue;
-                const known = calls.get(block.tool_use_id);
-                if (!known) continue;
+                const asked = calls.get(block.tool_use_id);
+                if (!asked) continue;
                 calls.delete(block.tool_use_id);
+                const editedInput = edited.get(block.tool_use_id);
+                const known = editedInput ? { ...asked, call: { ...asked.call, input: editedInput } } : asked;
                 const text = resultText(block.content);
                 const isError = block.is_error === true;
                 const output = (message.tool_use_result ?? undefined) as Record<string, unknown> | undefined;
@@ -317,6 +344,7 @@ export function createClaudeAgentSdkBackend(
                   tool_is_error: isError,
                   usage: null,
                   sdk_uuid: message.uuid ?? '',
+                  sdk_session_id: sessionId,
                 });
               }
             } else if (message.type === 'result') {
@@ -352,6 +380,7 @@ function step(
   payload: StepPayload,
   turn: string,
   uuid: string,
+  sessionId: string,
   usage: { input_tokens: number; output_tokens: number } | undefined,
 ): SdkStep {
   return {
@@ -362,5 +391,6 @@ function step(
     tool_is_error: false,
     usage: usage ? { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens } : null,
     sdk_uuid: uuid,
+    sdk_session_id: sessionId,
   };
 }

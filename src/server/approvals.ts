@@ -1,0 +1,54 @@
+/**
+ * @module server/approvals
+ * permission_mode ask (and restricted) for the claude_agent_sdk backend: the tool calls waiting
+ * for the annotator, and the route that approves, edits or denies one. Registered by the API
+ * after its login middleware, so `user` is set.
+ */
+import type { Hono } from 'hono';
+import { z } from 'zod';
+import { SdkSessionController } from '../session/sdk-controller.js';
+import { ControlError, type SessionManager } from '../session/types.js';
+import type { Store } from '../store/types.js';
+import { BadRequestError, NotFoundError } from './errors.js';
+
+const decisionBody = z.object({
+  allow: z.boolean(),
+  input: z.record(z.string(), z.unknown()).optional(),
+  message: z.string().optional(),
+});
+
+export interface ApprovalDeps {
+  store: Store;
+  manager: SessionManager;
+}
+
+export function registerApprovals(app: Hono<{ Variables: { user: string } }>, deps: ApprovalDeps): void {
+  const controllerOf = (id: string, user: string): SdkSessionController => {
+    const s = deps.store.getSession(id);
+    if (!s || s.annotator !== user) throw new NotFoundError(`no session ${id}`);
+    const controls = deps.manager.get(id);
+    if (!controls) throw new ControlError(`session ${id} is not running (it is ${s.status})`, 'invalid_state');
+    if (!(controls instanceof SdkSessionController)) {
+      throw new NotFoundError(`session ${id} has no tool calls waiting: approvals exist only for claude_agent_sdk`);
+    }
+    return controls;
+  };
+
+  app.get('/api/sessions/:id/approvals', (c) =>
+    c.json(controllerOf(c.req.param('id'), c.get('user')).pendingApprovals()),
+  );
+
+  app.post('/api/sessions/:id/approvals/:callId', async (c) => {
+    const controller = controllerOf(c.req.param('id'), c.get('user'));
+    let raw: unknown;
+    try {
+      const text = await c.req.text();
+      raw = text ? JSON.parse(text) : {};
+    } catch {
+      throw new BadRequestError('the request body is not valid JSON');
+    }
+    const decision = decisionBody.parse(raw);
+    controller.approve(c.req.param('callId'), decision, c.get('user'));
+    return c.body(null, 204);
+  });
+}

@@ -1,0 +1,286 @@
+/**
+ * @module session/recorder
+ * What every session controller records the same way, whoever runs the agent loop: steps with
+ * parent pointers and step_idx along the path, interventions, status and usage events through
+ * the EventHub, the control refusals (disabled, ended, reason, branch limit), and moving the
+ * head on a rollback (git reset, or a new named branch). Used by the SDK session controller.
+ */
+import { randomUUID } from 'node:crypto';
+import type { CheckpointStore } from '../checkpoints/types.js';
+import type { PotatoConfig } from '../config/types.js';
+import type { Step, StepPayload, TokenUsage, ToolCall } from '../steps/types.js';
+import { branchPath, pathTo } from '../store/tree.js';
+import type { BranchRecord, Intervention, InterventionType, SessionRecord, Store } from '../store/types.js';
+import { branchName } from './controller.js';
+import type { AgentActivity, SessionStatus } from './events.js';
+import type { EventHub } from './hub.js';
+import { ControlError, type RollbackRequest } from './types.js';
+
+export const ENDED: SessionStatus[] = ['stopped', 'finished', 'failed', 'interrupted'];
+
+export interface RecorderDeps {
+  config: PotatoConfig;
+  store: Store;
+  hub: EventHub;
+  session: SessionRecord;
+  branch: BranchRecord;
+}
+
+export interface StepInput {
+  payload: StepPayload;
+  author: 'agent' | 'annotator';
+  turn_id: string | null;
+  tool_call?: ToolCall | null;
+  tool_result?: string | null;
+  tool_is_error?: boolean;
+  usage: TokenUsage | null;
+  started_at: number;
+  partial_key?: string;
+  checkpoint?: { sha: string | null; changed: boolean };
+}
+
+/** A rollback that passed every check: where to go and whether to keep the old path as a branch. */
+export interface CheckedRollback {
+  req: RollbackRequest & { reason: string | undefined };
+  target: Step | null;
+  commit: string;
+  keep: boolean;
+}
+
+export class SessionRecorder {
+  readonly id: string;
+  readonly cfg: PotatoConfig['live_coding_agent'];
+  state: SessionStatus;
+  head: Step | null;
+  branch: BranchRecord;
+  activityNow: AgentActivity = 'idle';
+
+  constructor(private readonly deps: RecorderDeps) {
+    this.id = deps.session.id;
+    this.cfg = deps.config.live_coding_agent;
+    this.state = deps.session.status;
+    this.branch = deps.branch;
+    this.head = deps.branch.head_step_id ? deps.store.getStep(deps.branch.head_step_id) : null;
+  }
+
+  get baseCommit(): string | null {
+    return this.deps.session.base_commit;
+  }
+
+  nextIdx(): number {
+    return this.head ? this.head.step_idx + 1 : 1;
+  }
+
+  /** Steps on the current path, root first. */
+  path(): Step[] {
+    return this.head ? pathTo(this.head.id, this.deps.store.listSteps(this.id)) : [];
+  }
+
+  session(): SessionRecord {
+    return this.deps.store.getSession(this.id)!;
+  }
+
+  step(s: StepInput): Step {
+    const parent = this.head;
+    const step: Step = {
+      id: `st_${randomUUID()}`,
+      session_id: this.id,
+      parent_id: parent?.id ?? null,
+      step_idx: this.nextIdx(),
+      type: s.payload.type,
+      payload: s.payload,
+      author: s.author,
+      turn_id: s.turn_id,
+      tool_call: s.tool_call ?? null,
+      tool_result: s.tool_result ?? null,
+      tool_is_error: s.tool_is_error ?? false,
+      checkpoint: s.checkpoint ? s.checkpoint.sha : parent ? parent.checkpoint : this.deps.session.base_commit,
+      changed_files: s.checkpoint?.changed ?? false,
+      usage: s.usage,
+      started_at: s.started_at,
+      ended_at: Date.now(),
+    };
+    const store = this.deps.store;
+    store.transaction(() => {
+      store.insertStep(step);
+      store.updateBranch(this.branch.id, { head_step_id: step.id });
+    });
+    this.head = step;
+    this.branch = { ...this.branch, head_step_id: step.id };
+    if (s.partial_key) this.deps.hub.flush(this.id, s.partial_key);
+    this.deps.hub.emit(
+      this.id,
+      s.partial_key ? { type: 'step', step, partial_key: s.partial_key } : { type: 'step', step },
+    );
+    return step;
+  }
+
+  error(kind: 'bad_tool_call' | 'backend' | 'internal' | 'timeout', message: string): Step {
+    return this.step({
+      payload: { type: 'error', kind, message },
+      author: 'agent',
+      turn_id: null,
+      usage: null,
+      started_at: Date.now(),
+    });
+  }
+
+  intervene(type: InterventionType, content: string | null, annotator: string): Intervention {
+    const iv: Intervention = {
+      id: `iv_${randomUUID()}`,
+      session_id: this.id,
+      branch_id: this.branch.id,
+      type,
+      after_step_id: this.head?.id ?? null,
+      after_step: this.head?.step_idx ?? null,
+      content,
+      annotator,
+      created_at: Date.now(),
+    };
+    this.deps.store.insertIntervention(iv);
+    this.deps.hub.emit(this.id, { type: 'intervention', intervention: iv });
+    return iv;
+  }
+
+  addUsage(u: TokenUsage): void {
+    if (u.input_tokens === 0 && u.output_tokens === 0) return;
+    const s = this.session();
+    const total = {
+      input_tokens: s.usage.input_tokens + u.input_tokens,
+      output_tokens: s.usage.output_tokens + u.output_tokens,
+    };
+    this.deps.store.updateSession(this.id, { usage: total });
+    this.deps.hub.emit(this.id, { type: 'usage', total });
+  }
+
+  emitStatus(activity: AgentActivity, message?: string): void {
+    this.activityNow = activity;
+    this.deps.hub.emit(
+      this.id,
+      message
+        ? { type: 'status', status: this.state, activity, message }
+        : { type: 'status', status: this.state, activity },
+    );
+  }
+
+  setStatus(status: SessionStatus, activity: AgentActivity, reason?: string): void {
+    this.state = status;
+    const patch: Partial<SessionRecord> = { status };
+    if (reason !== undefined) patch.end_reason = reason;
+    const session = this.deps.store.updateSession(this.id, patch);
+    this.deps.hub.emit(this.id, { type: 'session', session });
+    this.emitStatus(activity, reason);
+  }
+
+  requireEnabled(flag: keyof PotatoConfig['live_coding_agent']['controls'], what: string): void {
+    if (this.cfg.controls[flag] === false) {
+      throw new ControlError(
+        `${what} is turned off for this project (live_coding_agent.controls.${flag}: false)`,
+        'disabled',
+      );
+    }
+  }
+
+  requireLive(what: string): void {
+    if (ENDED.includes(this.state))
+      throw new ControlError(`cannot ${what}: the session has ${this.state}`, 'invalid_state');
+  }
+
+  /** Every refusal a rollback can meet, in the order SessionController checks them. */
+  checkRollback(req: RollbackRequest, hasCheckpoints: boolean, inProgress: boolean): CheckedRollback {
+    const keep = req.branch ?? (this.cfg.branching.enabled && this.cfg.controls.branch_enabled);
+    this.requireEnabled(keep ? 'branch_enabled' : 'rollback_enabled', keep ? 'branch' : 'rollback');
+    if (keep && !this.cfg.branching.enabled) {
+      throw new ControlError('branching is turned off (live_coding_agent.branching.enabled: false)', 'disabled');
+    }
+    if (!hasCheckpoints) {
+      throw new ControlError('rollback needs checkpoints (live_coding_agent.checkpoints.enabled is false)', 'disabled');
+    }
+    if (inProgress) throw new ControlError('a rollback is already in progress', 'invalid_state');
+    const reason = req.reason?.trim() || undefined;
+    if (this.cfg.branching.require_reason_on_rollback && !reason) {
+      throw new ControlError(
+        'a reason is required to roll back (branching.require_reason_on_rollback)',
+        'reason_required',
+      );
+    }
+    const target = req.toStepId ? this.deps.store.getStep(req.toStepId) : null;
+    if (req.toStepId && (!target || target.session_id !== this.id)) {
+      throw new ControlError(`no step ${req.toStepId} in this session`, 'not_found');
+    }
+    const commit = target ? target.checkpoint : this.deps.session.base_commit;
+    if (!commit) {
+      throw new ControlError(
+        `step ${target?.step_idx} has no checkpoint (live_coding_agent.checkpoints.max_checkpoints was reached before it)`,
+        'invalid_state',
+      );
+    }
+    if (keep) {
+      const count = this.deps.store.listBranches(this.id).length;
+      const max = this.cfg.branching.max_branches_per_session;
+      if (count >= max) {
+        throw new ControlError(
+          `this session already has ${count} branches, the most allowed (branching.max_branches_per_session: ${max})`,
+          'branch_limit',
+        );
+      }
+    }
+    return { req: { ...req, reason }, target, commit, keep };
+  }
+
+  /**
+   * Reset the workspace to the target's checkpoint (a new named branch when `keep`), move the
+   * head there, and record the rollback or branch with its reason and the instruction, if any.
+   */
+  async moveHead(rb: CheckedRollback, checkpoints: CheckpointStore): Promise<void> {
+    const { req, target, commit, keep } = rb;
+    const store = this.deps.store;
+    const from = this.head;
+    if (keep) {
+      const branches = store.listBranches(this.id);
+      const name = branchName(branches.length, this.cfg.branching.auto_name_branches);
+      await checkpoints.createBranch(name, commit);
+      const parent = this.branchHolding(target, branches);
+      const branch: BranchRecord = {
+        id: `br_${randomUUID()}`,
+        session_id: this.id,
+        name,
+        fork_step_id: target?.id ?? null,
+        parent_branch_id: parent.id,
+        reason: req.reason ?? null,
+        head_step_id: target?.id ?? null,
+        git_ref: name,
+        created_at: Date.now(),
+      };
+      store.transaction(() => {
+        store.insertBranch(branch);
+        store.updateSession(this.id, { current_branch_id: branch.id });
+      });
+      this.branch = branch;
+      this.deps.hub.emit(this.id, { type: 'branch', branch });
+    } else {
+      await checkpoints.reset(commit);
+      store.updateBranch(this.branch.id, { head_step_id: target?.id ?? null });
+      this.branch = { ...this.branch, head_step_id: target?.id ?? null };
+    }
+    this.head = target;
+    const content = JSON.stringify({
+      reason: req.reason ?? null,
+      from_step: from?.step_idx ?? null,
+      to_step: target?.step_idx ?? 0,
+      branch: this.branch.name,
+    });
+    this.intervene(keep ? 'branch' : 'rollback', content, req.annotator);
+    this.deps.hub.emit(this.id, { type: 'head', branch_id: this.branch.id, head_step_id: target?.id ?? null });
+    if (req.instruction?.trim()) this.intervene('instruction', req.instruction.trim(), req.annotator);
+  }
+
+  /** The branch a rollback target belongs to: the current one when it holds it, else the oldest that does. */
+  private branchHolding(target: Step | null, branches: BranchRecord[]): BranchRecord {
+    if (!target) return this.branch;
+    const steps = this.deps.store.listSteps(this.id);
+    const holds = (b: BranchRecord) => branchPath(b, steps).some((s) => s.id === target.id);
+    if (holds(this.branch)) return this.branch;
+    return branches.find(holds) ?? this.branch;
+  }
+}

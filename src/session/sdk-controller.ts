@@ -1,0 +1,481 @@
+/**
+ * @module session/sdk-controller
+ * The session controller for the Claude Agent SDK, which runs its own loop and tools. It keeps
+ * the same observable behaviour as SessionController through the SDK's handles: each SDK
+ * message becomes a step (with the SDK message uuid in its payload, so a rollback can resume
+ * there), a changing step is checkpointed in git, pause holds in the PreToolUse hook, an
+ * instruction goes in as streaming input, stop and sandbox.timeout interrupt, and a rollback
+ * resets the workspace with our checkpoints, then resumes the SDK session at the target step's
+ * message (forked for a new branch). In permission_mode ask (and restricted, for tools that
+ * change the workspace) each tool call waits for the annotator's approve / edit / deny.
+ */
+import type {
+  ClaudeAgentRun,
+  ClaudeAgentRunRequest,
+  ClaudeAgentSdkBackend,
+  PermissionAnswer,
+  SdkStep,
+} from '../backends/claude-agent-sdk/index.js';
+import type { CheckpointStore } from '../checkpoints/types.js';
+import type { PotatoConfig } from '../config/types.js';
+import type { Step, StepPayload, ToolCall } from '../steps/types.js';
+import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
+import { checkpointMessage } from './checkpoint-message.js';
+import type { AgentActivity, SessionStatus } from './events.js';
+import type { EventHub } from './hub.js';
+import { type CheckedRollback, ENDED, SessionRecorder } from './recorder.js';
+import { ControlError, type RollbackRequest, type SessionControls } from './types.js';
+
+export interface SdkControllerDeps {
+  config: PotatoConfig;
+  store: Store;
+  hub: EventHub;
+  backend: ClaudeAgentSdkBackend;
+  /** Null when checkpoints.enabled is false (rollback is then refused). */
+  checkpoints: CheckpointStore | null;
+  session: SessionRecord;
+  branch: BranchRecord;
+  onEnded?: (session: SessionRecord) => Promise<void> | void;
+}
+
+/** The annotator's answer to a pending tool call (ask mode). */
+export interface ApprovalDecision {
+  allow: boolean;
+  /** The call's input as edited by the annotator; the tool runs with it. */
+  input?: Record<string, unknown>;
+  /** Told to the agent when the call is denied. */
+  message?: string;
+}
+
+/** A tool call waiting for the annotator (GET /api/sessions/:id/approvals lists them). */
+export interface PendingApproval {
+  call_id: string;
+  tool: string;
+  input: Record<string, unknown>;
+  /** The same text as the waiting_approval status event's message. */
+  description: string;
+  since: number;
+}
+
+/** Where a step sits in the SDK's transcript: stored inside the step's payload. */
+export interface SdkRef {
+  sdk_uuid: string;
+  sdk_session_id: string;
+}
+
+const ACTIVITY: Record<string, AgentActivity> = {
+  Read: 'reading_file',
+  Edit: 'editing_file',
+  Write: 'editing_file',
+  Bash: 'running_command',
+  Glob: 'searching',
+  Grep: 'searching',
+};
+
+/** The SDK position recorded with a step, if any (steps the controller itself wrote have none). */
+export function sdkRefOf(step: Step): SdkRef | null {
+  const p = step.payload as Partial<SdkRef>;
+  return p.sdk_uuid && p.sdk_session_id ? { sdk_uuid: p.sdk_uuid, sdk_session_id: p.sdk_session_id } : null;
+}
+
+/** One line that tells the annotator what the agent wants to do. */
+export function describeCall(call: ToolCall, cwd: string): string {
+  const i = call.input;
+  const file = typeof i.file_path === 'string' ? i.file_path.replace(`${cwd}/`, '') : '';
+  switch (call.name) {
+    case 'Bash':
+      return `Bash wants to run: ${String(i.command ?? '')}`;
+    case 'Edit':
+      return `Edit wants to change ${file}`;
+    case 'Write':
+      return `Write wants to write ${file}`;
+    case 'Read':
+      return `Read wants to read ${file}`;
+    default:
+      return `${call.name} wants to run with ${JSON.stringify(i).slice(0, 200)}`;
+  }
+}
+
+type Launch = Pick<ClaudeAgentRunRequest, 'resume' | 'prompt'>;
+
+interface Waiting {
+  call: ToolCall;
+  description: string;
+  since: number;
+  resolve: (answer: PermissionAnswer) => void;
+}
+
+export class SdkSessionController implements SessionControls {
+  readonly id: string;
+  private readonly rec: SessionRecorder;
+  private readonly cfg: PotatoConfig['live_coding_agent'];
+  private run: ClaudeAgentRun | null = null;
+  private pauseRequested = false;
+  private wake: (() => void) | null = null;
+  private stopRequest: { type: 'stop' | 'timeout'; reason: string; annotator: string } | null = null;
+  private rollbackRequest: {
+    checked: CheckedRollback;
+    done: { resolve: () => void; reject: (e: unknown) => void };
+  } | null = null;
+  private readonly waiting = new Map<string, Waiting>();
+  /** Instructions given while no SDK run is alive: they open the next one. */
+  private queued: string[] = [];
+  /** The last thing the agent said in each model turn: the checkpoint's "Agent reasoning". */
+  private readonly reasoning = new Map<string, string>();
+  private checkpointCount: number;
+  /** Git work (pre-command snapshot, commits) one at a time, in the order the SDK reported it. */
+  private gitChain: Promise<unknown> = Promise.resolve();
+  private timeout: NodeJS.Timeout | null = null;
+  private loop: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: SdkControllerDeps) {
+    this.id = deps.session.id;
+    this.cfg = deps.config.live_coding_agent;
+    this.rec = new SessionRecorder(deps);
+    this.checkpointCount = deps.store.listSteps(this.id).filter((s) => s.changed_files).length;
+  }
+
+  get done(): Promise<void> {
+    return this.loop;
+  }
+
+  status(): SessionStatus {
+    return this.rec.state;
+  }
+
+  /** Preflight (the API key is there); the manager fails the session with this message otherwise. */
+  check(): Promise<void> {
+    return this.deps.backend.check();
+  }
+
+  start(): void {
+    this.stopRequest = null;
+    this.rec.setStatus('running', 'starting');
+    if (!this.timeout) {
+      this.timeout = setTimeout(() => {
+        this.requestStop('timeout', `timeout after ${this.cfg.sandbox.timeout} s (sandbox.timeout)`, 'system');
+      }, this.cfg.sandbox.timeout * 1000);
+      this.timeout.unref();
+    }
+    this.loop = this.runLoop();
+  }
+
+  // ── controls ────────────────────────────────────────────────────────────────────────────
+
+  pause(annotator: string): void {
+    this.rec.requireEnabled('pause_enabled', 'pause');
+    this.rec.requireLive('pause');
+    if (this.rec.state === 'paused' || this.pauseRequested)
+      throw new ControlError('the agent is already paused', 'invalid_state');
+    this.pauseRequested = true;
+    this.rec.intervene('pause', null, annotator);
+    this.rec.emitStatus(this.rec.activityNow, 'pausing before the next tool call');
+  }
+
+  resume(annotator: string): void {
+    this.rec.requireLive('resume');
+    if (this.rec.state !== 'paused' && !this.pauseRequested)
+      throw new ControlError('the agent is not paused', 'invalid_state');
+    this.pauseRequested = false;
+    this.rec.intervene('resume', null, annotator);
+    if (this.rec.state === 'paused') this.rec.setStatus('running', 'starting');
+    this.wake?.();
+  }
+
+  instruct(text: string, annotator: string): void {
+    this.rec.requireEnabled('instruction_enabled', 'send instruction');
+    this.rec.requireLive('send an instruction');
+    const trimmed = text.trim();
+    if (!trimmed) throw new ControlError('an instruction needs some text', 'bad_request');
+    this.rec.intervene('instruction', trimmed, annotator);
+    if (this.run && !this.rollbackRequest) this.run.instruct(trimmed);
+    else this.queued.push(trimmed);
+  }
+
+  async stop(annotator: string): Promise<void> {
+    this.rec.requireEnabled('stop_enabled', 'stop');
+    this.rec.requireLive('stop');
+    this.requestStop('stop', 'stopped by the annotator', annotator);
+    await this.loop;
+  }
+
+  async rollback(req: RollbackRequest): Promise<void> {
+    if (req.editedToolCall) {
+      throw new ControlError(
+        'the claude_agent_sdk backend runs its own tools and cannot replay an edited tool call: send the change as an instruction, or edit the call when it is asked for approval (permission_mode: ask)',
+        'bad_request',
+      );
+    }
+    const checked = this.rec.checkRollback(req, this.deps.checkpoints !== null, this.rollbackRequest !== null);
+    const applied = new Promise<void>((resolve, reject) => {
+      this.rollbackRequest = { checked, done: { resolve, reject } };
+    });
+    if (ENDED.includes(this.rec.state)) {
+      this.start();
+    } else {
+      this.pauseRequested = false;
+      this.denyWaiting('the annotator rolled the session back');
+      this.wake?.();
+      void this.run?.stop();
+    }
+    await applied;
+  }
+
+  /** ask mode: the annotator's answer to a waiting tool call. */
+  approve(callId: string, decision: ApprovalDecision, annotator: string): void {
+    const w = this.waiting.get(callId);
+    if (!w) throw new ControlError(`no tool call ${callId} is waiting for approval in this session`, 'not_found');
+    if (decision.input !== undefined && (typeof decision.input !== 'object' || Array.isArray(decision.input))) {
+      throw new ControlError('the edited input must be a JSON object of the tool input fields', 'bad_request');
+    }
+    this.waiting.delete(callId);
+    const message = decision.message?.trim() || undefined;
+    this.rec.intervene(
+      'approval',
+      JSON.stringify({
+        call_id: callId,
+        tool: w.call.name,
+        allow: decision.allow,
+        ...(decision.input ? { input: decision.input } : {}),
+        ...(message ? { message } : {}),
+      }),
+      annotator,
+    );
+    if (decision.allow) {
+      w.resolve(decision.input ? { allow: true, input: decision.input } : { allow: true });
+      this.rec.emitStatus(ACTIVITY[w.call.name] ?? 'running_command');
+    } else {
+      w.resolve({ allow: false, reason: message ?? `the annotator denied this ${w.call.name} call` });
+      this.rec.emitStatus('thinking');
+    }
+  }
+
+  /** Tool calls waiting for the annotator, oldest first. */
+  pendingApprovals(): PendingApproval[] {
+    return [...this.waiting.values()].map((w) => ({
+      call_id: w.call.id,
+      tool: w.call.name,
+      input: w.call.input,
+      description: w.description,
+      since: w.since,
+    }));
+  }
+
+  // ── the loop ────────────────────────────────────────────────────────────────────────────
+
+  private async runLoop(): Promise<void> {
+    let launch = this.firstLaunch();
+    try {
+      for (;;) {
+        if (this.rollbackRequest) launch = await this.applyRollback();
+        if (this.stopRequest) break;
+        const result = await this.runOnce(launch);
+        this.rec.addUsage(result.usage);
+        if (this.rollbackRequest) continue;
+        if (this.stopRequest) break;
+        if (this.queued.length > 0) {
+          // An instruction arrived as the SDK was finishing: continue the conversation with it.
+          launch = this.continueAt(this.rec.head, false, null);
+          continue;
+        }
+        if (result.outcome === 'success') this.end('finished', 'the agent finished its work');
+        else {
+          const why = `the Claude Agent SDK ended with ${result.outcome}`;
+          this.rec.error('backend', why);
+          this.end('failed', why);
+        }
+        return;
+      }
+      const { type, reason, annotator } = this.stopRequest!;
+      this.rec.intervene(type, reason, annotator);
+      this.end('stopped', reason);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.rec.error('backend', message);
+      this.end('failed', message);
+    } finally {
+      this.run = null;
+      this.denyWaiting('the session ended');
+      if (this.rollbackRequest) {
+        this.rollbackRequest.done.reject(new ControlError('the session ended before the rollback', 'invalid_state'));
+        this.rollbackRequest = null;
+      }
+      if (this.timeout) clearTimeout(this.timeout);
+      this.timeout = null;
+      await this.gitChain.catch(() => {});
+      await this.deps.onEnded?.(this.rec.session());
+    }
+  }
+
+  private async runOnce(launch: Launch) {
+    const run = this.deps.backend.run({
+      task: this.rec.session().task,
+      cwd: this.deps.session.workspace,
+      ...launch,
+      hooks: {
+        onStep: (s) => this.onStep(s),
+        beforeTool: (call) => this.beforeTool(call),
+        askPermission: (call) => this.askPermission(call),
+      },
+    });
+    this.run = run;
+    this.rec.emitStatus('thinking');
+    try {
+      return await run.done;
+    } finally {
+      this.run = null;
+    }
+  }
+
+  /** A new session starts from the task; a continued one resumes the SDK session at its head. */
+  private firstLaunch(): Launch {
+    if (!this.rec.head) return this.queued.length ? { prompt: this.withQueued(this.rec.session().task) } : {};
+    return this.continueAt(this.rec.head, false, null);
+  }
+
+  /** Resume the SDK transcript after `target` (the nearest step on its path the SDK knows). */
+  private continueAt(target: Step | null, fork: boolean, instruction: string | null): Launch {
+    const path = target ? this.rec.path() : [];
+    const known =
+      [...path]
+        .reverse()
+        .map(sdkRefOf)
+        .find((r) => r !== null) ?? null;
+    const note =
+      instruction ??
+      (target ? `The workspace is as it was after step ${target.step_idx}. Continue with the task from there.` : null);
+    if (!known) {
+      const task = this.rec.session().task;
+      return { prompt: this.withQueued(note && instruction ? `${task}\n\n${note}` : task) };
+    }
+    return {
+      resume: { session_id: known.sdk_session_id, at: known.sdk_uuid, fork },
+      prompt: this.withQueued(note ?? 'Continue with the task.'),
+    };
+  }
+
+  private withQueued(prompt: string): string {
+    const all = [prompt, ...this.queued];
+    this.queued = [];
+    return all.join('\n\n');
+  }
+
+  private async applyRollback(): Promise<Launch> {
+    const rb = this.rollbackRequest!;
+    try {
+      await this.gitChain.catch(() => {});
+      await this.rec.moveHead(rb.checked, this.deps.checkpoints!);
+      this.rollbackRequest = null;
+      rb.done.resolve();
+    } catch (err) {
+      this.rollbackRequest = null;
+      rb.done.reject(err);
+      throw err;
+    }
+    const { target, keep, req } = rb.checked;
+    return this.continueAt(target, keep, req.instruction?.trim() || null);
+  }
+
+  // ── the SDK's hooks ─────────────────────────────────────────────────────────────────────
+
+  private async beforeTool(call: ToolCall): Promise<{ deny: string } | undefined> {
+    while (this.pauseRequested && !this.stopRequest && !this.rollbackRequest) {
+      if (this.rec.state !== 'paused') this.rec.setStatus('paused', 'idle');
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+      this.wake = null;
+    }
+    if (this.rec.state === 'paused') this.rec.setStatus('running', 'starting');
+    if (this.stopRequest) return { deny: 'the session is being stopped' };
+    if (this.rollbackRequest) return { deny: 'the annotator is rolling the session back' };
+    const cp = this.deps.checkpoints;
+    if (call.name === 'Bash' && cp && this.cfg.checkpoints.auto_commit_on_file_change) {
+      await this.git(() => cp.beforeCommand());
+    }
+    this.rec.emitStatus(ACTIVITY[call.name] ?? 'running_command');
+  }
+
+  private askPermission(call: ToolCall): Promise<PermissionAnswer> {
+    if (this.stopRequest || this.rollbackRequest)
+      return Promise.resolve({ allow: false, reason: 'the session is being stopped' });
+    const description = describeCall(call, this.deps.session.workspace);
+    return new Promise((resolve) => {
+      this.waiting.set(call.id, { call, description, since: Date.now(), resolve });
+      this.rec.emitStatus('waiting_approval', `${description} (call ${call.id}): approve, edit or deny`);
+    });
+  }
+
+  private async onStep(s: SdkStep): Promise<void> {
+    const started = Date.now();
+    const p = s.payload;
+    let changed: string[] | 'unknown' = [];
+    if ((p.type === 'file_edit' || p.type === 'file_write') && !s.tool_is_error) changed = [p.path];
+    else if (p.type === 'bash_command' && !p.refused) changed = 'unknown';
+    const checkpoint = await this.git(() => this.checkpointAfter(p, changed, this.reasoning.get(s.turn_id) ?? null));
+    if (p.type === 'thinking' || p.type === 'message') this.reasoning.set(s.turn_id, p.content);
+    const ref: SdkRef = { sdk_uuid: s.sdk_uuid, sdk_session_id: s.sdk_session_id };
+    const payload: StepPayload = Object.assign({}, p, ref);
+    this.rec.step({
+      payload,
+      author: 'agent',
+      turn_id: s.turn_id,
+      tool_call: s.tool_call,
+      tool_result: s.tool_result,
+      tool_is_error: s.tool_is_error,
+      usage: s.usage,
+      started_at: started,
+      checkpoint,
+    });
+    this.rec.emitStatus('thinking');
+  }
+
+  private git<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.gitChain.then(fn, fn);
+    this.gitChain = next.catch(() => {});
+    return next;
+  }
+
+  private async checkpointAfter(
+    payload: StepPayload,
+    changed: string[] | 'unknown',
+    reasoning: string | null,
+  ): Promise<{ sha: string | null; changed: boolean } | undefined> {
+    const cp = this.deps.checkpoints;
+    const cfg = this.cfg.checkpoints;
+    if (!cp || !cfg.auto_commit_on_file_change) return undefined;
+    if (changed !== 'unknown' && changed.length === 0) return undefined;
+    if (this.checkpointCount >= cfg.max_checkpoints) {
+      this.rec.emitStatus(
+        this.rec.activityNow,
+        `max_checkpoints (${cfg.max_checkpoints}) reached: later steps are not checkpointed and cannot be rolled back to`,
+      );
+      return { sha: null, changed: false };
+    }
+    const message = checkpointMessage(cfg.commit_message_prefix, this.rec.nextIdx(), payload, reasoning);
+    const sha = await cp.commit({ message, paths: changed === 'unknown' ? undefined : changed });
+    if (!sha) return undefined;
+    this.checkpointCount++;
+    return { sha, changed: true };
+  }
+
+  // ── helpers ─────────────────────────────────────────────────────────────────────────────
+
+  private requestStop(type: 'stop' | 'timeout', reason: string, annotator: string): void {
+    if (this.stopRequest || ENDED.includes(this.rec.state)) return;
+    this.stopRequest = { type, reason, annotator };
+    this.denyWaiting('the session is being stopped');
+    this.wake?.();
+    void this.run?.stop();
+  }
+
+  private denyWaiting(reason: string): void {
+    for (const w of this.waiting.values()) w.resolve({ allow: false, reason });
+    this.waiting.clear();
+  }
+
+  private end(status: 'stopped' | 'finished' | 'failed', reason: string): void {
+    this.pauseRequested = false;
+    this.rec.setStatus(status, 'idle', reason);
+  }
+}
