@@ -372,7 +372,7 @@ export class SessionController implements SessionControls {
     let reasoning: string | null = null;
     const textSteps = blocks.filter((b) => b.content.length > 0);
     textSteps.forEach((b, i) => {
-      const last = i === textSteps.length - 1 && calls.length === 0 && bad.length === 0;
+      const last = i === textSteps.length - 1;
       const payload: StepPayload =
         b.type === 'thinking'
           ? { type: 'thinking', content: b.content, ...(b.signature ? { signature: b.signature } : {}) }
