@@ -295,6 +295,15 @@ const REFUSED: Record<Provider, RegExp> = {
     /^nothing answers at http:\/\/127\.0\.0\.1:\d+\/v1: is the server .* running, and is openai\.base_url right\?$/,
 };
 
+const BROKEN: Record<Provider, RegExp> = {
+  anthropic:
+    /^the Anthropic stream from http:\/\/127\.0\.0\.1:\d+ broke \(terminated\): check the network .*then continue the session\.$/,
+  ollama:
+    /^the stream from http:\/\/127\.0\.0\.1:\d+ broke \(terminated\): check that `ollama serve` is still running .*then continue the session\.$/,
+  openai:
+    /^the stream from http:\/\/127\.0\.0\.1:\d+\/v1 broke \(terminated\): check that the server is still running and reachable, then continue the session\.$/,
+};
+
 const MISSING: Record<Provider, RegExp> = {
   anthropic:
     /^model claude-sonnet-4-20250514 was not found at http:\/\/127\.0\.0\.1:\d+ \(404 not_found_error: model: claude-sonnet-4-20250514\): check anthropic\.model/,
@@ -327,6 +336,19 @@ describe.each(PROVIDERS)('the %s backend when things go wrong', (provider) => {
     // The step before the failure ran: its result is kept.
     expect(typesOf(r.engine.store.listSteps(s.id))).toEqual(['1:message', '2:file_read', '3:error']);
     expect(s.status()).toBe('failed');
+  });
+
+  it('fails the session, saying what to do, when the stream breaks off mid-answer', async () => {
+    rig = await startRig(provider);
+    const r = rig;
+    r.server.enqueue(provider, { ...SLOW_FIRST, chunk_delay_ms: 80 });
+    const s = await r.engine.manager.start({ task: 'Fix the failing test', annotator: 'ann' });
+    await until('the first model request', () => r.chats().length === 1);
+    await sleep(250);
+    await r.server.close();
+    await waitForEvent(r.engine, s.id, ended);
+    // A cut stream is a failure, never a turn that "finished" with half a message.
+    expectFailedWith(r, s.id, BROKEN[provider]);
   });
 
   it('refuses to start when nothing answers, saying so', async () => {
@@ -388,9 +410,11 @@ describe.each(PROVIDERS)('the %s backend when things go wrong', (provider) => {
     expect(chats[2]!.body).toEqual(chats[1]!.body);
   });
 
-  it('records a malformed tool call as a bad_tool_call step, tells the model, and goes on', async () => {
+  it('records malformed, unknown and incomplete tool calls as bad_tool_call steps, tells the model, and goes on', async () => {
     const { r, s } = await run(provider, [
       { tool_calls: [{ name: 'file_read', raw_arguments: '{"path": "src/parser.py"' }] },
+      { tool_calls: [{ name: 'run_shell', input: { cmd: 'ls' } }] },
+      { tool_calls: [{ name: 'file_edit', input: { path: 'src/parser.py' } }] },
       { tool_calls: read('src/parser.py') },
       { text: 'Read it.' },
     ]);
@@ -398,22 +422,35 @@ describe.each(PROVIDERS)('the %s backend when things go wrong', (provider) => {
     const session = store.getSession(s.id)!;
     expect([session.status, session.end_reason]).toEqual(['finished', 'the agent finished its work']);
     const steps = store.listSteps(s.id);
-    expect(typesOf(steps)).toEqual(['1:error', '2:file_read', '3:message']);
-    const bad = payload(steps[0], 'error');
-    expect(bad.kind).toBe('bad_tool_call');
-    expect(bad.message).toMatch(/^the file_read call could not be used: tool arguments are not valid JSON/);
-    expect(steps[0]!.tool_call?.name).toBe('file_read');
-    expect(steps[0]!.tool_is_error).toBe(true);
-    // The model was told, as the result of that very call.
-    const second = r.chats()[1]!.body;
-    const [result, ...more] = toolResults(provider, second);
-    expect(more).toEqual([]);
-    expect(result!.content).toMatch(
+    expect(typesOf(steps)).toEqual(['1:error', '2:error', '3:error', '4:file_read', '5:message']);
+    const messages = steps.slice(0, 3).map((st) => {
+      const p = payload(st, 'error');
+      expect([p.kind, st.tool_is_error]).toEqual(['bad_tool_call', true]);
+      return p.message;
+    });
+    expect(messages[0]).toMatch(/^the file_read call could not be used: tool arguments are not valid JSON/);
+    expect(messages[1]).toMatch(/^Unknown tool "run_shell"\. The tools are: file_read, file_edit, bash_command/);
+    expect(messages[2]).toMatch(/^Bad call to file_edit: "new_text" is required\./);
+    expect(steps.slice(0, 3).map((st) => st.tool_call?.name)).toEqual(['file_read', 'run_shell', 'file_edit']);
+    // Nothing was changed by the bad edit: no checkpoint beyond the initial state.
+    expect(steps.filter((st) => st.changed_files)).toEqual([]);
+    // The model was told each time, as the result of that very call.
+    const chats = r.chats();
+    expect(chats).toHaveLength(5);
+    const fourth = chats[3]!.body;
+    const results = toolResults(provider, fourth);
+    const calls = toolCalls(provider, fourth);
+    expect(calls.map((c) => c.name)).toEqual(['file_read', 'run_shell', 'file_edit']);
+    expect(results.map((x) => x.ref)).toEqual(
+      provider === 'ollama' ? calls.map((c) => c.name) : calls.map((c) => c.id),
+    );
+    expect(results[0]!.content).toMatch(
       /^Error: the file_read call could not be used: tool arguments are not valid JSON.*Call the tool again with valid JSON arguments\.$/s,
     );
-    if (provider === 'anthropic') expect(result!.is_error).toBe(true);
-    const [call] = toolCalls(provider, second);
-    expect(result!.ref).toBe(provider === 'ollama' ? 'file_read' : call!.id);
+    expect(results[1]!.content).toMatch(/Unknown tool "run_shell"/);
+    expect(results[2]!.content).toMatch(/"new_text" is required/);
+    if (provider === 'anthropic') expect(results.map((x) => x.is_error)).toEqual([true, true, true]);
+    else expect(results.every((x) => x.content.startsWith('Error'))).toBe(true);
     const [line] = trajectory(r, s.id);
     expect((line!.steps as Record<string, unknown>[])[0]).toMatchObject({
       type: 'error',

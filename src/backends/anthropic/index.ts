@@ -254,5 +254,8 @@ export function toBackendError(error: unknown, ctx: ErrorContext): BackendError 
     return make(`the Anthropic API refused the request (${status} ${said}).`, 'bad_response');
   }
   const message = error instanceof Error ? error.message : String(error);
-  return make(`the Anthropic stream broke: ${message}`, 'bad_response');
+  return make(
+    `the Anthropic stream from ${ctx.baseURL} broke (${message}): check the network (and anthropic.base_url if you use a proxy), then continue the session.`,
+    'bad_response',
+  );
 }

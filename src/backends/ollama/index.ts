@@ -65,7 +65,7 @@ export function createOllamaBackend(section: OllamaSection, opts: OllamaBackendO
     }
     if (error instanceof TypeError && /fetch failed/i.test(error.message)) return unreachable();
     return new BackendError(
-      `the stream from ${host} broke: ${error instanceof Error ? error.message : String(error)}`,
+      `the stream from ${host} broke (${error instanceof Error ? error.message : String(error)}): check that \`ollama serve\` is still running (a crash or running out of memory ends the stream), then continue the session.`,
       'bad_response',
     );
   };

@@ -214,7 +214,7 @@ function toBackendError(error: unknown, section: OpenAISection, key: string | un
     return make(`${url} refused the request (${status} ${said}).`, 'bad_response');
   }
   return make(
-    `the stream from ${url} broke: ${error instanceof Error ? error.message : String(error)}`,
+    `the stream from ${url} broke (${error instanceof Error ? error.message : String(error)}): check that the server is still running and reachable, then continue the session.`,
     'bad_response',
   );
 }
