@@ -113,6 +113,82 @@ export function interventionsOn(data: SessionData, branch: BranchRecord, path: r
   });
 }
 
+/** What the engine records about a rollback (src/session/controller.ts, applyRollback). */
+export interface RollbackInfo {
+  reason: string | null;
+  /** step_idx of the head the annotator rolled back from (null when unknown). */
+  from_step: number | null;
+  /** step_idx of the step rolled back to (0: the initial state). */
+  to_step: number | null;
+}
+
+/**
+ * A rollback or branch intervention's content. The engine stores JSON
+ * `{reason, from_step, to_step, branch}`; anything else (older records, a store filled by
+ * hand) is taken as the plain reason text.
+ */
+export function rollbackInfo(iv: Intervention): RollbackInfo {
+  const text = iv.content;
+  if (text?.startsWith('{')) {
+    try {
+      const o = JSON.parse(text) as Record<string, unknown>;
+      return {
+        reason: typeof o.reason === 'string' ? o.reason : null,
+        from_step: typeof o.from_step === 'number' ? o.from_step : null,
+        to_step: typeof o.to_step === 'number' ? o.to_step : null,
+      };
+    } catch {
+      // not the engine's JSON: plain text that happens to start with a brace
+    }
+  }
+  return { reason: text, from_step: null, to_step: null };
+}
+
+/** An intervention as exported: `after_step` 0 is the initial state; a rollback's reason is its content. */
+export function exportIntervention(iv: Intervention): {
+  after_step: number;
+  type: string;
+  content: string | null;
+  from_step?: number | null;
+  to_step?: number | null;
+} {
+  if (iv.type === 'rollback' || iv.type === 'branch') {
+    const r = rollbackInfo(iv);
+    return {
+      after_step: iv.after_step ?? 0,
+      type: iv.type,
+      content: r.reason,
+      from_step: r.from_step,
+      to_step: r.to_step,
+    };
+  }
+  return { after_step: iv.after_step ?? 0, type: iv.type, content: iv.content };
+}
+
+/**
+ * Where a branch made by a rollback came from: `branch_point_step`, the step rolled back to
+ * (0: the initial state), and `rollback_from_step`, the head the annotator rolled back from.
+ * The latter is read from the engine's branch intervention; without one, it is the parent
+ * branch's head (the engine leaves the old branch's head where the rollback found it).
+ * Both null for a first branch.
+ */
+export function rollbackSteps(
+  data: SessionData,
+  branch: BranchRecord,
+): { branch_point_step: number | null; rollback_from_step: number | null } {
+  const parent = branch.parent_branch_id ? data.branchById.get(branch.parent_branch_id) : undefined;
+  if (!parent) return { branch_point_step: null, rollback_from_step: null };
+  const parentPath = pathOf(data, parent);
+  const bp = branchPoint(parentPath, pathOf(data, branch));
+  const pointIdx = bp.step ? bp.step.step_idx : 0;
+  const iv = data.interventions.find((i) => i.type === 'branch' && i.branch_id === branch.id);
+  const from = iv ? rollbackInfo(iv).from_step : null;
+  return {
+    branch_point_step: pointIdx,
+    rollback_from_step: from ?? parentPath.at(-1)?.step_idx ?? pointIdx,
+  };
+}
+
 /** The latest answer to a scheme: the branch's own if any, else the session-level one. */
 export function answerFor(annotations: readonly Annotation[], scheme: string, branchId: string | null): unknown {
   let best: Annotation | null = null;
@@ -146,7 +222,7 @@ export function sessionAnswers(annotations: readonly Annotation[]): Record<strin
 export interface BranchPair {
   rejectedBranch: BranchRecord;
   chosenBranch: BranchRecord;
-  /** Last shared step; null when the rollback went back before step 0. */
+  /** Last shared step; null when the rollback went back to the initial state (step 0). */
   point: Step | null;
   shared: Step[];
   rejected: Step[];

@@ -4,9 +4,9 @@
  * three branches, annotator labels and answers. The tree (step_idx in brackets):
  *
  *   A: r0[0] file_read ─ t1[1] thinking ─ b2[2] pytest (exit 1) ─ a3[3] edit wrong_file ─ a4[4] pytest (exit 1)
- *                                         │   instruction after [2]; rollback from a4 to [2]
+ *                                         │   instruction after [2]; rollback from a4 [4] to [2]
  *                                         └─ B: b3[3] edit parser.py ─ b4[4] pytest (exit 1) ─ b5[5] edit config.py
- *                                                                       │   rollback from b5 to [4]
+ *                                                                       │   rollback from b5 [5] to [4]
  *                                                                       └─ C: c5[5] edit config.py ─ c6[6] pytest (exit 0) ─ c7[7] message
  *                                                                             instruction after [6]
  */
@@ -133,7 +133,7 @@ export function buildSession(store: Store): void {
   const intervene = (
     id: string,
     branchId: string,
-    type: 'instruction' | 'rollback' | 'pause' | 'resume',
+    type: 'instruction' | 'branch' | 'pause' | 'resume',
     afterId: string,
     after: number,
     content: string | null,
@@ -189,14 +189,33 @@ export function buildSession(store: Store): void {
   add(edit('a3', 'b2', 3, 'turn-2', 'src/wrong_file.py', DIFFS.a3, 'sha-a3'), 'br-A');
   add(pytest('a4', 'a3', 4, 'turn-3', `FAILED: KeyError ANTHROPIC_API_KEY=${LEAKED_KEY}`, 1), 'br-A');
 
-  intervene('iv-rb-1', 'br-A', 'rollback', 'a4', 4, 'Agent started modifying the wrong file');
-  branch('br-B', 'branch-B', 'b2', 'br-A', 'Agent started modifying the wrong file');
+  // As the engine records a rollback that keeps the old path: the new branch, then an
+  // intervention on it after the step rolled back to, its content JSON (controller.applyRollback).
+  const rollback = (
+    id: string,
+    branchId: string,
+    name: string,
+    to: string,
+    toIdx: number,
+    fromIdx: number,
+    reason: string,
+  ) => {
+    branch(branchId, name, to, store.listBranches(SESSION_ID).at(-1)!.id, reason);
+    intervene(
+      id,
+      branchId,
+      'branch',
+      to,
+      toIdx,
+      JSON.stringify({ reason, from_step: fromIdx, to_step: toIdx, branch: name }),
+    );
+  };
+  rollback('iv-rb-1', 'br-B', 'branch-B', 'b2', 2, 4, 'Agent started modifying the wrong file');
   add(edit('b3', 'b2', 3, 'turn-4', 'src/parser.py', DIFFS.b3, 'sha-b3'), 'br-B');
   add(pytest('b4', 'b3', 4, 'turn-5', 'FAILED tests/test_parser.py::test_config', 1), 'br-B');
   add(edit('b5', 'b4', 5, 'turn-6', 'src/config.py', DIFFS.b5, 'sha-b5'), 'br-B');
 
-  intervene('iv-rb-2', 'br-B', 'rollback', 'b5', 5, 'Hard-coding the config path breaks other callers');
-  branch('br-C', 'branch-C', 'b4', 'br-B', 'Hard-coding the config path breaks other callers');
+  rollback('iv-rb-2', 'br-C', 'branch-C', 'b4', 4, 5, 'Hard-coding the config path breaks other callers');
   add(edit('c5', 'b4', 5, 'turn-7', 'src/config.py', DIFFS.c5, 'sha-c5'), 'br-C');
   add(pytest('c6', 'c5', 6, 'turn-8', '2 passed', 0), 'br-C');
   intervene('iv-instr-2', 'br-C', 'instruction', 'c6', 6, 'Run the whole test suite, not just one file');

@@ -100,6 +100,21 @@ const beforeRollback = [
   { after_step: 2, type: 'instruction', content: 'Use a migration instead' },
   { after_step: 2, type: 'resume', content: null },
 ];
+// The engine's rollback records: on the new branch, after the step rolled back to.
+const toB = {
+  after_step: 2,
+  type: 'branch',
+  content: 'Agent started modifying the wrong file',
+  from_step: 4,
+  to_step: 2,
+};
+const toC = {
+  after_step: 4,
+  type: 'branch',
+  content: 'Hard-coding the config path breaks other callers',
+  from_step: 5,
+  to_step: 4,
+};
 
 describe('trajectories', () => {
   it('flattened: one line per branch, the whole path from step 0, with its interventions and outcome', () => {
@@ -109,10 +124,8 @@ describe('trajectories', () => {
         branch: 'branch-A',
         task: TASK,
         steps: [S.r0, S.t1, S.b2, S.a3, S.a4],
-        human_interventions: [
-          ...beforeRollback,
-          { after_step: 4, type: 'rollback', content: 'Agent started modifying the wrong file' },
-        ],
+        human_interventions: beforeRollback,
+        branch_point_step: null,
         rollback_from_step: null,
         outcome: 'failed',
         parent_branch: null,
@@ -124,11 +137,10 @@ describe('trajectories', () => {
         branch: 'branch-B',
         task: TASK,
         steps: [S.r0, S.t1, S.b2, S.b3, S.b4, S.b5],
-        human_interventions: [
-          ...beforeRollback,
-          { after_step: 5, type: 'rollback', content: 'Hard-coding the config path breaks other callers' },
-        ],
-        rollback_from_step: 2,
+        human_interventions: [...beforeRollback, toB],
+        // Rolled back from a4 (step 4 of branch-A) to step 2.
+        branch_point_step: 2,
+        rollback_from_step: 4,
         outcome: 'partial',
         parent_branch: 'branch-A',
         rollback_reason: 'Agent started modifying the wrong file',
@@ -141,9 +153,12 @@ describe('trajectories', () => {
         steps: [S.r0, S.t1, S.b2, S.b3, S.b4, S.c5, S.c6, S.c7],
         human_interventions: [
           ...beforeRollback,
+          toB,
+          toC,
           { after_step: 6, type: 'instruction', content: 'Run the whole test suite, not just one file' },
         ],
-        rollback_from_step: 4,
+        branch_point_step: 4,
+        rollback_from_step: 5,
         outcome: 'resolved',
         parent_branch: 'branch-B',
         rollback_reason: 'Hard-coding the config path breaks other callers',
@@ -159,6 +174,7 @@ describe('trajectories', () => {
       {
         branch: 'branch-A',
         parent_branch: null,
+        branch_point_step: null,
         rollback_from_step: null,
         rollback_reason: null,
         outcome: 'failed',
@@ -167,7 +183,8 @@ describe('trajectories', () => {
       {
         branch: 'branch-B',
         parent_branch: 'branch-A',
-        rollback_from_step: 2,
+        branch_point_step: 2,
+        rollback_from_step: 4,
         rollback_reason: 'Agent started modifying the wrong file',
         outcome: 'partial',
         step_ids: ['r0', 't1', 'b2', 'b3', 'b4', 'b5'],
@@ -175,7 +192,8 @@ describe('trajectories', () => {
       {
         branch: 'branch-C',
         parent_branch: 'branch-B',
-        rollback_from_step: 4,
+        branch_point_step: 4,
+        rollback_from_step: 5,
         rollback_reason: 'Hard-coding the config path breaks other callers',
         outcome: 'resolved',
         step_ids: ['r0', 't1', 'b2', 'b3', 'b4', 'c5', 'c6', 'c7'],
@@ -332,13 +350,10 @@ describe('code_review', () => {
         after_step: 6,
         comment: 'Run the whole test suite, not just one file',
         annotator: 'observer1',
-        // The window starts after step 2, where the annotator last spoke on this path.
-        diffs: [
-          { step_idx: 3, path: 'src/parser.py', diff: DIFFS.b3 },
-          { step_idx: 5, path: 'src/config.py', diff: DIFFS.c5 },
-        ],
-        files: ['src/parser.py', 'src/config.py'],
-        steps: [S.b3, S.b4, S.c5, S.c6],
+        // The window starts after step 4, where the annotator rolled back to on this path.
+        diffs: [{ step_idx: 5, path: 'src/config.py', diff: DIFFS.c5 }],
+        files: ['src/config.py'],
+        steps: [S.c5, S.c6],
       },
       {
         session_id: SESSION_ID,

@@ -11,7 +11,7 @@ export const branchPreferences: Exporter = function* (data) {
     yield {
       session_id: data.session.id,
       task: data.session.task,
-      branch_point_step: pair.point ? pair.point.step_idx : -1,
+      branch_point_step: pair.point ? pair.point.step_idx : 0,
       branch_point_reason: pair.chosenBranch.reason,
       rejected_branch: pair.rejectedBranch.name,
       rejected_steps: pair.rejected.map(exportStep),

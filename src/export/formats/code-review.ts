@@ -46,7 +46,7 @@ function* instructions(data: SessionData) {
         task: data.session.task,
         kind: 'instruction',
         branch: iv.branch_id ? (nameOf.get(iv.branch_id) ?? null) : null,
-        after_step: iv.after_step,
+        after_step: iv.after_step ?? 0,
         comment: iv.content,
         annotator: iv.annotator,
         ...code(path.slice(start)),
@@ -66,9 +66,11 @@ function* rollbackReasons(data: SessionData) {
       task: data.session.task,
       kind: 'rollback_reason',
       branch: pair.rejectedBranch.name,
-      after_step: pair.point ? pair.point.step_idx : -1,
+      after_step: pair.point ? pair.point.step_idx : 0,
       comment: pair.chosenBranch.reason,
-      annotator: data.session.annotator,
+      annotator:
+        data.interventions.find((iv) => iv.type === 'branch' && iv.branch_id === pair.chosenBranch.id)?.annotator ??
+        data.session.annotator,
       ...code(pair.rejected),
     };
   }

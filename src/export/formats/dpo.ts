@@ -113,7 +113,10 @@ function promptMessages(data: SessionData, pair: BranchPair): Message[] {
   const msgs: Message[] = [{ role: 'user', content: data.session.task }];
   const instructionsAfter = new Map<string | null, string[]>();
   for (const iv of interventionsOn(data, pair.chosenBranch, pair.shared)) {
-    if (iv.type !== 'instruction' || !iv.content || iv.created_at > pair.chosenBranch.created_at) continue;
+    // The chosen branch's own instructions came with or after the rollback (created_at can tie
+    // with the branch's in the same millisecond, so the branch id decides, not the clock).
+    if (iv.type !== 'instruction' || !iv.content || iv.branch_id === pair.chosenBranch.id) continue;
+    if (iv.created_at > pair.chosenBranch.created_at) continue;
     const list = instructionsAfter.get(iv.after_step_id) ?? [];
     list.push(iv.content);
     instructionsAfter.set(iv.after_step_id, list);
@@ -143,7 +146,7 @@ export const dpo: Exporter = function* (data) {
       chosen,
       rejected,
       session_id: data.session.id,
-      branch_point_step: pair.point ? pair.point.step_idx : -1,
+      branch_point_step: pair.point ? pair.point.step_idx : 0,
       chosen_branch: pair.chosenBranch.name,
       rejected_branch: pair.rejectedBranch.name,
     };

@@ -1,27 +1,19 @@
 /**
  * @module export/formats/trajectories
  * `trajectories`: the source's shape. Flattened, one line per branch with the whole path from
- * step 0 to its head; otherwise one line per session holding the tree (steps with parent ids).
+ * step 1 to its head; otherwise one line per session holding the tree (steps with parent ids).
  */
-import { branchPoint } from '../../store/tree.js';
-import type { BranchRecord, Intervention } from '../../store/types.js';
-import { answerFor, branchesOrLeaves, exportStep, interventionsOn, pathOf, sessionAnswers } from '../session-data.js';
+import {
+  answerFor,
+  branchesOrLeaves,
+  exportIntervention,
+  exportStep,
+  interventionsOn,
+  pathOf,
+  rollbackSteps,
+  sessionAnswers,
+} from '../session-data.js';
 import type { Exporter, SessionData } from '../types.js';
-
-const intervention = (iv: Intervention) => ({ after_step: iv.after_step, type: iv.type, content: iv.content });
-
-/**
- * step_idx of the last step the branch shares with its parent (the checkpoint it was rolled
- * back to; its own steps start at this + 1); -1 when rolled back to before step 0; null for a
- * first branch.
- */
-function rollbackFromStep(data: SessionData, branch: BranchRecord): number | null {
-  if (!branch.parent_branch_id) return null;
-  const parent = data.branchById.get(branch.parent_branch_id);
-  if (!parent) return null;
-  const bp = branchPoint(pathOf(data, parent), pathOf(data, branch));
-  return bp.step ? bp.step.step_idx : -1;
-}
 
 function* flat(data: SessionData) {
   for (const branch of branchesOrLeaves(data)) {
@@ -33,8 +25,8 @@ function* flat(data: SessionData) {
       branch: branch.name,
       task: data.session.task,
       steps: path.map(exportStep),
-      human_interventions: interventionsOn(data, branch, path).map(intervention),
-      rollback_from_step: rollbackFromStep(data, branch),
+      human_interventions: interventionsOn(data, branch, path).map(exportIntervention),
+      ...rollbackSteps(data, branch),
       outcome: answerFor(data.annotations, 'outcome', branch.id),
       parent_branch: parent?.name ?? null,
       rollback_reason: parent ? branch.reason : null,
@@ -58,7 +50,7 @@ function* tree(data: SessionData) {
       return {
         branch: b.name,
         parent_branch: b.parent_branch_id ? (nameOf.get(b.parent_branch_id) ?? null) : null,
-        rollback_from_step: rollbackFromStep(data, b),
+        ...rollbackSteps(data, b),
         rollback_reason: b.parent_branch_id ? b.reason : null,
         outcome: answerFor(data.annotations, 'outcome', b.id),
         step_ids: path.map((s) => s.id),
@@ -66,7 +58,7 @@ function* tree(data: SessionData) {
     }),
     steps: data.steps.map((s) => ({ step_id: s.id, parent_step_id: s.parent_id, ...exportStep(s) })),
     human_interventions: data.interventions.map((iv) => ({
-      ...intervention(iv),
+      ...exportIntervention(iv),
       after_step_id: iv.after_step_id,
       branch: iv.branch_id ? (nameOf.get(iv.branch_id) ?? null) : null,
     })),

@@ -1,0 +1,619 @@
+/**
+ * @module test/export/engine-golden.test
+ * Golden exports of a session built by the real engine (config loader, SQLite store, git
+ * checkpoints, local sandbox, scripted agent): an instruction during a pause, two rollbacks
+ * with reasons and instructions giving branch-A, -B and -C, a branch outcome and two step
+ * labels. Every format is compared with lines written by hand, after a small normaliser that
+ * only renames ids and commit shas; each line is validated against docs/schemas; and the step
+ * numbers, branch names and rollback fields are checked against what the engine recorded.
+ *
+ * The tree (step_idx; step 0 is the initial state, a checkpoint only):
+ *
+ *   A: 1 thinking ─ 2 read README ─ 3 write plan "hard-code" ─ 4 ls ─ 5 "Done on branch A."
+ *                   │ pause, "Keep the change small.", resume after 2; rollback from 5 to 2
+ *                   └ B: 3 write plan "parse both" ─ 4 ls ─ 5 "Done on branch B."
+ *                        │ rollback from 5 to 3
+ *                        └ C: 4 grep ─ 5 "Done on branch C."
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXPORT_FORMATS, type ExportFormat } from '../../src/config/schema.js';
+import { exportLines } from '../../src/export/index.js';
+import type { SessionEvent } from '../../src/session/events.js';
+import { branchPath } from '../../src/store/tree.js';
+import { type Engine, ended, startEngine, waitForEvent } from '../engine/harness.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+
+const TASK = 'Write a plan for the parser';
+const R1 = 'It planned to hard-code the answer';
+const R2 = 'Listing the folder proves nothing';
+const SCRIPT = {
+  turns: [
+    { thinking: 'Start by reading the README.', tool_calls: [{ file_read: { path: 'README.md' } }] },
+    { tool_calls: [{ file_edit: { path: 'notes/plan.txt', new_text: 'hard-code the answer\n' } }] },
+    { tool_calls: [{ bash_command: { command: 'ls notes' } }] },
+    { text: 'Done on branch A.' },
+  ],
+  on_instruction: [
+    {
+      when: 'real plan',
+      turns: [
+        { tool_calls: [{ file_edit: { path: 'notes/plan.txt', new_text: 'parse both separators\n' } }] },
+        { tool_calls: [{ bash_command: { command: 'ls notes' } }] },
+        { text: 'Done on branch B.' },
+      ],
+    },
+    {
+      when: 'grep',
+      turns: [
+        { tool_calls: [{ bash_command: { command: 'grep -c separators notes/plan.txt' } }] },
+        { text: 'Done on branch C.' },
+      ],
+    },
+  ],
+};
+
+let engine: Engine;
+let sessionId: string;
+/** Every format's lines, normalised and parsed. */
+const out = {} as Record<ExportFormat | 'flat', Record<string, unknown>[]>;
+/** The raw lines, for the schema check. */
+const raw = {} as Record<ExportFormat | 'flat', string[]>;
+
+const lastSeq = () => engine.store.eventsAfter(sessionId, 0).at(-1)?.seq ?? 0;
+const endedAfter = (seq: number) => (e: SessionEvent) => e.seq > seq && ended(e);
+
+beforeAll(async () => {
+  engine = startEngine({
+    script: SCRIPT,
+    // A turn takes 300 ms, so the pause sent on step 2's event holds before step 3 runs.
+    config: { live_coding_agent: { scripted: { turn_delay_ms: 300 }, sandbox: { allowed_commands: ['ls', 'grep'] } } },
+  });
+  const e = engine;
+  const s = await e.manager.start({ task: TASK, annotator: 'ann' });
+  sessionId = s.id;
+  await waitForEvent(e, s.id, (ev) => ev.type === 'step' && ev.step.step_idx === 2);
+  s.pause('ann');
+  await waitForEvent(e, s.id, (ev) => ev.type === 'status' && ev.status === 'paused');
+  s.instruct('Keep the change small.', 'ann');
+  s.resume('ann');
+  await waitForEvent(e, s.id, ended);
+
+  const stepAt = (branchName: string, idx: number) => {
+    const b = e.store.listBranches(s.id).find((br) => br.name === branchName)!;
+    return branchPath(b, e.store.listSteps(s.id)).find((st) => st.step_idx === idx)!;
+  };
+  let seq = lastSeq();
+  await s.rollback({
+    toStepId: stepAt('branch-A', 2).id,
+    reason: R1,
+    instruction: 'Write a real plan',
+    annotator: 'ann',
+  });
+  await waitForEvent(e, s.id, endedAfter(seq));
+  seq = lastSeq();
+  await s.rollback({
+    toStepId: stepAt('branch-B', 3).id,
+    reason: R2,
+    instruction: 'Check the plan with grep',
+    annotator: 'ann',
+  });
+  await waitForEvent(e, s.id, endedAfter(seq));
+
+  const branches = e.store.listBranches(s.id);
+  const brA = branches.find((b) => b.name === 'branch-A')!;
+  const answer = (branch_id: string | null, value: string, updated_at: number) =>
+    e.store.upsertAnnotation({ session_id: s.id, annotator: 'ann', branch_id, scheme: 'outcome', value, updated_at });
+  answer(null, 'resolved', 1);
+  answer(brA.id, 'failed', 2);
+  const label = (step_id: string, value: 'correct' | 'unsure', updated_at: number) =>
+    e.store.upsertStepLabel({
+      session_id: s.id,
+      step_id,
+      annotator: 'ann',
+      label: value,
+      first_error: false,
+      updated_at,
+    });
+  label(stepAt('branch-B', 4).id, 'unsure', 3);
+  label(stepAt('branch-C', 5).id, 'correct', 4);
+
+  const norm = normaliser();
+  for (const f of [...EXPORT_FORMATS, 'flat'] as const) {
+    raw[f] = [...exportLines(e.store, f === 'flat' ? 'trajectories' : f, { flattenBranches: f === 'flat' })];
+    out[f] = raw[f].map((l) => JSON.parse(norm(l)));
+  }
+}, 120_000);
+
+afterAll(async () => {
+  await engine?.close();
+  fs.rmSync(engine.dir, { recursive: true, force: true });
+});
+
+/**
+ * Renames what changes from run to run, and nothing else: the session id to SESSION, step ids
+ * to s1, s2, … in the order the engine inserted them, and commit shas to commit-0 (the base
+ * commit), commit-1, … in the order they first appear on the steps.
+ */
+function normaliser(): (line: string) => string {
+  const session = engine.store.getSession(sessionId)!;
+  const steps = engine.store.listSteps(sessionId);
+  const shas: string[] = [session.base_commit!];
+  for (const st of steps) if (st.checkpoint && !shas.includes(st.checkpoint)) shas.push(st.checkpoint);
+  const renames: [string, string][] = [
+    [session.id, 'SESSION'],
+    ...steps.map((st, i): [string, string] => [st.id, `s${i + 1}`]),
+    ...shas.map((sha, i): [string, string] => [sha, `commit-${i}`]),
+  ];
+  return (line) => {
+    let s = line;
+    for (const [from, to] of renames) s = s.replaceAll(from, to);
+    expect(s, 'an id or sha the normaliser does not know').not.toMatch(/st_[0-9a-f]{8}|\b[0-9a-f]{40}\b/);
+    return s;
+  };
+}
+
+// ── the steps, written by hand from the script and the demo repo ─────────────────────────────
+
+const README = '# settings parser\n\nA tiny project for the Potato Live demo: `python3 -m unittest` runs its tests.';
+const writePlan = (idx: number, text: string, commit: string) => ({
+  step_idx: idx,
+  type: 'file_write',
+  path: 'notes/plan.txt',
+  diff: `--- /dev/null\n+++ b/notes/plan.txt\n@@ -0,0 +1,1 @@\n+${text}`,
+  modified_lines: [[1, 1]],
+  created: true,
+  author: 'agent',
+  tool_name: 'file_edit',
+  tool_input: { path: 'notes/plan.txt', new_text: text },
+  tool_result: 'Created notes/plan.txt (lines 1).',
+  tool_is_error: false,
+  checkpoint: commit,
+});
+const bash = (idx: number, command: string, output: string, commit: string) => ({
+  step_idx: idx,
+  type: 'bash_command',
+  command,
+  output,
+  exit_code: 0,
+  timed_out: false,
+  truncated: false,
+  author: 'agent',
+  tool_name: 'bash_command',
+  tool_input: { command },
+  tool_result: `${output}[exit code: 0]`,
+  tool_is_error: false,
+  checkpoint: commit,
+});
+const message = (idx: number, content: string, commit: string) => ({
+  step_idx: idx,
+  type: 'message',
+  content,
+  author: 'agent',
+  checkpoint: commit,
+});
+// A step that changes no file keeps the checkpoint before it; the first ones keep the base commit.
+const S = {
+  s1: {
+    step_idx: 1,
+    type: 'thinking',
+    content: 'Start by reading the README.',
+    author: 'agent',
+    checkpoint: 'commit-0',
+  },
+  s2: {
+    step_idx: 2,
+    type: 'file_read',
+    path: 'README.md',
+    content: README,
+    start_line: 1,
+    truncated: false,
+    author: 'agent',
+    tool_name: 'file_read',
+    tool_input: { path: 'README.md' },
+    tool_result: README.split('\n')
+      .map((l, i) => `${i + 1}\t${l}`)
+      .join('\n'),
+    tool_is_error: false,
+    checkpoint: 'commit-0',
+  },
+  s3: writePlan(3, 'hard-code the answer\n', 'commit-1'),
+  s4: bash(4, 'ls notes', 'plan.txt\n', 'commit-1'),
+  s5: message(5, 'Done on branch A.', 'commit-1'),
+  s6: writePlan(3, 'parse both separators\n', 'commit-2'),
+  s7: bash(4, 'ls notes', 'plan.txt\n', 'commit-2'),
+  s8: message(5, 'Done on branch B.', 'commit-2'),
+  s9: bash(4, 'grep -c separators notes/plan.txt', '1\n', 'commit-2'),
+  s10: message(5, 'Done on branch C.', 'commit-2'),
+};
+type Id = keyof typeof S;
+const steps = (...ids: Id[]) => ids.map((id) => S[id]);
+
+const pause = { after_step: 2, type: 'pause', content: null };
+const keepSmall = { after_step: 2, type: 'instruction', content: 'Keep the change small.' };
+const resume = { after_step: 2, type: 'resume', content: null };
+const toB = { after_step: 2, type: 'branch', content: R1, from_step: 5, to_step: 2 };
+const realPlan = { after_step: 2, type: 'instruction', content: 'Write a real plan' };
+const toC = { after_step: 3, type: 'branch', content: R2, from_step: 5, to_step: 3 };
+const grep = { after_step: 3, type: 'instruction', content: 'Check the plan with grep' };
+const annotations = { outcome: 'resolved' };
+
+describe('exports of a session built by the real engine', () => {
+  it('trajectories, flattened: one line per branch, step 1 to its head, rollback from the old head to the branch point', () => {
+    expect(out.flat).toEqual([
+      {
+        session_id: 'SESSION',
+        branch: 'branch-A',
+        task: TASK,
+        steps: steps('s1', 's2', 's3', 's4', 's5'),
+        human_interventions: [pause, keepSmall, resume],
+        branch_point_step: null,
+        rollback_from_step: null,
+        outcome: 'failed',
+        parent_branch: null,
+        rollback_reason: null,
+        annotations,
+      },
+      {
+        session_id: 'SESSION',
+        branch: 'branch-B',
+        task: TASK,
+        steps: steps('s1', 's2', 's6', 's7', 's8'),
+        human_interventions: [pause, keepSmall, resume, toB, realPlan],
+        branch_point_step: 2,
+        rollback_from_step: 5,
+        outcome: 'resolved',
+        parent_branch: 'branch-A',
+        rollback_reason: R1,
+        annotations,
+      },
+      {
+        session_id: 'SESSION',
+        branch: 'branch-C',
+        task: TASK,
+        steps: steps('s1', 's2', 's6', 's9', 's10'),
+        human_interventions: [pause, keepSmall, resume, toB, realPlan, toC, grep],
+        branch_point_step: 3,
+        rollback_from_step: 5,
+        outcome: 'resolved',
+        parent_branch: 'branch-B',
+        rollback_reason: R2,
+        annotations,
+      },
+    ]);
+  });
+
+  it('trajectories as a tree: every step once with its parent, each branch as its path of step ids', () => {
+    const parents: [Id, Id | null][] = [
+      ['s1', null],
+      ['s2', 's1'],
+      ['s3', 's2'],
+      ['s4', 's3'],
+      ['s5', 's4'],
+      ['s6', 's2'],
+      ['s7', 's6'],
+      ['s8', 's7'],
+      ['s9', 's6'],
+      ['s10', 's9'],
+    ];
+    const on = (iv: object, after_step_id: Id, branch: string) => ({ ...iv, after_step_id, branch });
+    expect(out.trajectories).toEqual([
+      {
+        session_id: 'SESSION',
+        task: TASK,
+        status: 'finished',
+        outcome: 'resolved',
+        annotations,
+        branches: [
+          {
+            branch: 'branch-A',
+            parent_branch: null,
+            branch_point_step: null,
+            rollback_from_step: null,
+            rollback_reason: null,
+            outcome: 'failed',
+            step_ids: ['s1', 's2', 's3', 's4', 's5'],
+          },
+          {
+            branch: 'branch-B',
+            parent_branch: 'branch-A',
+            branch_point_step: 2,
+            rollback_from_step: 5,
+            rollback_reason: R1,
+            outcome: 'resolved',
+            step_ids: ['s1', 's2', 's6', 's7', 's8'],
+          },
+          {
+            branch: 'branch-C',
+            parent_branch: 'branch-B',
+            branch_point_step: 3,
+            rollback_from_step: 5,
+            rollback_reason: R2,
+            outcome: 'resolved',
+            step_ids: ['s1', 's2', 's6', 's9', 's10'],
+          },
+        ],
+        steps: parents.map(([id, parent]) => ({ step_id: id, parent_step_id: parent, ...S[id] })),
+        human_interventions: [
+          on(pause, 's2', 'branch-A'),
+          on(keepSmall, 's2', 'branch-A'),
+          on(resume, 's2', 'branch-A'),
+          on(toB, 's2', 'branch-B'),
+          on(realPlan, 's2', 'branch-B'),
+          on(toC, 's6', 'branch-C'),
+          on(grep, 's6', 'branch-C'),
+        ],
+      },
+    ]);
+  });
+
+  it('branch_preferences: one line per rollback, the old path after the branch point rejected, the new one chosen', () => {
+    expect(out.branch_preferences).toEqual([
+      {
+        session_id: 'SESSION',
+        task: TASK,
+        branch_point_step: 2,
+        branch_point_reason: R1,
+        rejected_branch: 'branch-A',
+        rejected_steps: steps('s3', 's4', 's5'),
+        chosen_branch: 'branch-B',
+        chosen_steps: steps('s6', 's7', 's8'),
+      },
+      {
+        session_id: 'SESSION',
+        task: TASK,
+        branch_point_step: 3,
+        branch_point_reason: R2,
+        rejected_branch: 'branch-B',
+        rejected_steps: steps('s7', 's8'),
+        chosen_branch: 'branch-C',
+        chosen_steps: steps('s9', 's10'),
+      },
+    ]);
+  });
+
+  it('prm_from_branches: kept and chosen steps correct, the first rolled-back step the first error, annotator labels win', () => {
+    const correct = { label: 'correct', first_error: false, label_source: 'branch' };
+    const none = { label: null, first_error: false, label_source: null };
+    const l = (id: Id, label: object) => ({ ...S[id], ...label });
+    expect(out.prm_from_branches).toEqual([
+      {
+        session_id: 'SESSION',
+        branch: 'branch-A',
+        task: TASK,
+        steps: [
+          l('s1', correct),
+          l('s2', correct),
+          l('s3', { label: 'incorrect', first_error: true, label_source: 'branch' }),
+          l('s4', none),
+          l('s5', none),
+        ],
+        first_error_step: 3,
+      },
+      {
+        session_id: 'SESSION',
+        branch: 'branch-B',
+        task: TASK,
+        steps: [
+          l('s1', correct),
+          l('s2', correct),
+          l('s6', correct),
+          // The rollback to C makes step 4 the first error; the annotator's "unsure" wins.
+          l('s7', { label: 'unsure', first_error: false, label_source: 'annotator' }),
+          l('s8', correct),
+        ],
+        first_error_step: null,
+      },
+      {
+        session_id: 'SESSION',
+        branch: 'branch-C',
+        task: TASK,
+        steps: [
+          l('s1', correct),
+          l('s2', correct),
+          l('s6', correct),
+          l('s9', correct),
+          l('s10', { label: 'correct', first_error: false, label_source: 'annotator' }),
+        ],
+        first_error_step: null,
+      },
+    ]);
+  });
+
+  it('prm_stepwise: the step texts from step 1 to the first error, stopping before an unsure step', () => {
+    const texts = [
+      'Start by reading the README.',
+      `Read README.md:\n${README}`,
+      'Write notes/plan.txt:\n--- /dev/null\n+++ b/notes/plan.txt\n@@ -0,0 +1,1 @@\n+hard-code the answer\n',
+    ];
+    const planB =
+      'Write notes/plan.txt:\n--- /dev/null\n+++ b/notes/plan.txt\n@@ -0,0 +1,1 @@\n+parse both separators\n';
+    expect(out.prm_stepwise).toEqual([
+      { prompt: TASK, completions: texts, labels: [true, true, false], session_id: 'SESSION', branch: 'branch-A' },
+      {
+        prompt: TASK,
+        completions: [texts[0], texts[1], planB],
+        labels: [true, true, true],
+        session_id: 'SESSION',
+        branch: 'branch-B',
+      },
+      {
+        prompt: TASK,
+        completions: [
+          texts[0],
+          texts[1],
+          planB,
+          '$ grep -c separators notes/plan.txt\n1\n(exit code 0)',
+          'Done on branch C.',
+        ],
+        labels: [true, true, true, true, true],
+        session_id: 'SESSION',
+        branch: 'branch-C',
+      },
+    ]);
+  });
+
+  it('code_review: each instruction with the code since the last one, each rollback reason with the rolled-back code', () => {
+    const diffA = S.s3.diff;
+    const diffB = S.s6.diff;
+    const base = { session_id: 'SESSION', task: TASK, annotator: 'ann' };
+    expect(out.code_review).toEqual([
+      {
+        ...base,
+        kind: 'instruction',
+        branch: 'branch-A',
+        after_step: 2,
+        comment: 'Keep the change small.',
+        diffs: [],
+        files: ['README.md'],
+        steps: steps('s1', 's2'),
+      },
+      {
+        ...base,
+        kind: 'instruction',
+        branch: 'branch-B',
+        after_step: 2,
+        comment: 'Write a real plan',
+        diffs: [],
+        files: ['README.md'],
+        steps: steps('s1', 's2'),
+      },
+      {
+        ...base,
+        kind: 'instruction',
+        branch: 'branch-C',
+        after_step: 3,
+        comment: 'Check the plan with grep',
+        diffs: [{ step_idx: 3, path: 'notes/plan.txt', diff: diffB }],
+        files: ['notes/plan.txt'],
+        steps: steps('s6'),
+      },
+      {
+        ...base,
+        kind: 'rollback_reason',
+        branch: 'branch-A',
+        after_step: 2,
+        comment: R1,
+        diffs: [{ step_idx: 3, path: 'notes/plan.txt', diff: diffA }],
+        files: ['notes/plan.txt'],
+        steps: steps('s3', 's4', 's5'),
+      },
+      {
+        ...base,
+        kind: 'rollback_reason',
+        branch: 'branch-B',
+        after_step: 3,
+        comment: R2,
+        diffs: [],
+        files: [],
+        steps: steps('s7', 's8'),
+      },
+    ]);
+  });
+
+  it('dpo: the shared path and the instructions both sides saw as the prompt, each side as assistant and tool turns', () => {
+    const task = { role: 'user', content: TASK };
+    const readTurn = [
+      {
+        role: 'assistant',
+        content: '',
+        reasoning_content: 'Start by reading the README.',
+        tool_calls: [{ type: 'function', function: { name: 'file_read', arguments: { path: 'README.md' } } }],
+      },
+      { role: 'tool', name: 'file_read', content: S.s2.tool_result },
+    ];
+    const call = (name: string, args: Record<string, unknown>, result: string) => [
+      { role: 'assistant', content: '', tool_calls: [{ type: 'function', function: { name, arguments: args } }] },
+      { role: 'tool', name, content: result },
+    ];
+    const write = (text: string) =>
+      call('file_edit', { path: 'notes/plan.txt', new_text: text }, 'Created notes/plan.txt (lines 1).');
+    const ls = call('bash_command', { command: 'ls notes' }, 'plan.txt\n[exit code: 0]');
+    const say = (content: string) => ({ role: 'assistant', content });
+    expect(out.dpo).toEqual([
+      {
+        // "Write a real plan" came with the rollback: only the chosen side saw it.
+        prompt: [task, ...readTurn, { role: 'user', content: 'Keep the change small.' }],
+        chosen: [...write('parse both separators\n'), ...ls, say('Done on branch B.')],
+        rejected: [...write('hard-code the answer\n'), ...ls, say('Done on branch A.')],
+        session_id: 'SESSION',
+        branch_point_step: 2,
+        chosen_branch: 'branch-B',
+        rejected_branch: 'branch-A',
+      },
+      {
+        prompt: [
+          task,
+          ...readTurn,
+          { role: 'user', content: 'Keep the change small.' },
+          { role: 'user', content: 'Write a real plan' },
+          ...write('parse both separators\n'),
+        ],
+        chosen: [
+          ...call('bash_command', { command: 'grep -c separators notes/plan.txt' }, '1\n[exit code: 0]'),
+          say('Done on branch C.'),
+        ],
+        rejected: [...ls, say('Done on branch B.')],
+        session_id: 'SESSION',
+        branch_point_step: 3,
+        chosen_branch: 'branch-C',
+        rejected_branch: 'branch-B',
+      },
+    ]);
+  });
+
+  it('every line of every format validates against its schema in docs/schemas', () => {
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    for (const name of EXPORT_FORMATS) {
+      ajv.addSchema(JSON.parse(fs.readFileSync(path.join(root, 'docs/schemas', `${name}.schema.json`), 'utf8')), name);
+    }
+    for (const f of [...EXPORT_FORMATS, 'flat'] as const) {
+      const validate = ajv.getSchema(f === 'flat' ? 'trajectories' : f)!;
+      expect(raw[f].length, f).toBeGreaterThan(0);
+      for (const line of raw[f]) {
+        const ok = validate(JSON.parse(line));
+        expect(ok ? [] : validate.errors, `${f}: ${ajv.errorsText(validate.errors)}`).toEqual([]);
+      }
+    }
+  });
+
+  it("agrees with the engine's records: step numbers, branch names, rollback steps and reasons", () => {
+    const store = engine.store;
+    const all = store.listSteps(sessionId);
+    const branches = store.listBranches(sessionId);
+    expect(branches.map((b) => b.name)).toEqual(out.flat.map((l) => l.branch));
+    const rawFlat = raw.flat.map((l) => JSON.parse(l));
+    const rollbacks = store
+      .listInterventions(sessionId)
+      .filter((iv) => iv.type === 'branch')
+      .map((iv) => ({ iv, content: JSON.parse(iv.content!) }));
+    expect(rollbacks).toHaveLength(2);
+    for (const [i, b] of branches.entries()) {
+      const line = rawFlat[i];
+      // The engine numbers agent steps from 1; step 0 is the initial state and is no step.
+      expect(line.steps.map((s: { step_idx: number }) => s.step_idx)).toEqual(
+        branchPath(b, all).map((s) => s.step_idx),
+      );
+      expect(line.steps[0].step_idx).toBe(1);
+      expect(line.steps.map((s: { checkpoint: string }) => s.checkpoint)).toEqual(
+        branchPath(b, all).map((s) => s.checkpoint),
+      );
+      if (!b.parent_branch_id) continue;
+      const rb = rollbacks.find((r) => r.iv.branch_id === b.id)!;
+      expect(rb.content.branch).toBe(b.name);
+      expect(line.rollback_from_step).toBe(rb.content.from_step);
+      expect(line.branch_point_step).toBe(rb.content.to_step);
+      expect(line.branch_point_step).toBe(store.getStep(b.fork_step_id!)!.step_idx);
+      expect(line.rollback_reason).toBe(rb.content.reason);
+      expect(line.rollback_reason).toBe(b.reason);
+      const pref = out.branch_preferences.find((p) => p.chosen_branch === b.name)!;
+      expect([pref.branch_point_step, pref.branch_point_reason]).toEqual([rb.content.to_step, b.reason]);
+      const review = out.code_review.find((c) => c.kind === 'rollback_reason' && c.comment === b.reason)!;
+      expect(review.after_step).toBe(rb.content.to_step);
+    }
+    expect(store.getSession(sessionId)!.status).toBe('finished');
+  });
+});
