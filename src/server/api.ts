@@ -13,6 +13,7 @@ import type { SessionEvent } from '../session/events.js';
 import { ControlError, type SessionControls, type SessionManager } from '../session/types.js';
 import type { Annotation, SessionRecord, Store } from '../store/types.js';
 import { validateAnswers } from './annotations.js';
+import { registerApprovals } from './approvals.js';
 import { type Auth, COOKIE_NAME, clearedCookie, sessionCookie } from './auth.js';
 import { BadRequestError, errorAnswer, NotFoundError, UnauthorizedError } from './errors.js';
 import type { LiveHub } from './live.js';
@@ -228,6 +229,8 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     live.resubscribe(session.id);
     return c.body(null, 204);
   });
+
+  registerApprovals(app, { store, manager });
 
   app.put('/api/sessions/:id/annotations', async (c) => {
     const session = own(c.req.param('id'), c.get('user'));
