@@ -200,4 +200,226 @@ describe('a claude_agent_sdk session through the session manager', () => {
     expect(readFileSync(join(rig.dir, 'repo/parser.py'), 'utf8')).toBe(PARSER);
     expect(readFileSync(join(session.workspace, 'parser.py'), 'utf8')).toContain('text.strip()');
   });
+
+  it('holds a pause in the PreToolUse hook, delivers an instruction in the next request, and rolls back to a step', async () => {
+    rig = await startRig();
+    const r = rig;
+    const s = await r.manager.start({ task: 'Fix the parser', annotator: 'ann' });
+    const ws = r.store.getSession(s.id)!.workspace;
+    const file = join(ws, 'parser.py');
+    r.server.enqueue(
+      'anthropic',
+      { tool_calls: [{ id: 'toolu_read', name: 'Read', input: { file_path: file } }] },
+      {
+        tool_calls: [
+          {
+            id: 'toolu_edit',
+            name: 'Edit',
+            input: { file_path: file, old_string: 'return text', new_string: 'return text.upper()' },
+          },
+        ],
+      },
+      {
+        tool_calls: [
+          { id: 'toolu_write', name: 'Write', input: { file_path: join(ws, 'wrong.py'), content: 'x = 1\n' } },
+        ],
+      },
+      { tool_calls: [{ id: 'toolu_rm', name: 'Bash', input: { command: 'rm README.md' } }] },
+      { text: 'First path done.' },
+    );
+    // Paused before the first tool: the Read waits in the hook until resumed.
+    s.pause('ann');
+    await waitFor(r, s.id, (e) => e.type === 'status' && e.status === 'paused');
+    const requestsHeld = r.server.modelRequests('anthropic').length;
+    await new Promise((done) => setTimeout(done, 1500));
+    expect(r.store.listSteps(s.id)).toEqual([]);
+    expect(r.server.modelRequests('anthropic').length).toBe(requestsHeld);
+    expect(s.status()).toBe('paused');
+    s.instruct('Use a migration instead', 'ann');
+    s.resume('ann');
+    await waitFor(r, s.id, ended);
+    // The first request after the instruction carries it.
+    const next = messagesOf(r, requestsHeld);
+    expect(next).toContain('Use a migration instead');
+    expect(next).toContain('toolu_read');
+    expect(r.store.listInterventions(s.id).map((i) => i.type)).toEqual(['pause', 'instruction', 'resume']);
+    expect(summary(r.store.listSteps(s.id))).toEqual([
+      '1:file_read',
+      '2:file_edit',
+      '3:file_write',
+      '4:bash_command',
+      '5:message',
+    ]);
+    expect(existsSync(join(ws, 'README.md'))).toBe(false);
+    expect(existsSync(join(ws, 'wrong.py'))).toBe(true);
+
+    // Roll back to just after the Read: a new branch, the workspace as it was, the agent's memory too.
+    const read = r.store.listSteps(s.id)[0]!;
+    await expect(s.rollback({ toStepId: read.id, annotator: 'ann' })).rejects.toThrow(/reason is required/);
+    r.server.enqueue('anthropic', { text: 'Second path: nothing to change.' });
+    const before = r.server.modelRequests('anthropic').length;
+    await s.rollback({
+      toStepId: read.id,
+      reason: 'it edited the wrong line',
+      instruction: 'Only add a comment',
+      annotator: 'ann',
+    });
+    expect(readFileSync(file, 'utf8')).toBe(PARSER);
+    expect(readFileSync(join(ws, 'README.md'), 'utf8')).toBe(README);
+    expect(existsSync(join(ws, 'wrong.py'))).toBe(false);
+    await waitFor(
+      r,
+      s.id,
+      (e) =>
+        e.type === 'session' && e.session.status === 'finished' && r.server.modelRequests('anthropic').length > before,
+    );
+    const resumed = messagesOf(r, before);
+    expect(resumed).toContain('toolu_read');
+    expect(resumed).toContain('Only add a comment');
+    for (const later of ['toolu_edit', 'toolu_write', 'toolu_rm', 'First path done'])
+      expect(resumed).not.toContain(later);
+
+    const branches = r.store.listBranches(s.id);
+    expect(branches.map((b) => b.name)).toEqual(['branch-A', 'branch-B']);
+    const all = r.store.listSteps(s.id);
+    expect(summary(branchPath(branches[0]!, all))).toEqual([
+      '1:file_read',
+      '2:file_edit',
+      '3:file_write',
+      '4:bash_command',
+      '5:message',
+    ]);
+    expect(summary(branchPath(branches[1]!, all))).toEqual(['1:file_read', '2:message']);
+    expect(branches[1]!.fork_step_id).toBe(read.id);
+    expect(r.store.listInterventions(s.id).at(-2)).toMatchObject({ type: 'branch', after_step: 1 });
+    expect(git(ws, 'for-each-ref', '--format=%(refname:short)')).toMatch(/branch-B/);
+    // The forked SDK session is a new one; the old path keeps its own.
+    expect(sdkRefOf(branchPath(branches[1]!, all)[1]!)!.sdk_session_id).not.toBe(sdkRefOf(read)!.sdk_session_id);
+  });
+
+  it('ask mode: each call waits for the annotator, who approves with an edit or denies, and the agent is told', async () => {
+    rig = await startRig({ permission_mode: 'ask' });
+    const r = rig;
+    const s = await r.manager.start({ task: 'Tidy up', annotator: 'ann' });
+    const ws = r.store.getSession(s.id)!.workspace;
+    const file = join(ws, 'parser.py');
+    r.server.enqueue(
+      'anthropic',
+      // The SDK's Edit refuses a file the agent has not read: Read first.
+      { tool_calls: [{ id: 'toolu_read', name: 'Read', input: { file_path: file } }] },
+      {
+        tool_calls: [
+          {
+            id: 'toolu_edit',
+            name: 'Edit',
+            input: { file_path: file, old_string: 'return text', new_string: 'return text.lower()' },
+          },
+        ],
+      },
+      { tool_calls: [{ id: 'toolu_rm', name: 'Bash', input: { command: 'rm README.md' } }] },
+      { text: 'Understood, leaving README alone.' },
+    );
+    // The route the UI calls, on a bare app with the user already logged in.
+    const app = new Hono<{ Variables: { user: string } }>();
+    app.onError((err, c) => {
+      const a = errorAnswer(err);
+      return c.json(a.body, a.status);
+    });
+    app.use('*', async (c, next) => {
+      c.set('user', 'ann');
+      await next();
+    });
+    registerApprovals(app, { store: r.store, manager: r.manager });
+    const post = (callId: string, body: unknown) =>
+      app.request(`/api/sessions/${s.id}/approvals/${callId}`, { method: 'POST', body: JSON.stringify(body) });
+
+    const asked = await waitFor(r, s.id, (e) => e.type === 'status' && e.activity === 'waiting_approval');
+    expect(asked).toMatchObject({ message: 'Read wants to read parser.py (call toolu_read): approve, edit or deny' });
+    await new Promise((done) => setTimeout(done, 800));
+    expect(r.store.listSteps(s.id)).toEqual([]);
+    expect((await post('toolu_read', { allow: true })).status).toBe(204);
+    const askedEdit = await waitFor(
+      r,
+      s.id,
+      (e) => e.type === 'status' && e.activity === 'waiting_approval' && e.message!.includes('toolu_edit'),
+    );
+    expect(askedEdit).toMatchObject({
+      status: 'running',
+      message: expect.stringContaining('Edit wants to change parser.py'),
+    });
+    await new Promise((done) => setTimeout(done, 800));
+    expect(readFileSync(file, 'utf8')).toBe(PARSER);
+    const pending = (await (await app.request(`/api/sessions/${s.id}/approvals`)).json()) as { call_id: string }[];
+    expect(pending.map((p) => p.call_id)).toEqual(['toolu_edit']);
+    expect((await post('toolu_nope', { allow: true })).status).toBe(404);
+    const edited = { file_path: file, old_string: 'return text', new_string: 'return text.casefold()' };
+    expect((await post('toolu_edit', { allow: true, input: edited })).status).toBe(204);
+
+    await waitFor(
+      r,
+      s.id,
+      (e) => e.type === 'status' && e.activity === 'waiting_approval' && e.message!.includes('toolu_rm'),
+    );
+    expect(readFileSync(file, 'utf8')).toBe('def parse(text):\n    return text.casefold()\n');
+    expect((await post('toolu_rm', { allow: false, message: 'Never delete the README' })).status).toBe(204);
+    await waitFor(r, s.id, ended);
+
+    expect(readFileSync(join(ws, 'README.md'), 'utf8')).toBe(README);
+    const steps = r.store.listSteps(s.id);
+    expect(summary(steps)).toEqual(['1:file_read', '2:file_edit', '3:bash_command', '4:message']);
+    expect(steps[1]!.tool_call!.input).toEqual(edited);
+    expect(steps[1]!.changed_files).toBe(true);
+    expect(steps[2]!.payload).toMatchObject({
+      type: 'bash_command',
+      exit_code: null,
+      refused: 'Never delete the README',
+    });
+    expect(steps[2]!.tool_is_error).toBe(true);
+    // The denial reached the model as the Bash call's result.
+    const last = JSON.stringify(
+      (r.server.modelRequests('anthropic').at(-1)!.body as { messages: unknown[] }).messages.at(-1),
+    );
+    expect(last).toContain('toolu_rm');
+    expect(last).toContain('Never delete the README');
+    const approvals = r.store.listInterventions(s.id).filter((i) => i.type === 'approval');
+    expect(approvals.map((i) => JSON.parse(i.content!))).toEqual([
+      { call_id: 'toolu_read', tool: 'Read', allow: true },
+      { call_id: 'toolu_edit', tool: 'Edit', allow: true, input: edited },
+      { call_id: 'toolu_rm', tool: 'Bash', allow: false, message: 'Never delete the README' },
+    ]);
+    expect(approvals.map((i) => i.after_step)).toEqual([null, 1, 2]);
+    const controller = r.manager.get(s.id);
+    expect(controller).toBeInstanceOf(SdkSessionController);
+    expect(() => (controller as SdkSessionController).approve('toolu_edit', { allow: true }, 'ann')).toThrow(
+      ControlError,
+    );
+  });
+
+  it('stop interrupts the agent mid-answer; sandbox.timeout stops it and is recorded as a timeout', async () => {
+    rig = await startRig({}, { sandbox: { type: 'local', workspace: './repo', timeout: 4 } });
+    const r = rig;
+    // About 12 s of streaming each: an answer can only complete if the interrupt did not work.
+    const slow = { text: 'a slow answer '.repeat(100), chunk_size: 4, chunk_delay_ms: 30 };
+    r.server.enqueue('anthropic', slow);
+    const a = await r.manager.start({ task: 'Talk slowly', annotator: 'ann' });
+    while (r.server.modelRequests('anthropic').length === 0) await new Promise((done) => setTimeout(done, 50));
+    await a.stop('ann');
+    expect(r.store.getSession(a.id)).toMatchObject({ status: 'stopped', end_reason: 'stopped by the annotator' });
+    expect(r.store.listSteps(a.id)).toEqual([]);
+    expect(r.store.listInterventions(a.id).map((i) => i.type)).toEqual(['stop']);
+    expect(() => a.pause('ann')).toThrow(/the session has stopped/);
+
+    r.server.enqueue('anthropic', slow);
+    const started = Date.now();
+    const b = await r.manager.start({ task: 'Talk slowly again', annotator: 'ann' });
+    await waitFor(r, b.id, ended);
+    expect(Date.now() - started).toBeLessThan(11_000);
+    expect(r.store.getSession(b.id)).toMatchObject({
+      status: 'stopped',
+      end_reason: 'timeout after 4 s (sandbox.timeout)',
+    });
+    expect(r.store.listInterventions(b.id).map((i) => [i.type, i.content])).toEqual([
+      ['timeout', 'timeout after 4 s (sandbox.timeout)'],
+    ]);
+  });
 });

@@ -172,6 +172,11 @@ export function createClaudeAgentSdkBackend(
       const refusals = new Map<string, string>();
       // Input the annotator edited before approving: the step records the call as it ran.
       const edited = new Map<string, Record<string, unknown>>();
+      const decided = new Map<string, Record<string, unknown>>();
+      // auto: every allowed tool runs; ask: the annotator decides each call; restricted: only
+      // read-only tools run on their own, anything that changes the workspace must be approved.
+      const mustAsk = (tool: string) =>
+        section.permission_mode === 'ask' || (section.permission_mode === 'restricted' && !READ_ONLY.has(tool));
       let sessionId = req.resume?.session_id ?? '';
       const cwd = path.resolve(req.cwd);
 
@@ -204,35 +209,37 @@ export function createClaudeAgentSdkBackend(
           }
           if (!verdict.ok) return deny(`refused by restricted_commands: ${verdict.reason}`);
         }
-        if (call.name === 'Edit' || call.name === 'Write') {
-          befores.set(call.id, await readMaybe(path.resolve(cwd, String(call.input.file_path ?? ''))));
+        const fileOf = (input: Record<string, unknown>) => path.resolve(cwd, String(input.file_path ?? ''));
+        if (call.name === 'Edit' || call.name === 'Write') befores.set(call.id, await readMaybe(fileOf(call.input)));
+        // The annotator decides here rather than in canUseTool: the CLI lets reads inside its cwd
+        // through without asking, and "ask" means every call.
+        if (mustAsk(call.name)) {
+          if (!req.hooks.askPermission) return deny(`${call.name} needs the annotator's approval`);
+          const answer = await req.hooks.askPermission(call);
+          if (!answer.allow) return deny(answer.reason);
+          const input = answer.input ?? call.input;
+          decided.set(call.id, input);
+          if (answer.input) {
+            edited.set(call.id, answer.input);
+            if (call.name === 'Edit' || call.name === 'Write') befores.set(call.id, await readMaybe(fileOf(input)));
+          }
+          return {
+            hookSpecificOutput: {
+              hookEventName: 'PreToolUse' as const,
+              permissionDecision: 'allow' as const,
+              ...(answer.input ? { updatedInput: answer.input } : {}),
+            },
+          };
         }
         return {};
       };
 
       const canUseTool: CanUseTool = async (toolName, toolInput, { toolUseID }) => {
-        const call: ToolCall = { id: toolUseID, name: toolName, input: toolInput };
         if (!allowed.has(toolName)) return { behavior: 'deny', message: `${toolName} is not in allowed_tools` };
-        // auto: every allowed tool runs; ask: the annotator decides each call; restricted: only
-        // read-only tools run on their own, anything that changes the workspace must be approved.
-        const mustAsk =
-          section.permission_mode === 'ask' || (section.permission_mode === 'restricted' && !READ_ONLY.has(toolName));
-        if (mustAsk) {
-          if (!req.hooks.askPermission)
-            return { behavior: 'deny', message: `${toolName} needs the annotator's approval` };
-          const answer = await req.hooks.askPermission(call);
-          if (!answer.allow) {
-            refusals.set(toolUseID, answer.reason);
-            return { behavior: 'deny', message: answer.reason };
-          }
-          if (answer.input) {
-            edited.set(toolUseID, answer.input);
-            if (toolName === 'Edit' || toolName === 'Write') {
-              befores.set(toolUseID, await readMaybe(path.resolve(cwd, String(answer.input.file_path ?? ''))));
-            }
-            return { behavior: 'allow', updatedInput: answer.input };
-          }
-        }
+        // Asked and approved in PreToolUse already.
+        const approved = decided.get(toolUseID);
+        if (approved) return { behavior: 'allow', updatedInput: approved };
+        if (mustAsk(toolName)) return { behavior: 'deny', message: `${toolName} needs the annotator's approval` };
         return { behavior: 'allow', updatedInput: toolInput };
       };
 
