@@ -6,6 +6,7 @@
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { compress } from 'hono/compress';
 import { getCookie } from 'hono/cookie';
 import { z } from 'zod';
 import type { PotatoConfig } from '../config/types.js';
@@ -17,7 +18,7 @@ import { registerApprovals } from './approvals.js';
 import { type Auth, COOKIE_NAME, clearedCookie, sessionCookie } from './auth.js';
 import { BadRequestError, errorAnswer, NotFoundError, UnauthorizedError } from './errors.js';
 import type { LiveHub } from './live.js';
-import { type WireOptions, wireStep } from './wire.js';
+import { type WireOptions, wirePreview, wireStep } from './wire.js';
 import { listFiles, readFileAt, resolveCheckpoint } from './workspace-files.js';
 
 export type ApiEnv = { Variables: { user: string } };
@@ -73,6 +74,9 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
       log(`${c.req.method} ${c.req.path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return c.json(answer.body, answer.status);
   });
+
+  // A session snapshot is megabytes of JSON text: gzip makes it a fraction of that on the wire.
+  app.use('/api/*', compress());
 
   // Tasks, instructions and notes are text a person typed: 1 MiB is far more than enough.
   app.use(
@@ -147,7 +151,17 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     return cur;
   };
 
-  app.get('/api/sessions', (c) => c.json(store.listSessions({ annotator: c.get('user') }).reverse()));
+  /** Steps in a session: a COUNT where the store has one, else the steps themselves. */
+  const stepCount = (id: string): number => store.countSteps?.(id) ?? store.listSteps(id).length;
+
+  app.get('/api/sessions', (c) =>
+    c.json(
+      store
+        .listSessions({ annotator: c.get('user') })
+        .reverse()
+        .map((s) => ({ ...s, branch_count: store.listBranches(s.id).length, step_count: stepCount(s.id) })),
+    ),
+  );
 
   app.post('/api/sessions', async (c) => {
     const { task } = await body(c.req.raw, startBody);
@@ -172,13 +186,21 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     // All reads in one synchronous turn: last_seq matches the snapshot exactly.
     return c.json({
       session,
-      steps: store.listSteps(session.id).map((s) => wireStep(s, wire)),
+      steps: store.listSteps(session.id).map((s) => wirePreview(s, wire)),
       branches: store.listBranches(session.id),
       interventions: store.listInterventions(session.id),
       annotations: store.listAnnotations(session.id),
       labels: store.listStepLabels(session.id),
       last_seq: lastSeq(session.id),
     });
+  });
+
+  app.get('/api/sessions/:id/steps/:stepId', (c) => {
+    const session = own(c.req.param('id'), c.get('user'));
+    const stepId = c.req.param('stepId');
+    const step = store.getStep(stepId);
+    if (!step || step.session_id !== session.id) throw new NotFoundError(`session ${session.id} has no step ${stepId}`);
+    return c.json(wireStep(step, wire));
   });
 
   app.get('/api/sessions/:id/events', (c) => {

@@ -277,6 +277,102 @@ describe('sessions and controls', () => {
     await w.until(() => w.events.length >= 1);
     expect(w.events.map((e) => e.seq)).toEqual([3]);
   });
+
+  it('sends large step fields as previews and the whole step on request, the same in the socket', async () => {
+    const s = rig.manager.createSession('alice');
+    rig.manager.run(s.id);
+    const output = Array.from({ length: 3000 }, (_, n) => `PASSED test_${n}`).join('\n');
+    const diff = `--- a/x.py\n+++ b/x.py\n@@ -1,300 +1,300 @@\n${Array.from({ length: 300 }, (_, n) => `-a${n}\n+b${n}`).join('\n')}\n`;
+    const longLine = 'x'.repeat(10_000);
+    const big = {
+      ...step(s.id, 0, {
+        type: 'bash_command',
+        command: 'pytest',
+        output,
+        exit_code: 0,
+        timed_out: false,
+        truncated: false,
+      }),
+      tool_result: output,
+      tool_call: { id: 'c1', name: 'bash', input: { command: 'pytest', note: longLine } },
+    };
+    const edit = step(
+      s.id,
+      1,
+      { type: 'file_edit', path: 'x.py', diff, modified_lines: [[1, 300]], created: false },
+      big.id,
+    );
+    const small = step(s.id, 2, { type: 'message', content: 'done' }, edit.id);
+    for (const x of [big, edit, small]) rig.store.insertStep(x);
+    rig.manager.emit(s.id, { type: 'step', step: big });
+
+    type Wire = Step & {
+      payload_cut?: true;
+      cut_fields?: Record<string, { lines: number; chars: number; added?: number; removed?: number }>;
+    };
+    const snap = await rig.alice.json<{ steps: Wire[] }>('GET', `/api/sessions/${s.id}`);
+    const [cutBig, cutEdit, whole] = snap.body.steps;
+    expect(cutBig!.payload_cut).toBe(true);
+    expect(cutBig!.cut_fields).toEqual({
+      'payload.output': { lines: 3000, chars: output.length },
+      tool_result: { lines: 3000, chars: output.length },
+      'tool_call.input.note': { lines: 1, chars: 10_000 },
+    });
+    const shown = (cutBig!.payload as { output: string }).output;
+    expect(shown.split('\n')).toEqual(output.split('\n').slice(0, 40));
+    expect(cutBig!.tool_call!.input.command).toBe('pytest');
+    expect((cutBig!.tool_call!.input.note as string).length).toBe(4096);
+    expect(cutEdit!.cut_fields).toEqual({
+      'payload.diff': { lines: 603, chars: diff.length, added: 300, removed: 300 },
+    });
+    expect(whole).toEqual(small);
+
+    // The whole step, for its owner only; a step of another session is not found through this one.
+    const full = await rig.alice.json<Wire>('GET', `/api/sessions/${s.id}/steps/${big.id}`);
+    expect(full.status).toBe(200);
+    expect(full.body).toEqual(big);
+    const other = rig.manager.createSession('alice');
+    expect((await rig.alice.json('GET', `/api/sessions/${other.id}/steps/${big.id}`)).status).toBe(404);
+    expect((await rig.alice.json('GET', `/api/sessions/${s.id}/steps/nope`)).body).toMatchObject({ code: 'not_found' });
+    const bob = new Client(rig.base);
+    await bob.login('bob', 'bob-pw');
+    expect((await bob.json('GET', `/api/sessions/${s.id}/steps/${big.id}`)).status).toBe(404);
+
+    // The socket sends the same preview as the snapshot.
+    const w = watch(s.id, 0);
+    await w.until(() => w.events.some((e) => e.type === 'step'));
+    const live = w.events.find((e) => e.type === 'step') as { step: Wire };
+    expect(live.step).toEqual(cutBig);
+
+    // The snapshot is gzipped for a client that accepts it.
+    const res = await rig.alice.request('GET', `/api/sessions/${s.id}`);
+    expect(res.headers.get('content-encoding')).toBe('gzip');
+    expect(await res.json()).toEqual(snap.body);
+  });
+
+  it('lists sessions with their step and branch counts', async () => {
+    const s = rig.manager.createSession('alice');
+    const empty = rig.manager.createSession('alice');
+    rig.store.insertStep(step(s.id, 0, { type: 'message', content: 'a' }));
+    rig.store.insertStep(step(s.id, 1, { type: 'message', content: 'b' }, `${s.id}-step-0`));
+    rig.store.insertBranch({
+      id: `${s.id}-A`,
+      session_id: s.id,
+      name: 'branch-A',
+      fork_step_id: null,
+      parent_branch_id: null,
+      reason: null,
+      head_step_id: `${s.id}-step-1`,
+      git_ref: 'refs/heads/potato/branch-A',
+      created_at: Date.now(),
+    });
+    const list = await rig.alice.json<{ id: string; step_count: number; branch_count: number }[]>(
+      'GET',
+      '/api/sessions',
+    );
+    const counts = Object.fromEntries(list.body.map((x) => [x.id, [x.step_count, x.branch_count]]));
+    expect(counts).toEqual({ [s.id]: [2, 1], [empty.id]: [0, 0] });
+  });
 });
 
 describe('live events', () => {

@@ -97,6 +97,8 @@ export interface Store {
   getStep(id: string): Step | null;
   /** All steps of a session (the whole tree), in insertion order. */
   listSteps(sessionId: string): Step[];
+  /** How many steps a session has, without reading them (optional: listSteps().length otherwise). */
+  countSteps?(sessionId: string): number;
 
   insertBranch(b: BranchRecord): void;
   updateBranch(id: string, patch: Partial<Pick<BranchRecord, 'head_step_id' | 'reason'>>): void;

@@ -205,6 +205,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
         @tool_is_error, @checkpoint, @changed_files, @usage, @started_at, @ended_at)`),
     getStep: db.prepare('SELECT * FROM steps WHERE id = ?'),
     listSteps: db.prepare('SELECT * FROM steps WHERE session_id = ? ORDER BY rowid'),
+    countSteps: db.prepare('SELECT COUNT(*) FROM steps WHERE session_id = ?').pluck(),
 
     insertBranch: db.prepare(`INSERT INTO branches (id, session_id, name, fork_step_id, parent_branch_id, reason,
         head_step_id, git_ref, created_at)
@@ -309,6 +310,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
       return r ? stepFromRow(r) : null;
     },
     listSteps: (sessionId) => (q.listSteps.all(sessionId) as Row[]).map(stepFromRow),
+    countSteps: (sessionId) => q.countSteps.get(sessionId) as number,
 
     insertBranch: (b) => void q.insertBranch.run(b),
     updateBranch: (id, patch) => updateBranch(id, patch),

@@ -9,6 +9,7 @@ import type {
   SessionRecord,
   SessionSnapshot,
   SessionSummary,
+  Step,
   StepLabel,
   StepLabelValue,
   UiConfig,
@@ -71,6 +72,8 @@ export const api = {
   sessions: () => request<SessionSummary[]>('GET', '/api/sessions'),
   createSession: (task: string) => request<SessionRecord>('POST', '/api/sessions', { task }),
   session: (id: string) => request<SessionSnapshot>('GET', s(id)),
+  /** One step whole (the snapshot and the socket may send previews of its large fields). */
+  step: (id: string, stepId: string) => request<Step>('GET', `${s(id)}/steps/${enc(stepId)}`),
   pause: (id: string) => request<void>('POST', `${s(id)}/pause`),
   resume: (id: string) => request<void>('POST', `${s(id)}/resume`),
   stop: (id: string) => request<void>('POST', `${s(id)}/stop`),

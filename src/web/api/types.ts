@@ -4,8 +4,9 @@
  * types so the server and the browser share one event union.
  */
 import type { AnnotationScheme, LiveCodingAgentConfig } from '../../config/schema.ts';
+import type { CutField, WireStep } from '../../server/wire.ts';
 import type { SessionEvent, SessionStatus } from '../../session/events.ts';
-import type { Step, StepPayload, StepType, TokenUsage, ToolCall } from '../../steps/types.ts';
+import type { StepPayload, StepType, TokenUsage, ToolCall } from '../../steps/types.ts';
 import type {
   Annotation,
   BranchRecord,
@@ -15,15 +16,21 @@ import type {
   StepLabelValue,
 } from '../../store/types.ts';
 
+/**
+ * A step as the server sends it: large text fields may be previews (`payload_cut`, with the
+ * full sizes in `cut_fields`); `api.step` fetches the whole step.
+ */
+export type Step = WireStep;
+
 export type {
   Annotation,
   AnnotationScheme,
   BranchRecord,
+  CutField,
   Intervention,
   SessionEvent,
   SessionRecord,
   SessionStatus,
-  Step,
   StepLabel,
   StepLabelValue,
   StepPayload,
@@ -41,8 +48,8 @@ export interface UiConfig {
   annotation_schemes: AnnotationScheme[];
 }
 
-/** A session in the list; the server may add a branch count so the list needs no extra request. */
-export type SessionSummary = SessionRecord & { branch_count?: number };
+/** A session in the list, with its counts so the list needs no extra request. */
+export type SessionSummary = SessionRecord & { branch_count: number; step_count: number };
 
 export interface SessionSnapshot {
   session: SessionRecord;

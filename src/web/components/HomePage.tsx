@@ -17,7 +17,6 @@ export function HomePage() {
   const [busy, setBusy] = useState(false);
   const [sessions, setSessions] = useState<SessionSummary[] | null>(null);
   const [listError, setListError] = useState<string | null>(null);
-  const [branchCounts, setBranchCounts] = useState<Record<string, number>>({});
 
   useEffect(() => {
     localStorage.setItem(DRAFT_KEY, task);
@@ -27,16 +26,7 @@ export function HomePage() {
     let cancelled = false;
     api
       .sessions()
-      .then(async (list) => {
-        if (cancelled) return;
-        setSessions(list);
-        // Older servers list sessions without a branch count: ask for the first few.
-        for (const s of list.filter((x) => x.branch_count === undefined).slice(0, 25)) {
-          const snap = await api.session(s.id).catch(() => null);
-          if (cancelled) return;
-          if (snap) setBranchCounts((c) => ({ ...c, [s.id]: snap.branches.length }));
-        }
-      })
+      .then((list) => !cancelled && setSessions(list))
       .catch((e: Error) => !cancelled && setListError(e.message));
     return () => {
       cancelled = true;
@@ -106,6 +96,7 @@ export function HomePage() {
                 <th>Status</th>
                 <th>Task</th>
                 <th>Started</th>
+                <th className="num">Steps</th>
                 <th className="num">Branches</th>
               </tr>
             </thead>
@@ -126,8 +117,11 @@ export function HomePage() {
                     {shorten(s.task, 110)}
                   </td>
                   <td className="nowrap">{formatDate(s.created_at)}</td>
+                  <td className="num" data-testid="session-steps">
+                    {s.step_count.toLocaleString('en-US')}
+                  </td>
                   <td className="num" data-testid="session-branches">
-                    {s.branch_count ?? branchCounts[s.id] ?? '–'}
+                    {s.branch_count}
                   </td>
                 </tr>
               ))}

@@ -5,6 +5,7 @@
  * and optionally edit the tool call the agent makes next, before it runs.
  */
 import { type FormEvent, useEffect, useMemo, useState } from 'react';
+import { api } from '../api/client.ts';
 import type { RollbackBody, Step, UiConfig } from '../api/types.ts';
 import { stepLabel } from '../lib/format.ts';
 
@@ -45,10 +46,21 @@ export function RollbackDialog({
     return path.slice(i).find((s) => s.tool_call !== null) ?? null;
   }, [path, target]);
   useEffect(() => {
-    if (next?.tool_call) {
-      setToolName(next.tool_call.name);
-      setToolInput(JSON.stringify(next.tool_call.input, null, 2));
-    }
+    if (!next?.tool_call) return;
+    setToolName(next.tool_call.name);
+    setToolInput(JSON.stringify(next.tool_call.input, null, 2));
+    // A long input came as a preview: prefill the editor with the whole call instead.
+    if (!Object.keys(next.cut_fields ?? {}).some((f) => f.startsWith('tool_call.'))) return;
+    let current = true;
+    api.step(next.session_id, next.id).then(
+      (whole) => {
+        if (current && whole.tool_call) setToolInput(JSON.stringify(whole.tool_call.input, null, 2));
+      },
+      (e: Error) => current && setError(`Could not load the whole tool call: ${e.message}`),
+    );
+    return () => {
+      current = false;
+    };
   }, [next]);
 
   useEffect(() => {

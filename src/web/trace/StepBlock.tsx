@@ -1,13 +1,15 @@
 /**
  * @module web/trace/StepBlock
  * One step of the trace, drawn by its type, with its PRM label buttons; and the blocks for a
- * step still streaming (a partial) and for an annotator's intervention.
+ * step still streaming (a partial) and for an annotator's intervention. A step whose large
+ * fields came as previews is fetched whole when the annotator expands one of them.
  */
 import { memo, useState } from 'react';
 import type { Intervention, Step, StepLabel, StepLabelValue } from '../api/types.ts';
 import { formatTokens, languageOf, stepAction } from '../lib/format.ts';
 import type { Partial } from '../state/session.ts';
-import { CodeBlock, DiffBlock, TerminalBlock } from './blocks.tsx';
+import { CodeBlock, type Cut, DiffBlock, TerminalBlock } from './blocks.tsx';
+import { type FullStep, useFullStep } from './fullStep.ts';
 
 export interface LabelHandlers {
   onLabel: (step: Step, label: StepLabelValue | null, firstError: boolean) => void;
@@ -51,23 +53,55 @@ function StepLabels({ step, label, onLabel }: { step: Step; label: StepLabel | u
   );
 }
 
-function Body({ step }: { step: Step }) {
-  const p = step.payload;
+/** The cut of one field of the step being drawn, or undefined when that field is whole. */
+function cutOf(full: FullStep, field: string): Cut | undefined {
+  const size = full.step.cut_fields?.[field];
+  return size ? { ...size, load: full.load, loading: full.loading } : undefined;
+}
+
+/** A plain text (a message, a tool error) that may be a preview, with its "show all". */
+function PlainText({ text, cut, className }: { text: string; cut: Cut | undefined; className: string }) {
+  return (
+    <div className={className}>
+      {text}
+      {cut && (
+        <>
+          {'…'}
+          <div>
+            <button type="button" className="show-all" data-testid="show-all" onClick={cut.load} disabled={cut.loading}>
+              {cut.loading
+                ? 'Loading…'
+                : `Show all (${(cut.chars - text.length).toLocaleString('en-US')} more characters)`}
+            </button>
+          </div>
+        </>
+      )}
+    </div>
+  );
+}
+
+function Body({ full }: { full: FullStep }) {
+  const p = full.step.payload;
   switch (p.type) {
     case 'thinking':
-      return <Thinking text={p.content} hidden={p.content === ''} />;
+      return <Thinking text={p.content} hidden={p.content === ''} cut={cutOf(full, 'payload.content')} />;
     case 'message':
-      return <div className="message-text">{p.content}</div>;
+      return <PlainText className="message-text" text={p.content} cut={cutOf(full, 'payload.content')} />;
     case 'file_read':
       return (
         <>
-          <CodeBlock code={p.content} language={languageOf(p.path)} startLine={p.start_line} />
+          <CodeBlock
+            code={p.content}
+            language={languageOf(p.path)}
+            startLine={p.start_line}
+            cut={cutOf(full, 'payload.content')}
+          />
           {p.truncated && <div className="muted small">File truncated</div>}
         </>
       );
     case 'file_edit':
     case 'file_write':
-      return <DiffBlock diff={p.diff} />;
+      return <DiffBlock diff={p.diff} cut={cutOf(full, 'payload.diff')} />;
     case 'bash_command':
       return (
         <TerminalBlock
@@ -77,6 +111,7 @@ function Body({ step }: { step: Step }) {
           timedOut={p.timed_out}
           refused={p.refused}
           truncated={p.truncated}
+          cut={cutOf(full, 'payload.output')}
         />
       );
     case 'directory_list':
@@ -118,16 +153,25 @@ function Body({ step }: { step: Step }) {
   }
 }
 
-function Thinking({ text, hidden, open: initial = false }: { text: string; hidden?: boolean; open?: boolean }) {
-  const [open, setOpen] = useState(initial);
+function Thinking({ text, hidden, cut }: { text: string; hidden?: boolean; cut?: Cut }) {
+  const [open, setOpen] = useState(false);
   if (hidden) return <div className="muted small">Reasoning hidden by the project settings</div>;
+  const toggle = () => {
+    if (!open) cut?.load();
+    setOpen(!open);
+  };
   return (
     <div className={`thinking${open ? ' open' : ''}`} data-testid="thinking-block">
-      <button type="button" className="thinking-toggle" onClick={() => setOpen(!open)} aria-expanded={open}>
+      <button type="button" className="thinking-toggle" onClick={toggle} aria-expanded={open}>
         {open ? '▾' : '▸'} Reasoning
         {!open && <span className="thinking-preview"> — {text.slice(0, 140)}</span>}
       </button>
-      {open && <div className="thinking-text">{text}</div>}
+      {open && (
+        <div className="thinking-text">
+          {text}
+          {cut && <div className="muted small">{cut.loading ? 'Loading the rest…' : '…'}</div>}
+        </div>
+      )}
     </div>
   );
 }
@@ -155,6 +199,7 @@ export const StepBlock = memo(function StepBlock({
   onLabel,
   labelling = true,
 }: { step: Step; label: StepLabel | undefined; labelling?: boolean } & LabelHandlers) {
+  const full = useFullStep(step);
   const isError = step.type === 'error' || step.tool_is_error;
   const path = pathOf(step);
   const title = path ? null : stepAction(step);
@@ -193,9 +238,14 @@ export const StepBlock = memo(function StepBlock({
         )}
       </header>
       <div className="step-body">
-        <Body step={step} />
-        {step.tool_is_error && step.tool_result && step.type !== 'error' && (
-          <div className="error-text">{step.tool_result}</div>
+        <Body full={full} />
+        {step.tool_is_error && full.step.tool_result && step.type !== 'error' && (
+          <PlainText className="error-text" text={full.step.tool_result} cut={cutOf(full, 'tool_result')} />
+        )}
+        {full.error && (
+          <div className="form-error" role="alert">
+            {full.error}
+          </div>
         )}
       </div>
       {labelling && <StepLabels step={step} label={label} onLabel={onLabel} />}

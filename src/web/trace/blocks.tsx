@@ -3,47 +3,107 @@
  * The display blocks of the trace: code with line numbers, unified diffs, terminal output with
  * ANSI colours. Big contents are cut to their first lines until "show all" is clicked, so a
  * long session stays light; highlighting runs only for blocks that are actually rendered.
+ * A text the server sent as a preview (`cut`) says how long it really is, and "show all"
+ * fetches the whole step first.
  */
 import Anser from 'anser';
 import { parsePatch } from 'diff';
 import { useMemo, useState } from 'react';
+import type { CutField } from '../api/types.ts';
 import { highlight } from '../lib/highlight.ts';
 
 /** Lines shown before "show all". */
 export const COLLAPSED_LINES = 30;
 
-function ShowAll({ hidden, onClick }: { hidden: number; onClick: () => void }) {
+/** A text that is the server's preview of a longer one: its full size, and how to fetch it. */
+export type Cut = CutField & { load: () => void; loading: boolean };
+
+function ShowAll({
+  hidden,
+  hiddenChars = 0,
+  loading = false,
+  onClick,
+}: {
+  hidden: number;
+  hiddenChars?: number;
+  loading?: boolean;
+  onClick: () => void;
+}) {
+  const more =
+    hidden > 0
+      ? `${hidden.toLocaleString('en-US')} more line${hidden === 1 ? '' : 's'}`
+      : `${hiddenChars.toLocaleString('en-US')} more characters`;
   return (
-    <button type="button" className="show-all" data-testid="show-all" onClick={onClick}>
-      Show all ({hidden.toLocaleString('en-US')} more line{hidden === 1 ? '' : 's'})
+    <button type="button" className="show-all" data-testid="show-all" onClick={onClick} disabled={loading}>
+      {loading ? 'Loading…' : `Show all (${more})`}
     </button>
   );
 }
 
-function useCut(text: string): { shown: string; hidden: number; expand: () => void } {
+function splitLines(text: string): string[] {
+  const lines = text.split('\n');
+  if (text.endsWith('\n')) lines.pop();
+  return lines;
+}
+
+interface CutView {
+  shown: string;
+  /** Lines not shown; with `hiddenChars`, what the "show all" button offers. */
+  hidden: number;
+  hiddenChars: number;
+  /** A button is due (something is not shown yet). */
+  more: boolean;
+  loading: boolean;
+  expand: () => void;
+}
+
+/** What a block shows of `text` before and after "show all". */
+function cutView(text: string, all: boolean, cut: Cut | undefined, expand: () => void): CutView {
+  const lines = splitLines(text);
+  if (!cut) {
+    if (all || lines.length <= COLLAPSED_LINES + 5)
+      return { shown: lines.join('\n'), hidden: 0, hiddenChars: 0, more: false, loading: false, expand };
+    const shown = lines.slice(0, COLLAPSED_LINES).join('\n');
+    return { shown, hidden: lines.length - COLLAPSED_LINES, hiddenChars: 0, more: true, loading: false, expand };
+  }
+  // A preview: "show all" asks for the whole step; until it arrives the preview stays.
+  const count = all ? lines.length : Math.min(COLLAPSED_LINES, lines.length);
+  const shown = lines.slice(0, count).join('\n');
+  return {
+    shown,
+    hidden: Math.max(0, cut.lines - count),
+    hiddenChars: Math.max(0, cut.chars - shown.length),
+    more: true,
+    loading: all && cut.loading,
+    expand,
+  };
+}
+
+function useCut(text: string, cut: Cut | undefined): CutView {
   const [all, setAll] = useState(false);
-  return useMemo(() => {
-    const lines = text.split('\n');
-    if (text.endsWith('\n')) lines.pop();
-    if (all || lines.length <= COLLAPSED_LINES + 5) return { shown: lines.join('\n'), hidden: 0, expand: () => {} };
-    return {
-      shown: lines.slice(0, COLLAPSED_LINES).join('\n'),
-      hidden: lines.length - COLLAPSED_LINES,
-      expand: () => setAll(true),
-    };
-  }, [text, all]);
+  const load = cut?.load;
+  const expand = useMemo(
+    () => () => {
+      setAll(true);
+      load?.();
+    },
+    [load],
+  );
+  return useMemo(() => cutView(text, all, cut, expand), [text, all, cut, expand]);
 }
 
 export function CodeBlock({
   code,
   language,
   startLine = 1,
+  cut,
 }: {
   code: string;
   language: string | undefined;
   startLine?: number;
+  cut?: Cut;
 }) {
-  const { shown, hidden, expand } = useCut(code);
+  const { shown, hidden, hiddenChars, more, loading, expand } = useCut(code, cut);
   const html = useMemo(() => highlight(shown, language), [shown, language]);
   const count = shown === '' ? 1 : shown.split('\n').length;
   const gutter = useMemo(
@@ -59,7 +119,7 @@ export function CodeBlock({
         {/* biome-ignore lint/security/noDangerouslySetInnerHtml: highlight.js output escapes the source text */}
         <pre className="code hljs" dangerouslySetInnerHTML={{ __html: html }} />
       </div>
-      {hidden > 0 && <ShowAll hidden={hidden} onClick={expand} />}
+      {more && <ShowAll hidden={hidden} hiddenChars={hiddenChars} loading={loading} onClick={expand} />}
     </div>
   );
 }
@@ -106,10 +166,20 @@ function diffRows(diff: string): { rows: DiffRow[]; added: number; removed: numb
   return { rows, added, removed };
 }
 
-export function DiffBlock({ diff }: { diff: string }) {
+export function DiffBlock({ diff, cut }: { diff: string; cut?: Cut }) {
   const [all, setAll] = useState(false);
-  const { rows, added, removed } = useMemo(() => diffRows(diff), [diff]);
-  const limit = all || rows.length <= COLLAPSED_LINES + 10 ? rows.length : COLLAPSED_LINES;
+  const parsed = useMemo(() => diffRows(diff), [diff]);
+  const { rows } = parsed;
+  const added = cut?.added ?? parsed.added;
+  const removed = cut?.removed ?? parsed.removed;
+  const limit =
+    all || (!cut && rows.length <= COLLAPSED_LINES + 10) ? rows.length : Math.min(COLLAPSED_LINES, rows.length);
+  // A preview's rows stop where its text stops; the lines after it are hidden too.
+  const hidden = rows.length - limit + (cut ? Math.max(0, cut.lines - splitLines(diff).length) : 0);
+  const expand = () => {
+    setAll(true);
+    cut?.load();
+  };
   const sign = { add: '+', del: '-', ctx: ' ', hunk: '', meta: '' };
   return (
     <div className="diff-block" data-testid="diff-block">
@@ -133,7 +203,14 @@ export function DiffBlock({ diff }: { diff: string }) {
           </tbody>
         </table>
       </div>
-      {limit < rows.length && <ShowAll hidden={rows.length - limit} onClick={() => setAll(true)} />}
+      {(cut || limit < rows.length) && (
+        <ShowAll
+          hidden={hidden}
+          hiddenChars={cut ? cut.chars - diff.length : 0}
+          loading={all && cut?.loading}
+          onClick={expand}
+        />
+      )}
     </div>
   );
 }
@@ -170,6 +247,7 @@ export function TerminalBlock({
   refused,
   truncated = false,
   running = false,
+  cut,
 }: {
   command: string;
   output: string;
@@ -178,8 +256,9 @@ export function TerminalBlock({
   refused?: string;
   truncated?: boolean;
   running?: boolean;
+  cut?: Cut;
 }) {
-  const { shown, hidden, expand } = useCut(output);
+  const { shown, hidden, hiddenChars, more, loading, expand } = useCut(output, cut);
   let status: React.ReactNode = null;
   if (refused) status = <span className="exit exit-bad">refused by policy: {refused}</span>;
   else if (timedOut) status = <span className="exit exit-bad">timed out</span>;
@@ -196,7 +275,7 @@ export function TerminalBlock({
           <AnsiText text={shown} />
         </pre>
       )}
-      {hidden > 0 && <ShowAll hidden={hidden} onClick={expand} />}
+      {more && <ShowAll hidden={hidden} hiddenChars={hiddenChars} loading={loading} onClick={expand} />}
       <div className="terminal-foot" data-testid="terminal-exit">
         {status}
         {truncated && <span className="muted"> · output truncated</span>}
