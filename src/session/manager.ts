@@ -228,6 +228,8 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         await sandbox.close().catch(() => {});
       }
       live.clear();
+      // Streamed text still being coalesced is written now: the caller closes the store next.
+      hub.flush();
     },
   };
 }

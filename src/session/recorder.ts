@@ -3,7 +3,7 @@
  * What every session controller records the same way, whoever runs the agent loop: steps with
  * parent pointers and step_idx along the path, interventions, status and usage events through
  * the EventHub, the control refusals (disabled, ended, reason, branch limit), and moving the
- * head on a rollback (git reset, or a new named branch). Used by the SDK session controller.
+ * head on a rollback (git reset, or a new named branch). Used by both session controllers.
  */
 import { randomUUID } from 'node:crypto';
 import type { CheckpointStore } from '../checkpoints/types.js';
@@ -11,7 +11,6 @@ import type { PotatoConfig } from '../config/types.js';
 import type { Step, StepPayload, TokenUsage, ToolCall } from '../steps/types.js';
 import { branchPath, pathTo } from '../store/tree.js';
 import type { BranchRecord, Intervention, InterventionType, SessionRecord, Store } from '../store/types.js';
-import { branchName } from './controller.js';
 import type { AgentActivity, SessionStatus } from './events.js';
 import type { EventHub } from './hub.js';
 import { ControlError, type RollbackRequest } from './types.js';
@@ -283,4 +282,16 @@ export class SessionRecorder {
     if (holds(this.branch)) return this.branch;
     return branches.find(holds) ?? this.branch;
   }
+}
+
+/** branch-A … branch-Z, branch-AA …; numbered when auto_name_branches is off. */
+export function branchName(index: number, auto: boolean): string {
+  if (!auto) return `branch-${index + 1}`;
+  let n = index;
+  let s = '';
+  do {
+    s = String.fromCharCode(65 + (n % 26)) + s;
+    n = Math.floor(n / 26) - 1;
+  } while (n >= 0);
+  return `branch-${s}`;
 }
