@@ -60,7 +60,11 @@ function payload(i: number): StepPayload {
   }
 }
 
-/** 50 steps: branch-A 0..19, branch-B forks after 9 (10..29), branch-C forks after B's 19 (20..29). */
+/**
+ * 50 steps numbered as the engine does (step 0 is the initial state): branch-A 1..20, branch-B
+ * rolled back from 20 to 10 (11..30), branch-C rolled back from B's 30 to 20 (21..30); the
+ * rollbacks recorded as the engine records them (a branch intervention with JSON content).
+ */
 function fill(store: Store, sessions: number): void {
   let t = 1_700_000_000_000;
   for (let s = 0; s < sessions; s += 500) {
@@ -87,7 +91,7 @@ function fill(store: Store, sessions: number): void {
             id,
             session_id: sid,
             parent_id: parent,
-            step_idx: idx,
+            step_idx: idx + 1,
             type: p.type,
             payload: p,
             author: 'agent',
@@ -118,16 +122,30 @@ function fill(store: Store, sessions: number): void {
         for (let i = 0; i < 20; i++) add(`${sid}-a${i}`, i ? `${sid}-a${i - 1}` : null, i);
         for (let i = 10; i < 30; i++) add(`${sid}-b${i}`, i > 10 ? `${sid}-b${i - 1}` : `${sid}-a9`, i);
         for (let i = 20; i < 30; i++) add(`${sid}-c${i}`, i > 20 ? `${sid}-c${i - 1}` : `${sid}-b19`, i);
+        const rollback = (name: string, to: string, toIdx: number, fromIdx: number) =>
+          store.insertIntervention({
+            id: `${sid}-rb-${name}`,
+            session_id: sid,
+            branch_id: `${sid}-${name}`,
+            type: 'branch',
+            after_step_id: to,
+            after_step: toIdx,
+            content: JSON.stringify({ reason: 'wrong approach', from_step: fromIdx, to_step: toIdx, branch: name }),
+            annotator: 'observer1',
+            created_at: t,
+          });
         branch('branch-A', null, null, `${sid}-a19`);
         branch('branch-B', `${sid}-a9`, `${sid}-branch-A`, `${sid}-b29`);
+        rollback('branch-B', `${sid}-a9`, 10, 20);
         branch('branch-C', `${sid}-b19`, `${sid}-branch-B`, `${sid}-c29`);
+        rollback('branch-C', `${sid}-b19`, 20, 30);
         store.insertIntervention({
           id: `${sid}-i`,
           session_id: sid,
           branch_id: `${sid}-branch-A`,
           type: 'instruction',
           after_step_id: `${sid}-a5`,
-          after_step: 5,
+          after_step: 6,
           content: 'Read the test first',
           annotator: 'observer1',
           created_at: ++t,
@@ -231,7 +249,7 @@ function main(): void {
     return;
   }
   const sessions = Number(arg('sessions', '10000'));
-  const dir = path.join(os.tmpdir(), `potato-bench-export-v1-${sessions}`);
+  const dir = path.join(os.tmpdir(), `potato-bench-export-v2-${sessions}`);
   const dbPath = path.join(dir, 'potato.db');
   if (!fs.existsSync(path.join(dir, 'ready'))) {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { EXPORT_FORMATS, type ExportFormat } from '../config/schema.js';
-import type { Store } from '../store/types.js';
+import type { SessionRecord, Store } from '../store/types.js';
 import { branchPreferences } from './formats/branch-preferences.js';
 import { codeReview } from './formats/code-review.js';
 import { dpo } from './formats/dpo.js';
@@ -43,15 +43,16 @@ export function* sessionLines(
   sessionId: string,
   format: ExportFormat,
   opts: ExportOptions = {},
+  session: SessionRecord | null = store.getSession(sessionId),
 ): Generator<string> {
-  const data = loadSession(store, sessionId);
+  const data = loadSession(store, sessionId, session);
   if (!data) throw new ExportError(`no session ${sessionId} in the store`);
-  for (const obj of EXPORTERS[format](data, opts)) yield redactSecrets(JSON.stringify(obj));
+  for (const line of EXPORTERS[format](data, opts)) yield redactSecrets(line);
 }
 
 /** The lines of every session in the store, oldest session first, one session loaded at a time. */
 export function* exportLines(store: Store, format: ExportFormat, opts: ExportOptions = {}): Generator<string> {
-  for (const s of store.listSessions()) yield* sessionLines(store, s.id, format, opts);
+  for (const s of store.listSessions()) yield* sessionLines(store, s.id, format, opts, s);
 }
 
 /**

@@ -6,11 +6,16 @@
  */
 import type { Step } from '../steps/types.js';
 import { branchPath, branchPoint, indexSteps } from '../store/tree.js';
-import type { Annotation, BranchRecord, Intervention, Store } from '../store/types.js';
+import type { Annotation, BranchRecord, Intervention, SessionRecord, Store } from '../store/types.js';
+import { type RawJson, rawArray } from './json.js';
 import type { SessionData } from './types.js';
 
-export function loadSession(store: Store, sessionId: string): SessionData | null {
-  const session = store.getSession(sessionId);
+/** One session's records; pass the session record when the caller has it (one query fewer). */
+export function loadSession(
+  store: Store,
+  sessionId: string,
+  session: SessionRecord | null = store.getSession(sessionId),
+): SessionData | null {
   if (!session) return null;
   const steps = store.listSteps(sessionId);
   const branches = store.listBranches(sessionId);
@@ -23,18 +28,14 @@ export function loadSession(store: Store, sessionId: string): SessionData | null
     interventions: store.listInterventions(sessionId),
     annotations: store.listAnnotations(sessionId),
     labels: store.listStepLabels(sessionId),
+    paths: new Map(),
   };
 }
 
 /** An exported step: step_idx, type, the payload's fields, and the tool call and its result. */
 export type ExportedStep = { step_idx: number; type: string } & Record<string, unknown>;
 
-// A step appears on several branch paths (and in several lines): build its exported form once.
-const exportedCache = new WeakMap<Step, ExportedStep>();
-
 export function exportStep(step: Step): ExportedStep {
-  const cached = exportedCache.get(step);
-  if (cached) return cached;
   // The thinking signature is an opaque provider token, not training text.
   const { type: _type, signature: _signature, ...fields } = step.payload as Record<string, unknown>;
   const out: ExportedStep = { step_idx: step.step_idx, type: step.type, ...fields, author: step.author };
@@ -45,16 +46,36 @@ export function exportStep(step: Step): ExportedStep {
     out.tool_is_error = step.tool_is_error;
   }
   if (step.checkpoint) out.checkpoint = step.checkpoint;
-  exportedCache.set(step, out);
   return out;
 }
+
+// A step appears on several branch paths (and in several lines): serialise it once.
+const jsonCache = new WeakMap<Step, string>();
+
+/** JSON.stringify(exportStep(step)), made once per step. */
+export function stepJson(step: Step): string {
+  let json = jsonCache.get(step);
+  if (json === undefined) {
+    json = JSON.stringify(exportStep(step));
+    jsonCache.set(step, json);
+  }
+  return json;
+}
+
+/** The JSON array of these steps' exported forms. */
+export const stepsJson = (steps: readonly Step[]): RawJson => rawArray(steps.map(stepJson));
 
 /**
  * The branches in creation order with their path (step 0 to head). Branches whose head is
  * unknown and have no fork (a first branch before any step) get an empty path.
  */
 export function pathOf(data: SessionData, branch: BranchRecord): Step[] {
-  return branchPath(branch, data.byId);
+  let path = data.paths.get(branch);
+  if (!path) {
+    path = branchPath(branch, data.byId);
+    data.paths.set(branch, path);
+  }
+  return path;
 }
 
 /**

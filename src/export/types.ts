@@ -20,6 +20,8 @@ export interface SessionData {
   interventions: Intervention[];
   annotations: Annotation[];
   labels: StepLabel[];
+  /** Each branch's path, worked out once (session-data.ts pathOf). */
+  paths: Map<BranchRecord, Step[]>;
 }
 
 export interface ExportOptions {
@@ -27,8 +29,8 @@ export interface ExportOptions {
   flattenBranches?: boolean;
 }
 
-/** Turns one session into zero or more output objects (one JSONL line each). */
-export type Exporter = (data: SessionData, opts: ExportOptions) => Iterable<object>;
+/** Turns one session into zero or more JSON lines (no newline); secrets are redacted after. */
+export type Exporter = (data: SessionData, opts: ExportOptions) => Iterable<string>;
 
 /** A user-facing export failure (unknown format, empty project, an option that does not apply): exit 2. */
 export class ExportError extends Error {

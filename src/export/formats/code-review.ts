@@ -6,7 +6,8 @@
  */
 import type { Step } from '../../steps/types.js';
 import { pathTo } from '../../store/tree.js';
-import { branchPairs, exportStep } from '../session-data.js';
+import { recordJson } from '../json.js';
+import { branchPairs, stepsJson } from '../session-data.js';
 import type { Exporter, SessionData } from '../types.js';
 
 /** The most steps an instruction is taken to be about. */
@@ -24,7 +25,7 @@ function code(steps: readonly Step[]) {
       files.add(p.path);
     }
   }
-  return { diffs, files: [...files], steps: steps.map(exportStep) };
+  return { diffs, files: [...files], steps: stepsJson(steps) };
 }
 
 function* instructions(data: SessionData) {
@@ -41,7 +42,7 @@ function* instructions(data: SessionData) {
           break;
         }
       }
-      yield {
+      yield recordJson({
         session_id: data.session.id,
         task: data.session.task,
         kind: 'instruction',
@@ -50,7 +51,7 @@ function* instructions(data: SessionData) {
         comment: iv.content,
         annotator: iv.annotator,
         ...code(path.slice(start)),
-      };
+      });
     }
     if ((iv.type === 'instruction' || iv.type === 'rollback' || iv.type === 'branch') && iv.after_step_id) {
       reviewedUpTo.add(iv.after_step_id);
@@ -61,7 +62,7 @@ function* instructions(data: SessionData) {
 function* rollbackReasons(data: SessionData) {
   for (const pair of branchPairs(data)) {
     if (!pair.chosenBranch.reason) continue;
-    yield {
+    yield recordJson({
       session_id: data.session.id,
       task: data.session.task,
       kind: 'rollback_reason',
@@ -72,7 +73,7 @@ function* rollbackReasons(data: SessionData) {
         data.interventions.find((iv) => iv.type === 'branch' && iv.branch_id === pair.chosenBranch.id)?.annotator ??
         data.session.annotator,
       ...code(pair.rejected),
-    };
+    });
   }
 }
 

@@ -141,7 +141,7 @@ export const dpo: Exporter = function* (data) {
     const chosen = stepsToMessages(pair.chosen);
     const rejected = stepsToMessages(pair.rejected);
     if (chosen.length === 0 || rejected.length === 0) continue;
-    yield {
+    yield JSON.stringify({
       prompt: promptMessages(data, pair),
       chosen,
       rejected,
@@ -149,6 +149,6 @@ export const dpo: Exporter = function* (data) {
       branch_point_step: pair.point ? pair.point.step_idx : 0,
       chosen_branch: pair.chosenBranch.name,
       rejected_branch: pair.rejectedBranch.name,
-    };
+    });
   }
 };

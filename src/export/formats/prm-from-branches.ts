@@ -3,7 +3,8 @@
  * `prm_from_branches`: step-level process-reward labels, one line per branch path, derived
  * from the branch points and overridden by the annotator's own labels (rules in docs/exports.md).
  */
-import { branchesOrLeaves, exportStep, pathOf, stepLabels } from '../session-data.js';
+import { extendJson, rawArray, recordJson } from '../json.js';
+import { branchesOrLeaves, pathOf, stepJson, stepLabels } from '../session-data.js';
 import type { Exporter } from '../types.js';
 
 export const prmFromBranches: Exporter = function* (data) {
@@ -16,19 +17,18 @@ export const prmFromBranches: Exporter = function* (data) {
     const steps = path.map((s) => {
       const l = labels.get(s.id);
       if (firstError === null && l && (l.first_error || l.label === 'incorrect')) firstError = s.step_idx;
-      return {
-        ...exportStep(s),
+      return extendJson(stepJson(s), {
         label: l?.label ?? null,
         first_error: l?.first_error ?? false,
         label_source: l?.source ?? null,
-      };
+      });
     });
-    yield {
+    yield recordJson({
       session_id: data.session.id,
       branch: branch.name,
       task: data.session.task,
-      steps,
+      steps: rawArray(steps),
       first_error_step: firstError,
-    };
+    });
   }
 };

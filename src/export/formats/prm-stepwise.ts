@@ -21,12 +21,12 @@ export const prmStepwise: Exporter = function* (data) {
       if (l.label === 'incorrect') break;
     }
     if (completions.length === 0) continue;
-    yield {
+    yield JSON.stringify({
       prompt: data.session.task,
       completions,
       labels: verdicts,
       session_id: data.session.id,
       branch: branch.name,
-    };
+    });
   }
 };

@@ -3,15 +3,17 @@
  * `trajectories`: the source's shape. Flattened, one line per branch with the whole path from
  * step 1 to its head; otherwise one line per session holding the tree (steps with parent ids).
  */
+import { prefixJson, rawArray, recordJson } from '../json.js';
 import {
   answerFor,
   branchesOrLeaves,
   exportIntervention,
-  exportStep,
   interventionsOn,
   pathOf,
   rollbackSteps,
   sessionAnswers,
+  stepJson,
+  stepsJson,
 } from '../session-data.js';
 import type { Exporter, SessionData } from '../types.js';
 
@@ -20,18 +22,18 @@ function* flat(data: SessionData) {
     const path = pathOf(data, branch);
     if (path.length === 0) continue;
     const parent = branch.parent_branch_id ? data.branchById.get(branch.parent_branch_id) : undefined;
-    yield {
+    yield recordJson({
       session_id: data.session.id,
       branch: branch.name,
       task: data.session.task,
-      steps: path.map(exportStep),
+      steps: stepsJson(path),
       human_interventions: interventionsOn(data, branch, path).map(exportIntervention),
       ...rollbackSteps(data, branch),
       outcome: answerFor(data.annotations, 'outcome', branch.id),
       parent_branch: parent?.name ?? null,
       rollback_reason: parent ? branch.reason : null,
       annotations: sessionAnswers(data.annotations),
-    };
+    });
   }
 }
 
@@ -39,7 +41,7 @@ function* tree(data: SessionData) {
   if (data.steps.length === 0) return;
   const branches = branchesOrLeaves(data);
   const nameOf = new Map(branches.map((b) => [b.id, b.name]));
-  yield {
+  yield recordJson({
     session_id: data.session.id,
     task: data.session.task,
     status: data.session.status,
@@ -56,13 +58,13 @@ function* tree(data: SessionData) {
         step_ids: path.map((s) => s.id),
       };
     }),
-    steps: data.steps.map((s) => ({ step_id: s.id, parent_step_id: s.parent_id, ...exportStep(s) })),
+    steps: rawArray(data.steps.map((s) => prefixJson({ step_id: s.id, parent_step_id: s.parent_id }, stepJson(s)))),
     human_interventions: data.interventions.map((iv) => ({
       ...exportIntervention(iv),
       after_step_id: iv.after_step_id,
       branch: iv.branch_id ? (nameOf.get(iv.branch_id) ?? null) : null,
     })),
-  };
+  });
 }
 
 export const trajectories: Exporter = (data, opts) => (opts.flattenBranches ? flat(data) : tree(data));
