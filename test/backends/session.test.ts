@@ -349,14 +349,24 @@ describe.each(PROVIDERS)('the %s backend when things go wrong', (provider) => {
     await waitForEvent(r.engine, s.id, ended);
     // A cut stream is a failure, never a turn that "finished" with half a message.
     expectFailedWith(r, s.id, BROKEN[provider]);
+    // What the annotator saw stream before the cut stays in the event log, even across a shutdown.
+    await r.engine.manager.shutdown();
+    const seen = r.engine.store
+      .eventsAfter(s.id, 0)
+      .flatMap((e) => (e.type === 'partial' && e.kind === 'message' ? [e.text] : []))
+      .join('');
+    expect(seen.length).toBeGreaterThan(0);
+    expect(SLOW_FIRST.text!.startsWith(seen)).toBe(true);
   });
 
   it('refuses to start when nothing answers, saying so', async () => {
     rig = await startRig(provider);
     await rig.server.close();
     const s = await rig.engine.manager.start({ task: 'Fix the failing test', annotator: 'ann' });
-    const session = await waitForEvent(rig.engine, s.id, ended);
-    expect(session.type === 'session' && session.session.end_reason).toMatch(REFUSED[provider]);
+    await waitForEvent(rig.engine, s.id, ended);
+    // No model turn ran; the session and its trajectory still say why.
+    expect(rig.engine.store.listSteps(s.id)).toHaveLength(1);
+    expectFailedWith(rig, s.id, REFUSED[provider]);
     const said = rig.engine.store
       .eventsAfter(s.id, 0)
       .find((e): e is Extract<SessionEvent, { type: 'status' }> => e.type === 'status' && e.status === 'failed');
@@ -378,16 +388,28 @@ describe.each(PROVIDERS)('the %s backend when things go wrong', (provider) => {
     expect(r.chats()).toHaveLength(2);
   });
 
+  it('continues a session that failed on a 401 once the key works, without the error in the context', async () => {
+    const { r, s } = await run(provider, [{ tool_calls: read('src/parser.py') }, { fail: { status: 401 } }]);
+    expectFailedWith(r, s.id, UNAUTHORIZED[provider]);
+    r.server.enqueue(provider, { text: 'The parser is read; nothing else to do.' });
+    const c = await r.engine.manager.resumeSession(s.id, 'ann');
+    await waitForEvent(r.engine, s.id, (e) => e.type === 'session' && e.session.status === 'finished');
+    expect(c.status()).toBe('finished');
+    expect(typesOf(r.engine.store.listSteps(s.id))).toEqual(['1:file_read', '2:error', '3:message']);
+    // The request after the continue is the one that failed, well-formed: the failure is not something the model said.
+    const chats = r.chats();
+    expect(chats).toHaveLength(3);
+    expect(chats[2]!.body).toEqual(chats[1]!.body);
+    expect(toolResults(provider, chats[2]!.body)).toHaveLength(1);
+  });
+
   it('refuses to start on a 401 at the preflight', async () => {
     rig = await startRig(provider);
     rig.server.fail(provider, 401);
     const s = await rig.engine.manager.start({ task: 'Fix the failing test', annotator: 'ann' });
     await waitForEvent(rig.engine, s.id, ended);
-    const session = rig.engine.store.getSession(s.id)!;
-    expect(session.status).toBe('failed');
-    expect(session.end_reason).toMatch(
-      provider === 'ollama' ? /refused the request \(401 unauthorized\)/ : UNAUTHORIZED[provider],
-    );
+    expectFailedWith(rig, s.id, UNAUTHORIZED[provider]);
+    expect(rig.engine.store.listSteps(s.id)).toHaveLength(1);
     expect(rig.chats()).toHaveLength(0);
   });
 
