@@ -231,8 +231,11 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.post('/api/sessions/:id/rollback', async (c) => {
-    const controls = controlsOf(own(c.req.param('id'), c.get('user')));
+    const session = own(c.req.param('id'), c.get('user'));
     const b = await body(c.req.raw, rollbackBody);
+    // A finished or stopped session can be rolled back too: its controller is rebuilt first.
+    const controls = manager.get(session.id) ?? (await manager.reopen(session.id));
+    live.resubscribe(session.id);
     await controls.rollback({
       toStepId: b.to_step_id,
       reason: b.reason,

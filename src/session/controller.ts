@@ -97,6 +97,11 @@ export class SessionController implements SessionControls {
   }
 
   /** Start (or restart, after a rollback of an ended session) the agent loop. */
+  /** The backend could not start (unreachable, model missing, bad key…): recorded, session failed. */
+  failToStart(message: string): void {
+    this.rec.failToStart(message);
+  }
+
   start(): void {
     this.stopRequest = null;
     this.rec.setStatus('running', 'starting');

@@ -14,7 +14,7 @@ import type { PotatoConfig } from '../config/types.js';
 import { defaultEngineParts, type EngineParts } from '../engine.js';
 import { exportSession } from '../export/index.js';
 import type { Sandbox } from '../sandbox/types.js';
-import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
+import type { BranchRecord, Intervention, SessionRecord, Store } from '../store/types.js';
 import { initialStateMessage } from './checkpoint-message.js';
 import { SessionController } from './controller.js';
 import { EventHub } from './hub.js';
@@ -29,6 +29,8 @@ export interface ManagerOptions {
   onSessionEnded?: (session: SessionRecord) => Promise<void> | void;
 }
 
+type LiveController = SessionController | SdkSessionController;
+
 export interface EngineSessionManager extends SessionManager {
   readonly hub: EventHub;
 }
@@ -37,10 +39,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
   const { config, store } = opts;
   const parts = opts.parts ?? defaultEngineParts();
   const hub = new EventHub(store);
-  const live = new Map<
-    string,
-    { controller: SessionController | SdkSessionController; sandbox: Sandbox; checkpoints: CheckpointStore | null }
-  >();
+  const live = new Map<string, { controller: LiveController; sandbox: Sandbox; checkpoints: CheckpointStore | null }>();
 
   /** Export after every session (output.export_formats), appending: little is lost if anything crashes later. */
   function exportEnded(session: SessionRecord): void {
@@ -59,6 +58,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     branch: BranchRecord,
     sandbox: Sandbox,
     checkpoints: CheckpointStore | null,
+    startLoop = true,
   ) {
     const agent = config.live_coding_agent;
     const onEnded = async (ended: SessionRecord) => {
@@ -89,15 +89,45 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       await backend.check();
     } catch (err) {
       // The session exists and says why it could not start; nothing silently falls back.
-      const message = err instanceof Error ? err.message : String(err);
-      const failed = store.updateSession(session.id, { status: 'failed', end_reason: message });
-      hub.emit(session.id, { type: 'session', session: failed });
-      hub.emit(session.id, { type: 'status', status: 'failed', activity: 'idle', message });
+      controller.failToStart(err instanceof Error ? err.message : String(err));
+      exportEnded(store.getSession(session.id)!);
       return controller;
     }
-    void agent;
-    controller.start();
+    if (startLoop) controller.start();
     return controller;
+  }
+
+  /**
+   * Rebuild an ended session's parts from the store (after a restart, or to roll back a finished
+   * one): the workspace goes back to the last checkpoint of the current branch, so whatever a
+   * killed process left half-done is dropped.
+   */
+  async function revive(sessionId: string, startLoop: boolean): Promise<LiveController> {
+    const session = store.getSession(sessionId);
+    if (!session) throw new ControlError(`no session ${sessionId}`, 'not_found');
+    if (!['interrupted', 'stopped', 'failed', 'finished'].includes(session.status)) {
+      throw new ControlError(`cannot continue a session that is ${session.status}`, 'invalid_state');
+    }
+    const branch = store.listBranches(sessionId).find((b) => b.id === session.current_branch_id);
+    if (!branch) throw new ControlError(`session ${sessionId} has no current branch`, 'invalid_state');
+    const old = live.get(sessionId);
+    if (old) {
+      live.delete(sessionId);
+      await old.checkpoints?.close().catch(() => {});
+      await old.sandbox.close().catch(() => {});
+    }
+    const sandbox = parts.createSandbox(config, sessionId, session.workspace);
+    const checkpoints = config.live_coding_agent.checkpoints.enabled
+      ? parts.createCheckpoints(config, session.workspace)
+      : null;
+    await sandbox.start();
+    if (checkpoints) {
+      const head = branch.head_step_id ? store.getStep(branch.head_step_id) : null;
+      const commit = head?.checkpoint ?? session.base_commit;
+      await checkpoints.open(sessionId, branch.git_ref);
+      if (commit) await checkpoints.reset(commit);
+    }
+    return launch(session, branch, sandbox, checkpoints, startLoop);
   }
 
   return {
@@ -175,42 +205,29 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       if (running && ['running', 'paused'].includes(running.status())) {
         throw new ControlError('the session is already running', 'invalid_state');
       }
-      const session = store.getSession(sessionId);
-      if (!session) throw new ControlError(`no session ${sessionId}`, 'not_found');
-      if (!['interrupted', 'stopped', 'failed', 'finished'].includes(session.status)) {
-        throw new ControlError(`cannot continue a session that is ${session.status}`, 'invalid_state');
-      }
-      const branch = store.listBranches(sessionId).find((b) => b.id === session.current_branch_id);
-      if (!branch) throw new ControlError(`session ${sessionId} has no current branch`, 'invalid_state');
-      const sandbox = parts.createSandbox(config, sessionId, session.workspace);
-      const checkpoints = config.live_coding_agent.checkpoints.enabled
-        ? parts.createCheckpoints(config, session.workspace)
-        : null;
-      await sandbox.start();
-      if (checkpoints) {
-        // Back to the last checkpoint of the current branch: whatever a killed process left half-done is dropped.
-        const head = branch.head_step_id ? store.getStep(branch.head_step_id) : null;
-        const commit = head?.checkpoint ?? session.base_commit;
-        await checkpoints.open(sessionId, branch.git_ref);
-        if (commit) await checkpoints.reset(commit);
-      }
-      const controller = await launch(session, branch, sandbox, checkpoints);
+      const before = store.getSession(sessionId)?.status;
+      const controller = await revive(sessionId, true);
+      const branch = store.listBranches(sessionId).find((b) => b.id === store.getSession(sessionId)?.current_branch_id);
+      const head = branch?.head_step_id ? store.getStep(branch.head_step_id) : null;
+      const intervention: Intervention = {
+        id: `iv_${randomBytes(8).toString('hex')}`,
+        session_id: sessionId,
+        branch_id: branch?.id ?? null,
+        type: 'resume',
+        after_step_id: head?.id ?? null,
+        after_step: head?.step_idx ?? null,
+        content: `continued after the session was ${before}`,
+        annotator,
+        created_at: Date.now(),
+      };
+      store.insertIntervention(intervention);
+      hub.emit(sessionId, { type: 'intervention', intervention });
       if (instruction?.trim() && controller.status() === 'running') controller.instruct(instruction, annotator);
-      hub.emit(sessionId, {
-        type: 'intervention',
-        intervention: {
-          id: `iv_${randomBytes(8).toString('hex')}`,
-          session_id: sessionId,
-          branch_id: branch.id,
-          type: 'resume',
-          after_step_id: branch.head_step_id,
-          after_step: branch.head_step_id ? (store.getStep(branch.head_step_id)?.step_idx ?? null) : null,
-          content: `continued after the session was ${session.status}`,
-          annotator,
-          created_at: Date.now(),
-        },
-      });
       return controller;
+    },
+
+    async reopen(sessionId) {
+      return live.get(sessionId)?.controller ?? revive(sessionId, false);
     },
 
     subscribe(sessionId: string, listener: EventListener) {

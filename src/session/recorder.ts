@@ -171,6 +171,12 @@ export class SessionRecorder {
     this.emitStatus(activity, reason);
   }
 
+  /** The backend's preflight failed: say why in the trajectory and end the session. */
+  failToStart(message: string): void {
+    this.error('backend', message);
+    this.setStatus('failed', 'idle', message);
+  }
+
   requireEnabled(flag: keyof PotatoConfig['live_coding_agent']['controls'], what: string): void {
     if (this.cfg.controls[flag] === false) {
       throw new ControlError(

@@ -148,6 +148,11 @@ export class SdkSessionController implements SessionControls {
     return this.deps.backend.check();
   }
 
+  /** The backend could not start (unreachable, model missing, bad key…): recorded, session failed. */
+  failToStart(message: string): void {
+    this.rec.failToStart(message);
+  }
+
   start(): void {
     this.stopRequest = null;
     this.rec.setStatus('running', 'starting');

@@ -59,6 +59,11 @@ export interface SessionManager {
   get(sessionId: string): SessionControls | undefined;
   /** Continue an interrupted (or stopped) session from its last checkpoint on its current branch. */
   resumeSession(sessionId: string, annotator: string, instruction?: string): Promise<SessionControls>;
+  /**
+   * The controls of a session whether or not it runs in this process: an ended session is
+   * rebuilt from the store without starting its agent, so it can be rolled back.
+   */
+  reopen(sessionId: string): Promise<SessionControls>;
   /** Live events of a session after they are persisted; returns an unsubscribe function. */
   subscribe(sessionId: string, listener: EventListener): () => void;
   /** Stop every running session and save it (SIGINT/SIGTERM). */

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '../../src/session/events.js';
+import { createSessionManager } from '../../src/session/manager.js';
 import { ControlError } from '../../src/session/types.js';
 import type { Step } from '../../src/steps/types.js';
 import { branchPath } from '../../src/store/tree.js';
@@ -252,5 +253,44 @@ describe('a scripted session on a real git workspace', () => {
     expect(timeout?.content).toBe('timeout after 1.5 s (sandbox.timeout)');
     const [sleep] = e.store.listSteps(s.id);
     expect(sleep?.payload.type === 'bash_command' && sleep.payload.exit_code).not.toBe(0);
+  });
+
+  it('rolls back a finished session after a restart, starting a new branch from the store', async () => {
+    engine = startEngine();
+    const e = engine;
+    const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
+    await waitForEvent(e, s.id, ended);
+    await e.manager.shutdown();
+    // A new manager over the same store, as after a server restart.
+    const restarted = createSessionManager({ config: e.config, store: e.store });
+    try {
+      expect(restarted.get(s.id)).toBeUndefined();
+      const controls = await restarted.reopen(s.id);
+      expect(controls.status()).toBe('finished');
+      const readParser = e.store.listSteps(s.id).find((st) => st.step_idx === 4)!;
+      await controls.rollback({
+        toStepId: readParser.id,
+        reason: 'special-cased the input',
+        instruction: 'use a regex separator',
+        annotator: 'ann',
+      });
+      await controls.done;
+      expect(e.store.getSession(s.id)!.status).toBe('finished');
+      const [a, b] = e.store.listBranches(s.id);
+      const all = e.store.listSteps(s.id);
+      expect(branchPath(a!, all)).toHaveLength(10);
+      const pathB = branchPath(b!, all);
+      expect(pathB.slice(0, 4).map((st) => st.id)).toEqual(
+        branchPath(a!, all)
+          .slice(0, 4)
+          .map((st) => st.id),
+      );
+      const last = pathB.at(-2)!.payload;
+      expect(last.type === 'bash_command' && last.exit_code).toBe(0);
+      const ws = e.store.getSession(s.id)!.workspace;
+      expect(readFileSync(join(ws, 'src/parser.py'), 'utf8')).toContain('re.split');
+    } finally {
+      await restarted.shutdown();
+    }
   });
 });

@@ -159,6 +159,13 @@ export class ManagerDouble implements SessionManager {
     return this.run(sessionId);
   }
 
+  async reopen(sessionId: string): Promise<SessionControls> {
+    this.calls.push({ control: 'reopen', args: [sessionId] });
+    const live = this.get(sessionId);
+    if (live) return live;
+    throw new ControlError(`session ${sessionId} cannot be reopened by the test double`, 'invalid_state');
+  }
+
   subscribe(sessionId: string, listener: EventListener): () => void {
     let set = this.listeners.get(sessionId);
     if (!set) {
