@@ -315,7 +315,8 @@ const MISSING: Record<Provider, RegExp> = {
 const UNAUTHORIZED: Record<Provider, RegExp> = {
   anthropic:
     /^the Anthropic API rejected the key in POTATO_BACKEND_TEST_KEY \(401 authentication_error: invalid x-api-key\): set a valid key in POTATO_BACKEND_TEST_KEY\.$/,
-  ollama: /^http:\/\/127\.0\.0\.1:\d+ refused the request \(401 unauthorized\)\.$/,
+  ollama:
+    /^http:\/\/127\.0\.0\.1:\d+ refused the request \(401 unauthorized\): Ollama itself takes no key, .*point ollama\.host at the Ollama server itself\.$/,
   openai:
     /^http:\/\/127\.0\.0\.1:\d+\/v1 refused the request \(401 Incorrect API key provided\.\): set a valid key in POTATO_BACKEND_TEST_KEY\.$/,
 };

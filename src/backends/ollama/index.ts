@@ -55,7 +55,11 @@ export function createOllamaBackend(section: OllamaSection, opts: OllamaBackendO
     if (isResponseError(error)) {
       if (error.status_code === 404) return notPulled();
       if (error.status_code === 401 || error.status_code === 403) {
-        return new BackendError(`${host} refused the request (${error.status_code} ${error.error}).`, 'auth');
+        return new BackendError(
+          `${host} refused the request (${error.status_code} ${error.error}): Ollama itself takes no key, so a proxy ` +
+            'in front of it asks for one; point ollama.host at the Ollama server itself.',
+          'auth',
+        );
       }
       if (error.status_code === 429)
         return new BackendError(`${host} is rate limiting and retries ran out (429 ${error.error}).`, 'rate_limited');
