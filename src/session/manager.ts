@@ -53,6 +53,9 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     }
   }
 
+  /** Controllers whose backend failed its preflight: they are not started. */
+  const preflightFailed = new WeakSet<LiveController>();
+
   async function launch(
     session: SessionRecord,
     branch: BranchRecord,
@@ -90,6 +93,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     } catch (err) {
       // The session exists and says why it could not start; nothing silently falls back.
       controller.failToStart(err instanceof Error ? err.message : String(err));
+      preflightFailed.add(controller);
       exportEnded(store.getSession(session.id)!);
       return controller;
     }
@@ -206,7 +210,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         throw new ControlError('the session is already running', 'invalid_state');
       }
       const before = store.getSession(sessionId)?.status;
-      const controller = await revive(sessionId, true);
+      const controller = await revive(sessionId, false);
       const branch = store.listBranches(sessionId).find((b) => b.id === store.getSession(sessionId)?.current_branch_id);
       const head = branch?.head_step_id ? store.getStep(branch.head_step_id) : null;
       const intervention: Intervention = {
@@ -222,7 +226,10 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       };
       store.insertIntervention(intervention);
       hub.emit(sessionId, { type: 'intervention', intervention });
-      if (instruction?.trim() && controller.status() === 'running') controller.instruct(instruction, annotator);
+      if (preflightFailed.has(controller)) return controller;
+      // Same tick as start(): the instruction is in the very first model request.
+      controller.start();
+      if (instruction?.trim()) controller.instruct(instruction, annotator);
       return controller;
     },
 

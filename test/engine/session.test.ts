@@ -293,4 +293,18 @@ describe('a scripted session on a real git workspace', () => {
       await restarted.shutdown();
     }
   });
+
+  it('continues a stopped session with an instruction that is in the very next model request', async () => {
+    engine = startEngine();
+    const e = engine;
+    const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
+    await waitForEvent(e, s.id, stepEvent(2));
+    await s.stop('ann');
+    const before = e.requests.length;
+    const again = await e.manager.resumeSession(s.id, 'ann', 'Look at the parser first.');
+    await again.done;
+    expect(e.requests[before]!.context.at(-1)).toEqual({ kind: 'instruction', text: 'Look at the parser first.' });
+    expect(e.store.listInterventions(s.id).map((i) => i.type)).toEqual(['stop', 'resume', 'instruction']);
+    expect(e.store.getSession(s.id)!.status).toBe('finished');
+  });
 });
