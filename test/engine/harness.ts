@@ -4,7 +4,7 @@
  * loader, a real SQLite store, real git, the local sandbox and the scripted agent. The model
  * requests are recorded by wrapping the real backend, so tests can read what the model was sent.
  */
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -92,6 +92,7 @@ export function startEngine(opts: { script?: object; config?: Record<string, unk
     async close() {
       await manager.shutdown();
       store.close();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
