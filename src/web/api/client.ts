@@ -5,6 +5,8 @@
  */
 import type {
   Annotation,
+  ApprovalBody,
+  PendingApproval,
   RollbackBody,
   SessionRecord,
   SessionSnapshot,
@@ -81,6 +83,10 @@ export const api = {
   rollback: (id: string, body: RollbackBody) => request<void>('POST', `${s(id)}/rollback`, body),
   continue: (id: string, instruction?: string) =>
     request<void>('POST', `${s(id)}/continue`, instruction ? { instruction } : {}),
+  /** Tool calls waiting for the annotator (claude_agent_sdk in ask mode), oldest first. */
+  approvals: (id: string) => request<PendingApproval[]>('GET', `${s(id)}/approvals`),
+  answerApproval: (id: string, callId: string, body: ApprovalBody) =>
+    request<void>('POST', `${s(id)}/approvals/${enc(callId)}`, body),
   saveAnnotations: (id: string, branchId: string | null, answers: Record<string, unknown>) =>
     request<Annotation[]>('PUT', `${s(id)}/annotations`, { branch_id: branchId, answers }),
   saveLabel: (id: string, stepId: string, label: StepLabelValue, firstError: boolean) =>

@@ -68,3 +68,35 @@ export interface RollbackBody {
   edited_tool_call?: { name: string; input: Record<string, unknown> };
   branch?: boolean;
 }
+
+/**
+ * A tool call waiting for the annotator (claude_agent_sdk, permission_mode ask/restricted):
+ * the `PendingApproval` of src/session/sdk-controller.ts, restated here because that module
+ * pulls in Node types the browser build does not have.
+ */
+export interface PendingApproval {
+  call_id: string;
+  tool: string;
+  input: Record<string, unknown>;
+  /** The same words as the waiting_approval status message ("Bash wants to run: …"). */
+  description: string;
+  since: number;
+}
+
+/** POST /api/sessions/:id/approvals/:callId */
+export interface ApprovalBody {
+  allow: boolean;
+  /** The input as edited; the tool runs with it. */
+  input?: Record<string, unknown>;
+  /** Told to the agent when the call is denied. */
+  message?: string;
+}
+
+/** The content of an `approval` intervention (JSON). */
+export interface ApprovalRecord {
+  call_id: string;
+  tool: string;
+  allow: boolean;
+  input?: Record<string, unknown>;
+  message?: string;
+}

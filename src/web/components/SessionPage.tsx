@@ -9,9 +9,11 @@ import type { ControlContext } from '../actions/types.ts';
 import { api } from '../api/client.ts';
 import type { Step, StepLabel, StepLabelValue, UiConfig } from '../api/types.ts';
 import { branchLineage, isEnded, pathTo, type SessionState } from '../state/session.ts';
+import { useApprovals } from '../state/useApprovals.ts';
 import { useLiveSession } from '../state/useLiveSession.ts';
 import { TraceList, traceItems } from '../trace/TraceList.tsx';
 import { AnnotationPanel } from './AnnotationPanel.tsx';
+import { ApprovalPanel } from './ApprovalPanel.tsx';
 import { BranchTree } from './BranchTree.tsx';
 import { CompareView } from './CompareView.tsx';
 import { ControlBar, InstructionInput } from './ControlBar.tsx';
@@ -87,7 +89,16 @@ function SessionView({
     () => state.interventions.filter((i) => i.branch_id === null || lineage.size === 0 || lineage.has(i.branch_id)),
     [state.interventions, lineage],
   );
-  const items = useMemo(() => traceItems(path, interventions, partials), [path, interventions, partials]);
+  const workspace = state.session.workspace;
+  const items = useMemo(
+    () => traceItems(path, interventions, partials, workspace),
+    [path, interventions, partials, workspace],
+  );
+  const approvals = useApprovals(
+    id,
+    { status: state.session.status, activity: state.activity, message: state.statusMessage },
+    config.backend === 'claude_agent_sdk',
+  );
   const labels = useMemo(() => {
     if (labelOverrides.size === 0) return state.labels;
     const m = new Map(state.labels);
@@ -240,6 +251,8 @@ function SessionView({
               emptyText={ended ? 'This session has no steps.' : 'Waiting for the agent’s first step…'}
             />
           )}
+          {/* The call holds the live agent whatever is on screen, so it is always shown. */}
+          <ApprovalPanel sessionId={id} workspace={workspace} approvals={approvals} notify={toast} />
         </main>
         <aside className="sidebar sidebar-right">
           <AnnotationPanel

@@ -298,11 +298,32 @@ const INTERVENTION_TEXT: Record<Intervention['type'], string> = {
   branch: 'Branched',
   edit_tool_call: 'Edited the next tool call',
   timeout: 'Session timed out',
-  approval: 'Approved',
+  approval: 'Tool call answered',
 };
 
-export function InterventionRow({ intervention }: { intervention: Intervention }) {
+/** An approval intervention in words ("Denied Edit src/x.py — 'use a migration'"). */
+export interface ApprovalLine {
+  text: string;
+  allow: boolean;
+}
+
+export function InterventionRow({ intervention, approval }: { intervention: Intervention; approval?: ApprovalLine }) {
   const i = intervention;
+  if (approval) {
+    return (
+      <div
+        className={`intervention intervention-approval ${approval.allow ? 'approval-allowed' : 'approval-denied'}`}
+        data-testid="intervention-approval"
+        data-allow={String(approval.allow)}
+      >
+        <span className="intervention-kind" data-testid="approval-text">
+          {approval.text}
+        </span>
+        {i.after_step !== null && <span className="muted"> after step {i.after_step}</span>}
+        <span className="muted"> by {i.annotator}</span>
+      </div>
+    );
+  }
   return (
     <div className={`intervention intervention-${i.type}`} data-testid={`intervention-${i.type}`}>
       <span className="intervention-kind">{INTERVENTION_TEXT[i.type]}</span>

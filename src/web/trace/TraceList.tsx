@@ -7,16 +7,32 @@
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useLayoutEffect, useMemo, useRef } from 'react';
 import type { Intervention, Step, StepLabel } from '../api/types.ts';
+import { approvalText, parseApproval } from '../lib/approval.ts';
 import type { Partial } from '../state/session.ts';
-import { InterventionRow, type LabelHandlers, PartialBlock, StepBlock } from './StepBlock.tsx';
+import { type ApprovalLine, InterventionRow, type LabelHandlers, PartialBlock, StepBlock } from './StepBlock.tsx';
 
 export type TraceItem =
   | { kind: 'step'; key: string; step: Step }
-  | { kind: 'intervention'; key: string; intervention: Intervention }
+  /** `approval`: an approval's one line ("Approved Bash: pytest -q"), worked out from the path. */
+  | { kind: 'intervention'; key: string; intervention: Intervention; approval?: ApprovalLine }
   | { kind: 'partial'; key: string; partial: Partial };
 
-export function traceItems(path: Step[], interventions: Intervention[], partials: Partial[]): TraceItem[] {
+export function traceItems(
+  path: Step[],
+  interventions: Intervention[],
+  partials: Partial[],
+  /** The session's workspace: approvals name files relative to it. */
+  workspace?: string,
+): TraceItem[] {
   const onPath = new Set(path.map((s) => s.id));
+  // An approved or denied call becomes a step with the same tool call id.
+  let byCall: Map<string, Step> | undefined;
+  const approvalLine = (i: Intervention): ApprovalLine | undefined => {
+    const record = parseApproval(i.content);
+    if (!record) return undefined;
+    byCall ??= new Map(path.filter((s) => s.tool_call).map((s) => [s.tool_call!.id, s]));
+    return { text: approvalText(record, byCall.get(record.call_id), workspace), allow: record.allow };
+  };
   const after = new Map<string, Intervention[]>();
   for (const i of interventions) {
     if (i.after_step_id !== null && !onPath.has(i.after_step_id)) continue;
@@ -28,7 +44,12 @@ export function traceItems(path: Step[], interventions: Intervention[], partials
   const items: TraceItem[] = [];
   const pushAfter = (k: string) => {
     for (const i of (after.get(k) ?? []).sort((a, b) => a.created_at - b.created_at))
-      items.push({ kind: 'intervention', key: `i:${i.id}`, intervention: i });
+      items.push({
+        kind: 'intervention',
+        key: `i:${i.id}`,
+        intervention: i,
+        ...(i.type === 'approval' ? { approval: approvalLine(i) } : {}),
+      });
   };
   pushAfter('');
   for (const step of path) {
@@ -109,7 +130,7 @@ export function TraceList({
                     labelling={labelling}
                   />
                 ) : item.kind === 'intervention' ? (
-                  <InterventionRow intervention={item.intervention} />
+                  <InterventionRow intervention={item.intervention} approval={item.approval} />
                 ) : (
                   <PartialBlock partial={item.partial} />
                 )}
