@@ -3,8 +3,10 @@
  * Export throughput and memory: a store of 10,000 sessions x 50 steps (three branches each:
  * two rollbacks), every format streamed to a file, each in its own child process so peak RSS
  * is that format's alone. Baseline in the same run: read every row at once and JSON.stringify
- * it (what a non-streaming exporter does). Prints steps/s, per-session p50/p95, peak RSS and
- * RSS at 10% / 50% / 100% of the sessions (flat memory means those stay level).
+ * it (what a non-streaming exporter does), and store-reads: every session read through the Store
+ * and nothing written, the floor for an exporter. Prints steps/s (wall and per CPU second, as
+ * the machine is shared), per-session p50/p95, peak RSS and RSS at 10% / 50% / 100% of the
+ * sessions (flat memory means those stay level).
  *
  *   npx tsx bench/export/main.ts [--sessions 10000]
  */
@@ -16,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { EXPORT_FORMATS, type ExportFormat } from '../../src/config/schema.js';
 import { sessionLines } from '../../src/export/index.js';
 import { AtomicJsonlWriter } from '../../src/export/jsonl.js';
+import { loadSession } from '../../src/export/session-data.js';
 import type { Step, StepPayload } from '../../src/steps/types.js';
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
 import type { Store } from '../../src/store/types.js';
@@ -179,6 +182,9 @@ interface Result {
   name: string;
   seconds: number;
   stepsPerSec: number;
+  /** user + system CPU seconds of the child: on a shared machine, the work done, apart from waiting for a core. */
+  cpuSeconds: number;
+  stepsPerCpuSec: number;
   p50ms: number;
   p95ms: number;
   peakMb: number;
@@ -193,6 +199,7 @@ function child(mode: string, dbPath: string, outFile: string): void {
   const at: number[] = [];
   const marks = new Set([Math.floor(sessions.length * 0.1), Math.floor(sessions.length * 0.5), sessions.length - 1]);
   const lat: number[] = [];
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
   let lines = 0;
   if (mode === 'baseline') {
@@ -211,11 +218,22 @@ function child(mode: string, dbPath: string, outFile: string): void {
     lines = all.length;
     at.push(mb(peak), mb(peak), mb(peak));
     lat.push(0);
+  } else if (mode === 'store-reads') {
+    // The floor for any exporter over the Store seam: every session's rows read, nothing written.
+    sessions.forEach((s) => {
+      const t0 = performance.now();
+      loadSession(store, s.id, s);
+      lat.push(performance.now() - t0);
+    });
+    const rss = mb(process.memoryUsage().rss);
+    at.push(rss, rss, rss);
   } else {
     const writer = new AtomicJsonlWriter(outFile);
     sessions.forEach((s, i) => {
       const t0 = performance.now();
-      for (const line of sessionLines(store, s.id, mode as ExportFormat, { flattenBranches: true })) writer.write(line);
+      for (const line of sessionLines(store, s.id, mode as ExportFormat, { flattenBranches: true }, s)) {
+        writer.write(line);
+      }
       lat.push(performance.now() - t0);
       if (i % 100 === 0 || marks.has(i)) {
         const rss = process.memoryUsage().rss;
@@ -226,12 +244,17 @@ function child(mode: string, dbPath: string, outFile: string): void {
     writer.commit();
     lines = writer.lines;
   }
+  if (mode === 'store-reads') fs.writeFileSync(outFile, '');
   const seconds = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const steps = sessions.length * STEPS_PER_SESSION;
   const result: Result = {
     name: mode,
     seconds,
     stepsPerSec: Math.round(steps / seconds),
+    cpuSeconds,
+    stepsPerCpuSec: Math.round(steps / cpuSeconds),
     p50ms: pct(lat, 50),
     p95ms: pct(lat, 95),
     peakMb: mb(Math.max(peak, process.memoryUsage().rss)),
@@ -263,7 +286,7 @@ function main(): void {
     );
   }
   const results: Result[] = [];
-  for (const mode of ['baseline', ...EXPORT_FORMATS]) {
+  for (const mode of ['baseline', 'store-reads', ...EXPORT_FORMATS]) {
     const out = path.join(dir, `${mode}.out`);
     const r = spawnSync(process.execPath, ['--import', 'tsx', here, '--child', mode, dbPath, out], {
       cwd: path.resolve(path.dirname(here), '../..'),
@@ -279,12 +302,18 @@ function main(): void {
     `\n${sessions} sessions x ${STEPS_PER_SESSION} steps = ${sessions * STEPS_PER_SESSION} steps; node ${process.version}\n`,
   );
   console.log(
-    '| format | lines | seconds | steps/s | vs baseline | p50 ms/session | p95 ms/session | peak RSS MB | RSS at 10%/50%/100% MB |',
+    `load average at the end: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} on ${os.cpus().length} cores\n`,
   );
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log(
+    '| format | lines | seconds | steps/s | vs baseline | CPU s | steps/CPU-s | p50 ms/session | p95 ms/session | peak RSS MB | RSS at 10%/50%/100% MB |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     console.log(
-      `| ${r.name} | ${r.lines} | ${r.seconds.toFixed(2)} | ${r.stepsPerSec} | ${(r.stepsPerSec / base.stepsPerSec).toFixed(2)}x | ${r.p50ms.toFixed(3)} | ${r.p95ms.toFixed(3)} | ${r.peakMb} | ${r.rssMb.join(' / ')} |`,
+      `| ${r.name} | ${r.lines} | ${r.seconds.toFixed(2)} | ${r.stepsPerSec} | ${(r.stepsPerSec / base.stepsPerSec).toFixed(2)}x | ${r.cpuSeconds.toFixed(2)} | ${r.stepsPerCpuSec} | ${r.p50ms.toFixed(3)} | ${r.p95ms.toFixed(3)} | ${r.peakMb} | ${r.rssMb.join(' / ')} |`,
     );
   }
 }

@@ -617,3 +617,73 @@ describe('exports of a session built by the real engine', () => {
     expect(store.getSession(sessionId)!.status).toBe('finished');
   });
 });
+
+describe('a rollback that keeps no branch, on the real engine', () => {
+  it('exports its reason in trajectories and code_review, with the steps it threw away', async () => {
+    const e = startEngine({
+      script: SCRIPT,
+      config: { live_coding_agent: { sandbox: { allowed_commands: ['ls', 'grep'] } } },
+    });
+    try {
+      const s = await e.manager.start({ task: TASK, annotator: 'ann' });
+      await waitForEvent(e, s.id, ended);
+      const seq = e.store.eventsAfter(s.id, 0).at(-1)!.seq;
+      const step2 = e.store.listSteps(s.id).find((st) => st.step_idx === 2)!;
+      const reason = 'Start again from the README';
+      await s.rollback({
+        toStepId: step2.id,
+        reason,
+        instruction: 'Write a real plan',
+        branch: false,
+        annotator: 'ann',
+      });
+      await waitForEvent(e, s.id, (ev) => ev.seq > seq && ended(ev));
+      expect(e.store.listBranches(s.id).map((b) => b.name)).toEqual(['branch-A']);
+
+      const [flat, ...more] = [...exportLines(e.store, 'trajectories', { flattenBranches: true })].map((l) =>
+        JSON.parse(l),
+      );
+      expect(more).toEqual([]);
+      // The branch goes on from step 2 with the new steps; the thrown-away ones are on no path.
+      expect(flat.steps.map((st: { step_idx: number; type: string }) => [st.step_idx, st.type])).toEqual([
+        [1, 'thinking'],
+        [2, 'file_read'],
+        [3, 'file_write'],
+        [4, 'bash_command'],
+        [5, 'message'],
+      ]);
+      expect(flat.steps[4].content).toBe('Done on branch B.');
+      expect(flat.human_interventions).toEqual([
+        { after_step: 2, type: 'rollback', content: reason, from_step: 5, to_step: 2 },
+        { after_step: 2, type: 'instruction', content: 'Write a real plan' },
+      ]);
+      expect([flat.branch_point_step, flat.rollback_from_step]).toEqual([null, null]);
+
+      const review = [...exportLines(e.store, 'code_review')].map((l) => JSON.parse(l));
+      expect(review.map((r) => [r.kind, r.comment])).toEqual([
+        ['instruction', 'Write a real plan'],
+        ['rollback_reason', reason],
+      ]);
+      const { session_id: _id, steps: thrownAway, ...rest } = review[1];
+      expect(rest).toEqual({
+        task: TASK,
+        kind: 'rollback_reason',
+        branch: 'branch-A',
+        after_step: 2,
+        comment: reason,
+        annotator: 'ann',
+        diffs: [{ step_idx: 3, path: 'notes/plan.txt', diff: S.s3.diff }],
+        files: ['notes/plan.txt'],
+      });
+      expect(thrownAway.map((st: { step_idx: number; type: string }) => [st.step_idx, st.type])).toEqual([
+        [3, 'file_write'],
+        [4, 'bash_command'],
+        [5, 'message'],
+      ]);
+      expect(thrownAway[2].content).toBe('Done on branch A.');
+    } finally {
+      await e.close();
+      fs.rmSync(e.dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
