@@ -5,14 +5,14 @@
  * change as a diff, the file, or the input as JSON) and Approve, Edit & approve (the input as
  * JSON, checked before it is sent) and Deny (with an optional message the agent is told).
  */
-import { createPatch } from 'diff';
-import { type FormEvent, useState } from 'react';
+import { diffLines } from 'diff';
+import { type FormEvent, useMemo, useState } from 'react';
 import { ApiError, api } from '../api/client.ts';
 import type { PendingApproval } from '../api/types.ts';
 import { callTarget, parseEditedInput, relativePath } from '../lib/approval.ts';
 import { languageOf } from '../lib/format.ts';
 import type { Approvals } from '../state/useApprovals.ts';
-import { CodeBlock, DiffBlock } from '../trace/blocks.tsx';
+import { CodeBlock } from '../trace/blocks.tsx';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : '');
 
@@ -38,6 +38,46 @@ function Extra({ input, tool }: { input: Record<string, unknown>; tool: string }
   );
 }
 
+/**
+ * old_string → new_string as removed and added lines. Without line numbers: the strings are a
+ * piece of the file, and where it sits is known only once the tool runs.
+ */
+function SnippetDiff({ before, after }: { before: string; after: string }) {
+  const rows = useMemo(() => {
+    const out: { kind: 'add' | 'del' | 'ctx'; text: string }[] = [];
+    const nl = (t: string) => (t.endsWith('\n') ? t : `${t}\n`);
+    for (const part of diffLines(nl(before), nl(after))) {
+      const kind = part.added ? 'add' : part.removed ? 'del' : 'ctx';
+      for (const line of part.value.replace(/\n$/, '').split('\n')) out.push({ kind, text: line });
+    }
+    return out;
+  }, [before, after]);
+  const sign = { add: '+', del: '-', ctx: ' ' };
+  return (
+    <div className="diff-block" data-testid="approval-diff">
+      <div className="diff-stat">
+        <span className="diff-added">+{rows.filter((r) => r.kind === 'add').length}</span>{' '}
+        <span className="diff-removed">−{rows.filter((r) => r.kind === 'del').length}</span>
+      </div>
+      <div className="code-scroll">
+        <table className="diff">
+          <tbody>
+            {rows.map((r, n) => (
+              // biome-ignore lint/suspicious/noArrayIndexKey: diff rows have no identity beyond position
+              <tr key={n} className={`diff-${r.kind}`} data-testid={`diff-line-${r.kind}`}>
+                <td className="diff-text">
+                  <span className="diff-sign">{sign[r.kind]}</span>
+                  {r.text}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}
+
 function CallView({ call, workspace }: { call: PendingApproval; workspace: string }) {
   const i = call.input;
   const file = relativePath(str(i.file_path), workspace);
@@ -58,7 +98,7 @@ function CallView({ call, workspace }: { call: PendingApproval; workspace: strin
         return (
           <>
             {i.replace_all === true && <div className="muted small">Every occurrence is replaced.</div>}
-            <DiffBlock diff={createPatch(file, i.old_string, i.new_string, '', '', { context: 3 })} />
+            <SnippetDiff before={i.old_string} after={i.new_string} />
           </>
         );
       break;

@@ -167,7 +167,12 @@ function SessionView({
 
   return (
     <div className="session-page" data-testid="session-page" data-status={state.session.status}>
-      <ProgressHeader state={state} stepNumber={lastStep ? lastStep.step_idx : null} connection={connection} />
+      <ProgressHeader
+        // A snapshot does not say what the agent is doing; a call found waiting on load does.
+        state={approvals.pending.length > 0 ? { ...state, activity: 'waiting_approval' } : state}
+        stepNumber={lastStep ? lastStep.step_idx : null}
+        connection={connection}
+      />
       <ControlBar ctx={ctx}>
         <div className="view-toggle" role="tablist">
           <button

@@ -80,7 +80,7 @@ function PlainText({ text, cut, className }: { text: string; cut: Cut | undefine
   );
 }
 
-function Body({ full }: { full: FullStep }) {
+function Body({ full, denied }: { full: FullStep; denied: boolean }) {
   const p = full.step.payload;
   switch (p.type) {
     case 'thinking':
@@ -110,6 +110,7 @@ function Body({ full }: { full: FullStep }) {
           exitCode={p.exit_code}
           timedOut={p.timed_out}
           refused={p.refused}
+          refusedBy={denied ? 'annotator' : 'policy'}
           truncated={p.truncated}
           cut={cutOf(full, 'payload.output')}
         />
@@ -198,7 +199,14 @@ export const StepBlock = memo(function StepBlock({
   label,
   onLabel,
   labelling = true,
-}: { step: Step; label: StepLabel | undefined; labelling?: boolean } & LabelHandlers) {
+  denied = false,
+}: {
+  step: Step;
+  label: StepLabel | undefined;
+  labelling?: boolean;
+  /** The annotator denied this tool call (permission_mode ask). */
+  denied?: boolean;
+} & LabelHandlers) {
   const full = useFullStep(step);
   const isError = step.type === 'error' || step.tool_is_error;
   const path = pathOf(step);
@@ -238,7 +246,7 @@ export const StepBlock = memo(function StepBlock({
         )}
       </header>
       <div className="step-body">
-        <Body full={full} />
+        <Body full={full} denied={denied} />
         {step.tool_is_error && full.step.tool_result && step.type !== 'error' && (
           <PlainText className="error-text" text={full.step.tool_result} cut={cutOf(full, 'tool_result')} />
         )}

@@ -12,7 +12,8 @@ import type { Partial } from '../state/session.ts';
 import { type ApprovalLine, InterventionRow, type LabelHandlers, PartialBlock, StepBlock } from './StepBlock.tsx';
 
 export type TraceItem =
-  | { kind: 'step'; key: string; step: Step }
+  /** `denied`: the annotator denied this step's tool call. */
+  | { kind: 'step'; key: string; step: Step; denied?: boolean }
   /** `approval`: an approval's one line ("Approved Bash: pytest -q"), worked out from the path. */
   | { kind: 'intervention'; key: string; intervention: Intervention; approval?: ApprovalLine }
   | { kind: 'partial'; key: string; partial: Partial };
@@ -52,8 +53,14 @@ export function traceItems(
       });
   };
   pushAfter('');
+  const denied = new Set<string>();
+  for (const i of interventions) {
+    const record = i.type === 'approval' ? parseApproval(i.content) : null;
+    if (record && !record.allow) denied.add(record.call_id);
+  }
   for (const step of path) {
-    items.push({ kind: 'step', key: `s:${step.id}`, step });
+    const call = step.tool_call?.id;
+    items.push({ kind: 'step', key: `s:${step.id}`, step, ...(call && denied.has(call) ? { denied: true } : {}) });
     pushAfter(step.id);
   }
   for (const p of [...partials].sort((a, b) => a.order - b.order))
@@ -128,6 +135,7 @@ export function TraceList({
                     label={labels.get(item.step.id)}
                     onLabel={onLabel}
                     labelling={labelling}
+                    denied={item.denied}
                   />
                 ) : item.kind === 'intervention' ? (
                   <InterventionRow intervention={item.intervention} approval={item.approval} />

@@ -245,6 +245,7 @@ export function TerminalBlock({
   exitCode,
   timedOut = false,
   refused,
+  refusedBy = 'policy',
   truncated = false,
   running = false,
   cut,
@@ -254,13 +255,20 @@ export function TerminalBlock({
   exitCode?: number | null;
   timedOut?: boolean;
   refused?: string;
+  /** Who refused the command: the command policy, or the annotator denying the call. */
+  refusedBy?: 'policy' | 'annotator';
   truncated?: boolean;
   running?: boolean;
   cut?: Cut;
 }) {
   const { shown, hidden, hiddenChars, more, loading, expand } = useCut(output, cut);
   let status: React.ReactNode = null;
-  if (refused) status = <span className="exit exit-bad">refused by policy: {refused}</span>;
+  if (refused)
+    status = (
+      <span className="exit exit-bad">
+        {refusedBy === 'annotator' ? 'denied by the annotator' : 'refused by policy'}: {refused}
+      </span>
+    );
   else if (timedOut) status = <span className="exit exit-bad">timed out</span>;
   else if (running) status = <span className="exit exit-running">running…</span>;
   else if (exitCode !== undefined && exitCode !== null)
