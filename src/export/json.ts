@@ -27,12 +27,6 @@ export function recordJson(rec: Record<string, unknown>): string {
   return out ? `${out}}` : '{}';
 }
 
-/** Add fields at the end of a JSON object's text (`{…}` with at least one key), as a spread would. */
-export function extendJson(objectJson: string, rec: Record<string, unknown>): string {
-  const tail = recordJson(rec);
-  return tail === '{}' ? objectJson : `${objectJson.slice(0, -1)},${tail.slice(1)}`;
-}
-
 /** Put fields at the front of a JSON object's text (`{…}` with at least one key). */
 export function prefixJson(rec: Record<string, unknown>, objectJson: string): string {
   const head = recordJson(rec);
