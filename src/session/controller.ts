@@ -15,7 +15,6 @@ import type { Sandbox } from '../sandbox/types.js';
 import type { StepPayload, TokenUsage, ToolCall } from '../steps/types.js';
 import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
 import type { ToolContext, ToolOutcome } from '../tools/types.js';
-import { checkpointMessage } from './checkpoint-message.js';
 import { buildContext } from './context.js';
 import type { AgentActivity, SessionStatus } from './events.js';
 import type { EventHub } from './hub.js';
@@ -77,7 +76,6 @@ export class SessionController implements SessionControls {
   private editedCall: ToolCall | null = null;
   private inflight: AbortController | null = null;
   private timeout: NodeJS.Timeout | null = null;
-  private checkpointCount = 0;
   private malformedTurns = 0;
   private loop: Promise<void> = Promise.resolve();
 
@@ -85,7 +83,6 @@ export class SessionController implements SessionControls {
     this.id = deps.session.id;
     this.cfg = deps.config.live_coding_agent;
     this.rec = new SessionRecorder(deps);
-    this.checkpointCount = deps.store.listSteps(this.id).filter((s) => s.changed_files).length;
   }
 
   get done(): Promise<void> {
@@ -96,12 +93,12 @@ export class SessionController implements SessionControls {
     return this.rec.state;
   }
 
-  /** Start (or restart, after a rollback of an ended session) the agent loop. */
   /** The backend could not start (unreachable, model missing, bad key…): recorded, session failed. */
   failToStart(message: string): void {
     this.rec.failToStart(message);
   }
 
+  /** Start (or restart, after a rollback of an ended session) the agent loop. */
   start(): void {
     this.stopRequest = null;
     this.rec.setStatus('running', 'starting');
@@ -390,7 +387,7 @@ export class SessionController implements SessionControls {
     } finally {
       if (this.inflight === abort) this.inflight = null;
     }
-    const checkpoint = await this.checkpointAfter(outcome, reasoning);
+    const checkpoint = await this.rec.checkpoint(checkpoints, outcome.payload, outcome.changed, reasoning);
     this.rec.step({
       payload: outcome.payload,
       author,
@@ -403,29 +400,6 @@ export class SessionController implements SessionControls {
       partial_key: key,
       checkpoint,
     });
-  }
-
-  /** Commit after a changing step: the sha the step points at, and whether it is a new commit. */
-  private async checkpointAfter(
-    outcome: ToolOutcome,
-    reasoning: string | null,
-  ): Promise<{ sha: string | null; changed: boolean } | undefined> {
-    const cp = this.deps.checkpoints;
-    const cfg = this.cfg.checkpoints;
-    if (!cp || !cfg.auto_commit_on_file_change) return undefined;
-    if (outcome.changed !== 'unknown' && outcome.changed.length === 0) return undefined;
-    if (this.checkpointCount >= cfg.max_checkpoints) {
-      this.rec.emitStatus(
-        this.rec.activityNow,
-        `max_checkpoints (${cfg.max_checkpoints}) reached: later steps are not checkpointed and cannot be rolled back to`,
-      );
-      return { sha: null, changed: false };
-    }
-    const message = checkpointMessage(cfg.commit_message_prefix, this.rec.nextIdx(), outcome.payload, reasoning);
-    const sha = await cp.commit({ message, paths: outcome.changed === 'unknown' ? undefined : outcome.changed });
-    if (!sha) return undefined;
-    this.checkpointCount++;
-    return { sha, changed: true };
   }
 
   private async applyRollback(): Promise<void> {

@@ -19,7 +19,7 @@ import { initialStateMessage } from './checkpoint-message.js';
 import { SessionController } from './controller.js';
 import { EventHub } from './hub.js';
 import { SdkSessionController } from './sdk-controller.js';
-import { ControlError, type EventListener, type SessionControls, type SessionManager } from './types.js';
+import { ControlError, type EventListener, type SessionManager } from './types.js';
 
 export interface ManagerOptions {
   config: PotatoConfig;
@@ -148,7 +148,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       const checkpoints = agent.checkpoints.enabled ? parts.createCheckpoints(config, workspace) : null;
       const backendName = agent.backend;
       const now = Date.now();
-      const session = store.createSession({
+      store.createSession({
         id,
         task: text,
         annotator,

@@ -11,6 +11,7 @@ import type { PotatoConfig } from '../config/types.js';
 import type { Step, StepPayload, TokenUsage, ToolCall } from '../steps/types.js';
 import { branchPath, pathTo } from '../store/tree.js';
 import type { BranchRecord, Intervention, InterventionType, SessionRecord, Store } from '../store/types.js';
+import { checkpointMessage } from './checkpoint-message.js';
 import type { AgentActivity, SessionStatus } from './events.js';
 import type { EventHub } from './hub.js';
 import { ControlError, type RollbackRequest } from './types.js';
@@ -53,6 +54,8 @@ export class SessionRecorder {
   head: Step | null;
   branch: BranchRecord;
   activityNow: AgentActivity = 'idle';
+  /** Checkpoint commits made so far in this session, against checkpoints.max_checkpoints. */
+  private checkpointCount: number;
 
   constructor(private readonly deps: RecorderDeps) {
     this.id = deps.session.id;
@@ -60,6 +63,34 @@ export class SessionRecorder {
     this.state = deps.session.status;
     this.branch = deps.branch;
     this.head = deps.branch.head_step_id ? deps.store.getStep(deps.branch.head_step_id) : null;
+    this.checkpointCount = deps.store.listSteps(this.id).filter((s) => s.changed_files).length;
+  }
+
+  /**
+   * Commit after a changing step, with the SPEC §5 message: the sha the step will point at and
+   * whether it is a new commit; undefined when nothing is committed (the step keeps its parent's).
+   */
+  async checkpoint(
+    cp: CheckpointStore | null,
+    payload: StepPayload,
+    changed: string[] | 'unknown',
+    reasoning: string | null,
+  ): Promise<{ sha: string | null; changed: boolean } | undefined> {
+    const cfg = this.cfg.checkpoints;
+    if (!cp || !cfg.auto_commit_on_file_change) return undefined;
+    if (changed !== 'unknown' && changed.length === 0) return undefined;
+    if (this.checkpointCount >= cfg.max_checkpoints) {
+      this.emitStatus(
+        this.activityNow,
+        `max_checkpoints (${cfg.max_checkpoints}) reached: later steps are not checkpointed and cannot be rolled back to`,
+      );
+      return { sha: null, changed: false };
+    }
+    const message = checkpointMessage(cfg.commit_message_prefix, this.nextIdx(), payload, reasoning);
+    const sha = await cp.commit({ message, paths: changed === 'unknown' ? undefined : changed });
+    if (!sha) return undefined;
+    this.checkpointCount++;
+    return { sha, changed: true };
   }
 
   get baseCommit(): string | null {

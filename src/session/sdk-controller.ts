@@ -20,7 +20,6 @@ import type { CheckpointStore } from '../checkpoints/types.js';
 import type { PotatoConfig } from '../config/types.js';
 import type { Step, StepPayload, ToolCall } from '../steps/types.js';
 import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
-import { checkpointMessage } from './checkpoint-message.js';
 import type { AgentActivity, SessionStatus } from './events.js';
 import type { EventHub } from './hub.js';
 import { type CheckedRollback, ENDED, SessionRecorder } from './recorder.js';
@@ -122,7 +121,6 @@ export class SdkSessionController implements SessionControls {
   private queued: string[] = [];
   /** The last thing the agent said in each model turn: the checkpoint's "Agent reasoning". */
   private readonly reasoning = new Map<string, string>();
-  private checkpointCount: number;
   /** Git work (pre-command snapshot, commits) one at a time, in the order the SDK reported it. */
   private gitChain: Promise<unknown> = Promise.resolve();
   private timeout: NodeJS.Timeout | null = null;
@@ -132,7 +130,6 @@ export class SdkSessionController implements SessionControls {
     this.id = deps.session.id;
     this.cfg = deps.config.live_coding_agent;
     this.rec = new SessionRecorder(deps);
-    this.checkpointCount = deps.store.listSteps(this.id).filter((s) => s.changed_files).length;
   }
 
   get done(): Promise<void> {
@@ -417,7 +414,9 @@ export class SdkSessionController implements SessionControls {
     let changed: string[] | 'unknown' = [];
     if ((p.type === 'file_edit' || p.type === 'file_write') && !s.tool_is_error) changed = [p.path];
     else if (p.type === 'bash_command' && !p.refused) changed = 'unknown';
-    const checkpoint = await this.git(() => this.checkpointAfter(p, changed, this.reasoning.get(s.turn_id) ?? null));
+    const checkpoint = await this.git(() =>
+      this.rec.checkpoint(this.deps.checkpoints, p, changed, this.reasoning.get(s.turn_id) ?? null),
+    );
     if (p.type === 'thinking' || p.type === 'message') this.reasoning.set(s.turn_id, p.content);
     const ref: SdkRef = { sdk_uuid: s.sdk_uuid, sdk_session_id: s.sdk_session_id };
     const payload: StepPayload = Object.assign({}, p, ref);
@@ -439,29 +438,6 @@ export class SdkSessionController implements SessionControls {
     const next = this.gitChain.then(fn, fn);
     this.gitChain = next.catch(() => {});
     return next;
-  }
-
-  private async checkpointAfter(
-    payload: StepPayload,
-    changed: string[] | 'unknown',
-    reasoning: string | null,
-  ): Promise<{ sha: string | null; changed: boolean } | undefined> {
-    const cp = this.deps.checkpoints;
-    const cfg = this.cfg.checkpoints;
-    if (!cp || !cfg.auto_commit_on_file_change) return undefined;
-    if (changed !== 'unknown' && changed.length === 0) return undefined;
-    if (this.checkpointCount >= cfg.max_checkpoints) {
-      this.rec.emitStatus(
-        this.rec.activityNow,
-        `max_checkpoints (${cfg.max_checkpoints}) reached: later steps are not checkpointed and cannot be rolled back to`,
-      );
-      return { sha: null, changed: false };
-    }
-    const message = checkpointMessage(cfg.commit_message_prefix, this.rec.nextIdx(), payload, reasoning);
-    const sha = await cp.commit({ message, paths: changed === 'unknown' ? undefined : changed });
-    if (!sha) return undefined;
-    this.checkpointCount++;
-    return { sha, changed: true };
   }
 
   // ── helpers ─────────────────────────────────────────────────────────────────────────────
