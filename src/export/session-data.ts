@@ -46,7 +46,19 @@ export function exportStep(step: Step): ExportedStep {
     out.tool_is_error = step.tool_is_error;
   }
   if (step.checkpoint) out.checkpoint = step.checkpoint;
+  if (step.usage) out.usage = step.usage;
   return out;
+}
+
+/** Tokens spent on these steps (each model turn's usage sits on one of its steps). */
+export function usageOf(steps: readonly Step[]): { input_tokens: number; output_tokens: number } {
+  let input_tokens = 0;
+  let output_tokens = 0;
+  for (const s of steps) {
+    input_tokens += s.usage?.input_tokens ?? 0;
+    output_tokens += s.usage?.output_tokens ?? 0;
+  }
+  return { input_tokens, output_tokens };
 }
 
 // A step appears on several branch paths (and in several lines): serialise it once.

@@ -181,6 +181,9 @@ describe.each(PROVIDERS)('the %s backend in a real session', (provider) => {
     if (provider !== 'ollama') expect(session.backend_settings.api_key_env).toBe(KEY_ENV);
     const line = JSON.parse(exported[0]!);
     expect(line).toEqual(trajectory(r, s.id)[0]);
+    // Token usage is kept in the trajectory: per step, and summed over the branch's steps.
+    expect(line.usage).toEqual(session.usage);
+    expect(line.steps.map((st: { usage?: unknown }) => st.usage ?? null)).toEqual(steps.map((st) => st.usage));
     expect([line.session_id, line.branch, line.task]).toEqual([
       s.id,
       'branch-A',

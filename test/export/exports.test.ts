@@ -39,6 +39,9 @@ const lines = (format: ExportFormat, flattenBranches = false) =>
   [...exportLines(store, format, { flattenBranches })].map((l) => JSON.parse(l));
 
 // The exported steps, written by hand from the step payloads in build-session.ts.
+/** Every built step carries this usage; a line's usage is the sum over its steps. */
+const U = { input_tokens: 100, output_tokens: 20 };
+const tokens = (steps: number) => ({ input_tokens: 100 * steps, output_tokens: 20 * steps });
 const read0 = {
   step_idx: 0,
   type: 'file_read',
@@ -51,8 +54,15 @@ const read0 = {
   tool_input: { path: 'tests/test_parser.py' },
   tool_result: 'def test_parse():\n    assert parse("a.b")\n',
   tool_is_error: false,
+  usage: U,
 };
-const think1 = { step_idx: 1, type: 'thinking', content: 'The test expects dotted names to parse.', author: 'agent' };
+const think1 = {
+  step_idx: 1,
+  type: 'thinking',
+  content: 'The test expects dotted names to parse.',
+  author: 'agent',
+  usage: U,
+};
 const pytestStep = (idx: number, output: string, exit: number) => ({
   step_idx: idx,
   type: 'bash_command',
@@ -66,6 +76,7 @@ const pytestStep = (idx: number, output: string, exit: number) => ({
   tool_input: { command: 'pytest tests/test_parser.py' },
   tool_result: `${output}\n[exit code ${exit}]`,
   tool_is_error: exit !== 0,
+  usage: U,
 });
 const editStep = (idx: number, file: string, diff: string, sha: string) => ({
   step_idx: idx,
@@ -80,6 +91,7 @@ const editStep = (idx: number, file: string, diff: string, sha: string) => ({
   tool_result: `Edited ${file}`,
   tool_is_error: false,
   checkpoint: sha,
+  usage: U,
 });
 const S = {
   r0: read0,
@@ -92,7 +104,7 @@ const S = {
   b5: editStep(5, 'src/config.py', DIFFS.b5, 'sha-b5'),
   c5: editStep(5, 'src/config.py', DIFFS.c5, 'sha-c5'),
   c6: pytestStep(6, '2 passed', 0),
-  c7: { step_idx: 7, type: 'message', content: 'All tests pass.', author: 'agent' },
+  c7: { step_idx: 7, type: 'message', content: 'All tests pass.', author: 'agent', usage: U },
 };
 const annotations = { outcome: 'resolved', notes: 'Needed two rollbacks' };
 const beforeRollback = [
@@ -124,6 +136,7 @@ describe('trajectories', () => {
         branch: 'branch-A',
         task: TASK,
         steps: [S.r0, S.t1, S.b2, S.a3, S.a4],
+        usage: tokens(5),
         human_interventions: beforeRollback,
         branch_point_step: null,
         rollback_from_step: null,
@@ -137,6 +150,7 @@ describe('trajectories', () => {
         branch: 'branch-B',
         task: TASK,
         steps: [S.r0, S.t1, S.b2, S.b3, S.b4, S.b5],
+        usage: tokens(6),
         human_interventions: [...beforeRollback, toB],
         // Rolled back from a4 (step 4 of branch-A) to step 2.
         branch_point_step: 2,
@@ -151,6 +165,7 @@ describe('trajectories', () => {
         branch: 'branch-C',
         task: TASK,
         steps: [S.r0, S.t1, S.b2, S.b3, S.b4, S.c5, S.c6, S.c7],
+        usage: tokens(8),
         human_interventions: [
           ...beforeRollback,
           toB,

@@ -14,6 +14,7 @@ import {
   sessionAnswers,
   stepJson,
   stepsJson,
+  usageOf,
 } from '../session-data.js';
 import type { Exporter, SessionData } from '../types.js';
 
@@ -33,6 +34,7 @@ function* flat(data: SessionData) {
       parent_branch: parent?.name ?? null,
       rollback_reason: parent ? branch.reason : null,
       annotations: sessionAnswers(data.annotations),
+      usage: usageOf(path),
     });
   }
 }
@@ -47,6 +49,7 @@ function* tree(data: SessionData) {
     status: data.session.status,
     outcome: answerFor(data.annotations, 'outcome', null),
     annotations: sessionAnswers(data.annotations),
+    usage: data.session.usage,
     branches: branches.map((b) => {
       const path = pathOf(data, b);
       return {
