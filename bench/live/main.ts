@@ -63,7 +63,7 @@ async function phase(intervalMs: number, measureIdle: boolean) {
   });
   writeScript(path.dirname(config));
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/live/server.ts', config, String(port)], {
+  const child = spawn(process.execPath, [...(process.env.POTATO_BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.POTATO_BENCH_PROFILE] : []), '--import', 'tsx', 'bench/live/server.ts', config, String(port)], {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -3,7 +3,7 @@
  * Running the real `git` binary for the operations that are not on a hot path (init, diff,
  * index sync), with errors that name the command and carry git's own explanation.
  */
-import { execFile } from 'node:child_process';
+import { hostedExecFile } from '../../process/host.js';
 
 export class GitCommandError extends Error {
   constructor(
@@ -23,25 +23,22 @@ export interface GitRunOptions {
   okCodes?: number[];
 }
 
-export function git(cwd: string, args: string[], opts: GitRunOptions = {}): Promise<{ stdout: string; code: number }> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      'git',
-      args,
-      { cwd, env: { ...process.env, ...opts.env }, maxBuffer: 512 * 1024 * 1024, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-        if (err && (code === null || !opts.okCodes?.includes(code))) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-            reject(new Error('git is not installed or not on PATH: install git (e.g. `apt-get install git`).'));
-            return;
-          }
-          reject(new GitCommandError(args, stderr, code));
-          return;
-        }
-        resolve({ stdout, code: code ?? 0 });
-      },
-    );
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-  });
+export async function git(
+  cwd: string,
+  args: string[],
+  opts: GitRunOptions = {},
+): Promise<{ stdout: string; code: number }> {
+  // Through the process host: forking the server itself would stall its event loop.
+  let r: Awaited<ReturnType<typeof hostedExecFile>>;
+  try {
+    r = await hostedExecFile('git', args, { cwd, env: { ...process.env, ...opts.env }, input: opts.input });
+  } catch (err) {
+    if (/ENOENT/.test((err as Error).message)) {
+      throw new Error('git is not installed or not on PATH: install git (e.g. `apt-get install git`).');
+    }
+    throw err;
+  }
+  const code = r.code;
+  if (code !== 0 && (code === null || !opts.okCodes?.includes(code))) throw new GitCommandError(args, r.stderr, code);
+  return { stdout: r.stdout, code };
 }

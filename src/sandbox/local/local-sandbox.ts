@@ -4,11 +4,11 @@
  * its own process group so a timeout or a stop kills everything the command started. Meant for
  * development; untrusted models belong in the docker sandbox (see docs/command-policy.md).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { hostedSpawn } from '../../process/host.js';
 import { confinePath, realWorkspace, toWorkspaceRelative } from '../paths.js';
 import { type DirEntry, type ExecOptions, type ExecResult, type Sandbox, SandboxError } from '../types.js';
 import { sandboxEnv } from './env.js';
@@ -73,38 +73,31 @@ export class LocalSandbox implements Sandbox {
     const output = new CappedOutput(this.maxOutputBytes);
     const decoder = new StringDecoder('utf8');
     return new Promise<ExecResult>((resolve, reject) => {
-      let child: ChildProcess;
-      try {
-        child = spawn(this.shell, ['-c', command], {
-          cwd: this.realRoot(),
-          env: this.env,
-          detached: true,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-      } catch (err) {
-        reject(new SandboxError(`could not start ${this.shell}: ${(err as Error).message}`, 'unavailable'));
-        return;
-      }
-      const pgid = child.pid;
-      if (pgid !== undefined) this.groups.add(pgid);
+      const child = hostedSpawn(this.shell, ['-c', command], { cwd: this.realRoot(), env: this.env, detached: true });
+      let pgid: number | undefined;
+      let killWanted = false;
       let timedOut = false;
       let finished = false;
       let exitCode: number | null = null;
 
-      const onData = (chunk: Buffer) => {
+      const killGroup = () => {
+        killWanted = true;
+        if (pgid === undefined) return; // done on 'spawn'
+        const group = pgid;
+        this.signalGroup(group, 'SIGTERM');
+        setTimeout(() => this.signalGroup(group, 'SIGKILL'), this.killGraceMs).unref();
+      };
+      child.on('spawn', (pid: number) => {
+        pgid = pid;
+        this.groups.add(pid);
+        if (killWanted) killGroup();
+      });
+      child.on('data', (chunk: Buffer) => {
         if (finished) return;
         output.push(chunk);
         const text = decoder.write(chunk);
         if (text && opts.onOutput) opts.onOutput(text);
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-
-      const killGroup = () => {
-        if (pgid === undefined) return;
-        this.signalGroup(pgid, 'SIGTERM');
-        setTimeout(() => this.signalGroup(pgid, 'SIGKILL'), this.killGraceMs).unref();
-      };
+      });
       const timer = setTimeout(() => {
         timedOut = true;
         killGroup();
@@ -123,13 +116,13 @@ export class LocalSandbox implements Sandbox {
         if (pgid !== undefined && !this.groupAlive(pgid)) this.groups.delete(pgid);
         resolve({ exitCode, output: output.toString(), truncated: output.truncated, timedOut });
       };
-      child.on('error', (err) => {
+      child.on('error', (err: Error) => {
         if (finished) return;
         finished = true;
         clearTimeout(timer);
-        reject(new SandboxError(`could not run the command: ${err.message}`, 'unavailable'));
+        reject(new SandboxError(`could not run the command with ${this.shell}: ${err.message}`, 'unavailable'));
       });
-      child.on('exit', (code) => {
+      child.on('exit', (code: number | null) => {
         exitCode = timedOut || opts.signal?.aborted ? null : code;
         // A background child (`server &`) may hold the pipes open; do not wait for it.
         setTimeout(finish, DRAIN_MS).unref();
