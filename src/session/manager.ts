@@ -31,6 +31,9 @@ export interface ManagerOptions {
 
 type LiveController = SessionController | SdkSessionController;
 
+/** How long an ended session's sandbox and checkpoint store stay open (see releaseWhenIdle). */
+const RELEASE_IDLE_MS = 10 * 60_000;
+
 export interface EngineSessionManager extends SessionManager {
   readonly hub: EventHub;
 }
@@ -53,6 +56,24 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     }
   }
 
+  /**
+   * An ended session keeps its sandbox and checkpoint store (file watchers, a git process) for a
+   * while, so an annotator who rolls it back right away pays nothing; then they are released, and
+   * a later rollback rebuilds them from the store (reopen).
+   */
+  function releaseWhenIdle(sessionId: string): void {
+    const entry = live.get(sessionId);
+    if (!entry) return;
+    const timer = setTimeout(async () => {
+      const now = live.get(sessionId);
+      if (now !== entry || ['running', 'paused'].includes(entry.controller.status())) return;
+      live.delete(sessionId);
+      await entry.checkpoints?.close().catch(() => {});
+      await entry.sandbox.close().catch(() => {});
+    }, RELEASE_IDLE_MS);
+    timer.unref();
+  }
+
   /** Controllers whose backend failed its preflight: they are not started. */
   const preflightFailed = new WeakSet<LiveController>();
 
@@ -66,6 +87,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     const agent = config.live_coding_agent;
     const onEnded = async (ended: SessionRecord) => {
       exportEnded(ended);
+      releaseWhenIdle(ended.id);
       await opts.onSessionEnded?.(ended);
     };
     // The SDK runs its own loop and tools: its controller drives the SDK instead of model turns.
