@@ -63,10 +63,21 @@ async function phase(intervalMs: number, measureIdle: boolean) {
   });
   writeScript(path.dirname(config));
   const port = await freePort();
-  const child = spawn(process.execPath, [...(process.env.POTATO_BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.POTATO_BENCH_PROFILE] : []), '--import', 'tsx', 'bench/live/server.ts', config, String(port)], {
-    cwd: ROOT,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      ...(process.env.POTATO_BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.POTATO_BENCH_PROFILE] : []),
+      '--import',
+      'tsx',
+      'bench/live/server.ts',
+      config,
+      String(port),
+    ],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     child.once('message', () => resolve());
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
