@@ -64,14 +64,16 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
   function releaseWhenIdle(sessionId: string): void {
     const entry = live.get(sessionId);
     if (!entry) return;
-    const timer = setTimeout(async () => {
+    const release = async () => {
       const now = live.get(sessionId);
       if (now !== entry || ['running', 'paused'].includes(entry.controller.status())) return;
       live.delete(sessionId);
       await entry.checkpoints?.close().catch(() => {});
       await entry.sandbox.close().catch(() => {});
-    }, RELEASE_IDLE_MS);
-    timer.unref();
+    };
+    // A container is removed as soon as its session ends.
+    if (entry.sandbox.type === 'docker') return void release();
+    setTimeout(release, RELEASE_IDLE_MS).unref();
   }
 
   /** Controllers whose backend failed its preflight: they are not started. */

@@ -20,6 +20,14 @@ function bridgeAddress(): string {
   return docker('network', 'inspect', 'bridge', '--format', '{{(index .IPAM.Config 0).Gateway}}');
 }
 
+async function waitUntil(ok: () => boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`not true within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 let engine: Engine | undefined;
 afterEach(async () => {
   await engine?.close();
@@ -88,17 +96,26 @@ describe('a scripted session in the Docker sandbox', () => {
       expect(show).toMatch(/made_in_container.txt/);
       expect(show).toMatch(/README.md/);
 
-      await s.rollback({ toStepId: steps[0]!.id, reason: 'try again', annotator: 'ann' });
+      // The container is removed as soon as the session ends.
+      const containers = () => docker('ps', '-a', '--filter', `label=potato.session=${s.id}`, '--format', '{{.ID}}');
+      await waitUntil(() => containers() === '');
+      // Rolling back the ended session starts a new container for the new branch.
+      const reopened = await e.manager.reopen(s.id);
+      await reopened.rollback({ toStepId: steps[0]!.id, reason: 'try again', annotator: 'ann' });
       expect(readFileSync(join(ws, 'src/parser.py'), 'utf8')).toBe(
         readFileSync(join(DEMO, 'repo/src/parser.py'), 'utf8'),
       );
       expect(readFileSync(join(ws, 'README.md'), 'utf8')).toBe(readFileSync(join(DEMO, 'repo/README.md'), 'utf8'));
       expect(existsSync(join(ws, 'made_in_container.txt'))).toBe(false);
 
-      await s.stop('ann').catch(() => {});
-      await e.manager.shutdown();
-      const left = docker('ps', '-a', '--filter', `label=potato.session=${s.id}`, '--format', '{{.ID}}');
-      expect(left).toBe('');
+      // The new branch runs in a new container, which is gone again when it ends.
+      await reopened.done;
+      const branchB = e.store.listBranches(s.id).find((b) => b.name === 'branch-B')!;
+      const rerun = e.store.getStep(branchB.head_step_id!)!;
+      expect(rerun.step_idx).toBeGreaterThan(1);
+      const again = e.store.listSteps(s.id).find((st) => st.parent_id === steps[0]!.id && st.id !== steps[1]!.id);
+      expect(again?.type).toBe('file_edit');
+      await waitUntil(() => containers() === '');
     } finally {
       listener.close();
     }
