@@ -307,4 +307,35 @@ describe('a scripted session on a real git workspace', () => {
     expect(e.store.listInterventions(s.id).map((i) => i.type)).toEqual(['stop', 'resume', 'instruction']);
     expect(e.store.getSession(s.id)!.status).toBe('finished');
   });
+
+  it("runs an edited tool call first after a rollback, recorded as the annotator's step", async () => {
+    engine = startEngine({ config: { live_coding_agent: { sandbox: { allowed_commands: ['ls', 'python3'] } } } });
+    const e = engine;
+    const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
+    await waitForEvent(e, s.id, ended);
+    const readParser = e.store.listSteps(s.id).find((st) => st.step_idx === 4)!;
+    const before = e.requests.length;
+    await s.rollback({
+      toStepId: readParser.id,
+      reason: 'run the tests verbosely first',
+      editedToolCall: { name: 'bash_command', input: { command: 'python3 -m unittest -v' } },
+      annotator: 'ann',
+    });
+    await s.done;
+    const branchB = e.store.listBranches(s.id).find((b) => b.name === 'branch-B')!;
+    const pathB = branchPath(branchB, e.store.listSteps(s.id));
+    const edited = pathB[4]!;
+    expect([edited.step_idx, edited.author, edited.type]).toEqual([5, 'annotator', 'bash_command']);
+    expect(edited.tool_call).toMatchObject({ name: 'bash_command', input: { command: 'python3 -m unittest -v' } });
+    expect(edited.payload.type === 'bash_command' && edited.payload.output).toMatch(/test_new_format/);
+    // The model's next request holds the annotator's call and its result after step 4.
+    expect(contextSteps(e.requests[before]!)).toEqual([
+      '1:thinking',
+      '2:file_read',
+      '3:thinking',
+      '4:file_read',
+      '5:bash_command',
+    ]);
+    expect(e.store.listInterventions(s.id).map((i) => i.type)).toContain('edit_tool_call');
+  });
 });
