@@ -18,6 +18,7 @@ import type { ToolContext, ToolOutcome } from '../tools/types.js';
 import { buildContext } from './context.js';
 import type { AgentActivity, SessionStatus } from './events.js';
 import type { EventHub } from './hub.js';
+import { PauseGate } from './pause-gate.js';
 import { type CheckedRollback, ENDED, SessionRecorder } from './recorder.js';
 import { ControlError, type RollbackRequest, type SessionControls } from './types.js';
 
@@ -69,8 +70,7 @@ export class SessionController implements SessionControls {
   readonly id: string;
   private readonly cfg: PotatoConfig['live_coding_agent'];
   private readonly rec: SessionRecorder;
-  private pauseRequested = false;
-  private wake: (() => void) | null = null;
+  private readonly pauseGate: PauseGate;
   private stopRequest: { type: 'stop' | 'timeout'; reason: string; annotator: string } | null = null;
   private rollbackRequest: PendingRollback | null = null;
   private editedCall: ToolCall | null = null;
@@ -83,6 +83,7 @@ export class SessionController implements SessionControls {
     this.id = deps.session.id;
     this.cfg = deps.config.live_coding_agent;
     this.rec = new SessionRecorder(deps);
+    this.pauseGate = new PauseGate(this.rec);
   }
 
   get done(): Promise<void> {
@@ -115,25 +116,11 @@ export class SessionController implements SessionControls {
   // ── controls ────────────────────────────────────────────────────────────────────────────
 
   pause(annotator: string): void {
-    this.rec.requireEnabled('pause_enabled', 'pause');
-    this.rec.requireLive('pause');
-    if (this.rec.state === 'paused' || this.pauseRequested) {
-      throw new ControlError('the agent is already paused', 'invalid_state');
-    }
-    this.pauseRequested = true;
-    this.rec.intervene('pause', null, annotator);
-    this.rec.emitStatus(this.rec.activityNow, 'pausing after the current step');
+    this.pauseGate.pause(annotator, 'after the current step');
   }
 
   resume(annotator: string): void {
-    this.rec.requireLive('resume');
-    if (this.rec.state !== 'paused' && !this.pauseRequested) {
-      throw new ControlError('the agent is not paused', 'invalid_state');
-    }
-    this.pauseRequested = false;
-    this.rec.intervene('resume', null, annotator);
-    if (this.rec.state === 'paused') this.rec.setStatus('running', 'starting');
-    this.wake?.();
+    this.pauseGate.resume(annotator);
   }
 
   instruct(text: string, annotator: string): void {
@@ -163,9 +150,8 @@ export class SessionController implements SessionControls {
     if (ENDED.includes(this.rec.state)) {
       this.start();
     } else {
-      this.pauseRequested = false;
+      this.pauseGate.cancel();
       this.inflight?.abort();
-      this.wake?.();
     }
     await applied;
   }
@@ -233,14 +219,7 @@ export class SessionController implements SessionControls {
 
   /** Wait while paused; the pause takes effect here, between steps. */
   private async gate(): Promise<void> {
-    while (this.pauseRequested && !this.stopRequest && !this.rollbackRequest) {
-      if (this.rec.state !== 'paused') this.rec.setStatus('paused', 'idle');
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
-      this.wake = null;
-    }
-    if (this.rec.state === 'paused') this.rec.setStatus('running', 'starting');
+    await this.pauseGate.wait(() => this.stopRequest !== null || this.rollbackRequest !== null);
   }
 
   private async modelTurn(): Promise<ModelTurn | null> {
@@ -421,7 +400,7 @@ export class SessionController implements SessionControls {
   }
 
   private end(status: 'stopped' | 'finished' | 'failed', reason: string): void {
-    this.pauseRequested = false;
+    this.pauseGate.cancel();
     this.rec.setStatus(status, 'idle', reason);
   }
 
@@ -429,7 +408,7 @@ export class SessionController implements SessionControls {
     if (this.stopRequest || ENDED.includes(this.rec.state)) return;
     this.stopRequest = { type, reason, annotator };
     this.inflight?.abort();
-    this.wake?.();
+    this.pauseGate.nudge();
   }
 }
 

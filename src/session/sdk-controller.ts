@@ -22,6 +22,7 @@ import type { Step, StepPayload, ToolCall } from '../steps/types.js';
 import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
 import type { AgentActivity, SessionStatus } from './events.js';
 import type { EventHub } from './hub.js';
+import { PauseGate } from './pause-gate.js';
 import { type CheckedRollback, ENDED, SessionRecorder } from './recorder.js';
 import { ControlError, type RollbackRequest, type SessionControls } from './types.js';
 
@@ -107,10 +108,9 @@ interface Waiting {
 export class SdkSessionController implements SessionControls {
   readonly id: string;
   private readonly rec: SessionRecorder;
+  private readonly pauseGate: PauseGate;
   private readonly cfg: PotatoConfig['live_coding_agent'];
   private run: ClaudeAgentRun | null = null;
-  private pauseRequested = false;
-  private wake: (() => void) | null = null;
   private stopRequest: { type: 'stop' | 'timeout'; reason: string; annotator: string } | null = null;
   private rollbackRequest: {
     checked: CheckedRollback;
@@ -130,6 +130,7 @@ export class SdkSessionController implements SessionControls {
     this.id = deps.session.id;
     this.cfg = deps.config.live_coding_agent;
     this.rec = new SessionRecorder(deps);
+    this.pauseGate = new PauseGate(this.rec);
   }
 
   get done(): Promise<void> {
@@ -165,23 +166,11 @@ export class SdkSessionController implements SessionControls {
   // ── controls ────────────────────────────────────────────────────────────────────────────
 
   pause(annotator: string): void {
-    this.rec.requireEnabled('pause_enabled', 'pause');
-    this.rec.requireLive('pause');
-    if (this.rec.state === 'paused' || this.pauseRequested)
-      throw new ControlError('the agent is already paused', 'invalid_state');
-    this.pauseRequested = true;
-    this.rec.intervene('pause', null, annotator);
-    this.rec.emitStatus(this.rec.activityNow, 'pausing before the next tool call');
+    this.pauseGate.pause(annotator, 'before the next tool call');
   }
 
   resume(annotator: string): void {
-    this.rec.requireLive('resume');
-    if (this.rec.state !== 'paused' && !this.pauseRequested)
-      throw new ControlError('the agent is not paused', 'invalid_state');
-    this.pauseRequested = false;
-    this.rec.intervene('resume', null, annotator);
-    if (this.rec.state === 'paused') this.rec.setStatus('running', 'starting');
-    this.wake?.();
+    this.pauseGate.resume(annotator);
   }
 
   instruct(text: string, annotator: string): void {
@@ -215,9 +204,8 @@ export class SdkSessionController implements SessionControls {
     if (ENDED.includes(this.rec.state)) {
       this.start();
     } else {
-      this.pauseRequested = false;
+      this.pauseGate.cancel();
       this.denyWaiting('the annotator rolled the session back');
-      this.wake?.();
       void this.run?.stop();
     }
     await applied;
@@ -381,14 +369,7 @@ export class SdkSessionController implements SessionControls {
   // ── the SDK's hooks ─────────────────────────────────────────────────────────────────────
 
   private async beforeTool(call: ToolCall): Promise<{ deny: string } | undefined> {
-    while (this.pauseRequested && !this.stopRequest && !this.rollbackRequest) {
-      if (this.rec.state !== 'paused') this.rec.setStatus('paused', 'idle');
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
-      this.wake = null;
-    }
-    if (this.rec.state === 'paused') this.rec.setStatus('running', 'starting');
+    await this.pauseGate.wait(() => this.stopRequest !== null || this.rollbackRequest !== null);
     if (this.stopRequest) return { deny: 'the session is being stopped' };
     if (this.rollbackRequest) return { deny: 'the annotator is rolling the session back' };
     const cp = this.deps.checkpoints;
@@ -446,7 +427,7 @@ export class SdkSessionController implements SessionControls {
     if (this.stopRequest || ENDED.includes(this.rec.state)) return;
     this.stopRequest = { type, reason, annotator };
     this.denyWaiting('the session is being stopped');
-    this.wake?.();
+    this.pauseGate.nudge();
     void this.run?.stop();
   }
 
@@ -456,7 +437,7 @@ export class SdkSessionController implements SessionControls {
   }
 
   private end(status: 'stopped' | 'finished' | 'failed', reason: string): void {
-    this.pauseRequested = false;
+    this.pauseGate.cancel();
     this.rec.setStatus(status, 'idle', reason);
   }
 }
