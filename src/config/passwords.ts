@@ -4,7 +4,7 @@
  * `scrypt$N$r$p$salt$hash` (salt and hash in base64), so the cost can be raised later and old
  * hashes still verify. The plain text is hashed when the config loads and kept nowhere.
  */
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 
 /** Node's default cost: about 16 MiB and a few tens of milliseconds per hash. */
 const DEFAULT_PARAMS = { N: 16384, r: 8, p: 1 } as const;
@@ -62,4 +62,17 @@ export function verifyPassword(plain: string, stored: string): boolean {
   const { N, r, p, salt, hash } = parsed;
   const candidate = scryptSync(plain.normalize('NFC'), salt, hash.length, { N, r, p, maxmem: memoryFor(N, r, p) });
   return timingSafeEqual(candidate, hash);
+}
+
+/** verifyPassword off the event loop (scrypt runs in libuv's thread pool): for the server. */
+export function verifyPasswordAsync(plain: string, stored: string): Promise<boolean> {
+  const parsed = parseHash(stored);
+  if (!parsed) return Promise.resolve(false);
+  const { N, r, p, salt, hash } = parsed;
+  return new Promise((resolve, reject) => {
+    scrypt(plain.normalize('NFC'), salt, hash.length, { N, r, p, maxmem: memoryFor(N, r, p) }, (err, candidate) => {
+      if (err) reject(err);
+      else resolve(timingSafeEqual(candidate, hash));
+    });
+  });
 }

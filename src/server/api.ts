@@ -16,7 +16,7 @@ import type { Annotation, SessionRecord, Store } from '../store/types.js';
 import { validateAnswers } from './annotations.js';
 import { registerApprovals } from './approvals.js';
 import { type Auth, COOKIE_NAME, clearedCookie, sessionCookie } from './auth.js';
-import { BadRequestError, errorAnswer, NotFoundError, UnauthorizedError } from './errors.js';
+import { BadRequestError, errorAnswer, NotFoundError, TooManyAttemptsError, UnauthorizedError } from './errors.js';
 import type { LiveHub } from './live.js';
 import { type WireOptions, wirePreview, wireStep } from './wire.js';
 import { listFiles, readFileAt, resolveCheckpoint } from './workspace-files.js';
@@ -72,6 +72,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     const answer = errorAnswer(err);
     if (answer.internal)
       log(`${c.req.method} ${c.req.path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    if (err instanceof TooManyAttemptsError) c.header('Retry-After', String(err.retryAfterSeconds));
     return c.json(answer.body, answer.status);
   });
 
@@ -89,7 +90,9 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
 
   app.post('/api/login', async (c) => {
     const { username, password } = await body(c.req.raw, loginBody);
-    const sid = auth.login(username, password);
+    const address = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket
+      ?.remoteAddress;
+    const sid = await auth.login(username, password, address);
     if (!sid) throw new UnauthorizedError('wrong username or password');
     c.header('Set-Cookie', sessionCookie(sid));
     return c.json({ username });

@@ -7,7 +7,14 @@ import { ZodError } from 'zod';
 import { ConfigError } from '../config/errors.js';
 import { ControlError, type ControlErrorCode } from '../session/types.js';
 
-export type ApiErrorCode = ControlErrorCode | 'unauthorized' | 'forbidden' | 'validation' | 'too_large' | 'internal';
+export type ApiErrorCode =
+  | ControlErrorCode
+  | 'unauthorized'
+  | 'forbidden'
+  | 'validation'
+  | 'too_large'
+  | 'too_many_attempts'
+  | 'internal';
 
 /** An error whose message is meant for the user; the status comes from its code. */
 export class ApiError extends Error {
@@ -23,6 +30,13 @@ export class ApiError extends Error {
 export class UnauthorizedError extends ApiError {
   constructor(message = 'not logged in: POST /api/login first') {
     super(message, 'unauthorized');
+  }
+}
+
+/** Too many failed logins for one name from one address: wait before trying again. */
+export class TooManyAttemptsError extends ApiError {
+  constructor(readonly retryAfterSeconds: number) {
+    super(`too many failed logins: try again in ${retryAfterSeconds} s`, 'too_many_attempts');
   }
 }
 
@@ -49,7 +63,9 @@ export class ValidationError extends ApiError {
   }
 }
 
-const STATUS: Record<ApiErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500> = {
+type Status = 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500;
+
+const STATUS: Record<ApiErrorCode, Status> = {
   unauthorized: 401,
   forbidden: 403,
   disabled: 403,
@@ -60,11 +76,12 @@ const STATUS: Record<ApiErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500> = {
   validation: 400,
   not_found: 404,
   too_large: 413,
+  too_many_attempts: 429,
   internal: 500,
 };
 
 export interface ErrorAnswer {
-  status: 400 | 401 | 403 | 404 | 409 | 413 | 500;
+  status: Status;
   body: { error: string; code: ApiErrorCode; scheme?: string };
   /** True when the cause is ours, not the user's: the real message goes to the log only. */
   internal: boolean;

@@ -108,6 +108,20 @@ describe('login', () => {
     }
   });
 
+  it('makes a name wait after five failed logins from one address, even with the right password', async () => {
+    const c = new Client(rig.base);
+    for (let i = 0; i < 6; i++) expect((await c.login('alice', 'guess')).status).toBe(401);
+    const locked = await c.login('alice', 'alice-pw');
+    expect(locked.status).toBe(429);
+    expect(locked.headers.get('set-cookie')).toBeNull();
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await locked.json()).error).toMatch(/^too many failed logins: try again in \d+ s$/);
+    // Another name is not affected, and the lock passes.
+    expect((await new Client(rig.base).login('bob', 'bob-pw')).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 2100));
+    expect((await c.login('alice', 'alice-pw')).status).toBe(200);
+  });
+
   it('answers 401 to the API and the socket without a login, and after logout', async () => {
     const s = rig.manager.createSession('alice');
     const anon = new Client(rig.base);
