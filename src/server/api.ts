@@ -312,7 +312,13 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
 
   app.delete('/api/sessions/:id/labels/:stepId', (c) => {
     const session = own(c.req.param('id'), c.get('user'));
-    store.deleteStepLabel(session.id, c.req.param('stepId'), c.get('user'));
+    const step_id = c.req.param('stepId');
+    const annotator = c.get('user');
+    const event = store.transaction(() => {
+      store.deleteStepLabel(session.id, step_id, annotator);
+      return store.appendEvent(session.id, { type: 'label_removed', step_id, annotator });
+    });
+    live.publish(event);
     return c.body(null, 204);
   });
 

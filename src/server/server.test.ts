@@ -636,6 +636,9 @@ describe('live events', () => {
     ]);
     expect((await rig.alice.request('DELETE', `/api/sessions/${s.id}/labels/${s.id}-step-0`)).status).toBe(204);
     expect(rig.store.listStepLabels(s.id)).toEqual([]);
+    // Other viewers see the label go too.
+    await w.until(() => w.events.some((e) => e.type === 'label_removed'));
+    expect(w.events.at(-1)).toMatchObject({ type: 'label_removed', step_id: `${s.id}-step-0`, annotator: 'alice' });
   });
 });
 

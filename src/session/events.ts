@@ -41,6 +41,8 @@ export type SessionEventBody =
   | { type: 'intervention'; intervention: Intervention }
   | { type: 'annotation'; annotation: Annotation }
   | { type: 'label'; label: StepLabel }
+  /** An annotator took their PRM label off a step. */
+  | { type: 'label_removed'; step_id: string; annotator: string }
   | { type: 'usage'; total: TokenUsage };
 
 export type SessionEvent = SessionEventBody & { seq: number; session_id: string; at: number };

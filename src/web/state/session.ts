@@ -190,6 +190,12 @@ export function applyEvents(prev: SessionState, events: readonly SessionEvent[])
         s.labels = new Map(s.labels);
         s.labels.set(e.label.step_id, e.label);
         break;
+      case 'label_removed':
+        if (s.labels.get(e.step_id)?.annotator === e.annotator) {
+          s.labels = new Map(s.labels);
+          s.labels.delete(e.step_id);
+        }
+        break;
       case 'usage':
         s.usage = e.total;
         break;
