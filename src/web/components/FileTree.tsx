@@ -9,6 +9,9 @@ import type { Step } from '../api/types.ts';
 import { languageOf } from '../lib/format.ts';
 import { CodeBlock } from '../trace/blocks.tsx';
 
+/** mod2.py before mod10.py, as a person sorts names. */
+const byName = (a: string, b: string) => a.localeCompare(b, undefined, { numeric: true, sensitivity: 'base' });
+
 export type FileMark = 'read' | 'created' | 'modified';
 
 /** What the path did to each file; a later, stronger mark wins (created > modified > read). */
@@ -69,7 +72,7 @@ function DirView({
   const [closed, setClosed] = useState<Set<string>>(new Set());
   return (
     <ul className="tree-list">
-      {[...dir.dirs.keys()].sort().map((name) => {
+      {[...dir.dirs.keys()].sort(byName).map((name) => {
         const open = !closed.has(name);
         return (
           <li key={name}>
@@ -100,7 +103,7 @@ function DirView({
           </li>
         );
       })}
-      {[...dir.files].sort().map((name) => {
+      {[...dir.files].sort(byName).map((name) => {
         const full = `${prefix}${name}`;
         const mark = marks.get(full);
         return (
