@@ -119,6 +119,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       controller.failToStart(err instanceof Error ? err.message : String(err));
       preflightFailed.add(controller);
       exportEnded(store.getSession(session.id)!);
+      releaseWhenIdle(session.id);
       return controller;
     }
     if (startLoop) controller.start();
