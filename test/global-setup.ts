@@ -1,0 +1,14 @@
+/**
+ * @module test/global-setup
+ * Every temporary folder a test makes (workspaces, stores, browser profiles, built UIs) goes
+ * under one folder per test run, removed at the end, so runs leave nothing behind in /tmp.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export default function setup(): () => void {
+  const dir = mkdtempSync(join(tmpdir(), 'potato-test-run-'));
+  process.env.TMPDIR = dir;
+  return () => rmSync(dir, { recursive: true, force: true });
+}
