@@ -124,12 +124,8 @@ export class SessionController implements SessionControls {
   }
 
   instruct(text: string, annotator: string): void {
-    this.rec.requireEnabled('instruction_enabled', 'send instruction');
-    this.rec.requireLive('send an instruction');
-    const trimmed = text.trim();
-    if (!trimmed) throw new ControlError('an instruction needs some text', 'bad_request');
     // Delivered in the next model request: the context is rebuilt from the interventions.
-    this.rec.intervene('instruction', trimmed, annotator);
+    this.rec.instruction(text, annotator);
   }
 
   async stop(annotator: string): Promise<void> {

@@ -202,6 +202,16 @@ export class SessionRecorder {
     this.emitStatus(activity, reason);
   }
 
+  /** Check and record an annotator's instruction (after the current step); the text to deliver. */
+  instruction(text: string, annotator: string): string {
+    this.requireEnabled('instruction_enabled', 'send instruction');
+    this.requireLive('send an instruction');
+    const trimmed = text.trim();
+    if (!trimmed) throw new ControlError('an instruction needs some text', 'bad_request');
+    this.intervene('instruction', trimmed, annotator);
+    return trimmed;
+  }
+
   /** The backend's preflight failed: say why in the trajectory and end the session. */
   failToStart(message: string): void {
     this.error('backend', message);

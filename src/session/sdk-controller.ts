@@ -174,11 +174,7 @@ export class SdkSessionController implements SessionControls {
   }
 
   instruct(text: string, annotator: string): void {
-    this.rec.requireEnabled('instruction_enabled', 'send instruction');
-    this.rec.requireLive('send an instruction');
-    const trimmed = text.trim();
-    if (!trimmed) throw new ControlError('an instruction needs some text', 'bad_request');
-    this.rec.intervene('instruction', trimmed, annotator);
+    const trimmed = this.rec.instruction(text, annotator);
     if (this.run && !this.rollbackRequest) this.run.instruct(trimmed);
     else this.queued.push(trimmed);
   }
