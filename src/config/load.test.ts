@@ -296,6 +296,41 @@ describe('loadConfig on bad configs', () => {
     ]);
   });
 
+  it('checks allowed_origins one by one and keeps them in the form a browser sends', () => {
+    const problems = problemsOf(
+      tempConfig(
+        [
+          'allowed_origins:',
+          '  - https://potato.example.com/app',
+          '  - potato.example.com',
+          '  - http://host:99999',
+          '  - "*"',
+          'live_coding_agent: { backend: scripted, scripted: { script: s.yaml } }',
+          ANNOTATOR,
+        ].join('\n'),
+      ),
+    );
+    const hint = 'an origin such as https://potato.example.com (scheme, host and optional port; no path)';
+    expect(problems).toEqual([
+      `allowed_origins[0]: expected ${hint}, got "https://potato.example.com/app" (a string)`,
+      `allowed_origins[1]: expected ${hint}, got "potato.example.com" (a string)`,
+      `allowed_origins[2]: expected ${hint}, got "http://host:99999" (a string)`,
+      `allowed_origins[3]: expected ${hint}, got "*" (a string)`,
+    ]);
+    const ok = loadConfig(
+      tempConfig(
+        [
+          'allowed_origins: ["https://Potato.Example.com:443", "http://10.0.0.5:8080"]',
+          'live_coding_agent: { backend: scripted, scripted: { script: s.yaml } }',
+          ANNOTATOR,
+        ].join('\n'),
+        { 's.yaml': 'turns: []\n' },
+      ),
+    );
+    expect(ok.allowed_origins).toEqual(['https://potato.example.com', 'http://10.0.0.5:8080']);
+    expect(loadConfig(fixture('ollama.yaml')).allowed_origins).toEqual([]);
+  });
+
   it('refuses a YAML alias bomb with a clear error', () => {
     const rows = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
     for (let i = 1; i < 12; i++)

@@ -4,6 +4,7 @@
  * strict: an unknown key is an error (with a did-you-mean, see config/errors.ts).
  */
 import { z } from 'zod';
+import { describeFound } from './errors.js';
 
 export const TOOL_NAMES = ['file_read', 'file_edit', 'bash_command', 'directory_list', 'file_search'] as const;
 export const SDK_TOOL_NAMES = ['Read', 'Edit', 'Write', 'Bash', 'Glob', 'Grep'] as const;
@@ -16,6 +17,16 @@ export const EXPORT_FORMATS = [
   'dpo',
   'prm_stepwise',
 ] as const;
+
+const ORIGIN_HINT = 'an origin such as https://potato.example.com (scheme, host and optional port; no path)';
+/** What a browser sends in `Origin`: scheme://host[:port], nothing after it. */
+const ORIGIN_FORM = /^https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?$/;
+const origin = z
+  .string()
+  .regex(ORIGIN_FORM, { message: ORIGIN_HINT, abort: true })
+  .refine((s) => URL.canParse(s), { error: (iss) => `expected ${ORIGIN_HINT}, got ${describeFound(iss.input)}` })
+  // Browsers send the host in lower case and leave out a default port: compare in that form.
+  .transform((s) => new URL(s).origin);
 
 const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 
@@ -185,6 +196,11 @@ export const configSchema = z.strictObject({
   port: z.int().min(1).max(65535).default(8000),
   /** Beyond the source: the address to listen on. */
   host: z.string().default('127.0.0.1'),
+  /**
+   * Beyond the source: origins besides the server's own address whose pages may drive the API
+   * (the public origin of a reverse proxy in front of the server).
+   */
+  allowed_origins: z.array(origin).default([]),
   live_coding_agent: liveCodingAgentSchema,
   annotation_schemes: z.array(annotationSchemeSchema).default([]),
   output: z

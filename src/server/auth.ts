@@ -13,7 +13,7 @@ import { TooManyAttemptsError } from './errors.js';
 export const COOKIE_NAME = 'potato_sid';
 
 /** A login lasts this long without use; every request renews it. */
-const IDLE_MS = 12 * 60 * 60 * 1000;
+export const IDLE_MS = 12 * 60 * 60 * 1000;
 
 /** Failed logins for one name from one address before each further try has to wait. */
 const FREE_FAILURES = 5;
@@ -23,6 +23,7 @@ const MAX_LOCK_MS = 15 * 60 * 1000;
 const FAILURE_MEMORY_MS = 60 * 60 * 1000;
 
 interface Failures {
+  /** Attempts that failed or are still being checked: charged before the hash, so parallel tries count. */
   count: number;
   last: number;
   lockedUntil: number;
@@ -33,45 +34,89 @@ interface LoginSession {
   lastUsed: number;
 }
 
+/** Why a login ended, for whoever holds something open for it (the live sockets). */
+export type LoginEnd = 'logged out' | 'login expired';
+
+export interface AuthOptions {
+  /** Milliseconds since the epoch; injectable so tests move time instead of sleeping. */
+  now?: () => number;
+}
+
+/** Failure records kept before old ones are swept (a flood of made-up names must not grow memory). */
+const MAX_FAILURE_RECORDS = 10_000;
+
 export class Auth {
   private readonly sessions = new Map<string, LoginSession>();
   private dummyHash: string | undefined;
   private readonly failures = new Map<string, Failures>();
+  private readonly endListeners = new Set<(sid: string, why: LoginEnd) => void>();
+  private readonly now: () => number;
 
-  constructor(private readonly annotators: readonly Annotator[]) {}
+  constructor(
+    private readonly annotators: readonly Annotator[],
+    opts: AuthOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
 
   /**
    * The new session id, or undefined for a wrong name or password (which of the two is not said).
    * Throws TooManyAttemptsError while `username` from `address` is locked out after failures.
+   *
+   * The check and the charge of an attempt happen in one synchronous turn before the hash is
+   * awaited: a burst of parallel guesses is counted one by one, and once the count passes the
+   * free failures every further attempt, the right password included, waits out the lock.
    */
   async login(username: string, password: string, address = ''): Promise<string | undefined> {
     const key = `${username}\0${address}`;
-    const now = Date.now();
+    const now = this.now();
     let f = this.failures.get(key);
     if (f && now - f.last > FAILURE_MEMORY_MS) {
       this.failures.delete(key);
       f = undefined;
     }
     if (f && f.lockedUntil > now) throw new TooManyAttemptsError(Math.ceil((f.lockedUntil - now) / 1000));
+    if (!f) {
+      if (this.failures.size >= MAX_FAILURE_RECORDS) this.forgetOldFailures(now);
+      f = { count: 0, last: now, lockedUntil: 0 };
+      this.failures.set(key, f);
+    }
+    // Charged as a failure now; refunded below if the password is right.
+    f.count++;
+    f.last = now;
+    if (f.count > FREE_FAILURES) f.lockedUntil = now + Math.min(MAX_LOCK_MS, 1000 * 2 ** (f.count - FREE_FAILURES));
+
     const annotator = this.annotators.find((a) => a.username === username);
     // An unknown name costs the same scrypt as a known one, so timing does not reveal names.
     this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'));
     const ok =
       (await verifyPasswordAsync(password, annotator?.password_hash ?? this.dummyHash)) && annotator !== undefined;
-    if (!ok) {
-      const count = (f?.count ?? 0) + 1;
-      const wait = count > FREE_FAILURES ? Math.min(MAX_LOCK_MS, 1000 * 2 ** (count - FREE_FAILURES)) : 0;
-      this.failures.set(key, { count, last: now, lockedUntil: now + wait });
-      return undefined;
-    }
+    if (!ok) return undefined;
     this.failures.delete(key);
     const sid = randomBytes(32).toString('base64url');
-    this.sessions.set(sid, { username, lastUsed: Date.now() });
+    this.sessions.set(sid, { username, lastUsed: this.now() });
     return sid;
   }
 
+  private forgetOldFailures(now: number): void {
+    for (const [key, f] of this.failures) {
+      if (now - f.last > FAILURE_MEMORY_MS && f.lockedUntil <= now) this.failures.delete(key);
+    }
+  }
+
+  /** Call `listener` whenever a login ends (logout or expiry). Returns the unsubscribe. */
+  onLoginEnd(listener: (sid: string, why: LoginEnd) => void): () => void {
+    this.endListeners.add(listener);
+    return () => this.endListeners.delete(listener);
+  }
+
+  private end(sid: string, why: LoginEnd): void {
+    if (!this.sessions.delete(sid)) return;
+    for (const l of this.endListeners) l(sid, why);
+  }
+
   logout(sid: string | undefined): void {
-    if (sid) this.sessions.delete(sid);
+    if (sid) this.end(sid, 'logged out');
   }
 
   /** The annotator a session id belongs to, or undefined when it is unknown or expired. */
@@ -79,19 +124,25 @@ export class Auth {
     if (!sid) return undefined;
     const s = this.sessions.get(sid);
     if (!s) return undefined;
-    const now = Date.now();
+    const now = this.now();
     if (now - s.lastUsed > IDLE_MS) {
-      this.sessions.delete(sid);
+      this.end(sid, 'login expired');
       return undefined;
     }
     s.lastUsed = now;
     return s.username;
   }
 
-  /** For a raw `Cookie:` header (the WebSocket upgrade has no hono context). */
-  userOfCookieHeader(header: string | undefined): string | undefined {
+  /** End every login idle for longer than the limit (run periodically, so open sockets close too). */
+  sweep(): void {
+    const now = this.now();
+    for (const [sid, s] of this.sessions) if (now - s.lastUsed > IDLE_MS) this.end(sid, 'login expired');
+  }
+
+  /** The session id in a raw `Cookie:` header (the WebSocket upgrade has no hono context). */
+  static sidOfCookieHeader(header: string | undefined): string | undefined {
     if (!header) return undefined;
-    return this.userOf(parseCookies(header, COOKIE_NAME)[COOKIE_NAME]);
+    return parseCookies(header, COOKIE_NAME)[COOKIE_NAME];
   }
 }
 

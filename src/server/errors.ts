@@ -13,6 +13,7 @@ export type ApiErrorCode =
   | 'forbidden'
   | 'validation'
   | 'too_large'
+  | 'unsupported_media_type'
   | 'too_many_attempts'
   | 'internal';
 
@@ -30,6 +31,20 @@ export class ApiError extends Error {
 export class UnauthorizedError extends ApiError {
   constructor(message = 'not logged in: POST /api/login first') {
     super(message, 'unauthorized');
+  }
+}
+
+/** A request from a page that is not this site (see server/boundary.ts). */
+export class ForbiddenError extends ApiError {
+  constructor(message: string) {
+    super(message, 'forbidden');
+  }
+}
+
+/** The JSON API reads only `application/json`; `got` is the Content-Type that came. */
+export class UnsupportedMediaTypeError extends ApiError {
+  constructor(got: string) {
+    super(`send the body as JSON with Content-Type: application/json (got ${got})`, 'unsupported_media_type');
   }
 }
 
@@ -63,7 +78,7 @@ export class ValidationError extends ApiError {
   }
 }
 
-type Status = 400 | 401 | 403 | 404 | 409 | 413 | 429 | 500;
+type Status = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500;
 
 const STATUS: Record<ApiErrorCode, Status> = {
   unauthorized: 401,
@@ -76,6 +91,7 @@ const STATUS: Record<ApiErrorCode, Status> = {
   validation: 400,
   not_found: 404,
   too_large: 413,
+  unsupported_media_type: 415,
   too_many_attempts: 429,
   internal: 500,
 };

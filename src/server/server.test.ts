@@ -8,13 +8,23 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Client, ManagerDouble, tempDir, upgradeStatus, Watcher, writeConfig } from '../../test/server/harness.js';
+import {
+  Client,
+  ManagerDouble,
+  tempDir,
+  upgradeAnswer,
+  upgradeStatus,
+  Watcher,
+  writeConfig,
+} from '../../test/server/harness.js';
 import type { PotatoConfig } from '../config/types.js';
 import { ControlError } from '../session/types.js';
 import type { Step } from '../steps/types.js';
 import { openSqliteStore } from '../store/sqlite/store.js';
 import type { Store } from '../store/types.js';
-import { createServer, type PotatoServer } from './server.js';
+import { IDLE_MS } from './auth.js';
+import { SECURITY_HEADERS } from './boundary.js';
+import { CLOSE_LOGIN_ENDED, createServer, type PotatoServer } from './server.js';
 
 interface Running {
   dir: string;
@@ -29,7 +39,19 @@ interface Running {
 let rig: Running;
 const watchers: Watcher[] = [];
 
-async function boot(extra: Record<string, unknown> = {}, opts: { maxBufferedBytes?: number; staticDir?: string } = {}) {
+/** A clock the tests move by hand: lockouts and login expiry without sleeping. */
+class TestClock {
+  t = Date.now();
+  readonly now = () => this.t;
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+async function boot(
+  extra: Record<string, unknown> = {},
+  opts: { maxBufferedBytes?: number; staticDir?: string; now?: () => number } = {},
+) {
   const dir = tempDir();
   const config = writeConfig(dir, extra);
   const store = openSqliteStore(path.join(dir, 'output', 'potato.db'));
@@ -109,17 +131,52 @@ describe('login', () => {
   });
 
   it('makes a name wait after five failed logins from one address, even with the right password', async () => {
+    const clock = new TestClock();
+    await stop(rig);
+    rig = await boot({}, { now: clock.now });
     const c = new Client(rig.base);
     for (let i = 0; i < 6; i++) expect((await c.login('alice', 'guess')).status).toBe(401);
     const locked = await c.login('alice', 'alice-pw');
     expect(locked.status).toBe(429);
     expect(locked.headers.get('set-cookie')).toBeNull();
-    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect((await locked.json()).error).toMatch(/^too many failed logins: try again in \d+ s$/);
+    expect(locked.headers.get('retry-after')).toBe('2');
+    expect((await locked.json()).error).toBe('too many failed logins: try again in 2 s');
     // Another name is not affected, and the lock passes.
     expect((await new Client(rig.base).login('bob', 'bob-pw')).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 2100));
+    clock.advance(1999);
+    expect((await c.login('alice', 'alice-pw')).status).toBe(429);
+    clock.advance(1);
     expect((await c.login('alice', 'alice-pw')).status).toBe(200);
+  });
+
+  it('counts hundreds of parallel wrong passwords and refuses the right one inside the lock', async () => {
+    const clock = new TestClock();
+    await stop(rig);
+    rig = await boot({}, { now: clock.now });
+    const guesses = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => new Client(rig.base).login('alice', `guess-${i}`)),
+    );
+    const statuses = guesses.map((r) => r.status);
+    // Five free failures, the sixth charged and locking: every other guess waits without a hash.
+    expect(statuses.filter((s) => s === 401)).toHaveLength(6);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(294);
+    expect(guesses.every((r) => r.headers.get('set-cookie') === null)).toBe(true);
+
+    // Wrong guesses and the right password in one burst after the lock: the right one is refused too.
+    clock.advance(2000);
+    const burst = await Promise.all([
+      ...Array.from({ length: 40 }, (_, i) => new Client(rig.base).login('alice', `again-${i}`)),
+      new Client(rig.base).login('alice', 'alice-pw'),
+    ]);
+    const right = burst.at(-1)!;
+    expect(right.status).toBe(429);
+    expect(right.headers.get('set-cookie')).toBeNull();
+    expect(Number(right.headers.get('retry-after'))).toBeGreaterThanOrEqual(4);
+    expect(burst.filter((r) => r.status === 401)).toHaveLength(1);
+
+    // The lock doubles with the failure counted in the burst, then passes.
+    clock.advance(4000);
+    expect((await new Client(rig.base).login('alice', 'alice-pw')).status).toBe(200);
   });
 
   it('answers 401 to the API and the socket without a login, and after logout', async () => {
@@ -148,12 +205,6 @@ describe('login', () => {
     expect(await upgradeStatus(rig.base, s.id, old)).toBe(401);
   });
 
-  it('refuses a socket opened from another site', async () => {
-    const s = rig.manager.createSession('alice');
-    expect(await upgradeStatus(rig.base, s.id, rig.alice.cookie, 'https://evil.example')).toBe(403);
-    expect(await upgradeStatus(rig.base, s.id, rig.alice.cookie, 'http://localhost:5173')).toBe(101);
-  });
-
   it('never sends a password hash in the config', async () => {
     const res = await rig.alice.json<Record<string, unknown>>('GET', '/api/config');
     expect(res.status).toBe(200);
@@ -161,6 +212,198 @@ describe('login', () => {
       ['annotation_schemes', 'backend', 'branching', 'controls', 'project_name', 'streaming'].sort(),
     );
     expect(JSON.stringify(res.body)).not.toContain('scrypt$');
+  });
+});
+
+describe('web boundary', () => {
+  beforeEach(async () => {
+    rig = await boot();
+  });
+  afterEach(() => stop(rig));
+
+  const other = () => rig.base.replace(/:(\d+)$/, (_, p: string) => `:${Number(p) + 1}`);
+
+  it('refuses state-changing requests and sockets from another origin, the same host on another port included', async () => {
+    const s = rig.manager.createSession('alice');
+    rig.manager.run(s.id);
+    const attempts = [
+      ['POST', '/api/sessions', { task: 'attacker task' }],
+      ['POST', `/api/sessions/${s.id}/stop`],
+      ['POST', `/api/sessions/${s.id}/instruction`, { text: 'rm -rf /' }],
+      ['PUT', `/api/sessions/${s.id}/annotations`, { branch_id: null, answers: { outcome: 'failed' } }],
+      ['DELETE', `/api/sessions/${s.id}/labels/x`],
+      ['POST', '/api/logout'],
+    ] as const;
+    for (const origin of [other(), 'http://localhost:5173', 'https://evil.example', 'null']) {
+      for (const [m, p, b] of attempts) {
+        const res = await rig.alice.json<{ code: string; error: string }>(m, p, b, { origin });
+        expect(res.status, `${origin} ${m} ${p}`).toBe(403);
+        expect(res.body.code).toBe('forbidden');
+        expect(res.body.error).toContain(`Origin ${origin} is not this site (${rig.base})`);
+      }
+      expect(await upgradeStatus(rig.base, s.id, rig.alice.cookie, origin)).toBe(403);
+    }
+    // The browser's fetch metadata alone is enough to refuse, with or without an Origin.
+    for (const site of ['same-site', 'cross-site']) {
+      expect(
+        (await rig.alice.json('POST', `/api/sessions/${s.id}/stop`, undefined, { 'sec-fetch-site': site })).status,
+      ).toBe(403);
+      expect((await rig.alice.json('GET', `/api/sessions/${s.id}`, undefined, { 'sec-fetch-site': site })).status).toBe(
+        403,
+      );
+      expect(await upgradeStatus(rig.base, s.id, rig.alice.cookie, undefined, { 'sec-fetch-site': site })).toBe(403);
+    }
+    // Nothing reached the session, and the login still works.
+    expect(rig.manager.calls).toEqual([]);
+    expect(rig.store.listSessions({ annotator: 'alice' })).toHaveLength(1);
+    expect((await rig.alice.json('GET', '/api/me')).status).toBe(200);
+  });
+
+  it('lets this site, its fetch metadata and programs without an Origin through', async () => {
+    const s = rig.manager.createSession('alice');
+    rig.manager.run(s.id);
+    const page = { origin: rig.base, 'sec-fetch-site': 'same-origin' };
+    expect((await rig.alice.json('POST', '/api/sessions', { task: 'from the UI' }, page)).status).toBe(201);
+    expect((await rig.alice.json('POST', `/api/sessions/${s.id}/pause`, undefined, page)).status).toBe(204);
+    expect(
+      (await rig.alice.json('GET', `/api/sessions/${s.id}`, undefined, { 'sec-fetch-site': 'same-origin' })).status,
+    ).toBe(200);
+    // The same server reached by another name of the host is its own origin there.
+    const byName = rig.base.replace('127.0.0.1', 'localhost');
+    expect((await new Client(byName).login('bob', 'bob-pw')).status).toBe(200);
+    expect(
+      (
+        await new Client(rig.base).request(
+          'POST',
+          '/api/login',
+          { username: 'bob', password: 'bob-pw' },
+          { origin: byName },
+        )
+      ).status,
+    ).toBe(403);
+    // curl, the CLI, tests: no Origin, no fetch metadata.
+    expect((await rig.alice.json('POST', `/api/sessions/${s.id}/resume`)).status).toBe(204);
+    expect(await upgradeStatus(rig.base, s.id, rig.alice.cookie)).toBe(101);
+    expect(await upgradeStatus(rig.base, s.id, rig.alice.cookie, rig.base, { 'sec-fetch-site': 'same-origin' })).toBe(
+      101,
+    );
+  });
+
+  it('accepts only JSON bodies on the API, as a form or a simple request cannot send', async () => {
+    const s = rig.manager.createSession('alice');
+    rig.manager.run(s.id);
+    // A Uint8Array body: fetch adds no Content-Type of its own.
+    const raw = (p: string, body: string | undefined, type: string | undefined) =>
+      fetch(rig.base + p, {
+        method: 'POST',
+        headers: { cookie: rig.alice.cookie!, ...(type ? { 'content-type': type } : {}) },
+        body: body === undefined ? undefined : new TextEncoder().encode(body),
+      });
+    for (const type of [
+      'text/plain',
+      'text/plain;charset=UTF-8',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+    ]) {
+      const res = await raw('/api/sessions', '{"task": "attacker task"}', type);
+      expect(res.status, type).toBe(415);
+      expect(await res.json()).toEqual({
+        error: `send the body as JSON with Content-Type: application/json (got ${type})`,
+        code: 'unsupported_media_type',
+      });
+      // Even without a body: an empty form post still names its type.
+      expect((await raw(`/api/sessions/${s.id}/stop`, undefined, type)).status).toBe(415);
+    }
+    const untyped = await raw('/api/sessions', '{"task": "x"}', undefined);
+    expect(untyped.status).toBe(415);
+    expect((await untyped.json()).error).toBe(
+      'send the body as JSON with Content-Type: application/json (got no Content-Type)',
+    );
+    expect(rig.manager.calls).toEqual([]);
+    expect((await raw('/api/sessions', '{"task": "x"}', 'application/json; charset=utf-8')).status).toBe(201);
+    expect((await raw(`/api/sessions/${s.id}/pause`, undefined, undefined)).status).toBe(204);
+  });
+
+  it('lets the origins of allowed_origins through, and only those', async () => {
+    await stop(rig);
+    rig = await boot({ allowed_origins: ['https://Potato.Example.com'] });
+    const s = rig.manager.createSession('alice');
+    rig.manager.run(s.id);
+    const proxied = { origin: 'https://potato.example.com', 'sec-fetch-site': 'same-origin' };
+    expect((await rig.alice.json('POST', `/api/sessions/${s.id}/pause`, undefined, proxied)).status).toBe(204);
+    expect(await upgradeStatus(rig.base, s.id, rig.alice.cookie, 'https://potato.example.com')).toBe(101);
+    for (const origin of [
+      'http://potato.example.com',
+      'https://potato.example.com:8443',
+      'https://evil.potato.example.com',
+    ]) {
+      expect((await rig.alice.json('POST', `/api/sessions/${s.id}/resume`, undefined, { origin })).status, origin).toBe(
+        403,
+      );
+    }
+  });
+
+  it("closes a login's sockets when it logs out or expires, with a code the UI understands", async () => {
+    const clock = new TestClock();
+    await stop(rig);
+    rig = await boot({}, { now: clock.now });
+    const s = rig.manager.createSession('alice');
+    const second = new Client(rig.base);
+    await second.login('alice', 'alice-pw');
+    const first = watch(s.id, 0);
+    const other = watch(s.id, 0, second.cookie);
+    await Promise.all([first.opened, other.opened]);
+
+    expect((await rig.alice.request('POST', '/api/logout')).status).toBe(204);
+    expect(await first.closed).toBe(CLOSE_LOGIN_ENDED);
+    expect(first.closeReason).toBe('logged out');
+    // The other login of the same annotator keeps streaming.
+    rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking' });
+    await other.until(() => other.events.length === 1);
+    expect(other.ws.readyState).toBe(other.ws.OPEN);
+
+    clock.advance(IDLE_MS + 1);
+    rig.server.auth.sweep();
+    expect(await other.closed).toBe(CLOSE_LOGIN_ENDED);
+    expect(other.closeReason).toBe('login expired');
+    expect((await second.json('GET', '/api/me')).status).toBe(401);
+  });
+
+  it('puts the security headers on pages, assets, API answers, errors and refused sockets', async () => {
+    const dir = tempDir();
+    mkdirSync(path.join(dir, 'assets'));
+    writeFileSync(path.join(dir, 'index.html'), '<!doctype html><div id="root"></div>');
+    writeFileSync(path.join(dir, 'assets', 'app.js'), 'console.log(1)');
+    await stop(rig);
+    rig = await boot({}, { staticDir: dir });
+    const s = rig.manager.createSession('alice');
+    const anon = new Client(rig.base);
+    const answers: [string, Response][] = [
+      ['/', await anon.request('GET', '/')],
+      ['app route', await anon.request('GET', '/sessions/x')],
+      ['asset', await anon.request('GET', '/assets/app.js')],
+      ['missing asset', await anon.request('GET', '/assets/missing.js')],
+      ['API', await rig.alice.request('GET', '/api/sessions')],
+      ['API 401', await anon.request('GET', '/api/sessions')],
+      ['API 404', await rig.alice.request('GET', '/api/nope')],
+      ['API 403', await rig.alice.request('POST', '/api/sessions', { task: 'x' }, { origin: 'https://evil.example' })],
+      ['API 415', await rig.alice.request('POST', '/api/sessions', 'x', { 'content-type': 'text/plain' })],
+      ['login', await new Client(rig.base).login('bob', 'bob-pw')],
+    ];
+    for (const [what, res] of answers) {
+      for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
+        expect(res.headers.get(name), `${what}: ${name}`).toBe(value);
+      }
+    }
+    const csp = SECURITY_HEADERS['Content-Security-Policy']!;
+    expect(csp).toContain("script-src 'self';");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(SECURITY_HEADERS['X-Frame-Options']).toBe('DENY');
+    const refused = await upgradeAnswer(rig.base, s.id, undefined);
+    expect(refused.status).toBe(401);
+    expect(refused.headers['x-content-type-options']).toBe('nosniff');
+    expect(refused.headers['content-security-policy']).toBe(csp);
   });
 });
 

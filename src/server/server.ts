@@ -1,7 +1,9 @@
 /**
  * @module server/server
  * The HTTP server: the API app, the built UI from `staticDir` with an SPA fallback, and the
- * WebSocket upgrade for live events (cookie and ownership checked before the handshake).
+ * WebSocket upgrade for live events (origin, cookie and ownership checked before the
+ * handshake). The web boundary (server/boundary.ts) comes first on every request. A socket
+ * belongs to the login that opened it and closes when that login ends.
  * `createServer` wires the parts; `listen` and `close` are the whole lifecycle.
  */
 import { existsSync } from 'node:fs';
@@ -12,12 +14,14 @@ import type { Duplex } from 'node:stream';
 import { createAdaptorServer } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import type { PotatoConfig } from '../config/types.js';
 import type { SessionManager } from '../session/types.js';
 import type { Store } from '../store/types.js';
 import { type ApiEnv, createApi } from './api.js';
-import { Auth } from './auth.js';
+import { Auth, type LoginEnd } from './auth.js';
+import { boundary, OriginPolicy, SECURITY_HEADERS } from './boundary.js';
+import { errorAnswer } from './errors.js';
 import { LiveHub } from './live.js';
 import type { WireOptions } from './wire.js';
 
@@ -31,6 +35,8 @@ export interface ServerDeps {
   log?: (message: string) => void;
   /** Unsent bytes a live socket may hold before it is dropped (default 8 MiB). */
   maxBufferedBytes?: number;
+  /** The clock of logins and lockouts (default Date.now); tests move it instead of sleeping. */
+  now?: () => number;
 }
 
 export interface PotatoServer {
@@ -40,31 +46,32 @@ export interface PotatoServer {
   close(): Promise<void>;
   readonly live: LiveHub;
   readonly app: Hono<ApiEnv>;
+  readonly auth: Auth;
 }
 
 const EVENTS_PATH = /^\/api\/sessions\/([^/]+)\/events$/;
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+/** Also how often ended logins are swept, so a socket closes soon after its login expires. */
 const HEARTBEAT_MS = 30_000;
+
+/**
+ * Close code of a socket whose login ended (logout, expiry): the UI goes to the login page
+ * instead of reconnecting. 4000–4999 are for applications; 4401 echoes HTTP 401.
+ */
+export const CLOSE_LOGIN_ENDED = 4401;
+
+const RAW_SECURITY_HEADERS = Object.entries(SECURITY_HEADERS)
+  .map(([name, value]) => `${name}: ${value}\r\n`)
+  .join('');
 
 function refuseUpgrade(socket: Duplex, status: number, text: string, error: string, code: string): void {
   const body = JSON.stringify({ error, code });
   socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${RAW_SECURITY_HEADERS}Connection: close\r\n\r\n${body}`,
   );
 }
 
-/** A page on another site must not open a socket with the annotator's cookie. */
-function sameHost(origin: string | undefined, host: string | undefined): boolean {
-  if (!origin) return true;
-  if (!host) return false;
-  let originHost: string;
-  try {
-    originHost = new URL(origin).hostname;
-  } catch {
-    return false;
-  }
-  const hostName = host.replace(/:\d+$/, '');
-  return originHost === hostName || (LOOPBACK.has(originHost) && LOOPBACK.has(hostName));
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 export function createServer(deps: ServerDeps): PotatoServer {
@@ -76,7 +83,8 @@ export function createServer(deps: ServerDeps): PotatoServer {
     showToolInputs: streaming.show_tool_inputs,
     bufferOutput: streaming.buffer_output,
   };
-  const auth = new Auth(config.annotators);
+  const auth = new Auth(config.annotators, { now: deps.now });
+  const policy = new OriginPolicy(config.allowed_origins);
   const live = new LiveHub(store, manager, {
     ...wire,
     intervalMs: streaming.update_interval_ms,
@@ -85,6 +93,13 @@ export function createServer(deps: ServerDeps): PotatoServer {
   const app = createApi({ config, store, manager, auth, live, wire, log });
 
   const root = new Hono<ApiEnv>();
+  root.use(
+    '*',
+    boundary(policy, (err, c) => {
+      const answer = errorAnswer(err);
+      return c.json(answer.body, answer.status);
+    }),
+  );
   root.route('/', app);
   if (deps.staticDir) {
     const dir = path.resolve(deps.staticDir);
@@ -103,15 +118,29 @@ export function createServer(deps: ServerDeps): PotatoServer {
   const server = createAdaptorServer({ fetch: root.fetch }) as Server;
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
   const alive = new WeakMap<object, boolean>();
+  /** Open sockets by the login (session id of the cookie) that opened them. */
+  const socketsOfLogin = new Map<string, Set<WebSocket>>();
+  auth.onLoginEnd((sid: string, why: LoginEnd) => {
+    for (const ws of socketsOfLogin.get(sid) ?? []) ws.close(CLOSE_LOGIN_ENDED, why);
+    socketsOfLogin.delete(sid);
+  });
 
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const match = EVENTS_PATH.exec(url.pathname);
     if (!match) return refuseUpgrade(socket, 404, 'Not Found', `no socket at ${url.pathname}`, 'not_found');
-    if (!sameHost(req.headers.origin, req.headers.host)) {
-      return refuseUpgrade(socket, 403, 'Forbidden', 'cross-site socket refused', 'forbidden');
-    }
-    const user = auth.userOfCookieHeader(req.headers.cookie);
+    const refused = policy.refusal(
+      {
+        method: req.method ?? 'GET',
+        host: req.headers.host,
+        origin: header(req.headers.origin),
+        secFetchSite: header(req.headers['sec-fetch-site']),
+      },
+      { api: true, upgrade: true },
+    );
+    if (refused) return refuseUpgrade(socket, 403, 'Forbidden', refused.message, refused.code);
+    const sid = Auth.sidOfCookieHeader(req.headers.cookie);
+    const user = auth.userOf(sid);
     if (!user) {
       return refuseUpgrade(socket, 401, 'Unauthorized', 'not logged in: POST /api/login first', 'unauthorized');
     }
@@ -131,6 +160,18 @@ export function createServer(deps: ServerDeps): PotatoServer {
       );
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
+      // The login may have ended while the handshake was under way.
+      if (!sid || auth.userOf(sid) !== user) return ws.close(CLOSE_LOGIN_ENDED, 'logged out');
+      let mine = socketsOfLogin.get(sid);
+      if (!mine) {
+        mine = new Set();
+        socketsOfLogin.set(sid, mine);
+      }
+      mine.add(ws);
+      ws.on('close', () => {
+        mine.delete(ws);
+        if (mine.size === 0 && socketsOfLogin.get(sid) === mine) socketsOfLogin.delete(sid);
+      });
       alive.set(ws, true);
       ws.on('pong', () => alive.set(ws, true));
       live.attach(ws, sessionId, Number(afterRaw)).catch((err: unknown) => {
@@ -142,6 +183,7 @@ export function createServer(deps: ServerDeps): PotatoServer {
 
   // A browser that vanished without a close frame is found by a missed pong.
   const heartbeat = setInterval(() => {
+    auth.sweep();
     for (const ws of wss.clients) {
       if (!alive.get(ws)) {
         ws.terminate();
@@ -156,6 +198,7 @@ export function createServer(deps: ServerDeps): PotatoServer {
   return {
     live,
     app: root,
+    auth,
     listen(port, host) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);

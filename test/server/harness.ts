@@ -27,17 +27,19 @@ export function tempDir(prefix = 'potato-server-'): string {
 
 /** Write a config YAML (demo-like, scripted backend) and load it with the real loader. */
 export function writeConfig(dir: string, extra: Record<string, unknown> = {}): PotatoConfig {
-  const lca = (extra.live_coding_agent ?? {}) as Record<string, unknown>;
+  const { live_coding_agent, annotation_schemes, annotators, ...rest } = extra;
+  const lca = (live_coding_agent ?? {}) as Record<string, unknown>;
   const doc = {
     project_name: 'server test',
     port: 8000,
+    ...rest,
     live_coding_agent: {
       backend: 'scripted',
       scripted: { script: './script.yaml' },
       sandbox: { type: 'local', workspace: './workspace' },
       ...lca,
     },
-    annotation_schemes: extra.annotation_schemes ?? [
+    annotation_schemes: annotation_schemes ?? [
       {
         annotation_type: 'radio',
         name: 'outcome',
@@ -48,7 +50,7 @@ export function writeConfig(dir: string, extra: Record<string, unknown> = {}): P
       { annotation_type: 'text_input', name: 'notes', required: false },
     ],
     output: { path: './output' },
-    annotators: extra.annotators ?? [
+    annotators: annotators ?? [
       { username: 'alice', password: 'alice-pw' },
       { username: 'bob', password: 'bob-pw' },
     ],
@@ -197,15 +199,21 @@ export class Client {
     return res;
   }
 
-  request(method: string, p: string, body?: unknown): Promise<Response> {
-    const headers: Record<string, string> = {};
+  /** `extra` headers as a browser would add them (Origin, Sec-Fetch-Site, …). */
+  request(method: string, p: string, body?: unknown, extra: Record<string, string> = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...extra };
     if (this.cookie) headers.cookie = this.cookie;
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (body !== undefined) headers['content-type'] ??= 'application/json';
     return fetch(this.base + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   }
 
-  async json<T = unknown>(method: string, p: string, body?: unknown): Promise<{ status: number; body: T }> {
-    const res = await this.request(method, p, body);
+  async json<T = unknown>(
+    method: string,
+    p: string,
+    body?: unknown,
+    extra: Record<string, string> = {},
+  ): Promise<{ status: number; body: T }> {
+    const res = await this.request(method, p, body, extra);
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
   }
@@ -225,6 +233,9 @@ export class Watcher {
   readonly closed: Promise<number>;
   private waiters: { pred: () => boolean; resolve: () => void }[] = [];
 
+  /** The close frame's code and reason, once the socket has closed. */
+  closeReason = '';
+
   constructor(base: string, sessionId: string, after: number, cookie: string | undefined) {
     const url = `${base.replace(/^http/, 'ws')}/api/sessions/${sessionId}/events?after=${after}`;
     this.ws = new WebSocket(url, { headers: cookie ? { cookie } : {} });
@@ -235,7 +246,12 @@ export class Watcher {
     });
     // Tests that never await `opened` fail on their own assertions, not on an unhandled rejection.
     this.opened.catch(() => {});
-    this.closed = new Promise((resolve) => this.ws.once('close', (code) => resolve(code)));
+    this.closed = new Promise((resolve) =>
+      this.ws.once('close', (code, reason) => {
+        this.closeReason = reason.toString();
+        resolve(code);
+      }),
+    );
     this.ws.on('message', (data) => {
       this.messages.push({ at: Date.now(), msg: JSON.parse(String(data)) as EventsMessage });
       this.check();
@@ -278,21 +294,36 @@ export class Watcher {
   }
 }
 
-/** The HTTP status a refused socket upgrade answered with. */
-export function upgradeStatus(base: string, sessionId: string, cookie?: string, origin?: string): Promise<number> {
+/** The HTTP status a refused socket upgrade answered with (101 when it opened). */
+export function upgradeStatus(
+  base: string,
+  sessionId: string,
+  cookie?: string,
+  origin?: string,
+  extra: Record<string, string> = {},
+): Promise<number> {
+  return upgradeAnswer(base, sessionId, cookie, origin, extra).then((a) => a.status);
+}
+
+/** The status and headers a socket upgrade answered with. */
+export function upgradeAnswer(
+  base: string,
+  sessionId: string,
+  cookie?: string,
+  origin?: string,
+  extra: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
   const url = `${base.replace(/^http/, 'ws')}/api/sessions/${sessionId}/events?after=0`;
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...extra };
   if (cookie) headers.cookie = cookie;
   const ws = new WebSocket(url, { headers, origin });
   return new Promise((resolve, reject) => {
     ws.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
+      resolve({ status: res.statusCode ?? 0, headers: res.headers });
       ws.terminate();
     });
-    ws.once('open', () => {
-      ws.close();
-      resolve(101);
-    });
+    ws.once('upgrade', (res) => resolve({ status: 101, headers: res.headers }));
+    ws.once('open', () => ws.close());
     ws.once('error', (err) => reject(err));
   });
 }
