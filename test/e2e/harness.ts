@@ -12,6 +12,7 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { parse, stringify } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import type { PotatoConfig } from '../../src/config/types.js';
+import type { PotatoServer } from '../../src/server/server.js';
 import { startServer } from '../../src/server/start.js';
 import type { SessionManager } from '../../src/session/types.js';
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
@@ -37,6 +38,7 @@ export interface RunningServer {
   config: PotatoConfig;
   store: Store;
   manager: SessionManager;
+  server: PotatoServer;
   close(): Promise<void>;
 }
 
@@ -92,6 +94,7 @@ export async function startDemoServer(
     config,
     store: started.store,
     manager: started.manager,
+    server: started.server,
     close: () => started.close(),
   };
 }

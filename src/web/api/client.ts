@@ -34,6 +34,14 @@ export function setUnauthorizedHandler(fn: () => void): void {
   onUnauthorized = fn;
 }
 
+/** The server closes a live socket with this code when its login ends (logout elsewhere, expiry). */
+export const LOGIN_ENDED_CLOSE_CODE = 4401;
+
+/** A socket closed because the login ended: back to the login page, as for a 401. */
+export function loginEnded(): void {
+  onUnauthorized();
+}
+
 async function request<T>(method: string, path: string, body?: unknown, opts: { quiet401?: boolean } = {}): Promise<T> {
   let res: Response;
   try {

@@ -2,10 +2,11 @@
  * @module web/state/useLiveSession
  * Loads a session's whole tree, then follows its live events over a WebSocket. On a dropped
  * connection it reconnects with backoff, asking for everything after the last seq applied,
- * so nothing is missed and nothing is applied twice.
+ * so nothing is missed and nothing is applied twice. A socket closed because the login ended
+ * does not reconnect: the app shows the login page.
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { ApiError, api, eventsUrl } from '../api/client.ts';
+import { ApiError, api, eventsUrl, LOGIN_ENDED_CLOSE_CODE, loginEnded } from '../api/client.ts';
 import type { SessionEvent } from '../api/types.ts';
 import { applyEvents, fromSnapshot, type SessionState } from './session.ts';
 
@@ -66,8 +67,12 @@ export function useLiveSession(id: string): LiveSession {
         }
         if (!frame && queue.length) frame = requestAnimationFrame(flush);
       };
-      ws.onclose = () => {
+      ws.onclose = (ev) => {
         if (cancelled) return;
+        if (ev.code === LOGIN_ENDED_CLOSE_CODE) {
+          loginEnded();
+          return;
+        }
         setConnection('reconnecting');
         const delay = Math.min(10_000, 300 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
         attempt++;
