@@ -241,9 +241,9 @@ describe('the web boundary in the browser', () => {
 
     // The app goes on: more steps arrive, and its own Stop works.
     await app.bringToFront();
-    const before = Number(await app.getByTestId('step-counter').innerText());
+    const before = Number(await app.getByTestId('step-counter').textContent());
     await expect
-      .poll(async () => Number(await app.getByTestId('step-counter').innerText()), { timeout: 30_000 })
+      .poll(async () => Number(await app.getByTestId('step-counter').textContent()), { timeout: 30_000 })
       .toBeGreaterThan(before);
     app.once('dialog', (d) => d.accept());
     await app.getByTestId('control-stop').click();
