@@ -257,12 +257,14 @@ describe('the web boundary in the browser', () => {
   });
 
   it('sends a live view to the login page when its login is logged out in another tab', async () => {
+    const id = server.store.listSessions()[0]!.id;
+    // The first test's tab has gone: its socket too.
+    await expect.poll(() => server.server.live.viewerCount(id)).toBe(0);
     const watching = await browser.newPage();
     await login(watching, server.url);
-    const id = server.store.listSessions()[0]!.id;
     await watching.goto(`${server.url}/#/sessions/${encodeURIComponent(id)}`);
     await watching.getByTestId('session-page').waitFor();
-    await expect.poll(() => server.server.live.viewerCount(id)).toBeGreaterThan(0);
+    await expect.poll(() => server.server.live.viewerCount(id)).toBe(1);
 
     const other = await browser.newPage();
     await login(other, server.url);
