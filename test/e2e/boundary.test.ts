@@ -12,11 +12,11 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { SECURITY_HEADERS } from '../../src/server/boundary.js';
-import { buildUi, DEMO, launchBrowser, login, type RunningServer, startDemoServer } from './harness.js';
+import { buildUi, DEMO, launchBrowser, login, type RunningServer, startDemoServer, watchCsp } from './harness.js';
 
 /** Enough turns that the session is still running while the attacks are made. */
 function slowScript(): object {
@@ -33,23 +33,6 @@ async function startAttacker(): Promise<{ url: string; server: Server }> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, server };
-}
-
-/** Records what the page's CSP refused, from before the app's first script runs. */
-async function watchCsp(page: Page): Promise<{ violations: () => Promise<string[]>; console: string[] }> {
-  const consoleLines: string[] = [];
-  page.on('console', (m) => {
-    if (/Content Security Policy|Refused to/i.test(m.text())) consoleLines.push(m.text());
-  });
-  await page.addInitScript(() => {
-    const w = window as unknown as { __csp: string[] };
-    w.__csp = [];
-    document.addEventListener('securitypolicyviolation', (e) => w.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
-  });
-  return {
-    violations: () => page.evaluate(() => (window as unknown as { __csp: string[] }).__csp),
-    console: consoleLines,
-  };
 }
 
 describe('the web boundary in the browser', () => {

@@ -132,3 +132,23 @@ export async function login(page: Page, url: string, username = 'demo', password
   await page.getByTestId('login-submit').click();
   await page.getByTestId('current-user').waitFor();
 }
+
+/**
+ * What the page's Content-Security-Policy refused, recorded from before the app's first script
+ * runs (`securitypolicyviolation` events, and Chromium's "Refused to …" console lines).
+ */
+export async function watchCsp(page: Page): Promise<{ violations: () => Promise<string[]>; console: string[] }> {
+  const consoleLines: string[] = [];
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) consoleLines.push(m.text());
+  });
+  await page.addInitScript(() => {
+    const w = window as unknown as { __csp: string[] };
+    w.__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) => w.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+  return {
+    violations: () => page.evaluate(() => (window as unknown as { __csp: string[] }).__csp),
+    console: consoleLines,
+  };
+}

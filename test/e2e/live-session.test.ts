@@ -11,7 +11,16 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { buildUi, DEMO, launchBrowser, login, type RunningServer, screenshot, startDemoServer } from './harness.js';
+import {
+  buildUi,
+  DEMO,
+  launchBrowser,
+  login,
+  type RunningServer,
+  screenshot,
+  startDemoServer,
+  watchCsp,
+} from './harness.js';
 
 /** The demo script with extra turns in front, so every block type shows up in one run. */
 function script(): object {
@@ -74,6 +83,7 @@ describe('live session in the browser', () => {
 
   it('runs, pauses, instructs, rolls back, branches, compares, labels and keeps everything', async () => {
     const page = await browser.newPage();
+    const csp = await watchCsp(page);
 
     // A wrong password is refused with a message; the right one logs in.
     await page.goto(server.url);
@@ -249,6 +259,9 @@ describe('live session in the browser', () => {
     await row.waitFor();
     await expect.poll(() => row.getByTestId('session-branches').innerText()).toBe('2');
     await screenshot(page, '12-session-list');
+    // Every view above ran under the server's CSP without a refusal.
+    expect(await csp.violations()).toEqual([]);
+    expect(csp.console).toEqual([]);
     await page.close();
   });
 });
