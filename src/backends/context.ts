@@ -9,7 +9,7 @@
 import type { ContextItem, Step, ToolCall } from '../steps/types.js';
 
 export type AssistantBlock =
-  | { type: 'thinking'; content: string; signature?: string }
+  | { type: 'thinking'; content: string; signature?: string; redacted?: string }
   | { type: 'text'; text: string }
   | { type: 'tool_call'; call: ToolCall };
 
@@ -32,7 +32,11 @@ export const MISSING_RESULT = 'The tool call was not executed: the session was i
 function blockOf(step: Step): AssistantBlock | null {
   const p = step.payload;
   if (step.tool_call) return { type: 'tool_call', call: step.tool_call };
-  if (p.type === 'thinking') return { type: 'thinking', content: p.content, signature: p.signature };
+  // A retried attempt's output was superseded by the attempt that followed it.
+  if ((p.type === 'thinking' || p.type === 'message') && p.retried !== undefined) return null;
+  if (p.type === 'thinking') {
+    return { type: 'thinking', content: p.content, signature: p.signature, redacted: p.redacted };
+  }
   if (p.type === 'message') return { type: 'text', text: p.content };
   // Other steps without a call (a backend failure, a timeout) are not something the model said.
   return null;

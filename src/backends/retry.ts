@@ -1,8 +1,10 @@
 /**
  * @module backends/retry
- * Retries the opening of a model request on 429 and 5xx with exponential backoff (or the
- * server's Retry-After), telling the annotator through a status event instead of failing.
- * Only the opening is retried: once events have streamed, a retry would duplicate them.
+ * Retries a model request on 429 and 5xx with exponential backoff (or the server's
+ * Retry-After), and a stream that fails midway with an error the provider marks as transient
+ * (Anthropic's overloaded_error, OpenAI's server_error), telling the annotator through a status
+ * event instead of failing. A retried stream first yields an `error` part, so what it streamed
+ * is kept as a failed attempt and not duplicated.
  */
 import type { ModelEvent } from './types.js';
 
@@ -16,17 +18,24 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { maxRetries: 4, baseDelayMs: 1000, maxDelayMs: 30_000 };
 
-/** What the provider said about a failed request: its HTTP status and Retry-After seconds. */
+/**
+ * What the provider said about a failed request: its HTTP status and Retry-After seconds, or,
+ * for an error inside a stream (no status), its error type and whether it is transient.
+ */
 export interface FailureInfo {
-  status: number;
+  status?: number;
   retryAfterSeconds?: number;
+  /** The provider's error type in a stream's error event (overloaded_error, server_error…). */
+  streamError?: { type: string; message: string; retryable: boolean };
 }
 
 export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 409 || status === 429 || status >= 500;
 }
 
-function describe(status: number): string {
+function describe(info: FailureInfo): string {
+  if (info.streamError) return `${info.streamError.type} mid-stream`;
+  const status = info.status ?? 0;
   if (status === 429) return `rate limited (${status})`;
   if (status === 529) return `overloaded (${status})`;
   return `server error (${status})`;
@@ -58,24 +67,37 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+function retryable(info: FailureInfo): boolean {
+  if (info.streamError) return info.streamError.retryable;
+  return info.status !== undefined && isRetryableStatus(info.status);
+}
+
 /**
- * Calls `open` until it succeeds, the failure is not retryable, or the retries run out; yields a
- * status event before each wait. Use as `const stream = yield* openWithRetry(...)`.
+ * Runs whole attempts of a turn (open the request, stream it) until one completes. A failure
+ * the provider marks as transient is retried with backoff whether it came before the stream or
+ * inside it; an attempt that had already streamed parts is closed with an `error` part first.
  */
-export async function* openWithRetry<T>(
-  open: () => Promise<T>,
+export async function* streamWithRetry(
+  attempt: () => AsyncIterable<ModelEvent>,
   failureOf: (error: unknown) => FailureInfo | null,
   policy: RetryPolicy,
   signal: AbortSignal,
-): AsyncGenerator<ModelEvent, T> {
-  for (let attempt = 0; ; attempt++) {
+): AsyncGenerator<ModelEvent> {
+  for (let n = 0; ; n++) {
+    let streamed = false;
     try {
-      return await open();
+      for await (const ev of attempt()) {
+        if (ev.type !== 'status') streamed = true;
+        yield ev;
+      }
+      return;
     } catch (error) {
       const info = failureOf(error);
-      if (!info || !isRetryableStatus(info.status) || attempt >= policy.maxRetries || signal.aborted) throw error;
-      const delay = backoffDelay(attempt, policy, info.retryAfterSeconds);
-      yield { type: 'status', message: `${describe(info.status)}, retrying in ${formatDelay(delay)}` };
+      if (!info || !retryable(info) || n >= policy.maxRetries || signal.aborted) throw error;
+      const delay = backoffDelay(n, policy, info.retryAfterSeconds);
+      const what = describe(info);
+      if (streamed) yield { type: 'error', message: info.streamError ? `${what}: ${info.streamError.message}` : what };
+      yield { type: 'status', message: `${what}, retrying in ${formatDelay(delay)}` };
       await sleep(delay, signal);
     }
   }

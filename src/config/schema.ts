@@ -69,8 +69,19 @@ const openai = z.strictObject({
   base_url: z.url().default('http://localhost:8080/v1'),
   model: z.string().min(1),
   api_key_env: envVarName.optional(),
-  temperature: z.number().min(0).max(2).default(0.2),
+  /** Sent only when set: OpenAI's reasoning models accept only their default temperature. */
+  temperature: z.number().min(0).max(2).optional(),
   max_tokens: z.int().positive().default(4096),
+  /**
+   * The request field that carries max_tokens: OpenAI's current models take only
+   * `max_completion_tokens`; some compatible servers only `max_tokens`; `none` sends neither.
+   */
+  max_tokens_param: z.enum(['max_completion_tokens', 'max_tokens', 'none']).default('max_completion_tokens'),
+  /**
+   * The assistant-message field that sends the model's reasoning back (DeepSeek's thinking mode
+   * requires `reasoning_content` after tool calls; OpenRouter reads `reasoning`); `none` sends none.
+   */
+  send_reasoning_as: z.enum(['none', 'reasoning_content', 'reasoning']).default('none'),
   tools: z.array(z.enum(TOOL_NAMES)).default([...TOOL_NAMES]),
   system_prompt: z.string().optional(),
 });

@@ -68,6 +68,8 @@ describe('maskedConfig', () => {
           model: 'm',
           temperature: 0,
           max_tokens: 1,
+          max_tokens_param: 'max_completion_tokens' as const,
+          send_reasoning_as: 'none' as const,
           tools: [],
         },
       },

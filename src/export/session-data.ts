@@ -4,7 +4,7 @@
  * a step's exported fields, a branch's path, the interventions on a path, the outcome answer,
  * the branch pairs (rejected parent path vs chosen new path) and the step labels.
  */
-import type { Step } from '../steps/types.js';
+import { addUsage, type Step, type TokenUsage } from '../steps/types.js';
 import { branchPath, branchPoint, indexSteps } from '../store/tree.js';
 import type { Annotation, BranchRecord, Intervention, SessionRecord, Store } from '../store/types.js';
 import { type RawJson, rawArray } from './json.js';
@@ -37,8 +37,10 @@ export type ExportedStep = { step_idx: number; type: string } & Record<string, u
 
 export function exportStep(step: Step): ExportedStep {
   // The thinking signature is an opaque provider token, not training text.
-  const { type: _type, signature: _signature, ...fields } = step.payload as Record<string, unknown>;
+  // Signatures and redacted thinking are the provider's opaque data: not training text.
+  const { type: _type, signature: _signature, redacted, ...fields } = step.payload as Record<string, unknown>;
   const out: ExportedStep = { step_idx: step.step_idx, type: step.type, ...fields, author: step.author };
+  if (redacted !== undefined) out.redacted = true;
   if (step.tool_call) {
     out.tool_name = step.tool_call.name;
     out.tool_input = step.tool_call.input;
@@ -50,15 +52,11 @@ export function exportStep(step: Step): ExportedStep {
   return out;
 }
 
-/** Tokens spent on these steps (each model turn's usage sits on one of its steps). */
-export function usageOf(steps: readonly Step[]): { input_tokens: number; output_tokens: number } {
-  let input_tokens = 0;
-  let output_tokens = 0;
-  for (const s of steps) {
-    input_tokens += s.usage?.input_tokens ?? 0;
-    output_tokens += s.usage?.output_tokens ?? 0;
-  }
-  return { input_tokens, output_tokens };
+/** Tokens spent on these steps (each model turn's usage sits on one of its steps), cache counts apart. */
+export function usageOf(steps: readonly Step[]): TokenUsage {
+  let total: TokenUsage = { input_tokens: 0, output_tokens: 0 };
+  for (const s of steps) if (s.usage) total = addUsage(total, s.usage);
+  return total;
 }
 
 // A step appears on several branch paths (and in several lines): serialise it once.

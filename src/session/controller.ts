@@ -7,7 +7,8 @@
  * head (and, with branching on, starts a new branch); old steps stay in the tree.
  */
 import { randomUUID } from 'node:crypto';
-import type { AgentBackend, ToolSpec } from '../backends/types.js';
+import { type AssembledGroup, TurnAssembler } from '../backends/parts.js';
+import type { AgentBackend, FinishReason, ToolSpec } from '../backends/types.js';
 import { BackendError } from '../backends/types.js';
 import type { CheckpointStore } from '../checkpoints/types.js';
 import type { PotatoConfig } from '../config/types.js';
@@ -64,6 +65,58 @@ interface ModelTurn {
   usageFor: string | null;
   /** Every call of the turn was malformed: the errors go back to the model. */
   malformedOnly: boolean;
+  /** The turn ended the session (refusal, truncation…): how, in words. */
+  outcome: { status: 'finished' | 'failed'; reason: string } | null;
+}
+
+interface Outcome {
+  status: 'finished' | 'failed';
+  /** Which step to mark. */
+  mark: 'refusal' | 'truncated' | null;
+  reason: (refusalText: string, calls: number) => string;
+}
+
+/** A finish reason that ends the session, as an outcome in words; null for tool calls and end of turn. */
+function outcomeOf(finish: FinishReason | null, limit: string): Outcome | null {
+  const notRun = (calls: number) =>
+    calls > 0 ? `; its ${calls} tool call${calls > 1 ? 's were' : ' was'} not run` : '';
+  switch (finish) {
+    case 'refusal':
+      return {
+        status: 'finished',
+        mark: 'refusal',
+        reason: (text) =>
+          text.trim()
+            ? `the model refused to continue: "${clip(text.trim(), 300)}"`
+            : 'the model refused to continue (it gave no text)',
+      };
+    case 'max_tokens':
+      return {
+        status: 'failed',
+        mark: 'truncated',
+        reason: (_t, calls) =>
+          `the model's answer was cut at the token limit${notRun(calls)}: raise ${limit} in the config, then roll back to the last step or resume the session`,
+      };
+    case 'context_window':
+      return {
+        status: 'failed',
+        mark: 'truncated',
+        reason: (_t, calls) =>
+          `the conversation filled the model's context window${notRun(calls)}: roll back to an earlier step, or use a model with a larger window`,
+      };
+    case 'content_filter':
+      return {
+        status: 'failed',
+        mark: 'truncated',
+        reason: (_t, calls) => `the provider's content filter cut the model's answer${notRun(calls)}`,
+      };
+    default:
+      return null;
+  }
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 export class SessionController implements SessionControls {
@@ -171,7 +224,7 @@ export class SessionController implements SessionControls {
         }
         const turn = await this.modelTurn();
         if (!turn) continue; // interrupted by stop or rollback
-        if (turn.malformedOnly) {
+        if (turn.malformedOnly && !turn.outcome) {
           // The errors go back to the model; a model that keeps failing ends the session.
           if (++this.malformedTurns >= MAX_MALFORMED_TURNS) {
             throw new BackendError(
@@ -180,6 +233,10 @@ export class SessionController implements SessionControls {
             );
           }
           continue;
+        }
+        if (turn.outcome) {
+          this.end(turn.outcome.status, turn.outcome.reason);
+          break;
         }
         this.malformedTurns = 0;
         if (turn.calls.length === 0) {
@@ -223,11 +280,9 @@ export class SessionController implements SessionControls {
     const abort = new AbortController();
     this.inflight = abort;
     const context = buildContext(this.deps.session.task, this.rec.path(), this.deps.store.listInterventions(this.id));
-    const blocks: { type: 'thinking' | 'message'; content: string; signature?: string; key: string; at: number }[] = [];
-    const calls: ToolCall[] = [];
-    const bad: { call: ToolCall; error: string }[] = [];
-    let usage: TokenUsage | null = null;
-    let current: (typeof blocks)[number] | null = null;
+    const asm = new TurnAssembler(turnId);
+    let attempts = 0;
+    let failure: unknown = null;
     const hub = this.deps.hub;
     const streaming = this.cfg.streaming;
     this.rec.emitStatus('thinking');
@@ -240,29 +295,16 @@ export class SessionController implements SessionControls {
       });
       for await (const ev of stream) {
         if (abort.signal.aborted) break;
+        const partial = asm.push(ev);
+        if (partial && (partial.kind === 'message' || streaming.show_thinking)) {
+          hub.partial(this.id, partial.key, partial.kind, partial.text);
+        }
         switch (ev.type) {
           case 'thinking-start':
-          case 'text-start': {
-            const type = ev.type === 'thinking-start' ? 'thinking' : 'message';
-            current = { type, content: '', key: `${turnId}:${blocks.length}`, at: Date.now() };
-            blocks.push(current);
-            this.rec.emitStatus(type === 'thinking' ? 'thinking' : 'writing');
+            this.rec.emitStatus('thinking');
             break;
-          }
-          case 'thinking-delta':
-          case 'text-delta':
-            if (current) {
-              current.content += ev.text;
-              if (current.type === 'message' || streaming.show_thinking)
-                hub.partial(this.id, current.key, current.type, ev.text);
-            }
-            break;
-          case 'thinking-end':
-            if (current && ev.signature) current.signature = ev.signature;
-            current = null;
-            break;
-          case 'text-end':
-            current = null;
+          case 'text-start':
+            this.rec.emitStatus('writing');
             break;
           case 'tool-input-start':
             if (streaming.show_tool_inputs) hub.partial(this.id, `${turnId}:${ev.id}`, 'tool_input', '', ev.name);
@@ -271,51 +313,44 @@ export class SessionController implements SessionControls {
           case 'tool-input-delta':
             if (streaming.show_tool_inputs) hub.partial(this.id, `${turnId}:${ev.id}`, 'tool_input', ev.delta);
             break;
-          case 'tool-call':
-            if (ev.error) bad.push({ call: { id: ev.id, name: ev.name, input: ev.input }, error: ev.error });
-            else calls.push({ id: ev.id, name: ev.name, input: ev.input });
-            break;
-          case 'usage':
-            usage = usage
-              ? {
-                  input_tokens: usage.input_tokens + ev.usage.input_tokens,
-                  output_tokens: usage.output_tokens + ev.usage.output_tokens,
-                }
-              : ev.usage;
-            break;
           case 'status':
             this.rec.emitStatus('retrying', ev.message);
             break;
-          case 'finish':
+          case 'error':
+            // The attempt failed and the backend tries again: what the annotator saw stays, marked.
+            this.recordText(asm.restart(`${turnId}:retry${++attempts}`), turnId, null, { retried: ev.message });
+            break;
+          default:
             break;
         }
       }
     } catch (err) {
-      if (!abort.signal.aborted) throw err;
+      if (!abort.signal.aborted) failure = err;
     } finally {
       if (this.inflight === abort) this.inflight = null;
     }
-    // What streamed before an interruption is kept: the annotator saw it.
-    let reasoning: string | null = null;
-    const textBlocks = blocks.filter((b) => b.content.length > 0);
-    textBlocks.forEach((b, i) => {
-      const last = i === textBlocks.length - 1;
-      const payload: StepPayload =
-        b.type === 'thinking'
-          ? { type: 'thinking', content: b.content, ...(b.signature ? { signature: b.signature } : {}) }
-          : { type: 'message', content: b.content };
-      this.rec.step({
-        payload,
-        author: 'agent',
-        turn_id: turnId,
-        usage: last ? usage : null,
-        started_at: b.at,
-        partial_key: b.key,
+    // What streamed before an interruption or a failure is kept: the annotator saw it.
+    const outcome = failure ? null : outcomeOf(asm.finish, this.limitHint());
+    const groups = asm.groups();
+    if (outcome?.mark === 'refusal' && !groups.some((g) => g.kind === 'message')) {
+      groups.push({
+        kind: 'message',
+        content: '',
+        refusal: true,
+        citations: [],
+        startedAt: Date.now(),
+        key: `${turnId}:refusal`,
       });
-      reasoning = b.content;
+    }
+    const last = groups[groups.length - 1];
+    if (outcome?.mark === 'refusal') [...groups].reverse().find((g) => g.kind === 'message')!.refusal = true;
+    const usage = asm.usage;
+    const reasoning = this.recordText(groups, turnId, usage, {
+      truncated: outcome?.mark === 'truncated' ? last : undefined,
     });
     if (usage) this.rec.addUsage(usage);
-    for (const { call, error } of bad) {
+    if (failure) throw failure;
+    for (const { call, error } of asm.bad) {
       const message = `the ${call.name} call could not be used: ${error}`;
       this.rec.step({
         payload: { type: 'error', kind: 'bad_tool_call', message },
@@ -329,9 +364,73 @@ export class SessionController implements SessionControls {
       });
     }
     if (abort.signal.aborted) return null;
+    const calls = asm.calls;
     // With no text in the turn, its usage goes on the first tool step.
-    const usageFor = textBlocks.length === 0 && calls[0] ? calls[0].id : null;
-    return { turnId, calls, reasoning, usage, usageFor, malformedOnly: calls.length === 0 && bad.length > 0 };
+    const usageFor = groups.length === 0 && calls[0] ? calls[0].id : null;
+    const refusalText = groups.find((g) => g.refusal)?.content ?? '';
+    return {
+      turnId,
+      calls,
+      reasoning,
+      usage,
+      usageFor,
+      malformedOnly: calls.length === 0 && asm.bad.length > 0,
+      outcome: outcome ? { status: outcome.status, reason: outcome.reason(refusalText, calls.length) } : null,
+    };
+  }
+
+  /**
+   * Records a turn's thinking and text groups as steps (the turn's usage on the last one) and
+   * returns the last text, the "Agent reasoning" of the checkpoint that may follow.
+   */
+  private recordText(
+    groups: AssembledGroup[],
+    turnId: string,
+    usage: TokenUsage | null,
+    mark: { retried?: string; truncated?: AssembledGroup },
+  ): string | null {
+    let reasoning: string | null = null;
+    groups.forEach((g, i) => {
+      const flags = {
+        ...(mark.retried !== undefined ? { retried: mark.retried } : {}),
+        ...(mark.truncated === g ? { truncated: true } : {}),
+      };
+      const payload: StepPayload =
+        g.kind === 'thinking'
+          ? {
+              type: 'thinking',
+              content: g.content,
+              ...(g.signature ? { signature: g.signature } : {}),
+              ...(g.redacted !== undefined ? { redacted: g.redacted } : {}),
+              ...flags,
+            }
+          : {
+              type: 'message',
+              content: g.content,
+              ...(g.refusal ? { refusal: true } : {}),
+              ...(g.citations.length ? { citations: g.citations } : {}),
+              ...flags,
+            };
+      this.rec.step({
+        payload,
+        author: 'agent',
+        turn_id: turnId,
+        usage: i === groups.length - 1 ? usage : null,
+        started_at: g.startedAt,
+        partial_key: g.key,
+      });
+      if (g.content) reasoning = g.content;
+    });
+    return reasoning;
+  }
+
+  /** The config key that limits an answer's length for this backend, and its value. */
+  private limitHint(): string {
+    const name = this.deps.backend.name;
+    const section = (this.cfg as unknown as Record<string, { max_tokens?: number } | undefined>)[name];
+    return section?.max_tokens !== undefined
+      ? `live_coding_agent.${name}.max_tokens (now ${section.max_tokens})`
+      : `the max_tokens of live_coding_agent.${name}`;
   }
 
   private async runTool(

@@ -8,7 +8,14 @@
 import { randomUUID } from 'node:crypto';
 import type { CheckpointStore } from '../checkpoints/types.js';
 import type { PotatoConfig } from '../config/types.js';
-import type { Step, StepPayload, TokenUsage, ToolCall } from '../steps/types.js';
+import {
+  inputTotal,
+  type Step,
+  type StepPayload,
+  addUsage as sumUsage,
+  type TokenUsage,
+  type ToolCall,
+} from '../steps/types.js';
 import { branchPath, pathTo } from '../store/tree.js';
 import type { BranchRecord, Intervention, InterventionType, SessionRecord, Store } from '../store/types.js';
 import { checkpointMessage } from './checkpoint-message.js';
@@ -173,12 +180,8 @@ export class SessionRecorder {
   }
 
   addUsage(u: TokenUsage): void {
-    if (u.input_tokens === 0 && u.output_tokens === 0) return;
-    const s = this.session();
-    const total = {
-      input_tokens: s.usage.input_tokens + u.input_tokens,
-      output_tokens: s.usage.output_tokens + u.output_tokens,
-    };
+    if (inputTotal(u) === 0 && u.output_tokens === 0) return;
+    const total = sumUsage(this.session().usage, u);
     this.deps.store.updateSession(this.id, { usage: total });
     this.deps.hub.emit(this.id, { type: 'usage', total });
   }

@@ -31,8 +31,30 @@ export type LineRange = [start: number, end: number];
 
 /** Typed payload per step type. The exporters copy these fields as they are. */
 export type StepPayload =
-  | { type: 'thinking'; content: string; signature?: string }
-  | { type: 'message'; content: string }
+  | {
+      type: 'thinking';
+      content: string;
+      /** Anthropic's signature over the thinking; it goes back to the API unchanged. */
+      signature?: string;
+      /** A redacted_thinking block: encrypted by the provider, shown as "redacted", sent back as it came. */
+      redacted?: string;
+      /** Set when this streamed in an attempt that failed and was retried: why it failed. Not sent back. */
+      retried?: string;
+      /** The turn was cut at the token limit while thinking. */
+      truncated?: boolean;
+    }
+  | {
+      type: 'message';
+      /** The turn's consecutive text blocks, joined as they streamed. */
+      content: string;
+      /** The model declined (Anthropic stop_reason `refusal`, OpenAI `refusal` text). */
+      refusal?: boolean;
+      /** The answer was cut at the token limit (stop_reason `max_tokens` / finish_reason `length`). */
+      truncated?: boolean;
+      /** Sources the text cites, as the provider gave them (web search results, documents). */
+      citations?: Citation[];
+      retried?: string;
+    }
   | { type: 'file_read'; path: string; content: string; start_line: number; truncated: boolean }
   | {
       type: 'file_edit' | 'file_write';
@@ -70,9 +92,45 @@ export interface SearchMatch {
   text: string;
 }
 
+/**
+ * Tokens as the provider finally reported them for one model turn (or summed over many).
+ * `input_tokens` excludes the cached parts, which are counted apart (Anthropic's convention;
+ * OpenAI's cached prompt tokens become `cache_read_input_tokens`).
+ */
 export interface TokenUsage {
   input_tokens: number;
   output_tokens: number;
+  /** Input written to the prompt cache (Anthropic). Absent when the provider reports none. */
+  cache_creation_input_tokens?: number;
+  /** Input read from the prompt cache. Absent when the provider reports none. */
+  cache_read_input_tokens?: number;
+}
+
+/** All input the model read: uncached, written to and read from the cache. */
+export function inputTotal(u: TokenUsage): number {
+  return u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
+}
+
+/** Adds two usages field by field; a cache field appears when either side has it. */
+export function addUsage(a: TokenUsage, b: TokenUsage): TokenUsage {
+  const out: TokenUsage = {
+    input_tokens: a.input_tokens + b.input_tokens,
+    output_tokens: a.output_tokens + b.output_tokens,
+  };
+  for (const k of ['cache_creation_input_tokens', 'cache_read_input_tokens'] as const) {
+    if (a[k] !== undefined || b[k] !== undefined) out[k] = (a[k] ?? 0) + (b[k] ?? 0);
+  }
+  return out;
+}
+
+/** A source a text cites, as the provider sent it; `url` and `title` are what the trace links. */
+export interface Citation {
+  /** Provider's citation type: web_search_result_location, char_location, url_citation… */
+  type: string;
+  url?: string;
+  title?: string;
+  cited_text?: string;
+  [field: string]: unknown;
 }
 
 export interface Step {

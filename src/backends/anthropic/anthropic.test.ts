@@ -57,6 +57,7 @@ describe('anthropic backend against the scripted Messages API', () => {
       'thinking-end',
       'tool-input-start',
       ...Array(first.filter((e) => e.type === 'tool-input-delta').length).fill('tool-input-delta'),
+      'tool-input-end',
       'tool-call',
       'usage',
       'finish',
@@ -64,7 +65,7 @@ describe('anthropic backend against the scripted Messages API', () => {
     const thought = first.filter((e) => e.type === 'thinking-delta').map((e) => (e as { text: string }).text);
     expect(thought.length).toBeGreaterThan(1);
     expect(thought.join('')).toBe('The test fails on the new config; read the parser.');
-    expect(first).toContainEqual({ type: 'thinking-end', signature: 'c2lnLTE=' });
+    expect(first).toContainEqual({ type: 'thinking-end', id: '0', signature: 'c2lnLTE=' });
     expect(first).toContainEqual({
       type: 'tool-call',
       id: 'toolu_read1',

@@ -6,10 +6,12 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import type { RawConfig } from '../../config/schema.js';
+import type { Citation, TokenUsage } from '../../steps/types.js';
 import { readApiKey, redact } from '../api-key.js';
-import { parseToolInput, pickTools } from '../context.js';
-import { DEFAULT_RETRY, type FailureInfo, openWithRetry, type RetryPolicy, retryAfterFrom } from '../retry.js';
-import { type AgentBackend, BackendError, type ModelEvent, type TurnRequest } from '../types.js';
+import { pickTools } from '../context.js';
+import { PartWriter } from '../parts.js';
+import { DEFAULT_RETRY, type FailureInfo, type RetryPolicy, retryAfterFrom, streamWithRetry } from '../retry.js';
+import { type AgentBackend, BackendError, type FinishReason, type ModelEvent, type TurnRequest } from '../types.js';
 import { toAnthropicMessages } from './messages.js';
 
 export type AnthropicSection = NonNullable<RawConfig['live_coding_agent']['anthropic']>;
@@ -82,13 +84,14 @@ export function createAnthropicBackend(section: AnthropicSection, opts: Anthropi
           : { temperature: section.temperature }),
       };
       try {
-        const stream = yield* openWithRetry(
-          () => c.messages.create(params, { signal: req.signal }),
+        yield* streamWithRetry(
+          async function* () {
+            yield* translate(await c.messages.create(params, { signal: req.signal }), req.signal);
+          },
           failureInfo,
           policy,
           req.signal,
         );
-        yield* translate(stream, req.signal);
       } catch (error) {
         if (req.signal.aborted) return;
         throw fail(error);
@@ -106,105 +109,156 @@ function thinkingAllowed(messages: Anthropic.MessageParam[]): boolean {
   const last = [...messages].reverse().find((m) => m.role === 'assistant');
   if (!last || !Array.isArray(last.content)) return true;
   const usesTools = last.content.some((b) => b.type === 'tool_use');
-  return !usesTools || last.content[0]?.type === 'thinking';
+  const first = last.content[0]?.type;
+  return !usesTools || first === 'thinking' || first === 'redacted_thinking';
+}
+
+/** Error types the Messages API documents as transient (it sends them as HTTP 500/529 too). */
+const TRANSIENT = new Set(['overloaded_error', 'api_error']);
+
+/** The `{type:'error', error:{type, message}}` body of an error, from a response or a stream event. */
+function errorBody(error: InstanceType<typeof Anthropic.APIError>): { type?: string; message?: string } | undefined {
+  return (error.error as { error?: { type?: string; message?: string } } | undefined)?.error;
 }
 
 function failureInfo(error: unknown): FailureInfo | null {
-  if (error instanceof Anthropic.APIError && typeof error.status === 'number') {
+  if (!(error instanceof Anthropic.APIError)) return null;
+  if (typeof error.status === 'number')
     return { status: error.status, retryAfterSeconds: retryAfterFrom(error.headers) };
-  }
-  return null;
+  // An `event: error` inside the stream has no status: its type says whether to retry.
+  const body = errorBody(error);
+  if (!body?.type) return null;
+  return { streamError: { type: body.type, message: body.message ?? '', retryable: TRANSIENT.has(body.type) } };
 }
-
-type Block =
-  | { kind: 'thinking'; signature: string }
-  | { kind: 'text' }
-  | { kind: 'tool'; id: string; name: string; json: string }
-  | { kind: 'other' };
 
 async function* translate(
   stream: AsyncIterable<Anthropic.RawMessageStreamEvent>,
   signal: AbortSignal,
 ): AsyncGenerator<ModelEvent> {
-  const blocks = new Map<number, Block>();
-  const usage = { input_tokens: 0, output_tokens: 0 };
+  const w = new PartWriter();
+  /** What each content block index is: its part id, or a tool call's id. */
+  const blocks = new Map<number, { kind: 'part' | 'tool' | 'other'; id: string }>();
+  let usage: TokenUsage = { input_tokens: 0, output_tokens: 0 };
+  let started = false;
   let stop: string | null = null;
+  let stopped = false;
   for await (const event of stream) {
     // Chunks already buffered would still arrive after an abort: nothing after it counts.
     if (signal.aborted) return;
     switch (event.type) {
       case 'message_start': {
-        const u = event.message.usage;
-        usage.input_tokens = u.input_tokens + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
-        usage.output_tokens = u.output_tokens;
+        // One stream carries one message: a second one is a broken stream, never a continuation.
+        if (started) {
+          throw new BackendError(
+            'the Anthropic stream broke the protocol: a second message_start arrived in the same stream ' +
+              `(after ${stopped ? 'message_stop' : 'the first message had begun'}); nothing of it was used. ` +
+              'A proxy between Potato Live and the API may be joining responses: check anthropic.base_url.',
+            'bad_response',
+          );
+        }
+        started = true;
+        usage = mergeUsage(usage, event.message.usage);
         break;
       }
       case 'content_block_start': {
         const b = event.content_block;
+        const id = String(event.index);
         if (b.type === 'thinking') {
-          blocks.set(event.index, { kind: 'thinking', signature: b.signature ?? '' });
-          yield { type: 'thinking-start' };
-          if (b.thinking) yield { type: 'thinking-delta', text: b.thinking };
+          blocks.set(event.index, { kind: 'part', id });
+          yield* w.start('thinking', id);
+          yield* w.delta(id, b.thinking);
+          if (b.signature) w.signature(id, b.signature);
+        } else if (b.type === 'redacted_thinking') {
+          blocks.set(event.index, { kind: 'other', id });
+          yield* w.redacted(id, b.data);
         } else if (b.type === 'text') {
-          blocks.set(event.index, { kind: 'text' });
-          yield { type: 'text-start' };
-          if (b.text) yield { type: 'text-delta', text: b.text };
+          blocks.set(event.index, { kind: 'part', id });
+          yield* w.start('text', id);
+          yield* w.delta(id, b.text);
+          for (const c of b.citations ?? []) yield* w.citation(id, citationOf(c));
         } else if (b.type === 'tool_use') {
-          blocks.set(event.index, { kind: 'tool', id: b.id, name: b.name, json: '' });
-          yield { type: 'tool-input-start', id: b.id, name: b.name };
+          blocks.set(event.index, { kind: 'tool', id: b.id });
+          yield* w.toolStart(b.id, b.name);
         } else {
-          // redacted_thinking, server tools…: nothing the trace can show.
-          blocks.set(event.index, { kind: 'other' });
+          // Server tools (web search and its results) run at Anthropic: nothing for the controller to run.
+          blocks.set(event.index, { kind: 'other', id });
         }
         break;
       }
       case 'content_block_delta': {
         const block = blocks.get(event.index);
+        if (!block) break;
         const d = event.delta;
-        if (d.type === 'thinking_delta') yield { type: 'thinking-delta', text: d.thinking };
-        else if (d.type === 'signature_delta' && block?.kind === 'thinking') block.signature += d.signature;
-        else if (d.type === 'text_delta') yield { type: 'text-delta', text: d.text };
-        else if (d.type === 'input_json_delta' && block?.kind === 'tool') {
-          if (d.partial_json === '') break;
-          block.json += d.partial_json;
-          yield { type: 'tool-input-delta', id: block.id, delta: d.partial_json };
-        }
+        if (d.type === 'thinking_delta' || d.type === 'text_delta') {
+          yield* w.delta(block.id, d.type === 'thinking_delta' ? d.thinking : d.text);
+        } else if (d.type === 'signature_delta') w.signature(block.id, d.signature);
+        else if (d.type === 'citations_delta') yield* w.citation(block.id, citationOf(d.citation));
+        else if (d.type === 'input_json_delta' && block.kind === 'tool') yield* w.toolDelta(block.id, d.partial_json);
         break;
       }
       case 'content_block_stop': {
         const block = blocks.get(event.index);
-        if (block?.kind === 'thinking') yield { type: 'thinking-end', signature: block.signature || undefined };
-        else if (block?.kind === 'text') yield { type: 'text-end' };
-        else if (block?.kind === 'tool') {
-          const parsed = parseToolInput(block.json);
-          yield {
-            type: 'tool-call',
-            id: block.id,
-            name: block.name,
-            input: parsed.input,
-            ...(parsed.error ? { error: parsed.error } : {}),
-          };
-        }
+        if (block?.kind === 'part') yield* w.end(block.id);
+        else if (block?.kind === 'tool') yield* w.toolEnd(block.id);
         break;
       }
       case 'message_delta':
-        usage.output_tokens = event.usage.output_tokens;
+        // Its usage is cumulative for the whole message (input and cache counts included when given).
+        usage = mergeUsage(usage, event.usage);
         stop = event.delta.stop_reason;
         break;
       case 'message_stop':
+        stopped = true;
         break;
     }
   }
   if (signal.aborted) return;
+  yield* w.closeAll();
   yield { type: 'usage', usage };
   yield { type: 'finish', reason: finishReason(stop) };
 }
 
-function finishReason(stop: string | null): 'tool_calls' | 'end_turn' | 'max_tokens' | 'stop' {
-  if (stop === 'tool_use') return 'tool_calls';
-  if (stop === 'end_turn') return 'end_turn';
-  if (stop === 'max_tokens') return 'max_tokens';
-  return 'stop';
+/** The citation as the API sent it; a null title is left out. */
+function citationOf(c: Anthropic.TextCitation): Citation {
+  const out: Citation = { ...(c as unknown as Record<string, unknown>), type: c.type };
+  if (out.title === null) delete out.title;
+  return out;
+}
+
+/** Takes every count the event reports (null or absent: keep what we had). */
+function mergeUsage(
+  prev: TokenUsage,
+  u: {
+    input_tokens?: number | null;
+    output_tokens?: number | null;
+    cache_creation_input_tokens?: number | null;
+    cache_read_input_tokens?: number | null;
+  },
+): TokenUsage {
+  const out: TokenUsage = { ...prev };
+  if (typeof u.input_tokens === 'number') out.input_tokens = u.input_tokens;
+  if (typeof u.output_tokens === 'number') out.output_tokens = u.output_tokens;
+  if (typeof u.cache_creation_input_tokens === 'number')
+    out.cache_creation_input_tokens = u.cache_creation_input_tokens;
+  if (typeof u.cache_read_input_tokens === 'number') out.cache_read_input_tokens = u.cache_read_input_tokens;
+  return out;
+}
+
+function finishReason(stop: string | null): FinishReason {
+  switch (stop) {
+    case 'tool_use':
+      return 'tool_calls';
+    case 'end_turn':
+      return 'end_turn';
+    case 'max_tokens':
+      return 'max_tokens';
+    case 'model_context_window_exceeded':
+      return 'context_window';
+    case 'refusal':
+      return 'refusal';
+    default:
+      return 'stop';
+  }
 }
 
 interface ErrorContext {
@@ -252,6 +306,19 @@ export function toBackendError(error: unknown, ctx: ErrorContext): BackendError 
       return make(`rate limited by the Anthropic API and out of retries (429 ${said}).`, 'rate_limited');
     if (status >= 500) return make(`the Anthropic API failed (${status} ${said}) and retries ran out.`, 'server');
     return make(`the Anthropic API refused the request (${status} ${said}).`, 'bad_response');
+  }
+  if (error instanceof Anthropic.APIError) {
+    const body = errorBody(error);
+    if (body?.type) {
+      const said = `${body.type}${body.message ? `: ${body.message}` : ''}`;
+      return TRANSIENT.has(body.type)
+        ? make(
+            `the Anthropic API failed in the middle of its answer (${said}) and retries ran out: ` +
+              'the service is busy; continue the session later.',
+            'server',
+          )
+        : make(`the Anthropic API stopped its answer with an error (${said}).`, 'bad_response');
+    }
   }
   const message = error instanceof Error ? error.message : String(error);
   return make(

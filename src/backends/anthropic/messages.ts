@@ -1,7 +1,7 @@
 /**
  * @module backends/anthropic/messages
  * The conversation in the Messages API's shape: user turns carry text and tool_result blocks
- * (results first, as the API requires), assistant turns carry signed thinking, text and
+ * (results first, as the API requires), assistant turns carry signed and redacted thinking, text and
  * tool_use blocks, and roles strictly alternate.
  */
 import type Anthropic from '@anthropic-ai/sdk';
@@ -10,14 +10,20 @@ import { type NeutralMessage, safeToolId, toNeutralMessages } from '../context.j
 
 type MessageParam = Anthropic.MessageParam;
 type UserBlock = Anthropic.TextBlockParam | Anthropic.ToolResultBlockParam;
-type AssistantBlock = Anthropic.ThinkingBlockParam | Anthropic.TextBlockParam | Anthropic.ToolUseBlockParam;
+type AssistantBlock =
+  | Anthropic.ThinkingBlockParam
+  | Anthropic.RedactedThinkingBlockParam
+  | Anthropic.TextBlockParam
+  | Anthropic.ToolUseBlockParam;
 
 function assistantBlocks(message: Extract<NeutralMessage, { role: 'assistant' }>): AssistantBlock[] {
   const out: AssistantBlock[] = [];
   for (const block of message.blocks) {
     if (block.type === 'thinking') {
-      // The API only takes thinking back with the signature it issued; other thinking stays in the trace.
-      if (block.signature) out.push({ type: 'thinking', thinking: block.content, signature: block.signature });
+      // Thinking goes back exactly as issued (redacted data, or text with its signature, even when
+      // the text is empty); thinking without a signature (another backend's) stays in the trace.
+      if (block.redacted !== undefined) out.push({ type: 'redacted_thinking', data: block.redacted });
+      else if (block.signature) out.push({ type: 'thinking', thinking: block.content, signature: block.signature });
     } else if (block.type === 'text') {
       if (block.text.trim() !== '') out.push({ type: 'text', text: block.text });
     } else {

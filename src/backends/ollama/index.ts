@@ -6,8 +6,8 @@
  */
 import { type ChatRequest, type ChatResponse, Ollama, type Tool } from 'ollama';
 import type { RawConfig } from '../../config/schema.js';
-import { parseToolInput } from '../context.js';
-import { DEFAULT_RETRY, type FailureInfo, openWithRetry, type RetryPolicy } from '../retry.js';
+import { PartWriter } from '../parts.js';
+import { DEFAULT_RETRY, type FailureInfo, type RetryPolicy, streamWithRetry } from '../retry.js';
 import { type AgentBackend, BackendError, type ModelEvent, type TurnRequest } from '../types.js';
 import { toOllamaMessages } from './messages.js';
 
@@ -107,15 +107,22 @@ export function createOllamaBackend(section: OllamaSection, opts: OllamaBackendO
         options: { temperature: section.temperature, num_predict: section.max_tokens, num_ctx: section.num_ctx },
       };
       try {
-        const stream = yield* openWithRetry(() => client.chat(request), failureInfo, policy, req.signal);
-        // The client has its own abort, not a signal parameter.
-        const onAbort = () => stream.abort();
-        req.signal.addEventListener('abort', onAbort, { once: true });
-        try {
-          yield* translate(stream, req.signal);
-        } finally {
-          req.signal.removeEventListener('abort', onAbort);
-        }
+        yield* streamWithRetry(
+          async function* () {
+            const stream = await client.chat(request);
+            // The client has its own abort, not a signal parameter.
+            const onAbort = () => stream.abort();
+            req.signal.addEventListener('abort', onAbort, { once: true });
+            try {
+              yield* translate(stream, req.signal);
+            } finally {
+              req.signal.removeEventListener('abort', onAbort);
+            }
+          },
+          failureInfo,
+          policy,
+          req.signal,
+        );
       } catch (error) {
         if (req.signal.aborted) return;
         throw fail(error);
@@ -131,48 +138,29 @@ function failureInfo(error: unknown): FailureInfo | null {
 let idCounter = 0;
 
 async function* translate(stream: AsyncIterable<ChatResponse>, signal: AbortSignal): AsyncGenerator<ModelEvent> {
-  let open: 'thinking' | 'text' | null = null;
+  const w = new PartWriter();
   let calls = 0;
-  function* switchTo(kind: 'thinking' | 'text' | null): Generator<ModelEvent> {
-    if (open === kind) return;
-    if (open === 'thinking') yield { type: 'thinking-end' };
-    if (open === 'text') yield { type: 'text-end' };
-    if (kind === 'thinking') yield { type: 'thinking-start' };
-    if (kind === 'text') yield { type: 'text-start' };
-    open = kind;
-  }
   for await (const chunk of stream) {
     if (signal.aborted) return;
     const m = chunk.message;
-    if (m?.thinking) {
-      yield* switchTo('thinking');
-      yield { type: 'thinking-delta', text: m.thinking };
-    }
-    if (m?.content) {
-      yield* switchTo('text');
-      yield { type: 'text-delta', text: m.content };
-    }
+    yield* w.write('thinking', m?.thinking ?? '');
+    yield* w.write('text', m?.content ?? '');
     for (const call of m?.tool_calls ?? []) {
-      yield* switchTo(null);
+      yield* w.closeCurrent();
       calls += 1;
       idCounter += 1;
       const id = (call as { id?: string }).id ?? `call_${Date.now().toString(36)}_${idCounter}`;
-      const name = call.function?.name ?? '';
       const raw: unknown = call.function?.arguments;
       // Ollama parses arguments itself; servers that mimic it may pass the model's text through.
-      const text = typeof raw === 'string' ? raw : JSON.stringify(raw ?? {});
-      const parsed = parseToolInput(text);
-      yield { type: 'tool-input-start', id, name };
-      yield { type: 'tool-input-delta', id, delta: text };
-      yield { type: 'tool-call', id, name, input: parsed.input, ...(parsed.error ? { error: parsed.error } : {}) };
+      yield* w.toolCall(id, call.function?.name ?? '', typeof raw === 'string' ? raw : JSON.stringify(raw ?? {}));
     }
     if (chunk.done) {
-      yield* switchTo(null);
+      yield* w.closeAll();
       yield {
         type: 'usage',
         usage: { input_tokens: chunk.prompt_eval_count ?? 0, output_tokens: chunk.eval_count ?? 0 },
       };
-      const reason = calls > 0 ? 'tool_calls' : chunk.done_reason === 'length' ? 'max_tokens' : 'end_turn';
+      const reason = chunk.done_reason === 'length' ? 'max_tokens' : calls > 0 ? 'tool_calls' : 'end_turn';
       yield { type: 'finish', reason };
       return;
     }

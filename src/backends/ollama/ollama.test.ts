@@ -55,7 +55,14 @@ describe('ollama backend against the scripted /api/chat', () => {
     expect(types[0]).toBe('thinking-start');
     expect(types).toContain('thinking-end');
     expect(types.indexOf('thinking-end')).toBeLessThan(types.indexOf('text-start'));
-    expect(types.slice(-5)).toEqual(['tool-input-start', 'tool-input-delta', 'tool-call', 'usage', 'finish']);
+    expect(types.slice(-6)).toEqual([
+      'tool-input-start',
+      'tool-input-delta',
+      'tool-input-end',
+      'tool-call',
+      'usage',
+      'finish',
+    ]);
     const call = first.find((e) => e.type === 'tool-call') as Extract<ModelEvent, { type: 'tool-call' }>;
     expect(call).toMatchObject({ name: 'file_read', input: { path: 'src/parser.py' } });
     expect(call.id).toBeTruthy();

@@ -6,10 +6,12 @@
  */
 import OpenAI from 'openai';
 import type { RawConfig } from '../../config/schema.js';
+import type { TokenUsage } from '../../steps/types.js';
 import { readApiKey, redact } from '../api-key.js';
-import { parseToolInput, pickTools } from '../context.js';
-import { DEFAULT_RETRY, type FailureInfo, openWithRetry, type RetryPolicy, retryAfterFrom } from '../retry.js';
-import { type AgentBackend, BackendError, type ModelEvent, type TurnRequest } from '../types.js';
+import { pickTools } from '../context.js';
+import { PartWriter } from '../parts.js';
+import { DEFAULT_RETRY, type FailureInfo, type RetryPolicy, retryAfterFrom, streamWithRetry } from '../retry.js';
+import { type AgentBackend, BackendError, type FinishReason, type ModelEvent, type TurnRequest } from '../types.js';
 import { toOpenAIMessages } from './messages.js';
 
 export type OpenAISection = NonNullable<RawConfig['live_coding_agent']['openai']>;
@@ -53,21 +55,22 @@ export function createOpenAIBackend(section: OpenAISection, opts: OpenAIBackendO
       }));
       const params: OpenAI.Chat.ChatCompletionCreateParamsStreaming = {
         model: section.model,
-        messages: toOpenAIMessages(system, req.context),
-        temperature: section.temperature,
-        max_tokens: section.max_tokens,
+        messages: toOpenAIMessages(system, req.context, section.send_reasoning_as),
+        ...(section.temperature !== undefined ? { temperature: section.temperature } : {}),
+        ...(section.max_tokens_param === 'none' ? {} : { [section.max_tokens_param]: section.max_tokens }),
         stream: true,
         stream_options: { include_usage: true },
         ...(tools.length ? { tools } : {}),
       };
       try {
-        const stream = yield* openWithRetry(
-          () => c.chat.completions.create(params, { signal: req.signal }),
+        yield* streamWithRetry(
+          async function* () {
+            yield* translate(await c.chat.completions.create(params, { signal: req.signal }), req.signal);
+          },
           failureInfo,
           policy,
           req.signal,
         );
-        yield* translate(stream, req.signal);
       } catch (error) {
         if (req.signal.aborted) return;
         throw fail(error);
@@ -76,12 +79,37 @@ export function createOpenAIBackend(section: OpenAISection, opts: OpenAIBackendO
   };
 }
 
-function failureInfo(error: unknown): FailureInfo | null {
-  if (error instanceof OpenAI.APIError && typeof error.status === 'number') {
-    return { status: error.status, retryAfterSeconds: retryAfterFrom(error.headers) };
-  }
-  return null;
+/** Error types (or codes) in a stream's error chunk that say "try again". */
+const TRANSIENT = new Set(['server_error', 'api_error', 'overloaded_error', 'service_unavailable', 'internal_error']);
+
+/** The `{message, type, code}` object of an error response or of an error chunk in a stream. */
+function errorObject(error: InstanceType<typeof OpenAI.APIError>): { message?: string; type?: string; code?: unknown } {
+  return error.error && typeof error.error === 'object' ? (error.error as { message?: string; type?: string }) : {};
 }
+
+function failureInfo(error: unknown): FailureInfo | null {
+  if (!(error instanceof OpenAI.APIError)) return null;
+  if (typeof error.status === 'number')
+    return { status: error.status, retryAfterSeconds: retryAfterFrom(error.headers) };
+  // A chunk `{"error": {...}}` inside the stream has no status: its type or code says whether to retry.
+  const body = errorObject(error);
+  const type = String(body.type ?? body.code ?? 'error');
+  const retryable =
+    TRANSIENT.has(type) || TRANSIENT.has(String(body.code)) || (typeof body.code === 'number' && body.code >= 500);
+  return { streamError: { type, message: body.message ?? error.message, retryable } };
+}
+
+type Delta = OpenAI.Chat.ChatCompletionChunk.Choice.Delta & {
+  /** vLLM, llama.cpp, DeepSeek, LM Studio. */
+  reasoning_content?: string | null;
+  /** OpenRouter, Groq, and vLLM's newer field. */
+  reasoning?: string | null;
+  /** Web-search models annotate the text with the pages it cites. */
+  annotations?: {
+    type: string;
+    url_citation?: { url: string; title?: string; start_index?: number; end_index?: number };
+  }[];
+};
 
 interface PendingCall {
   id: string;
@@ -90,91 +118,75 @@ interface PendingCall {
   started: boolean;
 }
 
+/** Usage with cached prompt tokens apart (OpenAI: prompt_tokens_details; DeepSeek: prompt_cache_hit_tokens). */
+function usageOf(u: OpenAI.CompletionUsage & { prompt_cache_hit_tokens?: number }): TokenUsage {
+  const cached = u.prompt_tokens_details?.cached_tokens ?? u.prompt_cache_hit_tokens ?? 0;
+  const usage: TokenUsage = { input_tokens: u.prompt_tokens - cached, output_tokens: u.completion_tokens };
+  if (cached > 0) usage.cache_read_input_tokens = cached;
+  return usage;
+}
+
 async function* translate(
   stream: AsyncIterable<OpenAI.Chat.ChatCompletionChunk>,
   signal: AbortSignal,
 ): AsyncGenerator<ModelEvent> {
-  let open: 'thinking' | 'text' | null = null;
+  const w = new PartWriter();
   const calls = new Map<number, PendingCall>();
   let finish: string | null = null;
-  let usage: { input_tokens: number; output_tokens: number } | null = null;
-
-  function* switchTo(kind: 'thinking' | 'text' | null): Generator<ModelEvent> {
-    if (open === kind) return;
-    if (open === 'thinking') yield { type: 'thinking-end' };
-    if (open === 'text') yield { type: 'text-end' };
-    if (kind === 'thinking') yield { type: 'thinking-start' };
-    if (kind === 'text') yield { type: 'text-start' };
-    open = kind;
-  }
+  let refused = false;
+  let usage: TokenUsage | null = null;
 
   for await (const chunk of stream) {
     if (signal.aborted) return;
-    if (chunk.usage) usage = { input_tokens: chunk.usage.prompt_tokens, output_tokens: chunk.usage.completion_tokens };
+    if (chunk.usage) usage = usageOf(chunk.usage);
     const choice = chunk.choices[0];
     if (!choice) continue;
-    const delta = choice.delta as OpenAI.Chat.ChatCompletionChunk.Choice.Delta & {
-      reasoning_content?: string | null;
-      reasoning?: string | null;
-    };
-    const reasoning = delta.reasoning_content ?? delta.reasoning;
-    if (reasoning) {
-      yield* switchTo('thinking');
-      yield { type: 'thinking-delta', text: reasoning };
+    const delta = choice.delta as Delta;
+    yield* w.write('thinking', delta.reasoning_content ?? delta.reasoning ?? '');
+    yield* w.write('text', delta.content ?? '');
+    if (delta.refusal) {
+      refused = true;
+      yield* w.write('refusal', delta.refusal);
     }
-    if (delta.content) {
-      yield* switchTo('text');
-      yield { type: 'text-delta', text: delta.content };
+    for (const a of delta.annotations ?? []) {
+      if (a.type === 'url_citation' && a.url_citation) yield* w.citeCurrent({ type: a.type, ...a.url_citation });
     }
     for (const part of delta.tool_calls ?? []) {
-      yield* switchTo(null);
+      yield* w.closeCurrent();
       let call = calls.get(part.index);
       if (!call) {
         call = { id: part.id ?? `call_${part.index}_${Date.now().toString(36)}`, name: '', args: '', started: false };
         calls.set(part.index, call);
       }
-      if (part.id) call.id = call.started ? call.id : part.id;
+      if (part.id && !call.started) call.id = part.id;
       if (part.function?.name) call.name += part.function.name;
-      if (part.function?.arguments) call.args += part.function.arguments;
+      const args = part.function?.arguments ?? '';
       // Some servers send the name after the first arguments: start once the name is known.
       if (!call.started && call.name) {
         call.started = true;
-        yield { type: 'tool-input-start', id: call.id, name: call.name };
-        if (call.args) yield { type: 'tool-input-delta', id: call.id, delta: call.args };
-      } else if (call.started && part.function?.arguments) {
-        yield { type: 'tool-input-delta', id: call.id, delta: part.function.arguments };
+        yield* w.toolStart(call.id, call.name);
+        yield* w.toolDelta(call.id, call.args + args);
+      } else if (call.started) {
+        yield* w.toolDelta(call.id, args);
       }
+      call.args += args;
     }
     if (choice.finish_reason) finish = choice.finish_reason;
   }
   if (signal.aborted) return;
-  yield* switchTo(null);
+  yield* w.closeAll();
   for (const call of [...calls.entries()].sort(([a], [b]) => a - b).map(([, c]) => c)) {
-    if (!call.name) {
-      yield {
-        type: 'tool-call',
-        id: call.id,
-        name: '',
-        input: {},
-        error: 'the model sent a tool call without a function name',
-      };
-      continue;
-    }
-    const parsed = parseToolInput(call.args);
-    yield {
-      type: 'tool-call',
-      id: call.id,
-      name: call.name,
-      input: parsed.input,
-      ...(parsed.error ? { error: parsed.error } : {}),
-    };
+    if (!call.started) yield* w.toolStart(call.id, '');
+    yield* w.toolEnd(call.id);
   }
   if (usage) yield { type: 'usage', usage };
-  yield { type: 'finish', reason: finishReason(finish, calls.size > 0) };
+  yield { type: 'finish', reason: finishReason(finish, calls.size > 0, refused) };
 }
 
-function finishReason(reason: string | null, hadCalls: boolean): 'tool_calls' | 'end_turn' | 'max_tokens' | 'stop' {
+function finishReason(reason: string | null, hadCalls: boolean, refused: boolean): FinishReason {
   if (reason === 'length') return 'max_tokens';
+  if (reason === 'content_filter') return 'content_filter';
+  if (refused) return 'refusal';
   // Several local servers answer "stop" even when the turn ends in tool calls.
   if (hadCalls || reason === 'tool_calls' || reason === 'function_call') return 'tool_calls';
   if (reason === 'stop' || reason === null) return 'end_turn';
@@ -197,6 +209,9 @@ function toBackendError(error: unknown, section: OpenAISection, key: string | un
         ? String(error.error.message)
         : error.message;
     const status = error.status;
+    if (status === 400 && /unsupported (parameter|value)/i.test(said)) {
+      return make(`${url} refused the request (400 ${said}): ${unsupportedHint(said)}.`, 'bad_response');
+    }
     if (status === 401 || status === 403) {
       const hint = section.api_key_env
         ? `set a valid key in ${section.api_key_env}`
@@ -213,8 +228,30 @@ function toBackendError(error: unknown, section: OpenAISection, key: string | un
     if (status >= 500) return make(`${url} failed (${status} ${said}) and retries ran out.`, 'server');
     return make(`${url} refused the request (${status} ${said}).`, 'bad_response');
   }
+  if (error instanceof OpenAI.APIError) {
+    const info = failureInfo(error)?.streamError;
+    if (info) {
+      return info.retryable
+        ? make(
+            `${url} failed in the middle of its answer (${info.type}: ${info.message}) and retries ran out: continue the session later.`,
+            'server',
+          )
+        : make(`${url} stopped its answer with an error (${info.type}: ${info.message}).`, 'bad_response');
+    }
+  }
   return make(
     `the stream from ${url} broke (${error instanceof Error ? error.message : String(error)}): check that the server is still running and reachable, then continue the session.`,
     'bad_response',
   );
+}
+
+/** What to change in the config when the server rejects a parameter we sent. */
+function unsupportedHint(said: string): string {
+  if (/max_completion_tokens/.test(said) && /'max_tokens'/.test(said)) {
+    return 'set openai.max_tokens_param: max_completion_tokens';
+  }
+  if (/'max_completion_tokens'/.test(said)) return 'set openai.max_tokens_param: max_tokens (or none)';
+  if (/temperature/.test(said)) return 'remove openai.temperature from the config, so the model uses its default';
+  if (/reasoning/.test(said)) return 'set openai.send_reasoning_as: none (or the field this server reads)';
+  return 'check the openai section against what this server accepts (docs/backends.md lists each server)';
 }

@@ -1,8 +1,9 @@
 /**
  * @module backends/openai/messages
  * The conversation in chat-completions shape: a system message, user messages, assistant
- * messages with text and function tool_calls, then one `tool` message per result. Thinking is
- * not sent back: compatible servers differ on whether they accept it.
+ * messages with text and function tool_calls, then one `tool` message per result. Thinking goes
+ * back only in the field `openai.send_reasoning_as` names: compatible servers differ on whether
+ * they accept it (DeepSeek's thinking mode requires it after tool calls, OpenAI has no such field).
  */
 import type OpenAI from 'openai';
 import type { ContextItem } from '../../steps/types.js';
@@ -10,7 +11,13 @@ import { toNeutralMessages } from '../context.js';
 
 type Message = OpenAI.Chat.ChatCompletionMessageParam;
 
-export function toOpenAIMessages(system: string, context: ContextItem[]): Message[] {
+export type ReasoningField = 'none' | 'reasoning_content' | 'reasoning';
+
+export function toOpenAIMessages(
+  system: string,
+  context: ContextItem[],
+  reasoningField: ReasoningField = 'none',
+): Message[] {
   const out: Message[] = system ? [{ role: 'system', content: system }] : [];
   for (const message of toNeutralMessages(context)) {
     if (message.role === 'user') {
@@ -35,11 +42,15 @@ export function toOpenAIMessages(system: string, context: ContextItem[]): Messag
           : [],
       );
       if (text === '' && calls.length === 0) continue;
+      const reasoning = message.blocks.flatMap((b) => (b.type === 'thinking' ? [b.content] : [])).join('');
+      // Not a field of OpenAI's own type: the servers that want it read it from the assistant message.
+      const extra = reasoningField !== 'none' && reasoning !== '' ? { [reasoningField]: reasoning } : {};
       out.push({
         role: 'assistant',
         content: text === '' ? null : text,
+        ...extra,
         ...(calls.length ? { tool_calls: calls } : {}),
-      });
+      } as Message);
     }
   }
   return out;

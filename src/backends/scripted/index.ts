@@ -6,6 +6,7 @@
  * instruction), so rollback and branches replay exactly as a real backend's would be asked.
  */
 import type { ContextItem } from '../../steps/types.js';
+import { PartWriter } from '../parts.js';
 import type { AgentBackend, ModelEvent, TurnRequest } from '../types.js';
 import { loadScript, type Script, type ScriptTurn } from './script.js';
 
@@ -43,10 +44,11 @@ export function nextTurn(script: Script, context: ContextItem[]): ScriptTurn | u
 
 async function* playTurn(script: Script, req: TurnRequest, delayMs: number): AsyncGenerator<ModelEvent> {
   const turn = nextTurn(script, req.context);
+  const w = new PartWriter();
   const contextChars = JSON.stringify(req.context).length;
   if (delayMs > 0) await sleep(delayMs, req.signal);
   if (!turn) {
-    yield* textBlock('text', 'I have nothing more to do.');
+    yield* textBlock(w, 'text', 'I have nothing more to do.');
     yield { type: 'usage', usage: { input_tokens: Math.ceil(contextChars / 4), output_tokens: 7 } };
     yield { type: 'finish', reason: 'end_turn' };
     return;
@@ -54,11 +56,11 @@ async function* playTurn(script: Script, req: TurnRequest, delayMs: number): Asy
   let outChars = 0;
   if (turn.thinking) {
     outChars += turn.thinking.length;
-    yield* textBlock('thinking', turn.thinking);
+    yield* textBlock(w, 'thinking', turn.thinking);
   }
   if (turn.text) {
     outChars += turn.text.length;
-    yield* textBlock('text', turn.text);
+    yield* textBlock(w, 'text', turn.text);
   }
   const allowed = new Set(req.tools.map((t) => t.name));
   let n = 0;
@@ -68,26 +70,19 @@ async function* playTurn(script: Script, req: TurnRequest, delayMs: number): Asy
     const id = `toolu_scripted_${req.context.length}_${n++}`;
     const json = JSON.stringify(input);
     outChars += json.length;
-    yield { type: 'tool-input-start', id, name };
-    for (const piece of chunks(json, 24)) yield { type: 'tool-input-delta', id, delta: piece };
-    if (turn.malformed)
-      yield { type: 'tool-call', id, name, input: {}, error: `arguments are not valid JSON: ${json.slice(0, -1)}` };
-    else yield { type: 'tool-call', id, name, input };
+    yield* w.toolStart(id, name);
+    // A malformed call is the same JSON cut short, so the real parser says what is wrong.
+    const sent = turn.malformed ? json.slice(0, -1) : json;
+    for (const piece of chunks(sent, 24)) yield* w.toolDelta(id, piece);
+    yield* w.toolEnd(id);
   }
   yield { type: 'usage', usage: { input_tokens: Math.ceil(contextChars / 4), output_tokens: Math.ceil(outChars / 4) } };
   yield { type: 'finish', reason: n > 0 ? 'tool_calls' : 'end_turn' };
 }
 
-function* textBlock(kind: 'thinking' | 'text', text: string): Generator<ModelEvent> {
-  if (kind === 'thinking') {
-    yield { type: 'thinking-start' };
-    for (const piece of chunks(text, 16)) yield { type: 'thinking-delta', text: piece };
-    yield { type: 'thinking-end' };
-  } else {
-    yield { type: 'text-start' };
-    for (const piece of chunks(text, 16)) yield { type: 'text-delta', text: piece };
-    yield { type: 'text-end' };
-  }
+function* textBlock(w: PartWriter, kind: 'thinking' | 'text', text: string): Generator<ModelEvent> {
+  for (const piece of chunks(text, 16)) yield* w.write(kind, piece);
+  yield* w.closeCurrent();
 }
 
 function* chunks(s: string, size: number): Generator<string> {
