@@ -272,7 +272,12 @@ export class TurnAssembler {
         continue;
       }
       const prev = out[out.length - 1];
-      if (prev?.kind === 'message' && prev.key === b.key) {
+      // Whitespace between blocks is kept inside a message, not at its start.
+      if (prev?.kind === 'message' && prev.key === b.key && prev.content.trim() === '') {
+        prev.content = b.content;
+        prev.citations.push(...b.citations);
+        prev.refusal ||= b.refusal;
+      } else if (prev?.kind === 'message' && prev.key === b.key) {
         prev.content += b.content;
         prev.citations.push(...b.citations);
         prev.refusal ||= b.refusal;

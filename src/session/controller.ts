@@ -350,7 +350,9 @@ export class SessionController implements SessionControls {
     });
     if (usage) this.rec.addUsage(usage);
     if (failure) throw failure;
-    for (const { call, error } of asm.bad) {
+    // A call cut by the token limit is an artifact of the cut, not a malformed call to correct.
+    const bad = outcome?.mark === 'truncated' ? [] : asm.bad;
+    for (const { call, error } of bad) {
       const message = `the ${call.name} call could not be used: ${error}`;
       this.rec.step({
         payload: { type: 'error', kind: 'bad_tool_call', message },
@@ -375,7 +377,9 @@ export class SessionController implements SessionControls {
       usage,
       usageFor,
       malformedOnly: calls.length === 0 && asm.bad.length > 0,
-      outcome: outcome ? { status: outcome.status, reason: outcome.reason(refusalText, calls.length) } : null,
+      outcome: outcome
+        ? { status: outcome.status, reason: outcome.reason(refusalText, calls.length + asm.bad.length) }
+        : null,
     };
   }
 

@@ -6,7 +6,13 @@
  * recorded request body: user texts, tool calls and tool results.
  */
 import { type Engine, startEngine } from '../engine/harness.js';
-import { type ModelServer, type Provider, type RecordedRequest, startModelServer } from '../model-server/server.js';
+import {
+  type ModelServer,
+  type ModelServerOptions,
+  type Provider,
+  type RecordedRequest,
+  startModelServer,
+} from '../model-server/server.js';
 
 export const PROVIDERS: Provider[] = ['anthropic', 'ollama', 'openai'];
 
@@ -40,9 +46,13 @@ export interface BackendRig {
   close(): Promise<void>;
 }
 
-export async function startRig(provider: Provider, config: Record<string, unknown> = {}): Promise<BackendRig> {
+export async function startRig(
+  provider: Provider,
+  config: Record<string, unknown> = {},
+  serverOptions: ModelServerOptions = {},
+): Promise<BackendRig> {
   process.env[KEY_ENV] = KEY;
-  const server = await startModelServer();
+  const server = await startModelServer(serverOptions);
   const agent = (config.live_coding_agent ?? {}) as Record<string, unknown>;
   const engine = startEngine({
     config: {
@@ -50,7 +60,7 @@ export async function startRig(provider: Provider, config: Record<string, unknow
       live_coding_agent: {
         ...agent,
         backend: provider,
-        [provider]: backendSection(provider, server),
+        [provider]: { ...backendSection(provider, server), ...((agent[provider] as object) ?? {}) },
         sandbox: { allowed_commands: ['python3'], ...((agent.sandbox as object) ?? {}) },
       },
     },

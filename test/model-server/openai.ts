@@ -111,6 +111,26 @@ export function renderFailure(failure: ScriptedFailure, request: ChatRequest): W
   return { status: failure.status, headers, chunks: [JSON.stringify(body)] };
 }
 
+/** OpenAI's 400 for a parameter its reasoning models do not take (message, param and code as it sends them). */
+export function renderUnsupported(param: 'max_tokens' | 'temperature', value: unknown): WireResponse {
+  const error =
+    param === 'max_tokens'
+      ? {
+          message:
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+          type: 'invalid_request_error',
+          param,
+          code: 'unsupported_parameter',
+        }
+      : {
+          message: `Unsupported value: 'temperature' does not support ${String(value)} with this model. Only the default (1) value is supported.`,
+          type: 'invalid_request_error',
+          param,
+          code: 'unsupported_value',
+        };
+  return { status: 400, headers: { 'content-type': 'application/json' }, chunks: [JSON.stringify({ error })] };
+}
+
 export function renderFixture(lines: Record<string, unknown>[]): WireResponse {
   return {
     status: 200,

@@ -22,6 +22,11 @@ export interface ModelServerOptions {
   ollamaCapabilities?: Record<string, string[]>;
   /** Models /v1/models lists for the OpenAI-compatible endpoint (default: local-model). */
   openaiModels?: string[];
+  /**
+   * Request fields the OpenAI endpoint rejects with OpenAI's own 400 (as its reasoning models do
+   * for `max_tokens` and a non-default `temperature`).
+   */
+  openaiUnsupported?: ('max_tokens' | 'temperature')[];
   /** Print requests to paths no provider owns (to discover what a client calls). */
   logUnknown?: boolean;
 }
@@ -126,6 +131,8 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
           : ollama.renderModelMissing(model);
       }
     }
+    const unsupported = provider === 'openai' ? options.openaiUnsupported?.find((k) => k in body) : undefined;
+    if (unsupported) return openai.renderUnsupported(unsupported, body[unsupported]);
     if (provider === 'ollama' && !state.ollamaModels.includes(String(body.model))) {
       return ollama.renderModelMissing(String(body.model));
     }
