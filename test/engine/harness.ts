@@ -99,7 +99,7 @@ export function startEngine(opts: { script?: object; config?: Record<string, unk
 
 /** Resolve with the first event (already persisted) that matches, or reject after `ms`. */
 export function waitForEvent(
-  engine: Engine,
+  engine: Pick<Engine, 'store' | 'manager'>,
   sessionId: string,
   match: (e: SessionEvent) => boolean,
   ms = 15_000,

@@ -3,7 +3,8 @@
  * Step number, ticking elapsed time, what the agent is doing, token totals, connection state.
  */
 import { useEffect, useState } from 'react';
-import { formatDuration, formatTokens, statusText } from '../lib/format.ts';
+import { inputTotal } from '../../steps/types.ts';
+import { formatDuration, formatTokens, statusText, usageTitle } from '../lib/format.ts';
 import { isEnded, type SessionState } from '../state/session.ts';
 import type { Connection } from '../state/useLiveSession.ts';
 import { StatusBadge } from './StatusBadge.tsx';
@@ -46,10 +47,10 @@ export function ProgressHeader({
           <span className="stat-label">Elapsed</span>
           <span data-testid="elapsed">{formatDuration(elapsed)}</span>
         </span>
-        <span className="stat" title="Input / output tokens, whole session">
+        <span className="stat" title={`Whole session. ${usageTitle(state.usage)}`}>
           <span className="stat-label">Tokens</span>
           <span data-testid="token-total">
-            {formatTokens(state.usage.input_tokens)} in · {formatTokens(state.usage.output_tokens)} out
+            {formatTokens(inputTotal(state.usage))} in · {formatTokens(state.usage.output_tokens)} out
           </span>
         </span>
         {connection !== 'live' && !ended && (

@@ -4,7 +4,7 @@
  * rollback dropdown and the branch tree say the same thing.
  */
 import type { AgentActivity } from '../../session/events.ts';
-import type { SessionRecord, Step } from '../api/types.ts';
+import type { SessionRecord, Step, TokenUsage } from '../api/types.ts';
 
 export function shorten(text: string, max = 60): string {
   const one = text.replace(/\s+/g, ' ').trim();
@@ -86,6 +86,16 @@ export function formatDuration(ms: number): string {
 }
 
 export const formatTokens = (n: number) => (n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : n.toLocaleString('en-US'));
+
+/** The parts of a token count, for a tooltip: cached input apart from the rest. */
+export function usageTitle(u: TokenUsage): string {
+  const parts = [`${u.input_tokens.toLocaleString('en-US')} uncached`];
+  if (u.cache_read_input_tokens) parts.push(`${u.cache_read_input_tokens.toLocaleString('en-US')} read from cache`);
+  if (u.cache_creation_input_tokens) {
+    parts.push(`${u.cache_creation_input_tokens.toLocaleString('en-US')} written to cache`);
+  }
+  return `Input tokens: ${parts.join(' + ')}; output tokens: ${u.output_tokens.toLocaleString('en-US')}`;
+}
 
 export const formatDate = (ms: number) =>
   new Date(ms).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });

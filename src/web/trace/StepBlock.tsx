@@ -5,8 +5,9 @@
  * fields came as previews is fetched whole when the annotator expands one of them.
  */
 import { memo, useState } from 'react';
+import { type Citation, inputTotal } from '../../steps/types.ts';
 import type { Intervention, Step, StepLabel, StepLabelValue } from '../api/types.ts';
-import { formatTokens, languageOf, stepAction } from '../lib/format.ts';
+import { formatTokens, languageOf, stepAction, usageTitle } from '../lib/format.ts';
 import type { Partial } from '../state/session.ts';
 import { CodeBlock, type Cut, DiffBlock, TerminalBlock } from './blocks.tsx';
 import { type FullStep, useFullStep } from './fullStep.ts';
@@ -84,9 +85,32 @@ function Body({ full, denied }: { full: FullStep; denied: boolean }) {
   const p = full.step.payload;
   switch (p.type) {
     case 'thinking':
+      if (p.redacted !== undefined) {
+        return (
+          <div className="muted small" data-testid="thinking-redacted">
+            Reasoning redacted by the provider: encrypted, sent back to the model unchanged
+          </div>
+        );
+      }
+      if (p.content === '' && p.signature) {
+        return (
+          <div className="muted small" data-testid="thinking-redacted">
+            Reasoning not shown by the provider (signed, sent back to the model unchanged)
+          </div>
+        );
+      }
       return <Thinking text={p.content} hidden={p.content === ''} cut={cutOf(full, 'payload.content')} />;
     case 'message':
-      return <PlainText className="message-text" text={p.content} cut={cutOf(full, 'payload.content')} />;
+      return (
+        <>
+          {p.content === '' && p.refusal ? (
+            <div className="muted small">The model refused without giving a reason.</div>
+          ) : (
+            <PlainText className="message-text" text={p.content} cut={cutOf(full, 'payload.content')} />
+          )}
+          {p.citations && p.citations.length > 0 && <Citations citations={p.citations} />}
+        </>
+      );
     case 'file_read':
       return (
         <>
@@ -152,6 +176,73 @@ function Body({ full, denied }: { full: FullStep; denied: boolean }) {
       return <>{String(never)}</>;
     }
   }
+}
+
+/** Only web addresses become links: a cited `javascript:` URL from a model stays text. */
+function safeUrl(url: unknown): string | null {
+  if (typeof url !== 'string') return null;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The sources a message cites, one link each (the same page cited twice is listed once). */
+function Citations({ citations }: { citations: Citation[] }) {
+  const seen = new Set<string>();
+  const items = citations.flatMap((c, i) => {
+    const href = safeUrl(c.url);
+    const name = c.title || (typeof c.url === 'string' ? c.url : c.type);
+    const key = href ?? `${name}:${i}`;
+    if (seen.has(key)) return [];
+    seen.add(key);
+    return [{ key, href, name, quote: typeof c.cited_text === 'string' ? c.cited_text : undefined }];
+  });
+  return (
+    <ol className="citations" data-testid="citations">
+      {items.map((c) => (
+        <li key={c.key} title={c.quote}>
+          {c.href ? (
+            <a href={c.href} target="_blank" rel="noopener noreferrer nofollow">
+              {c.name}
+            </a>
+          ) : (
+            c.name
+          )}
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+/** What the header says about how a thinking or message step ended. */
+function outcomeBadges(step: Step) {
+  const p = step.payload;
+  if (p.type !== 'thinking' && p.type !== 'message') return null;
+  return (
+    <>
+      {p.type === 'message' && p.refusal && (
+        <span className="badge badge-error" data-testid="badge-refusal">
+          refused
+        </span>
+      )}
+      {p.truncated && (
+        <span className="badge badge-error" data-testid="badge-truncated" title="Cut at the token limit (max_tokens)">
+          cut at token limit
+        </span>
+      )}
+      {p.retried !== undefined && (
+        <span className="badge" data-testid="badge-retried" title={`This attempt failed and was retried: ${p.retried}`}>
+          retried attempt
+        </span>
+      )}
+      {p.type === 'thinking' && (p.redacted !== undefined || (p.content === '' && p.signature)) && (
+        <span className="badge">redacted</span>
+      )}
+    </>
+  );
 }
 
 function Thinking({ text, hidden, cut }: { text: string; hidden?: boolean; cut?: Cut }) {
@@ -233,10 +324,11 @@ export const StepBlock = memo(function StepBlock({
         )}
         {step.author === 'annotator' && <span className="badge badge-annotator">edited by annotator</span>}
         {isError && step.type !== 'error' && <span className="badge badge-error">tool error</span>}
+        {outcomeBadges(step)}
         <span className="spacer" />
         {step.usage && (
-          <span className="step-usage" data-testid="step-usage" title="Tokens in / out">
-            {formatTokens(step.usage.input_tokens)} in · {formatTokens(step.usage.output_tokens)} out
+          <span className="step-usage" data-testid="step-usage" title={usageTitle(step.usage)}>
+            {formatTokens(inputTotal(step.usage))} in · {formatTokens(step.usage.output_tokens)} out
           </span>
         )}
         {step.changed_files && step.checkpoint && (
