@@ -5,6 +5,8 @@
  * sessions: for each stream, the steps stored, the usage stored (per step, per session, in the
  * export), the session's end reason, and the exact body of the request that follows.
  */
+import { readFileSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sessionLines } from '../../src/export/index.js';
 import type { Step } from '../../src/steps/types.js';
@@ -14,6 +16,9 @@ import type { ModelServerOptions, Provider, QueueItem, RecordedRequest } from '.
 import { type BackendRig, startRig } from './harness.js';
 
 const TASK = 'Fix the failing test in tests/test_parser.py';
+const validTrajectory = new Ajv2020({ strict: false, allErrors: true }).compile(
+  JSON.parse(readFileSync(new URL('../../docs/schemas/trajectories.schema.json', import.meta.url), 'utf8')),
+);
 
 let rig: BackendRig | undefined;
 afterEach(async () => {
@@ -45,11 +50,13 @@ async function replay(
   await waitForEvent(rig.engine, s.id, ended);
   const { store } = rig.engine;
   const [line] = [...sessionLines(store, s.id, 'trajectories', { flattenBranches: true })];
+  const exported = JSON.parse(line!) as Record<string, unknown>;
+  expect(validTrajectory(exported) ? [] : validTrajectory.errors).toEqual([]);
   return {
     session: store.getSession(s.id)!,
     steps: store.listSteps(s.id),
     chats: rig.chats(),
-    exported: JSON.parse(line!) as Record<string, unknown>,
+    exported,
   };
 }
 
