@@ -168,6 +168,23 @@ describe('defaults, paths and passwords', () => {
 });
 
 describe('loadConfig on bad configs', () => {
+  it('checks the OpenAI-compatible request settings like every key, with defaults for OpenAI', () => {
+    const good = loadConfig(tempConfig(`live_coding_agent:\n  backend: openai\n  openai: { model: m }\n${ANNOTATOR}`));
+    expect(good.live_coding_agent.openai).toMatchObject({
+      max_tokens_param: 'max_completion_tokens',
+      send_reasoning_as: 'none',
+    });
+    expect(good.live_coding_agent.openai?.temperature).toBeUndefined();
+    const bad = tempConfig(
+      'live_coding_agent:\n  backend: openai\n  openai:\n    model: m\n    max_tokens_param: max_token\n' +
+        `    send_reasoning_as: thinking\n${ANNOTATOR}`,
+    );
+    expect(problemsOf(bad)).toEqual([
+      'live_coding_agent.openai.max_tokens_param: expected "max_completion_tokens", "max_tokens" or "none", got "max_token"',
+      'live_coding_agent.openai.send_reasoning_as: expected "none", "reasoning_content" or "reasoning", got "thinking"',
+    ]);
+  });
+
   it('names a wrong type with what was expected and what was found', () => {
     expect(problemsOf(fixture('bad/wrong-type.yaml'))).toEqual([
       'live_coding_agent.streaming.update_interval_ms: expected an integer, got "fast" (a string)',

@@ -4,6 +4,7 @@
  * turn's ModelEvents, record them as steps (thinking, message, tool calls with their results)
  * and extend the context, so backend tests can drive multi-turn exchanges.
  */
+import { TurnAssembler } from '../../src/backends/parts.js';
 import type { ModelEvent } from '../../src/backends/types.js';
 import type { ContextItem, Step, StepPayload } from '../../src/steps/types.js';
 
@@ -38,59 +39,54 @@ export function makeStep(fields: Partial<Step> & { payload: StepPayload }): Step
 }
 
 /**
- * Records one turn's events as steps, as the controller would: thinking and text become
- * thinking/message steps, each tool call a step whose result comes from `results(name, input)`;
- * a malformed call becomes a bad_tool_call error step answered with its error.
+ * Records one turn's events as steps, as the controller would (with the same TurnAssembler):
+ * thinking and text become thinking/message steps, each tool call a step whose result comes
+ * from `results(name, input)`; a malformed call becomes a bad_tool_call error step answered
+ * with its error.
  */
 export function stepsFromTurn(
   events: ModelEvent[],
   turnId: string,
   results: (name: string, input: Record<string, unknown>) => string = () => 'ok',
 ): Step[] {
-  const steps: Step[] = [];
-  let thinking = '';
-  let text = '';
-  for (const e of events) {
-    if (e.type === 'thinking-delta') thinking += e.text;
-    else if (e.type === 'thinking-end') {
-      steps.push(
-        makeStep({ turn_id: turnId, payload: { type: 'thinking', content: thinking, signature: e.signature } }),
-      );
-      thinking = '';
-    } else if (e.type === 'text-delta') text += e.text;
-    else if (e.type === 'text-end') {
-      steps.push(makeStep({ turn_id: turnId, payload: { type: 'message', content: text } }));
-      text = '';
-    } else if (e.type === 'tool-call') {
-      const call = { id: e.id, name: e.name, input: e.input };
-      if (e.error) {
-        steps.push(
-          makeStep({
-            turn_id: turnId,
-            tool_call: call,
-            tool_result: e.error,
-            tool_is_error: true,
-            payload: { type: 'error', kind: 'bad_tool_call', message: e.error },
-          }),
-        );
-      } else {
-        steps.push(
-          makeStep({
-            turn_id: turnId,
-            tool_call: call,
-            tool_result: results(e.name, e.input),
-            payload: {
-              type: 'bash_command',
-              command: e.name,
-              output: '',
-              exit_code: 0,
-              timed_out: false,
-              truncated: false,
-            },
-          }),
-        );
-      }
-    }
+  const asm = new TurnAssembler(turnId);
+  for (const e of events) asm.push(e);
+  const steps: Step[] = asm.groups().map((g) =>
+    makeStep({
+      turn_id: turnId,
+      payload:
+        g.kind === 'thinking'
+          ? { type: 'thinking', content: g.content, signature: g.signature, redacted: g.redacted }
+          : { type: 'message', content: g.content },
+    }),
+  );
+  for (const { call, error } of asm.bad) {
+    steps.push(
+      makeStep({
+        turn_id: turnId,
+        tool_call: call,
+        tool_result: error,
+        tool_is_error: true,
+        payload: { type: 'error', kind: 'bad_tool_call', message: error },
+      }),
+    );
+  }
+  for (const call of asm.calls) {
+    steps.push(
+      makeStep({
+        turn_id: turnId,
+        tool_call: call,
+        tool_result: results(call.name, call.input),
+        payload: {
+          type: 'bash_command',
+          command: call.name,
+          output: '',
+          exit_code: 0,
+          timed_out: false,
+          truncated: false,
+        },
+      }),
+    );
   }
   return steps;
 }
