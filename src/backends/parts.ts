@@ -155,16 +155,7 @@ export interface AssembledBlock {
 }
 
 /** What becomes one step: a thinking block, or a run of consecutive text blocks. */
-export interface AssembledGroup {
-  kind: 'thinking' | 'message';
-  content: string;
-  signature?: string;
-  redacted?: string;
-  refusal: boolean;
-  citations: Citation[];
-  startedAt: number;
-  key: string;
-}
+export type AssembledGroup = Omit<AssembledBlock, 'id' | 'kind'> & { kind: 'thinking' | 'message' };
 
 /** What a part means for the live view: text to append to the partial with this key. */
 export interface PartialText {
@@ -256,41 +247,21 @@ export class TurnAssembler {
    */
   groups(): AssembledGroup[] {
     const out: AssembledGroup[] = [];
-    for (const b of this.blocks) {
-      if (b.kind === 'thinking') {
-        if (b.content === '' && !b.signature && b.redacted === undefined) continue;
-        out.push({
-          kind: 'thinking',
-          content: b.content,
-          signature: b.signature,
-          redacted: b.redacted,
-          refusal: false,
-          citations: [],
-          startedAt: b.startedAt,
-          key: b.key,
-        });
+    for (const { id: _id, kind, ...b } of this.blocks) {
+      if (kind === 'thinking') {
+        if (b.content !== '' || b.signature || b.redacted !== undefined)
+          out.push({ ...b, kind: 'thinking', citations: [] });
         continue;
       }
       const prev = out[out.length - 1];
-      // Whitespace between blocks is kept inside a message, not at its start.
-      if (prev?.kind === 'message' && prev.key === b.key && prev.content.trim() === '') {
-        prev.content = b.content;
-        prev.citations.push(...b.citations);
-        prev.refusal ||= b.refusal;
-      } else if (prev?.kind === 'message' && prev.key === b.key) {
-        prev.content += b.content;
-        prev.citations.push(...b.citations);
-        prev.refusal ||= b.refusal;
-      } else {
-        out.push({
-          kind: 'message',
-          content: b.content,
-          refusal: b.refusal,
-          citations: [...b.citations],
-          startedAt: b.startedAt,
-          key: b.key,
-        });
+      if (prev?.kind !== 'message' || prev.key !== b.key) {
+        out.push({ ...b, kind: 'message', citations: [...b.citations] });
+        continue;
       }
+      // Whitespace between blocks is kept inside a message, not at its start.
+      prev.content = prev.content.trim() === '' ? b.content : prev.content + b.content;
+      prev.citations.push(...b.citations);
+      prev.refusal ||= b.refusal;
     }
     return out.filter((g) => g.kind === 'thinking' || g.content.trim() !== '' || g.refusal);
   }
