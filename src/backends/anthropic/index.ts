@@ -12,6 +12,7 @@ import { pickTools } from '../context.js';
 import { PartWriter } from '../parts.js';
 import { DEFAULT_RETRY, type FailureInfo, type RetryPolicy, retryAfterFrom, streamWithRetry } from '../retry.js';
 import { type AgentBackend, BackendError, type FinishReason, type ModelEvent, type TurnRequest } from '../types.js';
+import { mergeUsage } from '../usage.js';
 import { toAnthropicMessages } from './messages.js';
 
 export type AnthropicSection = NonNullable<RawConfig['live_coding_agent']['anthropic']>;
@@ -222,25 +223,6 @@ async function* translate(
 function citationOf(c: Anthropic.TextCitation): Citation {
   const out: Citation = { ...(c as unknown as Record<string, unknown>), type: c.type };
   if (out.title === null) delete out.title;
-  return out;
-}
-
-/** Takes every count the event reports (null or absent: keep what we had). */
-function mergeUsage(
-  prev: TokenUsage,
-  u: {
-    input_tokens?: number | null;
-    output_tokens?: number | null;
-    cache_creation_input_tokens?: number | null;
-    cache_read_input_tokens?: number | null;
-  },
-): TokenUsage {
-  const out: TokenUsage = { ...prev };
-  if (typeof u.input_tokens === 'number') out.input_tokens = u.input_tokens;
-  if (typeof u.output_tokens === 'number') out.output_tokens = u.output_tokens;
-  if (typeof u.cache_creation_input_tokens === 'number')
-    out.cache_creation_input_tokens = u.cache_creation_input_tokens;
-  if (typeof u.cache_read_input_tokens === 'number') out.cache_read_input_tokens = u.cache_read_input_tokens;
   return out;
 }
 

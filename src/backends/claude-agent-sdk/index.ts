@@ -18,10 +18,11 @@ import {
   type SDKUserMessage,
 } from '@anthropic-ai/claude-agent-sdk';
 import type { RawConfig } from '../../config/schema.js';
-import type { StepPayload, TokenUsage, ToolCall } from '../../steps/types.js';
+import { addUsage, type StepPayload, type TokenUsage, type ToolCall } from '../../steps/types.js';
 import { checkCommand } from '../../tools/policy.js';
 import { readApiKey } from '../api-key.js';
 import { BackendError } from '../types.js';
+import { type AnthropicUsage, fromAnthropicUsage } from '../usage.js';
 import { resultText, toPayload } from './map.js';
 
 export type ClaudeAgentSdkSection = NonNullable<RawConfig['live_coding_agent']['claude_agent_sdk']>;
@@ -280,7 +281,7 @@ export function createClaudeAgentSdkBackend(
       let stopped = false;
 
       const done = (async (): Promise<ClaudeAgentRunResult> => {
-        const usage: TokenUsage = { input_tokens: 0, output_tokens: 0 };
+        let usage: TokenUsage = { input_tokens: 0, output_tokens: 0 };
         let outcome = 'interrupted';
         try {
           for await (const message of q as AsyncIterable<SDKMessage>) {
@@ -356,8 +357,7 @@ export function createClaudeAgentSdkBackend(
               }
             } else if (message.type === 'result') {
               outcome = message.subtype;
-              usage.input_tokens += message.usage.input_tokens;
-              usage.output_tokens += message.usage.output_tokens;
+              usage = addUsage(usage, fromAnthropicUsage(message.usage));
               // Nothing more to say: let the session end unless an instruction is waiting.
               if (input.pending === 0 || stopped) input.close();
             }
@@ -388,7 +388,7 @@ function step(
   turn: string,
   uuid: string,
   sessionId: string,
-  usage: { input_tokens: number; output_tokens: number } | undefined,
+  usage: AnthropicUsage | undefined,
 ): SdkStep {
   return {
     payload,
@@ -396,7 +396,7 @@ function step(
     tool_call: null,
     tool_result: null,
     tool_is_error: false,
-    usage: usage ? { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens } : null,
+    usage: usage ? fromAnthropicUsage(usage) : null,
     sdk_uuid: uuid,
     sdk_session_id: sessionId,
   };
