@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { stepsToMessages } from '../../src/export/formats/dpo.js';
 import { sessionLines } from '../../src/export/index.js';
 import type { Step } from '../../src/steps/types.js';
 import type { SessionRecord } from '../../src/store/types.js';
@@ -231,8 +232,10 @@ describe('Anthropic Messages streams', () => {
       retried: 'overloaded_error mid-stream: Overloaded',
     });
     expect(r.steps[1]!.payload).toEqual({ type: 'message', content: 'Hello again.' });
-    // The retried attempt is not part of the conversation: the retry asks the same question.
+    // The retried attempt is not part of the conversation: the retry asks the same question,
+    // and the training formats built from the steps leave it out too.
     expect(body(r.chats[1])).toEqual(body(r.chats[0]));
+    expect(stepsToMessages(r.steps)).toEqual([{ role: 'assistant', content: 'Hello again.' }]);
     expect(r.session.status).toBe('finished');
   });
 

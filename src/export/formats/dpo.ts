@@ -81,6 +81,9 @@ export function stepsToMessages(steps: readonly Step[]): Message[] {
   for (const step of steps) {
     const p = step.payload;
     if (p.type === 'error' && (p.kind === 'backend' || p.kind === 'internal' || p.kind === 'timeout')) continue;
+    // A retried attempt's output was replaced by the attempt after it; redacted thinking has no text.
+    if ((p.type === 'thinking' || p.type === 'message') && p.retried !== undefined) continue;
+    if (p.type === 'thinking' && p.content === '') continue;
     if (!turn || step.turn_id === null || step.turn_id !== turnId) {
       flush();
       turn = { role: 'assistant', content: '' };
