@@ -14,6 +14,7 @@ import type { PotatoConfig } from '../../src/config/types.js';
 import { defaultEngineParts } from '../../src/engine.js';
 import type { SessionEvent } from '../../src/session/events.js';
 import { createSessionManager, type EngineSessionManager } from '../../src/session/manager.js';
+import type { SessionManager } from '../../src/session/types.js';
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
 import type { Store } from '../../src/store/types.js';
 
@@ -99,7 +100,7 @@ export function startEngine(opts: { script?: object; config?: Record<string, unk
 
 /** Resolve with the first event (already persisted) that matches, or reject after `ms`. */
 export function waitForEvent(
-  engine: Pick<Engine, 'store' | 'manager'>,
+  engine: Pick<Engine, 'store'> & { manager: Pick<SessionManager, 'subscribe'> },
   sessionId: string,
   match: (e: SessionEvent) => boolean,
   ms = 15_000,
