@@ -276,6 +276,7 @@ export class TurnAssembler {
     this.finish = null;
     this.byId.clear();
     this.last = null;
+    this.keys = 0;
     this.prefix = prefix;
     return failed;
   }
