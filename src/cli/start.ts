@@ -76,7 +76,16 @@ async function runHeadless(config: PotatoConfig, task: string): Promise<void> {
   store.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
-  if (final.status === 'failed') process.exitCode = 1;
+  // main.ts maps this to exit code 1, after the summary above: a script can tell a failed session from a finished one.
+  if (final.status === 'failed') throw new SessionFailedError(final.id, final.end_reason);
+}
+
+/** A headless session that ended as failed (backend unreachable, model error, …): exit code 1. */
+export class SessionFailedError extends Error {
+  override readonly name = 'SessionFailedError';
+  constructor(sessionId: string, reason: string | null) {
+    super(`session ${sessionId} failed${reason ? `: ${reason}` : ''}`);
+  }
 }
 
 function printEvent(e: SessionEvent): void {

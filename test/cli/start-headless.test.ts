@@ -1,10 +1,12 @@
 /**
  * @module test/cli/start-headless
- * `potato start CONFIG --task …` as a user runs it: steps print as they happen, and Ctrl-C
- * (SIGINT) stops the agent cleanly with every step kept in the store.
+ * `potato start CONFIG --task …` as a user runs it: steps print as they happen, Ctrl-C
+ * (SIGINT) stops the agent cleanly with every step kept in the store, and the exit code tells
+ * a finished session (0) from a failed one (1).
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,28 +15,58 @@ import { openSqliteStore } from '../../src/store/sqlite/store.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
+/** A copy of the demo project whose config.yaml went through `edit`. */
+function demoProject(edit: (config: string) => string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'potato-cli-'));
+  cpSync(join(ROOT, 'examples/demo'), dir, { recursive: true });
+  writeFileSync(join(dir, 'config.yaml'), edit(readFileSync(join(dir, 'config.yaml'), 'utf8')));
+  return dir;
+}
+
+function startHeadless(dir: string): ChildProcess & { stdout: NodeJS.ReadableStream; stderr: NodeJS.ReadableStream } {
+  return spawn(
+    process.execPath,
+    [
+      '--import',
+      pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href,
+      join(ROOT, 'src/cli/main.ts'),
+      'start',
+      'config.yaml',
+      '--task',
+      'Fix the failing test',
+    ],
+    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+}
+
+/** Run to the end: exit code and everything printed. */
+async function runHeadless(dir: string): Promise<{ code: number | null; out: string; err: string }> {
+  const child = startHeadless(dir);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
+  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+  return { code, out, err };
+}
+
+/** A loopback port with nothing listening on it. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
 describe('potato start --task (headless)', () => {
   it('prints steps live and keeps everything when stopped with Ctrl-C', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'potato-cli-'));
-    cpSync(join(ROOT, 'examples/demo'), dir, { recursive: true });
-    const cfg = readFileSync(join(dir, 'config.yaml'), 'utf8').replace('turn_delay_ms: 700', 'turn_delay_ms: 400');
-    writeFileSync(join(dir, 'config.yaml'), cfg);
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href,
-        join(ROOT, 'src/cli/main.ts'),
-        'start',
-        'config.yaml',
-        '--task',
-        'Fix the failing test',
-      ],
-      {
-        cwd: dir,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const dir = demoProject((cfg) => cfg.replace('turn_delay_ms: 700', 'turn_delay_ms: 400'));
+    const child = startHeadless(dir);
     let out = '';
     let err = '';
     child.stderr.on('data', (d) => {
@@ -68,6 +100,37 @@ describe('potato start --task (headless)', () => {
       expect(stored.slice(0, printed.length)).toEqual(printed);
       expect(store.getSession(id)!.status).toBe('stopped');
       expect(stored.length).toBeLessThan(10);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('exits 0 when the session finished', async () => {
+    const dir = demoProject((cfg) => cfg.replace('turn_delay_ms: 700', 'turn_delay_ms: 0'));
+    const { code, out, err } = await runHeadless(dir);
+    expect(err).toBe('');
+    expect(out).toMatch(/^session session_\S+ finished: the agent finished its work$/m);
+    expect(code).toBe(0);
+  });
+
+  it('exits 1 when the session failed, saying why on stderr', async () => {
+    const port = await closedPort();
+    const dir = demoProject((cfg) =>
+      cfg.replace(
+        /  backend: "scripted"\n  scripted:\n.*\n.*\n/,
+        `  backend: "ollama"\n  ollama:\n    host: "http://127.0.0.1:${port}"\n    model: "qwen2.5-coder:32b"\n`,
+      ),
+    );
+    expect(readFileSync(join(dir, 'config.yaml'), 'utf8')).toContain('backend: "ollama"');
+    const { code, out, err } = await runHeadless(dir);
+    const reason = `nothing answers at http://127.0.0.1:${port}: is \`ollama serve\` running?`;
+    expect(out).toContain(`failed: ${reason}\n`);
+    const id = /^session (session_\S+):/m.exec(out)![1]!;
+    expect(err).toBe(`error: session ${id} failed: ${reason}\n`);
+    expect(code).toBe(1);
+    const store = openSqliteStore(join(dir, 'output/potato.db'));
+    try {
+      expect(store.getSession(id)!.status).toBe('failed');
     } finally {
       store.close();
     }
