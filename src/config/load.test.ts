@@ -2,7 +2,7 @@
  * @module config/load.test
  * loadConfig on the source's example configs and on broken ones: what a user sees.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -24,8 +24,10 @@ function problemsOf(file: string): string[] {
   throw new Error(`${file} loaded without error`);
 }
 
+/** A config file in a fresh folder that also holds `files` and an empty `workspace/` (the default workspace). */
 function tempConfig(yaml: string, files: Record<string, string> = {}): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'potato-config-'));
+  mkdirSync(path.join(dir, 'workspace'));
   for (const [name, text] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
     writeFileSync(path.join(dir, name), text);
@@ -133,6 +135,7 @@ describe('defaults, paths and passwords', () => {
       { 'scripts/demo.jsonl': '' },
     );
     const dir = path.dirname(file);
+    mkdirSync(path.resolve(dir, '../ws'), { recursive: true });
     const cfg = loadConfig(path.relative(process.cwd(), file));
     expect(cfg.live_coding_agent.scripted!.script).toBe(path.join(dir, 'scripts/demo.jsonl'));
     expect(cfg.live_coding_agent.sandbox.workspace).toBe(path.resolve(dir, '../ws'));
@@ -284,6 +287,49 @@ describe('loadConfig on bad configs', () => {
     expect(problemsOf(file)).toEqual([
       `live_coding_agent.scripted.script: file not found: ${path.join(path.dirname(file), 'nowhere.jsonl')}`,
     ]);
+  });
+
+  it('requires sandbox.workspace to be a folder that exists, naming the key and the resolved path', () => {
+    const missing = tempConfig(
+      `live_coding_agent:\n  backend: ollama\n  sandbox: { workspace: ./wrokspace }\n${ANNOTATOR}`,
+    );
+    const dir = path.dirname(missing);
+    expect(problemsOf(missing)).toEqual([
+      `live_coding_agent.sandbox.workspace: no such folder: ${path.join(dir, 'wrokspace')} (create it, or fix the path; an empty folder is fine)`,
+    ]);
+    // The line of the key is reported, as for every other problem.
+    expect(() => loadConfig(missing)).toThrow(/line 3: live_coding_agent\.sandbox\.workspace: no such folder/);
+
+    const file = tempConfig(
+      `live_coding_agent:\n  backend: ollama\n  sandbox: { workspace: notes.txt }\n${ANNOTATOR}`,
+      {
+        'notes.txt': 'a file',
+      },
+    );
+    expect(problemsOf(file)).toEqual([
+      `live_coding_agent.sandbox.workspace: ${path.join(path.dirname(file), 'notes.txt')} is a file, not a folder; give the folder the agent works in`,
+    ]);
+
+    // Not set: the default ./workspace/ must exist too, and the message says the default was used.
+    const bare = tempConfig(`live_coding_agent:\n  backend: ollama\n${ANNOTATOR}`);
+    const rm = path.join(path.dirname(bare), 'workspace');
+    rmdirSync(rm);
+    expect(problemsOf(bare)).toEqual([
+      `live_coding_agent.sandbox.workspace (not set, so the default "./workspace/"): no such folder: ${rm} (create it, or fix the path; an empty folder is fine)`,
+    ]);
+  });
+
+  it.skipIf(process.getuid?.() === 0)('requires sandbox.workspace to be readable', () => {
+    const file = tempConfig(`live_coding_agent:\n  backend: ollama\n  sandbox: { workspace: locked }\n${ANNOTATOR}`);
+    const locked = path.join(path.dirname(file), 'locked');
+    mkdirSync(locked, { mode: 0o000 });
+    try {
+      expect(problemsOf(file)).toEqual([
+        `live_coding_agent.sandbox.workspace: ${locked} is not readable by this user (${process.getuid?.()}): permission denied`,
+      ]);
+    } finally {
+      chmodSync(locked, 0o755);
+    }
   });
 
   it('explains values out of range, bad formats, empty values and empty lists', () => {

@@ -11,6 +11,7 @@ import { ConfigError, type ConfigProblem, formatPath, issueToProblems } from './
 import { hashPassword } from './passwords.js';
 import { BACKENDS, type BackendName, configSchema, type RawConfig } from './schema.js';
 import type { PotatoConfig } from './types.js';
+import { workspaceProblem } from './workspace.js';
 
 /** Load, validate and resolve a config file. Throws ConfigError listing every problem. */
 export function loadConfig(file: string): PotatoConfig {
@@ -66,7 +67,7 @@ export function loadConfig(file: string): PotatoConfig {
     }
   }
   problems.push(...duplicateAnnotators(data));
-  if (result.success) problems.push(...missingFiles(result.data, path.dirname(configPath)));
+  if (result.success) problems.push(...missingFiles(result.data, path.dirname(configPath), data));
 
   if (problems.length > 0) {
     const located = problems.map((p) => (p.keys ? { ...p, ...locate(doc.contents, p.keys, lineCounter) } : p));
@@ -124,14 +125,28 @@ function duplicateAnnotators(data: unknown): ConfigProblem[] {
   return problems;
 }
 
-/** Files the config points at that must exist before anything starts. */
-function missingFiles(raw: RawConfig, dir: string): ConfigProblem[] {
+/** Files and folders the config points at that must exist before anything starts. */
+function missingFiles(raw: RawConfig, dir: string, data: unknown): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
   const script = raw.live_coding_agent.backend === 'scripted' ? raw.live_coding_agent.scripted?.script : undefined;
-  if (script === undefined) return [];
-  const abs = path.resolve(dir, script);
-  if (existsSync(abs)) return [];
-  const keys = ['live_coding_agent', 'scripted', 'script'];
-  return [{ text: `${formatPath(keys)}: file not found: ${abs}`, path: formatPath(keys), keys }];
+  if (script !== undefined && !existsSync(path.resolve(dir, script))) {
+    const keys = ['live_coding_agent', 'scripted', 'script'];
+    problems.push({
+      text: `${formatPath(keys)}: file not found: ${path.resolve(dir, script)}`,
+      path: formatPath(keys),
+      keys,
+    });
+  }
+  const workspace = raw.live_coding_agent.sandbox.workspace;
+  const wrong = workspaceProblem(path.resolve(dir, workspace));
+  if (wrong) {
+    const keys = ['live_coding_agent', 'sandbox', 'workspace'];
+    const sandbox = isRecord(data) && isRecord(data.live_coding_agent) ? data.live_coding_agent.sandbox : undefined;
+    const given = isRecord(sandbox) && sandbox.workspace !== undefined;
+    const source = given ? '' : ` (not set, so the default ${JSON.stringify(workspace)})`;
+    problems.push({ text: `${formatPath(keys)}${source}: ${wrong}`, path: formatPath(keys), keys });
+  }
+  return problems;
 }
 
 /** The line and column of the deepest node on `keys` that the file has (for a missing key: its parent). */

@@ -6,11 +6,13 @@
  * the user's own folder is never touched.
  */
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, stat } from 'node:fs/promises';
+import { cp, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentBackend } from '../backends/types.js';
 import type { CheckpointStore } from '../checkpoints/types.js';
+import { ConfigError } from '../config/errors.js';
 import type { PotatoConfig } from '../config/types.js';
+import { WORKSPACE_KEY, workspaceProblem } from '../config/workspace.js';
 import { defaultEngineParts, type EngineParts } from '../engine.js';
 import { exportSession } from '../export/index.js';
 import type { Sandbox } from '../sandbox/types.js';
@@ -167,7 +169,6 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       if (!text) throw new ControlError('a task is needed to start the agent', 'bad_request');
       const id = newSessionId();
       const workspace = join(config.output.path, 'workspaces', id);
-      await copyWorkspace(config.live_coding_agent.sandbox.workspace, workspace);
       const sandbox = parts.createSandbox(config, id, workspace);
       const agent = config.live_coding_agent;
       const checkpoints = agent.checkpoints.enabled ? parts.createCheckpoints(config, workspace) : null;
@@ -189,6 +190,8 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       const firstBranch = 'branch-A';
       let baseCommit: string | null = null;
       try {
+        // Inside the try: a workspace that went missing since the config was loaded fails this session, saying so.
+        await copyWorkspace(config.live_coding_agent.sandbox.workspace, workspace);
         await sandbox.start();
         if (checkpoints) {
           const init = await checkpoints.init(
@@ -290,10 +293,10 @@ function newSessionId(): string {
 }
 
 async function copyWorkspace(from: string, to: string): Promise<void> {
+  // Checked again here: the folder may have gone since the config was loaded.
+  const wrong = workspaceProblem(from);
+  if (wrong) throw new ConfigError([{ text: `${WORKSPACE_KEY}: ${wrong}`, path: WORKSPACE_KEY }]);
   await mkdir(to, { recursive: true });
-  const src = await stat(from).catch(() => null);
-  if (!src) return; // an empty workspace: the agent starts from nothing
-  if (!src.isDirectory()) throw new Error(`live_coding_agent.sandbox.workspace ${from} is not a folder`);
   await cp(from, to, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
 }
 

@@ -4,7 +4,7 @@
  * failing test, edits again, runs a passing test; pause, instructions, rollback and branches.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '../../src/session/events.js';
@@ -337,5 +337,21 @@ describe('a scripted session on a real git workspace', () => {
       '5:bash_command',
     ]);
     expect(e.store.listInterventions(s.id).map((i) => i.type)).toContain('edit_tool_call');
+  });
+
+  it('fails a session whose workspace folder went missing after the config was loaded, naming the key and path', async () => {
+    engine = startEngine();
+    const ws = engine.config.live_coding_agent.sandbox.workspace;
+    renameSync(ws, `${ws}-moved`);
+    const error = await engine.manager.start({ task: 'fix it', annotator: 'ann' }).then(
+      () => null,
+      (err: Error & { session?: { id: string } }) => err,
+    );
+    const reason = `live_coding_agent.sandbox.workspace: no such folder: ${ws} (create it, or fix the path; an empty folder is fine)`;
+    expect(error?.message).toBe(`the session could not start: ${reason}`);
+    // The session exists, failed, and says why: nothing ran in an empty folder.
+    const session = engine.store.getSession(error!.session!.id)!;
+    expect([session.status, session.end_reason]).toEqual(['failed', reason]);
+    expect(engine.store.listSteps(session.id)).toEqual([]);
   });
 });

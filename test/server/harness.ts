@@ -4,7 +4,7 @@
  * writes events through the real SQLite store (unit tests only; the end-to-end tests use the
  * engine), and small HTTP and WebSocket clients that keep the login cookie.
  */
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
@@ -56,6 +56,7 @@ export function writeConfig(dir: string, extra: Record<string, unknown> = {}): P
     ],
   };
   const file = path.join(dir, 'config.yaml');
+  mkdirSync(path.join(dir, 'workspace'), { recursive: true });
   copyFileSync(path.join(import.meta.dirname, '../../examples/demo/agent-script.yaml'), path.join(dir, 'script.yaml'));
   writeFileSync(file, stringify(doc));
   return loadConfig(file);
