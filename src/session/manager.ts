@@ -251,6 +251,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         content: `continued after the session was ${before}`,
         annotator,
         created_at: Date.now(),
+        followed_by: null,
       };
       store.insertIntervention(intervention);
       hub.emit(sessionId, { type: 'intervention', intervention });

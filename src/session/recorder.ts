@@ -141,6 +141,8 @@ export class SessionRecorder {
     store.transaction(() => {
       store.insertStep(step);
       store.updateBranch(this.branch.id, { head_step_id: step.id });
+      // Instructions waiting at the head now belong to every path through this step.
+      store.settleInstructions(this.id, step.id);
     });
     this.head = step;
     this.branch = { ...this.branch, head_step_id: step.id };
@@ -173,6 +175,7 @@ export class SessionRecorder {
       content,
       annotator,
       created_at: Date.now(),
+      followed_by: null,
     };
     this.deps.store.insertIntervention(iv);
     this.deps.hub.emit(this.id, { type: 'intervention', intervention: iv });
@@ -319,7 +322,9 @@ export class SessionRecorder {
       to_step: target?.step_idx ?? 0,
       branch: this.branch.name,
     });
-    this.intervene(keep ? 'branch' : 'rollback', content, req.annotator);
+    const move = this.intervene(keep ? 'branch' : 'rollback', content, req.annotator);
+    // Instructions still waiting at the old head were for the path just left: no later path holds them.
+    store.settleInstructions(this.id, move.id);
     this.deps.hub.emit(this.id, { type: 'head', branch_id: this.branch.id, head_step_id: target?.id ?? null });
     if (req.instruction?.trim()) this.intervene('instruction', req.instruction.trim(), req.annotator);
   }

@@ -63,7 +63,16 @@ export interface Intervention {
   content: string | null;
   annotator: string;
   created_at: number;
+  /**
+   * For an instruction, what came next at its position (null while nothing has yet): the step the
+   * agent took after it, so the instruction is on every path through that step, or the rollback
+   * or branch intervention that left the position, so it is on no path the agent continues. Set
+   * by `settleInstructions`; this is what keeps an instruction to its branch (session/context).
+   */
+  followed_by: string | null;
 }
+
+export type NewIntervention = Omit<Intervention, 'followed_by'> & { followed_by?: string | null };
 
 /** A session-level answer to one of annotation_schemes. */
 export interface Annotation {
@@ -104,8 +113,11 @@ export interface Store {
   updateBranch(id: string, patch: Partial<Pick<BranchRecord, 'head_step_id' | 'reason'>>): void;
   listBranches(sessionId: string): BranchRecord[];
 
-  insertIntervention(i: Intervention): void;
+  /** A new intervention; `followed_by` is null until settled. */
+  insertIntervention(i: NewIntervention): void;
   listInterventions(sessionId: string): Intervention[];
+  /** Every instruction of the session not yet followed by anything is now followed by `followedBy` (a step or intervention id). */
+  settleInstructions(sessionId: string, followedBy: string): void;
 
   upsertAnnotation(a: Annotation): void;
   listAnnotations(sessionId: string): Annotation[];

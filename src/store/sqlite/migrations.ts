@@ -109,4 +109,33 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: 'what followed each instruction',
+    // Sessions recorded before this knew only where an instruction was given, not which path it
+    // belongs to. The best reading of their log: the first step taken from that position after
+    // it, unless a rollback or branch came first; else the first rollback or branch after it.
+    sql: `
+      ALTER TABLE interventions ADD COLUMN followed_by TEXT;
+
+      UPDATE interventions AS iv SET followed_by = (
+        SELECT s.id FROM steps AS s
+        WHERE s.session_id = iv.session_id AND s.parent_id IS iv.after_step_id AND s.ended_at >= iv.created_at
+          AND NOT EXISTS (
+            SELECT 1 FROM interventions AS rb
+            WHERE rb.session_id = iv.session_id AND rb.type IN ('rollback', 'branch')
+              AND rb.rowid > iv.rowid AND rb.created_at <= s.ended_at
+          )
+        ORDER BY s.rowid LIMIT 1
+      )
+      WHERE iv.type = 'instruction';
+
+      UPDATE interventions AS iv SET followed_by = (
+        SELECT rb.id FROM interventions AS rb
+        WHERE rb.session_id = iv.session_id AND rb.type IN ('rollback', 'branch') AND rb.rowid > iv.rowid
+        ORDER BY rb.rowid LIMIT 1
+      )
+      WHERE iv.type = 'instruction' AND iv.followed_by IS NULL;
+    `,
+  },
 ];

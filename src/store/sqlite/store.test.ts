@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Step } from '../../steps/types.js';
 import type { SessionRecord } from '../types.js';
+import { MIGRATIONS } from './migrations.js';
 import { openSqliteStore, type SqliteStore, StoreError } from './store.js';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -74,11 +75,14 @@ afterEach(() => {
 
 describe('openSqliteStore', () => {
   it('creates the file in WAL mode with foreign keys on and records the migrations it applied', () => {
-    expect(store.schemaVersion()).toBe(1);
+    expect(store.schemaVersion()).toBe(2);
     const raw = new Database(path.join(dir, 'potato.db'), { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     const migrations = raw.prepare('SELECT version, name FROM migrations').all();
-    expect(migrations).toEqual([{ version: 1, name: 'initial schema' }]);
+    expect(migrations).toEqual([
+      { version: 1, name: 'initial schema' },
+      { version: 2, name: 'what followed each instruction' },
+    ]);
     raw.close();
     // Foreign keys are enforced: a step of a session that does not exist is refused.
     expect(() => store.insertStep(editStep('nope', 's0', null, 0))).toThrow(/FOREIGN KEY/);
@@ -151,7 +155,11 @@ describe('openSqliteStore', () => {
       created_at: 7,
     };
     store.insertIntervention(intervention);
-    expect(store.listInterventions('sess-1')).toEqual([intervention]);
+    expect(store.listInterventions('sess-1')).toEqual([{ ...intervention, followed_by: null }]);
+    // Settling marks only the instructions nothing has followed yet.
+    store.settleInstructions('sess-1', 's1');
+    store.settleInstructions('sess-1', 'i-later');
+    expect(store.listInterventions('sess-1')).toEqual([{ ...intervention, followed_by: 's1' }]);
 
     store.upsertAnnotation({
       session_id: 'sess-1',
@@ -266,7 +274,7 @@ s.close();
     store.close();
     const again = openSqliteStore(path.join(dir, 'potato.db'));
     try {
-      expect(again.schemaVersion()).toBe(1);
+      expect(again.schemaVersion()).toBe(2);
       expect(again.getSession('keep')?.task).toBe('Fix the failing test in tests/test_parser.py');
       expect(again.listSteps('keep')).toEqual([editStep('keep', 'k0', null, 0)]);
       expect(again.eventsAfter('keep', 0)).toMatchObject([{ seq: 1, type: 'head', head_step_id: 'k0' }]);
@@ -326,3 +334,64 @@ for (let i = 0; ; i++) {
     expect(store.eventsAfter('crash', 0).length).toBeGreaterThanOrEqual(reported.length);
   });
 });
+
+describe('migration 2: what followed each instruction', () => {
+  it('reads an old log: an instruction belongs to the step taken after it, unless a rollback left its position first', () => {
+    const file = path.join(dir, 'old.db');
+    // A file as the first release wrote it: schema 1 only.
+    const raw = new Database(file);
+    raw.exec('CREATE TABLE migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    raw.exec(MIGRATIONS[0]!.sql);
+    raw.prepare('INSERT INTO migrations VALUES (1, ?, 0)').run(MIGRATIONS[0]!.name);
+    raw.close();
+    const legacy = openRawV1(file);
+    legacy.session('s');
+    // Step 1; instruction A after it; step 2 (A's); rollback to 1; instruction B; rollback to 1
+    // again; instruction C; step 2' (C's); instruction D waiting at the head.
+    legacy.step('st1', null, 10);
+    legacy.iv('ivA', 'instruction', 'st1', 11);
+    legacy.step('st2', 'st1', 12);
+    legacy.iv('rb1', 'rollback', 'st1', 13);
+    legacy.iv('ivB', 'instruction', 'st1', 13);
+    legacy.iv('rb2', 'rollback', 'st1', 14);
+    legacy.iv('ivC', 'instruction', 'st1', 14);
+    legacy.step('st2b', 'st1', 15);
+    legacy.iv('ivD', 'instruction', 'st2b', 16);
+    legacy.close();
+
+    const upgraded = openSqliteStore(file);
+    try {
+      expect(upgraded.schemaVersion()).toBe(2);
+      const followed = Object.fromEntries(upgraded.listInterventions('s').map((i) => [i.id, i.followed_by]));
+      expect(followed).toEqual({ ivA: 'st2', rb1: null, ivB: 'rb2', rb2: null, ivC: 'st2b', ivD: null });
+    } finally {
+      upgraded.close();
+    }
+  });
+});
+
+/** Rows written straight into a schema-1 file, as the first release stored them. */
+function openRawV1(file: string) {
+  const db = new Database(file);
+  return {
+    session(id: string) {
+      db.prepare(
+        `INSERT INTO sessions (id, task, annotator, backend, backend_settings, status, workspace, usage, created_at, updated_at)
+         VALUES (?, 't', 'a', 'ollama', '{}', 'stopped', '/ws', '{"input_tokens":0,"output_tokens":0}', 0, 0)`,
+      ).run(id);
+    },
+    step(id: string, parent: string | null, at: number) {
+      db.prepare(
+        `INSERT INTO steps (id, session_id, parent_id, step_idx, type, payload, author, tool_is_error, changed_files,
+           started_at, ended_at) VALUES (?, 's', ?, 0, 'message', '{"type":"message","content":"x"}', 'agent', 0, 0, ?, ?)`,
+      ).run(id, parent, at, at);
+    },
+    iv(id: string, type: string, after: string | null, at: number) {
+      db.prepare(
+        `INSERT INTO interventions (id, session_id, type, after_step_id, content, annotator, created_at)
+         VALUES (?, 's', ?, ?, 'x', 'a', ?)`,
+      ).run(id, type, after, at);
+    },
+    close: () => db.close(),
+  };
+}

@@ -111,6 +111,7 @@ function interventionFromRow(r: Row): Intervention {
     content: (r.content as string | null) ?? null,
     annotator: r.annotator as string,
     created_at: r.created_at as number,
+    followed_by: (r.followed_by as string | null) ?? null,
   };
 }
 
@@ -215,8 +216,11 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     listBranches: db.prepare('SELECT * FROM branches WHERE session_id = ? ORDER BY created_at, rowid'),
 
     insertIntervention: db.prepare(`INSERT INTO interventions (id, session_id, branch_id, type, after_step_id,
-        after_step, content, annotator, created_at)
-      VALUES (@id, @session_id, @branch_id, @type, @after_step_id, @after_step, @content, @annotator, @created_at)`),
+        after_step, content, annotator, created_at, followed_by)
+      VALUES (@id, @session_id, @branch_id, @type, @after_step_id, @after_step, @content, @annotator, @created_at,
+        @followed_by)`),
+    settleInstructions: db.prepare(`UPDATE interventions SET followed_by = ?
+      WHERE session_id = ? AND type = 'instruction' AND followed_by IS NULL`),
     listInterventions: db.prepare('SELECT * FROM interventions WHERE session_id = ? ORDER BY created_at, rowid'),
 
     upsertAnnotation: db.prepare(`INSERT INTO annotations (session_id, annotator, branch_id, scheme, value, updated_at)
@@ -316,8 +320,9 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     updateBranch: (id, patch) => updateBranch(id, patch),
     listBranches: (sessionId) => (q.listBranches.all(sessionId) as Row[]).map(branchFromRow),
 
-    insertIntervention: (i) => void q.insertIntervention.run(i),
+    insertIntervention: (i) => void q.insertIntervention.run({ ...i, followed_by: i.followed_by ?? null }),
     listInterventions: (sessionId) => (q.listInterventions.all(sessionId) as Row[]).map(interventionFromRow),
+    settleInstructions: (sessionId, followedBy) => void q.settleInstructions.run(followedBy, sessionId),
 
     upsertAnnotation(a) {
       q.upsertAnnotation.run({ ...a, branch_id: a.branch_id ?? '', value: json(a.value ?? null) });
