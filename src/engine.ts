@@ -4,6 +4,8 @@
  * checkpoint store and tools a session gets. Tests swap single parts (e.g. to record the
  * model requests) and keep the rest real.
  */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createAnthropicBackend } from './backends/anthropic/index.js';
 import { type ClaudeAgentSdkBackend, createClaudeAgentSdkBackend } from './backends/claude-agent-sdk/index.js';
 import { createOllamaBackend } from './backends/ollama/index.js';
@@ -16,6 +18,7 @@ import type { CheckpointStore } from './checkpoints/types.js';
 import type { PotatoConfig } from './config/types.js';
 import { createSandbox as createDockerSandbox } from './sandbox/docker/index.js';
 import { LocalSandbox } from './sandbox/local/local-sandbox.js';
+import { protectOutput, sandboxUser } from './sandbox/local/user.js';
 import type { Sandbox } from './sandbox/types.js';
 import type { ExecuteTool } from './session/controller.js';
 import { executeTool } from './tools/execute.js';
@@ -69,7 +72,14 @@ export function defaultEngineParts(): EngineParts {
       const sb = config.live_coding_agent.sandbox;
       const secretEnvNames = secretNames(config);
       if (sb.type === 'docker') return createDockerSandbox(sb, sessionId, { workspace });
-      return new LocalSandbox({ workspace, maxOutputBytes: sb.max_output_bytes, secretEnvNames });
+      // As root, the agent runs as a user of its own, and what the server keeps in output.path is private to it.
+      const user = sandboxUser(sb.local_user);
+      if (user) {
+        const workspaces = dirname(workspace);
+        mkdirSync(workspaces, { recursive: true });
+        protectOutput(config.output.path, workspaces);
+      }
+      return new LocalSandbox({ workspace, maxOutputBytes: sb.max_output_bytes, secretEnvNames, user });
     },
     createCheckpoints(_config, workspace) {
       return new GitCheckpointStore(workspace);

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { UsageError } from './errors.js';
 import { buildProgram, type Io, run } from './main.js';
+import { LOCAL_SANDBOX_NOTE } from './validate.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const fixture = (name: string) => path.join(root, 'test/fixtures/configs', name);
@@ -61,7 +62,10 @@ describe('potato (in-process)', () => {
 
   it('validate prints the resolved config as YAML with secrets masked', async () => {
     const { code, stdout, stderr } = await potato('validate', fixture('quickstart.yaml'));
-    expect(stderr).toBe('');
+    // A local sandbox is valid, and still said not to be a boundary.
+    expect(stderr).toBe(LOCAL_SANDBOX_NOTE);
+    expect(stderr).toMatch(/^note: sandbox\.type local is not a security boundary; use docker/);
+    expect(stderr).toContain('use the network');
     expect(code).toBe(0);
     const printed = parse(stdout);
     expect(printed.live_coding_agent.backend).toBe('ollama');

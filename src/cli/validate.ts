@@ -8,6 +8,16 @@ import { stringify } from 'yaml';
 import { loadConfig } from '../config/load.js';
 import { maskedConfig } from '../config/secrets.js';
 
+/** Said for every local config: it is valid, and it is still not a boundary. */
+export const LOCAL_SANDBOX_NOTE = [
+  'note: sandbox.type local is not a security boundary; use docker for any model you do not trust.',
+  '  As root, commands run as sandbox.local_user and cannot read the server environment (API keys), the store or /etc/shadow,',
+  '  but they can still use the network, run anything an allowed interpreter runs, read world-readable files,',
+  "  reach other live sessions' workspaces, and use CPU, memory and disk without limit. Not as root, they run as the server's user.",
+  '  See docs/command-policy.md.',
+  '',
+].join('\n');
+
 export function register(program: Command): void {
   program
     .command('validate')
@@ -15,6 +25,8 @@ export function register(program: Command): void {
     .description('check a config file and print it resolved, with secrets masked')
     .action((configPath: string, _options: unknown, command: Command) => {
       const cfg = loadConfig(configPath);
-      command.configureOutput().writeOut?.(stringify(maskedConfig(cfg), { lineWidth: 0 }));
+      const out = command.configureOutput();
+      out.writeOut?.(stringify(maskedConfig(cfg), { lineWidth: 0 }));
+      if (cfg.live_coding_agent.sandbox.type === 'local') out.writeErr?.(LOCAL_SANDBOX_NOTE);
     });
 }

@@ -105,6 +105,14 @@ const sandbox = z.strictObject({
   allowed_commands: z.array(z.string().min(1)).optional(),
   restricted_commands: z.array(z.string().min(1)).default([]),
   mount_volumes: z.array(z.string().regex(/^[^:]+:\/[^:]*(:(ro|rw))?$/, 'HOST:CONTAINER[:ro|rw]')).default([]),
+  /**
+   * Local only, when the server runs as root: the user and group ("UID:GID") the agent's
+   * commands and file tools run as. Needs no account on the machine; never root.
+   */
+  local_user: z
+    .string()
+    .regex(/^[1-9]\d{0,9}:[1-9]\d{0,9}$/, 'UID:GID, two numbers other than 0 (e.g. "61000:61000")')
+    .default('61000:61000'),
   /** Docker only: network off unless turned on. */
   network: z.boolean().default(false),
   cpus: z.number().positive().default(2),

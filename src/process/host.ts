@@ -19,7 +19,10 @@ process.on('message', (m) => {
   let c;
   try {
     const stdin = m.input === undefined ? 'ignore' : 'pipe';
-    c = spawn(m.file, m.args, { cwd: m.cwd, env: m.env, detached: m.detached, stdio: [stdin, 'pipe', 'pipe'] });
+    const opts = { cwd: m.cwd, env: m.env, detached: m.detached, stdio: [stdin, 'pipe', 'pipe'] };
+    // Set together: libuv then also drops the supplementary groups before exec.
+    if (m.uid !== undefined) Object.assign(opts, { uid: m.uid, gid: m.gid });
+    c = spawn(m.file, m.args, opts);
   } catch (e) {
     send({ type: 'error', id: m.id, message: e.message });
     return;
@@ -111,6 +114,8 @@ export interface HostedSpawnOptions {
   detached?: boolean;
   /** Written to its stdin, which is then closed; without it stdin is /dev/null. */
   input?: string | Buffer;
+  /** Run as this user and group instead of ours (needs root): the local sandbox's own identity. */
+  user?: { uid: number; gid: number };
 }
 
 /** Start `file args` through the host. */
@@ -132,6 +137,8 @@ export function hostedSpawn(file: string, args: string[], opts: HostedSpawnOptio
     env: opts.env,
     detached: opts.detached ?? false,
     input: opts.input,
+    uid: opts.user?.uid,
+    gid: opts.user?.gid,
   });
   return p;
 }

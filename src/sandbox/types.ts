@@ -38,6 +38,12 @@ export interface Sandbox {
   readFile(relPath: string): Promise<string>;
   writeFile(relPath: string, content: string): Promise<void>;
   list(relPath: string, depth: number): Promise<DirEntry[]>;
+  /**
+   * The server rewrote workspace files (a rollback or a reopen reset them to a checkpoint): make
+   * them the agent's again, where the sandbox runs the agent as another user. Optional: a no-op
+   * where files need no hand-over.
+   */
+  afterRestore?(): Promise<void>;
   /** Stop everything the sandbox started (processes, container). */
   close(): Promise<void>;
 }

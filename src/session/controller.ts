@@ -484,6 +484,7 @@ export class SessionController implements SessionControls {
     const pending = this.rollbackRequest!;
     try {
       await this.rec.moveHead(pending.checked, this.deps.checkpoints!);
+      await this.deps.sandbox.afterRestore?.();
       const edited = pending.checked.req.editedToolCall;
       if (edited) {
         this.editedCall = { id: `toolu_annotator_${randomUUID().slice(0, 8)}`, ...edited };

@@ -157,6 +157,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       const commit = head?.checkpoint ?? session.base_commit;
       await checkpoints.open(sessionId, branch.git_ref);
       if (commit) await checkpoints.reset(commit);
+      await sandbox.afterRestore?.();
     }
     return launch(session, branch, sandbox, checkpoints, startLoop);
   }

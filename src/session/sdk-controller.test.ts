@@ -5,7 +5,7 @@
  * workspace, against the scripted Messages API on 127.0.0.1.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hono } from 'hono';
@@ -46,6 +46,8 @@ afterEach(async () => {
 async function startRig(sdk: Record<string, unknown> = {}, agent: Record<string, unknown> = {}): Promise<Rig> {
   const server = await startModelServer();
   const dir = mkdtempSync(join(tmpdir(), 'potato-sdk-session-'));
+  // As root, the local sandbox's own user must pass through this folder to its workspace.
+  chmodSync(dir, 0o711);
   const home = join(dir, 'home');
   mkdirSync(join(dir, 'repo'), { recursive: true });
   mkdirSync(home);

@@ -4,55 +4,12 @@
  * (SIGINT) stops the agent cleanly with every step kept in the store, and the exit code tells
  * a finished session (0) from a failed one (1).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
-
-const ROOT = resolve(import.meta.dirname, '../..');
-
-/** A copy of the demo project whose config.yaml went through `edit`. */
-function demoProject(edit: (config: string) => string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'potato-cli-'));
-  cpSync(join(ROOT, 'examples/demo'), dir, { recursive: true });
-  writeFileSync(join(dir, 'config.yaml'), edit(readFileSync(join(dir, 'config.yaml'), 'utf8')));
-  return dir;
-}
-
-function startHeadless(dir: string): ChildProcess & { stdout: NodeJS.ReadableStream; stderr: NodeJS.ReadableStream } {
-  return spawn(
-    process.execPath,
-    [
-      '--import',
-      pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href,
-      join(ROOT, 'src/cli/main.ts'),
-      'start',
-      'config.yaml',
-      '--task',
-      'Fix the failing test',
-    ],
-    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-}
-
-/** Run to the end: exit code and everything printed. */
-async function runHeadless(dir: string): Promise<{ code: number | null; out: string; err: string }> {
-  const child = startHeadless(dir);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    err += d;
-  });
-  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
-  return { code, out, err };
-}
+import { demoProject, runHeadless, startHeadless } from './harness.js';
 
 /** A loopback port with nothing listening on it. */
 async function closedPort(): Promise<number> {

@@ -5,7 +5,7 @@
  * port over a temp copy of the demo, and Debian's Chromium driven by playwright-core.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -68,6 +68,8 @@ export async function startDemoServer(
   } = {},
 ): Promise<RunningServer> {
   const dir = mkdtempSync(join(tmpdir(), 'potato-e2e-'));
+  // As root, the local sandbox's own user must pass through this folder to its workspace.
+  chmodSync(dir, 0o711);
   cpSync(join(DEMO, 'repo'), join(dir, 'repo'), { recursive: true });
   if (opts.script) writeFileSync(join(dir, 'agent-script.yaml'), stringify(opts.script));
   else cpSync(join(DEMO, 'agent-script.yaml'), join(dir, 'agent-script.yaml'));

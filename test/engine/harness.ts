@@ -4,7 +4,7 @@
  * loader, a real SQLite store, real git, the local sandbox and the scripted agent. The model
  * requests are recorded by wrapping the real backend, so tests can read what the model was sent.
  */
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -44,6 +44,8 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
 
 export function startEngine(opts: { script?: object; config?: Record<string, unknown> } = {}): Engine {
   const dir = mkdtempSync(join(tmpdir(), 'potato-engine-'));
+  // As root, the local sandbox's own user must pass through this folder to its workspace.
+  chmodSync(dir, 0o711);
   cpSync(join(DEMO, 'repo'), join(dir, 'repo'), { recursive: true });
   if (opts.script) writeFileSync(join(dir, 'script.yaml'), stringify(opts.script));
   else cpSync(join(DEMO, 'agent-script.yaml'), join(dir, 'script.yaml'));

@@ -4,7 +4,7 @@
  * writes events through the real SQLite store (unit tests only; the end-to-end tests use the
  * engine), and small HTTP and WebSocket clients that keep the login cookie.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
@@ -22,7 +22,10 @@ import {
 import type { SessionRecord, Store } from '../../src/store/types.js';
 
 export function tempDir(prefix = 'potato-server-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  // As root, the local sandbox's own user must pass through this folder to its workspace.
+  chmodSync(dir, 0o711);
+  return dir;
 }
 
 /** Write a config YAML (demo-like, scripted backend) and load it with the real loader. */

@@ -1,18 +1,21 @@
 /**
  * @module sandbox/local/local-sandbox
  * The `local` sandbox: commands run as child processes on this machine, in the workspace, each in
- * its own process group so a timeout or a stop kills everything the command started. Meant for
+ * its own process group so a timeout or a stop kills everything the command started. When the
+ * server runs as root, commands and file reads and writes run as the sandbox's own unprivileged
+ * user (sandbox/local/user.ts), who owns the workspace copy and nothing else of ours. Meant for
  * development; untrusted models belong in the docker sandbox (see docs/command-policy.md).
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { hostedSpawn } from '../../process/host.js';
+import { hostedExecFile, hostedSpawn } from '../../process/host.js';
 import { confinePath, realWorkspace, toWorkspaceRelative } from '../paths.js';
 import { type DirEntry, type ExecOptions, type ExecResult, type Sandbox, SandboxError } from '../types.js';
 import { sandboxEnv } from './env.js';
 import { CappedOutput } from './output.js';
+import { checkReachable, chownTree, type SandboxUser, shareWorkspace } from './user.js';
 
 export interface LocalSandboxOptions {
   workspace: string;
@@ -22,6 +25,8 @@ export interface LocalSandboxOptions {
   secretEnvNames?: string[];
   /** Time a process group gets between SIGTERM and SIGKILL. */
   killGraceMs?: number;
+  /** Run commands and file tools as this user (the server is root); null: as ourselves. */
+  user?: SandboxUser | null;
 }
 
 /** After the shell exits, how long to wait for background children to let go of its output. */
@@ -44,11 +49,17 @@ export class LocalSandbox implements Sandbox {
   private readonly shell = findShell();
   /** Process groups still alive (commands left running in the background); close() ends them. */
   private readonly groups = new Set<number>();
+  private readonly user: SandboxUser | null;
+  /** The user's HOME, beside the workspace: ours (/root) is not theirs to read, and caches do not belong in checkpoints. */
+  private readonly home: string | null;
 
   constructor(opts: LocalSandboxOptions) {
     this.workspace = path.resolve(opts.workspace);
     this.maxOutputBytes = opts.maxOutputBytes ?? 64 * 1024;
-    this.env = sandboxEnv(process.env, opts.secretEnvNames);
+    this.user = opts.user ?? null;
+    this.home = this.user ? `${this.workspace}.home` : null;
+    const env = sandboxEnv(process.env, opts.secretEnvNames);
+    this.env = this.home ? { ...env, HOME: this.home, USER: 'potato-sandbox', LOGNAME: 'potato-sandbox' } : env;
     this.killGraceMs = opts.killGraceMs ?? 1000;
   }
 
@@ -58,6 +69,18 @@ export class LocalSandbox implements Sandbox {
     if (!stat.isDirectory())
       throw new SandboxError(`the workspace ${this.workspace} is not a directory`, 'unavailable');
     this.root = realWorkspace(this.workspace);
+    if (this.user && this.home) {
+      checkReachable(this.root, this.user);
+      await fsp.mkdir(this.home, { recursive: true, mode: 0o700 });
+      await chownTree([this.home], this.user);
+      await this.afterRestore();
+    }
+  }
+
+  /** The server wrote workspace files (the copy, a rollback): they become the sandbox user's again. */
+  async afterRestore(): Promise<void> {
+    if (!this.user) return;
+    await shareWorkspace(this.realRoot(), this.user);
   }
 
   private realRoot(): string {
@@ -73,7 +96,12 @@ export class LocalSandbox implements Sandbox {
     const output = new CappedOutput(this.maxOutputBytes);
     const decoder = new StringDecoder('utf8');
     return new Promise<ExecResult>((resolve, reject) => {
-      const child = hostedSpawn(this.shell, ['-c', command], { cwd: this.realRoot(), env: this.env, detached: true });
+      const child = hostedSpawn(this.shell, ['-c', command], {
+        cwd: this.realRoot(),
+        env: this.env,
+        detached: true,
+        user: this.user ?? undefined,
+      });
       let pgid: number | undefined;
       let killWanted = false;
       let timedOut = false;
@@ -150,6 +178,7 @@ export class LocalSandbox implements Sandbox {
 
   async readFile(relPath: string): Promise<string> {
     const abs = this.resolve(relPath);
+    if (this.user) return this.asUser(relPath, ['cat', '--', abs]);
     try {
       return await fsp.readFile(abs, 'utf8');
     } catch (err) {
@@ -159,12 +188,44 @@ export class LocalSandbox implements Sandbox {
 
   async writeFile(relPath: string, content: string): Promise<void> {
     const abs = this.resolve(relPath);
+    if (this.user) {
+      await this.asUser(
+        relPath,
+        ['/bin/sh', '-c', 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1"', 'write', abs],
+        content,
+      );
+      return;
+    }
     try {
       await fsp.mkdir(path.dirname(abs), { recursive: true });
       await fsp.writeFile(abs, content, 'utf8');
     } catch (err) {
       throw fileError(err, relPath);
     }
+  }
+
+  /**
+   * A file tool's read or write, done by the sandbox's user like its commands: a root process
+   * following a path the agent can change under it (a symlink swapped in after the check) would
+   * read or write anything on the machine.
+   */
+  private async asUser(relPath: string, argv: string[], input?: string): Promise<string> {
+    const [file, ...args] = argv as [string, ...string[]];
+    const r = await hostedExecFile(file, args, {
+      cwd: this.realRoot(),
+      env: { PATH: this.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+      user: this.user ?? undefined,
+      input,
+    });
+    if (r.code === 0) return r.stdout;
+    const said = r.stderr;
+    if (/No such file or directory/.test(said))
+      throw new SandboxError(`${relPath}: no such file or directory`, 'not_found');
+    if (/Is a directory/.test(said)) throw new SandboxError(`${relPath} is a directory, not a file`, 'io');
+    if (/Not a directory|File exists/.test(said))
+      throw new SandboxError(`${relPath}: a parent of this path is a file`, 'io');
+    if (/Permission denied/.test(said)) throw new SandboxError(`${relPath}: permission denied`, 'io');
+    throw new SandboxError(`${relPath}: ${said.trim() || `exit code ${r.code}`}`, 'io');
   }
 
   async list(relPath: string, depth: number): Promise<DirEntry[]> {
@@ -198,6 +259,14 @@ export class LocalSandbox implements Sandbox {
   async close(): Promise<void> {
     for (const pgid of this.groups) this.signalGroup(pgid, 'SIGKILL');
     this.groups.clear();
+    // Removed by its own user: a root walk of a tree the agent can still change could be led outside it.
+    if (this.home && this.user) {
+      await hostedExecFile('rm', ['-rf', '--', this.home], {
+        cwd: '/',
+        env: { PATH: this.env.PATH ?? '/usr/bin:/bin' },
+        user: this.user,
+      }).catch(() => {});
+    }
   }
 }
 
