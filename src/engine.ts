@@ -77,7 +77,7 @@ export function defaultEngineParts(): EngineParts {
       if (user) {
         const workspaces = dirname(workspace);
         mkdirSync(workspaces, { recursive: true });
-        protectOutput(config.output.path, workspaces);
+        protectOutput(config.output.path, workspaces, user);
       }
       return new LocalSandbox({ workspace, maxOutputBytes: sb.max_output_bytes, secretEnvNames, user });
     },

@@ -6,7 +6,7 @@
  * checkpointed. Needs root (as CI and this machine run the tests).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -30,6 +30,11 @@ describe.skipIf(process.geteuid?.() !== 0)('the local sandbox when the server ru
       cfg.replace('turn_delay_ms: 700', 'turn_delay_ms: 0').replace(/^ {4}allowed_commands: .*\n/m, ''),
     );
     const store = join(dir, 'output', 'potato.db');
+    // A folder of the server's beside the workspaces, made before the server ran (as another
+    // version might have left a checkpoint git directory): readable by all until the server starts.
+    const serverFolder = join(dir, 'output', 'workspaces', 'server-folder');
+    mkdirSync(serverFolder, { recursive: true, mode: 0o755 });
+    writeFileSync(join(serverFolder, 'HEAD'), 'ref: refs/heads/branch-A\n', { mode: 0o644 });
     writeFileSync(
       join(dir, 'agent-script.yaml'),
       stringify({
@@ -39,7 +44,7 @@ describe.skipIf(process.geteuid?.() !== 0)('the local sandbox when the server ru
             'server=$(awk \'/^PPid/{print $2}\' /proc/$PPID/status); echo "server=$server"; cat /proc/$server/environ',
           ),
           bash("cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c potato-local-user-secret"),
-          bash(`head -c 16 ${store}; ls ${join(dir, 'output')}`),
+          bash(`head -c 16 ${store}; ls ${join(dir, 'output')}; cat ${join(serverFolder, 'HEAD')}`),
           bash('cat /etc/shadow'),
           {
             tool_calls: [
@@ -83,7 +88,9 @@ describe.skipIf(process.geteuid?.() !== 0)('the local sandbox when the server ru
       // No process whose environment it can read holds the key.
       expect(output(steps[2]).trim()).toBe('0');
       expect(output(steps[3])).toBe(
-        `head: cannot open '${store}' for reading: Permission denied\nls: cannot open directory '${join(dir, 'output')}': Permission denied\n`,
+        `head: cannot open '${store}' for reading: Permission denied\n` +
+          `ls: cannot open directory '${join(dir, 'output')}': Permission denied\n` +
+          `cat: ${join(serverFolder, 'HEAD')}: Permission denied\n`,
       );
       expect(output(steps[4])).toBe('cat: /etc/shadow: Permission denied\n');
       for (const step of steps) expect(JSON.stringify(step)).not.toContain(SECRET);

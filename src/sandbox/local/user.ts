@@ -8,7 +8,7 @@
  * squashing) and processes other services share. The workspace copy is handed to that user; the
  * server's own files in `output.path` are made private (see `protectOutput`).
  */
-import { chmodSync, chownSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, readdirSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
 import { hostedExecFile } from '../../process/host.js';
 import { SandboxError } from '../types.js';
@@ -99,17 +99,24 @@ export async function shareWorkspace(root: string, user: SandboxUser): Promise<v
 /**
  * The server's own files become private to it: `output.path` and its `workspaces` folder let
  * others pass through (to reach their workspace) but not list; every other entry there (the
- * store, its WAL, exports, checkpoint folders) loses all group and other permissions; and from
- * now on this process creates files private to it (umask 077), so what is written later is too.
+ * store, its WAL, exports, checkpoint folders), and every entry of `workspaces` that is the
+ * server's but not handed to the sandbox (a session's workspace is root's with the sandbox's
+ * group; its HOME is the sandbox's), loses all group and other permissions. From now on this
+ * process creates files private to it (umask 077), so what is written later is too.
  */
-export function protectOutput(outputPath: string, workspaces: string): void {
+export function protectOutput(outputPath: string, workspaces: string, user: SandboxUser): void {
   process.umask(0o077);
   chmodSync(outputPath, 0o711);
   chmodSync(workspaces, 0o711);
+  const makePrivate = (entry: string, keep: (st: Stats) => boolean) => {
+    const st = lstatSync(entry, { throwIfNoEntry: false });
+    if (st && !st.isSymbolicLink() && !keep(st)) chmodSync(entry, st.mode & 0o7700);
+  };
   for (const name of readdirSync(outputPath)) {
     const entry = path.join(outputPath, name);
-    if (entry === workspaces) continue;
-    const st = statSync(entry, { throwIfNoEntry: false });
-    if (st) chmodSync(entry, st.mode & 0o700);
+    if (entry !== workspaces) makePrivate(entry, () => false);
+  }
+  for (const name of readdirSync(workspaces)) {
+    makePrivate(path.join(workspaces, name), (st) => st.uid === user.uid || st.gid === user.gid);
   }
 }
