@@ -89,7 +89,7 @@ describe('file_read', () => {
 });
 
 describe('file_edit', () => {
-  const original = Array.from({ length: 10 }, (_, i) => `line ${i + 1}`).join('\n') + '\n';
+  const original = `${Array.from({ length: 10 }, (_, i) => `line ${i + 1}`).join('\n')}\n`;
 
   it('replaces the single occurrence and records the diff and the modified lines', async () => {
     fs.writeFileSync(path.join(ws, 'f.txt'), original);

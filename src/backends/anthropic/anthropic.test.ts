@@ -10,6 +10,15 @@ const KEY = 'sk-ant-test-0123456789abcdef';
 const env = { TEST_ANTHROPIC_KEY: KEY };
 const fast = { baseDelayMs: 5, maxDelayMs: 20 };
 
+/** The parts of a recorded Messages API request body these tests read (parsed JSON off the wire). */
+interface MessagesBody {
+  thinking?: unknown;
+  temperature?: number;
+  tools: { name: string }[];
+  system: { text: string }[];
+  messages: { role: string; content: Record<string, unknown>[] }[];
+}
+
 function section(server: ModelServer, extra: Record<string, unknown> = {}) {
   return liveCodingAgentSchema.parse({
     backend: 'anthropic',
@@ -93,37 +102,37 @@ describe('anthropic backend against the scripted Messages API', () => {
     ).toBe('Done: the test passes.');
     expect(third.at(-1)).toEqual({ type: 'finish', reason: 'end_turn' });
 
-    const bodies = server.modelRequests('anthropic').map((r) => r.body as Record<string, any>);
+    const bodies = server.modelRequests('anthropic').map((r) => r.body as MessagesBody);
     expect(bodies).toHaveLength(3);
     expect(bodies[0]!.thinking).toEqual({ type: 'enabled', budget_tokens: 2048 });
     expect(bodies[0]!.temperature).toBeUndefined();
-    expect(bodies[0]!.tools.map((t: { name: string }) => t.name)).toEqual(TOOLS.map((t) => t.name));
-    expect(bodies[0]!.system[0].text).toBe('You are a coding agent.');
+    expect(bodies[0]!.tools.map((t) => t.name)).toEqual(TOOLS.map((t) => t.name));
+    expect(bodies[0]!.system[0]!.text).toBe('You are a coding agent.');
 
     // Turn 2 sees: the task, the signed thinking + tool_use, then one user message with the
     // tool result first and the instruction after it.
     const m = bodies[1]!.messages;
-    expect(m.map((x: { role: string }) => x.role)).toEqual(['user', 'assistant', 'user']);
-    expect(m[0].content[0].text).toBe('Fix the failing test in tests/test_parser.py');
-    expect(m[1].content).toEqual([
+    expect(m.map((x) => x.role)).toEqual(['user', 'assistant', 'user']);
+    expect(m[0]!.content[0]!.text).toBe('Fix the failing test in tests/test_parser.py');
+    expect(m[1]!.content).toEqual([
       { type: 'thinking', thinking: 'The test fails on the new config; read the parser.', signature: 'c2lnLTE=' },
       { type: 'tool_use', id: 'toolu_read1', name: 'file_read', input: { path: 'src/parser.py' } },
     ]);
-    expect(m[2].content[0]).toMatchObject({
+    expect(m[2]!.content[0]).toMatchObject({
       type: 'tool_result',
       tool_use_id: 'toolu_read1',
       content: 'def parse(text):\n    return text\n',
       is_error: false,
     });
-    expect(m[2].content[1]).toMatchObject({ type: 'text', text: 'Use a migration instead' });
+    expect(m[2]!.content[1]).toMatchObject({ type: 'text', text: 'Use a migration instead' });
 
     const m3 = bodies[2]!.messages;
-    expect(m3.map((x: { role: string }) => x.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user']);
-    expect(m3[3].content).toEqual([
+    expect(m3.map((x) => x.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user']);
+    expect(m3[3]!.content).toEqual([
       { type: 'text', text: 'Adding a migration.' },
       { type: 'tool_use', id: 'toolu_edit1', name: 'file_edit', input: { path: 'src/parser.py', old: 'a', new: 'b' } },
     ]);
-    expect(m3[4].content[0]).toMatchObject({
+    expect(m3[4]!.content[0]).toMatchObject({
       type: 'tool_result',
       tool_use_id: 'toolu_edit1',
       content: 'edited src/parser.py',
@@ -141,8 +150,8 @@ describe('anthropic backend against the scripted Messages API', () => {
     );
     server.enqueue('anthropic', { text: 'hi' });
     await turn(backend, [{ kind: 'task', text: 'x' }]);
-    const body = server.modelRequests('anthropic')[0]!.body as Record<string, any>;
-    expect(body.tools.map((t: { name: string }) => t.name)).toEqual(['file_read', 'bash_command']);
+    const body = server.modelRequests('anthropic')[0]!.body as MessagesBody;
+    expect(body.tools.map((t) => t.name)).toEqual(['file_read', 'bash_command']);
     expect(body.temperature).toBe(0.3);
     expect(body.thinking).toBeUndefined();
   });
@@ -213,8 +222,8 @@ describe('anthropic backend against the scripted Messages API', () => {
     server.enqueue('anthropic', { text: 'retrying properly' });
     const steps = stepsFromTurn(events, 't1');
     await turn(backend, [{ kind: 'task', text: 'x' }, ...asContext(steps)]);
-    const m = (server.modelRequests('anthropic')[1]!.body as Record<string, any>).messages;
-    expect(m[2].content[0]).toMatchObject({ type: 'tool_result', tool_use_id: 'toolu_bad', is_error: true });
+    const m = (server.modelRequests('anthropic')[1]!.body as MessagesBody).messages;
+    expect(m[2]!.content[0]).toMatchObject({ type: 'tool_result', tool_use_id: 'toolu_bad', is_error: true });
   });
 
   it('replays a recorded stream fixture', async () => {
