@@ -7,23 +7,10 @@
 import { useCallback, useEffect, useState } from 'react';
 import { api, setUnauthorizedHandler } from '../api/client.ts';
 import type { UiConfig } from '../api/types.ts';
+import { navigate, useHashRoute } from '../state/route.ts';
 import { HomePage } from './HomePage.tsx';
 import { LoginPage } from './LoginPage.tsx';
 import { SessionPage } from './SessionPage.tsx';
-
-function useHashRoute(): string {
-  const [hash, setHash] = useState(location.hash);
-  useEffect(() => {
-    const on = () => setHash(location.hash);
-    window.addEventListener('hashchange', on);
-    return () => window.removeEventListener('hashchange', on);
-  }, []);
-  return hash;
-}
-
-export function navigate(to: string): void {
-  location.hash = to;
-}
 
 export function App() {
   const [user, setUser] = useState<string | null | undefined>(undefined);

@@ -6,7 +6,7 @@ import { type FormEvent, useEffect, useState } from 'react';
 import { api } from '../api/client.ts';
 import type { SessionSummary } from '../api/types.ts';
 import { formatDate, shorten } from '../lib/format.ts';
-import { navigate } from './App.tsx';
+import { navigate } from '../state/route.ts';
 import { StatusBadge } from './StatusBadge.tsx';
 
 const DRAFT_KEY = 'potato.task-draft';
