@@ -5,8 +5,8 @@
  * the branch pairs (rejected parent path vs chosen new path) and the step labels.
  */
 import { addUsage, type Step, type TokenUsage } from '../steps/types.js';
-import { branchPath, branchPoint, indexSteps } from '../store/tree.js';
-import type { Annotation, BranchRecord, Intervention, SessionRecord, Store } from '../store/types.js';
+import { branchName, branchPath, branchPoint, indexSteps } from '../store/tree.js';
+import type { Annotation, BranchRecord, Intervention, SessionRecord, StepLabelValue, Store } from '../store/types.js';
 import { type RawJson, rawArray } from './json.js';
 import type { SessionData } from './types.js';
 
@@ -100,7 +100,7 @@ export function branchesOrLeaves(data: SessionData): BranchRecord[] {
   return leaves.map((leaf, i) => ({
     id: `leaf-${leaf.id}`,
     session_id: data.session.id,
-    name: `branch-${String.fromCharCode(65 + (i % 26))}${i >= 26 ? Math.floor(i / 26) : ''}`,
+    name: branchName(i, true),
     fork_step_id: null,
     parent_branch_id: null,
     reason: null,
@@ -274,10 +274,8 @@ export function* branchPairs(data: SessionData): Generator<BranchPair> {
   }
 }
 
-export type PrmLabel = 'correct' | 'incorrect' | 'unsure';
-
 export interface DerivedLabel {
-  label: PrmLabel;
+  label: StepLabelValue;
   first_error: boolean;
   source: 'annotator' | 'branch';
 }

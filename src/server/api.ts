@@ -12,7 +12,7 @@ import { z } from 'zod';
 import type { PotatoConfig } from '../config/types.js';
 import type { SessionEvent } from '../session/events.js';
 import { ControlError, type SessionControls, type SessionManager } from '../session/types.js';
-import type { Annotation, SessionRecord, Store } from '../store/types.js';
+import { type Annotation, type SessionRecord, STEP_LABEL_VALUES, type Store } from '../store/types.js';
 import { validateAnswers } from './annotations.js';
 import { registerApprovals } from './approvals.js';
 import { type Auth, COOKIE_NAME, clearedCookie, sessionCookie } from './auth.js';
@@ -48,7 +48,7 @@ const annotationsBody = z.object({
   branch_id: z.string().nullable(),
   answers: z.record(z.string(), z.unknown()),
 });
-const labelBody = z.object({ label: z.enum(['correct', 'incorrect', 'unsure']), first_error: z.boolean() });
+const labelBody = z.object({ label: z.enum(STEP_LABEL_VALUES), first_error: z.boolean() });
 
 /** Parse a JSON body; a missing or malformed body is the client's error, not ours. */
 async function body<T>(req: Request, schema: z.ZodType<T>): Promise<T> {

@@ -511,5 +511,3 @@ export class SessionController implements SessionControls {
     this.pauseGate.nudge();
   }
 }
-
-export { branchName } from './recorder.js';

@@ -16,6 +16,7 @@ import { WORKSPACE_KEY, workspaceProblem } from '../config/workspace.js';
 import { defaultEngineParts, type EngineParts } from '../engine.js';
 import { exportSession } from '../export/index.js';
 import type { Sandbox } from '../sandbox/types.js';
+import { branchName } from '../store/tree.js';
 import type { BranchRecord, Intervention, SessionRecord, Store } from '../store/types.js';
 import { initialStateMessage } from './checkpoint-message.js';
 import { SessionController } from './controller.js';
@@ -188,7 +189,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         current_branch_id: null,
         usage: { input_tokens: 0, output_tokens: 0 },
       });
-      const firstBranch = 'branch-A';
+      const firstBranch = branchName(0, agent.branching.auto_name_branches);
       let baseCommit: string | null = null;
       try {
         // Inside the try: a workspace that went missing since the config was loaded fails this session, saying so.

@@ -16,7 +16,7 @@ import {
   type TokenUsage,
   type ToolCall,
 } from '../steps/types.js';
-import { branchPath, pathTo } from '../store/tree.js';
+import { branchName, branchPath, pathTo } from '../store/tree.js';
 import type { BranchRecord, Intervention, InterventionType, SessionRecord, Store } from '../store/types.js';
 import { checkpointMessage } from './checkpoint-message.js';
 import type { AgentActivity, SessionStatus } from './events.js';
@@ -337,16 +337,4 @@ export class SessionRecorder {
     if (holds(this.branch)) return this.branch;
     return branches.find(holds) ?? this.branch;
   }
-}
-
-/** branch-A … branch-Z, branch-AA …; numbered when auto_name_branches is off. */
-export function branchName(index: number, auto: boolean): string {
-  if (!auto) return `branch-${index + 1}`;
-  let n = index;
-  let s = '';
-  do {
-    s = String.fromCharCode(65 + (n % 26)) + s;
-    n = Math.floor(n / 26) - 1;
-  } while (n >= 0);
-  return `branch-${s}`;
 }

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Step } from '../steps/types.js';
-import { branchPath, branchPoint, branchPointOf, childrenMap, indexSteps, leaves, pathTo } from './tree.js';
+import { branchName, branchPath, branchPoint, branchPointOf, childrenMap, indexSteps, leaves, pathTo } from './tree.js';
 import type { BranchRecord } from './types.js';
 
 function step(id: string, parent: string | null, idx: number): Step {
@@ -100,5 +100,28 @@ describe('tree helpers', () => {
     const apart = branchPoint(pathTo('a4', steps), [step('z0', null, 0)]);
     expect(apart.step).toBeNull();
     expect(ids(apart.afterB)).toEqual(['z0']);
+  });
+});
+
+describe('branchName', () => {
+  it('goes on past Z as spreadsheet columns do, so names stay in order and never repeat', () => {
+    const at = (i: number) => branchName(i, true);
+    expect([0, 1, 25, 26, 27, 51, 52, 701, 702].map(at)).toEqual([
+      'branch-A',
+      'branch-B',
+      'branch-Z',
+      'branch-AA',
+      'branch-AB',
+      'branch-AZ',
+      'branch-BA',
+      'branch-ZZ',
+      'branch-AAA',
+    ]);
+    const names = Array.from({ length: 1000 }, (_, i) => at(i));
+    expect(new Set(names).size).toBe(1000);
+  });
+
+  it('numbers from 1 when auto naming is off', () => {
+    expect([0, 1, 26].map((i) => branchName(i, false))).toEqual(['branch-1', 'branch-2', 'branch-27']);
   });
 });

@@ -84,3 +84,19 @@ export function leaves(steps: readonly Step[]): Step[] {
   for (const s of steps) if (s.parent_id !== null) hasChild.add(s.parent_id);
   return steps.filter((s) => !hasChild.has(s.id));
 }
+
+/**
+ * The name of a session's branch number `index` (0 is the first path): branch-A … branch-Z,
+ * branch-AA, branch-AB … like spreadsheet columns; branch-1, branch-2 … when auto_name_branches
+ * is off. The recorder names new branches with it and the exporters name unrecorded paths.
+ */
+export function branchName(index: number, auto: boolean): string {
+  if (!auto) return `branch-${index + 1}`;
+  let n = index;
+  let s = '';
+  do {
+    s = String.fromCharCode(65 + (n % 26)) + s;
+    n = Math.floor(n / 26) - 1;
+  } while (n >= 0);
+  return `branch-${s}`;
+}

@@ -85,7 +85,9 @@ export interface Annotation {
   updated_at: number;
 }
 
-export type StepLabelValue = 'correct' | 'incorrect' | 'unsure';
+/** A step's process label (PRM): the one list the API, the store and the exporters check against. */
+export const STEP_LABEL_VALUES = ['correct', 'incorrect', 'unsure'] as const;
+export type StepLabelValue = (typeof STEP_LABEL_VALUES)[number];
 
 export interface StepLabel {
   session_id: string;

@@ -11,7 +11,7 @@
  *                                                                             instruction after [6]
  */
 import type { Step, StepPayload } from '../../src/steps/types.js';
-import type { Store } from '../../src/store/types.js';
+import type { StepLabelValue, Store } from '../../src/store/types.js';
 
 export const SESSION_ID = 'session_001';
 export const TASK = 'Fix the failing test in tests/test_parser.py caused by the new config format';
@@ -238,7 +238,7 @@ export function buildSession(store: Store): void {
   answer('outcome', 'failed', 'br-A');
   answer('outcome', 'partial', 'br-B');
 
-  const label = (stepId: string, value: 'correct' | 'incorrect' | 'unsure', firstError: boolean) =>
+  const label = (stepId: string, value: StepLabelValue, firstError: boolean) =>
     store.upsertStepLabel({
       session_id: SESSION_ID,
       step_id: stepId,
