@@ -2,11 +2,14 @@
  * @module cli/validate
  * `potato validate CONFIG`: load the config and print it resolved (defaults applied, paths
  * absolute) as YAML with secrets masked; a bad config throws ConfigError, which main.ts reports.
+ * A backend whose package is an optional peer dependency must also find it installed.
  */
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
+import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
 import { maskedConfig } from '../config/secrets.js';
+import type { PotatoConfig } from '../config/types.js';
 
 /** Said for every local config: it is valid, and it is still not a boundary. */
 export const LOCAL_SANDBOX_NOTE = [
@@ -23,10 +26,31 @@ export function register(program: Command): void {
     .command('validate')
     .argument('<config>', 'YAML config file')
     .description('check a config file and print it resolved, with secrets masked')
-    .action((configPath: string, _options: unknown, command: Command) => {
+    .action(async (configPath: string, _options: unknown, command: Command) => {
       const cfg = loadConfig(configPath);
+      await requireBackendPackage(cfg, configPath);
       const out = command.configureOutput();
       out.writeOut?.(stringify(maskedConfig(cfg), { lineWidth: 0 }));
       if (cfg.live_coding_agent.sandbox.type === 'local') out.writeErr?.(LOCAL_SANDBOX_NOTE);
     });
+}
+
+/** The Claude Agent SDK is optional (most of a full install): a config that uses it needs it installed. */
+async function requireBackendPackage(cfg: PotatoConfig, configPath: string): Promise<void> {
+  if (cfg.live_coding_agent.backend !== 'claude_agent_sdk') return;
+  // Loaded only here, so validating any other config stays as quick as before.
+  const { loadClaudeAgentSdk, SDK_MISSING } = await import('../backends/claude-agent-sdk/sdk.js');
+  const installed = await loadClaudeAgentSdk().then(
+    () => true,
+    (err: unknown) => {
+      if (err instanceof Error && err.message === SDK_MISSING) return false;
+      throw err;
+    },
+  );
+  if (!installed) {
+    throw new ConfigError(
+      [{ text: `live_coding_agent.backend: ${SDK_MISSING}`, path: 'live_coding_agent.backend' }],
+      configPath,
+    );
+  }
 }

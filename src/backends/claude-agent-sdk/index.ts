@@ -9,14 +9,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  type CanUseTool,
-  type HookCallback,
-  type Options,
-  query,
-  type SDKMessage,
-  type SDKUserMessage,
-} from '@anthropic-ai/claude-agent-sdk';
+import type { CanUseTool, HookCallback, Options, SDKMessage, SDKUserMessage } from '@anthropic-ai/claude-agent-sdk';
 import type { RawConfig } from '../../config/schema.js';
 import { addUsage, type StepPayload, type TokenUsage, type ToolCall } from '../../steps/types.js';
 import { checkCommand } from '../../tools/policy.js';
@@ -24,6 +17,7 @@ import { readApiKey } from '../api-key.js';
 import { BackendError } from '../types.js';
 import { type AnthropicUsage, fromAnthropicUsage } from '../usage.js';
 import { resultText, toPayload } from './map.js';
+import { loadClaudeAgentSdk } from './sdk.js';
 
 export type ClaudeAgentSdkSection = NonNullable<RawConfig['live_coding_agent']['claude_agent_sdk']>;
 
@@ -157,10 +151,15 @@ export function createClaudeAgentSdkBackend(
 ): ClaudeAgentSdkBackend {
   const env = opts.env ?? process.env;
   const allowed = new Set<string>(section.allowed_tools);
+  // Imported here, not at the top, so installs without the optional package run every other backend.
+  const loaded = loadClaudeAgentSdk();
+  // Not unhandled: check() (the preflight) and every run() await it and report the failure.
+  loaded.catch(() => {});
 
   return {
     name: 'claude_agent_sdk',
     async check() {
+      await loaded;
       readApiKey(env, section.api_key_env, 'The claude_agent_sdk backend');
     },
     run(req) {
@@ -277,14 +276,16 @@ export function createClaudeAgentSdkBackend(
         stderr: opts.stderr,
       } as Options;
 
-      const q = query({ prompt: input, options });
+      const q = loaded.then((sdk) => sdk.query({ prompt: input, options }));
       let stopped = false;
 
       const done = (async (): Promise<ClaudeAgentRunResult> => {
         let usage: TokenUsage = { input_tokens: 0, output_tokens: 0 };
         let outcome = 'interrupted';
+        // A missing package rejects here with its own message, not as an SDK failure.
+        const messages = await q;
         try {
-          for await (const message of q as AsyncIterable<SDKMessage>) {
+          for await (const message of messages as AsyncIterable<SDKMessage>) {
             if ('session_id' in message && message.session_id) sessionId = message.session_id;
             if (message.type === 'assistant') {
               const turn = message.message.id;
@@ -375,7 +376,7 @@ export function createClaudeAgentSdkBackend(
         async stop() {
           stopped = true;
           input.close();
-          await q.interrupt().catch(() => undefined);
+          await q.then((running) => running.interrupt()).catch(() => undefined);
         },
         done,
       };
