@@ -15,6 +15,7 @@ import type { AgentBackend, ToolSpec } from './backends/types.js';
 import { BackendError } from './backends/types.js';
 import { GitCheckpointStore } from './checkpoints/git/index.js';
 import type { CheckpointStore } from './checkpoints/types.js';
+import type { Clock } from './clock.js';
 import type { PotatoConfig } from './config/types.js';
 import { createSandbox as createDockerSandbox } from './sandbox/docker/index.js';
 import { LocalSandbox } from './sandbox/local/local-sandbox.js';
@@ -43,13 +44,14 @@ const DEFAULT_SYSTEM_PROMPT = [
   'When the task is done, reply with a short summary and no tool call.',
 ].join('\n');
 
-export function defaultEngineParts(): EngineParts {
+/** `clock` paces the scripted agent; tests pass one they can hold (test/clock.ts). */
+export function defaultEngineParts(opts: { clock?: Clock } = {}): EngineParts {
   return {
     createBackend(config) {
       const agent = config.live_coding_agent;
       switch (agent.backend) {
         case 'scripted':
-          return createScriptedBackend(section(agent.scripted, 'scripted'));
+          return createScriptedBackend(section(agent.scripted, 'scripted'), opts.clock);
         case 'anthropic':
           return createAnthropicBackend(section(agent.anthropic, 'anthropic'), {
             showThinking: agent.streaming.show_thinking,

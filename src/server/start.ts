@@ -6,7 +6,9 @@
  * SIGINT/SIGTERM stop every session (saved), close every socket and exit 0.
  */
 import path from 'node:path';
+import type { Clock } from '../clock.js';
 import type { PotatoConfig } from '../config/types.js';
+import { defaultEngineParts } from '../engine.js';
 import type { SessionStatus } from '../session/events.js';
 import { createSessionManager } from '../session/manager.js';
 import type { SessionManager } from '../session/types.js';
@@ -23,6 +25,8 @@ export interface StartOptions {
   /** Install SIGINT/SIGTERM handlers that shut down and exit 0 (default true). */
   handleSignals?: boolean;
   log?: (message: string) => void;
+  /** The engine's clock (default: the system's); tests hold it to show that nothing happens. */
+  clock?: Clock;
 }
 
 export interface StartedServer {
@@ -78,7 +82,7 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
       log(`could not clean up old containers: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  const manager = createSessionManager({ config, store });
+  const manager = createSessionManager({ config, store, parts: defaultEngineParts({ clock: opts.clock }) });
   const server = createServer({
     config,
     store,

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { parse, stringify } from 'yaml';
+import type { Clock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { PotatoConfig } from '../../src/config/types.js';
 import type { PotatoServer } from '../../src/server/server.js';
@@ -65,6 +66,8 @@ export async function startDemoServer(
     overrides?: Record<string, unknown>;
     script?: object;
     seed?: (store: Store, config: PotatoConfig) => void;
+    /** The engine's clock (test/clock.ts), to hold time instead of sleeping. */
+    clock?: Clock;
   } = {},
 ): Promise<RunningServer> {
   const dir = mkdtempSync(join(tmpdir(), 'potato-e2e-'));
@@ -89,6 +92,7 @@ export async function startDemoServer(
     staticDir,
     handleSignals: false,
     log: (m) => logs.push(m),
+    clock: opts.clock,
   });
   return {
     url: started.url,

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { HeldClock } from '../clock.js';
 import {
   buildUi,
   DEMO,
@@ -66,10 +67,13 @@ describe('live session in the browser', () => {
   let ui: string;
   let server: RunningServer;
   let browser: BrowserContext;
+  // The scripted agent's turns wait on this clock: real time, except while the test holds it.
+  const clock = new HeldClock();
 
   beforeAll(async () => {
     ui = buildUi();
     server = await startDemoServer(ui, {
+      clock,
       script: script(),
       overrides: { live_coding_agent: { scripted: { script: './agent-script.yaml', turn_delay_ms: 900 } } },
     });
@@ -113,8 +117,12 @@ describe('live session in the browser', () => {
     await page.locator('[data-testid="session-page"][data-status="paused"]').waitFor({ timeout: 30_000 });
     expect(await page.getByTestId('status-text').innerText()).toBe('Paused');
     const pausedAt = await stepCount(page);
-    await page.waitForTimeout(3000);
+    // A minute passes on the engine's clock: the paused agent asks for no turn, and no step shows.
+    clock.hold();
+    await clock.advance(60_000);
+    expect(clock.waiting).toBe(0);
     expect(await stepCount(page)).toBe(pausedAt);
+    clock.release();
     await screenshot(page, '03-paused');
 
     // "i" opens the instruction input; Enter sends; the instruction shows in the trace.

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import type { TurnRequest } from '../../src/backends/types.js';
+import type { Clock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { PotatoConfig } from '../../src/config/types.js';
 import { defaultEngineParts } from '../../src/engine.js';
@@ -42,7 +43,7 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
   return out;
 }
 
-export function startEngine(opts: { script?: object; config?: Record<string, unknown> } = {}): Engine {
+export function startEngine(opts: { script?: object; config?: Record<string, unknown>; clock?: Clock } = {}): Engine {
   const dir = mkdtempSync(join(tmpdir(), 'potato-engine-'));
   // As root, the local sandbox's own user must pass through this folder to its workspace.
   chmodSync(dir, 0o711);
@@ -67,7 +68,7 @@ export function startEngine(opts: { script?: object; config?: Record<string, unk
   const config = loadConfig(join(dir, 'config.yaml'));
   const store = openSqliteStore(join(config.output.path, 'potato.db'));
   const requests: TurnRequest[] = [];
-  const parts = defaultEngineParts();
+  const parts = defaultEngineParts({ clock: opts.clock });
   const manager = createSessionManager({
     config,
     store,

@@ -12,6 +12,7 @@ import { createSessionManager } from '../../src/session/manager.js';
 import { ControlError } from '../../src/session/types.js';
 import type { Step } from '../../src/steps/types.js';
 import { branchPath } from '../../src/store/tree.js';
+import { HeldClock } from '../clock.js';
 import { DEMO, type Engine, ended, startEngine, waitForEvent } from './harness.js';
 
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' });
@@ -85,7 +86,9 @@ describe('a scripted session on a real git workspace', () => {
   });
 
   it('holds a pause after the current step until resumed', async () => {
-    engine = startEngine();
+    // The agent's turns wait on a clock the test can hold (a short real delay until then).
+    const clock = new HeldClock();
+    engine = startEngine({ clock, config: { live_coding_agent: { scripted: { turn_delay_ms: 20 } } } });
     const e = engine;
     const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
     await waitForEvent(e, s.id, stepEvent(2));
@@ -93,9 +96,15 @@ describe('a scripted session on a real git workspace', () => {
     s.pause('ann');
     await waitForEvent(e, s.id, (ev) => ev.type === 'status' && ev.status === 'paused');
     const heldAt = e.store.listSteps(s.id).length;
-    await new Promise((r) => setTimeout(r, 1500));
+    const asked = e.requests.length;
+    // An hour passes on the engine's clock: the paused agent asks for no turn and makes no step.
+    clock.hold();
+    await clock.advance(60 * 60_000);
+    expect(clock.waiting).toBe(0);
+    expect(e.requests.length).toBe(asked);
     expect(e.store.listSteps(s.id).length).toBe(heldAt);
     expect(s.status()).toBe('paused');
+    clock.release();
     s.resume('ann');
     await waitForEvent(e, s.id, stepEvent(heldAt + 1));
     await waitForEvent(e, s.id, ended);

@@ -5,6 +5,7 @@
  * comes next is derived from the context alone (turns on the path since the last matching
  * instruction), so rollback and branches replay exactly as a real backend's would be asked.
  */
+import { type Clock, systemClock } from '../../clock.js';
 import type { ContextItem } from '../../steps/types.js';
 import { PartWriter } from '../parts.js';
 import type { AgentBackend, ModelEvent, TurnRequest } from '../types.js';
@@ -15,12 +16,13 @@ export interface ScriptedOptions {
   turn_delay_ms: number;
 }
 
-export function createScriptedBackend(opts: ScriptedOptions): AgentBackend {
+/** `clock` paces the turns (turn_delay_ms before each answer); tests pass one they can hold. */
+export function createScriptedBackend(opts: ScriptedOptions, clock: Clock = systemClock): AgentBackend {
   const script = loadScript(opts.script);
   return {
     name: 'scripted',
     async check() {},
-    turn: (req) => playTurn(script, req, opts.turn_delay_ms),
+    turn: (req) => playTurn(script, req, opts.turn_delay_ms, clock),
   };
 }
 
@@ -42,11 +44,11 @@ export function nextTurn(script: Script, context: ContextItem[]): ScriptTurn | u
   return turns[seen.size];
 }
 
-async function* playTurn(script: Script, req: TurnRequest, delayMs: number): AsyncGenerator<ModelEvent> {
+async function* playTurn(script: Script, req: TurnRequest, delayMs: number, clock: Clock): AsyncGenerator<ModelEvent> {
   const turn = nextTurn(script, req.context);
   const w = new PartWriter();
   const contextChars = JSON.stringify(req.context).length;
-  if (delayMs > 0) await sleep(delayMs, req.signal);
+  if (delayMs > 0) await clock.sleep(delayMs, req.signal);
   if (!turn) {
     yield* textBlock(w, 'text', 'I have nothing more to do.');
     yield { type: 'usage', usage: { input_tokens: Math.ceil(contextChars / 4), output_tokens: 7 } };
@@ -87,14 +89,4 @@ function* textBlock(w: PartWriter, kind: 'thinking' | 'text', text: string): Gen
 
 function* chunks(s: string, size: number): Generator<string> {
   for (let i = 0; i < s.length; i += size) yield s.slice(i, i + size);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 }
