@@ -1,10 +1,11 @@
 /**
  * @module test/clock
- * A clock for the engine (src/clock.ts) that a test can hold. It runs in real time until
- * `hold()`; from then on every wait stays pending until `advance()` moves the clock past its
- * end (or `release()` lets time run again). "Nothing happens while paused" is then shown by
- * holding the clock, moving it on an hour, and finding no turn waiting and no new step, with
- * no sleep in the test.
+ * A clock for the engine and the server (src/clock.ts) that a test can hold. It runs in real
+ * time until `hold()`; from then on it stands still, and every wait stays pending until
+ * `advance()` moves the clock past its end (or `release()` lets time run again). So "nothing
+ * happens while paused" is shown by holding the clock, moving it on an hour and finding no
+ * turn waiting and no new step, and a lockout's expiry by moving it past the lockout; no test
+ * sleeps.
  */
 import { type Clock, systemClock } from '../src/clock.js';
 
@@ -14,16 +15,22 @@ interface Waiter {
 }
 
 export class HeldClock implements Clock {
-  private offset = 0;
-  private held = false;
+  /** The instant while held; null while time runs. */
+  private frozen: number | null = null;
   private waiters: Waiter[] = [];
 
-  now(): number {
-    return Date.now() + this.offset;
+  /** A clock held from the start: it moves only when advanced. */
+  static held(): HeldClock {
+    const clock = new HeldClock();
+    clock.hold();
+    return clock;
   }
 
+  /** A property, so it can be handed on alone (`{ now: clock.now }`). */
+  readonly now = (): number => this.frozen ?? Date.now();
+
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    if (!this.held) return systemClock.sleep(ms, signal);
+    if (this.frozen === null) return systemClock.sleep(ms, signal);
     return new Promise<void>((resolve) => {
       const waiter: Waiter = {
         until: this.now() + ms,
@@ -42,21 +49,25 @@ export class HeldClock implements Clock {
     return this.waiters.length;
   }
 
-  /** From now on, waits end only when the clock is moved past them. */
+  /** Time stands still from now on; waits end only when the clock is moved past them. */
   hold(): void {
-    this.held = true;
+    this.frozen ??= Date.now();
   }
 
-  /** Moves the clock on by `ms`, ends the waits that are due, and lets what they wake run. */
+  /**
+   * Moves the held clock on by `ms` and ends the waits that are due. Await it to let what they
+   * wake run; the time itself has moved when the call returns.
+   */
   async advance(ms: number): Promise<void> {
-    this.offset += ms;
+    if (this.frozen === null) throw new Error('advance() needs a held clock: call hold() first');
+    this.frozen += ms;
     for (const w of this.waiters.filter((x) => x.until <= this.now())) w.wake();
     await new Promise((resolve) => setImmediate(resolve));
   }
 
   /** Real time again; every held wait ends now. */
   release(): void {
-    this.held = false;
+    this.frozen = null;
     for (const w of [...this.waiters]) w.wake();
   }
 }

@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { HeldClock } from '../../test/clock.js';
 import {
   Client,
   ManagerDouble,
@@ -38,15 +39,6 @@ interface Running {
 
 let rig: Running;
 const watchers: Watcher[] = [];
-
-/** A clock the tests move by hand: lockouts and login expiry without sleeping. */
-class TestClock {
-  t = Date.now();
-  readonly now = () => this.t;
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
 
 async function boot(
   extra: Record<string, unknown> = {},
@@ -131,7 +123,7 @@ describe('login', () => {
   });
 
   it('makes a name wait after five failed logins from one address, even with the right password', async () => {
-    const clock = new TestClock();
+    const clock = HeldClock.held();
     await stop(rig);
     rig = await boot({}, { now: clock.now });
     const c = new Client(rig.base);
@@ -143,14 +135,14 @@ describe('login', () => {
     expect((await locked.json()).error).toBe('too many failed logins: try again in 2 s');
     // Another name is not affected, and the lock passes.
     expect((await new Client(rig.base).login('bob', 'bob-pw')).status).toBe(200);
-    clock.advance(1999);
+    await clock.advance(1999);
     expect((await c.login('alice', 'alice-pw')).status).toBe(429);
-    clock.advance(1);
+    await clock.advance(1);
     expect((await c.login('alice', 'alice-pw')).status).toBe(200);
   });
 
   it('counts hundreds of parallel wrong passwords and refuses the right one inside the lock', async () => {
-    const clock = new TestClock();
+    const clock = HeldClock.held();
     await stop(rig);
     rig = await boot({}, { now: clock.now });
     const guesses = await Promise.all(
@@ -163,7 +155,7 @@ describe('login', () => {
     expect(guesses.every((r) => r.headers.get('set-cookie') === null)).toBe(true);
 
     // Wrong guesses and the right password in one burst after the lock: the right one is refused too.
-    clock.advance(2000);
+    await clock.advance(2000);
     const burst = await Promise.all([
       ...Array.from({ length: 40 }, (_, i) => new Client(rig.base).login('alice', `again-${i}`)),
       new Client(rig.base).login('alice', 'alice-pw'),
@@ -175,7 +167,7 @@ describe('login', () => {
     expect(burst.filter((r) => r.status === 401)).toHaveLength(1);
 
     // The lock doubles with the failure counted in the burst, then passes.
-    clock.advance(4000);
+    await clock.advance(4000);
     expect((await new Client(rig.base).login('alice', 'alice-pw')).status).toBe(200);
   });
 
@@ -344,7 +336,7 @@ describe('web boundary', () => {
   });
 
   it("closes a login's sockets when it logs out or expires, with a code the UI understands", async () => {
-    const clock = new TestClock();
+    const clock = HeldClock.held();
     await stop(rig);
     rig = await boot({}, { now: clock.now });
     const s = rig.manager.createSession('alice');
@@ -362,7 +354,7 @@ describe('web boundary', () => {
     await other.until(() => other.events.length === 1);
     expect(other.ws.readyState).toBe(other.ws.OPEN);
 
-    clock.advance(IDLE_MS + 1);
+    await clock.advance(IDLE_MS + 1);
     rig.server.auth.sweep();
     expect(await other.closed).toBe(CLOSE_LOGIN_ENDED);
     expect(other.closeReason).toBe('login expired');
