@@ -74,7 +74,7 @@ describe('potato start --task (headless)', () => {
     const port = await closedPort();
     const dir = demoProject((cfg) =>
       cfg.replace(
-        /  backend: "scripted"\n  scripted:\n.*\n.*\n/,
+        / {2}backend: "scripted"\n {2}scripted:\n.*\n.*\n/,
         `  backend: "ollama"\n  ollama:\n    host: "http://127.0.0.1:${port}"\n    model: "qwen2.5-coder:32b"\n`,
       ),
     );
