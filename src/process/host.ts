@@ -13,26 +13,32 @@ import { EventEmitter } from 'node:events';
 // Plain JavaScript run with `node -e`, so it works the same from src (tsx) and from dist.
 const HOST_SOURCE = `
 const { spawn } = require('node:child_process');
+const { openSync, closeSync } = require('node:fs');
 const send = (m) => { if (process.connected) process.send(m); };
 process.on('message', (m) => {
   if (m.type !== 'spawn') return;
   let c;
+  let out = 'pipe';
   try {
     const stdin = m.input === undefined ? 'ignore' : 'pipe';
-    const opts = { cwd: m.cwd, env: m.env, detached: m.detached, stdio: [stdin, 'pipe', 'pipe'] };
+    // 'wx': a new file only, so nothing (a symlink planted there) is followed or overwritten.
+    if (m.stdoutFile) out = openSync(m.stdoutFile.path, 'wx', m.stdoutFile.mode);
+    const opts = { cwd: m.cwd, env: m.env, detached: m.detached, stdio: [stdin, out, 'pipe'] };
     // Set together: libuv then also drops the supplementary groups before exec.
     if (m.uid !== undefined) Object.assign(opts, { uid: m.uid, gid: m.gid });
     c = spawn(m.file, m.args, opts);
   } catch (e) {
     send({ type: 'error', id: m.id, message: e.message });
     return;
+  } finally {
+    if (typeof out === 'number') closeSync(out);
   }
   if (m.input !== undefined) {
     c.stdin.on('error', () => {});
     c.stdin.end(m.input);
   }
   c.on('spawn', () => send({ type: 'spawn', id: m.id, pid: c.pid }));
-  c.stdout.on('data', (d) => send({ type: 'data', id: m.id, fd: 1, data: d }));
+  c.stdout?.on('data', (d) => send({ type: 'data', id: m.id, fd: 1, data: d }));
   c.stderr.on('data', (d) => send({ type: 'data', id: m.id, fd: 2, data: d }));
   c.on('error', (e) => send({ type: 'error', id: m.id, message: e.message }));
   c.on('exit', (code, signal) => send({ type: 'exit', id: m.id, code, signal }));
@@ -116,6 +122,11 @@ export interface HostedSpawnOptions {
   input?: string | Buffer;
   /** Run as this user and group instead of ours (needs root): the local sandbox's own identity. */
   user?: { uid: number; gid: number };
+  /**
+   * Its stdout goes straight into this new file (created with `mode`; an existing path is an
+   * error), so large output never passes through the server.
+   */
+  stdoutFile?: { path: string; mode: number };
 }
 
 /** Start `file args` through the host. */
@@ -139,18 +150,36 @@ export function hostedSpawn(file: string, args: string[], opts: HostedSpawnOptio
     input: opts.input,
     uid: opts.user?.uid,
     gid: opts.user?.gid,
+    stdoutFile: opts.stdoutFile,
   });
   return p;
 }
 
-/** Run to the end and collect stdout and stderr, like execFile (no shell). */
+/**
+ * Run to the end and collect stdout and stderr, like execFile (no shell). `signal` kills it
+ * (SIGKILL); it then ends with that signal.
+ */
 export function hostedExecFile(
   file: string,
   args: string[],
-  opts: HostedSpawnOptions,
+  opts: HostedSpawnOptions & { signal?: AbortSignal },
 ): Promise<{ stdout: string; stderr: string; code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     const p = hostedSpawn(file, args, opts);
+    const kill = () => {
+      if (p.pid === undefined) return;
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    if (opts.signal) {
+      const aborted = opts.signal;
+      aborted.addEventListener('abort', kill, { once: true });
+      p.once('spawn', () => aborted.aborted && kill());
+      p.once('close', () => aborted.removeEventListener('abort', kill));
+    }
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let code: number | null = null;

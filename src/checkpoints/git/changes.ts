@@ -307,7 +307,7 @@ export class ChangeDetector {
       this.remember(rel, st, cur);
       return;
     }
-    const state = this.hash(rel, st);
+    const state = await this.hash(rel, st);
     if (!state) {
       await this.deleteTracked(rel, cur === 'tree' ? null : cur, out);
       return;
@@ -315,18 +315,23 @@ export class ChangeDetector {
     if (cur === 'tree' || !sameState(cur, state)) out.set(rel, state);
   }
 
-  private hash(rel: string, st: Stats): FileState | null {
+  private async hash(rel: string, st: Stats): Promise<FileState | null> {
     const sig = `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}:${st.mode}`;
     const hit = this.cache.get(rel);
     if (hit && !hit.racy && hit.sig === sig) return { mode: hit.mode, oid: hit.oid };
     const abs = join(this.o.root, rel);
-    let content: Buffer;
-    try {
-      content = st.isSymbolicLink() ? Buffer.from(readlinkSync(abs, { encoding: 'buffer' })) : readFileSync(abs);
-    } catch {
-      return null;
+    let oid: string | null;
+    if (st.isSymbolicLink()) {
+      try {
+        oid = this.o.db.write('blob', Buffer.from(readlinkSync(abs, { encoding: 'buffer' })));
+      } catch {
+        return null;
+      }
+    } else {
+      oid = await this.o.db.writeFileBlob(abs, st.size);
     }
-    const state = { mode: modeOf(st), oid: this.o.db.write('blob', content) };
+    if (!oid) return null;
+    const state = { mode: modeOf(st), oid };
     this.remember(rel, st, state);
     return state;
   }

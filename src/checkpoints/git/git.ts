@@ -21,6 +21,10 @@ export interface GitRunOptions {
   input?: string | Buffer;
   /** Exit codes that are answers rather than failures (e.g. 1 from `rev-parse --verify`). */
   okCodes?: number[];
+  /** Stdout goes into this new file instead of the result (large blobs, never through the server). */
+  stdoutFile?: { path: string; mode: number };
+  /** Kills git; the call then rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export async function git(
@@ -31,13 +35,20 @@ export async function git(
   // Through the process host: forking the server itself would stall its event loop.
   let r: Awaited<ReturnType<typeof hostedExecFile>>;
   try {
-    r = await hostedExecFile('git', args, { cwd, env: { ...process.env, ...opts.env }, input: opts.input });
+    r = await hostedExecFile('git', args, {
+      cwd,
+      env: { ...process.env, ...opts.env },
+      input: opts.input,
+      stdoutFile: opts.stdoutFile,
+      signal: opts.signal,
+    });
   } catch (err) {
     if (/ENOENT/.test((err as Error).message)) {
       throw new Error('git is not installed or not on PATH: install git (e.g. `apt-get install git`).');
     }
     throw err;
   }
+  opts.signal?.throwIfAborted();
   const code = r.code;
   if (code !== 0 && (code === null || !opts.okCodes?.includes(code))) throw new GitCommandError(args, r.stderr, code);
   return { stdout: r.stdout, code };

@@ -4,13 +4,19 @@
  * "<type> <size>\0<content>" stored as .git/objects/<2 hex>/<38 hex>, named by the SHA-1 of the
  * uncompressed bytes. Writing in process is what makes a one-file checkpoint take a millisecond
  * instead of four child processes. Reading tries the loose file first and falls back to one
- * long-lived `git cat-file --batch` for objects that live in packs.
+ * long-lived `git cat-file --batch-command` for objects that live in packs.
+ *
+ * Trees, commits and small blobs are handled in memory; a file's blob from STREAM_MIN_BYTES up
+ * goes through blobs.ts, streamed, so its size costs time in proportion and never memory.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmod, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants, deflateSync, inflateSync } from 'node:zlib';
+import { BlobError, inflateLooseBlob, looseHeader, STREAM_MIN_BYTES, tempBeside, writeLooseBlob } from './blobs.js';
+import { git } from './git.js';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 
@@ -24,6 +30,8 @@ export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 export class ObjectStore {
   private readonly knownDirs = new Set<string>();
   private batch: CatFileBatch | null = null;
+  /** Ends every streamed read and write still running when the store closes. */
+  private readonly aborter = new AbortController();
 
   constructor(
     private readonly objectsDir: string,
@@ -48,10 +56,61 @@ export class ObjectStore {
     return oid;
   }
 
+  /**
+   * Store the regular file at `abs` (`size` bytes when it was lstat'ed) as a blob; its id, or
+   * null when it is no longer a readable regular file.
+   */
+  async writeFileBlob(abs: string, size: number): Promise<string | null> {
+    if (size >= STREAM_MIN_BYTES) return writeLooseBlob(this.objectsDir, abs, this.aborter.signal);
+    let content: Buffer;
+    try {
+      content = readFileSync(abs);
+    } catch {
+      return null;
+    }
+    return this.write('blob', content);
+  }
+
+  /**
+   * Make `abs` a regular file holding blob `oid`, with exactly `mode`: written aside and renamed
+   * over `abs` (whatever file or symlink was there), so it holds the old or the new bytes, never
+   * a mix. Streamed from STREAM_MIN_BYTES up; a packed blob then never passes through here.
+   */
+  async checkoutBlob(oid: string, abs: string, mode: number): Promise<void> {
+    const loose = this.loosePath(oid);
+    const info = looseHeader(loose) ?? (await this.batchOf().info(oid));
+    if (info.type !== 'blob') throw new BlobError(`git object ${oid} is a ${info.type}, not a file's content.`);
+    const tmp = tempBeside(abs);
+    try {
+      if (info.size < STREAM_MIN_BYTES) {
+        writeFileSync(tmp, (await this.read(oid)).data, { flag: 'wx', mode });
+        chmodSync(tmp, mode);
+        renameSync(tmp, abs);
+        return;
+      }
+      const signal = this.aborter.signal;
+      if (existsSync(loose)) await inflateLooseBlob(loose, oid, tmp, mode, signal);
+      else {
+        await git(this.repoDir, ['cat-file', 'blob', oid], { stdoutFile: { path: tmp, mode }, signal });
+        const got = (await stat(tmp)).size;
+        if (got !== info.size) {
+          throw new BlobError(`git cat-file wrote ${got} bytes of blob ${oid}, which has ${info.size}.`);
+        }
+      }
+      // The umask applied at creation; the checkpoint's mode is exact.
+      await chmod(tmp, mode);
+      await rename(tmp, abs);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      if (this.aborter.signal.aborted) throw new BlobError(`restoring ${abs} was cancelled: the store closed.`);
+      throw err;
+    }
+  }
+
   async read(oid: string): Promise<GitObject> {
     let raw: Buffer | null = null;
     try {
-      raw = readFileSync(join(this.objectsDir, oid.slice(0, 2), oid.slice(2)));
+      raw = readFileSync(this.loosePath(oid));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
@@ -61,33 +120,54 @@ export class ObjectStore {
       const [type] = full.subarray(0, nul).toString('latin1').split(' ');
       return { type: type as ObjectType, data: full.subarray(nul + 1) };
     }
-    this.batch ??= new CatFileBatch(this.repoDir);
-    return this.batch.read(oid);
+    return this.batchOf().read(oid);
   }
 
+  /** Ends the batch process and cancels streamed reads and writes still running. */
   close(): void {
+    this.aborter.abort(new BlobError('the checkpoint store closed.'));
     this.batch?.close();
     this.batch = null;
+  }
+
+  private loosePath(oid: string): string {
+    return join(this.objectsDir, oid.slice(0, 2), oid.slice(2));
+  }
+
+  private batchOf(): CatFileBatch {
+    if (this.aborter.signal.aborted) throw new BlobError('the checkpoint store is closed.');
+    this.batch ??= new CatFileBatch(this.repoDir);
+    return this.batch;
   }
 }
 
 interface Pending {
   oid: string;
-  resolve: (o: GitObject) => void;
+  /** `info`: type and size only; `contents`: the object too. */
+  what: 'info' | 'contents';
+  resolve: (o: GitObject & { size: number }) => void;
   reject: (e: Error) => void;
 }
 
-/** One `git cat-file --batch` process: requests are answered in order, so a FIFO of waiters suffices. */
+/**
+ * One `git cat-file --batch-command` process: requests are answered in order, so a FIFO of
+ * waiters suffices. Output is kept as a list of chunks and joined once per object, so reading
+ * an object costs time in proportion to its size.
+ */
 class CatFileBatch {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly queue: Pending[] = [];
-  private buf: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** The header of the object whose content is awaited. */
+  private body: { type: ObjectType; size: number } | null = null;
   private failed: Error | null = null;
 
   constructor(cwd: string) {
-    this.child = spawn('git', ['cat-file', '--batch'], { cwd });
+    this.child = spawn('git', ['cat-file', '--batch-command'], { cwd });
     this.child.stdout.on('data', (chunk: Buffer) => {
-      this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
       this.drain();
     });
     const fail = (err: Error) => {
@@ -95,38 +175,89 @@ class CatFileBatch {
       for (const p of this.queue.splice(0)) p.reject(err);
     };
     this.child.on('error', fail);
-    this.child.on('exit', (code) => fail(new Error(`git cat-file --batch exited (${code})`)));
+    this.child.on('exit', (code) => fail(new Error(`git cat-file --batch-command exited (${code})`)));
     this.child.stdin.on('error', fail);
   }
 
   read(oid: string): Promise<GitObject> {
+    return this.ask(oid, 'contents');
+  }
+
+  info(oid: string): Promise<{ type: ObjectType; size: number }> {
+    return this.ask(oid, 'info');
+  }
+
+  private ask(oid: string, what: Pending['what']): Promise<GitObject & { size: number }> {
     if (this.failed) return Promise.reject(this.failed);
+    if (!/^[0-9a-f]{40}$/.test(oid)) return Promise.reject(new Error(`${oid} is not a git object id`));
     return new Promise((resolve, reject) => {
-      this.queue.push({ oid, resolve, reject });
-      this.child.stdin.write(`${oid}\n`);
+      this.queue.push({ oid, what, resolve, reject });
+      this.child.stdin.write(`${what} ${oid}\n`);
     });
+  }
+
+  /** Remove and return the first `n` buffered bytes (one copy). */
+  private take(n: number): Buffer {
+    const parts: Buffer[] = [];
+    let need = n;
+    while (need > 0) {
+      const head = this.chunks[0]!;
+      if (head.length <= need) {
+        parts.push(head);
+        this.chunks.shift();
+        need -= head.length;
+      } else {
+        parts.push(head.subarray(0, need));
+        this.chunks[0] = head.subarray(need);
+        need = 0;
+      }
+    }
+    this.buffered -= n;
+    return Buffer.concat(parts, n);
+  }
+
+  /** Offset of the first newline in the buffered bytes, or -1. */
+  private newline(): number {
+    let base = 0;
+    for (const c of this.chunks) {
+      const i = c.indexOf(10);
+      if (i >= 0) return base + i;
+      base += c.length;
+    }
+    return -1;
   }
 
   private drain(): void {
     for (;;) {
       const head = this.queue[0];
       if (!head) return;
-      const nl = this.buf.indexOf(10);
-      if (nl < 0) return;
-      const line = this.buf.subarray(0, nl).toString('latin1');
-      const parts = line.split(' ');
-      if (parts[1] === 'missing' || parts.length < 3) {
-        this.buf = this.buf.subarray(nl + 1);
-        this.queue.shift();
-        head.reject(new Error(`git object ${head.oid} does not exist in this repository`));
-        continue;
+      if (!this.body) {
+        const nl = this.newline();
+        if (nl < 0) return;
+        const parts = this.take(nl + 1)
+          .subarray(0, nl)
+          .toString('latin1')
+          .split(' ');
+        if (parts[1] === 'missing' || parts.length < 3) {
+          this.queue.shift();
+          head.reject(new Error(`git object ${head.oid} does not exist in this repository`));
+          continue;
+        }
+        const header = { type: parts[1] as ObjectType, size: Number(parts[2]) };
+        if (head.what === 'info') {
+          this.queue.shift();
+          head.resolve({ ...header, data: Buffer.alloc(0) });
+          continue;
+        }
+        this.body = header;
       }
-      const size = Number(parts[2]);
-      if (this.buf.length < nl + 1 + size + 1) return;
-      const data: Buffer = Buffer.from(this.buf.subarray(nl + 1, nl + 1 + size));
-      this.buf = this.buf.subarray(nl + 1 + size + 1);
+      if (this.buffered < this.body.size + 1) return;
+      const data = this.take(this.body.size);
+      this.take(1);
+      const { type, size } = this.body;
+      this.body = null;
       this.queue.shift();
-      head.resolve({ type: parts[1] as ObjectType, data });
+      head.resolve({ type, size, data });
     }
   }
 

@@ -11,7 +11,6 @@
  */
 import {
   appendFileSync,
-  chmodSync,
   copyFileSync,
   existsSync,
   lstatSync,
@@ -344,7 +343,6 @@ export class GitCheckpointStore implements CheckpointStore {
       mkdirSync(abs, { recursive: true });
       return;
     }
-    const obj = await this.db.read(state.oid);
     let st: ReturnType<typeof lstatSync> | null = null;
     try {
       st = lstatSync(abs);
@@ -353,14 +351,14 @@ export class GitCheckpointStore implements CheckpointStore {
     }
     const exec = state.mode === '100755';
     if (state.mode === '120000') {
+      const obj = await this.db.read(state.oid);
       if (st) rmSync(abs, { recursive: true, force: true });
       symlinkSync(obj.data.toString('utf8'), abs);
-    } else if (st?.isFile() && Boolean(st.mode & 0o100) === exec) {
-      writeFileSync(abs, obj.data);
     } else {
-      if (st) rmSync(abs, { recursive: true, force: true });
-      writeFileSync(abs, obj.data);
-      chmodSync(abs, exec ? 0o755 : 0o644);
+      // A file whose exec bit is unchanged keeps its other mode bits.
+      const keep = st?.isFile() && Boolean(st.mode & 0o100) === exec;
+      if (st && !st.isFile() && !st.isSymbolicLink()) rmSync(abs, { recursive: true, force: true });
+      await this.db.checkoutBlob(state.oid, abs, keep && st ? st.mode & 0o7777 : exec ? 0o755 : 0o644);
     }
     this.detector.noteWritten(rel, state);
   }
