@@ -244,13 +244,14 @@ export class GitCheckpointStore implements CheckpointStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // First: a restore or checkpoint still streaming a large file stops now (each file stays whole).
+    this.db?.close();
     this.detector?.close();
     this.ignore?.close();
     if (this.syncTimer) clearTimeout(this.syncTimer);
     this.syncTimer = null;
     await this.syncRunning;
     if (this.head) await this.syncIndex();
-    this.db?.close();
   }
 
   /** Make the index equal HEAD now (it is otherwise synced when idle and on close). */
