@@ -4,14 +4,30 @@
  * would do in the same run on an identical copy: per step `git add -A`, `git status --porcelain`,
  * `git commit`, `git rev-parse HEAD` as child processes, and `git reset --hard` for a rollback.
  * Measures (a) a one-file edit checkpoint with the path known, (b) a shell step that changed 10
- * files (watches on, and the full stat-scan fallback), (c) a rollback across a 10-file difference.
+ * files (watches on, and the full stat-scan fallback), (c) a rollback across a 10-file difference,
+ * (d) a 100 MB file in a packed repository (random bytes, then text): checkpoint of a 17-byte
+ * change and rollback, against `git add` + `git commit` and `git reset --hard` on a copy, and
+ * against reading and writing the file once.
  * Only the store's work is timed; the edits themselves happen before the clock starts.
  * Run: npx tsx bench/checkpoint/main.ts [iterations]
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  cpSync,
+  createReadStream,
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { GitCheckpointStore } from '../../src/checkpoints/git/index.js';
 
 const ITERATIONS = Number(process.argv[2] ?? 200);
@@ -182,6 +198,105 @@ try {
   console.log(
     `after close: git status --porcelain ${status === '' ? 'empty' : `NOT EMPTY:\n${status}`}; git fsck clean`,
   );
+
+  // (d) one 100 MB file in a packed repository
+  console.log('\n(d) one 100 MB file in a packed repository: ours vs git on a copy, and vs one read + write');
+  for (const kind of ['random', 'text'] as const) await largeFile(work, kind);
 } finally {
   rmSync(work, { recursive: true, force: true });
+}
+
+const MB = 1 << 20;
+const LARGE_ROUNDS = 6;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+/** 100 MB of random bytes (nothing to compress) or of text lines (compresses ~15x). */
+function writeLarge(file: string, kind: 'random' | 'text'): void {
+  const fd = openSync(file, 'w');
+  const line = (n: number) => `${n}: the quick brown fox jumps over the lazy dog ${n * 7919}\n`;
+  for (let i = 0, n = 0; i < 100; i++) {
+    if (kind === 'random') writeSync(fd, randomBytes(MB));
+    else {
+      const b = Buffer.alloc(MB);
+      for (let at = 0; at < MB; n++) at += b.write(line(n), at);
+      writeSync(fd, b);
+    }
+  }
+  closeSync(fd);
+}
+
+/** 17 bytes overwritten somewhere in the file, as an agent's small edit would. */
+function poke(file: string, round: number): void {
+  const fd = openSync(file, 'r+');
+  writeSync(fd, `potato-round-${String(round).padStart(4, '0')}`, (round * 7_777_777) % (99 * MB));
+  closeSync(fd);
+}
+
+async function largeFile(work: string, kind: 'random' | 'text'): Promise<void> {
+  const ours = path.join(work, `large-${kind}-ours`);
+  const plain = path.join(work, `large-${kind}-git`);
+  mkdirSync(ours);
+  writeLarge(path.join(ours, 'big.bin'), kind);
+  git(ours, 'init', '-q', '-b', 'main');
+  git(ours, 'config', 'gc.auto', '0');
+  git(ours, 'add', '-A');
+  git(ours, 'commit', '-qm', 'a large file');
+  git(ours, 'gc', '-q', '--prune=now');
+  cpSync(ours, plain, { recursive: true });
+  git(plain, 'reset', '-q');
+
+  // The reference: reading the file and writing a copy of it once, streamed.
+  const once: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    await pipeline(createReadStream(path.join(ours, 'big.bin')), createWriteStream(path.join(work, 'copy.bin')));
+    once.push(performance.now() - t);
+    rmSync(path.join(work, 'copy.bin'));
+  }
+
+  const store = new GitCheckpointStore({ workspace: ours, indexSyncDelayMs: 60_000 });
+  await store.init('bench', 'branch-A');
+  const base = store.currentCommit;
+  const plainBase = git(plain, 'rev-parse', 'HEAD').trim();
+  const cp = { ours: [] as number[], git: [] as number[] };
+  const rb = { ours: [] as number[], git: [] as number[] };
+  for (let round = 0; round < LARGE_ROUNDS; round++) {
+    poke(path.join(ours, 'big.bin'), round);
+    let t = performance.now();
+    const step = await store.commit({ message: `[potato-checkpoint] Step ${round + 1}`, paths: ['big.bin'] });
+    cp.ours.push(performance.now() - t);
+    if (!step) throw new Error('bench: the 17-byte change made no checkpoint');
+    t = performance.now();
+    await store.reset(base);
+    rb.ours.push(performance.now() - t);
+
+    poke(path.join(plain, 'big.bin'), round);
+    t = performance.now();
+    git(plain, 'add', 'big.bin');
+    git(plain, 'commit', '-qm', `step ${round + 1}`);
+    cp.git.push(performance.now() - t);
+    t = performance.now();
+    git(plain, 'reset', '-q', '--hard', plainBase);
+    rb.git.push(performance.now() - t);
+  }
+  await store.close();
+  git(ours, 'fsck', '--no-progress', '--no-dangling');
+  const same = git(ours, 'hash-object', 'big.bin') === git(plain, 'hash-object', 'big.bin');
+  if (!same) throw new Error('bench: after the rollbacks the two copies of big.bin differ');
+
+  const ms = (x: number) => `${x.toFixed(0).padStart(6)} ms`;
+  const row = (what: string, o: number[], g: number[], gitWhat: string) =>
+    console.log(
+      `${`${kind}: ${what}`.padEnd(40)} ours p50 ${ms(median(o))} | ${gitWhat} p50 ${ms(median(g))} | ` +
+        `x${(median(g) / median(o)).toFixed(2)} vs git | ${(median(o) / median(once)).toFixed(2)}x one read + write`,
+    );
+  console.log(`${kind}: read + write the 100 MB file once      p50 ${ms(median(once))}`);
+  row('checkpoint of a 17-byte change', cp.ours, cp.git, 'git add + commit');
+  row('rollback to the packed step 0', rb.ours, rb.git, 'git reset --hard');
+  rmSync(ours, { recursive: true, force: true });
+  rmSync(plain, { recursive: true, force: true });
 }

@@ -12,7 +12,17 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, mkdirSync, openSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  mkdirSync,
+  openSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -155,7 +165,7 @@ async function run(writeBig: (file: string) => void): Promise<void> {
   expect(started.status).toBe(201);
   const id = started.body.id;
   // The session works in its own copy of the workspace (packs included).
-  const workspace = started.body.workspace;
+  const workspace = started.body.workspace!;
   const big = path.join(workspace, 'big.bin');
   const w = new Watcher(client.base, id, 0, client.cookie);
   watchers.push(w);
@@ -166,10 +176,11 @@ async function run(writeBig: (file: string) => void): Promise<void> {
 
   const snap = await client.json<{ steps: Step[] }>('GET', `/api/sessions/${id}`);
   const step = snap.body.steps.find((s) => s.type === 'bash_command');
-  expect(step?.checkpoint).toMatch(/^[0-9a-f]{40}$/);
+  const checkpoint = step?.checkpoint ?? '';
+  expect(checkpoint).toMatch(/^[0-9a-f]{40}$/);
   const changed = await sha256(big);
   expect(changed).not.toBe(original);
-  expect(git(workspace, 'diff', '--stat', `${step!.checkpoint}^`, step!.checkpoint)).toContain('big.bin');
+  expect(git(workspace, 'diff', '--stat', `${checkpoint}^`, checkpoint)).toContain('big.bin');
 
   // Roll back to step 0: the blob comes from the pack.
   probe = sampler(client);
