@@ -9,7 +9,7 @@
  * change and rollback, against `git add` + `git commit` and `git reset --hard` on a copy, and
  * against reading and writing the file once.
  * Only the store's work is timed; the edits themselves happen before the clock starts.
- * Run: npx tsx bench/checkpoint/main.ts [iterations]
+ * Run: npx tsx bench/checkpoint/main.ts [iterations] [--large-only]
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -31,6 +31,10 @@ import { pipeline } from 'node:stream/promises';
 import { GitCheckpointStore } from '../../src/checkpoints/git/index.js';
 
 const ITERATIONS = Number(process.argv[2] ?? 200);
+/** `--large-only`: just (d), the large-file rows. */
+const LARGE_ONLY = process.argv.includes('--large-only');
+const MB = 1 << 20;
+const LARGE_ROUNDS = 6;
 const NAIVE_ITERATIONS = Math.max(10, Math.floor(ITERATIONS / 10));
 const TOP = 20;
 const SUB = 10;
@@ -77,6 +81,16 @@ function git(cwd: string, ...args: string[]): string {
 
 const work = mkdtempSync(path.join(tmpdir(), 'potato-bench-cp-'));
 try {
+  if (!LARGE_ONLY) await manyFiles(work);
+  // (d) one 100 MB file in a packed repository
+  console.log('\n(d) one 100 MB file in a packed repository: ours vs git on a copy, and vs one read + write');
+  for (const kind of ['random', 'text'] as const) await largeFile(work, kind);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+/** (a) to (c): the generated repository of 20,000 files. */
+async function manyFiles(work: string): Promise<void> {
   const ours = path.join(work, 'ours');
   const naive = path.join(work, 'naive');
   let t = performance.now();
@@ -198,16 +212,7 @@ try {
   console.log(
     `after close: git status --porcelain ${status === '' ? 'empty' : `NOT EMPTY:\n${status}`}; git fsck clean`,
   );
-
-  // (d) one 100 MB file in a packed repository
-  console.log('\n(d) one 100 MB file in a packed repository: ours vs git on a copy, and vs one read + write');
-  for (const kind of ['random', 'text'] as const) await largeFile(work, kind);
-} finally {
-  rmSync(work, { recursive: true, force: true });
 }
-
-const MB = 1 << 20;
-const LARGE_ROUNDS = 6;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

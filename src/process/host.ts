@@ -15,12 +15,15 @@ const HOST_SOURCE = `
 const { spawn } = require('node:child_process');
 const { openSync, closeSync } = require('node:fs');
 const send = (m) => { if (process.connected) process.send(m); };
+const streamed = new Map();
 process.on('message', (m) => {
+  if (m.type === 'stdin') return void streamed.get(m.id)?.stdin.write(Buffer.from(m.data));
+  if (m.type === 'stdin-end') return void streamed.get(m.id)?.stdin.end();
   if (m.type !== 'spawn') return;
   let c;
   let out = 'pipe';
   try {
-    const stdin = m.input === undefined ? 'ignore' : 'pipe';
+    const stdin = m.input === undefined && !m.streamStdin ? 'ignore' : 'pipe';
     // 'wx': a new file only, so nothing (a symlink planted there) is followed or overwritten.
     if (m.stdoutFile) out = openSync(m.stdoutFile.path, 'wx', m.stdoutFile.mode);
     const opts = { cwd: m.cwd, env: m.env, detached: m.detached, stdio: [stdin, out, 'pipe'] };
@@ -36,13 +39,19 @@ process.on('message', (m) => {
   if (m.input !== undefined) {
     c.stdin.on('error', () => {});
     c.stdin.end(m.input);
+  } else if (m.streamStdin) {
+    c.stdin.on('error', () => {});
+    streamed.set(m.id, c);
   }
   c.on('spawn', () => send({ type: 'spawn', id: m.id, pid: c.pid }));
   c.stdout?.on('data', (d) => send({ type: 'data', id: m.id, fd: 1, data: d }));
   c.stderr.on('data', (d) => send({ type: 'data', id: m.id, fd: 2, data: d }));
   c.on('error', (e) => send({ type: 'error', id: m.id, message: e.message }));
   c.on('exit', (code, signal) => send({ type: 'exit', id: m.id, code, signal }));
-  c.on('close', () => send({ type: 'close', id: m.id }));
+  c.on('close', () => {
+    streamed.delete(m.id);
+    send({ type: 'close', id: m.id });
+  });
 });
 process.on('disconnect', () => process.exit(0));
 `;
@@ -61,6 +70,11 @@ type HostMessage =
  */
 export class HostedProcess extends EventEmitter {
   pid: number | undefined;
+  /** Set when started with `streamStdin`: write to its stdin, and close it. */
+  write: (data: string | Buffer) => void = () => {
+    throw new Error('this process was not started with streamStdin');
+  };
+  end: () => void = () => {};
 }
 
 let host: ChildProcess | null = null;
@@ -118,10 +132,12 @@ export interface HostedSpawnOptions {
   env: NodeJS.ProcessEnv;
   /** Its own process group (pgid = pid), so a timeout can end everything it started. */
   detached?: boolean;
-  /** Written to its stdin, which is then closed; without it stdin is /dev/null. */
+  /** Written to its stdin, which is then closed; without it (and streamStdin) stdin is /dev/null. */
   input?: string | Buffer;
   /** Run as this user and group instead of ours (needs root): the local sandbox's own identity. */
   user?: { uid: number; gid: number };
+  /** Stdin stays open for `write()` until `end()` (a long-lived request/answer process). */
+  streamStdin?: boolean;
   /**
    * Its stdout goes straight into this new file (created with `mode`; an existing path is an
    * error), so large output never passes through the server.
@@ -151,7 +167,13 @@ export function hostedSpawn(file: string, args: string[], opts: HostedSpawnOptio
     uid: opts.user?.uid,
     gid: opts.user?.gid,
     stdoutFile: opts.stdoutFile,
+    streamStdin: opts.streamStdin,
   });
+  if (opts.streamStdin) {
+    const h = host;
+    p.write = (data) => h.send({ type: 'stdin', id, data: typeof data === 'string' ? Buffer.from(data) : data });
+    p.end = () => h.send({ type: 'stdin-end', id });
+  }
   return p;
 }
 

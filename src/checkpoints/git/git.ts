@@ -3,7 +3,7 @@
  * Running the real `git` binary for the operations that are not on a hot path (init, diff,
  * index sync), with errors that name the command and carry git's own explanation.
  */
-import { hostedExecFile } from '../../process/host.js';
+import { type HostedProcess, hostedExecFile, hostedSpawn } from '../../process/host.js';
 
 export class GitCommandError extends Error {
   constructor(
@@ -52,4 +52,12 @@ export async function git(
   const code = r.code;
   if (code !== 0 && (code === null || !opts.okCodes?.includes(code))) throw new GitCommandError(args, r.stderr, code);
   return { stdout: r.stdout, code };
+}
+
+/**
+ * A long-lived git process answering requests on its stdin (`cat-file --batch-command`), started
+ * by the process host like every other git run here. The caller reads its 'stdout' events.
+ */
+export function gitProcess(cwd: string, args: string[], opts: Pick<GitRunOptions, 'env'> = {}): HostedProcess {
+  return hostedSpawn('git', args, { cwd, env: { ...process.env, ...opts.env }, streamStdin: true });
 }

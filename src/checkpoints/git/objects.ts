@@ -9,14 +9,14 @@
  * Trees, commits and small blobs are handled in memory; a file's blob from STREAM_MIN_BYTES up
  * goes through blobs.ts, streamed, so its size costs time in proportion and never memory.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { chmod, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants, deflateSync, inflateSync } from 'node:zlib';
+import type { HostedProcess } from '../../process/host.js';
 import { BlobError, inflateLooseBlob, looseHeader, STREAM_MIN_BYTES, tempBeside, writeLooseBlob } from './blobs.js';
-import { git } from './git.js';
+import { git, gitProcess } from './git.js';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 
@@ -155,7 +155,7 @@ interface Pending {
  * an object costs time in proportion to its size.
  */
 class CatFileBatch {
-  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly child: HostedProcess;
   private readonly queue: Pending[] = [];
   private chunks: Buffer[] = [];
   private buffered = 0;
@@ -164,8 +164,8 @@ class CatFileBatch {
   private failed: Error | null = null;
 
   constructor(cwd: string) {
-    this.child = spawn('git', ['cat-file', '--batch-command'], { cwd });
-    this.child.stdout.on('data', (chunk: Buffer) => {
+    this.child = gitProcess(cwd, ['cat-file', '--batch-command']);
+    this.child.on('stdout', (chunk: Buffer) => {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
       this.drain();
@@ -176,7 +176,6 @@ class CatFileBatch {
     };
     this.child.on('error', fail);
     this.child.on('exit', (code) => fail(new Error(`git cat-file --batch-command exited (${code})`)));
-    this.child.stdin.on('error', fail);
   }
 
   read(oid: string): Promise<GitObject> {
@@ -192,7 +191,7 @@ class CatFileBatch {
     if (!/^[0-9a-f]{40}$/.test(oid)) return Promise.reject(new Error(`${oid} is not a git object id`));
     return new Promise((resolve, reject) => {
       this.queue.push({ oid, what, resolve, reject });
-      this.child.stdin.write(`${what} ${oid}\n`);
+      this.child.write(`${what} ${oid}\n`);
     });
   }
 
@@ -262,7 +261,7 @@ class CatFileBatch {
   }
 
   close(): void {
-    this.child.stdin.end();
+    this.child.end();
   }
 }
 
