@@ -6,8 +6,8 @@
  * the server must keep answering (issue 11: within 100 ms while a rollback runs). One run with
  * 100 MB of random bytes (nothing to compress), one with a 1 GB generated sparse file.
  *
- * The latency check is made robust for a loaded 2-core machine: many samples, the median under
- * 100 ms and none stalled for a second. A server that restores on its event loop fails it by
+ * The latency check is made robust for a loaded 2-core machine: many samples from a client on
+ * its own thread, the median under 100 ms and none stalled for 2 s. A server that restores on its event loop fails it by
  * orders of magnitude (the file took 40 s for 40 MB, unresponsive for ~30 s).
  */
 import { execFileSync } from 'node:child_process';
@@ -24,6 +24,7 @@ import {
   writeSync,
 } from 'node:fs';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
@@ -110,25 +111,48 @@ function setup(writeBig: (file: string) => void): { config: string; workspace: s
   return { config, workspace };
 }
 
-/** Ask `/api/me` one request after another until stopped; each sample is one answer's latency (ms). */
+/**
+ * Ask `/api/me` one request after another until stopped, from a worker thread: a client with
+ * its own event loop, as a browser would be, so a sample measures the server and not the test.
+ * Each sample is one answer's latency (ms); a request that fails is a sample of Infinity.
+ */
+const SAMPLER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const http = require('node:http');
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const samples = [];
+let stop = false;
+parentPort.on('message', () => { stop = true; });
+const ask = () => new Promise((resolve) => {
+  const t = performance.now();
+  const req = http.get(workerData.url, { agent, headers: { cookie: workerData.cookie } }, (res) => {
+    res.resume();
+    res.on('end', () => resolve(res.statusCode === 200 ? performance.now() - t : Infinity));
+  });
+  req.on('error', () => resolve(Infinity));
+});
+(async () => {
+  while (!stop) {
+    samples.push(await ask());
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  agent.destroy();
+  parentPort.postMessage(samples);
+})();
+`;
+
 function sampler(client: Client) {
-  const samples: number[] = [];
-  let stop = false;
-  const done = (async () => {
-    while (!stop) {
-      const t = performance.now();
-      const res = await client.request('GET', '/api/me');
-      await res.arrayBuffer();
-      expect(res.status).toBe(200);
-      samples.push(performance.now() - t);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
+  const worker = new Worker(SAMPLER, {
+    eval: true,
+    workerData: { url: `${client.base}/api/me`, cookie: client.cookie },
+  });
   return {
     async stop(): Promise<number[]> {
-      stop = true;
-      await done;
-      return samples;
+      const samples = new Promise<number[]>((resolve) => worker.once('message', resolve));
+      worker.postMessage('stop');
+      const out = await samples;
+      await worker.terminate();
+      return out;
     },
   };
 }
@@ -143,7 +167,7 @@ function expectResponsive(what: string, samples: number[]): void {
   logs.push(`${what}: ${s.n} answers from /api/me, median ${s.median.toFixed(1)} ms, max ${s.max.toFixed(0)} ms`);
   expect(s.n, `${what}: answers from /api/me`).toBeGreaterThanOrEqual(5);
   expect(s.median, `${what}: median latency of /api/me (ms)`).toBeLessThan(100);
-  expect(s.max, `${what}: slowest answer of /api/me (ms)`).toBeLessThan(1000);
+  expect(s.max, `${what}: slowest answer of /api/me (ms)`).toBeLessThan(2000);
 }
 
 async function run(writeBig: (file: string) => void): Promise<void> {

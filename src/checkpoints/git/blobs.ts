@@ -9,8 +9,9 @@
  * weights) is written in deflate's stored blocks: level 1 crawls through random bytes at
  * ~60 MB/s and gains nothing, stored blocks run at disk speed. Git reads both alike.
  *
- * Restoring writes a temp file beside the destination and renames it over, so a file holds
- * either its old or its new bytes, also when the restore is cancelled half-way. A loose object
+ * Restoring writes a temp file (in the object directory, or beside the destination) and renames
+ * it over the destination, so a file holds either its old or its new bytes, also when the
+ * restore is cancelled half-way. A loose object
  * is inflated stream-wise (and its id checked); a packed one is written by `git cat-file blob`
  * with its stdout opened on the temp file, so its bytes never pass through the server.
  */
@@ -244,7 +245,13 @@ export async function inflateLooseBlob(
   );
 }
 
-/** A fresh temp path beside `abs`, so that renaming it over `abs` stays on one filesystem. */
-export function tempBeside(abs: string): string {
-  return join(dirname(abs), `.potato-restore-${randomBytes(6).toString('hex')}`);
+/**
+ * Where to write the new bytes of `abs` before renaming them over it: in the object directory
+ * when it is on the same filesystem (outside the watched workspace, so a gigabyte written there
+ * is not a flood of inotify events), else beside `abs`.
+ */
+export async function restoreTemp(objectsDir: string, abs: string): Promise<string> {
+  const name = `.potato-restore-${randomBytes(6).toString('hex')}`;
+  const [a, b] = await Promise.all([stat(objectsDir).catch(() => null), stat(dirname(abs)).catch(() => null)]);
+  return a && b && a.dev === b.dev ? join(objectsDir, name) : join(dirname(abs), name);
 }

@@ -10,12 +10,12 @@
  * goes through blobs.ts, streamed, so its size costs time in proportion and never memory.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { constants, deflateSync, inflateSync } from 'node:zlib';
 import type { HostedProcess } from '../../process/host.js';
-import { BlobError, inflateLooseBlob, looseHeader, STREAM_MIN_BYTES, tempBeside, writeLooseBlob } from './blobs.js';
+import { BlobError, inflateLooseBlob, looseHeader, restoreTemp, STREAM_MIN_BYTES, writeLooseBlob } from './blobs.js';
 import { git, gitProcess } from './git.js';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
@@ -80,14 +80,21 @@ export class ObjectStore {
     const loose = this.loosePath(oid);
     const info = looseHeader(loose) ?? (await this.batchOf().info(oid));
     if (info.type !== 'blob') throw new BlobError(`git object ${oid} is a ${info.type}, not a file's content.`);
-    const tmp = tempBeside(abs);
-    try {
-      if (info.size < STREAM_MIN_BYTES) {
+    if (info.size < STREAM_MIN_BYTES) {
+      // Small: beside the file, synchronously, as fast as the write itself.
+      const tmp = join(dirname(abs), `.potato-restore-${randomBytes(6).toString('hex')}`);
+      try {
         writeFileSync(tmp, (await this.read(oid)).data, { flag: 'wx', mode });
         chmodSync(tmp, mode);
         renameSync(tmp, abs);
-        return;
+      } catch (err) {
+        rmSync(tmp, { force: true });
+        throw err;
       }
+      return;
+    }
+    const tmp = await restoreTemp(this.objectsDir, abs);
+    try {
       const signal = this.aborter.signal;
       if (existsSync(loose)) await inflateLooseBlob(loose, oid, tmp, mode, signal);
       else {
