@@ -24,6 +24,7 @@ import {
   writeSync,
 } from 'node:fs';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -183,6 +184,8 @@ async function run(writeBig: (file: string) => void): Promise<void> {
   expect((await client.login('demo', 'potato')).status).toBe(200);
 
   // The agent's step: 17 bytes changed, the whole file hashed for the checkpoint.
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
   let probe = sampler(client);
   let t = performance.now();
   const started = await client.json<SessionRecord>('POST', '/api/sessions', { task: 'change the large file' });
@@ -196,6 +199,8 @@ async function run(writeBig: (file: string) => void): Promise<void> {
   const finished = () => w.events.some((e) => e.type === 'status' && e.status === 'finished');
   await w.until(finished, 600_000);
   logs.push(`session with the checkpoint: ${(performance.now() - t).toFixed(0)} ms`);
+  h.disable();
+  logs.push(`loop delay checkpoint: max ${(h.max / 1e6).toFixed(0)} ms p99 ${(h.percentile(99) / 1e6).toFixed(0)} ms`);
   expectResponsive('checkpoint', await probe.stop());
 
   const snap = await client.json<{ steps: Step[] }>('GET', `/api/sessions/${id}`);
