@@ -8,11 +8,21 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { STREAM_MIN_BYTES } from './blobs.js';
+import { ObjectStore } from './objects.js';
 import { GitCheckpointStore } from './store.js';
 
 const dirs: string[] = [];
@@ -164,5 +174,17 @@ describe('large files in a packed repository', () => {
     await s.reset(init.baseCommit);
     expect(sha(readFileSync(join(d, 'below.bin')))).toBe(sha(below));
     expect(sha(readFileSync(join(d, 'at.bin')))).toBe(sha(at));
+  });
+
+  it('a FIFO or symlink swapped in after the lstat is not read: no hang, no file outside followed', async () => {
+    const d = packedRepo({ 'a.txt': Buffer.from('a\n') });
+    const db = new ObjectStore(join(d, '.git', 'objects'), d);
+    execFileSync('mkfifo', [join(d, 'pipe')]);
+    symlinkSync('/etc/hostname', join(d, 'link'));
+    for (const size of [10, STREAM_MIN_BYTES * 4]) {
+      expect(await db.writeFileBlob(join(d, 'pipe'), size)).toBeNull();
+      expect(await db.writeFileBlob(join(d, 'link'), size)).toBeNull();
+    }
+    db.close();
   });
 });

@@ -32,6 +32,13 @@ const SAMPLES = 8;
 const INCOMPRESSIBLE = 0.9;
 const ATTEMPTS = 3;
 
+/**
+ * How a workspace file is opened for reading: a symlink swapped in since the lstat is not
+ * followed out of the workspace, and a FIFO swapped in does not block the open (it then fails
+ * the regular-file check).
+ */
+export const SAFE_READ = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
+
 export class BlobError extends Error {
   override name = 'BlobError';
 }
@@ -100,8 +107,7 @@ async function writeOnce(objectsDir: string, abs: string, signal: AbortSignal): 
   signal.throwIfAborted();
   let fh: Awaited<ReturnType<typeof open>>;
   try {
-    // O_NOFOLLOW: a symlink swapped in after the lstat is not followed out of the workspace.
-    fh = await open(abs, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    fh = await open(abs, SAFE_READ);
   } catch {
     return null;
   }

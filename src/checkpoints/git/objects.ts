@@ -10,12 +10,31 @@
  * goes through blobs.ts, streamed, so its size costs time in proportion and never memory.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { chmod, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { constants, deflateSync, inflateSync } from 'node:zlib';
 import type { HostedProcess } from '../../process/host.js';
-import { BlobError, inflateLooseBlob, looseHeader, restoreTemp, STREAM_MIN_BYTES, writeLooseBlob } from './blobs.js';
+import {
+  BlobError,
+  inflateLooseBlob,
+  looseHeader,
+  restoreTemp,
+  SAFE_READ,
+  STREAM_MIN_BYTES,
+  writeLooseBlob,
+} from './blobs.js';
 import { git, gitProcess } from './git.js';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
@@ -63,10 +82,15 @@ export class ObjectStore {
   async writeFileBlob(abs: string, size: number): Promise<string | null> {
     if (size >= STREAM_MIN_BYTES) return writeLooseBlob(this.objectsDir, abs, this.aborter.signal);
     let content: Buffer;
+    let fd: number | null = null;
     try {
-      content = readFileSync(abs);
+      fd = openSync(abs, SAFE_READ);
+      if (!fstatSync(fd).isFile()) return null;
+      content = readFileSync(fd);
     } catch {
       return null;
+    } finally {
+      if (fd !== null) closeSync(fd);
     }
     return this.write('blob', content);
   }
