@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createAnthropicBackend } from './backends/anthropic/index.js';
+import { claudeCodeHostPaths, claudeCodeMounts } from './backends/claude-agent-sdk/container.js';
 import { type ClaudeAgentSdkBackend, createClaudeAgentSdkBackend } from './backends/claude-agent-sdk/index.js';
 import { createOllamaBackend } from './backends/ollama/index.js';
 import { createOpenAIBackend } from './backends/openai/index.js';
@@ -73,7 +74,14 @@ export function defaultEngineParts(opts: { clock?: Clock } = {}): EngineParts {
     createSandbox(config, sessionId, workspace) {
       const sb = config.live_coding_agent.sandbox;
       const secretEnvNames = secretNames(config);
-      if (sb.type === 'docker') return createDockerSandbox(sb, sessionId, { workspace });
+      if (sb.type === 'docker') {
+        // Claude Code runs in the container: it needs the CLI, the API socket and its config folder.
+        const mounts =
+          config.live_coding_agent.backend === 'claude_agent_sdk'
+            ? claudeCodeMounts(claudeCodeHostPaths(config.output.path, sessionId))
+            : [];
+        return createDockerSandbox(sb, sessionId, { workspace, mounts });
+      }
       // As root, the agent runs as a user of its own, and what the server keeps in output.path is private to it.
       const user = sandboxUser(sb.local_user);
       if (user) {

@@ -4,6 +4,7 @@
  * processes on this machine; `docker` runs them in one container per session. All paths the
  * agent gives are relative to the workspace and confined to it.
  */
+import type { Readable, Writable } from 'node:stream';
 
 export interface ExecOptions {
   timeoutMs: number;
@@ -26,6 +27,34 @@ export interface DirEntry {
   type: 'file' | 'dir' | 'symlink';
 }
 
+/** A program started inside the sandbox and driven over its stdin and stdout (see Sandbox.spawn). */
+export interface SandboxProcess {
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  readonly killed: boolean;
+  readonly exitCode: number | null;
+  readonly signalCode: NodeJS.Signals | null;
+  kill(signal?: NodeJS.Signals): boolean;
+  on(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
+  once(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+  once(event: 'error', listener: (error: Error) => void): this;
+  off(event: 'exit', listener: (code: number | null, signal: NodeJS.Signals | null) => void): this;
+  off(event: 'error', listener: (error: Error) => void): this;
+}
+
+export interface SpawnRequest {
+  /** Program and arguments, as the sandbox sees them. */
+  argv: string[];
+  /** The program's environment on top of the sandbox's own (nothing of the server's). */
+  env: Record<string, string>;
+  /** Working directory, as the sandbox sees it. */
+  cwd: string;
+  /** Awaited before the program starts. */
+  ready?: Promise<unknown>;
+}
+
 export interface Sandbox {
   readonly type: 'local' | 'docker';
   /** Absolute host path of the workspace (the git repository the checkpoints use). */
@@ -44,6 +73,12 @@ export interface Sandbox {
    * where files need no hand-over.
    */
   afterRestore?(): Promise<void>;
+  /**
+   * Docker only: start a long-lived program inside the container, attached to its stdin and
+   * stdout (the Claude Agent SDK's CLI runs this way). Returned at once; a failure to start is an
+   * `error` event, then `exit`.
+   */
+  spawn?(req: SpawnRequest): SandboxProcess;
   /** Stop everything the sandbox started (processes, container). */
   close(): Promise<void>;
 }

@@ -99,7 +99,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     const sdk = agent.backend === 'claude_agent_sdk' ? parts.createSdkBackend(config) : null;
     const backend = sdk ?? parts.createBackend(config);
     const controller = sdk
-      ? new SdkSessionController({ config, store, hub, backend: sdk, checkpoints, session, branch, onEnded })
+      ? new SdkSessionController({ config, store, hub, backend: sdk, sandbox, checkpoints, session, branch, onEnded })
       : new SessionController({
           config,
           store,
@@ -116,7 +116,8 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         });
     live.set(session.id, { controller, sandbox, checkpoints });
     try {
-      await backend.check();
+      // The SDK controller's preflight also checks that its container can run Claude Code.
+      await (controller instanceof SdkSessionController ? controller.check() : backend.check());
     } catch (err) {
       // The session exists and says why it could not start; nothing silently falls back.
       controller.failToStart(err instanceof Error ? err.message : String(err));

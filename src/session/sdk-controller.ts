@@ -8,16 +8,24 @@
  * resets the workspace with our checkpoints, then resumes the SDK session at the target step's
  * message (forked for a new branch). In permission_mode ask (and restricted, for tools that
  * change the workspace) each tool call waits for the annotator's approve / edit / deny.
+ * With the Docker sandbox, Claude Code runs inside the session's container; with any sandbox its
+ * Bash calls go through the sandbox's command policy.
  */
+import { rmdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { CLAUDE_CODE_DIR, claudeCodeHostPaths } from '../backends/claude-agent-sdk/container.js';
 import type {
   ClaudeAgentRun,
   ClaudeAgentRunRequest,
   ClaudeAgentSdkBackend,
+  ClaudeCodeContainer,
   PermissionAnswer,
   SdkStep,
 } from '../backends/claude-agent-sdk/index.js';
 import type { CheckpointStore } from '../checkpoints/types.js';
 import type { PotatoConfig } from '../config/types.js';
+import { CONTAINER_WORKSPACE } from '../sandbox/docker/container.js';
+import type { Sandbox } from '../sandbox/types.js';
 import type { Step, StepPayload, ToolCall } from '../steps/types.js';
 import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
 import type { AgentActivity, SessionStatus } from './events.js';
@@ -31,6 +39,8 @@ export interface SdkControllerDeps {
   store: Store;
   hub: EventHub;
   backend: ClaudeAgentSdkBackend;
+  /** Where Claude Code works: a docker sandbox runs it in the container, a local one on the host. */
+  sandbox: Sandbox;
   /** Null when checkpoints.enabled is false (rollback is then refused). */
   checkpoints: CheckpointStore | null;
   session: SessionRecord;
@@ -125,12 +135,26 @@ export class SdkSessionController implements SessionControls {
   private gitChain: Promise<unknown> = Promise.resolve();
   private timeout: NodeJS.Timeout | null = null;
   private loop: Promise<void> = Promise.resolve();
+  /** Set when Claude Code runs in the session's container. */
+  private readonly container: ClaudeCodeContainer | null;
+  /** The workspace as Claude Code sees it. */
+  private readonly cwd: string;
 
   constructor(private readonly deps: SdkControllerDeps) {
     this.id = deps.session.id;
     this.cfg = deps.config.live_coding_agent;
     this.rec = new SessionRecorder(deps);
     this.pauseGate = new PauseGate(this.rec);
+    const sandbox = deps.sandbox;
+    const spawn = sandbox.type === 'docker' ? sandbox.spawn?.bind(sandbox) : undefined;
+    this.container = spawn
+      ? {
+          spawn,
+          apiSocket: claudeCodeHostPaths(deps.config.output.path, deps.session.id).apiSocket,
+          root: process.getuid?.() === 0,
+        }
+      : null;
+    this.cwd = this.container ? CONTAINER_WORKSPACE : deps.session.workspace;
   }
 
   get done(): Promise<void> {
@@ -141,9 +165,19 @@ export class SdkSessionController implements SessionControls {
     return this.rec.state;
   }
 
-  /** Preflight (the API key is there); the manager fails the session with this message otherwise. */
-  check(): Promise<void> {
-    return this.deps.backend.check();
+  /**
+   * Preflight: the API key is there and, in a container, the image can run Claude Code (a
+   * native glibc program); the manager fails the session with this message otherwise.
+   */
+  async check(): Promise<void> {
+    await this.deps.backend.check();
+    if (!this.container) return;
+    const probe = await this.deps.sandbox.exec(`${CLAUDE_CODE_DIR}/claude --version`, { timeoutMs: 60_000 });
+    if (probe.exitCode !== 0) {
+      throw new Error(
+        `the claude_agent_sdk backend runs Claude Code inside the session's container, and the image ${this.cfg.sandbox.image} cannot run it (${CLAUDE_CODE_DIR}/claude --version: ${probe.output.trim().slice(0, 300) || `exit ${probe.exitCode}`}). Use an image with glibc (Debian, Ubuntu, python:3.x-slim, node:20-slim…), or sandbox.type local.`,
+      );
+    }
   }
 
   /** The backend could not start (unreachable, model missing, bad key…): recorded, session failed. */
@@ -288,15 +322,26 @@ export class SdkSessionController implements SessionControls {
       }
       if (this.timeout) clearTimeout(this.timeout);
       this.timeout = null;
+      // The API socket's folder (the socket itself went with the run); a rollback makes it again.
+      if (this.container) await rmdir(dirname(this.container.apiSocket)).catch(() => {});
       await this.gitChain.catch(() => {});
       await this.deps.onEnded?.(this.rec.session());
     }
   }
 
   private async runOnce(launch: Launch) {
+    const sb = this.cfg.sandbox;
+    const sandbox = this.deps.sandbox;
     const run = this.deps.backend.run({
       task: this.rec.session().task,
-      cwd: this.deps.session.workspace,
+      cwd: this.cwd,
+      readFile: (file) => sandbox.readFile(file).catch(() => null),
+      ...(this.container ? { container: this.container } : {}),
+      policy: {
+        allowed: sb.allowed_commands,
+        restricted: [...sb.restricted_commands, ...(this.cfg.claude_agent_sdk?.restricted_commands ?? [])],
+      },
+      commandTimeoutMs: Math.round(sb.command_timeout * 1000),
       ...launch,
       hooks: {
         onStep: (s) => this.onStep(s),
@@ -378,7 +423,7 @@ export class SdkSessionController implements SessionControls {
   private askPermission(call: ToolCall): Promise<PermissionAnswer> {
     if (this.stopRequest || this.rollbackRequest)
       return Promise.resolve({ allow: false, reason: 'the session is being stopped' });
-    const description = describeCall(call, this.deps.session.workspace);
+    const description = describeCall(call, this.cwd);
     return new Promise((resolve) => {
       this.waiting.set(call.id, { call, description, since: Date.now(), resolve });
       this.rec.emitStatus('waiting_approval', `${description} (call ${call.id}): approve, edit or deny`);

@@ -2,7 +2,7 @@
  * @module tools/bash-tool
  * bash_command: the command policy first, then the sandbox. A refused command runs nothing.
  */
-import { checkCommand } from './policy.js';
+import { checkCommand, refusalMessage } from './policy.js';
 import type { ToolInput } from './specs.js';
 import type { ToolResult } from './tool-result.js';
 import type { ToolContext } from './types.js';
@@ -21,7 +21,7 @@ export async function bashCommand(input: ToolInput<'bash_command'>, ctx: ToolCon
         truncated: false,
         refused: verdict.reason,
       },
-      result: `${verdict.reason}\nNothing was run.`,
+      result: refusalMessage(verdict.reason),
       isError: true,
       changed: [],
     };

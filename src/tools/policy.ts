@@ -81,6 +81,11 @@ export function findCommands(commandLine: string): FoundCommand[] {
 }
 
 /** Check a command line against the policy. Never throws: parse errors refuse the command. */
+/** What the agent is told when a command is refused (the raw backends and the SDK's Bash alike). */
+export function refusalMessage(reason: string): string {
+  return `${reason}\nNothing was run.`;
+}
+
 export function checkCommand(commandLine: string, policy: CommandPolicy): PolicyVerdict {
   let commands: FoundCommand[];
   try {

@@ -6,16 +6,30 @@
  * PreToolUse hook awaits the pause gate and enforces restricted_commands before Bash runs,
  * instructions go in as streaming input, stop is interrupt(), and a rollback resumes the SDK
  * session at the step's message (resume + resumeSessionAt, forkSession for a new branch).
+ * With a container (sandbox.type docker) Claude Code itself runs inside it (container.ts): its
+ * tools act there, and its API calls go out through a forwarder on the host that holds the key.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { CanUseTool, HookCallback, Options, SDKMessage, SDKUserMessage } from '@anthropic-ai/claude-agent-sdk';
+import type {
+  CanUseTool,
+  HookCallback,
+  Options,
+  SDKMessage,
+  SDKUserMessage,
+  SpawnedProcess,
+  SpawnOptions,
+} from '@anthropic-ai/claude-agent-sdk';
 import type { RawConfig } from '../../config/schema.js';
+import type { SandboxProcess, SpawnRequest } from '../../sandbox/types.js';
 import { addUsage, type StepPayload, type TokenUsage, type ToolCall } from '../../steps/types.js';
-import { checkCommand } from '../../tools/policy.js';
+import { checkCommand, refusalMessage } from '../../tools/policy.js';
+import type { CommandPolicy } from '../../tools/types.js';
 import { readApiKey } from '../api-key.js';
 import { BackendError } from '../types.js';
 import { type AnthropicUsage, fromAnthropicUsage } from '../usage.js';
+import { startApiForwarder } from './api-forwarder.js';
+import { API_SOCKET, CLAUDE_CODE_DIR, CONFIG_DIR } from './container.js';
 import { resultText, toPayload } from './map.js';
 import { loadClaudeAgentSdk } from './sdk.js';
 
@@ -56,10 +70,32 @@ export interface ClaudeAgentHooks {
   onStatus?(message: string): void;
 }
 
+/** Claude Code run inside the session's container (sandbox.type docker). */
+export interface ClaudeCodeContainer {
+  /** Starts a program in the container (DockerSandbox.spawn). */
+  spawn(req: SpawnRequest): SandboxProcess;
+  /** Host path of the socket the container sees at API_SOCKET: the forwarder listens there. */
+  apiSocket: string;
+  /** The container runs as root (Claude Code then needs IS_SANDBOX=1). */
+  root: boolean;
+}
+
 export interface ClaudeAgentRunRequest {
   task: string;
-  /** The workspace the SDK's tools work in. */
+  /** The workspace the SDK's tools work in, as Claude Code sees it (/workspace in a container). */
   cwd: string;
+  /**
+   * Reads a file an Edit or Write names (a path as Claude Code sees it) for the step's diff;
+   * null when it is missing or outside the workspace. Give the sandbox's confined read: a
+   * symlink the agent made must not make the server read a file of the host into a step.
+   */
+  readFile?(file: string): Promise<string | null>;
+  /** Run Claude Code inside this container instead of on the host. */
+  container?: ClaudeCodeContainer;
+  /** The command policy for Bash (default: only claude_agent_sdk.restricted_commands). */
+  policy?: CommandPolicy;
+  /** sandbox.command_timeout: the longest a Bash call may run. */
+  commandTimeoutMs?: number;
   hooks: ClaudeAgentHooks;
   /** Continue an earlier SDK session after a rollback: at = SdkStep.sdk_uuid; fork for a new branch. */
   resume?: { session_id: string; at?: string; fork: boolean };
@@ -90,13 +126,16 @@ export interface ClaudeAgentSdkBackend {
 
 export interface ClaudeAgentSdkOptions {
   env?: NodeJS.ProcessEnv;
-  /** Extra environment for the SDK's process (tests point ANTHROPIC_BASE_URL at the model server). */
+  /** Extra environment for the SDK's process when it runs on the host (tests set HOME). */
   processEnv?: Record<string, string>;
   /** stderr of the SDK's process, for diagnosis. */
   stderr?: (text: string) => void;
 }
 
 const READ_ONLY = new Set(['Read', 'Glob', 'Grep']);
+
+/** What Claude Code in a container holds instead of the key; the forwarder swaps in the real one. */
+const KEY_PLACEHOLDER = 'potato-forwarder-adds-the-key';
 
 /** A queue the SDK reads its user messages from; it stays open while the agent may be instructed. */
 class InputQueue implements AsyncIterable<SDKUserMessage> {
@@ -178,7 +217,12 @@ export function createClaudeAgentSdkBackend(
       const mustAsk = (tool: string) =>
         section.permission_mode === 'ask' || (section.permission_mode === 'restricted' && !READ_ONLY.has(tool));
       let sessionId = req.resume?.session_id ?? '';
-      const cwd = path.resolve(req.cwd);
+      const cwd = req.container ? req.cwd : path.resolve(req.cwd);
+      const policy = req.policy ?? { restricted: section.restricted_commands };
+      const readBefore = (file: unknown) => {
+        const p = path.posix.resolve(cwd, String(file ?? ''));
+        return req.readFile ? req.readFile(p).catch(() => null) : readMaybe(p);
+      };
 
       const preToolUse: HookCallback = async (hookInput) => {
         if (hookInput.hook_event_name !== 'PreToolUse') return {};
@@ -188,8 +232,9 @@ export function createClaudeAgentSdkBackend(
           input: (hookInput.tool_input ?? {}) as Record<string, unknown>,
         };
         const gate = await req.hooks.beforeTool?.(call);
-        const deny = (reason: string) => {
-          refusals.set(call.id, reason);
+        // `recorded` is what the step's `refused` says; the model gets `reason`.
+        const deny = (reason: string, recorded = reason) => {
+          refusals.set(call.id, recorded);
           return {
             hookSpecificOutput: {
               hookEventName: 'PreToolUse' as const,
@@ -201,16 +246,11 @@ export function createClaudeAgentSdkBackend(
         if (gate) return deny(gate.deny);
         if (!allowed.has(call.name)) return deny(`${call.name} is not in claude_agent_sdk.allowed_tools`);
         if (call.name === 'Bash') {
-          let verdict: ReturnType<typeof checkCommand>;
-          try {
-            verdict = checkCommand(String(call.input.command ?? ''), { restricted: section.restricted_commands });
-          } catch (error) {
-            return deny(`the command could not be checked: ${(error as Error).message}`);
-          }
-          if (!verdict.ok) return deny(`refused by restricted_commands: ${verdict.reason}`);
+          // The same policy and words as the raw backends' bash_command (tools/bash-tool.ts).
+          const verdict = checkCommand(String(call.input.command ?? ''), policy);
+          if (!verdict.ok) return deny(refusalMessage(verdict.reason), verdict.reason);
         }
-        const fileOf = (input: Record<string, unknown>) => path.resolve(cwd, String(input.file_path ?? ''));
-        if (call.name === 'Edit' || call.name === 'Write') befores.set(call.id, await readMaybe(fileOf(call.input)));
+        if (call.name === 'Edit' || call.name === 'Write') befores.set(call.id, await readBefore(call.input.file_path));
         // The annotator decides here rather than in canUseTool: the CLI lets reads inside its cwd
         // through without asking, and "ask" means every call.
         if (mustAsk(call.name)) {
@@ -221,7 +261,7 @@ export function createClaudeAgentSdkBackend(
           decided.set(call.id, input);
           if (answer.input) {
             edited.set(call.id, answer.input);
-            if (call.name === 'Edit' || call.name === 'Write') befores.set(call.id, await readMaybe(fileOf(input)));
+            if (call.name === 'Edit' || call.name === 'Write') befores.set(call.id, await readBefore(input.file_path));
           }
           return {
             hookSpecificOutput: {
@@ -242,6 +282,39 @@ export function createClaudeAgentSdkBackend(
         if (mustAsk(toolName)) return { behavior: 'deny', message: `${toolName} needs the annotator's approval` };
         return { behavior: 'allow', updatedInput: toolInput };
       };
+
+      const bashTimeout: Record<string, string> = req.commandTimeoutMs
+        ? { BASH_DEFAULT_TIMEOUT_MS: String(req.commandTimeoutMs), BASH_MAX_TIMEOUT_MS: String(req.commandTimeoutMs) }
+        : {};
+      const common = { CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', ...bashTimeout };
+      const container = req.container;
+      // In a container the key stays on the host: the forwarder on the socket adds it.
+      const forwarder = container
+        ? startApiForwarder({
+            socketPath: container.apiSocket,
+            upstream: section.base_url ?? 'https://api.anthropic.com',
+            apiKey: key,
+          })
+        : null;
+      const cliEnv: Record<string, string> = container
+        ? {
+            ...common,
+            ANTHROPIC_UNIX_SOCKET: API_SOCKET,
+            // Sent over the socket; the forwarder decides where it really goes.
+            ANTHROPIC_BASE_URL: 'http://localhost',
+            ANTHROPIC_API_KEY: KEY_PLACEHOLDER,
+            CLAUDE_CONFIG_DIR: CONFIG_DIR,
+            ...(container.root ? { IS_SANDBOX: '1' } : {}),
+          }
+        : {
+            ...common,
+            PATH: process.env.PATH ?? '/usr/bin:/bin',
+            HOME: process.env.HOME ?? '/tmp',
+            ANTHROPIC_API_KEY: key,
+            ...(section.base_url ? { ANTHROPIC_BASE_URL: section.base_url } : {}),
+            ...(process.getuid?.() === 0 ? { IS_SANDBOX: '1' } : {}),
+            ...opts.processEnv,
+          };
 
       const options: Options = {
         cwd,
@@ -264,16 +337,19 @@ export function createClaudeAgentSdkBackend(
               ...(req.resume.at ? { resumeSessionAt: req.resume.at } : {}),
             }
           : {}),
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: process.env.HOME ?? '/tmp',
-          ANTHROPIC_API_KEY: key,
-          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-          ...(section.base_url ? { ANTHROPIC_BASE_URL: section.base_url } : {}),
-          ...(process.getuid?.() === 0 ? { IS_SANDBOX: '1' } : {}),
-          ...opts.processEnv,
-        },
+        env: cliEnv,
         stderr: opts.stderr,
+        ...(container && forwarder
+          ? {
+              spawnClaudeCodeProcess: (spawn: SpawnOptions): SpawnedProcess =>
+                container.spawn({
+                  argv: [`${CLAUDE_CODE_DIR}/${path.basename(spawn.command)}`, ...spawn.args],
+                  env: containerEnv(spawn.env, cliEnv, key),
+                  cwd: spawn.cwd ?? cwd,
+                  ready: forwarder,
+                }),
+            }
+          : {}),
       } as Options;
 
       const q = loaded.then((sdk) => sdk.query({ prompt: input, options }));
@@ -282,8 +358,12 @@ export function createClaudeAgentSdkBackend(
       const done = (async (): Promise<ClaudeAgentRunResult> => {
         let usage: TokenUsage = { input_tokens: 0, output_tokens: 0 };
         let outcome = 'interrupted';
+        const closeForwarder = () => forwarder?.then((f) => f.close()).catch(() => undefined);
         // A missing package rejects here with its own message, not as an SDK failure.
-        const messages = await q;
+        const messages = await q.catch(async (error: unknown) => {
+          await closeForwarder();
+          throw error;
+        });
         try {
           for await (const message of messages as AsyncIterable<SDKMessage>) {
             if ('session_id' in message && message.session_id) sessionId = message.session_id;
@@ -327,7 +407,7 @@ export function createClaudeAgentSdkBackend(
                 const file = known.call.input.file_path;
                 const after =
                   (known.call.name === 'Edit' || known.call.name === 'Write') && !isError
-                    ? await readMaybe(path.resolve(cwd, String(file ?? '')))
+                    ? await readBefore(file)
                     : null;
                 let payload = toPayload(known.call.name, known.call.input, output, text, isError, cwd, {
                   before: befores.get(block.tool_use_id) ?? null,
@@ -367,6 +447,7 @@ export function createClaudeAgentSdkBackend(
           if (!stopped) throw new BackendError(`the Claude Agent SDK failed: ${(error as Error).message}`, 'server');
         } finally {
           input.close();
+          await closeForwarder();
         }
         return { session_id: sessionId, outcome: stopped ? 'interrupted' : outcome, usage };
       })();
@@ -401,4 +482,22 @@ function step(
     sdk_uuid: uuid,
     sdk_session_id: sessionId,
   };
+}
+
+/**
+ * The environment Claude Code gets in the container: ours, plus the SDK's own CLAUDE_* markers.
+ * Nothing else of the server's environment goes in, and never the key (the SDK may add entries
+ * of process.env to what it passes).
+ */
+function containerEnv(
+  fromSdk: Record<string, string | undefined>,
+  ours: Record<string, string>,
+  key: string,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(fromSdk)) {
+    if (value === undefined || value.includes(key)) continue;
+    if (/^CLAUDE_(CODE|AGENT_SDK)_|^CLAUDECODE$/.test(name)) env[name] = value;
+  }
+  return { ...env, ...ours };
 }

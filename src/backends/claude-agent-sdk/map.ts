@@ -64,7 +64,11 @@ export function toPayload(
     case 'Bash': {
       const stdout = str(output?.stdout);
       const stderr = str(output?.stderr);
-      const text = output ? [stdout, stderr].filter(Boolean).join('\n') : resultText;
+      // A failed command has no structured result, only "Exit code N" and its output as text.
+      const text =
+        output && typeof output === 'object' && !isError
+          ? [stdout, stderr].filter(Boolean).join('\n')
+          : resultText.replace(/^Exit code \d+\n/, '');
       // The SDK reports failure, not the status; a failing command's text ends with its exit code.
       const code = /exit code (\d+)/i.exec(resultText)?.[1];
       return {

@@ -51,9 +51,14 @@ export function containerUser(): string | undefined {
   return `${uid}:${gid}`;
 }
 
-export function containerSpec(cfg: SandboxConfig, workspace: string, sessionId: string): Docker.ContainerCreateOptions {
+export function containerSpec(
+  cfg: SandboxConfig,
+  workspace: string,
+  sessionId: string,
+  serverMounts: Volume[] = [],
+): Docker.ContainerCreateOptions {
   const user = containerUser();
-  const volumes = cfg.mount_volumes.map(parseVolume);
+  const volumes = [...cfg.mount_volumes.map(parseVolume), ...serverMounts];
   return {
     name: containerName(sessionId),
     Image: cfg.image,

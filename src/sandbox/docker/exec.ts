@@ -38,7 +38,8 @@ done
 
 /**
  * Stops, then kills, every process whose environment holds $1 (NAME=value), a few rounds so a
- * process forked during a scan is caught by the next. Needs only sh, tr, grep and kill.
+ * process forked during a scan is caught by the next. With $2 = TERM or INT, sends that signal
+ * once instead (a graceful stop). Needs only sh, tr, grep and kill.
  */
 const KILL_SCRIPT = `
 for round in 1 2 3; do
@@ -49,6 +50,7 @@ for round in 1 2 3; do
     fi
   done
   [ -z "$found" ] && exit 0
+  if [ "$2" != KILL ]; then kill -"$2" $found 2>/dev/null; exit 0; fi
   kill -STOP $found 2>/dev/null
   kill -KILL $found 2>/dev/null
 done
@@ -57,10 +59,19 @@ done
 /** After a kill, how long the runner gets to report before it is given up and killed too. */
 const REPORT_AFTER_KILL_MS = 3000;
 
-export async function killByEnv(container: Docker.Container, assignment: string): Promise<void> {
+export function killByEnv(container: Docker.Container, assignment: string): Promise<void> {
+  return signalByEnv(container, assignment, 'KILL');
+}
+
+/** Signals every process in the container whose environment holds `assignment`, as root. */
+export async function signalByEnv(
+  container: Docker.Container,
+  assignment: string,
+  signal: 'KILL' | 'TERM' | 'INT',
+): Promise<void> {
   try {
     const killer = await container.exec({
-      Cmd: ['/bin/sh', '-c', KILL_SCRIPT, 'potato-kill', assignment],
+      Cmd: ['/bin/sh', '-c', KILL_SCRIPT, 'potato-kill', assignment, signal],
       AttachStdout: true,
       AttachStderr: true,
       User: '0',

@@ -7,18 +7,24 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import Docker from 'dockerode';
 import type { SandboxConfig } from '../../config/schema.js';
-import type { DirEntry, ExecOptions, ExecResult, Sandbox } from '../types.js';
+import type { DirEntry, ExecOptions, ExecResult, Sandbox, SandboxProcess, SpawnRequest } from '../types.js';
 import { SandboxError } from '../types.js';
-import { containerName, containerSpec, parseVolume } from './container.js';
+import { containerName, containerSpec, parseVolume, type Volume } from './container.js';
 import { fromDocker, unreachable } from './errors.js';
 import { RunnerPool } from './exec.js';
 import { WorkspaceFiles } from './files.js';
+import { ContainerProcess } from './process.js';
 
 export interface DockerSandboxOptions {
   /** The Engine client; by default one from the environment (DOCKER_HOST or the local socket). */
   docker?: Docker;
   /** A workspace for this session other than `cfg.workspace` (absolute host path). */
   workspace?: string;
+  /**
+   * Binds the server adds for itself beyond `mount_volumes` (e.g. the Claude Code CLI, read-only,
+   * and the folder of the model API socket); not visible to the file tools.
+   */
+  mounts?: Volume[];
 }
 
 export class DockerSandbox implements Sandbox {
@@ -30,6 +36,7 @@ export class DockerSandbox implements Sandbox {
   private runners: RunnerPool | undefined;
   private starting: Promise<void> | undefined;
   private closed = false;
+  private readonly mounts: Volume[];
 
   constructor(
     private readonly cfg: SandboxConfig,
@@ -39,6 +46,7 @@ export class DockerSandbox implements Sandbox {
     this.docker = opts.docker ?? new Docker();
     this.workspace = path.resolve(opts.workspace ?? cfg.workspace);
     this.files = new WorkspaceFiles(this.workspace, cfg.mount_volumes.map(parseVolume));
+    this.mounts = opts.mounts ?? [];
   }
 
   /** The container's id once started (for logs and tests). */
@@ -62,7 +70,7 @@ export class DockerSandbox implements Sandbox {
     } catch (err) {
       throw unreachable(this.docker, err);
     }
-    const spec = containerSpec(this.cfg, this.workspace, this.sessionId);
+    const spec = containerSpec(this.cfg, this.workspace, this.sessionId, this.mounts);
     let container: Docker.Container;
     try {
       container = await this.docker.createContainer(spec);
@@ -104,6 +112,16 @@ export class DockerSandbox implements Sandbox {
     } catch (err) {
       throw fromDocker(this.docker, err, 'running a command in the container');
     }
+  }
+
+  spawn(req: SpawnRequest): SandboxProcess {
+    const container = this.container;
+    const started = this.start().then(() => {
+      if (!this.container) throw new SandboxError('this session sandbox has been closed', 'unavailable');
+    });
+    // The container exists once start() settles; the process waits for that and for req.ready.
+    const handle = container ?? this.docker.getContainer(containerName(this.sessionId));
+    return new ContainerProcess(handle, this.docker, { ...req, ready: Promise.all([started, req.ready]) });
   }
 
   resolve(relPath: string): string {

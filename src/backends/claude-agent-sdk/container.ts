@@ -1,0 +1,85 @@
+/**
+ * @module backends/claude-agent-sdk/container
+ * Claude Code inside the session's Docker container. The SDK's bundled CLI (a native glibc
+ * executable) is bind-mounted read-only; its API traffic leaves through a Unix socket whose folder
+ * is bind-mounted too (see api-forwarder.ts), so the container keeps `network: false`; its config
+ * folder (transcripts, which `resume` reads after a rollback) is a host folder per session outside
+ * the workspace, so it survives the container. Where each lives, on the host and inside.
+ */
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Volume } from '../../sandbox/docker/container.js';
+import { BackendError } from '../types.js';
+
+/** Inside the container. */
+export const CLAUDE_CODE_DIR = '/potato/claude-code';
+export const API_DIR = '/potato/api';
+export const API_SOCKET = `${API_DIR}/api.sock`;
+export const CONFIG_DIR = '/potato/claude-config';
+
+export interface ClaudeCodeHostPaths {
+  /** The folder of the bundled CLI (mounted read-only at CLAUDE_CODE_DIR). */
+  cliDir: string;
+  /** The folder of the API socket (mounted read-only at API_DIR): short, a socket path has ~107 bytes. */
+  apiDir: string;
+  apiSocket: string;
+  /** Claude Code's config folder (mounted read-write at CONFIG_DIR). */
+  configDir: string;
+}
+
+/**
+ * The host path of the SDK's bundled Claude Code for this machine, found as the SDK finds it
+ * (the `@anthropic-ai/claude-agent-sdk-<os>-<arch>` package, glibc build first).
+ */
+export function bundledClaudeCode(): string {
+  const require = createRequire(import.meta.url);
+  const base = `@anthropic-ai/claude-agent-sdk-${process.platform}-${process.arch}`;
+  for (const pkg of [base, `${base}-musl`]) {
+    try {
+      return require.resolve(`${pkg}/claude`);
+    } catch {
+      // try the next build
+    }
+  }
+  throw new BackendError(
+    `the claude_agent_sdk backend with sandbox.type docker runs the SDK's bundled Claude Code in the container, but ${base} is not installed: reinstall @anthropic-ai/claude-agent-sdk (npm install) so its platform package comes along`,
+    'config',
+  );
+}
+
+export function claudeCodeHostPaths(outputPath: string, sessionId: string): ClaudeCodeHostPaths {
+  const tag = createHash('sha256')
+    .update(`${path.resolve(outputPath)}\0${sessionId}`)
+    .digest('hex')
+    .slice(0, 16);
+  const apiDir = path.join(tmpdir(), `potato-api-${tag}`);
+  return {
+    cliDir: path.dirname(bundledClaudeCode()),
+    apiDir,
+    apiSocket: path.join(apiDir, 'api.sock'),
+    configDir: path.join(path.resolve(outputPath), 'claude-code', sessionId),
+  };
+}
+
+/** Creates the host folders (private to the server's user) and returns the binds for the container. */
+export function claudeCodeMounts(paths: ClaudeCodeHostPaths): Volume[] {
+  mkdirSync(paths.configDir, { recursive: true, mode: 0o700 });
+  mkdirSync(paths.apiDir, { recursive: true, mode: 0o700 });
+  // The socket folder is in the shared temp folder: refuse one someone else made or linked.
+  const st = lstatSync(paths.apiDir);
+  const uid = process.getuid?.();
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
+    throw new BackendError(
+      `${paths.apiDir} is not a private folder of this user: remove it and start the session again`,
+      'config',
+    );
+  }
+  return [
+    { host: paths.cliDir, container: CLAUDE_CODE_DIR, readOnly: true },
+    { host: paths.apiDir, container: API_DIR, readOnly: true },
+    { host: paths.configDir, container: CONFIG_DIR, readOnly: false },
+  ];
+}

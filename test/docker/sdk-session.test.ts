@@ -1,0 +1,179 @@
+/**
+ * @module test/docker/sdk-session
+ * A claude_agent_sdk session with the Docker sandbox, on the real engine: the SDK's bundled
+ * Claude Code runs inside the session's container (network off) against the scripted Messages
+ * API, which it reaches only through the API socket. Its Bash runs in the container (the
+ * container's hostname, no route to the host), the key never enters the container, its files land
+ * in the workspace with checkpoints, and a command outside allowed_commands is refused with the
+ * command policy's own message.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { createClaudeAgentSdkBackend } from '../../src/backends/claude-agent-sdk/index.js';
+import { loadConfig } from '../../src/config/load.js';
+import { defaultEngineParts } from '../../src/engine.js';
+import type { SessionEvent } from '../../src/session/events.js';
+import { createSessionManager } from '../../src/session/manager.js';
+import type { StepPayload } from '../../src/steps/types.js';
+import { openSqliteStore } from '../../src/store/sqlite/store.js';
+import { startModelServer } from '../model-server/server.js';
+import { ensureDockerImages, PYTHON_IMAGE } from './engine.js';
+
+const KEY = 'sk-ant-secret-4d1f0c9e';
+const docker = (...args: string[]) => execFileSync('docker', args, { encoding: 'utf8' }).trim();
+const bash = (id: string, command: string) => ({ tool_calls: [{ id, name: 'Bash', input: { command } }] });
+
+/** The host's address on Docker's default bridge (some engines list only the subnet: then its .1). */
+function bridgeAddress(): string {
+  const [cfg] = JSON.parse(docker('network', 'inspect', 'bridge', '--format', '{{json .IPAM.Config}}')) as {
+    Subnet: string;
+    Gateway?: string;
+  }[];
+  return cfg!.Gateway || cfg!.Subnet.replace(/\.0\/\d+$/, '.1');
+}
+
+let dir: string;
+beforeAll(() => {
+  ensureDockerImages();
+  dir = mkdtempSync(join(tmpdir(), 'potato-sdk-docker-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('claude_agent_sdk with sandbox.type docker', () => {
+  it('runs Claude Code in the container: its Bash sees the container, not the host or the key', async () => {
+    const server = await startModelServer();
+    // Something on the host a container could dial if it had a network.
+    const listener = createServer((sock) => sock.end('hello\n'));
+    await new Promise<void>((r) => listener.listen(0, '0.0.0.0', r));
+    const port = (listener.address() as { port: number }).port;
+    const bridge = bridgeAddress();
+
+    mkdirSync(join(dir, 'repo'));
+    writeFileSync(join(dir, 'repo/parser.py'), 'def parse(text):\n    return text\n');
+    const allowed = ['hostname', 'python3', 'echo', 'cat', 'ls'];
+    const config = {
+      live_coding_agent: {
+        backend: 'claude_agent_sdk',
+        claude_agent_sdk: { api_key_env: 'TEST_SDK_KEY', base_url: server.anthropicUrl },
+        sandbox: {
+          type: 'docker',
+          image: PYTHON_IMAGE,
+          workspace: './repo',
+          network: false,
+          timeout: 300,
+          allowed_commands: allowed,
+        },
+      },
+      output: { path: './output/' },
+      annotators: [{ username: 'ann', password: 'pw' }],
+    };
+    writeFileSync(join(dir, 'config.yaml'), stringify(config));
+    const loaded = loadConfig(join(dir, 'config.yaml'));
+    const store = openSqliteStore(join(loaded.output.path, 'potato.db'));
+    const manager = createSessionManager({
+      config: loaded,
+      store,
+      parts: {
+        ...defaultEngineParts(),
+        createSdkBackend: (cfg) =>
+          createClaudeAgentSdkBackend(cfg.live_coding_agent.claude_agent_sdk!, { env: { TEST_SDK_KEY: KEY } }),
+      },
+    });
+    try {
+      server.enqueue(
+        'anthropic',
+        bash('toolu_host', 'hostname'),
+        bash(
+          'toolu_net',
+          `python3 -c "import socket; socket.create_connection(('${bridge}', ${port}), timeout=3); print('CONNECTED')"`,
+        ),
+        // Every process's environment in the container, the CLI's included: no key anywhere.
+        bash(
+          'toolu_env',
+          `python3 -c "import glob; print('key seen', sum(open(f,'rb').read().count(b'${KEY.slice(-8)}') for f in glob.glob('/proc/[0-9]*/environ')), 'times')"`,
+        ),
+        bash('toolu_make', 'echo made in the container > made.txt && ls'),
+        {
+          tool_calls: [
+            { id: 'toolu_write', name: 'Write', input: { file_path: '/workspace/notes.md', content: 'notes\n' } },
+          ],
+        },
+        bash('toolu_curl', 'curl http://example.com'),
+        { text: 'Done.' },
+      );
+      const s = await manager.start({ task: 'look around', annotator: 'ann' });
+      const containerId = docker('ps', '--filter', `label=potato.session=${s.id}`, '--format', '{{.ID}}');
+      expect(containerId).not.toBe('');
+      const hostname = docker('inspect', containerId, '--format', '{{.Config.Hostname}}');
+      await new Promise<void>((resolve) => {
+        const done = (e: SessionEvent) =>
+          e.type === 'session' && ['finished', 'stopped', 'failed'].includes(e.session.status);
+        if (store.eventsAfter(s.id, 0).some(done)) return resolve();
+        const off = manager.subscribe(s.id, (e) => {
+          if (done(e)) {
+            off();
+            resolve();
+          }
+        });
+      });
+      const session = store.getSession(s.id)!;
+      expect(session.end_reason).toBe('the agent finished its work');
+      const steps = store.listSteps(s.id);
+      const commands = steps
+        .map((st) => st.payload)
+        .filter((p): p is Extract<StepPayload, { type: 'bash_command' }> => p.type === 'bash_command');
+      const [host, net, env, make, curl] = commands;
+
+      // Claude Code and its Bash run in the container: its hostname, not the host's.
+      expect(host!.output.trim()).toBe(hostname);
+      expect(hostname).not.toBe(docker('info', '--format', '{{.Name}}'));
+      // The network is off for everything in the container, Claude Code included.
+      expect(net!.output).not.toMatch(/CONNECTED/);
+      expect(net!.output).toMatch(/Network is unreachable/);
+      expect(net!.exit_code).toBe(1);
+      // The key is on the host only: the forwarder added it to every request the model server got.
+      expect(env!.output).toMatch(/key seen 0 times/);
+      const requests = server.modelRequests('anthropic');
+      expect(requests.length).toBe(7);
+      expect(new Set(requests.map((r) => r.headers['x-api-key']))).toEqual(new Set([KEY]));
+
+      // What it writes lands in the workspace and is checkpointed.
+      const ws = session.workspace;
+      expect(make!.output).toMatch(/made\.txt/);
+      expect(readFileSync(join(ws, 'made.txt'), 'utf8')).toBe('made in the container\n');
+      expect(readFileSync(join(ws, 'notes.md'), 'utf8')).toBe('notes\n');
+      const write = steps.find((st) => st.type === 'file_write')!;
+      expect(write.payload).toMatchObject({
+        type: 'file_write',
+        path: 'notes.md',
+        diff: expect.stringContaining('+notes'),
+      });
+      const makeStep = steps.find((st) => st.payload === make)!;
+      for (const st of [makeStep, write]) {
+        expect(st.changed_files).toBe(true);
+        expect(
+          execFileSync('git', ['show', '--stat', '--format=%s', st.checkpoint!], { cwd: ws, encoding: 'utf8' }),
+        ).toMatch(st === write ? /notes\.md/ : /made\.txt/);
+      }
+
+      // A command outside allowed_commands is refused with the policy's message, and runs nothing.
+      const refusal = `refused: "curl" is not in allowed_commands (${allowed.join(', ')})`;
+      expect(curl!.refused).toBe(refusal);
+      const { messages } = requests.at(-1)!.body as { messages: { content: unknown }[] };
+      const answer = (messages.at(-1)!.content as { tool_use_id?: string; content?: string }[]).find(
+        (b) => b.tool_use_id === 'toolu_curl',
+      );
+      expect(answer?.content).toContain(`${refusal}\nNothing was run.`);
+    } finally {
+      await manager.shutdown();
+      store.close();
+      await server.close();
+      listener.close();
+    }
+  }, 180_000);
+});
