@@ -21,8 +21,8 @@ import type { SessionEvent } from '../../src/session/events.js';
 import { createSessionManager } from '../../src/session/manager.js';
 import type { StepPayload } from '../../src/steps/types.js';
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
-import { startModelServer } from '../model-server/server.js';
-import { ensureDockerImages, PYTHON_IMAGE } from './engine.js';
+import { type ModelServer, startModelServer } from '../model-server/server.js';
+import { BUSYBOX_IMAGE, ensureDockerImages, PYTHON_IMAGE } from './engine.js';
 
 const KEY = 'sk-ant-secret-4d1f0c9e';
 const docker = (...args: string[]) => execFileSync('docker', args, { encoding: 'utf8' }).trim();
@@ -35,6 +35,35 @@ function bridgeAddress(): string {
     Gateway?: string;
   }[];
   return cfg!.Gateway || cfg!.Subnet.replace(/\.0\/\d+$/, '.1');
+}
+
+/** The session manager of a claude_agent_sdk config with the Docker sandbox, in its own folder. */
+function engineFor(server: ModelServer, name: string, sandbox: Record<string, unknown>) {
+  const root = join(dir, name);
+  mkdirSync(join(root, 'repo'), { recursive: true });
+  writeFileSync(join(root, 'repo/parser.py'), 'def parse(text):\n    return text\n');
+  const config = {
+    live_coding_agent: {
+      backend: 'claude_agent_sdk',
+      claude_agent_sdk: { api_key_env: 'TEST_SDK_KEY', base_url: server.anthropicUrl },
+      sandbox: { type: 'docker', workspace: './repo', network: false, timeout: 300, ...sandbox },
+    },
+    output: { path: './output/' },
+    annotators: [{ username: 'ann', password: 'pw' }],
+  };
+  writeFileSync(join(root, 'config.yaml'), stringify(config));
+  const loaded = loadConfig(join(root, 'config.yaml'));
+  const store = openSqliteStore(join(loaded.output.path, 'potato.db'));
+  const manager = createSessionManager({
+    config: loaded,
+    store,
+    parts: {
+      ...defaultEngineParts(),
+      createSdkBackend: (cfg) =>
+        createClaudeAgentSdkBackend(cfg.live_coding_agent.claude_agent_sdk!, { env: { TEST_SDK_KEY: KEY } }),
+    },
+  });
+  return { manager, store };
 }
 
 let dir: string;
@@ -53,37 +82,8 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
     const port = (listener.address() as { port: number }).port;
     const bridge = bridgeAddress();
 
-    mkdirSync(join(dir, 'repo'));
-    writeFileSync(join(dir, 'repo/parser.py'), 'def parse(text):\n    return text\n');
     const allowed = ['hostname', 'python3', 'echo', 'cat', 'ls'];
-    const config = {
-      live_coding_agent: {
-        backend: 'claude_agent_sdk',
-        claude_agent_sdk: { api_key_env: 'TEST_SDK_KEY', base_url: server.anthropicUrl },
-        sandbox: {
-          type: 'docker',
-          image: PYTHON_IMAGE,
-          workspace: './repo',
-          network: false,
-          timeout: 300,
-          allowed_commands: allowed,
-        },
-      },
-      output: { path: './output/' },
-      annotators: [{ username: 'ann', password: 'pw' }],
-    };
-    writeFileSync(join(dir, 'config.yaml'), stringify(config));
-    const loaded = loadConfig(join(dir, 'config.yaml'));
-    const store = openSqliteStore(join(loaded.output.path, 'potato.db'));
-    const manager = createSessionManager({
-      config: loaded,
-      store,
-      parts: {
-        ...defaultEngineParts(),
-        createSdkBackend: (cfg) =>
-          createClaudeAgentSdkBackend(cfg.live_coding_agent.claude_agent_sdk!, { env: { TEST_SDK_KEY: KEY } }),
-      },
-    });
+    const { manager, store } = engineFor(server, 'main', { image: PYTHON_IMAGE, allowed_commands: allowed });
     try {
       server.enqueue(
         'anthropic',
@@ -176,4 +176,22 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
       listener.close();
     }
   }, 180_000);
+
+  it('fails the session at start, saying why, when the image cannot run Claude Code (no glibc)', async () => {
+    const server = await startModelServer();
+    const { manager, store } = engineFor(server, 'busybox', { image: BUSYBOX_IMAGE });
+    try {
+      const s = await manager.start({ task: 'anything', annotator: 'ann' });
+      const session = store.getSession(s.id)!;
+      expect(session.status).toBe('failed');
+      expect(session.end_reason).toMatch(
+        /runs Claude Code inside the session's container, and the image potato-test\/busybox:latest cannot run it .*Use an image with glibc/,
+      );
+      expect(server.requests).toHaveLength(0);
+    } finally {
+      await manager.shutdown();
+      store.close();
+      await server.close();
+    }
+  }, 120_000);
 });

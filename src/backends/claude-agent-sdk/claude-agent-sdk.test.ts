@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type ModelServer, startModelServer } from '../../../test/model-server/server.js';
 import { liveCodingAgentSchema } from '../../config/schema.js';
 import type { ToolCall } from '../../steps/types.js';
+import { checkCommand, refusalMessage } from '../../tools/policy.js';
 import { createClaudeAgentSdkBackend, type SdkStep } from './index.js';
 
 let server: ModelServer;
@@ -95,6 +96,37 @@ describe('claude_agent_sdk backend: the SDK drives its own loop against the scri
     const last = server.modelRequests('anthropic').at(-1)!.body as { messages: { content: unknown }[] };
     expect(JSON.stringify(last.messages.at(-1))).toContain('toolu_b');
     expect(JSON.stringify(last.messages.at(-1))).toContain('restricted_commands');
+  });
+
+  it("checks Bash against the whole command policy it is given, with the raw backends' words", async () => {
+    server.enqueue(
+      'anthropic',
+      { tool_calls: [{ id: 'toolu_ok', name: 'Bash', input: { command: 'ls' } }] },
+      { tool_calls: [{ id: 'toolu_no', name: 'Bash', input: { command: 'ls && rm parser.py' } }] },
+      { text: 'Done.' },
+    );
+    const steps: SdkStep[] = [];
+    await backend().run({
+      task: 'Look around',
+      cwd: dir,
+      policy: { allowed: ['ls'], restricted: [] },
+      hooks: { onStep: (s) => void steps.push(s) },
+    }).done;
+    const refusal = checkCommand('ls && rm parser.py', { allowed: ['ls'], restricted: [] });
+    expect(refusal.ok).toBe(false);
+    const reason = refusal.ok ? '' : refusal.reason;
+    expect(reason).toBe('refused: "rm" is not in allowed_commands (ls)');
+    expect(steps.map((s) => s.payload)).toMatchObject([
+      { type: 'bash_command', command: 'ls', output: expect.stringContaining('parser.py'), exit_code: 0 },
+      { type: 'bash_command', command: 'ls && rm parser.py', refused: reason, exit_code: null },
+      { type: 'message' },
+    ]);
+    expect(await readFile(path.join(dir, 'parser.py'), 'utf8')).toContain('def parse');
+    const last = server.modelRequests('anthropic').at(-1)!.body as { messages: { content: unknown }[] };
+    const result = (last.messages.at(-1)!.content as { tool_use_id?: string; content?: string }[]).find(
+      (b) => b.tool_use_id === 'toolu_no',
+    );
+    expect(result?.content).toContain(refusalMessage(reason));
   });
 
   it('delivers an instruction given while paused as user content the model receives', async () => {
