@@ -74,6 +74,24 @@ describe('potato (in-process)', () => {
     expect(stdout).not.toContain('observer_pw_1');
   });
 
+  it('validate warns on stderr about each key that has no effect with the backend and sandbox, and still succeeds', async () => {
+    const file = fixture('no-effect.yaml');
+    const { code, stdout, stderr } = await potato('validate', file);
+    expect(code).toBe(0);
+    expect(parse(stdout).live_coding_agent.backend).toBe('claude_agent_sdk');
+    expect(stderr).toBe(
+      [
+        `warning: config ${file} line 7: live_coding_agent.ollama has no effect: backend is "claude_agent_sdk", so only live_coding_agent.claude_agent_sdk is read`,
+        `warning: config ${file} line 12: live_coding_agent.sandbox.image has no effect: it applies to sandbox.type docker only`,
+        `warning: config ${file} line 13: live_coding_agent.sandbox.network has no effect: it applies to sandbox.type docker only`,
+        `warning: config ${file} line 14: live_coding_agent.sandbox.max_output_bytes has no effect: Claude Code's Bash and Read keep their own output limits with backend claude_agent_sdk`,
+        LOCAL_SANDBOX_NOTE,
+      ].join('\n'),
+    );
+    // allowed_commands does apply to claude_agent_sdk now: no warning for it.
+    expect(stderr).not.toContain('allowed_commands');
+  });
+
   it('validate exits 2 and lists every problem of a bad config, without a stack trace', async () => {
     const { code, stdout, stderr } = await potato('validate', fixture('bad/many-problems.yaml'));
     expect(code).toBe(2);

@@ -5,8 +5,9 @@
  * everything saved (the session can be exported or reopened in the UI later).
  */
 import type { Command } from 'commander';
-import { loadConfig } from '../config/load.js';
+import { loadConfigWithWarnings } from '../config/load.js';
 import type { PotatoConfig } from '../config/types.js';
+import { renderWarnings } from '../config/warnings.js';
 import { action } from '../session/checkpoint-message.js';
 import type { SessionEvent } from '../session/events.js';
 import { createSessionManager } from '../session/manager.js';
@@ -28,7 +29,8 @@ export function register(program: Command): void {
     .option('--task <text>', 'run one session headless on this task, printing steps, instead of serving the UI')
     .description('start the server with a YAML config (or run one headless session with --task)')
     .action(async (file: string, opts: StartOptions) => {
-      const config = loadConfig(file);
+      const { config, warnings } = loadConfigWithWarnings(file);
+      if (warnings.length > 0) process.stderr.write(renderWarnings(warnings, config.config_path));
       if (opts.port !== undefined) config.port = parsePort(opts.port);
       if (opts.host !== undefined) config.host = opts.host;
       if (opts.task !== undefined) await runHeadless(config, opts.task);

@@ -2,14 +2,16 @@
  * @module cli/validate
  * `potato validate CONFIG`: load the config and print it resolved (defaults applied, paths
  * absolute) as YAML with secrets masked; a bad config throws ConfigError, which main.ts reports.
- * A backend whose package is an optional peer dependency must also find it installed.
+ * A backend whose package is an optional peer dependency must also find it installed. Keys that
+ * have no effect with the chosen backend or sandbox are warnings on stderr.
  */
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { ConfigError } from '../config/errors.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfigWithWarnings } from '../config/load.js';
 import { maskedConfig } from '../config/secrets.js';
 import type { PotatoConfig } from '../config/types.js';
+import { renderWarnings } from '../config/warnings.js';
 
 /** Said for every local config: it is valid, and it is still not a boundary. */
 export const LOCAL_SANDBOX_NOTE = [
@@ -27,11 +29,12 @@ export function register(program: Command): void {
     .argument('<config>', 'YAML config file')
     .description('check a config file and print it resolved, with secrets masked')
     .action(async (configPath: string, _options: unknown, command: Command) => {
-      const cfg = loadConfig(configPath);
-      await requireBackendPackage(cfg, configPath);
+      const { config, warnings } = loadConfigWithWarnings(configPath);
+      await requireBackendPackage(config, configPath);
       const out = command.configureOutput();
-      out.writeOut?.(stringify(maskedConfig(cfg), { lineWidth: 0 }));
-      if (cfg.live_coding_agent.sandbox.type === 'local') out.writeErr?.(LOCAL_SANDBOX_NOTE);
+      out.writeOut?.(stringify(maskedConfig(config), { lineWidth: 0 }));
+      if (warnings.length > 0) out.writeErr?.(renderWarnings(warnings, config.config_path));
+      if (config.live_coding_agent.sandbox.type === 'local') out.writeErr?.(LOCAL_SANDBOX_NOTE);
     });
 }
 

@@ -11,10 +11,16 @@ import { ConfigError, type ConfigProblem, formatPath, issueToProblems } from './
 import { hashPassword } from './passwords.js';
 import { BACKENDS, type BackendName, configSchema, type RawConfig } from './schema.js';
 import type { PotatoConfig } from './types.js';
+import { type ConfigWarning, configWarnings } from './warnings.js';
 import { workspaceProblem } from './workspace.js';
 
 /** Load, validate and resolve a config file. Throws ConfigError listing every problem. */
 export function loadConfig(file: string): PotatoConfig {
+  return loadConfigWithWarnings(file).config;
+}
+
+/** loadConfig, plus the keys the file sets that have no effect with its backend and sandbox. */
+export function loadConfigWithWarnings(file: string): { config: PotatoConfig; warnings: ConfigWarning[] } {
   const configPath = path.resolve(file);
   const text = readConfigText(configPath);
   const lineCounter = new LineCounter();
@@ -75,7 +81,11 @@ export function loadConfig(file: string): PotatoConfig {
     located.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new ConfigError(located, configPath);
   }
-  return resolve(result.data!, configPath);
+  const warnings = configWarnings(data, result.data!).map((w) => ({
+    ...w,
+    line: locate(doc.contents, w.keys, lineCounter, 'key').line,
+  }));
+  return { config: resolve(result.data!, configPath), warnings };
 }
 
 function readConfigText(configPath: string): string {
@@ -154,6 +164,7 @@ function locate(
   root: Node | null,
   keys: readonly PropertyKey[],
   lineCounter: LineCounter,
+  at: 'value' | 'key' = 'value',
 ): { line?: number; column?: number } {
   let node: unknown = root;
   let found: Node | null = root;
@@ -162,7 +173,7 @@ function locate(
       const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && item.key.value === key);
       if (!pair) break;
       // An unknown or empty key is best shown at the key itself.
-      found = (pair.value as Node | null) ?? (pair.key as Node);
+      found = (at === 'value' && (pair.value as Node | null)) || (pair.key as Node);
       node = pair.value;
     } else if (isSeq(node) && typeof key === 'number') {
       const item = node.items[key] as Node | undefined;

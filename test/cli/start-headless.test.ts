@@ -22,7 +22,12 @@ async function closedPort(): Promise<number> {
 
 describe('potato start --task (headless)', () => {
   it('prints steps live and keeps everything when stopped with Ctrl-C', async () => {
-    const dir = demoProject((cfg) => cfg.replace('turn_delay_ms: 700', 'turn_delay_ms: 400'));
+    const dir = demoProject((cfg) =>
+      cfg
+        .replace('turn_delay_ms: 700', 'turn_delay_ms: 400')
+        // A key the local sandbox ignores: start says so on stderr.
+        .replace('timeout: 600', 'timeout: 600\n    cpus: 4'),
+    );
     const child = startHeadless(dir);
     let out = '';
     let err = '';
@@ -42,7 +47,9 @@ describe('potato start --task (headless)', () => {
     });
     child.kill('SIGINT');
     const code = await exited;
-    expect(err).toBe('');
+    expect(err).toBe(
+      `warning: config ${join(dir, 'config.yaml')} line 16: live_coding_agent.sandbox.cpus has no effect: it applies to sandbox.type docker only\n`,
+    );
     expect(code).toBe(0);
     expect(out).toMatch(/^session (session_\S+): Fix the failing test$/m);
     expect(out).toMatch(/step 2: Read tests\/test_parser.py/);
