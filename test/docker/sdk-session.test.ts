@@ -66,6 +66,14 @@ function engineFor(server: ModelServer, name: string, sandbox: Record<string, un
   return { manager, store };
 }
 
+async function waitUntil(ok: () => boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`not true within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 let dir: string;
 beforeAll(() => {
   ensureDockerImages();
@@ -194,4 +202,40 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
       await server.close();
     }
   }, 120_000);
+
+  it('rolls back after the container is gone: a new container resumes the transcript at the step', async () => {
+    const server = await startModelServer();
+    const { manager, store } = engineFor(server, 'rollback', { image: PYTHON_IMAGE });
+    try {
+      server.enqueue('anthropic', bash('toolu_one', 'echo one > one.txt'), bash('toolu_two', 'echo two > two.txt'), {
+        text: 'Done.',
+      });
+      const s = await manager.start({ task: 'write two files', annotator: 'ann' });
+      await s.done;
+      const session = store.getSession(s.id)!;
+      expect(session.status).toBe('finished');
+      const containers = () => docker('ps', '-a', '--filter', `label=potato.session=${s.id}`, '--format', '{{.ID}}');
+      await waitUntil(() => containers() === '');
+      const [one] = store.listSteps(s.id);
+      expect(one!.payload).toMatchObject({ type: 'bash_command', command: 'echo one > one.txt' });
+
+      server.enqueue('anthropic', { text: 'Second path.' });
+      const before = server.modelRequests('anthropic').length;
+      const reopened = await manager.reopen(s.id);
+      await reopened.rollback({ toStepId: one!.id, reason: 'only one file', annotator: 'ann' });
+      await reopened.done;
+      const ws = session.workspace;
+      expect(readFileSync(join(ws, 'one.txt'), 'utf8')).toBe('one\n');
+      expect(() => readFileSync(join(ws, 'two.txt'))).toThrow();
+      // Claude Code in the new container read its transcript from the host folder, up to step 1.
+      const seen = JSON.stringify((server.modelRequests('anthropic')[before]!.body as { messages: unknown }).messages);
+      expect(seen).toContain('toolu_one');
+      expect(seen).not.toContain('toolu_two');
+      expect(store.getSession(s.id)!.status).toBe('finished');
+    } finally {
+      await manager.shutdown();
+      store.close();
+      await server.close();
+    }
+  }, 180_000);
 });
