@@ -76,7 +76,7 @@ export function defaultEngineParts(opts: { clock?: Clock } = {}): EngineParts {
       const secretEnvNames = secretNames(config);
       if (sb.type === 'docker') {
         // Claude Code runs in the container: it needs the CLI, the API socket and its config folder.
-        const mounts =
+        const mounts = () =>
           config.live_coding_agent.backend === 'claude_agent_sdk'
             ? claudeCodeMounts(claudeCodeHostPaths(config.output.path, sessionId))
             : [];

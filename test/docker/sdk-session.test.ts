@@ -2,10 +2,11 @@
  * @module test/docker/sdk-session
  * A claude_agent_sdk session with the Docker sandbox, on the real engine: the SDK's bundled
  * Claude Code runs inside the session's container (network off) against the scripted Messages
- * API, which it reaches only through the API socket. Its Bash runs in the container (the
- * container's hostname, no route to the host), the key never enters the container, its files land
- * in the workspace with checkpoints, and a command outside allowed_commands is refused with the
- * command policy's own message.
+ * API, which it reaches only through the API socket. Its Bash and Read run in the container (the
+ * container's hostname, no route to the host), the key never enters the container, what Bash,
+ * Write and Edit change lands in the workspace with checkpoints, Grep and Glob work there, a
+ * command outside allowed_commands is refused with the command policy's own message, an image
+ * without glibc fails the session at start, and a rollback resumes in a new container.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -82,7 +83,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('claude_agent_sdk with sandbox.type docker', () => {
-  it('runs Claude Code in the container: its Bash sees the container, not the host or the key', async () => {
+  it('runs Claude Code in the container: its tools see the container, not the host, its network or the key', async () => {
     const server = await startModelServer();
     // Something on the host a container could dial if it had a network.
     const listener = createServer((sock) => sock.end('hello\n'));
@@ -112,6 +113,28 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
           ],
         },
         bash('toolu_curl', 'curl http://example.com'),
+        // Read, Edit, Grep and Glob act in the container too: /etc/hostname is the container's.
+        { tool_calls: [{ id: 'toolu_rh', name: 'Read', input: { file_path: '/etc/hostname' } }] },
+        { tool_calls: [{ id: 'toolu_rp', name: 'Read', input: { file_path: '/workspace/parser.py' } }] },
+        {
+          tool_calls: [
+            {
+              id: 'toolu_edit',
+              name: 'Edit',
+              input: {
+                file_path: '/workspace/parser.py',
+                old_string: 'return text',
+                new_string: 'return text.strip()',
+              },
+            },
+          ],
+        },
+        {
+          tool_calls: [
+            { id: 'toolu_grep', name: 'Grep', input: { pattern: 'strip', output_mode: 'files_with_matches' } },
+          ],
+        },
+        { tool_calls: [{ id: 'toolu_glob', name: 'Glob', input: { pattern: '*.md' } }] },
         { text: 'Done.' },
       );
       const s = await manager.start({ task: 'look around', annotator: 'ann' });
@@ -147,7 +170,7 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
       // The key is on the host only: the forwarder added it to every request the model server got.
       expect(env!.output).toMatch(/key seen 0 times/);
       const requests = server.modelRequests('anthropic');
-      expect(requests.length).toBe(7);
+      expect(requests.length).toBe(12);
       expect(new Set(requests.map((r) => r.headers['x-api-key']))).toEqual(new Set([KEY]));
 
       // What it writes lands in the workspace and is checkpointed.
@@ -169,13 +192,35 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
         ).toMatch(st === write ? /notes\.md/ : /made\.txt/);
       }
 
+      const byCall = (id: string) => steps.find((st) => st.tool_call?.id === id)!;
+      expect(byCall('toolu_rh').payload).toMatchObject({
+        type: 'file_read',
+        content: expect.stringContaining(hostname),
+      });
+      const edit = byCall('toolu_edit');
+      expect(edit.payload).toMatchObject({
+        type: 'file_edit',
+        path: 'parser.py',
+        diff: expect.stringContaining('+    return text.strip()'),
+      });
+      expect(readFileSync(join(ws, 'parser.py'), 'utf8')).toContain('return text.strip()');
+      expect(edit.checkpoint).not.toBeNull();
+      expect(byCall('toolu_grep').payload).toMatchObject({
+        type: 'file_search',
+        matches: [expect.objectContaining({ path: 'parser.py' })],
+      });
+      expect(byCall('toolu_glob').payload).toMatchObject({
+        type: 'file_search',
+        matches: [expect.objectContaining({ path: 'notes.md' })],
+      });
+
       // A command outside allowed_commands is refused with the policy's message, and runs nothing.
       const refusal = `refused: "curl" is not in allowed_commands (${allowed.join(', ')})`;
       expect(curl!.refused).toBe(refusal);
       const { messages } = requests.at(-1)!.body as { messages: { content: unknown }[] };
-      const answer = (messages.at(-1)!.content as { tool_use_id?: string; content?: string }[]).find(
-        (b) => b.tool_use_id === 'toolu_curl',
-      );
+      const answer = messages
+        .flatMap((m) => (Array.isArray(m.content) ? (m.content as { tool_use_id?: string; content?: string }[]) : []))
+        .find((b) => b.tool_use_id === 'toolu_curl');
       expect(answer?.content).toContain(`${refusal}\nNothing was run.`);
     } finally {
       await manager.shutdown();

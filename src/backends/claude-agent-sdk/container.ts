@@ -21,8 +21,6 @@ export const API_SOCKET = `${API_DIR}/api.sock`;
 export const CONFIG_DIR = '/potato/claude-config';
 
 export interface ClaudeCodeHostPaths {
-  /** The folder of the bundled CLI (mounted read-only at CLAUDE_CODE_DIR). */
-  cliDir: string;
   /** The folder of the API socket (mounted read-only at API_DIR): short, a socket path has ~107 bytes. */
   apiDir: string;
   apiSocket: string;
@@ -57,15 +55,18 @@ export function claudeCodeHostPaths(outputPath: string, sessionId: string): Clau
     .slice(0, 16);
   const apiDir = path.join(tmpdir(), `potato-api-${tag}`);
   return {
-    cliDir: path.dirname(bundledClaudeCode()),
     apiDir,
     apiSocket: path.join(apiDir, 'api.sock'),
     configDir: path.join(path.resolve(outputPath), 'claude-code', sessionId),
   };
 }
 
-/** Creates the host folders (private to the server's user) and returns the binds for the container. */
+/**
+ * Creates the host folders (private to the server's user) and returns the binds for the
+ * container: the bundled CLI's folder read-only, the socket's folder, the config folder.
+ */
 export function claudeCodeMounts(paths: ClaudeCodeHostPaths): Volume[] {
+  const cliDir = path.dirname(bundledClaudeCode());
   mkdirSync(paths.configDir, { recursive: true, mode: 0o700 });
   mkdirSync(paths.apiDir, { recursive: true, mode: 0o700 });
   // The socket folder is in the shared temp folder: refuse one someone else made or linked.
@@ -78,7 +79,7 @@ export function claudeCodeMounts(paths: ClaudeCodeHostPaths): Volume[] {
     );
   }
   return [
-    { host: paths.cliDir, container: CLAUDE_CODE_DIR, readOnly: true },
+    { host: cliDir, container: CLAUDE_CODE_DIR, readOnly: true },
     { host: paths.apiDir, container: API_DIR, readOnly: true },
     { host: paths.configDir, container: CONFIG_DIR, readOnly: false },
   ];

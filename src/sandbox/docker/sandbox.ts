@@ -24,7 +24,7 @@ export interface DockerSandboxOptions {
    * Binds the server adds for itself beyond `mount_volumes` (e.g. the Claude Code CLI, read-only,
    * and the folder of the model API socket); not visible to the file tools.
    */
-  mounts?: Volume[];
+  mounts?: Volume[] | (() => Volume[]);
 }
 
 export class DockerSandbox implements Sandbox {
@@ -36,7 +36,7 @@ export class DockerSandbox implements Sandbox {
   private runners: RunnerPool | undefined;
   private starting: Promise<void> | undefined;
   private closed = false;
-  private readonly mounts: Volume[];
+  private readonly mounts: Volume[] | (() => Volume[]);
 
   constructor(
     private readonly cfg: SandboxConfig,
@@ -70,7 +70,9 @@ export class DockerSandbox implements Sandbox {
     } catch (err) {
       throw unreachable(this.docker, err);
     }
-    const spec = containerSpec(this.cfg, this.workspace, this.sessionId, this.mounts);
+    // Given as a function, the server's mounts are prepared here, so a failure fails start().
+    const mounts = typeof this.mounts === 'function' ? this.mounts() : this.mounts;
+    const spec = containerSpec(this.cfg, this.workspace, this.sessionId, mounts);
     let container: Docker.Container;
     try {
       container = await this.docker.createContainer(spec);
