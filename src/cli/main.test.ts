@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { UsageError } from './errors.js';
 import { buildProgram, type Io, run } from './main.js';
-import { LOCAL_SANDBOX_NOTE } from './validate.js';
+import { LOCAL_SANDBOX_NOTE, SDK_LOCAL_NOTE } from './validate.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const fixture = (name: string) => path.join(root, 'test/fixtures/configs', name);
@@ -85,7 +85,8 @@ describe('potato (in-process)', () => {
         `warning: config ${file} line 12: live_coding_agent.sandbox.image has no effect: it applies to sandbox.type docker only`,
         `warning: config ${file} line 13: live_coding_agent.sandbox.network has no effect: it applies to sandbox.type docker only`,
         `warning: config ${file} line 14: live_coding_agent.sandbox.max_output_bytes has no effect: Claude Code's Bash and Read keep their own output limits with backend claude_agent_sdk`,
-        LOCAL_SANDBOX_NOTE,
+        `warning: config ${file} line 15: live_coding_agent.sandbox.local_user has no effect: with backend claude_agent_sdk, Claude Code runs on the host as the server's own user; use sandbox.type docker to confine it`,
+        LOCAL_SANDBOX_NOTE + SDK_LOCAL_NOTE,
       ].join('\n'),
     );
     // allowed_commands does apply to claude_agent_sdk now: no warning for it.

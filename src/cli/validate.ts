@@ -23,6 +23,13 @@ export const LOCAL_SANDBOX_NOTE = [
   '',
 ].join('\n');
 
+/** Added for claude_agent_sdk with the local sandbox: Claude Code itself is not run as local_user. */
+export const SDK_LOCAL_NOTE = [
+  "note: with backend claude_agent_sdk and sandbox.type local, Claude Code and its tools run on the host as the server's own user",
+  '  (root included: sandbox.local_user does not apply), with its network and the API key in its environment. See docs/backends.md.',
+  '',
+].join('\n');
+
 export function register(program: Command): void {
   program
     .command('validate')
@@ -34,7 +41,10 @@ export function register(program: Command): void {
       const out = command.configureOutput();
       out.writeOut?.(stringify(maskedConfig(config), { lineWidth: 0 }));
       if (warnings.length > 0) out.writeErr?.(renderWarnings(warnings, config.config_path));
-      if (config.live_coding_agent.sandbox.type === 'local') out.writeErr?.(LOCAL_SANDBOX_NOTE);
+      if (config.live_coding_agent.sandbox.type === 'local') {
+        out.writeErr?.(LOCAL_SANDBOX_NOTE);
+        if (config.live_coding_agent.backend === 'claude_agent_sdk') out.writeErr?.(SDK_LOCAL_NOTE);
+      }
     });
 }
 

@@ -81,10 +81,9 @@ export function loadConfigWithWarnings(file: string): { config: PotatoConfig; wa
     located.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     throw new ConfigError(located, configPath);
   }
-  const warnings = configWarnings(data, result.data!).map((w) => ({
-    ...w,
-    line: locate(doc.contents, w.keys, lineCounter, 'key').line,
-  }));
+  const warnings = configWarnings(data, result.data!)
+    .map((w) => ({ ...w, line: locate(doc.contents, w.keys, lineCounter, 'key').line }))
+    .sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   return { config: resolve(result.data!, configPath), warnings };
 }
 
