@@ -283,4 +283,25 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
       await server.close();
     }
   }, 180_000);
+
+  it('stops Claude Code in the container mid-answer: the session ends stopped and the container goes', async () => {
+    const server = await startModelServer();
+    const { manager, store } = engineFor(server, 'stop', { image: PYTHON_IMAGE });
+    try {
+      // About 12 s of streaming: the answer only completes if the stop did not work.
+      server.enqueue('anthropic', { text: 'a slow answer '.repeat(100), chunk_size: 4, chunk_delay_ms: 30 });
+      const s = await manager.start({ task: 'talk slowly', annotator: 'ann' });
+      await waitUntil(() => server.modelRequests('anthropic').length > 0);
+      await s.stop('ann');
+      const session = store.getSession(s.id)!;
+      expect(session.status).toBe('stopped');
+      expect(store.listSteps(s.id).filter((st) => st.type === 'message')).toEqual([]);
+      const containers = () => docker('ps', '-a', '--filter', `label=potato.session=${s.id}`, '--format', '{{.ID}}');
+      await waitUntil(() => containers() === '');
+    } finally {
+      await manager.shutdown();
+      store.close();
+      await server.close();
+    }
+  }, 120_000);
 });

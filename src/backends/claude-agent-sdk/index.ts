@@ -486,8 +486,8 @@ function step(
 
 /**
  * The environment Claude Code gets in the container: ours, plus the SDK's own CLAUDE_* markers.
- * Nothing else of the server's environment goes in, and never the key (the SDK may add entries
- * of process.env to what it passes).
+ * Nothing else of the server's environment goes in: no credential-like name (an OAuth token in
+ * the server's environment), and never the key's value.
  */
 function containerEnv(
   fromSdk: Record<string, string | undefined>,
@@ -497,6 +497,7 @@ function containerEnv(
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(fromSdk)) {
     if (value === undefined || value.includes(key)) continue;
+    if (/KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|PRIVATE/i.test(name)) continue;
     if (/^CLAUDE_(CODE|AGENT_SDK)_|^CLAUDECODE$/.test(name)) env[name] = value;
   }
   return { ...env, ...ours };
