@@ -87,6 +87,59 @@ describe('DockerSandbox exec', () => {
   });
 });
 
+describe('DockerSandbox spawn', () => {
+  let sb: DockerSandbox;
+  beforeAll(async () => {
+    sb = open('spawn');
+    await sb.start();
+  });
+
+  const exited = (p: ReturnType<DockerSandbox['spawn']>) =>
+    new Promise<[number | null, NodeJS.Signals | null]>((r) => p.once('exit', (code, signal) => r([code, signal])));
+  const text = (stream: NodeJS.ReadableStream) =>
+    new Promise<string>((r) => {
+      let out = '';
+      stream.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
+      stream.on('end', () => r(out));
+    });
+
+  it("drives a program over stdin and stdout with only the env it is given (none of the server's), and reports its exit code", async () => {
+    const p = sb.spawn({
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
+      argv: [
+        '/bin/sh',
+        '-c',
+        'while read -r line; do echo "got $line in $PWD as ${MARK:-none}/${VITEST:-unset}"; done; exit 3',
+      ],
+      env: { MARK: 'given' },
+      cwd: '/tmp',
+    });
+    const out = text(p.stdout);
+    const done = exited(p);
+    // Written before the exec is attached: buffered, not lost.
+    p.stdin.write('one\ntwo\n');
+    p.stdin.end();
+    expect(await done).toEqual([3, null]);
+    expect(await out).toBe('got one in /tmp as given/unset\ngot two in /tmp as given/unset\n');
+    expect(p.exitCode).toBe(3);
+  });
+
+  it('kill() signals the program and everything it started, and the exit says which signal', async () => {
+    const p = sb.spawn({ argv: ['/bin/sh', '-c', 'sleep 311 & echo ready; sleep 312'], env: {}, cwd: '/workspace' });
+    await new Promise<void>((r) => p.stdout.once('data', () => r()));
+    const done = exited(p);
+    expect(p.kill('SIGKILL')).toBe(true);
+    expect(await done).toEqual([null, 'SIGKILL']);
+    expect(p.killed).toBe(true);
+    // The listing works (it shows itself), and neither sleep is in it.
+    const ps = await sb.exec('ps', { timeoutMs: 10_000 });
+    expect(ps.output).toMatch(/\bps\b/);
+    expect(ps.output).not.toMatch(/sleep 31[12]/);
+  });
+});
+
 describe('DockerSandbox output cap', () => {
   it('keeps the head and the tail of a long output and says it was cut', async () => {
     const sb = open('cap', { max_output_bytes: 1000 });
