@@ -107,10 +107,10 @@ describe('DockerSandbox spawn', () => {
 
   it("drives a program over stdin and stdout with only the env it is given (none of the server's), and reports its exit code", async () => {
     const p = sb.spawn({
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
       argv: [
         '/bin/sh',
         '-c',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions
         'while read -r line; do echo "got $line in $PWD as ${MARK:-none}/${VITEST:-unset}"; done; exit 3',
       ],
       env: { MARK: 'given' },
