@@ -295,7 +295,9 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
       await s.stop('ann');
       const session = store.getSession(s.id)!;
       expect(session.status).toBe('stopped');
-      expect(store.listSteps(s.id).filter((st) => st.type === 'message')).toEqual([]);
+      // The answer never completed (Claude Code may flush the fragment it had when interrupted).
+      const said = store.listSteps(s.id).map((st) => (st.payload.type === 'message' ? st.payload.content : ''));
+      expect(said.every((text) => text.length < 'a slow answer '.repeat(100).trim().length)).toBe(true);
       const containers = () => docker('ps', '-a', '--filter', `label=potato.session=${s.id}`, '--format', '{{.ID}}');
       await waitUntil(() => containers() === '');
     } finally {
