@@ -15,6 +15,7 @@ export const EXPORT_FORMATS = [
   'prm_from_branches',
   'code_review',
   'dpo',
+  'dpo_step',
   'prm_stepwise',
 ] as const;
 
@@ -227,6 +228,16 @@ export const configSchema = z.strictObject({
       path: z.string().min(1).default('./output/'),
       format: z.literal('jsonl').default('jsonl'),
       export_formats: z.array(z.enum(EXPORT_FORMATS)).default([]),
+      /** Beyond the source: choices the TRL variants and the preference rule leave open (docs/exports.md). */
+      export_options: z
+        .strictObject({
+          annotator_calls: z.enum(['mark', 'exclude']).default('mark'),
+          rollback_instruction: z.enum(['prompt', 'exclude']).default('prompt'),
+          prm_window: z.int().min(1).max(1000).default(8),
+          prm_sparse_labels: z.boolean().default(false),
+          outcome_order: z.array(z.string().min(1)).default([]),
+        })
+        .prefault({}),
     })
     .prefault({}),
   annotators: z

@@ -1,20 +1,17 @@
 /**
  * @module export/index
- * Runs the exporters: every format by name, as a stream of JSONL lines over a store (one
- * session in memory at a time), and `exportSession` for the export after every session.
+ * Runs the exporters: every format by name, as a stream of JSONL lines over a store (one session
+ * in memory at a time). Every string in a line is cleaned (redact.ts) before it is encoded.
+ * Keeping `output/` equal to the store is sync.ts.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { EXPORT_FORMATS, type ExportFormat } from '../config/schema.js';
 import type { SessionRecord, Store } from '../store/types.js';
 import { branchPreferences } from './formats/branch-preferences.js';
 import { codeReview } from './formats/code-review.js';
-import { dpo } from './formats/dpo.js';
+import { dpo, dpoStep } from './formats/dpo.js';
 import { prmFromBranches } from './formats/prm-from-branches.js';
 import { prmStepwise } from './formats/prm-stepwise.js';
 import { trajectories } from './formats/trajectories.js';
-import { appendDurably } from './jsonl.js';
-import { redactSecrets } from './redact.js';
 import { loadSession } from './session-data.js';
 import { ExportError, type Exporter, type ExportOptions } from './types.js';
 
@@ -26,6 +23,7 @@ export const EXPORTERS: Record<ExportFormat, Exporter> = {
   prm_from_branches: prmFromBranches,
   code_review: codeReview,
   dpo,
+  dpo_step: dpoStep,
   prm_stepwise: prmStepwise,
 };
 
@@ -47,33 +45,10 @@ export function* sessionLines(
 ): Generator<string> {
   const data = loadSession(store, sessionId, session);
   if (!data) throw new ExportError(`no session ${sessionId} in the store`);
-  for (const line of EXPORTERS[format](data, opts)) yield redactSecrets(line);
+  yield* EXPORTERS[format](data, opts);
 }
 
 /** The lines of every session in the store, oldest session first, one session loaded at a time. */
 export function* exportLines(store: Store, format: ExportFormat, opts: ExportOptions = {}): Generator<string> {
   for (const s of store.listSessions()) yield* sessionLines(store, s.id, format, opts, s);
-}
-
-/**
- * Append one session's lines to `<outputDir>/<format>.jsonl` for each format, without touching
- * earlier lines; each file gets one durable write, so a crash leaves no half line. Returns the
- * number of lines written per format. Called by the controller when a session ends.
- */
-export function exportSession(
-  store: Store,
-  sessionId: string,
-  formats: readonly ExportFormat[],
-  outputDir: string,
-  opts: ExportOptions = {},
-): Record<string, number> {
-  const counts: Record<string, number> = {};
-  fs.mkdirSync(outputDir, { recursive: true });
-  for (const format of formats) {
-    const lines = [...sessionLines(store, sessionId, format, opts)];
-    counts[format] = lines.length;
-    if (lines.length === 0) continue;
-    appendDurably(path.join(outputDir, `${format}.jsonl`), `${lines.join('\n')}\n`);
-  }
-  return counts;
 }

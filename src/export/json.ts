@@ -3,7 +3,9 @@
  * Builds export lines from pieces already serialised. A step appears on several branch paths
  * (and so in several lines): its JSON is made once per session and spliced into every line
  * that holds it. The text is exactly what JSON.stringify would give for the same object.
+ * RawJson pieces are cleaned (redact.ts) when they are made; other values when they are encoded.
  */
+import { cleanValue, type StringCleaner } from './redact.js';
 
 /** A value that is already JSON text. */
 export class RawJson {
@@ -17,12 +19,13 @@ export const rawArray = (items: readonly string[]): RawJson => new RawJson(`[${i
  * JSON of a record whose values may be RawJson: keys in insertion order, undefined values left
  * out, as JSON.stringify does. Only the top level is walked; nested values go to JSON.stringify.
  */
-export function recordJson(rec: Record<string, unknown>): string {
+export function recordJson(rec: Record<string, unknown>, clean?: StringCleaner): string {
   let out = '';
   for (const key in rec) {
     const v = rec[key];
     if (v === undefined) continue;
-    out += `${out ? ',' : '{'}${JSON.stringify(key)}:${v instanceof RawJson ? v.json : JSON.stringify(v)}`;
+    const json = v instanceof RawJson ? v.json : JSON.stringify(clean ? cleanValue(v, clean) : v);
+    out += `${out ? ',' : '{'}${JSON.stringify(key)}:${json}`;
   }
   return out ? `${out}}` : '{}';
 }

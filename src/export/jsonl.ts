@@ -1,53 +1,10 @@
 /**
  * @module export/jsonl
- * Crash-safe JSONL files. A whole export goes to a temporary file renamed into place; a
- * per-session append is one write of all that session's lines followed by fsync, after
- * cutting off any torn last line an earlier crash (power loss) may have left.
+ * Crash-safe JSONL files: every file (a whole export, a session's shard, a merged file) is
+ * written to a temporary file, fsynced and renamed into place, so a reader or a crash only ever
+ * sees the previous complete version or the new one.
  */
 import fs from 'node:fs';
-
-/** Truncate a file back to its last newline, so the next append starts on a fresh line. */
-export function repairTail(file: string): void {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r+');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size === 0) return;
-    const chunk = Buffer.alloc(64 * 1024);
-    let end = size;
-    while (end > 0) {
-      const start = Math.max(0, end - chunk.length);
-      const n = fs.readSync(fd, chunk, 0, end - start, start);
-      const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
-      if (nl !== -1) {
-        const keep = start + nl + 1;
-        if (keep !== size) fs.ftruncateSync(fd, keep);
-        return;
-      }
-      end = start;
-    }
-    fs.ftruncateSync(fd, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** Append text (whole lines, ending in a newline) with one write and fsync it. */
-export function appendDurably(file: string, text: string): void {
-  repairTail(file);
-  const fd = fs.openSync(file, 'a');
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /**
  * Writes lines to `<file>.tmp-<pid>` in large chunks and renames it over `file` on commit: a
@@ -72,6 +29,17 @@ export class AtomicJsonlWriter {
     this.buf.push(line, '\n');
     this.bufLen += line.length + 1;
     this.lines++;
+    if (this.bufLen >= this.chunkChars) this.flush();
+  }
+
+  /** Whole lines already joined, each ending in a newline (a shard being merged). */
+  writeText(text: string): void {
+    if (text.length === 0) return;
+    let n = 0;
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+    this.buf.push(text.endsWith('\n') ? text : `${text}\n`);
+    this.bufLen += text.length;
+    this.lines += text.endsWith('\n') ? n : n + 1;
     if (this.bufLen >= this.chunkChars) this.flush();
   }
 

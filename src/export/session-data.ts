@@ -4,11 +4,13 @@
  * a step's exported fields, a branch's path, the interventions on a path, the outcome answer,
  * the branch pairs (rejected parent path vs chosen new path) and the step labels.
  */
+import fs from 'node:fs';
 import { addUsage, type Step, type TokenUsage } from '../steps/types.js';
 import { branchName, branchPath, branchPoint, indexSteps } from '../store/tree.js';
-import type { Annotation, BranchRecord, Intervention, SessionRecord, StepLabelValue, Store } from '../store/types.js';
+import type { Annotation, BranchRecord, Intervention, SessionRecord, Store } from '../store/types.js';
 import { type RawJson, rawArray } from './json.js';
-import type { SessionData } from './types.js';
+import { cleanValue, sessionCleaner } from './redact.js';
+import type { ExportFormat, SessionData } from './types.js';
 
 /** One session's records; pass the session record when the caller has it (one query fewer). */
 export function loadSession(
@@ -29,14 +31,32 @@ export function loadSession(
     annotations: store.listAnnotations(sessionId),
     labels: store.listStepLabels(sessionId),
     paths: new Map(),
+    clean: sessionCleaner(workspacePaths(session.workspace)),
+    memo: new Map(),
   };
 }
+
+/** The workspace as recorded and, when it still exists, as the kernel resolves it. */
+function workspacePaths(workspace: string): string[] {
+  if (!workspace.startsWith('/')) return [];
+  try {
+    return [workspace, fs.realpathSync(workspace)];
+  } catch {
+    return [workspace];
+  }
+}
+
+/**
+ * A line's stable id: the same unit (a branch, a pair, an intervention) keeps it across every
+ * re-export, so a consumer can upsert by it.
+ */
+export const lineId = (data: SessionData, format: ExportFormat | 'dpo_step', ...unit: string[]) =>
+  [data.session.id, format, ...unit].join('/');
 
 /** An exported step: step_idx, type, the payload's fields, and the tool call and its result. */
 export type ExportedStep = { step_idx: number; type: string } & Record<string, unknown>;
 
-export function exportStep(step: Step): ExportedStep {
-  // The thinking signature is an opaque provider token, not training text.
+export function exportStep(step: Step, clean: SessionData['clean'] = (t) => t): ExportedStep {
   // Signatures and redacted thinking are the provider's opaque data: not training text.
   const { type: _type, signature: _signature, redacted, ...fields } = step.payload as Record<string, unknown>;
   const out: ExportedStep = { step_idx: step.step_idx, type: step.type, ...fields, author: step.author };
@@ -49,7 +69,7 @@ export function exportStep(step: Step): ExportedStep {
   }
   if (step.checkpoint) out.checkpoint = step.checkpoint;
   if (step.usage) out.usage = step.usage;
-  return out;
+  return cleanValue(out, clean);
 }
 
 /** Tokens spent on these steps (each model turn's usage sits on one of its steps), cache counts apart. */
@@ -62,18 +82,19 @@ export function usageOf(steps: readonly Step[]): TokenUsage {
 // A step appears on several branch paths (and in several lines): serialise it once.
 const jsonCache = new WeakMap<Step, string>();
 
-/** JSON.stringify(exportStep(step)), made once per step. */
-export function stepJson(step: Step): string {
+/** JSON.stringify(exportStep(step)) with every string cleaned, made once per step. */
+export function stepJson(data: SessionData, step: Step): string {
   let json = jsonCache.get(step);
   if (json === undefined) {
-    json = JSON.stringify(exportStep(step));
+    json = JSON.stringify(exportStep(step, data.clean));
     jsonCache.set(step, json);
   }
   return json;
 }
 
 /** The JSON array of these steps' exported forms. */
-export const stepsJson = (steps: readonly Step[]): RawJson => rawArray(steps.map(stepJson));
+export const stepsJson = (data: SessionData, steps: readonly Step[]): RawJson =>
+  rawArray(steps.map((s) => stepJson(data, s)));
 
 /**
  * The branches in creation order with their path (step 0 to head). Branches whose head is
@@ -247,62 +268,6 @@ export function sessionAnswers(annotations: readonly Annotation[]): Record<strin
     }
   }
   return out;
-}
-
-/** A preference pair: the parent branch's path after the branch point (rejected) and the new branch's (chosen). */
-export interface BranchPair {
-  rejectedBranch: BranchRecord;
-  chosenBranch: BranchRecord;
-  /** Last shared step; null when the rollback went back to the initial state (step 0). */
-  point: Step | null;
-  shared: Step[];
-  rejected: Step[];
-  chosen: Step[];
-}
-
-/** One pair per branch that has a parent, when both sides have at least one step after the branch point. */
-export function* branchPairs(data: SessionData): Generator<BranchPair> {
-  for (const chosenBranch of data.branches) {
-    if (!chosenBranch.parent_branch_id) continue;
-    const rejectedBranch = data.branchById.get(chosenBranch.parent_branch_id);
-    if (!rejectedBranch) continue;
-    const chosenPath = pathOf(data, chosenBranch);
-    const bp = branchPoint(pathOf(data, rejectedBranch), chosenPath);
-    if (bp.afterA.length === 0 || bp.afterB.length === 0) continue;
-    const shared = bp.step ? chosenPath.slice(0, chosenPath.indexOf(bp.step) + 1) : [];
-    yield { rejectedBranch, chosenBranch, point: bp.step, shared, rejected: bp.afterA, chosen: bp.afterB };
-  }
-}
-
-export interface DerivedLabel {
-  label: StepLabelValue;
-  first_error: boolean;
-  source: 'annotator' | 'branch';
-}
-
-/**
- * Step labels for the whole tree (rules in docs/exports.md, "prm_from_branches"):
- * 1. at each branch pair, the shared steps up to the branch point and the chosen steps are correct;
- * 2. the first rejected step is incorrect and the first error (wins over rule 1);
- * 3. the annotator's own labels win over both (the latest, when several annotators labelled a step).
- */
-export function stepLabels(data: SessionData): Map<string, DerivedLabel> {
-  const labels = new Map<string, DerivedLabel>();
-  const firstErrors = new Set<string>();
-  for (const pair of branchPairs(data)) {
-    for (const s of pair.shared) labels.set(s.id, { label: 'correct', first_error: false, source: 'branch' });
-    for (const s of pair.chosen) labels.set(s.id, { label: 'correct', first_error: false, source: 'branch' });
-    firstErrors.add(pair.rejected[0]!.id);
-  }
-  for (const id of firstErrors) labels.set(id, { label: 'incorrect', first_error: true, source: 'branch' });
-  const at = new Map<string, number>();
-  for (const l of data.labels) {
-    const prev = at.get(l.step_id);
-    if (prev !== undefined && prev > l.updated_at) continue;
-    at.set(l.step_id, l.updated_at);
-    labels.set(l.step_id, { label: l.label, first_error: l.first_error, source: 'annotator' });
-  }
-  return labels;
 }
 
 /** One line of text for a step, for formats that want strings (prm_stepwise, code_review context). */

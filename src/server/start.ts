@@ -65,8 +65,8 @@ export function markInterrupted(store: Store, now = Date.now()): SessionRecord[]
 
 export async function startServer(config: PotatoConfig, opts: StartOptions = {}): Promise<StartedServer> {
   const log = opts.log ?? ((m: string) => console.error(`[potato] ${m}`));
-  const store = openSqliteStore(path.join(config.output.path, 'potato.db'));
-  const interrupted = markInterrupted(store);
+  const opened = openSqliteStore(path.join(config.output.path, 'potato.db'));
+  const interrupted = markInterrupted(opened);
   if (interrupted.length > 0) {
     log(
       `${interrupted.length} session(s) were left running by a stopped server; marked interrupted: ${interrupted.map((s) => s.id).join(', ')}`,
@@ -82,7 +82,9 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
       log(`could not clean up old containers: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  const manager = createSessionManager({ config, store, parts: defaultEngineParts({ clock: opts.clock }) });
+  const manager = createSessionManager({ config, store: opened, parts: defaultEngineParts({ clock: opts.clock }) });
+  // Writes through the manager's store keep output/ equal to the store (labels, answers).
+  const store = manager.store;
   const server = createServer({
     config,
     store,

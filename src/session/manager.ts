@@ -14,7 +14,9 @@ import { ConfigError } from '../config/errors.js';
 import type { PotatoConfig } from '../config/types.js';
 import { WORKSPACE_KEY, workspaceProblem } from '../config/workspace.js';
 import { defaultEngineParts, type EngineParts } from '../engine.js';
-import { exportSession } from '../export/index.js';
+import { maskSecrets } from '../export/provenance.js';
+import { ExportSync, observeStore } from '../export/sync.js';
+import { exportOptionsOf } from '../export/types.js';
 import type { Sandbox } from '../sandbox/types.js';
 import { branchName } from '../store/tree.js';
 import type { BranchRecord, Intervention, SessionRecord, Store } from '../store/types.js';
@@ -39,24 +41,47 @@ const RELEASE_IDLE_MS = 10 * 60_000;
 
 export interface EngineSessionManager extends SessionManager {
   readonly hub: EventHub;
+  /**
+   * The store to give everything else that writes sessions (the server's routes): with
+   * `output.export_formats` set, every change to an ended session re-exports it.
+   */
+  readonly store: Store;
+  /** The export kept in step with the store, when formats are configured. */
+  readonly exports: ExportSync | null;
 }
 
 export function createSessionManager(opts: ManagerOptions): EngineSessionManager {
-  const { config, store } = opts;
+  const { config } = opts;
   const parts = opts.parts ?? defaultEngineParts();
+  // Export after every change, not only at the end: labels and answers come after a session ends.
+  let reportExportError = (message: string, _sessionId: string | null) => console.error(`[potato] ${message}`);
+  const exports =
+    config.output.export_formats.length === 0
+      ? null
+      : new ExportSync({
+          store: opts.store,
+          outputDir: config.output.path,
+          formats: config.output.export_formats,
+          options: exportOptionsOf(config),
+          cardConfig: config,
+          onError: (sessionId, err) => {
+            reportExportError(`export failed: ${err instanceof Error ? err.message : String(err)}`, sessionId);
+          },
+        });
+  const store = exports ? observeStore(opts.store, (id) => exports.markDirty(id)) : opts.store;
   const hub = new EventHub(store);
+  reportExportError = (message, sessionId) => {
+    const session = sessionId ? opts.store.getSession(sessionId) : null;
+    if (session) hub.emit(session.id, { type: 'status', status: session.status, activity: 'idle', message });
+    else console.error(`[potato] ${message}`);
+  };
+  exports?.reconcile();
   const live = new Map<string, { controller: LiveController; sandbox: Sandbox; checkpoints: CheckpointStore | null }>();
 
-  /** Export after every session (output.export_formats), appending: little is lost if anything crashes later. */
+  /** The session's shards are current when its end is announced (the change marked it already). */
   function exportEnded(session: SessionRecord): void {
-    const formats = config.output.export_formats;
-    if (formats.length === 0) return;
-    try {
-      exportSession(store, session.id, formats, config.output.path, { flattenBranches: true });
-    } catch (err) {
-      const message = `export after the session failed: ${err instanceof Error ? err.message : String(err)}`;
-      hub.emit(session.id, { type: 'status', status: session.status, activity: 'idle', message });
-    }
+    exports?.markDirty(session.id);
+    exports?.flushDirty();
   }
 
   /**
@@ -166,6 +191,8 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
 
   return {
     hub,
+    store,
+    exports,
 
     async start({ task, annotator }) {
       const text = task.trim();
@@ -182,7 +209,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         task: text,
         annotator,
         backend: backendName,
-        backend_settings: publicSettings(config),
+        backend_settings: recordedSettings(config, parts),
         status: 'created',
         end_reason: null,
         workspace,
@@ -286,6 +313,11 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       live.clear();
       // Streamed text still being coalesced is written now: the caller closes the store next.
       hub.flush();
+      try {
+        exports?.flush();
+      } catch (err) {
+        console.error(`[potato] export at shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
     },
   };
 }
@@ -302,6 +334,21 @@ async function copyWorkspace(from: string, to: string): Promise<void> {
   if (wrong) throw new ConfigError([{ text: `${WORKSPACE_KEY}: ${wrong}`, path: WORKSPACE_KEY }]);
   await mkdir(to, { recursive: true });
   await cp(from, to, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+}
+
+/**
+ * What is stored with the session about the model: the backend section (names of env vars are
+ * kept, values never read; anything secret-looking masked), and for backends whose loop we run,
+ * the system prompt and the tools the model was given (exports carry both).
+ */
+function recordedSettings(config: PotatoConfig, parts: EngineParts): Record<string, unknown> {
+  const settings = maskSecrets(publicSettings(config)) as Record<string, unknown>;
+  if (config.live_coding_agent.backend === 'claude_agent_sdk') return settings;
+  return {
+    ...settings,
+    system_prompt: typeof settings.system_prompt === 'string' ? settings.system_prompt : parts.systemPrompt(config),
+    tools: parts.toolSpecs(config),
+  };
 }
 
 /** The backend section as stored with the session: names of env vars are kept, values never read. */

@@ -1,0 +1,266 @@
+/**
+ * @module export/sync
+ * Keeps `output/` equal to the store. Each ended session has one shard per format,
+ * `<output>/<format>/<session>.jsonl`, rewritten whole (temporary file, fsync, rename) whenever
+ * anything that shows in an export changes: the session ending, a label, an answer, a rollback,
+ * an instruction. A crash at any point leaves the previous complete shard; a session's lines are
+ * never duplicated because they only ever live in its own shard. `<output>/<format>.jsonl`, the
+ * merged file, is the shards concatenated in session order, rebuilt (also atomically) shortly
+ * after the last change, so a burst of labels costs one merge.
+ *
+ * The store is observed rather than called from every place that writes it: `observeStore`
+ * wraps it, and any write for a session marks that session; the marks are handled once the
+ * current synchronous work (and so its transaction) is over.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { SessionRecord, Store } from '../store/types.js';
+import { writeCard } from './card.js';
+import { sessionLines } from './index.js';
+import { AtomicJsonlWriter } from './jsonl.js';
+import type { ExportFormat, ExportOptions } from './types.js';
+
+/** Statuses whose sessions are exported: a running one is exported when it ends. */
+export const EXPORTED_STATUSES: readonly SessionRecord['status'][] = ['finished', 'stopped', 'failed', 'interrupted'];
+
+export interface ExportSyncOptions {
+  store: Store;
+  outputDir: string;
+  formats: readonly ExportFormat[];
+  options?: ExportOptions;
+  /** How long after the last change the merged files are rebuilt (default 250 ms). */
+  mergeDelayMs?: number;
+  /** The config as the dataset card shows it (secrets already masked). */
+  cardConfig?: unknown;
+  onError?: (sessionId: string | null, err: unknown) => void;
+}
+
+const STATE_DIR = '.export-state';
+
+export class ExportSync {
+  private readonly dirty = new Set<string>();
+  private flushQueued = false;
+  private mergeTimer: NodeJS.Timeout | null = null;
+  private readonly opts: Required<Omit<ExportSyncOptions, 'cardConfig' | 'onError'>> &
+    Pick<ExportSyncOptions, 'cardConfig' | 'onError'>;
+
+  constructor(opts: ExportSyncOptions) {
+    this.opts = { options: {}, mergeDelayMs: 250, ...opts };
+    // Trajectories are one line per branch in the per-session files.
+    this.opts.options = { flattenBranches: true, ...this.opts.options };
+  }
+
+  shardPath(format: ExportFormat, sessionId: string): string {
+    return path.join(this.opts.outputDir, format, `${sessionId}.jsonl`);
+  }
+
+  mergedPath(format: ExportFormat): string {
+    return path.join(this.opts.outputDir, `${format}.jsonl`);
+  }
+
+  /** Note that a session changed; its shards are rewritten once the current synchronous work is done. */
+  markDirty(sessionId: string): void {
+    this.dirty.add(sessionId);
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => this.flushDirty());
+  }
+
+  /** Rewrite the shards of every session marked since the last flush. */
+  flushDirty(): void {
+    this.flushQueued = false;
+    const ids = [...this.dirty];
+    this.dirty.clear();
+    let changed = false;
+    for (const id of ids) {
+      try {
+        changed = this.refresh(id) || changed;
+      } catch (err) {
+        this.opts.onError?.(id, err);
+      }
+    }
+    if (changed) this.scheduleMerge();
+  }
+
+  /**
+   * Rewrite one session's shard in every format from the store, atomically; a format in which
+   * the session has no line has no shard. Returns false (and writes nothing) for a session that
+   * is not exported yet (still running) or not in the store.
+   */
+  refresh(sessionId: string): boolean {
+    const { store, formats, options, outputDir } = this.opts;
+    const session = store.getSession(sessionId);
+    if (!session || !EXPORTED_STATUSES.includes(session.status)) return false;
+    for (const format of formats) {
+      const lines = [...sessionLines(store, sessionId, format, options, session)];
+      const file = this.shardPath(format, sessionId);
+      if (lines.length === 0) {
+        fs.rmSync(file, { force: true });
+        continue;
+      }
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const writer = new AtomicJsonlWriter(file);
+      try {
+        for (const line of lines) writer.write(line);
+        writer.commit();
+      } catch (err) {
+        writer.abort();
+        throw err;
+      }
+    }
+    // When it was last written: a restart compares this with the store (reconcile).
+    const mark = path.join(outputDir, STATE_DIR, sessionId);
+    fs.mkdirSync(path.dirname(mark), { recursive: true });
+    fs.writeFileSync(mark, '');
+    return true;
+  }
+
+  private scheduleMerge(): void {
+    if (this.mergeTimer) clearTimeout(this.mergeTimer);
+    this.mergeTimer = setTimeout(() => {
+      this.mergeTimer = null;
+      try {
+        this.merge();
+      } catch (err) {
+        this.opts.onError?.(null, err);
+      }
+    }, this.opts.mergeDelayMs);
+    this.mergeTimer.unref();
+  }
+
+  /** Rebuild every merged file from the shards, in session order, and the dataset card. */
+  merge(): Record<string, number> {
+    const { store, formats, outputDir } = this.opts;
+    const sessions = store.listSessions();
+    const counts: Record<string, number> = {};
+    fs.mkdirSync(outputDir, { recursive: true });
+    for (const format of formats) {
+      const writer = new AtomicJsonlWriter(this.mergedPath(format));
+      try {
+        for (const s of sessions) {
+          let text: string;
+          try {
+            text = fs.readFileSync(this.shardPath(format, s.id), 'utf8');
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+            throw err;
+          }
+          writer.writeText(text);
+        }
+        writer.commit();
+      } catch (err) {
+        writer.abort();
+        throw err;
+      }
+      counts[format] = writer.lines;
+    }
+    writeCard(outputDir, {
+      files: formats.map((f) => ({ format: f, file: `${f}.jsonl`, lines: counts[f] ?? 0, shards: `${f}/*.jsonl` })),
+      sessions: sessions.filter((s) => EXPORTED_STATUSES.includes(s.status)).length,
+      options: this.opts.options,
+      config: this.opts.cardConfig,
+    });
+    return counts;
+  }
+
+  /** Handle every pending change and rebuild the merged files now (shutdown, tests). */
+  flush(): void {
+    this.flushDirty();
+    if (this.mergeTimer) clearTimeout(this.mergeTimer);
+    this.mergeTimer = null;
+    this.merge();
+  }
+
+  /**
+   * After a restart: re-export every exported session that changed after its shards were last
+   * written (or never was), e.g. one the server marked interrupted, or a label stored just
+   * before a crash. Returns how many sessions were re-exported.
+   */
+  reconcile(): number {
+    const { store, outputDir } = this.opts;
+    let n = 0;
+    for (const s of store.listSessions()) {
+      if (!EXPORTED_STATUSES.includes(s.status)) continue;
+      let written = -1;
+      try {
+        written = fs.statSync(path.join(outputDir, STATE_DIR, s.id)).mtimeMs;
+      } catch {}
+      const changed = Math.max(
+        s.updated_at,
+        ...store.listStepLabels(s.id).map((l) => l.updated_at),
+        ...store.listAnnotations(s.id).map((a) => a.updated_at),
+      );
+      if (written >= changed) continue;
+      try {
+        if (this.refresh(s.id)) n++;
+      } catch (err) {
+        this.opts.onError?.(s.id, err);
+      }
+    }
+    if (n > 0) this.merge();
+    return n;
+  }
+
+  close(): void {
+    if (this.mergeTimer) {
+      this.flush();
+    }
+  }
+}
+
+/**
+ * The store, with every write that can change a session's export reported to `onChange` (the
+ * session id). Reads and the event log pass straight through.
+ */
+export function observeStore(store: Store, onChange: (sessionId: string) => void): Store {
+  const branchSession = new Map<string, string>();
+  const observed: Store = Object.create(store);
+  Object.assign(observed, {
+    createSession: (s: Parameters<Store['createSession']>[0]) => {
+      const r = store.createSession(s);
+      onChange(s.id);
+      return r;
+    },
+    updateSession: (id: string, patch: Parameters<Store['updateSession']>[1]) => {
+      const r = store.updateSession(id, patch);
+      onChange(id);
+      return r;
+    },
+    insertStep: (step: Parameters<Store['insertStep']>[0]) => {
+      store.insertStep(step);
+      onChange(step.session_id);
+    },
+    insertBranch: (b: Parameters<Store['insertBranch']>[0]) => {
+      store.insertBranch(b);
+      branchSession.set(b.id, b.session_id);
+      onChange(b.session_id);
+    },
+    updateBranch: (id: string, patch: Parameters<Store['updateBranch']>[1]) => {
+      store.updateBranch(id, patch);
+      const sessionId = branchSession.get(id);
+      if (sessionId) onChange(sessionId);
+    },
+    listBranches: (sessionId: string) => {
+      const list = store.listBranches(sessionId);
+      for (const b of list) branchSession.set(b.id, b.session_id);
+      return list;
+    },
+    insertIntervention: (i: Parameters<Store['insertIntervention']>[0]) => {
+      store.insertIntervention(i);
+      onChange(i.session_id);
+    },
+    upsertAnnotation: (a: Parameters<Store['upsertAnnotation']>[0]) => {
+      store.upsertAnnotation(a);
+      onChange(a.session_id);
+    },
+    upsertStepLabel: (l: Parameters<Store['upsertStepLabel']>[0]) => {
+      store.upsertStepLabel(l);
+      onChange(l.session_id);
+    },
+    deleteStepLabel: (sessionId: string, stepId: string, annotator: string) => {
+      store.deleteStepLabel(sessionId, stepId, annotator);
+      onChange(sessionId);
+    },
+  } satisfies Partial<Store>);
+  return observed;
+}
