@@ -53,13 +53,19 @@ function workspacePaths(workspace: string): string[] {
 export const lineId = (data: SessionData, format: ExportFormat | 'dpo_step', ...unit: string[]) =>
   [data.session.id, format, ...unit].join('/');
 
-/** An exported step: step_idx, type, the payload's fields, and the tool call and its result. */
+/** An exported step: its id, step_idx, type, the payload's fields, and the tool call and its result. */
 export type ExportedStep = { step_idx: number; type: string } & Record<string, unknown>;
 
 export function exportStep(step: Step, clean: SessionData['clean'] = (t) => t): ExportedStep {
   // Signatures and redacted thinking are the provider's opaque data: not training text.
   const { type: _type, signature: _signature, redacted, ...fields } = step.payload as Record<string, unknown>;
-  const out: ExportedStep = { step_idx: step.step_idx, type: step.type, ...fields, author: step.author };
+  const out: ExportedStep = {
+    step_id: step.id,
+    step_idx: step.step_idx,
+    type: step.type,
+    ...fields,
+    author: step.author,
+  };
   if (redacted !== undefined) out.redacted = true;
   if (step.tool_call) {
     out.tool_name = step.tool_call.name;

@@ -2,8 +2,9 @@
  * @module test/export/exports.test
  * Every export format on a realistic session in a real SQLite store (build-session.ts),
  * compared with lines written by hand, validated against docs/schemas with ajv, and the TRL
- * formats checked field by field as TRL documents them. Also: the per-session append, the CLI's
- * errors, and that no secret reaches an export.
+ * formats checked field by field as TRL documents them. Also: the per-session shards kept by
+ * ExportSync, the CLI's options, errors and dataset card, the consistency check, and that no
+ * secret reaches an export.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,8 +17,10 @@ import { UsageError } from '../../src/cli/errors.js';
 import { register } from '../../src/cli/export.js';
 import type { ExportFormat } from '../../src/config/schema.js';
 import { EXPORT_FORMATS } from '../../src/config/schema.js';
-import { exportLines, exportSession } from '../../src/export/index.js';
+import { checkExportRun } from '../../src/export/consistency.js';
+import { exportLines } from '../../src/export/index.js';
 import { readJsonl } from '../../src/export/jsonl.js';
+import { ExportSync } from '../../src/export/sync.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
 import { buildSession, DIFFS, LEAKED_KEY, SESSION_ID, TASK } from './build-session.js';
 
@@ -35,8 +38,17 @@ afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const lines = (format: ExportFormat, flattenBranches = false) =>
+/** The lines as objects; `id` and `provenance` are checked on their own (below), not in every expectation. */
+const lines = (format: ExportFormat, flattenBranches = false, opts: Record<string, unknown> = {}) =>
+  [...exportLines(store, format, { flattenBranches, ...opts })].map((l) => {
+    const { id: _id, provenance: _p, ...rest } = JSON.parse(l);
+    return rest;
+  });
+const withIds = (format: ExportFormat, flattenBranches = false) =>
   [...exportLines(store, format, { flattenBranches })].map((l) => JSON.parse(l));
+const iso = (ms: number) => new Date(ms).toISOString();
+const ivAt = (id: string) => iso(store.listInterventions(SESSION_ID).find((iv) => iv.id === id)!.created_at);
+const labelAt = (stepId: string) => iso(store.listStepLabels(SESSION_ID).find((l) => l.step_id === stepId)!.updated_at);
 
 // The exported steps, written by hand from the step payloads in build-session.ts.
 /** Every built step carries this usage; a line's usage is the sum over its steps. */
@@ -93,7 +105,7 @@ const editStep = (idx: number, file: string, diff: string, sha: string) => ({
   checkpoint: sha,
   usage: U,
 });
-const S = {
+const S0 = {
   r0: read0,
   t1: think1,
   b2: pytestStep(2, 'FAILED tests/test_parser.py::test_parse', 1),
@@ -105,6 +117,10 @@ const S = {
   c5: editStep(5, 'src/config.py', DIFFS.c5, 'sha-c5'),
   c6: pytestStep(6, '2 passed', 0),
   c7: { step_idx: 7, type: 'message', content: 'All tests pass.', author: 'agent', usage: U },
+};
+/** Every exported step carries its id (the step ids in build-session.ts are these keys). */
+const S = Object.fromEntries(Object.entries(S0).map(([k, v]) => [k, { step_id: k, ...v }])) as {
+  [K in keyof typeof S0]: (typeof S0)[K] & { step_id: K };
 };
 const annotations = { outcome: 'resolved', notes: 'Needed two rollbacks' };
 const beforeRollback = [
@@ -229,7 +245,7 @@ describe('trajectories', () => {
       ['c6', 'c5'],
       ['c7', 'c6'],
     ]);
-    expect(tree.steps[8]).toEqual({ step_id: 'c5', parent_step_id: 'b4', ...S.c5 });
+    expect(tree.steps[8]).toEqual({ parent_step_id: 'b4', ...S.c5 });
     expect(tree).toMatchObject({
       session_id: SESSION_ID,
       task: TASK,
@@ -249,7 +265,7 @@ describe('trajectories', () => {
 });
 
 describe('branch_preferences', () => {
-  it('pairs the old path (rejected) with the new one (chosen) at each of the two branch points', () => {
+  it('pairs the two sides of each branch point, each up to the next branch point: b4, where C forks, ends B’s side', () => {
     expect(lines('branch_preferences')).toEqual([
       {
         session_id: SESSION_ID,
@@ -259,7 +275,8 @@ describe('branch_preferences', () => {
         rejected_branch: 'branch-A',
         rejected_steps: [S.a3, S.a4],
         chosen_branch: 'branch-B',
-        chosen_steps: [S.b3, S.b4, S.b5],
+        // b5 is rejected by the next pair: it is in no chosen side.
+        chosen_steps: [S.b3, S.b4],
       },
       {
         session_id: SESSION_ID,
@@ -329,6 +346,8 @@ describe('prm_from_branches', () => {
       label: 'incorrect',
       first_error: true,
       label_source: 'annotator',
+      labelled_by: 'observer1',
+      labelled_at: labelAt('b5'),
     });
   });
 
@@ -340,61 +359,164 @@ describe('prm_from_branches', () => {
     expect(a.steps[3]).toMatchObject({ label: 'incorrect', first_error: true, label_source: 'branch' });
     expect(a.steps[4]).toMatchObject({ label: null, first_error: false, label_source: null });
   });
+
+  it('labels nothing after the first error, even an annotator label', () => {
+    // The annotator calls b3 wrong: b4 and everything after it on B and C lose their labels.
+    store.upsertStepLabel({
+      session_id: SESSION_ID,
+      step_id: 'b3',
+      annotator: 'observer2',
+      label: 'incorrect',
+      first_error: true,
+      updated_at: Date.now(),
+    });
+    const [, b, c] = lines('prm_from_branches');
+    for (const line of [b, c]) {
+      expect(line.first_error_step).toBe(3);
+      expect(line.steps.slice(4).every((s: { label: unknown }) => s.label === null)).toBe(true);
+      expect(line.steps[3]).toMatchObject({ label: 'incorrect', first_error: true, labelled_by: 'observer2' });
+    }
+    // The pairs now disagree with the labels (b3 is on B's chosen side): they are left out.
+    expect(lines('branch_preferences').map((p) => p.chosen_branch)).toEqual([]);
+  });
+
+  it('exports the labels on steps a rollback without a branch threw away, and marks the first one the first error', () => {
+    const t = store.listInterventions(SESSION_ID).at(-1)!.created_at + 1000;
+    const step = (id: string, parent: string, idx: number, content: string) =>
+      store.insertStep({
+        id,
+        session_id: SESSION_ID,
+        parent_id: parent,
+        step_idx: idx,
+        type: 'message',
+        payload: { type: 'message', content },
+        author: 'agent',
+        turn_id: `turn-${id}`,
+        tool_call: null,
+        tool_result: null,
+        tool_is_error: false,
+        checkpoint: null,
+        changed_files: false,
+        usage: null,
+        started_at: t + idx,
+        ended_at: t + idx,
+      });
+    // On C, after c7: d8, d9; then a rollback to c7 that keeps no branch, and e8.
+    step('d8', 'c7', 8, 'Deleting the tests.');
+    step('d9', 'd8', 9, 'Done.');
+    store.insertIntervention({
+      id: 'iv-rb-plain',
+      session_id: SESSION_ID,
+      branch_id: 'br-C',
+      type: 'rollback',
+      after_step_id: 'c7',
+      after_step: 7,
+      content: JSON.stringify({ reason: 'Never delete tests', from_step: 9, to_step: 7, branch: 'branch-C' }),
+      annotator: 'observer1',
+      created_at: t + 100,
+    });
+    step('e8', 'c7', 8, 'Kept the tests.');
+    store.updateBranch('br-C', { head_step_id: 'e8' });
+    store.upsertStepLabel({
+      session_id: SESSION_ID,
+      step_id: 'd9',
+      annotator: 'observer1',
+      label: 'correct',
+      first_error: false,
+      updated_at: t + 200,
+    });
+    const abandoned = lines('prm_from_branches').filter((l) => l.abandoned);
+    expect(abandoned).toHaveLength(1);
+    expect(abandoned[0]).toMatchObject({ branch: 'branch-C', first_error_step: 8 });
+    // d8 is the first error (the rollback says so); d9's label comes after it, so it is dropped.
+    expect(
+      abandoned[0].steps.slice(-2).map((s: { label: unknown; label_source: unknown }) => [s.label, s.label_source]),
+    ).toEqual([
+      ['incorrect', 'rollback'],
+      [null, null],
+    ]);
+    const review = lines('code_review').find((l) => l.comment === 'Never delete tests');
+    expect(review.steps.map((s: { step_id: string }) => s.step_id)).toEqual(['c7', 'd8', 'd9']);
+  });
 });
 
 describe('code_review', () => {
-  it('one line per instruction and per rollback reason, with the diffs it was about', () => {
+  it('one line per instruction and per rollback reason, each with the code it answers', () => {
+    const base = { session_id: SESSION_ID, task: TASK, annotator: 'observer1', new_branch: null, rollback_id: null };
+    const read = { step_idx: 0, path: 'tests/test_parser.py', content: 'def test_parse():\n    assert parse("a.b")\n' };
     expect(lines('code_review')).toEqual([
       {
-        session_id: SESSION_ID,
-        task: TASK,
+        ...base,
         kind: 'instruction',
         branch: 'branch-A',
         after_step: 2,
         comment: 'Use a migration instead',
-        annotator: 'observer1',
+        created_at: ivAt('iv-instr-1'),
         diffs: [],
+        file_contents: [read],
         files: ['tests/test_parser.py'],
         steps: [S.r0, S.t1, S.b2],
       },
       {
-        session_id: SESSION_ID,
-        task: TASK,
+        ...base,
+        kind: 'rollback_reason',
+        branch: 'branch-A',
+        new_branch: 'branch-B',
+        after_step: 2,
+        comment: 'Agent started modifying the wrong file',
+        created_at: ivAt('iv-rb-1'),
+        // The step rolled back to, then everything the rollback threw away.
+        diffs: [{ step_idx: 3, path: 'src/wrong_file.py', diff: DIFFS.a3 }],
+        file_contents: [],
+        files: ['src/wrong_file.py'],
+        steps: [S.b2, S.a3, S.a4],
+      },
+      {
+        ...base,
+        kind: 'rollback_reason',
+        branch: 'branch-B',
+        new_branch: 'branch-C',
+        after_step: 4,
+        comment: 'Hard-coding the config path breaks other callers',
+        created_at: ivAt('iv-rb-2'),
+        diffs: [{ step_idx: 5, path: 'src/config.py', diff: DIFFS.b5 }],
+        file_contents: [],
+        files: ['src/config.py'],
+        steps: [S.b4, S.b5],
+      },
+      {
+        ...base,
         kind: 'instruction',
         branch: 'branch-C',
         after_step: 6,
         comment: 'Run the whole test suite, not just one file',
-        annotator: 'observer1',
+        created_at: ivAt('iv-instr-2'),
         // The window starts after step 4, where the annotator rolled back to on this path.
         diffs: [{ step_idx: 5, path: 'src/config.py', diff: DIFFS.c5 }],
+        file_contents: [],
         files: ['src/config.py'],
         steps: [S.c5, S.c6],
       },
-      {
-        session_id: SESSION_ID,
-        task: TASK,
-        kind: 'rollback_reason',
-        branch: 'branch-A',
-        after_step: 2,
-        comment: 'Agent started modifying the wrong file',
-        annotator: 'observer1',
-        diffs: [{ step_idx: 3, path: 'src/wrong_file.py', diff: DIFFS.a3 }],
-        files: ['src/wrong_file.py'],
-        steps: [S.a3, S.a4],
-      },
-      {
-        session_id: SESSION_ID,
-        task: TASK,
-        kind: 'rollback_reason',
-        branch: 'branch-B',
-        after_step: 4,
-        comment: 'Hard-coding the config path breaks other callers',
-        annotator: 'observer1',
-        diffs: [{ step_idx: 5, path: 'src/config.py', diff: DIFFS.b5 }],
-        files: ['src/config.py'],
-        steps: [S.b5],
-      },
     ]);
+  });
+
+  it('an instruction sent with a rollback answers the code the rollback threw away, and links to it', () => {
+    store.insertIntervention({
+      id: 'iv-with-rb',
+      session_id: SESSION_ID,
+      branch_id: 'br-C',
+      type: 'instruction',
+      after_step_id: 'b4',
+      after_step: 4,
+      content: 'Read the config format first',
+      annotator: 'observer1',
+      // Recorded right after the branch intervention, before C's first step.
+      created_at: store.listInterventions(SESSION_ID).find((iv) => iv.id === 'iv-rb-2')!.created_at,
+    });
+    const line = withIds('code_review').find((l) => l.comment === 'Read the config format first');
+    expect(line.rollback_id).toBe(`${SESSION_ID}/code_review/iv-rb-2`);
+    expect(line.steps.map((st: { step_id: string }) => st.step_id)).toEqual(['b4', 'b5']);
+    expect(line.diffs).toEqual([{ step_idx: 5, path: 'src/config.py', diff: DIFFS.b5 }]);
   });
 });
 
@@ -408,25 +530,25 @@ const editArgs = (file: string) => ({ path: file, old_text: 'old', new_text: 'ne
 const pytestArgs = { command: 'pytest tests/test_parser.py' };
 
 describe('dpo (TRL conversational preference)', () => {
-  it('prompt = task and shared path as messages, chosen/rejected = the assistant and tool turns after the point', () => {
+  const sharedPrompt = [
+    { role: 'user', content: TASK },
+    call('file_read', { path: 'tests/test_parser.py' }),
+    tool('file_read', 'def test_parse():\n    assert parse("a.b")\n'),
+    { ...call('bash_command', pytestArgs), reasoning_content: 'The test expects dotted names to parse.' },
+    tool('bash_command', 'FAILED tests/test_parser.py::test_parse\n[exit code 1]'),
+    { role: 'user', content: 'Use a migration instead' },
+  ];
+
+  it('prompt = task and shared path as messages, each side its segment as assistant and tool turns, with the tools', () => {
     const [first, second] = lines('dpo');
-    const sharedPrompt = [
-      { role: 'user', content: TASK },
-      call('file_read', { path: 'tests/test_parser.py' }),
-      tool('file_read', 'def test_parse():\n    assert parse("a.b")\n'),
-      { ...call('bash_command', pytestArgs), reasoning_content: 'The test expects dotted names to parse.' },
-      tool('bash_command', 'FAILED tests/test_parser.py::test_parse\n[exit code 1]'),
-      { role: 'user', content: 'Use a migration instead' },
-    ];
-    expect(first).toEqual({
+    const { tools, ...rest } = first;
+    expect(rest).toEqual({
       prompt: sharedPrompt,
       chosen: [
         call('file_edit', editArgs('src/parser.py')),
         tool('file_edit', 'Edited src/parser.py'),
         call('bash_command', pytestArgs),
         tool('bash_command', 'FAILED tests/test_parser.py::test_config\n[exit code 1]'),
-        call('file_edit', editArgs('src/config.py')),
-        tool('file_edit', 'Edited src/config.py'),
       ],
       rejected: [
         call('file_edit', editArgs('src/wrong_file.py')),
@@ -438,7 +560,14 @@ describe('dpo (TRL conversational preference)', () => {
       branch_point_step: 2,
       chosen_branch: 'branch-B',
       rejected_branch: 'branch-A',
+      annotator_call: false,
     });
+    // A JSON string, as TRL accepts it (json.loads) on every version of datasets: the specs of the tools used.
+    expect(JSON.parse(tools).map((t: { function: { name: string } }) => t.function.name)).toEqual([
+      'file_read',
+      'file_edit',
+      'bash_command',
+    ]);
     expect(second.prompt).toEqual([
       ...sharedPrompt,
       call('file_edit', editArgs('src/parser.py')),
@@ -446,65 +575,188 @@ describe('dpo (TRL conversational preference)', () => {
       call('bash_command', pytestArgs),
       tool('bash_command', 'FAILED tests/test_parser.py::test_config\n[exit code 1]'),
     ]);
-    expect(second.chosen.at(-1)).toEqual({ role: 'assistant', content: 'All tests pass.' });
+    // C's side stops at c6, after which the annotator gave an instruction the prompt does not show.
+    expect(second.chosen).toEqual([
+      call('file_edit', editArgs('src/config.py')),
+      tool('file_edit', 'Edited src/config.py'),
+      call('bash_command', pytestArgs),
+      tool('bash_command', '2 passed\n[exit code 0]'),
+    ]);
     expect(second.rejected).toEqual([
       call('file_edit', editArgs('src/config.py')),
       tool('file_edit', 'Edited src/config.py'),
     ]);
   });
+
+  it('dpo_step: only the first assistant turn of each side, so no tool output is scored as policy', () => {
+    // The second pair's first turns are the same call (the fixture edits with the same arguments): no preference, no line.
+    const got = lines('dpo_step');
+    expect(got).toHaveLength(1);
+    expect(got[0].prompt).toEqual(sharedPrompt);
+    expect(got[0].chosen).toEqual([call('file_edit', editArgs('src/parser.py'))]);
+    expect(got[0].rejected).toEqual([call('file_edit', editArgs('src/wrong_file.py'))]);
+  });
+
+  it('the instruction sent with a rollback ends the prompt, or the pair is left out (rollbackInstruction)', () => {
+    store.insertIntervention({
+      id: 'iv-with-rb',
+      session_id: SESSION_ID,
+      branch_id: 'br-C',
+      type: 'instruction',
+      after_step_id: 'b4',
+      after_step: 4,
+      content: 'Keep find(), pass the new format',
+      annotator: 'observer1',
+      created_at: store.listInterventions(SESSION_ID).find((iv) => iv.id === 'iv-rb-2')!.created_at,
+    });
+    const second = lines('dpo')[1];
+    expect(second.prompt.at(-1)).toEqual({ role: 'user', content: 'Keep find(), pass the new format' });
+    expect(lines('dpo', false, { rollbackInstruction: 'exclude' }).map((l) => l.chosen_branch)).toEqual(['branch-B']);
+  });
+
+  it("an annotator's edited call is a user turn that says so, never the assistant's; or the pair is left out", () => {
+    // A third rollback from B at b4, with the call edited by the annotator (the engine records its author).
+    const t = store.listInterventions(SESSION_ID).at(-1)!.created_at + 1000;
+    store.insertBranch({
+      id: 'br-D',
+      session_id: SESSION_ID,
+      name: 'branch-D',
+      fork_step_id: 'b4',
+      parent_branch_id: 'br-B',
+      reason: 'Use the loader',
+      head_step_id: 'b4',
+      git_ref: 'branch-D',
+      created_at: t,
+    });
+    const c5 = store.getStep('c5')!;
+    store.insertStep({ ...c5, id: 'd5', author: 'annotator', turn_id: 'turn-d5', started_at: t + 1, ended_at: t + 2 });
+    store.insertStep({
+      ...c5,
+      id: 'd6',
+      parent_id: 'd5',
+      step_idx: 6,
+      type: 'message',
+      payload: { type: 'message', content: 'Using the loader now.' },
+      turn_id: 'turn-d6',
+      tool_call: null,
+      tool_result: null,
+      checkpoint: null,
+      started_at: t + 3,
+      ended_at: t + 4,
+    });
+    store.updateBranch('br-D', { head_step_id: 'd6' });
+    const d = lines('dpo').find((l) => l.chosen_branch === 'branch-D');
+    expect(d.annotator_call).toBe(true);
+    expect(d.chosen).toEqual([
+      {
+        role: 'user',
+        content:
+          '[The annotator replaced the model\'s tool call and ran: file_edit {"path":"src/config.py","old_text":"old","new_text":"new"}]\nResult:\nEdited src/config.py',
+      },
+      { role: 'assistant', content: 'Using the loader now.' },
+    ]);
+    expect(lines('dpo', false, { annotatorCalls: 'exclude' }).map((l) => l.chosen_branch)).toEqual([
+      'branch-B',
+      'branch-C',
+    ]);
+    // dpo_step compares first model turns: D's came after the annotator's call, so there is no line for D.
+    expect(lines('dpo_step').map((l) => l.chosen_branch)).toEqual(['branch-B']);
+  });
 });
 
+const stepText = {
+  r0: 'Read tests/test_parser.py:\ndef test_parse():\n    assert parse("a.b")\n',
+  t1: 'The test expects dotted names to parse.',
+  b2: '$ pytest tests/test_parser.py\nFAILED tests/test_parser.py::test_parse\n(exit code 1)',
+  b3: `Edit src/parser.py:\n${DIFFS.b3}`,
+  b4: '$ pytest tests/test_parser.py\nFAILED tests/test_parser.py::test_config\n(exit code 1)',
+};
+
 describe('prm_stepwise (TRL stepwise supervision)', () => {
-  it('one boolean per completion, up to and including the first error; an unsure step ends the path', () => {
-    const text = {
-      r0: 'Read tests/test_parser.py:\ndef test_parse():\n    assert parse("a.b")\n',
-      t1: 'The test expects dotted names to parse.',
-      b2: '$ pytest tests/test_parser.py\nFAILED tests/test_parser.py::test_parse\n(exit code 1)',
-    };
+  it('every labelled step once, up to the first error, with the steps before it as context; an unsure step does not cut the path', () => {
+    const context = (...texts: string[]) => `\n\nSteps so far (0 to ${texts.length - 1}):\n\n${texts.join('\n\n')}`;
     expect(lines('prm_stepwise')).toEqual([
       {
         prompt: TASK,
         completions: [
-          text.r0,
-          text.t1,
-          text.b2,
+          stepText.r0,
+          stepText.t1,
+          stepText.b2,
           `Edit src/wrong_file.py:\n${DIFFS.a3}`,
           '$ pytest tests/test_parser.py\nFAILED: KeyError ANTHROPIC_API_KEY=[REDACTED]\n(exit code 1)',
         ],
         labels: [true, true, true, true, false],
         session_id: SESSION_ID,
         branch: 'branch-A',
+        first_step: 0,
+        step_ids: ['r0', 't1', 'b2', 'a3', 'a4'],
+        label_sources: ['branch', 'branch', 'branch', 'annotator', 'annotator'],
       },
       {
-        prompt: TASK,
-        completions: [
-          text.r0,
-          text.t1,
-          text.b2,
-          `Edit src/parser.py:\n${DIFFS.b3}`,
-          '$ pytest tests/test_parser.py\nFAILED tests/test_parser.py::test_config\n(exit code 1)',
-          `Edit src/config.py:\n${DIFFS.b5}`,
-        ],
-        labels: [true, true, true, true, true, false],
+        // Steps 0-2 are already completions of branch-A's line: here they are context.
+        prompt: `${TASK}${context(stepText.r0, stepText.t1, stepText.b2)}`,
+        completions: [stepText.b3, stepText.b4, `Edit src/config.py:\n${DIFFS.b5}`],
+        labels: [true, true, false],
         session_id: SESSION_ID,
         branch: 'branch-B',
+        first_step: 3,
+        step_ids: ['b3', 'b4', 'b5'],
+        label_sources: ['branch', 'branch', 'annotator'],
       },
       {
-        prompt: TASK,
-        completions: [
-          text.r0,
-          text.t1,
-          text.b2,
-          `Edit src/parser.py:\n${DIFFS.b3}`,
-          '$ pytest tests/test_parser.py\nFAILED tests/test_parser.py::test_config\n(exit code 1)',
-          `Edit src/config.py:\n${DIFFS.c5}`,
-          '$ pytest tests/test_parser.py\n2 passed\n(exit code 0)',
-        ],
-        labels: [true, true, true, true, true, true, true],
+        prompt: `${TASK}${context(stepText.r0, stepText.t1, stepText.b2, stepText.b3, stepText.b4)}`,
+        completions: [`Edit src/config.py:\n${DIFFS.c5}`, '$ pytest tests/test_parser.py\n2 passed\n(exit code 0)'],
+        labels: [true, true],
         session_id: SESSION_ID,
         branch: 'branch-C',
+        first_step: 5,
+        step_ids: ['c5', 'c6'],
+        label_sources: ['branch', 'branch'],
       },
     ]);
+  });
+
+  it('prmWindow bounds the context and the completions of a line; prmSparseLabels gives each labelled step its own line', () => {
+    const small = lines('prm_stepwise', false, { prmWindow: 2 });
+    expect(small.map((l) => l.step_ids)).toEqual([
+      ['r0', 't1'],
+      ['b2', 'a3'],
+      ['a4'],
+      ['b3', 'b4'],
+      ['b5'],
+      ['c5', 'c6'],
+    ]);
+    expect(small[1].prompt).toBe(`${TASK}\n\nSteps so far (0 to 1):\n\n${stepText.r0}\n\n${stepText.t1}`);
+    expect(small[3].prompt).toBe(`${TASK}\n\nSteps so far (1 to 2):\n\n${stepText.t1}\n\n${stepText.b2}`);
+    const sparse = lines('prm_stepwise', false, { prmSparseLabels: true, prmWindow: 3 });
+    expect(sparse.map((l) => l.step_ids)).toEqual([
+      ['r0'],
+      ['t1'],
+      ['b2'],
+      ['a3'],
+      ['a4'],
+      ['b3'],
+      ['b4'],
+      ['b5'],
+      ['c5'],
+      ['c6'],
+    ]);
+    expect(sparse.every((l) => l.labels.length === 1)).toBe(true);
+  });
+
+  it('an unlabelled step between labelled ones is context, and the later labels still count', () => {
+    // Without the branches' labels: only the annotator's, a3 correct, a4 incorrect, with r0-b2 unlabelled.
+    store.upsertStepLabel({
+      session_id: SESSION_ID,
+      step_id: 'r0',
+      annotator: 'observer1',
+      label: 'unsure',
+      first_error: false,
+      updated_at: Date.now(),
+    });
+    const a = lines('prm_stepwise')[0];
+    expect(a.step_ids).toEqual(['t1', 'b2', 'a3', 'a4']);
+    expect(a.prompt).toBe(`${TASK}\n\nSteps so far (0 to 0):\n\n${stepText.r0}`);
   });
 });
 
@@ -540,28 +792,34 @@ describe('every format', () => {
     }
   });
 
-  it('loads the TRL files as TRL documents them: dpo prompt/chosen/rejected message lists, prm_stepwise aligned booleans', () => {
-    const out = path.join(dir, 'out');
-    exportSession(store, SESSION_ID, ['dpo', 'prm_stepwise'], out);
-    const roles = new Set(['user', 'assistant', 'tool']);
-    for (const row of [...readJsonl(path.join(out, 'dpo.jsonl'))] as Record<string, unknown>[]) {
-      for (const key of ['prompt', 'chosen', 'rejected']) {
-        const msgs = row[key] as { role: string; content: unknown; tool_calls?: unknown[] }[];
-        expect(Array.isArray(msgs) && msgs.length > 0, key).toBe(true);
-        for (const m of msgs) {
-          expect(roles.has(m.role)).toBe(true);
-          expect(typeof m.content).toBe('string');
+  it('keeps the TRL shapes: dpo and dpo_step prompt/chosen/rejected message lists, prm_stepwise aligned booleans', () => {
+    const roles = new Set(['system', 'user', 'assistant', 'tool']);
+    for (const format of ['dpo', 'dpo_step'] as const) {
+      for (const row of lines(format)) {
+        for (const key of ['prompt', 'chosen', 'rejected']) {
+          const msgs = row[key] as { role: string; content: unknown }[];
+          expect(Array.isArray(msgs) && msgs.length > 0, key).toBe(true);
+          for (const m of msgs) {
+            expect(roles.has(m.role)).toBe(true);
+            expect(typeof m.content).toBe('string');
+          }
         }
+        // Without an annotator's call, a preference pair's completions are the model's side of the conversation.
+        for (const key of ['chosen', 'rejected']) {
+          const msgs = row[key] as { role: string }[];
+          expect(msgs[0]!.role).toBe('assistant');
+          expect(msgs.every((m) => m.role !== 'user')).toBe(true);
+          // Never an empty assistant message.
+          expect(
+            msgs.every((m) => m.role !== 'assistant' || JSON.stringify(m) !== '{"role":"assistant","content":""}'),
+          ).toBe(true);
+        }
+        if (format === 'dpo_step') expect([row.chosen.length, row.rejected.length]).toEqual([1, 1]);
+        expect(typeof row.tools).toBe('string');
+        expect(Array.isArray(JSON.parse(row.tools))).toBe(true);
       }
-      // A preference pair's completions are the model's side of the conversation.
-      for (const key of ['chosen', 'rejected']) {
-        const msgs = row[key] as { role: string }[];
-        expect(msgs[0]!.role).toBe('assistant');
-        expect(msgs.every((m) => m.role !== 'user')).toBe(true);
-      }
-      expect((row.prompt as { role: string }[])[0]).toEqual({ role: 'user', content: TASK });
     }
-    for (const row of [...readJsonl(path.join(out, 'prm_stepwise.jsonl'))] as Record<string, unknown>[]) {
+    for (const row of lines('prm_stepwise')) {
       expect(typeof row.prompt).toBe('string');
       const completions = row.completions as unknown[];
       const labels = row.labels as unknown[];
@@ -573,24 +831,90 @@ describe('every format', () => {
       expect(firstFalse === -1 || firstFalse === labels.length - 1).toBe(true);
     }
   });
+
+  it('gives every line a stable id and its provenance', () => {
+    for (const format of EXPORT_FORMATS) {
+      const a = withIds(format, true);
+      const b = withIds(format, true);
+      expect(a.map((l) => l.id)).toEqual(b.map((l) => l.id));
+      expect(new Set(a.map((l) => l.id)).size).toBe(a.length);
+      for (const line of a) {
+        expect(line.id.startsWith(`${SESSION_ID}/${format}`)).toBe(true);
+        expect(line.provenance).toMatchObject({
+          session_id: SESSION_ID,
+          annotator: 'observer1',
+          backend: 'ollama',
+          model: 'qwen2.5-coder:32b',
+          backend_settings: { model: 'qwen2.5-coder:32b', temperature: 0.2 },
+          status: 'finished',
+          end_reason: 'the agent finished',
+          base_commit: 'base000',
+        });
+        expect(line.provenance.created_at).toMatch(/^\d{4}-\d\d-\d\dT/);
+      }
+    }
+    // The chosen branch's last test, and the rejected one's.
+    const [, bc] = withIds('branch_preferences');
+    expect(bc.provenance.last_test).toEqual({ step_idx: 6, command: 'pytest tests/test_parser.py', exit_code: 0 });
+    expect(bc.provenance.rejected.last_test).toEqual({
+      step_idx: 4,
+      command: 'pytest tests/test_parser.py',
+      exit_code: 1,
+    });
+    expect(bc.provenance).toMatchObject({ branch: 'branch-C', head_commit: 'sha-c5', head_step: 7 });
+  });
+
+  it('passes the consistency check, and the check finds a contradiction planted in it', () => {
+    const run = Object.fromEntries(EXPORT_FORMATS.map((f) => [f, withIds(f, true)]));
+    expect(checkExportRun(run)).toEqual([]);
+    // The pre-fix rule: B's whole path after the point chosen, although B-vs-C rejects b5.
+    const planted = structuredClone(run);
+    planted.branch_preferences![0].chosen_steps.push({ ...S.b5 });
+    expect(checkExportRun(planted)).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('step b5 is chosen in'),
+        expect.stringContaining('chosen step b5 is labelled incorrect'),
+      ]),
+    );
+    const twice = structuredClone(run);
+    twice.prm_stepwise!.push(twice.prm_stepwise![0]);
+    expect(checkExportRun(twice).join('\n')).toMatch(/appears twice[\s\S]*is a completion twice/);
+  });
 });
 
-describe('exportSession', () => {
-  it('appends each session’s lines without rewriting earlier ones, and cuts a torn last line first', () => {
+describe('ExportSync', () => {
+  it('rewrites a session’s shard whole when a label changes, with no duplicate line, and the merged file after it', () => {
     const out = path.join(dir, 'out');
-    const counts = exportSession(store, SESSION_ID, ['branch_preferences', 'code_review'], out);
-    expect(counts).toEqual({ branch_preferences: 2, code_review: 4 });
-    const file = path.join(out, 'branch_preferences.jsonl');
-    const first = fs.readFileSync(file, 'utf8');
-    // A crash (power loss) in the middle of an append left half a line.
-    fs.appendFileSync(file, '{"session_id":"half');
-    expect([...readJsonl(file)]).toHaveLength(2);
-    exportSession(store, SESSION_ID, ['branch_preferences'], out);
-    const after = fs.readFileSync(file, 'utf8');
-    expect(after.startsWith(first)).toBe(true);
-    expect(after.slice(first.length)).toBe(first);
-    expect(after).not.toContain('half');
-    expect([...readJsonl(file)]).toHaveLength(4);
+    const sync = new ExportSync({ store, outputDir: out, formats: ['branch_preferences', 'prm_from_branches'] });
+    expect(sync.refresh(SESSION_ID)).toBe(true);
+    sync.merge();
+    const shard = sync.shardPath('prm_from_branches', SESSION_ID);
+    const before = [...readJsonl(shard)] as { id: string; first_error_step: number }[];
+    expect(before.map((l) => l.first_error_step)).toEqual([4, 5, null]);
+    // A crash in the middle of a rewrite leaves a temporary file; readers never see it.
+    fs.writeFileSync(`${shard}.tmp-99999`, '{"half');
+    store.deleteStepLabel(SESSION_ID, 'a3', 'observer1');
+    store.deleteStepLabel(SESSION_ID, 'a4', 'observer1');
+    sync.refresh(SESSION_ID);
+    const after = [...readJsonl(shard)] as { id: string; first_error_step: number }[];
+    expect(after.map((l) => l.id)).toEqual(before.map((l) => l.id));
+    expect(after.map((l) => l.first_error_step)).toEqual([3, 5, null]);
+    sync.merge();
+    expect(fs.readFileSync(sync.mergedPath('prm_from_branches'), 'utf8')).toBe(fs.readFileSync(shard, 'utf8'));
+    expect(fs.readFileSync(path.join(out, 'README.md'), 'utf8')).toContain(
+      '| `prm_from_branches` | `prm_from_branches.jsonl`',
+    );
+  });
+
+  it('leaves a running session’s last exported version alone until it ends again', () => {
+    const out = path.join(dir, 'out');
+    const sync = new ExportSync({ store, outputDir: out, formats: ['trajectories'] });
+    sync.refresh(SESSION_ID);
+    const shard = sync.shardPath('trajectories', SESSION_ID);
+    const text = fs.readFileSync(shard, 'utf8');
+    store.updateSession(SESSION_ID, { status: 'running' });
+    expect(sync.refresh(SESSION_ID)).toBe(false);
+    expect(fs.readFileSync(shard, 'utf8')).toBe(text);
   });
 });
 
@@ -627,7 +951,74 @@ describe('potato export', () => {
       'branch-B',
       'branch-C',
     ]);
-    expect(fs.readdirSync(path.dirname(file))).toEqual(['trajectories.jsonl']);
+    expect(fs.readdirSync(path.dirname(file)).sort()).toEqual(['README.md', 'trajectories.jsonl']);
+  });
+
+  it('writes a dataset card beside the files: counts, rules, options, the config with secrets masked, a load_dataset snippet', async () => {
+    store.close();
+    const config = path.join(dir, 'config.yaml');
+    fs.writeFileSync(
+      config,
+      [
+        'live_coding_agent:',
+        '  backend: anthropic',
+        '  anthropic: { model: claude-sonnet-4-5, api_key_env: MY_KEY }',
+        'output: { export_options: { prm_window: 3 } }',
+        'annotators: [{ username: alice, password: hunter2-secret }]',
+        '',
+      ].join('\n'),
+    );
+    const out = path.join(dir, 'training');
+    const a = await cli(
+      '--format',
+      'dpo',
+      '--project',
+      dir,
+      '--output',
+      path.join(out, 'dpo.jsonl'),
+      '--config',
+      config,
+    );
+    const b = await cli(
+      '--format',
+      'prm_stepwise',
+      '--project',
+      dir,
+      '--output',
+      path.join(out, 'prm_stepwise.jsonl'),
+      '--prm_sparse_labels',
+      'true',
+    );
+    store = openSqliteStore(path.join(dir, 'potato.db'));
+    expect([a.code, b.code]).toEqual([0, 0]);
+    const card = fs.readFileSync(path.join(out, 'README.md'), 'utf8');
+    expect(card).toMatch(
+      /^---\npretty_name: Potato Live export\nconfigs:\n- config_name: prm_stepwise\n {2}data_files: "prm_stepwise.jsonl"\n- config_name: dpo/,
+    );
+    expect(card).toContain('| `prm_stepwise` | `prm_stepwise.jsonl` | 10 |');
+    expect(card).toContain('| `dpo` | `dpo.jsonl` | 2 |');
+    expect(card).toContain('load_dataset("json", data_files="prm_stepwise.jsonl", split="train")');
+    expect(card).toContain('"prmSparseLabels": true');
+    expect(card).toContain('No step is both chosen and rejected');
+    const first = fs.readFileSync(path.join(out, 'README.md'), 'utf8');
+    expect(first).not.toContain('hunter2-secret');
+  });
+
+  it('validates every export option and names the flag', async () => {
+    const at = (...extra: string[]) =>
+      cli('--format', 'dpo', '--project', dir, '--output', path.join(dir, 'x.jsonl'), ...extra);
+    const cases: [string[], string][] = [
+      [['--annotator_calls', 'hide'], '--annotator_calls takes mark or exclude, not "hide"'],
+      [['--rollback_instruction', 'drop'], '--rollback_instruction takes prompt or exclude, not "drop"'],
+      [['--prm_window', '0'], '--prm_window takes a whole number of steps from 1 to 1000, not "0"'],
+      [['--prm_sparse_labels', 'yes'], '--prm_sparse_labels takes true or false, not "yes"'],
+      [['--outcome_order', 'resolved,,failed'], '--outcome_order takes outcome values separated by commas'],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await at(...flags);
+      expect(r.code, flags.join(' ')).toBe(2);
+      expect(r.err).toContain(message);
+    }
   });
 
   it('refuses an unknown format, listing the valid ones', async () => {

@@ -49,6 +49,7 @@ export const prmStepwise: Exporter = function* (data, opts) {
           session_id: data.session.id,
           branch: branch?.name ?? null,
           first_step: run[0]!.step_idx,
+          step_ids: run.map((s) => s.id),
           label_sources: run.map((s) => labels.get(s.id)!.source),
           provenance: provenance(data, branch, { steps: path }),
         },

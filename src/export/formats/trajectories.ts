@@ -71,9 +71,7 @@ function* tree(data: SessionData) {
           step_ids: path.map((s) => s.id),
         };
       }),
-      steps: rawArray(
-        data.steps.map((s) => prefixJson({ step_id: s.id, parent_step_id: s.parent_id }, stepJson(data, s))),
-      ),
+      steps: rawArray(data.steps.map((s) => prefixJson({ parent_step_id: s.parent_id }, stepJson(data, s)))),
       human_interventions: data.interventions.map((iv) => ({
         ...exportIntervention(iv),
         after_step_id: iv.after_step_id,
