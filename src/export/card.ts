@@ -37,8 +37,8 @@ const PURPOSE: Record<ExportFormat, string> = {
 };
 
 const RULES = `- A pair compares the two sides of one branch point, each from the point to the next branch
-  point or its end: the old branch's side is rejected, the side the annotator kept is chosen. No
-  step is both chosen and rejected in one export.
+  point or its end: the old branch's side is rejected, the side the annotator kept is chosen.
+  No step is both chosen and rejected in one export.
 - Step labels: steps kept by a rollback and chosen sides are correct; the first step of a
   rejected side, or the first step a rollback without a branch threw away, is the first error;
   the annotator's own labels win (with who and when); nothing after the first error on a path is

@@ -763,10 +763,11 @@ describe('prm_stepwise (TRL stepwise supervision)', () => {
 describe('every format', () => {
   it('validates against its JSON schema in docs/schemas', () => {
     const ajv = new Ajv2020({ strict: false, allErrors: true });
+    ajv.addSchema(JSON.parse(fs.readFileSync(path.join(root, 'docs/schemas/provenance.schema.json'), 'utf8')));
     for (const format of EXPORT_FORMATS) {
       const schema = JSON.parse(fs.readFileSync(path.join(root, 'docs/schemas', `${format}.schema.json`), 'utf8'));
       const validate = ajv.compile(schema);
-      const variants = format === 'trajectories' ? [lines(format, true), lines(format, false)] : [lines(format)];
+      const variants = format === 'trajectories' ? [withIds(format, true), withIds(format, false)] : [withIds(format)];
       for (const out of variants) {
         expect(out.length, format).toBeGreaterThan(0);
         for (const line of out) {
@@ -775,7 +776,7 @@ describe('every format', () => {
         }
       }
       // The schema is not a rubber stamp: a line without its first required field fails.
-      const broken = { ...lines(format, true)[0] };
+      const broken = { ...withIds(format, true)[0] };
       delete broken[schema.required?.[0] ?? 'session_id'];
       expect(validate(broken), format).toBe(false);
     }
@@ -988,6 +989,8 @@ describe('potato export', () => {
       path.join(out, 'prm_stepwise.jsonl'),
       '--prm_sparse_labels',
       'true',
+      '--config',
+      config,
     );
     store = openSqliteStore(path.join(dir, 'potato.db'));
     expect([a.code, b.code]).toEqual([0, 0]);
@@ -1000,8 +1003,11 @@ describe('potato export', () => {
     expect(card).toContain('load_dataset("json", data_files="prm_stepwise.jsonl", split="train")');
     expect(card).toContain('"prmSparseLabels": true');
     expect(card).toContain('No step is both chosen and rejected');
-    const first = fs.readFileSync(path.join(out, 'README.md'), 'utf8');
-    expect(first).not.toContain('hunter2-secret');
+    // The flag wins over the config's prm_window 3 for what it sets; the config's other options stay.
+    expect(card).toContain('"prmWindow": 3');
+    expect(card).toContain('"password_hash": "[MASKED]"');
+    expect(card).toContain('"api_key_env": "MY_KEY"');
+    expect(card).not.toContain('hunter2-secret');
   });
 
   it('validates every export option and names the flag', async () => {
