@@ -15,11 +15,15 @@
  *                        │ rollback from 5 to 3
  *                        └ C: 4 grep ─ 5 "Done on branch C."
  */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPORT_FORMATS, type ExportFormat } from '../../src/config/schema.js';
+import { defaultEngineParts } from '../../src/engine.js';
+import { checkExportRun } from '../../src/export/consistency.js';
 import { exportLines } from '../../src/export/index.js';
 import type { SessionEvent } from '../../src/session/events.js';
 import { branchPath } from '../../src/store/tree.js';
@@ -118,13 +122,18 @@ beforeAll(async () => {
       first_error: false,
       updated_at,
     });
-  label(stepAt('branch-B', 4).id, 'unsure', 3);
+  // After step 4 of B, which the rollback to C makes the first error: this label is not exported.
+  label(stepAt('branch-B', 5).id, 'unsure', 3);
   label(stepAt('branch-C', 5).id, 'correct', 4);
 
   const norm = normaliser();
   for (const f of [...EXPORT_FORMATS, 'flat'] as const) {
     raw[f] = [...exportLines(e.store, f === 'flat' ? 'trajectories' : f, { flattenBranches: f === 'flat' })];
-    out[f] = raw[f].map((l) => JSON.parse(norm(l)));
+    // id and provenance are checked on their own (below), not in every hand-written line.
+    out[f] = raw[f].map((l) => {
+      const { id: _id, provenance: _p, ...rest } = JSON.parse(norm(l));
+      return rest;
+    });
   }
 }, 120_000);
 
@@ -144,11 +153,14 @@ function normaliser(): (line: string) => string {
   const renames: [string, string][] = [
     [session.id, 'SESSION'],
     ...steps.map((st, i): [string, string] => [st.id, `s${i + 1}`]),
+    ...engine.store.listInterventions(sessionId).map((iv, i): [string, string] => [iv.id, `iv${i + 1}`]),
   ];
   return (line) => {
     let s = line;
     for (const [from, to] of renames) s = s.replaceAll(from, to);
     s = s.replace(/"checkpoint":"[0-9a-f]{40}"/g, '"checkpoint":"COMMIT"');
+    s = s.replace(/"created_at":"[^"]+"/g, '"created_at":"TIME"');
+    s = s.replace(/"provenance":\{.*\}\}$/, '"provenance":{}}');
     // The scripted agent's token counts follow the size of its context, ids and times included:
     // they vary from run to run, so they are checked against the engine's records instead.
     s = s.replace(/,"usage":\{"input_tokens":\d+,"output_tokens":\d+\}/g, '');
@@ -196,7 +208,7 @@ const message = (idx: number, content: string) => ({
   author: 'agent',
   checkpoint: 'COMMIT',
 });
-const S = {
+const S0 = {
   s1: {
     step_idx: 1,
     type: 'thinking',
@@ -228,6 +240,10 @@ const S = {
   s8: message(5, 'Done on branch B.'),
   s9: bash(4, 'grep -c separators notes/plan.txt', '1\n'),
   s10: message(5, 'Done on branch C.'),
+};
+/** Every exported step carries its id. */
+const S = Object.fromEntries(Object.entries(S0).map(([k, v]) => [k, { step_id: k, ...v }])) as {
+  [K in keyof typeof S0]: (typeof S0)[K] & { step_id: K };
 };
 type Id = keyof typeof S;
 const steps = (...ids: Id[]) => ids.map((id) => S[id]);
@@ -336,7 +352,7 @@ describe('exports of a session built by the real engine', () => {
             step_ids: ['s1', 's2', 's6', 's9', 's10'],
           },
         ],
-        steps: parents.map(([id, parent]) => ({ step_id: id, parent_step_id: parent, ...S[id] })),
+        steps: parents.map(([id, parent]) => ({ parent_step_id: parent, ...S[id] })),
         human_interventions: [
           on(pause, 's2', 'branch-A'),
           on(keepSmall, 's2', 'branch-A'),
@@ -350,7 +366,7 @@ describe('exports of a session built by the real engine', () => {
     ]);
   });
 
-  it('branch_preferences: one line per rollback, the old path after the branch point rejected, the new one chosen', () => {
+  it('branch_preferences: one line per branch point, each side up to the next branch point (B’s ends at 3, where C forks)', () => {
     expect(out.branch_preferences).toEqual([
       {
         session_id: 'SESSION',
@@ -360,7 +376,8 @@ describe('exports of a session built by the real engine', () => {
         rejected_branch: 'branch-A',
         rejected_steps: steps('s3', 's4', 's5'),
         chosen_branch: 'branch-B',
-        chosen_steps: steps('s6', 's7', 's8'),
+        // s7 and s8 are rejected by the next pair: they are in no chosen side.
+        chosen_steps: steps('s6'),
       },
       {
         session_id: 'SESSION',
@@ -375,55 +392,56 @@ describe('exports of a session built by the real engine', () => {
     ]);
   });
 
-  it('prm_from_branches: kept and chosen steps correct, the first rolled-back step the first error, annotator labels win', () => {
-    const correct = { label: 'correct', first_error: false, label_source: 'branch' };
-    const none = { label: null, first_error: false, label_source: null };
+  it('prm_from_branches: kept and chosen steps correct, each rejected side’s first step the first error, nothing after it, annotator labels win', () => {
+    const correct = {
+      label: 'correct',
+      first_error: false,
+      label_source: 'branch',
+      labelled_by: null,
+      labelled_at: null,
+    };
+    const error = {
+      label: 'incorrect',
+      first_error: true,
+      label_source: 'branch',
+      labelled_by: null,
+      labelled_at: null,
+    };
+    const none = { label: null, first_error: false, label_source: null, labelled_by: null, labelled_at: null };
     const l = (id: Id, label: object) => ({ ...S[id], ...label });
+    const line = (branch: string, labelled: object[], first_error_step: number | null) => ({
+      session_id: 'SESSION',
+      branch,
+      abandoned: false,
+      task: TASK,
+      steps: labelled,
+      first_error_step,
+    });
     expect(out.prm_from_branches).toEqual([
-      {
-        session_id: 'SESSION',
-        branch: 'branch-A',
-        task: TASK,
-        steps: [
-          l('s1', correct),
-          l('s2', correct),
-          l('s3', { label: 'incorrect', first_error: true, label_source: 'branch' }),
-          l('s4', none),
-          l('s5', none),
-        ],
-        first_error_step: 3,
-      },
-      {
-        session_id: 'SESSION',
-        branch: 'branch-B',
-        task: TASK,
-        steps: [
-          l('s1', correct),
-          l('s2', correct),
-          l('s6', correct),
-          // The rollback to C makes step 4 the first error; the annotator's "unsure" wins.
-          l('s7', { label: 'unsure', first_error: false, label_source: 'annotator' }),
-          l('s8', correct),
-        ],
-        first_error_step: null,
-      },
-      {
-        session_id: 'SESSION',
-        branch: 'branch-C',
-        task: TASK,
-        steps: [
+      line('branch-A', [l('s1', correct), l('s2', correct), l('s3', error), l('s4', none), l('s5', none)], 3),
+      // The rollback to C makes step 4 the first error; the annotator's "unsure" on step 5 comes after it.
+      line('branch-B', [l('s1', correct), l('s2', correct), l('s6', correct), l('s7', error), l('s8', none)], 4),
+      line(
+        'branch-C',
+        [
           l('s1', correct),
           l('s2', correct),
           l('s6', correct),
           l('s9', correct),
-          l('s10', { label: 'correct', first_error: false, label_source: 'annotator' }),
+          l('s10', {
+            label: 'correct',
+            first_error: false,
+            label_source: 'annotator',
+            labelled_by: 'ann',
+            labelled_at: new Date(4).toISOString(),
+          }),
         ],
-        first_error_step: null,
-      },
+        null,
+      ),
     ]);
   });
 
-  it('prm_stepwise: the step texts from step 1 to the first error, stopping before an unsure step', () => {
+  it('prm_stepwise: every labelled step once, up to the first error, the steps before each line as its context', () => {
     const texts = [
       'Start by reading the README.',
       `Read README.md:\n${README}`,
@@ -431,35 +449,69 @@ describe('exports of a session built by the real engine', () => {
     ];
     const planB =
       'Write notes/plan.txt:\n--- /dev/null\n+++ b/notes/plan.txt\n@@ -0,0 +1,1 @@\n+parse both separators\n';
+    const context = (from: number, ...t: string[]) =>
+      `${TASK}\n\nSteps so far (${from} to ${from + t.length - 1}):\n\n${t.join('\n\n')}`;
+    const common = { session_id: 'SESSION' };
     expect(out.prm_stepwise).toEqual([
-      { prompt: TASK, completions: texts, labels: [true, true, false], session_id: 'SESSION', branch: 'branch-A' },
       {
         prompt: TASK,
-        completions: [texts[0], texts[1], planB],
-        labels: [true, true, true],
-        session_id: 'SESSION',
-        branch: 'branch-B',
+        completions: texts,
+        labels: [true, true, false],
+        ...common,
+        branch: 'branch-A',
+        first_step: 1,
+        step_ids: ['s1', 's2', 's3'],
+        label_sources: ['branch', 'branch', 'branch'],
       },
       {
-        prompt: TASK,
-        completions: [
-          texts[0],
-          texts[1],
-          planB,
-          '$ grep -c separators notes/plan.txt\n1\n(exit code 0)',
-          'Done on branch C.',
-        ],
-        labels: [true, true, true, true, true],
-        session_id: 'SESSION',
+        prompt: context(1, texts[0]!, texts[1]!),
+        completions: [planB, '$ ls notes\nplan.txt\n(exit code 0)'],
+        labels: [true, false],
+        ...common,
+        branch: 'branch-B',
+        first_step: 3,
+        step_ids: ['s6', 's7'],
+        label_sources: ['branch', 'branch'],
+      },
+      {
+        prompt: context(1, texts[0]!, texts[1]!, planB),
+        completions: ['$ grep -c separators notes/plan.txt\n1\n(exit code 0)', 'Done on branch C.'],
+        labels: [true, true],
+        ...common,
         branch: 'branch-C',
+        first_step: 4,
+        step_ids: ['s9', 's10'],
+        label_sources: ['branch', 'annotator'],
       },
     ]);
   });
 
-  it('code_review: each instruction with the code since the last one, each rollback reason with the rolled-back code', () => {
+  it('code_review: each comment with the code it answers: since the last intervention, or what its rollback threw away', () => {
     const diffA = S.s3.diff;
     const diffB = S.s6.diff;
-    const base = { session_id: 'SESSION', task: TASK, annotator: 'ann' };
+    const base = {
+      session_id: 'SESSION',
+      task: TASK,
+      annotator: 'ann',
+      created_at: 'TIME',
+      new_branch: null,
+      rollback_id: null,
+    };
+    const readme = { step_idx: 2, path: 'README.md', content: README };
+    // Interventions in order: iv1 pause, iv2 "Keep the change small.", iv3 resume, iv4 rollback to B, iv5 its
+    // instruction, iv6 rollback to C, iv7 its instruction.
+    const toBCode = {
+      diffs: [{ step_idx: 3, path: 'notes/plan.txt', diff: diffA }],
+      file_contents: [readme],
+      files: ['README.md', 'notes/plan.txt'],
+      steps: steps('s2', 's3', 's4', 's5'),
+    };
+    const toCCode = {
+      diffs: [{ step_idx: 3, path: 'notes/plan.txt', diff: diffB }],
+      file_contents: [],
+      files: ['notes/plan.txt'],
+      steps: steps('s6', 's7', 's8'),
+    };
     expect(out.code_review).toEqual([
       {
         ...base,
@@ -468,8 +520,18 @@ describe('exports of a session built by the real engine', () => {
         after_step: 2,
         comment: 'Keep the change small.',
         diffs: [],
+        file_contents: [readme],
         files: ['README.md'],
         steps: steps('s1', 's2'),
+      },
+      {
+        ...base,
+        kind: 'rollback_reason',
+        branch: 'branch-A',
+        new_branch: 'branch-B',
+        after_step: 2,
+        comment: R1,
+        ...toBCode,
       },
       {
         ...base,
@@ -477,9 +539,17 @@ describe('exports of a session built by the real engine', () => {
         branch: 'branch-B',
         after_step: 2,
         comment: 'Write a real plan',
-        diffs: [],
-        files: ['README.md'],
-        steps: steps('s1', 's2'),
+        rollback_id: 'SESSION/code_review/iv4',
+        ...toBCode,
+      },
+      {
+        ...base,
+        kind: 'rollback_reason',
+        branch: 'branch-B',
+        new_branch: 'branch-C',
+        after_step: 3,
+        comment: R2,
+        ...toCCode,
       },
       {
         ...base,
@@ -487,34 +557,14 @@ describe('exports of a session built by the real engine', () => {
         branch: 'branch-C',
         after_step: 3,
         comment: 'Check the plan with grep',
-        diffs: [{ step_idx: 3, path: 'notes/plan.txt', diff: diffB }],
-        files: ['notes/plan.txt'],
-        steps: steps('s6'),
-      },
-      {
-        ...base,
-        kind: 'rollback_reason',
-        branch: 'branch-A',
-        after_step: 2,
-        comment: R1,
-        diffs: [{ step_idx: 3, path: 'notes/plan.txt', diff: diffA }],
-        files: ['notes/plan.txt'],
-        steps: steps('s3', 's4', 's5'),
-      },
-      {
-        ...base,
-        kind: 'rollback_reason',
-        branch: 'branch-B',
-        after_step: 3,
-        comment: R2,
-        diffs: [],
-        files: [],
-        steps: steps('s7', 's8'),
+        rollback_id: 'SESSION/code_review/iv6',
+        ...toCCode,
       },
     ]);
   });
 
-  it('dpo: the shared path and the instructions both sides saw as the prompt, each side as assistant and tool turns', () => {
+  it('dpo and dpo_step: the system prompt, the task, the shared path and the instructions as the prompt; each side its segment, or its first turn', () => {
+    const system = { role: 'system', content: defaultEngineParts().systemPrompt(engine.config) };
     const task = { role: 'user', content: TASK };
     const readTurn = [
       {
@@ -532,41 +582,99 @@ describe('exports of a session built by the real engine', () => {
     const write = (text: string) =>
       call('file_edit', { path: 'notes/plan.txt', new_text: text }, 'Created notes/plan.txt (lines 1).');
     const ls = call('bash_command', { command: 'ls notes' }, 'plan.txt\n[exit code: 0]');
+    const grepCall = call('bash_command', { command: 'grep -c separators notes/plan.txt' }, '1\n[exit code: 0]');
     const say = (content: string) => ({ role: 'assistant', content });
-    expect(out.dpo).toEqual([
+    const user = (content: string) => ({ role: 'user', content });
+    // "Write a real plan" came with the rollback: only the chosen side saw it, so it ends the prompt.
+    const promptAB = [system, task, ...readTurn, user('Keep the change small.'), user('Write a real plan')];
+    const promptBC = [...promptAB, ...write('parse both separators\n'), user('Check the plan with grep')];
+    const pair = (point: number, chosen: string, rejected: string) => ({
+      session_id: 'SESSION',
+      branch_point_step: point,
+      chosen_branch: chosen,
+      rejected_branch: rejected,
+      annotator_call: false,
+    });
+    const noTools = (l: Record<string, unknown>) => {
+      const { tools, ...rest } = l;
+      expect(JSON.parse(tools as string).map((t: { function: { name: string } }) => t.function.name)).toEqual([
+        'file_read',
+        'file_edit',
+        'bash_command',
+        'directory_list',
+        'file_search',
+      ]);
+      return rest;
+    };
+    expect(out.dpo.map(noTools)).toEqual([
       {
-        // "Write a real plan" came with the rollback: only the chosen side saw it.
-        prompt: [task, ...readTurn, { role: 'user', content: 'Keep the change small.' }],
-        chosen: [...write('parse both separators\n'), ...ls, say('Done on branch B.')],
+        prompt: promptAB,
+        chosen: write('parse both separators\n'),
         rejected: [...write('hard-code the answer\n'), ...ls, say('Done on branch A.')],
-        session_id: 'SESSION',
-        branch_point_step: 2,
-        chosen_branch: 'branch-B',
-        rejected_branch: 'branch-A',
+        ...pair(2, 'branch-B', 'branch-A'),
       },
       {
-        prompt: [
-          task,
-          ...readTurn,
-          { role: 'user', content: 'Keep the change small.' },
-          { role: 'user', content: 'Write a real plan' },
-          ...write('parse both separators\n'),
-        ],
-        chosen: [
-          ...call('bash_command', { command: 'grep -c separators notes/plan.txt' }, '1\n[exit code: 0]'),
-          say('Done on branch C.'),
-        ],
+        prompt: promptBC,
+        chosen: [...grepCall, say('Done on branch C.')],
         rejected: [...ls, say('Done on branch B.')],
-        session_id: 'SESSION',
-        branch_point_step: 3,
-        chosen_branch: 'branch-C',
-        rejected_branch: 'branch-B',
+        ...pair(3, 'branch-C', 'branch-B'),
       },
     ]);
+    expect(out.dpo_step.map(noTools)).toEqual([
+      {
+        prompt: promptAB,
+        chosen: [write('parse both separators\n')[0]],
+        rejected: [write('hard-code the answer\n')[0]],
+        ...pair(2, 'branch-B', 'branch-A'),
+      },
+      { prompt: promptBC, chosen: [grepCall[0]], rejected: [ls[0]], ...pair(3, 'branch-C', 'branch-B') },
+    ]);
+  });
+
+  it('every line has a stable id and its provenance; the whole run passes the consistency check', () => {
+    const parsed = Object.fromEntries(EXPORT_FORMATS.map((f) => [f, raw[f].map((l) => JSON.parse(l))]));
+    parsed.trajectories = raw.flat.map((l) => JSON.parse(l));
+    expect(checkExportRun(parsed)).toEqual([]);
+    const session = engine.store.getSession(sessionId)!;
+    const system = defaultEngineParts().systemPrompt(engine.config);
+    const all = engine.store.listSteps(sessionId);
+    for (const [format, lines] of Object.entries(parsed)) {
+      for (const line of lines) {
+        expect(line.id.startsWith(`${sessionId}/${format}`), format).toBe(true);
+        expect(line.provenance).toMatchObject({
+          session_id: sessionId,
+          annotator: 'ann',
+          backend: 'scripted',
+          status: 'finished',
+          end_reason: session.end_reason,
+          base_commit: session.base_commit,
+          system_prompt: system,
+          system_prompt_sha256: createHash('sha256').update(system).digest('hex'),
+          created_at: new Date(session.created_at).toISOString(),
+        });
+      }
+    }
+    // The branch's final diff is git's, from the base commit to its last checkpoint.
+    const c = parsed.trajectories.find((l) => l.branch === 'branch-C')!;
+    const head = branchPath(engine.store.listBranches(sessionId).find((b) => b.name === 'branch-C')!, all).at(-1)!;
+    expect(c.provenance.head_commit).toBe(head.checkpoint);
+    const gitDiff = execFileSync('git', ['diff', '--no-color', session.base_commit!, head.checkpoint!], {
+      cwd: session.workspace,
+      encoding: 'utf8',
+    });
+    expect(c.provenance.final_diff).toBe(gitDiff);
+    expect(gitDiff).toContain('+parse both separators');
+    // The same units keep their ids when exported again.
+    const again = [...exportLines(engine.store, 'dpo')].map((l) => JSON.parse(l).id);
+    expect(again).toEqual(parsed.dpo!.map((l) => l.id));
+    // No absolute path of the workspace anywhere.
+    for (const f of [...EXPORT_FORMATS, 'flat'] as const)
+      for (const l of raw[f]) expect(l).not.toContain(session.workspace);
   });
 
   it('every line of every format validates against its schema in docs/schemas', () => {
     const ajv = new Ajv2020({ strict: false, allErrors: true });
+    ajv.addSchema(JSON.parse(fs.readFileSync(path.join(root, 'docs/schemas/provenance.schema.json'), 'utf8')));
     for (const name of EXPORT_FORMATS) {
       ajv.addSchema(JSON.parse(fs.readFileSync(path.join(root, 'docs/schemas', `${name}.schema.json`), 'utf8')), name);
     }
@@ -661,26 +769,54 @@ describe('a rollback that keeps no branch, on the real engine', () => {
 
       const review = [...exportLines(e.store, 'code_review')].map((l) => JSON.parse(l));
       expect(review.map((r) => [r.kind, r.comment])).toEqual([
-        ['instruction', 'Write a real plan'],
         ['rollback_reason', reason],
+        ['instruction', 'Write a real plan'],
       ]);
-      const { session_id: _id, steps: thrownAway, ...rest } = review[1];
+      const { session_id: _id, steps: thrownAway, id, provenance: _p, created_at: _t, ...rest } = review[0];
       expect(rest).toEqual({
         task: TASK,
         kind: 'rollback_reason',
         branch: 'branch-A',
+        new_branch: null,
         after_step: 2,
         comment: reason,
         annotator: 'ann',
+        rollback_id: null,
         diffs: [{ step_idx: 3, path: 'notes/plan.txt', diff: S.s3.diff }],
-        files: ['notes/plan.txt'],
+        file_contents: [{ step_idx: 2, path: 'README.md', content: README }],
+        files: ['README.md', 'notes/plan.txt'],
       });
+      // The instruction sent with it answers the same code.
+      expect(review[1].rollback_id).toBe(id);
+      expect(review[1].steps).toEqual(thrownAway);
+      // The step rolled back to, then what the rollback threw away.
       expect(thrownAway.map((st: { step_idx: number; type: string }) => [st.step_idx, st.type])).toEqual([
+        [2, 'file_read'],
         [3, 'file_write'],
         [4, 'bash_command'],
         [5, 'message'],
       ]);
-      expect(thrownAway[2].content).toBe('Done on branch A.');
+      expect(thrownAway[3].content).toBe('Done on branch A.');
+      // PRM: the first thrown-away step is the first error, on a line of its own (the path is on no branch).
+      const prm = [...exportLines(e.store, 'prm_from_branches')].map((l) => JSON.parse(l));
+      expect(prm.map((l) => [l.branch, l.abandoned, l.first_error_step])).toEqual([
+        ['branch-A', false, null],
+        ['branch-A', true, 3],
+      ]);
+      expect(prm[1].steps.map((st: { label: unknown; label_source: unknown }) => [st.label, st.label_source])).toEqual([
+        ['correct', 'rollback'],
+        ['correct', 'rollback'],
+        ['incorrect', 'rollback'],
+        [null, null],
+        [null, null],
+      ]);
+      const run = Object.fromEntries(
+        (['prm_from_branches', 'prm_stepwise', 'code_review', 'branch_preferences'] as const).map((f) => [
+          f,
+          [...exportLines(e.store, f)].map((l) => JSON.parse(l)),
+        ]),
+      );
+      expect(checkExportRun(run)).toEqual([]);
     } finally {
       await e.close();
       fs.rmSync(e.dir, { recursive: true, force: true });
