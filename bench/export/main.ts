@@ -8,6 +8,13 @@
  * the machine is shared), per-session p50/p95, peak RSS and RSS at 10% / 50% / 100% of the
  * sessions (flat memory means those stay level).
  *
+ * `refresh` (after the formats): what the auto-export does when an annotator labels a step of an
+ * ended session in a 10,000-session project: the label goes through the observed store and the
+ * session's shard in every format is rewritten (temporary file, fsync, rename). Every other
+ * session has its shards on disk too (copies of one session's, so the folders hold as many and as
+ * large files as a real project). Prints p50/p95/max over 50 labels, and the time to rebuild the
+ * merged files from all shards (done once per burst of changes, in the background).
+ *
  *   npx tsx bench/export/main.ts [--sessions 10000]
  */
 import { spawnSync } from 'node:child_process';
@@ -19,6 +26,7 @@ import { EXPORT_FORMATS, type ExportFormat } from '../../src/config/schema.js';
 import { sessionLines } from '../../src/export/index.js';
 import { AtomicJsonlWriter } from '../../src/export/jsonl.js';
 import { loadSession } from '../../src/export/session-data.js';
+import { ExportSync, observeStore } from '../../src/export/sync.js';
 import type { Step, StepPayload } from '../../src/steps/types.js';
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
 import type { Store } from '../../src/store/types.js';
@@ -99,7 +107,9 @@ function fill(store: Store, sessions: number): void {
             payload: p,
             author: 'agent',
             turn_id: `${id}-turn`,
-            tool_call: isTool ? { id: `${id}-call`, name: p.type, input: { path: `src/mod${idx}.py` } } : null,
+            tool_call: isTool
+              ? { id: `${id}-call`, name: p.type, input: { path: `src/mod${idx}.py`, step: id } }
+              : null,
             tool_result: isTool ? 'ok' : null,
             tool_is_error: false,
             checkpoint: null,
@@ -163,7 +173,7 @@ function fill(store: Store, sessions: number): void {
         });
         store.upsertStepLabel({
           session_id: sid,
-          step_id: `${sid}-b12`,
+          step_id: `${sid}-a12`,
           annotator: 'observer1',
           label: 'incorrect',
           first_error: true,
@@ -265,14 +275,67 @@ function child(mode: string, dbPath: string, outFile: string): void {
   store.close();
 }
 
+/** The time from a label to every format's shard of that session rewritten, on a full project. */
+function refresh(dbPath: string, outDir: string): void {
+  const raw = openSqliteStore(dbPath);
+  const sessions = raw.listSessions();
+  fs.rmSync(outDir, { recursive: true, force: true });
+  const sync = new ExportSync({ store: raw, outputDir: outDir, formats: EXPORT_FORMATS, mergeDelayMs: 3_600_000 });
+  const store = observeStore(raw, (id) => sync.markDirty(id));
+  sync.refresh(sessions[0]!.id);
+  for (const format of EXPORT_FORMATS) {
+    const file = sync.shardPath(format, sessions[0]!.id);
+    if (!fs.existsSync(file)) continue;
+    const text = fs.readFileSync(file);
+    for (const s of sessions.slice(1)) fs.writeFileSync(sync.shardPath(format, s.id), text);
+  }
+  const lat: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    const s = sessions[Math.floor((i * sessions.length) / 50)]!;
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    store.upsertStepLabel({
+      session_id: s.id,
+      step_id: `${s.id}-a${3 + (i % 5)}`,
+      annotator: 'observer1',
+      label: i % 2 ? 'correct' : 'unsure',
+      first_error: false,
+      updated_at: Date.now(),
+    });
+    // What the microtask after the write does, run now so it is timed.
+    sync.flushDirty();
+    lat.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+  }
+  const m0 = performance.now();
+  const counts = sync.merge();
+  const mergeSeconds = (performance.now() - m0) / 1000;
+  const bytes = EXPORT_FORMATS.reduce(
+    (n, f) => n + (fs.existsSync(sync.mergedPath(f)) ? fs.statSync(sync.mergedPath(f)).size : 0),
+    0,
+  );
+  process.stdout.write(
+    `${JSON.stringify({ p50: pct(lat, 50), p95: pct(lat, 95), max: Math.max(...lat), cpuP50: pct(cpu, 50), cpuP95: pct(cpu, 95), mergeSeconds, mergedMb: mb(bytes), lines: Object.values(counts).reduce((a, b) => a + b, 0) })}\n`,
+  );
+  raw.close();
+  fs.rmSync(outDir, { recursive: true, force: true });
+}
+
 function main(): void {
+  if (process.argv.includes('--refresh')) {
+    const i = process.argv.indexOf('--refresh');
+    refresh(process.argv[i + 1]!, process.argv[i + 2]!);
+    return;
+  }
   if (process.argv.includes('--child')) {
     const i = process.argv.indexOf('--child');
     child(process.argv[i + 1]!, process.argv[i + 2]!, process.argv[i + 3]!);
     return;
   }
   const sessions = Number(arg('sessions', '10000'));
-  const dir = path.join(os.tmpdir(), `potato-bench-export-v2-${sessions}`);
+  const dir = path.join(os.tmpdir(), `potato-bench-export-v4-${sessions}`);
   const dbPath = path.join(dir, 'potato.db');
   if (!fs.existsSync(path.join(dir, 'ready'))) {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -316,6 +379,16 @@ function main(): void {
       `| ${r.name} | ${r.lines} | ${r.seconds.toFixed(2)} | ${r.stepsPerSec} | ${(r.stepsPerSec / base.stepsPerSec).toFixed(2)}x | ${r.cpuSeconds.toFixed(2)} | ${r.stepsPerCpuSec} | ${r.p50ms.toFixed(3)} | ${r.p95ms.toFixed(3)} | ${r.peakMb} | ${r.rssMb.join(' / ')} |`,
     );
   }
+  const r = spawnSync(process.execPath, ['--import', 'tsx', here, '--refresh', dbPath, path.join(dir, 'refresh-out')], {
+    cwd: path.resolve(path.dirname(here), '../..'),
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
+  if (r.status !== 0) throw new Error(`refresh failed: ${r.stderr}`);
+  const f = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, number>;
+  console.log(
+    `\nrefresh of one session's lines in all ${EXPORT_FORMATS.length} formats after a label, ${sessions}-session project: p50 ${f.p50!.toFixed(1)} ms, p95 ${f.p95!.toFixed(1)} ms, max ${f.max!.toFixed(1)} ms (50 labels; CPU p50 ${f.cpuP50!.toFixed(1)} ms, p95 ${f.cpuP95!.toFixed(1)} ms); merged files rebuilt from all shards: ${f.mergeSeconds!.toFixed(2)} s for ${f.lines} lines, ${f.mergedMb} MB`,
+  );
 }
 
 main();

@@ -52,3 +52,16 @@ export function* sessionLines(
 export function* exportLines(store: Store, format: ExportFormat, opts: ExportOptions = {}): Generator<string> {
   for (const s of store.listSessions()) yield* sessionLines(store, s.id, format, opts, s);
 }
+
+/** One session's lines in each of several formats, the session read from the store once. */
+export function sessionLinesByFormat(
+  store: Store,
+  sessionId: string,
+  formats: readonly ExportFormat[],
+  opts: ExportOptions = {},
+  session: SessionRecord | null = store.getSession(sessionId),
+): Map<ExportFormat, string[]> {
+  const data = loadSession(store, sessionId, session);
+  if (!data) throw new ExportError(`no session ${sessionId} in the store`);
+  return new Map(formats.map((f) => [f, [...EXPORTERS[f](data, opts)]]));
+}

@@ -19,6 +19,12 @@ export class AtomicJsonlWriter {
 
   constructor(
     readonly file: string,
+    /**
+     * fsync before the rename, so even a power loss leaves the old or the new file whole. Without
+     * it a crashed process still leaves one of the two (the rename is atomic); only the kernel's
+     * own crash could leave an empty file, which ExportSync.reconcile rewrites at the next start.
+     */
+    private readonly durable = true,
     private readonly chunkChars = 1 << 20,
   ) {
     this.tmp = `${file}.tmp-${process.pid}`;
@@ -52,7 +58,7 @@ export class AtomicJsonlWriter {
 
   commit(): void {
     this.flush();
-    fs.fsyncSync(this.fd);
+    if (this.durable) fs.fsyncSync(this.fd);
     fs.closeSync(this.fd);
     fs.renameSync(this.tmp, this.file);
   }

@@ -12,6 +12,8 @@ import path from 'node:path';
 import type { Step } from '../steps/types.js';
 import type { BranchRecord } from '../store/types.js';
 import { TOOL_SPECS } from '../tools/specs.js';
+import { RawJson } from './json.js';
+import { cleanValue } from './redact.js';
 import { pathOf } from './session-data.js';
 import type { SessionData } from './types.js';
 
@@ -114,8 +116,16 @@ export function branchProvenance(data: SessionData, branch: BranchRecord | null,
 
 const iso = (ms: number | null | undefined) => (typeof ms === 'number' ? new Date(ms).toISOString() : null);
 
-/** The session half of provenance, the same on every line of a session. */
-export function sessionProvenance(data: SessionData) {
+/** The session half of provenance, the same on every line of a session (worked out once). */
+export function sessionProvenance(data: SessionData): Record<string, unknown> {
+  const hit = data.memo.get('provenance');
+  if (hit) return hit as Record<string, unknown>;
+  const made = makeSessionProvenance(data);
+  data.memo.set('provenance', made);
+  return made;
+}
+
+function makeSessionProvenance(data: SessionData): Record<string, unknown> {
   const s = data.session;
   const {
     system_prompt: prompt,
@@ -139,18 +149,26 @@ export function sessionProvenance(data: SessionData) {
   };
 }
 
-/** Provenance of a line about one branch (and, for a pair, the rejected one too). */
+/**
+ * Provenance of a line about one branch (and, for a pair, the rejected one too), as cleaned JSON
+ * (redact.ts): lines of one branch share it, so it is made once per branch and session.
+ */
 export function provenance(
   data: SessionData,
   branch: BranchRecord | null,
   extra?: { steps?: readonly Step[]; rejected?: BranchRecord },
-): Record<string, unknown> {
+): RawJson {
+  const key = extra?.steps ? null : `provenance\0${branch?.id ?? ''}\0${extra?.rejected?.id ?? ''}`;
+  const hit = key ? data.memo.get(key) : undefined;
+  if (hit) return hit as RawJson;
   const out: Record<string, unknown> = {
     ...sessionProvenance(data),
     ...branchProvenance(data, branch, extra?.steps),
   };
   if (extra?.rejected) out.rejected = branchProvenance(data, extra.rejected);
-  return out;
+  const json = new RawJson(JSON.stringify(cleanValue(out, data.clean)));
+  if (key) data.memo.set(key, json);
+  return json;
 }
 
 /**

@@ -12,11 +12,12 @@
  * wraps it, and any write for a session marks that session; the marks are handled once the
  * current synchronous work (and so its transaction) is over.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SessionRecord, Store } from '../store/types.js';
 import { writeCard } from './card.js';
-import { sessionLines } from './index.js';
+import { sessionLinesByFormat } from './index.js';
 import { AtomicJsonlWriter } from './jsonl.js';
 import type { ExportFormat, ExportOptions } from './types.js';
 
@@ -91,18 +92,28 @@ export class ExportSync {
     const { store, formats, options, outputDir } = this.opts;
     const session = store.getSession(sessionId);
     if (!session || !EXPORTED_STATUSES.includes(session.status)) return false;
+    const byFormat = sessionLinesByFormat(store, sessionId, formats, options, session);
     for (const format of formats) {
-      const lines = [...sessionLines(store, sessionId, format, options, session)];
+      const lines = byFormat.get(format) ?? [];
       const file = this.shardPath(format, sessionId);
       if (lines.length === 0) {
         fs.rmSync(file, { force: true });
+        this.written.delete(file);
         continue;
       }
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      const writer = new AtomicJsonlWriter(file);
+      // A label changes a few formats' lines: a shard whose text this process wrote already stays.
+      const digest = createHash('sha1');
+      for (const line of lines) digest.update(line).update('\n');
+      const sum = digest.digest('base64');
+      if (this.written.get(file) === sum && fs.existsSync(file)) continue;
+      this.ensureDir(path.dirname(file));
+      // Not fsynced: a shard is rewritten on every label, and the store itself (WAL, synchronous
+      // NORMAL) keeps no more than this across a power loss; reconcile() repairs at start.
+      const writer = new AtomicJsonlWriter(file, false);
       try {
         for (const line of lines) writer.write(line);
         writer.commit();
+        this.written.set(file, sum);
       } catch (err) {
         writer.abort();
         throw err;
@@ -110,9 +121,18 @@ export class ExportSync {
     }
     // When it was last written: a restart compares this with the store (reconcile).
     const mark = path.join(outputDir, STATE_DIR, sessionId);
-    fs.mkdirSync(path.dirname(mark), { recursive: true });
+    this.ensureDir(path.dirname(mark));
     fs.writeFileSync(mark, '');
     return true;
+  }
+
+  private readonly dirs = new Set<string>();
+  /** Digest of the text last written to each shard by this process. */
+  private readonly written = new Map<string, string>();
+  private ensureDir(dir: string): void {
+    if (this.dirs.has(dir)) return;
+    fs.mkdirSync(dir, { recursive: true });
+    this.dirs.add(dir);
   }
 
   private scheduleMerge(): void {
@@ -190,7 +210,15 @@ export class ExportSync {
         ...store.listStepLabels(s.id).map((l) => l.updated_at),
         ...store.listAnnotations(s.id).map((a) => a.updated_at),
       );
-      if (written >= changed) continue;
+      // An empty shard is what a kernel crash can leave of a file renamed before its data reached the disk.
+      const torn = this.opts.formats.some((f) => {
+        try {
+          return fs.statSync(this.shardPath(f, s.id)).size === 0;
+        } catch {
+          return false;
+        }
+      });
+      if (written >= changed && !torn) continue;
       try {
         if (this.refresh(s.id)) n++;
       } catch (err) {

@@ -16,8 +16,8 @@
  */
 import type { Step } from '../../steps/types.js';
 import type { Intervention } from '../../store/types.js';
+import { recordJson } from '../json.js';
 import { provenance, toolsOf } from '../provenance.js';
-import { cleanValue } from '../redact.js';
 import { type BranchPair, branchPairs } from '../rules.js';
 import { interventionsOn, lineId } from '../session-data.js';
 import { type Exporter, type ExportOptions, type SessionData, withDefaults } from '../types.js';
@@ -210,23 +210,21 @@ function* pairs(data: SessionData, options: ExportOptions, stepLevel: boolean): 
     }
     if (chosen.length === 0 || rejected.length === 0) continue;
     const format = stepLevel ? 'dpo_step' : 'dpo';
-    yield JSON.stringify(
-      cleanValue(
-        {
-          id: lineId(data, format, pair.rejectedBranch.name, pair.chosenBranch.name, pairPoint(pair)),
-          prompt: shaped.prompt,
-          chosen,
-          rejected,
-          tools,
-          session_id: data.session.id,
-          branch_point_step: pair.point ? pair.point.step_idx : 0,
-          chosen_branch: pair.chosenBranch.name,
-          rejected_branch: pair.rejectedBranch.name,
-          annotator_call: shaped.annotatorCall,
-          provenance: provenance(data, pair.chosenBranch, { rejected: pair.rejectedBranch }),
-        },
-        data.clean,
-      ),
+    yield recordJson(
+      {
+        id: lineId(data, format, pair.rejectedBranch.name, pair.chosenBranch.name, pairPoint(pair)),
+        prompt: shaped.prompt,
+        chosen,
+        rejected,
+        tools,
+        session_id: data.session.id,
+        branch_point_step: pair.point ? pair.point.step_idx : 0,
+        chosen_branch: pair.chosenBranch.name,
+        rejected_branch: pair.rejectedBranch.name,
+        annotator_call: shaped.annotatorCall,
+        provenance: provenance(data, pair.chosenBranch, { rejected: pair.rejectedBranch }),
+      },
+      data.clean,
     );
   }
 }

@@ -33,7 +33,7 @@ function line(data: SessionData, id: string, branch: BranchRecord | null, path: 
       task: data.session.task,
       steps: rawArray(steps),
       first_error_step: firstError,
-      provenance: provenance(data, branch, { steps: path }),
+      provenance: provenance(data, branch, abandoned ? { steps: path } : undefined),
     },
     data.clean,
   );

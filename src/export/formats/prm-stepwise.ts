@@ -10,8 +10,8 @@
  */
 import type { Step } from '../../steps/types.js';
 import type { BranchRecord } from '../../store/types.js';
+import { recordJson } from '../json.js';
 import { provenance } from '../provenance.js';
-import { cleanValue } from '../redact.js';
 import { abandonedPaths, stepLabels } from '../rules.js';
 import { branchesOrLeaves, lineId, pathOf, stepText } from '../session-data.js';
 import { type Exporter, withDefaults } from '../types.js';
@@ -26,6 +26,7 @@ export const prmStepwise: Exporter = function* (data, opts) {
     ...branches.map((b) => ({ branch: b, steps: pathOf(data, b) })),
     ...abandonedPaths(data, branches).map((a) => ({ branch: a.branch, steps: a.steps })),
   ];
+  const pathOfBranch = (b: BranchRecord | null) => (b ? pathOf(data, b) : null);
   const verdict = (s: Step) => {
     const l = labels.get(s.id)?.label;
     return l === 'correct' ? true : l === 'incorrect' ? false : null;
@@ -39,22 +40,20 @@ export const prmStepwise: Exporter = function* (data, opts) {
         : `${data.session.task}\n\nSteps so far (${context[0]!.step_idx} to ${context.at(-1)!.step_idx}):\n\n${context.map(stepText).join('\n\n')}`;
     const run = path.slice(first, last + 1);
     for (const s of run) emitted.add(s.id);
-    return JSON.stringify(
-      cleanValue(
-        {
-          id: lineId(data, 'prm_stepwise', run[0]!.id),
-          prompt,
-          completions: run.map(stepText),
-          labels: run.map((s) => verdict(s) === true),
-          session_id: data.session.id,
-          branch: branch?.name ?? null,
-          first_step: run[0]!.step_idx,
-          step_ids: run.map((s) => s.id),
-          label_sources: run.map((s) => labels.get(s.id)!.source),
-          provenance: provenance(data, branch, { steps: path }),
-        },
-        data.clean,
-      ),
+    return recordJson(
+      {
+        id: lineId(data, 'prm_stepwise', run[0]!.id),
+        prompt,
+        completions: run.map(stepText),
+        labels: run.map((s) => verdict(s) === true),
+        session_id: data.session.id,
+        branch: branch?.name ?? null,
+        first_step: run[0]!.step_idx,
+        step_ids: run.map((s) => s.id),
+        label_sources: run.map((s) => labels.get(s.id)!.source),
+        provenance: provenance(data, branch, path === pathOfBranch(branch) ? undefined : { steps: path }),
+      },
+      data.clean,
     );
   }
 
