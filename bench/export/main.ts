@@ -276,7 +276,7 @@ function child(mode: string, dbPath: string, outFile: string): void {
 }
 
 /** The time from a label to every format's shard of that session rewritten, on a full project. */
-function refresh(dbPath: string, outDir: string): void {
+async function refresh(dbPath: string, outDir: string): Promise<void> {
   const raw = openSqliteStore(dbPath);
   const sessions = raw.listSessions();
   fs.rmSync(outDir, { recursive: true, force: true });
@@ -310,7 +310,7 @@ function refresh(dbPath: string, outDir: string): void {
     cpu.push((c.user + c.system) / 1000);
   }
   const m0 = performance.now();
-  const counts = sync.merge();
+  const counts = await sync.merge();
   const mergeSeconds = (performance.now() - m0) / 1000;
   const bytes = EXPORT_FORMATS.reduce(
     (n, f) => n + (fs.existsSync(sync.mergedPath(f)) ? fs.statSync(sync.mergedPath(f)).size : 0),
@@ -326,7 +326,7 @@ function refresh(dbPath: string, outDir: string): void {
 function main(): void {
   if (process.argv.includes('--refresh')) {
     const i = process.argv.indexOf('--refresh');
-    refresh(process.argv[i + 1]!, process.argv[i + 2]!);
+    void refresh(process.argv[i + 1]!, process.argv[i + 2]!);
     return;
   }
   if (process.argv.includes('--child')) {

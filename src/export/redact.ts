@@ -35,9 +35,13 @@ export function sessionCleaner(workspaces: readonly string[]): StringCleaner {
     (a, b) => b.length - a.length,
   );
   if (roots.length === 0) return redactSecrets;
+  // Only the whole folder name: `/w/s1` must not turn `/w/s12/x` into `.2/x`.
+  const pattern = new RegExp(
+    `(?:${roots.map((r) => r.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})(?![\\w.-])`,
+    'g',
+  );
   return (text) => {
-    let out = text;
-    for (const root of roots) if (out.includes(root)) out = out.replaceAll(root, '.');
+    const out = roots.some((root) => text.includes(root)) ? text.replace(pattern, '.') : text;
     return redactSecrets(out);
   };
 }

@@ -139,40 +139,70 @@ export class ExportSync {
     if (this.mergeTimer) clearTimeout(this.mergeTimer);
     this.mergeTimer = setTimeout(() => {
       this.mergeTimer = null;
-      try {
-        this.merge();
-      } catch (err) {
-        this.opts.onError?.(null, err);
-      }
+      void this.mergeSoon();
     }, this.opts.mergeDelayMs);
     this.mergeTimer.unref();
   }
 
-  /** Rebuild every merged file from the shards, in session order, and the dataset card. */
-  merge(): Record<string, number> {
+  private merging: Promise<void> | null = null;
+  private mergeAgain = false;
+
+  /** Merge now, or right after the merge under way (which may have read a shard that changed since). */
+  private mergeSoon(): Promise<void> {
+    if (this.merging) {
+      this.mergeAgain = true;
+      return this.merging;
+    }
+    this.merging = (async () => {
+      do {
+        this.mergeAgain = false;
+        try {
+          await this.merge();
+        } catch (err) {
+          this.opts.onError?.(null, err);
+        }
+      } while (this.mergeAgain);
+    })().finally(() => {
+      this.merging = null;
+    });
+    return this.merging;
+  }
+
+  /**
+   * Rebuild every merged file from the shards, in session order, and the dataset card. Reads and
+   * writes are asynchronous: on a large project this takes seconds, and the server keeps serving.
+   */
+  async merge(): Promise<Record<string, number>> {
     const { store, formats, outputDir } = this.opts;
     const sessions = store.listSessions();
     const counts: Record<string, number> = {};
-    fs.mkdirSync(outputDir, { recursive: true });
+    await fs.promises.mkdir(outputDir, { recursive: true });
     for (const format of formats) {
-      const writer = new AtomicJsonlWriter(this.mergedPath(format));
+      const file = this.mergedPath(format);
+      const tmp = `${file}.tmp-${process.pid}`;
+      const out = await fs.promises.open(tmp, 'w');
+      let lines = 0;
       try {
         for (const s of sessions) {
-          let text: string;
+          let text: Buffer;
           try {
-            text = fs.readFileSync(this.shardPath(format, s.id), 'utf8');
+            text = await fs.promises.readFile(this.shardPath(format, s.id));
           } catch (err) {
             if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
             throw err;
           }
-          writer.writeText(text);
+          for (let i = text.indexOf(0x0a); i !== -1; i = text.indexOf(0x0a, i + 1)) lines++;
+          await out.write(text);
         }
-        writer.commit();
+        await out.sync();
+        await out.close();
+        await fs.promises.rename(tmp, file);
       } catch (err) {
-        writer.abort();
+        await out.close().catch(() => {});
+        await fs.promises.rm(tmp, { force: true });
         throw err;
       }
-      counts[format] = writer.lines;
+      counts[format] = lines;
     }
     writeCard(outputDir, {
       files: formats.map((f) => ({ format: f, file: `${f}.jsonl`, lines: counts[f] ?? 0, shards: `${f}/*.jsonl` })),
@@ -184,11 +214,11 @@ export class ExportSync {
   }
 
   /** Handle every pending change and rebuild the merged files now (shutdown, tests). */
-  flush(): void {
+  async flush(): Promise<void> {
     this.flushDirty();
     if (this.mergeTimer) clearTimeout(this.mergeTimer);
     this.mergeTimer = null;
-    this.merge();
+    await this.mergeSoon();
   }
 
   /**
@@ -225,14 +255,8 @@ export class ExportSync {
         this.opts.onError?.(s.id, err);
       }
     }
-    if (n > 0) this.merge();
+    if (n > 0) this.scheduleMerge();
     return n;
-  }
-
-  close(): void {
-    if (this.mergeTimer) {
-      this.flush();
-    }
   }
 }
 

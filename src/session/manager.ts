@@ -313,11 +313,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       live.clear();
       // Streamed text still being coalesced is written now: the caller closes the store next.
       hub.flush();
-      try {
-        exports?.flush();
-      } catch (err) {
-        console.error(`[potato] export at shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
+      await exports?.flush();
     },
   };
 }

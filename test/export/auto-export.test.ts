@@ -75,8 +75,8 @@ const stepAt = (branch: string, idx: number): Step => {
 };
 
 /** Every format's merged file: each line once, each session's lines equal to its shard. */
-function expectOutputEqualsShards(): Record<ExportFormat, Record<string, unknown>[]> {
-  exports.flush();
+async function expectOutputEqualsShards(): Promise<Record<ExportFormat, Record<string, unknown>[]>> {
+  await exports.flush();
   const run = {} as Record<ExportFormat, Record<string, unknown>[]>;
   for (const f of EXPORT_FORMATS) {
     const lines = merged(f);
@@ -155,7 +155,7 @@ describe('output/ equals the store at every moment', () => {
     });
     await settled();
     expect(shard('trajectories').map((l) => l.outcome)).toEqual(['resolved']);
-    const run = expectOutputEqualsShards();
+    const run = await expectOutputEqualsShards();
     expect(run.trajectories).toHaveLength(1);
     // The dataset card beside the merged files.
     expect(fs.readFileSync(out('README.md'), 'utf8')).toContain(
@@ -197,7 +197,7 @@ describe('output/ equals the store at every moment', () => {
     await waitForEvent(engine, sessionId, endedAfter(seq));
     await settled();
     expect(shard('trajectories').map((l) => l.branch)).toEqual(['branch-A', 'branch-B', 'branch-C']);
-    expectOutputEqualsShards();
+    await expectOutputEqualsShards();
   }, 60_000);
 
   it('pairs each side from the branch point to the next one: no step of B after C’s fork is chosen', () => {
@@ -274,7 +274,7 @@ describe('output/ equals the store at every moment', () => {
     await settled();
     const [line] = shard('trajectories', s.id);
     expect(line!.provenance).toMatchObject({ status: 'stopped', end_reason: expect.stringMatching(/stop/i) });
-    const run = expectOutputEqualsShards();
+    const run = await expectOutputEqualsShards();
     expect(run.trajectories.map((l) => l.session_id)).toEqual([sessionId, sessionId, sessionId, s.id]);
   }, 30_000);
 });

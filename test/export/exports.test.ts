@@ -884,11 +884,11 @@ describe('every format', () => {
 });
 
 describe('ExportSync', () => {
-  it('rewrites a session’s shard whole when a label changes, with no duplicate line, and the merged file after it', () => {
+  it('rewrites a session’s shard whole when a label changes, with no duplicate line, and the merged file after it', async () => {
     const out = path.join(dir, 'out');
     const sync = new ExportSync({ store, outputDir: out, formats: ['branch_preferences', 'prm_from_branches'] });
     expect(sync.refresh(SESSION_ID)).toBe(true);
-    sync.merge();
+    await sync.merge();
     const shard = sync.shardPath('prm_from_branches', SESSION_ID);
     const before = [...readJsonl(shard)] as { id: string; first_error_step: number }[];
     expect(before.map((l) => l.first_error_step)).toEqual([4, 5, null]);
@@ -900,7 +900,7 @@ describe('ExportSync', () => {
     const after = [...readJsonl(shard)] as { id: string; first_error_step: number }[];
     expect(after.map((l) => l.id)).toEqual(before.map((l) => l.id));
     expect(after.map((l) => l.first_error_step)).toEqual([3, 5, null]);
-    sync.merge();
+    await sync.merge();
     expect(fs.readFileSync(sync.mergedPath('prm_from_branches'), 'utf8')).toBe(fs.readFileSync(shard, 'utf8'));
     expect(fs.readFileSync(path.join(out, 'README.md'), 'utf8')).toContain(
       '| `prm_from_branches` | `prm_from_branches.jsonl`',
