@@ -252,7 +252,7 @@ describe('loadConfig on bad configs', () => {
       ],
       [
         14,
-        'output.export_formats[1]: expected "trajectories", "branch_preferences", "prm_from_branches", "code_review", "dpo" or "prm_stepwise", got "nope"',
+        'output.export_formats[1]: expected "trajectories", "branch_preferences", "prm_from_branches", "code_review", "dpo", "dpo_step" or "prm_stepwise", got "nope"',
       ],
       [18, 'annotators[1].username: "alice" is already used by annotators[0]; usernames must be unique'],
     ]);

@@ -174,7 +174,9 @@ describe.each(PROVIDERS)('the %s backend in a real session', (provider) => {
     if (provider !== 'ollama') expect(chats[0]!.headers.authorization).toBe(`Bearer ${KEY}`);
 
     // Exported as soon as it ended: one trajectory line with every step and its tool result.
-    const exported = readFileSync(join(r.engine.config.output.path, 'trajectories.jsonl'), 'utf8').trim().split('\n');
+    const exported = readFileSync(join(r.engine.config.output.path, 'trajectories', `${s.id}.jsonl`), 'utf8')
+      .trim()
+      .split('\n');
     expect(exported).toHaveLength(1);
     expect(exported[0]).not.toContain(KEY);
     expect(JSON.stringify(store.eventsAfter(s.id, 0))).not.toContain(KEY);

@@ -35,8 +35,10 @@ describe('a scripted session on a real git workspace', () => {
     engine = startEngine({ config: { output: { export_formats: ['trajectories'] } } });
     const s = await engine.manager.start({ task: 'Fix the failing test in tests/test_parser.py', annotator: 'ann' });
     await waitForEvent(engine, s.id, ended);
-    // Exported as soon as it ended: one trajectory line for branch-A with all ten steps.
-    const exported = readFileSync(join(engine.config.output.path, 'trajectories.jsonl'), 'utf8').trim().split('\n');
+    // Exported as soon as it ended: the session's shard holds one trajectory line for branch-A with all ten steps.
+    const exported = readFileSync(join(engine.config.output.path, 'trajectories', `${s.id}.jsonl`), 'utf8')
+      .trim()
+      .split('\n');
     expect(exported).toHaveLength(1);
     const line = JSON.parse(exported[0]!);
     expect([line.session_id, line.branch, line.steps.length]).toEqual([s.id, 'branch-A', 10]);
