@@ -958,6 +958,7 @@ describe('potato export', () => {
   it('writes a dataset card beside the files: counts, rules, options, the config with secrets masked, a load_dataset snippet', async () => {
     store.close();
     const config = path.join(dir, 'config.yaml');
+    fs.mkdirSync(path.join(dir, 'workspace'));
     fs.writeFileSync(
       config,
       [
