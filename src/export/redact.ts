@@ -46,7 +46,7 @@ export function sessionCleaner(workspaces: readonly string[]): StringCleaner {
   };
 }
 
-/** A deep copy of a JSON value with every string (keys too) cleaned. */
+/** The JSON value with every string (keys too) cleaned; parts with nothing to clean are shared, not copied. */
 export function cleanValue<T>(value: T, clean: StringCleaner): T {
   return cleanAny(value, clean) as T;
 }
@@ -54,8 +54,24 @@ export function cleanValue<T>(value: T, clean: StringCleaner): T {
 function cleanAny(value: unknown, clean: StringCleaner): unknown {
   if (typeof value === 'string') return clean(value);
   if (value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v) => cleanAny(v, clean));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[clean(k)] = cleanAny(v, clean);
-  return out;
+  if (Array.isArray(value)) {
+    let out: unknown[] | null = null;
+    for (let i = 0; i < value.length; i++) {
+      const v = value[i];
+      const c = cleanAny(v, clean);
+      if (c !== v && !out) out = value.slice(0, i);
+      if (out) out.push(c);
+    }
+    return out ?? value;
+  }
+  let out: Record<string, unknown> | null = null;
+  const entries = Object.entries(value);
+  for (let i = 0; i < entries.length; i++) {
+    const [k, v] = entries[i]!;
+    const ck = clean(k);
+    const cv = cleanAny(v, clean);
+    if ((ck !== k || cv !== v) && !out) out = Object.fromEntries(entries.slice(0, i));
+    if (out) out[ck] = cv;
+  }
+  return out ?? value;
 }
