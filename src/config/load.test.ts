@@ -222,6 +222,26 @@ describe('loadConfig on bad configs', () => {
     ]);
   });
 
+  it('checks output.export_options like every key, and fills their defaults', () => {
+    const base = 'live_coding_agent:\n  backend: scripted\n  scripted: { script: ./s.yaml }\n';
+    const ok = loadConfig(tempConfig(`${base}${ANNOTATOR}`, { 's.yaml': 'turns: []\n' }));
+    expect(ok.output.export_options).toEqual({
+      annotator_calls: 'mark',
+      rollback_instruction: 'prompt',
+      prm_window: 8,
+      prm_sparse_labels: false,
+      outcome_order: [],
+    });
+    const bad = tempConfig(
+      `${base}output:\n  export_options: { annotator_calls: hide, prm_window: 0, prm_sparse: true }\n${ANNOTATOR}`,
+      { 's.yaml': 'turns: []\n' },
+    );
+    const problems = problemsOf(bad).join('\n');
+    expect(problems).toContain('output.export_options.annotator_calls: expected "mark" or "exclude", got "hide"');
+    expect(problems).toContain('output.export_options.prm_window: expected an integer >= 1, got 0 (a number)');
+    expect(problems).toContain('output.export_options.prm_sparse: unknown key; known keys are annotator_calls');
+  });
+
   it('names the file, line and column of a YAML syntax error', () => {
     const file = fixture('bad/yaml-syntax.yaml');
     expect(problemsOf(file)).toEqual([
