@@ -6,20 +6,18 @@
  * export), the session's end reason, and the exact body of the request that follows.
  */
 import { readFileSync } from 'node:fs';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stepsToMessages } from '../../src/export/formats/dpo.js';
 import { sessionLines } from '../../src/export/index.js';
 import type { Step } from '../../src/steps/types.js';
 import type { SessionRecord } from '../../src/store/types.js';
 import { ended, waitForEvent } from '../engine/harness.js';
+import { exportSchema, schemaAjv } from '../export/schemas.js';
 import type { ModelServerOptions, Provider, QueueItem, RecordedRequest } from '../model-server/server.js';
 import { type BackendRig, startRig } from './harness.js';
 
 const TASK = 'Fix the failing test in tests/test_parser.py';
-const validTrajectory = new Ajv2020({ strict: false, allErrors: true }).compile(
-  JSON.parse(readFileSync(new URL('../../docs/schemas/trajectories.schema.json', import.meta.url), 'utf8')),
-);
+const validTrajectory = exportSchema('trajectories');
 
 let rig: BackendRig | undefined;
 afterEach(async () => {

@@ -19,7 +19,6 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPORT_FORMATS, type ExportFormat } from '../../src/config/schema.js';
 import { defaultEngineParts } from '../../src/engine.js';
@@ -28,6 +27,7 @@ import { exportLines } from '../../src/export/index.js';
 import type { SessionEvent } from '../../src/session/events.js';
 import { branchPath } from '../../src/store/tree.js';
 import { type Engine, ended, startEngine, waitForEvent } from '../engine/harness.js';
+import { exportSchema, schemaAjv } from './schemas.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
@@ -673,17 +673,12 @@ describe('exports of a session built by the real engine', () => {
   });
 
   it('every line of every format validates against its schema in docs/schemas', () => {
-    const ajv = new Ajv2020({ strict: false, allErrors: true });
-    ajv.addSchema(JSON.parse(fs.readFileSync(path.join(root, 'docs/schemas/provenance.schema.json'), 'utf8')));
-    for (const name of EXPORT_FORMATS) {
-      ajv.addSchema(JSON.parse(fs.readFileSync(path.join(root, 'docs/schemas', `${name}.schema.json`), 'utf8')), name);
-    }
     for (const f of [...EXPORT_FORMATS, 'flat'] as const) {
-      const validate = ajv.getSchema(f === 'flat' ? 'trajectories' : f)!;
+      const validate = exportSchema(f === 'flat' ? 'trajectories' : f);
       expect(raw[f].length, f).toBeGreaterThan(0);
       for (const line of raw[f]) {
         const ok = validate(JSON.parse(line));
-        expect(ok ? [] : validate.errors, `${f}: ${ajv.errorsText(validate.errors)}`).toEqual([]);
+        expect(ok ? [] : validate.errors, `${f}: ${schemaAjv.errorsText(validate.errors)}`).toEqual([]);
       }
     }
   });

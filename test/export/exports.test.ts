@@ -10,7 +10,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import { Command, CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/cli/errors.js';
@@ -23,6 +22,7 @@ import { readJsonl } from '../../src/export/jsonl.js';
 import { ExportSync } from '../../src/export/sync.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
 import { buildSession, DIFFS, LEAKED_KEY, SESSION_ID, TASK } from './build-session.js';
+import { exportSchema, schemaAjv } from './schemas.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -762,22 +762,19 @@ describe('prm_stepwise (TRL stepwise supervision)', () => {
 
 describe('every format', () => {
   it('validates against its JSON schema in docs/schemas', () => {
-    const ajv = new Ajv2020({ strict: false, allErrors: true });
-    ajv.addSchema(JSON.parse(fs.readFileSync(path.join(root, 'docs/schemas/provenance.schema.json'), 'utf8')));
     for (const format of EXPORT_FORMATS) {
-      const schema = JSON.parse(fs.readFileSync(path.join(root, 'docs/schemas', `${format}.schema.json`), 'utf8'));
-      const validate = ajv.compile(schema);
+      const validate = exportSchema(format);
       const variants = format === 'trajectories' ? [withIds(format, true), withIds(format, false)] : [withIds(format)];
       for (const out of variants) {
         expect(out.length, format).toBeGreaterThan(0);
         for (const line of out) {
           const ok = validate(line);
-          expect(ok ? [] : validate.errors, `${format}: ${ajv.errorsText(validate.errors)}`).toEqual([]);
+          expect(ok ? [] : validate.errors, `${format}: ${schemaAjv.errorsText(validate.errors)}`).toEqual([]);
         }
       }
       // The schema is not a rubber stamp: a line without its first required field fails.
       const broken = { ...withIds(format, true)[0] };
-      delete broken[schema.required?.[0] ?? 'session_id'];
+      delete broken[(validate.schema as { required?: string[] }).required?.[0] ?? 'session_id'];
       expect(validate(broken), format).toBe(false);
     }
   });
