@@ -19,6 +19,7 @@ import type { CheckpointStore } from './checkpoints/types.js';
 import type { Clock } from './clock.js';
 import type { PotatoConfig } from './config/types.js';
 import { createSandbox as createDockerSandbox } from './sandbox/docker/index.js';
+import { GroupLedger, processGroupsDir } from './sandbox/local/group-ledger.js';
 import { LocalSandbox } from './sandbox/local/local-sandbox.js';
 import { protectOutput, sandboxUser } from './sandbox/local/user.js';
 import type { Sandbox } from './sandbox/types.js';
@@ -89,7 +90,8 @@ export function defaultEngineParts(opts: { clock?: Clock } = {}): EngineParts {
         mkdirSync(workspaces, { recursive: true });
         protectOutput(config.output.path, workspaces, user);
       }
-      return new LocalSandbox({ workspace, maxOutputBytes: sb.max_output_bytes, secretEnvNames, user });
+      const groupLedger = new GroupLedger(processGroupsDir(config.output.path));
+      return new LocalSandbox({ workspace, maxOutputBytes: sb.max_output_bytes, secretEnvNames, user, groupLedger });
     },
     createCheckpoints(_config, workspace) {
       return new GitCheckpointStore(workspace);

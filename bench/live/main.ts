@@ -7,6 +7,10 @@
  * once) as the baseline. Then the server's CPU over 5 s with every session finished and all
  * 100 sockets still open (process.cpuUsage of the server process, over IPC).
  *
+ * Last, a slow viewer: one session whose command prints 1.5 MB/s for 45 s, five viewers and one
+ * more that stops reading for 30 s during the command, then reads again: its catch-up time, the
+ * five others' p99 meanwhile, and the server's peak RSS.
+ *
  *   npx tsx bench/live/main.ts [sessions=20] [viewers=5] [turns=30]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -55,14 +59,8 @@ function send(child: ChildProcess, msg: string): Promise<Record<string, unknown>
   });
 }
 
-async function phase(intervalMs: number, measureIdle: boolean) {
-  const config = demoCopy((doc) => {
-    doc.live_coding_agent.scripted.turn_delay_ms = 250;
-    (doc.live_coding_agent.scripted as Record<string, unknown>).script = './bench-script.yaml';
-    doc.live_coding_agent.streaming.update_interval_ms = intervalMs;
-  });
-  writeScript(path.dirname(config));
-  const port = await freePort();
+/** Start bench/live/server.ts on `config`; resolves once it listens. */
+async function startBenchServer(config: string, port: number): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
     [
@@ -82,6 +80,18 @@ async function phase(intervalMs: number, measureIdle: boolean) {
     child.once('message', () => resolve());
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
+  return child;
+}
+
+async function phase(intervalMs: number, measureIdle: boolean) {
+  const config = demoCopy((doc) => {
+    doc.live_coding_agent.scripted.turn_delay_ms = 250;
+    (doc.live_coding_agent.scripted as Record<string, unknown>).script = './bench-script.yaml';
+    doc.live_coding_agent.streaming.update_interval_ms = intervalMs;
+  });
+  writeScript(path.dirname(config));
+  const port = await freePort();
+  const child = await startBenchServer(config, port);
   const base = `http://127.0.0.1:${port}`;
   const client = new Client(base);
   await client.login('demo', 'potato');
@@ -140,8 +150,71 @@ async function phase(intervalMs: number, measureIdle: boolean) {
   return { intervalMs, samples, idleCpu, failed, sessions: ids.length, loops };
 }
 
+const SLOW_PAUSE_MS = 30_000;
+
+/** One session printing 1.5 MB/s for 45 s; VIEWERS viewers and one that stops reading for 30 s. */
+async function slowViewerPhase() {
+  const config = demoCopy((doc) => {
+    (doc.live_coding_agent.scripted as Record<string, unknown>).script = './slow-script.yaml';
+    doc.live_coding_agent.streaming.update_interval_ms = 100;
+  });
+  const dir = path.dirname(config);
+  writeFileSync(
+    path.join(dir, 'repo', 'spew.py'),
+    'import sys, time\nfor i in range(450):\n    sys.stdout.write("y" * 14999 + "\\n")\n    sys.stdout.flush()\n    time.sleep(0.1)\n',
+  );
+  const turns = [
+    {
+      thinking: 'Run the noisy job.',
+      text: 'Running it.',
+      tool_calls: [{ bash_command: { command: 'python3 spew.py' } }],
+    },
+    { thinking: 'Done.', text: 'Finished.', tool_calls: [] as never[] },
+  ];
+  writeFileSync(path.join(dir, 'slow-script.yaml'), stringify({ turns }));
+  const port = await freePort();
+  const child = await startBenchServer(config, port);
+  const base = `http://127.0.0.1:${port}`;
+  const client = new Client(base);
+  await client.login('demo', 'potato');
+  const res = await client.json<SessionRecord>('POST', '/api/sessions', { task: 'slow viewer' });
+  const id = res.body.id;
+  const latencies: number[] = [];
+  const normal: Watcher[] = [];
+  for (let v = 0; v < VIEWERS; v++) {
+    const w = new Watcher(base, id, 0, client.cookie);
+    await w.opened;
+    w.ws.on('message', () => {
+      const now = Date.now();
+      for (const e of w.messages.at(-1)!.msg.events as SessionEvent[]) latencies.push(now - e.at);
+    });
+    normal.push(w);
+  }
+  const slow = new Watcher(base, id, 0, client.cookie);
+  await slow.opened;
+  const outputSeen = (w: Watcher) => w.events.some((e) => e.type === 'partial' && e.kind === 'output');
+  await slow.until(() => outputSeen(slow), 60_000);
+  slow.ws.pause();
+  await new Promise((r) => setTimeout(r, SLOW_PAUSE_MS));
+  const target = Math.max(...normal.map((w) => w.lastSeq));
+  const resumedAt = Date.now();
+  slow.ws.resume();
+  await slow.until(() => slow.lastSeq >= target, 120_000);
+  const catchUpMs = Date.now() - resumedAt;
+  const commandRunning = !normal[0]!.events.some((e) => e.type === 'step' && e.step.type === 'bash_command');
+  const ended = (w: Watcher) => w.events.some((e) => e.type === 'status' && e.status === 'finished');
+  await Promise.all([...normal, slow].map((w) => w.until(() => ended(w), 120_000)));
+  const same = slow.lastSeq === normal[0]!.lastSeq;
+  const { maxRss } = (await send(child, 'rss')) as { maxRss: number };
+  for (const w of [...normal, slow]) w.ws.terminate();
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  return { catchUpMs, commandRunning, same, p99: pct(latencies, 99), maxRssMb: maxRss / 1024 };
+}
+
 const main = await phase(100, true);
 const baseline = await phase(10, false);
+const slowRun = await slowViewerPhase();
 
 const row = (name: string, r: typeof main) => {
   const ev = r.samples.map((s) => s.fromEvent);
@@ -184,4 +257,9 @@ console.log(
 console.log(`target p99 < interval + 30 ms = 130 ms: ${a.p99 < 130 ? 'met' : 'NOT met'} (p99 ${a.p99} ms)`);
 console.log(
   `server CPU, ${SESSIONS} finished sessions with ${SESSIONS * VIEWERS} sockets open, over 5 s: ${((main.idleCpu ?? 0) * 100).toFixed(2)}% of one core (target < 50%)`,
+);
+console.log(
+  `| slow viewer: paused ${SLOW_PAUSE_MS / 1000} s during a 1.5 MB/s command | catch-up ${slowRun.catchUpMs} ms` +
+    ` (${slowRun.commandRunning ? 'before' : 'after'} the command ended) | other ${VIEWERS} viewers' p99 ${slowRun.p99} ms` +
+    ` | server peak RSS ${slowRun.maxRssMb.toFixed(0)} MB | same last seq at the end: ${slowRun.same} |`,
 );

@@ -1,8 +1,8 @@
 /**
  * @module bench/live/server
  * The server process the live benchmark measures: `startServer` on a config, plus an IPC
- * channel that answers `cpu` with this process's process.cpuUsage(), so the benchmark can read
- * the server's CPU apart from its own clients'.
+ * channel that answers `cpu` with this process's process.cpuUsage() and `rss` with its peak RSS,
+ * so the benchmark can read the server's CPU and memory apart from its own clients'.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadConfig } from '../../src/config/load.js';
@@ -17,6 +17,8 @@ const loop = monitorEventLoopDelay({ resolution: 5 });
 loop.enable();
 process.on('message', (msg) => {
   if (msg === 'cpu') process.send?.({ cpu: process.cpuUsage(), at: performance.now() });
+  // Peak resident set size so far, in KiB.
+  if (msg === 'rss') process.send?.({ maxRss: process.resourceUsage().maxRSS });
   if (msg === 'loop') {
     process.send?.({ p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 });
     loop.reset();

@@ -19,6 +19,8 @@ export const EXPORT_FORMATS = [
   'prm_stepwise',
 ] as const;
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
 const ORIGIN_HINT = 'an origin such as https://potato.example.com (scheme, host and optional port; no path)';
 /** What a browser sends in `Origin`: scheme://host[:port], nothing after it. */
 const ORIGIN_FORM = /^https?:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(:\d{1,5})?$/;
@@ -221,6 +223,8 @@ export const configSchema = z.strictObject({
    * (the public origin of a reverse proxy in front of the server).
    */
   allowed_origins: z.array(origin).default([]),
+  /** Beyond the source: how much the server logs (the env var POTATO_LOG_LEVEL overrides it). */
+  log_level: z.enum(LOG_LEVELS).default('info'),
   live_coding_agent: liveCodingAgentSchema,
   annotation_schemes: z.array(annotationSchemeSchema).default([]),
   output: z

@@ -10,6 +10,7 @@ import { compress } from 'hono/compress';
 import { getCookie } from 'hono/cookie';
 import { z } from 'zod';
 import type { PotatoConfig } from '../config/types.js';
+import { errField, type Logger } from '../log/logger.js';
 import type { SessionEvent } from '../session/events.js';
 import { ControlError, type SessionControls, type SessionManager } from '../session/types.js';
 import { type Annotation, type SessionRecord, STEP_LABEL_VALUES, type Store } from '../store/types.js';
@@ -30,7 +31,7 @@ export interface ApiDeps {
   auth: Auth;
   live: LiveHub;
   wire: WireOptions;
-  log: (message: string) => void;
+  logger: Logger;
 }
 
 const loginBody = z.object({ username: z.string(), password: z.string() });
@@ -63,15 +64,17 @@ async function body<T>(req: Request, schema: z.ZodType<T>): Promise<T> {
 }
 
 export function createApi(deps: ApiDeps): Hono<ApiEnv> {
-  const { config, store, manager, auth, live, wire, log } = deps;
+  const { config, store, manager, auth, live, wire, logger } = deps;
   const app = new Hono<ApiEnv>();
   /** Highest seq seen per session, so last_seq reads only the events since the previous call. */
   const seqCache = new Map<string, number>();
 
   app.onError((err, c) => {
     const answer = errorAnswer(err);
-    if (answer.internal)
-      log(`${c.req.method} ${c.req.path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    // Method and path only: bodies and headers (passwords, cookies) stay out of the log.
+    const fields = { method: c.req.method, path: c.req.path, status: answer.status, code: answer.body.code };
+    if (answer.internal) logger.error({ ...fields, err: errField(err) }, 'request failed');
+    else logger.info(fields, `request refused: ${answer.body.error}`);
     if (err instanceof TooManyAttemptsError) c.header('Retry-After', String(err.retryAfterSeconds));
     return c.json(answer.body, answer.status);
   });

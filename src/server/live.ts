@@ -12,8 +12,12 @@
  * it was sent and skips anything at or below it. A channel that receives an event out of order
  * (a seq beyond the next one) fills the hole from the store before queueing it.
  *
- * Back-pressure: a replay waits for each page to reach the socket; a live socket whose unsent
- * bytes pass `maxBufferedBytes` is dropped, and its browser reconnects with its last seq.
+ * Back-pressure, without ever cutting a viewer for being slow: a replay page is bounded by bytes
+ * (`replayPageBytes`) and the next is read only once the previous one has reached the socket. A
+ * live socket whose unsent bytes pass `maxBufferedBytes` leaves the channel; once it has drained
+ * it replays from the store from its last seq and joins again. So a viewer holds at most about
+ * one page and one batch in memory, and one that fell behind catches up while the session runs.
+ * A socket that never drains is found by the server's ping (server.ts).
  */
 import type { WebSocket } from 'ws';
 import type { SessionEvent } from '../session/events.js';
@@ -25,14 +29,17 @@ export interface LiveOptions extends WireOptions {
   intervalMs: number;
   /** Unsent bytes a socket may hold before it is dropped (default 8 MiB). */
   maxBufferedBytes?: number;
-  /** Events per replay message (default 200). */
+  /** Events per replay message at most (default 200). */
   replayPageSize?: number;
+  /** Bytes per replay message, about (default 1 MiB; one larger event still goes alone). */
+  replayPageBytes?: number;
 }
 
 interface Viewer {
   ws: WebSocket;
   /** Highest seq this socket has been sent (or skipped past by a filter). */
   lastSent: number;
+  closed: boolean;
 }
 
 function encode(events: readonly SessionEvent[], opts: WireOptions, lastSeq: number): Buffer {
@@ -120,7 +127,7 @@ class Channel {
       }
       v.lastSent = last;
       v.ws.send(data, { binary: false });
-      if (v.ws.bufferedAmount > this.live.maxBufferedBytes) this.live.drop(v, this);
+      if (v.ws.bufferedAmount > this.live.maxBufferedBytes) this.live.fallBehind(v, this);
     }
   }
 
@@ -136,8 +143,9 @@ export class LiveHub {
   private readonly channels = new Map<string, Channel>();
   readonly maxBufferedBytes: number;
   private readonly pageSize: number;
-  /** Sockets dropped for being too slow, for the log and the tests. */
-  dropped = 0;
+  private readonly pageBytes: number;
+  /** Times a live socket fell too far behind and went back to replaying, for the log and the tests. */
+  fellBehind = 0;
 
   constructor(
     readonly store: Store,
@@ -146,42 +154,60 @@ export class LiveHub {
   ) {
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 8 * 1024 * 1024;
     this.pageSize = opts.replayPageSize ?? 200;
+    this.pageBytes = opts.replayPageBytes ?? 1024 * 1024;
   }
 
   /** Replay everything after `after` to the socket, then keep it live until it closes. */
   async attach(ws: WebSocket, sessionId: string, after: number): Promise<void> {
-    const viewer: Viewer = { ws, lastSent: after };
-    let closed = false;
+    const viewer: Viewer = { ws, lastSent: after, closed: false };
     ws.on('close', () => {
-      closed = true;
+      viewer.closed = true;
       this.detach(viewer, sessionId);
     });
     ws.on('error', () => ws.terminate());
+    await this.replay(viewer, sessionId);
+  }
+
+  /** Send from the store, one byte-bounded page at a time, each after the last reached the socket; then join. */
+  private async replay(viewer: Viewer, sessionId: string): Promise<void> {
     for (;;) {
-      const page = this.store.eventsAfter(sessionId, viewer.lastSent, this.pageSize);
-      if (page.length < this.pageSize) {
+      if (viewer.closed) return;
+      const { events, last } = this.page(sessionId, viewer.lastSent);
+      if (last) {
         // The last page and the join happen in one synchronous turn: nothing can fall between them.
-        if (page.length > 0) {
-          viewer.lastSent = page[page.length - 1]!.seq;
-          ws.send(encode(page, this.opts, viewer.lastSent), { binary: false });
+        if (events.length > 0) {
+          viewer.lastSent = events[events.length - 1]!.seq;
+          viewer.ws.send(encode(events, this.opts, viewer.lastSent), { binary: false });
         }
-        if (closed) return;
         this.join(viewer, sessionId);
         return;
       }
-      viewer.lastSent = page[page.length - 1]!.seq;
-      const sent = new Promise<void>((resolve) =>
-        ws.send(encode(page, this.opts, viewer.lastSent), { binary: false }, () => resolve()),
+      viewer.lastSent = events[events.length - 1]!.seq;
+      await new Promise<void>((resolve) =>
+        viewer.ws.send(encode(events, this.opts, viewer.lastSent), { binary: false }, () => resolve()),
       );
-      await sent;
-      if (closed) return;
     }
   }
 
+  /** The next replay page after `after`: at most pageSize events and about pageBytes. */
+  private page(sessionId: string, after: number): { events: SessionEvent[]; last: boolean } {
+    const rows = this.store.eventsAfter(sessionId, after, this.pageSize);
+    let bytes = 0;
+    let n = 0;
+    while (n < rows.length && (n === 0 || bytes < this.pageBytes)) {
+      const e = rows[n]!;
+      bytes += e.type === 'partial' ? e.text.length + 200 : JSON.stringify(e).length;
+      n++;
+    }
+    return { events: rows.slice(0, n), last: n === rows.length && rows.length < this.pageSize };
+  }
+
   private join(viewer: Viewer, sessionId: string): void {
+    if (viewer.closed) return;
     let ch = this.channels.get(sessionId);
     if (!ch) {
-      ch = new Channel(sessionId, viewer.lastSent, this);
+      // The channel starts where the store is, not where a viewer asked to start.
+      ch = new Channel(sessionId, this.store.lastSeq(sessionId), this);
       this.channels.set(sessionId, ch);
     } else if (ch.lastSeq < viewer.lastSent) {
       ch.catchUp();
@@ -198,15 +224,22 @@ export class LiveHub {
     }
   }
 
-  drop(viewer: Viewer, ch: Channel): void {
-    this.dropped++;
-    ch.viewers.delete(viewer);
-    // A close frame would queue behind the backlog the client is not reading: cut the connection.
-    viewer.ws.terminate();
-    if (ch.viewers.size === 0) {
-      ch.close();
-      this.channels.delete(ch.sessionId);
-    }
+  /**
+   * A live socket with too much unsent: off the channel (nothing more is queued for it), and once
+   * the socket has drained, back to replaying from the store after its last seq.
+   */
+  fallBehind(viewer: Viewer, ch: Channel): void {
+    this.fellBehind++;
+    this.detach(viewer, ch.sessionId);
+    const resume = () => {
+      if (viewer.closed) return;
+      if (viewer.ws.bufferedAmount > this.maxBufferedBytes / 4) {
+        setTimeout(resume, 50).unref();
+        return;
+      }
+      this.replay(viewer, ch.sessionId).catch(() => viewer.ws.terminate());
+    };
+    setTimeout(resume, 50).unref();
   }
 
   /** An event the server appended itself (annotation, label): send it to the session's viewers. */

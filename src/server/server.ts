@@ -16,6 +16,7 @@ import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { PotatoConfig } from '../config/types.js';
+import { createLogger, errField, type Logger, loggerTo } from '../log/logger.js';
 import type { SessionManager } from '../session/types.js';
 import type { Store } from '../store/types.js';
 import { type ApiEnv, createApi } from './api.js';
@@ -31,7 +32,9 @@ export interface ServerDeps {
   manager: SessionManager;
   /** The built UI (dist/web). Without it only the API is served. */
   staticDir?: string;
-  /** Where internal errors are written (default: stderr). */
+  /** The structured log (request errors, live stream faults). */
+  logger?: Logger;
+  /** Instead of a logger: a function that gets each JSON log line. */
   log?: (message: string) => void;
   /** Unsent bytes a live socket may hold before it is dropped (default 8 MiB). */
   maxBufferedBytes?: number;
@@ -76,7 +79,7 @@ function header(value: string | string[] | undefined): string | undefined {
 
 export function createServer(deps: ServerDeps): PotatoServer {
   const { config, store, manager } = deps;
-  const log = deps.log ?? ((m: string) => console.error(`[potato server] ${m}`));
+  const logger = deps.logger ?? (deps.log ? loggerTo(deps.log) : createLogger({ level: 'info' }));
   const streaming = config.live_coding_agent.streaming;
   const wire: WireOptions = {
     showThinking: streaming.show_thinking,
@@ -90,7 +93,7 @@ export function createServer(deps: ServerDeps): PotatoServer {
     intervalMs: streaming.update_interval_ms,
     maxBufferedBytes: deps.maxBufferedBytes,
   });
-  const app = createApi({ config, store, manager, auth, live, wire, log });
+  const app = createApi({ config, store, manager, auth, live, wire, logger });
 
   const root = new Hono<ApiEnv>();
   root.use(
@@ -104,7 +107,7 @@ export function createServer(deps: ServerDeps): PotatoServer {
   if (deps.staticDir) {
     const dir = path.resolve(deps.staticDir);
     const index = path.join(dir, 'index.html');
-    if (!existsSync(index)) log(`no UI at ${dir} (index.html missing): run npm run build`);
+    if (!existsSync(index)) logger.warn(`no UI at ${dir} (index.html missing): run npm run build`);
     // The UI bundle holds no data: it is public so the login page can load; the API guards the rest.
     root.use('/*', serveStatic({ root: dir }));
     root.get('/*', (c, next) => {
@@ -159,6 +162,18 @@ export function createServer(deps: ServerDeps): PotatoServer {
         'bad_request',
       );
     }
+    // A seq the session has not reached is a client's mistake: answering with nothing would leave it
+    // waiting, and it must not decide where anyone else's stream starts.
+    const last = store.lastSeq(sessionId);
+    if (Number(afterRaw) > last) {
+      return refuseUpgrade(
+        socket,
+        400,
+        'Bad Request',
+        `after ${afterRaw} is beyond the last event of ${sessionId} (seq ${last}): reconnect with after=${last} or less`,
+        'bad_request',
+      );
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       // The login may have ended while the handshake was under way.
       if (!sid || auth.userOf(sid) !== user) return ws.close(CLOSE_LOGIN_ENDED, 'logged out');
@@ -175,7 +190,7 @@ export function createServer(deps: ServerDeps): PotatoServer {
       alive.set(ws, true);
       ws.on('pong', () => alive.set(ws, true));
       live.attach(ws, sessionId, Number(afterRaw)).catch((err: unknown) => {
-        log(`live stream of ${sessionId}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        logger.error({ session: sessionId, err: errField(err) }, 'live stream failed');
         ws.terminate();
       });
     });

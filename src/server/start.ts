@@ -9,11 +9,16 @@ import path from 'node:path';
 import type { Clock } from '../clock.js';
 import type { PotatoConfig } from '../config/types.js';
 import { defaultEngineParts } from '../engine.js';
+import { createLogger, errField, type Logger, loggerTo, resolveLogLevel } from '../log/logger.js';
+import { GroupLedger, processGroupsDir } from '../sandbox/local/group-ledger.js';
+import { recordCutCommands } from '../session/cut-commands.js';
 import type { SessionStatus } from '../session/events.js';
+import { LEASE_TTL_MS, liveLease, newOwnerId } from '../session/lease.js';
 import { createSessionManager } from '../session/manager.js';
 import type { SessionManager } from '../session/types.js';
 import { openSqliteStore } from '../store/sqlite/store.js';
 import type { SessionRecord, Store } from '../store/types.js';
+import { guardProcess } from './process-guard.js';
 import { createServer, type PotatoServer } from './server.js';
 
 export interface StartOptions {
@@ -24,6 +29,9 @@ export interface StartOptions {
   staticDir?: string;
   /** Install SIGINT/SIGTERM handlers that shut down and exit 0 (default true). */
   handleSignals?: boolean;
+  /** The structured log (default: pino on stdout, level from log_level / POTATO_LOG_LEVEL). */
+  logger?: Logger;
+  /** Instead of a logger: a function that gets each JSON log line. */
   log?: (message: string) => void;
   /** The engine's clock (default: the system's); tests hold it to show that nothing happens. */
   clock?: Clock;
@@ -47,12 +55,19 @@ const LEFT_RUNNING: readonly SessionStatus[] = ['created', 'running', 'paused'];
  * A process that died mid-session left its rows saying `running`: nothing is running them now.
  * Say so in the record and in the event log, so a browser replaying the log sees it too.
  */
-export function markInterrupted(store: Store, now = Date.now()): SessionRecord[] {
+export function markInterrupted(
+  store: Store,
+  now = Date.now(),
+  runsElsewhere: (sessionId: string) => boolean = () => false,
+): SessionRecord[] {
   const marked: SessionRecord[] = [];
   for (const s of store.listSessions()) {
     if (!LEFT_RUNNING.includes(s.status)) continue;
+    // A live process holds its lease: it is running there, not interrupted.
+    if (runsElsewhere(s.id)) continue;
     const message = `the server stopped while the session was ${s.status}: continue it or export it`;
     const updated = store.transaction(() => {
+      recordCutCommands(store, s.id, now);
       const rec = store.updateSession(s.id, { status: 'interrupted', end_reason: message, updated_at: now });
       store.appendEvent(s.id, { type: 'session', session: rec });
       store.appendEvent(s.id, { type: 'status', status: 'interrupted', activity: 'idle', message });
@@ -64,9 +79,23 @@ export function markInterrupted(store: Store, now = Date.now()): SessionRecord[]
 }
 
 export async function startServer(config: PotatoConfig, opts: StartOptions = {}): Promise<StartedServer> {
-  const log = opts.log ?? ((m: string) => console.error(`[potato] ${m}`));
+  const level = resolveLogLevel(config.log_level);
+  const logger = opts.logger ?? (opts.log ? loggerTo(opts.log, level) : createLogger({ level }));
+  const log = (m: string) => logger.info(m);
   const opened = openSqliteStore(path.join(config.output.path, 'potato.db'));
-  const interrupted = markInterrupted(opened);
+  // Commands a dead server left running would go on writing into their workspaces: end them first.
+  const killed = new GroupLedger(processGroupsDir(config.output.path)).killLeft();
+  if (killed.length > 0) logger.warn({ pids: killed }, `killed ${killed.length} process(es) left by a stopped server`);
+  const owner = newOwnerId();
+  const leased = (id: string) => liveLease(opened, id, owner) !== null;
+  const interrupted = markInterrupted(opened, Date.now(), leased);
+  const others = opened.listSessions().filter((x) => LEFT_RUNNING.includes(x.status) && leased(x.id));
+  if (others.length > 0) {
+    logger.warn(
+      { sessions: others.map((x) => ({ id: x.id, owner: opened.getLease(x.id)?.owner })) },
+      `another server process runs ${others.length} session(s) on this output folder: they are left to it`,
+    );
+  }
   if (interrupted.length > 0) {
     log(
       `${interrupted.length} session(s) were left running by a stopped server; marked interrupted: ${interrupted.map((s) => s.id).join(', ')}`,
@@ -79,10 +108,16 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
       if (removed.length > 0) log(`removed ${removed.length} container(s) left by a stopped server`);
     } catch (err) {
       // Sessions will say what is wrong with Docker when they start; the server itself can run.
-      log(`could not clean up old containers: ${err instanceof Error ? err.message : String(err)}`);
+      logger.warn({ err: errField(err) }, 'could not clean up old containers');
     }
   }
-  const manager = createSessionManager({ config, store: opened, parts: defaultEngineParts({ clock: opts.clock }) });
+  const manager = createSessionManager({
+    config,
+    store: opened,
+    logger,
+    ownerId: owner,
+    parts: defaultEngineParts({ clock: opts.clock }),
+  });
   // Writes through the manager's store keep output/ equal to the store (labels, answers).
   const store = manager.store;
   const server = createServer({
@@ -90,7 +125,7 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
     store,
     manager,
     staticDir: opts.staticDir ?? path.resolve(import.meta.dirname, '../../dist/web'),
-    log,
+    logger,
   });
   let address: Awaited<ReturnType<PotatoServer['listen']>>;
   try {
@@ -101,17 +136,31 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
     throw err;
   }
 
+  // A process that died on another host leaves leases that only expire: its sessions are marked then.
+  const sweep = setInterval(() => {
+    try {
+      const late = markInterrupted(store, Date.now(), leased);
+      if (late.length > 0)
+        logger.warn({ sessions: late.map((x) => x.id) }, 'sessions whose owner stopped: interrupted');
+    } catch (err) {
+      logger.warn({ err: errField(err) }, 'could not sweep sessions left by a stopped server');
+    }
+  }, LEASE_TTL_MS);
+  sweep.unref();
+
   let resolveClosed!: () => void;
   const closed = new Promise<void>((resolve) => {
     resolveClosed = resolve;
   });
   let closing: Promise<void> | undefined;
+  let shutdownReason = 'the server shut down';
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      clearInterval(sweep);
       try {
-        await manager.shutdown();
+        await manager.shutdown(shutdownReason);
       } catch (err) {
-        log(`stopping sessions: ${err instanceof Error ? err.message : String(err)}`);
+        logger.error({ err: errField(err) }, 'stopping sessions');
       }
       await server.close();
       store.close();
@@ -128,20 +177,23 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
         process.exit(1);
       }
       signalled = true;
+      shutdownReason = `the server shut down (${signal}) while the session ran: continue it to go on`;
       log(`${signal}: stopping every running session (saved), then exiting`);
       close().then(
         () => process.exit(0),
         (err: unknown) => {
-          log(`shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
+          logger.fatal({ err: errField(err) }, 'shutdown failed');
           process.exit(1);
         },
       );
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    const unguard = guardProcess(logger);
     void closed.then(() => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      unguard();
     });
   }
 

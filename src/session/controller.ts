@@ -12,6 +12,7 @@ import type { AgentBackend, FinishReason, ToolSpec } from '../backends/types.js'
 import { BackendError } from '../backends/types.js';
 import type { CheckpointStore } from '../checkpoints/types.js';
 import type { PotatoConfig } from '../config/types.js';
+import { errField, type Logger, silentLogger } from '../log/logger.js';
 import type { Sandbox } from '../sandbox/types.js';
 import type { StepPayload, TokenUsage, ToolCall } from '../steps/types.js';
 import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
@@ -20,7 +21,9 @@ import { buildContext } from './context.js';
 import type { AgentActivity, SessionStatus } from './events.js';
 import type { EventHub } from './hub.js';
 import { PauseGate } from './pause-gate.js';
-import { type CheckedRollback, ENDED, SessionRecorder } from './recorder.js';
+import { type CheckedRollback, ENDED, SessionRecorder, type StopType } from './recorder.js';
+import { isStorageFull, probeSpace, waitForSpace } from './storage-fault.js';
+import { StreamCap } from './stream-cap.js';
 import { ControlError, type RollbackRequest, type SessionControls } from './types.js';
 
 export type ExecuteTool = (call: ToolCall, ctx: ToolContext) => Promise<ToolOutcome>;
@@ -40,6 +43,8 @@ export interface ControllerDeps {
   branch: BranchRecord;
   /** Called once each time the loop ends (export after every session, cleanup). */
   onEnded?: (session: SessionRecord) => Promise<void> | void;
+  /** Where faults and failures are logged (default: nowhere). */
+  logger?: Logger;
 }
 
 const MAX_MALFORMED_TURNS = 3;
@@ -124,16 +129,18 @@ export class SessionController implements SessionControls {
   private readonly cfg: PotatoConfig['live_coding_agent'];
   private readonly rec: SessionRecorder;
   private readonly pauseGate: PauseGate;
-  private stopRequest: { type: 'stop' | 'timeout'; reason: string; annotator: string } | null = null;
+  private stopRequest: { type: StopType; reason: string; annotator: string } | null = null;
   private rollbackRequest: PendingRollback | null = null;
   private editedCall: ToolCall | null = null;
   private inflight: AbortController | null = null;
   private timeout: NodeJS.Timeout | null = null;
   private malformedTurns = 0;
   private loop: Promise<void> = Promise.resolve();
+  private readonly log: Logger;
 
   constructor(private readonly deps: ControllerDeps) {
     this.id = deps.session.id;
+    this.log = deps.logger ?? silentLogger;
     this.cfg = deps.config.live_coding_agent;
     this.rec = new SessionRecorder(deps);
     this.pauseGate = new PauseGate(this.rec);
@@ -188,6 +195,13 @@ export class SessionController implements SessionControls {
     await this.loop;
   }
 
+  /** The server is shutting down: recorded as a shutdown (not as an annotator's stop), then saved. */
+  async shutdown(reason: string): Promise<void> {
+    if (ENDED.includes(this.rec.state)) return;
+    this.requestStop('shutdown', reason, 'system');
+    await this.loop;
+  }
+
   async rollback(req: RollbackRequest): Promise<void> {
     const checked = this.rec.checkRollback(req, this.deps.checkpoints !== null, this.rollbackRequest !== null);
     if (req.editedToolCall && !this.deps.tools.some((t) => t.name === req.editedToolCall?.name)) {
@@ -210,44 +224,17 @@ export class SessionController implements SessionControls {
   private async run(): Promise<void> {
     try {
       for (;;) {
-        await this.gate();
-        if (this.stopRequest) break;
-        if (this.rollbackRequest) {
-          await this.applyRollback();
-          continue;
+        let next: Awaited<ReturnType<SessionController['iterate']>>;
+        try {
+          next = await this.iterate();
+        } catch (err) {
+          if (!isStorageFull(err)) throw err;
+          next = await this.waitForDisk(err);
         }
-        if (this.editedCall) {
-          const call = this.editedCall;
-          this.editedCall = null;
-          await this.runTool(call, 'annotator', `annotator_${randomUUID()}`, null, null);
-          continue;
-        }
-        const turn = await this.modelTurn();
-        if (!turn) continue; // interrupted by stop or rollback
-        if (turn.malformedOnly && !turn.outcome) {
-          // The errors go back to the model; a model that keeps failing ends the session.
-          if (++this.malformedTurns >= MAX_MALFORMED_TURNS) {
-            throw new BackendError(
-              `the model made ${MAX_MALFORMED_TURNS} malformed tool calls in a row`,
-              'bad_response',
-            );
-          }
-          continue;
-        }
-        if (turn.outcome) {
-          this.end(turn.outcome.status, turn.outcome.reason);
-          break;
-        }
-        this.malformedTurns = 0;
-        if (turn.calls.length === 0) {
-          this.end('finished', 'the agent finished its work');
-          break;
-        }
-        for (const call of turn.calls) {
-          await this.gate();
-          if (this.stopRequest || this.rollbackRequest) break;
-          await this.runTool(call, 'agent', turn.turnId, turn.reasoning, turn.usageFor === call.id ? turn.usage : null);
-        }
+        if (next === 'more') continue;
+        // Ended in this same turn as the finally below: the export is written before anyone awaits the end.
+        if (next !== 'stop') this.end(next.status, next.reason);
+        break;
       }
       if (this.stopRequest) {
         const { type, reason, annotator } = this.stopRequest;
@@ -256,8 +243,15 @@ export class SessionController implements SessionControls {
       }
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      this.rec.error(err instanceof BackendError ? 'backend' : 'internal', message);
-      this.end('failed', message);
+      this.log.error({ session: this.id, err: errField(err) }, `session failed: ${message}`);
+      try {
+        this.rec.error(err instanceof BackendError ? 'backend' : 'internal', message);
+        this.end('failed', message);
+      } catch (recordErr) {
+        // The store itself refused (disk full, I/O error): the row still says running, so the next
+        // start marks it interrupted and it can be continued. The process goes on.
+        this.log.error({ session: this.id, err: errField(recordErr) }, 'could not record the failure');
+      }
     } finally {
       this.inflight = null;
       if (this.rollbackRequest) {
@@ -266,7 +260,77 @@ export class SessionController implements SessionControls {
       }
       if (this.timeout) clearTimeout(this.timeout);
       this.timeout = null;
-      await this.deps.onEnded?.(this.rec.session());
+      try {
+        await this.deps.onEnded?.(this.rec.session());
+      } catch (err) {
+        this.log.error({ session: this.id, err: errField(err) }, 'after the session ended');
+      }
+    }
+  }
+
+  /** One pass of the loop: go on, stop (a stop request), or the agent has finished. */
+  private async iterate(): Promise<'more' | 'stop' | { status: 'finished' | 'failed'; reason: string }> {
+    await this.gate();
+    if (this.stopRequest) return 'stop';
+    if (this.rollbackRequest) {
+      await this.applyRollback();
+      return 'more';
+    }
+    if (this.editedCall) {
+      const call = this.editedCall;
+      this.editedCall = null;
+      await this.runTool(call, 'annotator', `annotator_${randomUUID()}`, null, null);
+      return 'more';
+    }
+    const turn = await this.modelTurn();
+    if (!turn) return 'more'; // interrupted by stop or rollback
+    if (turn.malformedOnly && !turn.outcome) {
+      // The errors go back to the model; a model that keeps failing ends the session.
+      if (++this.malformedTurns >= MAX_MALFORMED_TURNS) {
+        throw new BackendError(`the model made ${MAX_MALFORMED_TURNS} malformed tool calls in a row`, 'bad_response');
+      }
+      return 'more';
+    }
+    if (turn.outcome) return turn.outcome;
+    this.malformedTurns = 0;
+    if (turn.calls.length === 0) return { status: 'finished', reason: 'the agent finished its work' };
+    for (const call of turn.calls) {
+      await this.gate();
+      if (this.stopRequest || this.rollbackRequest) break;
+      await this.runTool(call, 'agent', turn.turnId, turn.reasoning, turn.usageFor === call.id ? turn.usage : null);
+    }
+    return 'more';
+  }
+
+  /**
+   * The output disk is full: the session waits (paused, in memory: nothing can be written) until
+   * a write goes through, records the pause with its reason, puts the workspace back at the last
+   * recorded step (a step whose record failed is redone, not half-kept) and goes on.
+   */
+  private async waitForDisk(err: unknown): Promise<'more'> {
+    const reason = `the output disk is full (${err instanceof Error ? err.message : String(err)}): the session waits for space and then goes on`;
+    this.log.warn({ session: this.id, err: errField(err) }, 'disk full: session waiting for space');
+    for (;;) {
+      this.rec.state = 'paused';
+      const resumed = await waitForSpace({
+        cancelled: () => this.stopRequest !== null,
+        probe: () => {
+          probeSpace(this.deps.config.output.path);
+          this.rec.setStatus('paused', 'idle', reason);
+        },
+      });
+      this.rec.state = 'running';
+      if (!resumed) return 'more'; // the loop sees the stop request next
+      try {
+        const head = this.rec.head;
+        const commit = head ? head.checkpoint : this.rec.baseCommit;
+        if (this.deps.checkpoints && commit) await this.deps.checkpoints.reset(commit);
+        this.rec.setStatus('running', 'starting', 'space is back: the session goes on from its last recorded step');
+        this.log.info({ session: this.id }, 'disk has space again: session goes on');
+        return 'more';
+      } catch (again) {
+        if (!isStorageFull(again)) throw again;
+      }
     }
   }
 
@@ -451,6 +515,10 @@ export class SessionController implements SessionControls {
     this.rec.emitStatus(ACTIVITY[call.name] ?? 'running_command');
     const sandbox = this.cfg.sandbox;
     const checkpoints = this.deps.checkpoints;
+    // The live log keeps what the step keeps: the head as it streams, the tail when it ends.
+    const stream = new StreamCap(sandbox.max_output_bytes, (text) =>
+      this.deps.hub.partial(this.id, key, 'output', text, call.name),
+    );
     let outcome: ToolOutcome;
     try {
       outcome = await this.deps.executeTool(call, {
@@ -458,11 +526,12 @@ export class SessionController implements SessionControls {
         policy: { allowed: sandbox.allowed_commands, restricted: sandbox.restricted_commands },
         commandTimeoutMs: Math.round(sandbox.command_timeout * 1000),
         maxOutputBytes: sandbox.max_output_bytes,
-        onOutput: (chunk) => this.deps.hub.partial(this.id, key, 'output', chunk, call.name),
+        onOutput: (chunk) => stream.push(chunk),
         signal: abort.signal,
         beforeCommand: checkpoints ? () => checkpoints.beforeCommand() : undefined,
       });
     } finally {
+      stream.finish();
       if (this.inflight === abort) this.inflight = null;
     }
     const checkpoint = await this.rec.checkpoint(checkpoints, outcome.payload, outcome.changed, reasoning);
@@ -504,10 +573,11 @@ export class SessionController implements SessionControls {
     this.rec.setStatus(status, 'idle', reason);
   }
 
-  private requestStop(type: 'stop' | 'timeout', reason: string, annotator: string): void {
+  private requestStop(type: StopType, reason: string, annotator: string): void {
     if (this.stopRequest || ENDED.includes(this.rec.state)) return;
     this.stopRequest = { type, reason, annotator };
-    this.inflight?.abort();
+    // The reason reaches the tool result of a command cut short (tools/bash-tool.ts).
+    this.inflight?.abort(reason);
     this.pauseGate.nudge();
   }
 }

@@ -5,6 +5,7 @@
  * (thinking, tool input, terminal output) is coalesced per key for a few milliseconds so a
  * fast stream costs one row per flush, not one per token.
  */
+import { errField, type Logger, silentLogger } from '../log/logger.js';
 import type { Store } from '../store/types.js';
 import type { SessionEvent, SessionEventBody } from './events.js';
 import type { EventListener } from './types.js';
@@ -28,6 +29,7 @@ export class EventHub {
     private readonly store: Store,
     /** How long streamed text may wait to be coalesced; well under update_interval_ms. */
     private readonly coalesceMs = 20,
+    private readonly log: Logger = silentLogger,
   ) {}
 
   emit(sessionId: string, body: SessionEventBody): SessionEvent {
@@ -61,7 +63,16 @@ export class EventHub {
       this.pending.delete(id);
       const body: SessionEventBody = { type: 'partial', key: p.key, kind: p.kind, text: p.text };
       if (p.tool) body.tool = p.tool;
-      this.emit(p.sessionId, body);
+      try {
+        this.emit(p.sessionId, body);
+      } catch (err) {
+        // Runs from a timer, where a throw would end the process. Streamed text is a preview of a
+        // step; the step itself is written (or its failure handled) by the session's loop.
+        this.log.error(
+          { session: p.sessionId, err: errField(err) },
+          `streamed text of ${p.key} could not be stored (${p.text.length} chars dropped)`,
+        );
+      }
     }
   }
 

@@ -17,12 +17,14 @@ import { defaultEngineParts, type EngineParts } from '../engine.js';
 import { maskSecrets } from '../export/provenance.js';
 import { ExportSync, observeStore } from '../export/sync.js';
 import { exportOptionsOf } from '../export/types.js';
+import { errField, type Logger, silentLogger } from '../log/logger.js';
 import type { Sandbox } from '../sandbox/types.js';
 import { branchName } from '../store/tree.js';
 import type { BranchRecord, Intervention, SessionRecord, Store } from '../store/types.js';
 import { initialStateMessage } from './checkpoint-message.js';
 import { SessionController } from './controller.js';
 import { EventHub } from './hub.js';
+import { SessionLeases } from './lease.js';
 import { SdkSessionController } from './sdk-controller.js';
 import { ControlError, type EventListener, type SessionManager } from './types.js';
 
@@ -32,6 +34,10 @@ export interface ManagerOptions {
   parts?: EngineParts;
   /** Called after a session's loop ends (the server exports it). */
   onSessionEnded?: (session: SessionRecord) => Promise<void> | void;
+  /** Session starts, ends, failures and faults (default: nowhere). */
+  logger?: Logger;
+  /** This process's id in session leases (default: a new one). */
+  ownerId?: string;
 }
 
 type LiveController = SessionController | SdkSessionController;
@@ -48,13 +54,15 @@ export interface EngineSessionManager extends SessionManager {
   readonly store: Store;
   /** The export kept in step with the store, when formats are configured. */
   readonly exports: ExportSync | null;
+  readonly leases: SessionLeases;
 }
 
 export function createSessionManager(opts: ManagerOptions): EngineSessionManager {
   const { config } = opts;
   const parts = opts.parts ?? defaultEngineParts();
   // Export after every change, not only at the end: labels and answers come after a session ends.
-  let reportExportError = (message: string, _sessionId: string | null) => console.error(`[potato] ${message}`);
+  const logger = opts.logger ?? silentLogger;
+  let reportExportError = (message: string, sessionId: string | null) => logger.error({ session: sessionId }, message);
   const exports =
     config.output.export_formats.length === 0
       ? null
@@ -69,11 +77,17 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
           },
         });
   const store = exports ? observeStore(opts.store, (id) => exports.markDirty(id)) : opts.store;
-  const hub = new EventHub(store);
+  const hub = new EventHub(store, undefined, logger);
+  const leases = new SessionLeases(store, { owner: opts.ownerId, logger });
   reportExportError = (message, sessionId) => {
+    logger.error({ session: sessionId }, message);
     const session = sessionId ? opts.store.getSession(sessionId) : null;
-    if (session) hub.emit(session.id, { type: 'status', status: session.status, activity: 'idle', message });
-    else console.error(`[potato] ${message}`);
+    try {
+      if (session) hub.emit(session.id, { type: 'status', status: session.status, activity: 'idle', message });
+    } catch (err) {
+      // The same full disk refuses the note too: the log has it, and the next change re-exports.
+      logger.error({ session: sessionId, err: errField(err) }, 'could not record the export failure');
+    }
   };
   exports?.reconcile();
   const live = new Map<string, { controller: LiveController; sandbox: Sandbox; checkpoints: CheckpointStore | null }>();
@@ -96,6 +110,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       const now = live.get(sessionId);
       if (now !== entry || ['running', 'paused'].includes(entry.controller.status())) return;
       live.delete(sessionId);
+      leases.release(sessionId);
       await entry.checkpoints?.close().catch(() => {});
       await entry.sandbox.close().catch(() => {});
     };
@@ -116,6 +131,9 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
   ) {
     const agent = config.live_coding_agent;
     const onEnded = async (ended: SessionRecord) => {
+      const fields = { session: ended.id, status: ended.status, end_reason: ended.end_reason };
+      if (ended.status === 'failed') logger.error(fields, 'session failed');
+      else logger.info(fields, 'session ended');
       exportEnded(ended);
       releaseWhenIdle(ended.id);
       await opts.onSessionEnded?.(ended);
@@ -138,6 +156,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
           session,
           branch,
           onEnded,
+          logger,
         });
     live.set(session.id, { controller, sandbox, checkpoints });
     try {
@@ -145,6 +164,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       await (controller instanceof SdkSessionController ? controller.check() : backend.check());
     } catch (err) {
       // The session exists and says why it could not start; nothing silently falls back.
+      logger.error({ session: session.id, err: errField(err) }, 'session could not start: backend check failed');
       controller.failToStart(err instanceof Error ? err.message : String(err));
       preflightFailed.add(controller);
       exportEnded(store.getSession(session.id)!);
@@ -152,6 +172,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       return controller;
     }
     if (startLoop) controller.start();
+    logger.info({ session: session.id, annotator: session.annotator, backend: session.backend }, 'session started');
     return controller;
   }
 
@@ -163,7 +184,10 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
   async function revive(sessionId: string, startLoop: boolean): Promise<LiveController> {
     const session = store.getSession(sessionId);
     if (!session) throw new ControlError(`no session ${sessionId}`, 'not_found');
+    // Before anything else: a session another live process runs is refused naming that process.
+    leases.acquire(sessionId);
     if (!['interrupted', 'stopped', 'failed', 'finished'].includes(session.status)) {
+      if (!live.has(sessionId)) leases.release(sessionId);
       throw new ControlError(`cannot continue a session that is ${session.status}`, 'invalid_state');
     }
     const branch = store.listBranches(sessionId).find((b) => b.id === session.current_branch_id);
@@ -193,15 +217,16 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     hub,
     store,
     exports,
+    leases,
 
     async start({ task, annotator }) {
       const text = task.trim();
       if (!text) throw new ControlError('a task is needed to start the agent', 'bad_request');
       const id = newSessionId();
       const workspace = join(config.output.path, 'workspaces', id);
-      const sandbox = parts.createSandbox(config, id, workspace);
       const agent = config.live_coding_agent;
-      const checkpoints = agent.checkpoints.enabled ? parts.createCheckpoints(config, workspace) : null;
+      let sandbox: Sandbox | null = null;
+      let checkpoints: CheckpointStore | null = null;
       const backendName = agent.backend;
       const now = Date.now();
       store.createSession({
@@ -217,10 +242,15 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         current_branch_id: null,
         usage: { input_tokens: 0, output_tokens: 0 },
       });
+      // Same synchronous turn as the row: no sweep can see it running without an owner.
+      leases.acquire(id);
       const firstBranch = branchName(0, agent.branching.auto_name_branches);
       let baseCommit: string | null = null;
       try {
         // Inside the try: a workspace that went missing since the config was loaded fails this session, saying so.
+        // So are making the sandbox and the checkpoint store, which create folders in output.path.
+        sandbox = parts.createSandbox(config, id, workspace);
+        checkpoints = agent.checkpoints.enabled ? parts.createCheckpoints(config, workspace) : null;
         await copyWorkspace(config.live_coding_agent.sandbox.workspace, workspace);
         await sandbox.start();
         if (checkpoints) {
@@ -233,9 +263,11 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         }
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
+        logger.error({ session: id, err: errField(err) }, `session could not start: ${message}`);
         const failed = store.updateSession(id, { status: 'failed', end_reason: message });
         hub.emit(id, { type: 'session', session: failed });
-        await sandbox.close().catch(() => {});
+        leases.release(id);
+        await sandbox?.close().catch(() => {});
         throw Object.assign(new Error(`the session could not start: ${message}`), { session: failed });
       }
       const branch: BranchRecord = {
@@ -300,10 +332,16 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       return hub.subscribe(sessionId, listener);
     },
 
-    async shutdown() {
+    async shutdown(reason = 'the server shut down') {
       const ending: Promise<void>[] = [];
       for (const { controller } of live.values()) {
-        if (['running', 'paused'].includes(controller.status())) ending.push(controller.stop('system').catch(() => {}));
+        if (['running', 'paused'].includes(controller.status())) {
+          ending.push(
+            controller
+              .shutdown(reason)
+              .catch((err: unknown) => logger.error({ session: controller.id, err: errField(err) }, 'shutdown')),
+          );
+        }
       }
       await Promise.all(ending);
       for (const { sandbox, checkpoints } of live.values()) {
@@ -311,6 +349,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         await sandbox.close().catch(() => {});
       }
       live.clear();
+      leases.close();
       // Streamed text still being coalesced is written now: the caller closes the store next.
       hub.flush();
       await exports?.flush();

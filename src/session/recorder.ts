@@ -25,6 +25,9 @@ import { ControlError, type RollbackRequest } from './types.js';
 
 export const ENDED: SessionStatus[] = ['stopped', 'finished', 'failed', 'interrupted'];
 
+/** What ended a session early: the annotator, sandbox.timeout, or the server shutting down. */
+export type StopType = 'stop' | 'timeout' | 'shutdown';
+
 export interface RecorderDeps {
   config: PotatoConfig;
   store: Store;

@@ -31,7 +31,7 @@ import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
 import type { AgentActivity, SessionStatus } from './events.js';
 import type { EventHub } from './hub.js';
 import { PauseGate } from './pause-gate.js';
-import { type CheckedRollback, ENDED, SessionRecorder } from './recorder.js';
+import { type CheckedRollback, ENDED, SessionRecorder, type StopType } from './recorder.js';
 import { ControlError, type RollbackRequest, type SessionControls } from './types.js';
 
 export interface SdkControllerDeps {
@@ -121,7 +121,7 @@ export class SdkSessionController implements SessionControls {
   private readonly pauseGate: PauseGate;
   private readonly cfg: PotatoConfig['live_coding_agent'];
   private run: ClaudeAgentRun | null = null;
-  private stopRequest: { type: 'stop' | 'timeout'; reason: string; annotator: string } | null = null;
+  private stopRequest: { type: StopType; reason: string; annotator: string } | null = null;
   private rollbackRequest: {
     checked: CheckedRollback;
     done: { resolve: () => void; reject: (e: unknown) => void };
@@ -220,6 +220,13 @@ export class SdkSessionController implements SessionControls {
     await this.loop;
   }
 
+  /** The server is shutting down: recorded as a shutdown (not as an annotator's stop), then saved. */
+  async shutdown(reason: string): Promise<void> {
+    if (ENDED.includes(this.rec.state)) return;
+    this.requestStop('shutdown', reason, 'system');
+    await this.loop;
+  }
+
   async rollback(req: RollbackRequest): Promise<void> {
     if (req.editedToolCall) {
       throw new ControlError(
@@ -311,8 +318,13 @@ export class SdkSessionController implements SessionControls {
       this.end('stopped', reason);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      this.rec.error('backend', message);
-      this.end('failed', message);
+      try {
+        this.rec.error('backend', message);
+        this.end('failed', message);
+      } catch {
+        // The store refused too (disk full): the row still says running, and the next start marks
+        // it interrupted. The manager logs the end; the process goes on.
+      }
     } finally {
       this.run = null;
       this.denyWaiting('the session ended');
@@ -325,7 +337,7 @@ export class SdkSessionController implements SessionControls {
       // The API socket's folder (the socket itself went with the run); a rollback makes it again.
       if (this.container) await rmdir(dirname(this.container.apiSocket)).catch(() => {});
       await this.gitChain.catch(() => {});
-      await this.deps.onEnded?.(this.rec.session());
+      await Promise.resolve(this.deps.onEnded?.(this.rec.session())).catch(() => {});
     }
   }
 
@@ -464,7 +476,7 @@ export class SdkSessionController implements SessionControls {
 
   // ── helpers ─────────────────────────────────────────────────────────────────────────────
 
-  private requestStop(type: 'stop' | 'timeout', reason: string, annotator: string): void {
+  private requestStop(type: StopType, reason: string, annotator: string): void {
     if (this.stopRequest || ENDED.includes(this.rec.state)) return;
     this.stopRequest = { type, reason, annotator };
     this.denyWaiting('the session is being stopped');

@@ -66,6 +66,9 @@ export interface SessionManager {
   reopen(sessionId: string): Promise<SessionControls>;
   /** Live events of a session after they are persisted; returns an unsubscribe function. */
   subscribe(sessionId: string, listener: EventListener): () => void;
-  /** Stop every running session and save it (SIGINT/SIGTERM). */
-  shutdown(): Promise<void>;
+  /**
+   * Stop every running session and save it (SIGINT/SIGTERM), recorded as a shutdown with this
+   * reason (not as an annotator's stop).
+   */
+  shutdown(reason?: string): Promise<void>;
 }

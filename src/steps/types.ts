@@ -74,6 +74,8 @@ export type StepPayload =
       truncated: boolean;
       /** Set when the command policy refused the command: nothing ran. */
       refused?: string;
+      /** Set when the server died while the command ran: `output` is what had streamed by then. */
+      cut?: string;
     }
   | { type: 'directory_list'; path: string; entries: string[]; truncated: boolean }
   | { type: 'file_search'; pattern: string; path: string; matches: SearchMatch[]; truncated: boolean }

@@ -49,7 +49,9 @@ export type InterventionType =
   | 'branch'
   | 'edit_tool_call'
   | 'timeout'
-  | 'approval';
+  | 'approval'
+  /** The server shut down (SIGTERM/SIGINT) while the session ran: not an annotator's stop. */
+  | 'shutdown';
 
 export interface Intervention {
   id: string;
@@ -98,6 +100,15 @@ export interface StepLabel {
   updated_at: number;
 }
 
+/** Which server process runs a session, until when (see session/lease.ts). */
+export interface SessionLease {
+  session_id: string;
+  /** `host:pid:random` of the owning process. */
+  owner: string;
+  heartbeat_at: number;
+  expires_at: number;
+}
+
 export interface Store {
   createSession(s: Omit<SessionRecord, 'created_at' | 'updated_at'>): SessionRecord;
   updateSession(id: string, patch: Partial<Omit<SessionRecord, 'id' | 'created_at'>>): SessionRecord;
@@ -130,6 +141,25 @@ export interface Store {
   /** Persist an event and return it with its sequence number (per session, from 1, no gaps). */
   appendEvent(sessionId: string, body: SessionEventBody): SessionEvent;
   eventsAfter(sessionId: string, seq: number, limit?: number): SessionEvent[];
+  /** The highest seq of a session's events (0 when it has none). */
+  lastSeq(sessionId: string): number;
+
+  /**
+   * Take the lease of a session for `owner` until `expiresAt`, unless another owner holds one that
+   * is still live (its expiry after `now` and `ownerDead` false): then that lease is returned and
+   * nothing changes. Atomic: two processes cannot both win.
+   */
+  acquireLease(
+    sessionId: string,
+    owner: string,
+    now: number,
+    expiresAt: number,
+    ownerDead: (owner: string) => boolean,
+  ): { acquired: true } | { acquired: false; held: SessionLease };
+  /** Extend every lease of `owner`; returns the session ids it still holds. */
+  renewLeases(owner: string, now: number, expiresAt: number): string[];
+  releaseLease(sessionId: string, owner: string): void;
+  getLease(sessionId: string): SessionLease | null;
 
   /** Run fn in one transaction. */
   transaction<T>(fn: () => T): T;

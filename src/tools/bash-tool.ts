@@ -33,8 +33,11 @@ export async function bashCommand(input: ToolInput<'bash_command'>, ctx: ToolCon
   const notes: string[] = [];
   if (run.timedOut)
     notes.push(`[timed out after ${timeoutMs / 1000} s; the command and everything it started were killed]`);
-  else if (ctx.signal?.aborted) notes.push('[stopped by the annotator]');
-  else notes.push(`[exit code: ${run.exitCode ?? 'none (killed by a signal)'}]`);
+  else if (ctx.signal?.aborted) {
+    // The session says why it cut the command (a shutdown, the timeout); a bare abort is the annotator.
+    const why = typeof ctx.signal.reason === 'string' ? ctx.signal.reason : 'stopped by the annotator';
+    notes.push(`[${why}]`);
+  } else notes.push(`[exit code: ${run.exitCode ?? 'none (killed by a signal)'}]`);
   const body = run.output === '' ? '(no output)' : run.output.replace(/\n$/, '');
   return {
     payload: {

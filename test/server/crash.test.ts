@@ -4,16 +4,15 @@
  * copy of the demo, a browser-like client watching, SIGKILL, restart. Everything that was sent
  * before the kill is still there, the session says `interrupted`, and /continue resumes it.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '../../src/session/events.js';
 import type { Step } from '../../src/steps/types.js';
 import type { SessionRecord } from '../../src/store/types.js';
+import { exited, serveChild } from './child.js';
 import { demoCopy, freePort } from './demo.js';
 import { Client, Watcher } from './harness.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const children: ChildProcess[] = [];
 const watchers: Watcher[] = [];
 
@@ -22,35 +21,7 @@ afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
-/** Start `potato start CONFIG -p PORT` and wait until it answers. */
-async function serve(config: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', config, '-p', String(port)], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}:\n${output}`);
-    const up = await fetch(`http://127.0.0.1:${port}/api/me`).then(
-      (r) => r.status === 401,
-      () => false,
-    );
-    if (up) return child;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the server did not answer within 30 s:\n${output}`);
-}
-
-function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  }
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-}
+const serve = (config: string, port: number) => serveChild(config, port, children);
 
 describe('a server killed mid-session', () => {
   it('keeps every step and event it sent, marks the session interrupted, and continues it', async () => {

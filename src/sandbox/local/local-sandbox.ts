@@ -14,6 +14,7 @@ import { hostedExecFile, hostedSpawn } from '../../process/host.js';
 import { confinePath, realWorkspace, toWorkspaceRelative } from '../paths.js';
 import { type DirEntry, type ExecOptions, type ExecResult, type Sandbox, SandboxError } from '../types.js';
 import { sandboxEnv } from './env.js';
+import type { GroupLedger } from './group-ledger.js';
 import { CappedOutput } from './output.js';
 import { checkReachable, chownTree, type SandboxUser, shareWorkspace } from './user.js';
 
@@ -27,6 +28,8 @@ export interface LocalSandboxOptions {
   killGraceMs?: number;
   /** Run commands and file tools as this user (the server is root); null: as ourselves. */
   user?: SandboxUser | null;
+  /** Where running process groups are written down, for the next start to kill after a crash. */
+  groupLedger?: GroupLedger;
 }
 
 /** After the shell exits, how long to wait for background children to let go of its output. */
@@ -50,6 +53,7 @@ export class LocalSandbox implements Sandbox {
   /** Process groups still alive (commands left running in the background); close() ends them. */
   private readonly groups = new Set<number>();
   private readonly user: SandboxUser | null;
+  private readonly ledger: GroupLedger | undefined;
   /** The user's HOME, beside the workspace: ours (/root) is not theirs to read, and caches do not belong in checkpoints. */
   private readonly home: string | null;
 
@@ -57,6 +61,7 @@ export class LocalSandbox implements Sandbox {
     this.workspace = path.resolve(opts.workspace);
     this.maxOutputBytes = opts.maxOutputBytes ?? 64 * 1024;
     this.user = opts.user ?? null;
+    this.ledger = opts.groupLedger;
     this.home = this.user ? `${this.workspace}.home` : null;
     const env = sandboxEnv(process.env, opts.secretEnvNames);
     this.env = this.home ? { ...env, HOME: this.home, USER: 'potato-sandbox', LOGNAME: 'potato-sandbox' } : env;
@@ -118,6 +123,7 @@ export class LocalSandbox implements Sandbox {
       child.on('spawn', (pid: number) => {
         pgid = pid;
         this.groups.add(pid);
+        this.ledger?.add(pid);
         if (killWanted) killGroup();
       });
       child.on('data', (chunk: Buffer) => {
@@ -141,7 +147,10 @@ export class LocalSandbox implements Sandbox {
         opts.signal?.removeEventListener('abort', onAbort);
         const rest = decoder.end();
         if (rest && opts.onOutput) opts.onOutput(rest);
-        if (pgid !== undefined && !this.groupAlive(pgid)) this.groups.delete(pgid);
+        if (pgid !== undefined && !this.groupAlive(pgid)) {
+          this.groups.delete(pgid);
+          this.ledger?.remove(pgid);
+        }
         resolve({ exitCode, output: output.toString(), truncated: output.truncated, timedOut });
       };
       child.on('error', (err: Error) => {
@@ -257,7 +266,10 @@ export class LocalSandbox implements Sandbox {
   }
 
   async close(): Promise<void> {
-    for (const pgid of this.groups) this.signalGroup(pgid, 'SIGKILL');
+    for (const pgid of this.groups) {
+      this.signalGroup(pgid, 'SIGKILL');
+      this.ledger?.remove(pgid);
+    }
     this.groups.clear();
     // Removed by its own user: a root walk of a tree the agent can still change could be led outside it.
     if (this.home && this.user) {

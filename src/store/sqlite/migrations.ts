@@ -138,4 +138,17 @@ export const MIGRATIONS: readonly Migration[] = [
       WHERE iv.type = 'instruction' AND iv.followed_by IS NULL;
     `,
   },
+  {
+    version: 3,
+    name: 'session leases: which server process runs a session',
+    sql: `
+      CREATE TABLE session_leases (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+        owner TEXT NOT NULL,
+        heartbeat_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX session_leases_owner ON session_leases (owner);
+    `,
+  },
 ];

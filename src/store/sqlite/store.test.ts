@@ -73,15 +73,39 @@ afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+describe('session leases', () => {
+  it('one owner at a time: a live lease is refused to another owner, an expired or dead one is taken over', () => {
+    store.createSession(newSession('L'));
+    const never = () => false;
+    expect(store.acquireLease('L', 'a', 1000, 2000, never)).toEqual({ acquired: true });
+    const refused = store.acquireLease('L', 'b', 1500, 2500, never);
+    expect(refused).toMatchObject({ acquired: false, held: { owner: 'a', expires_at: 2000 } });
+    // The owner renews; the other still cannot take it.
+    expect(store.renewLeases('a', 1900, 3000)).toEqual(['L']);
+    expect(store.acquireLease('L', 'b', 2500, 3500, never).acquired).toBe(false);
+    // Its owner is known dead: taken over at once.
+    expect(store.acquireLease('L', 'b', 2600, 3600, (o) => o === 'a')).toEqual({ acquired: true });
+    expect(store.getLease('L')).toMatchObject({ owner: 'b', expires_at: 3600 });
+    // Expired: anyone takes it.
+    expect(store.acquireLease('L', 'c', 4000, 5000, never)).toEqual({ acquired: true });
+    expect(store.renewLeases('b', 4100, 6000)).toEqual([]);
+    store.releaseLease('L', 'b'); // not b's: nothing happens
+    expect(store.getLease('L')?.owner).toBe('c');
+    store.releaseLease('L', 'c');
+    expect(store.getLease('L')).toBeNull();
+  });
+});
+
 describe('openSqliteStore', () => {
   it('creates the file in WAL mode with foreign keys on and records the migrations it applied', () => {
-    expect(store.schemaVersion()).toBe(2);
+    expect(store.schemaVersion()).toBe(3);
     const raw = new Database(path.join(dir, 'potato.db'), { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     const migrations = raw.prepare('SELECT version, name FROM migrations').all();
     expect(migrations).toEqual([
       { version: 1, name: 'initial schema' },
       { version: 2, name: 'what followed each instruction' },
+      { version: 3, name: 'session leases: which server process runs a session' },
     ]);
     raw.close();
     // Foreign keys are enforced: a step of a session that does not exist is refused.
@@ -274,7 +298,7 @@ s.close();
     store.close();
     const again = openSqliteStore(path.join(dir, 'potato.db'));
     try {
-      expect(again.schemaVersion()).toBe(2);
+      expect(again.schemaVersion()).toBe(3);
       expect(again.getSession('keep')?.task).toBe('Fix the failing test in tests/test_parser.py');
       expect(again.listSteps('keep')).toEqual([editStep('keep', 'k0', null, 0)]);
       expect(again.eventsAfter('keep', 0)).toMatchObject([{ seq: 1, type: 'head', head_step_id: 'k0' }]);
@@ -361,7 +385,7 @@ describe('migration 2: what followed each instruction', () => {
 
     const upgraded = openSqliteStore(file);
     try {
-      expect(upgraded.schemaVersion()).toBe(2);
+      expect(upgraded.schemaVersion()).toBe(3);
       const followed = Object.fromEntries(upgraded.listInterventions('s').map((i) => [i.id, i.followed_by]));
       expect(followed).toEqual({ ivA: 'st2', rb1: null, ivB: 'rb2', rb2: null, ivC: 'st2b', ivD: null });
     } finally {

@@ -16,7 +16,15 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { SessionEvent, SessionEventBody } from '../../session/events.js';
 import type { Step, StepPayload, TokenUsage, ToolCall } from '../../steps/types.js';
-import type { Annotation, BranchRecord, Intervention, SessionRecord, StepLabel, Store } from '../types.js';
+import type {
+  Annotation,
+  BranchRecord,
+  Intervention,
+  SessionLease,
+  SessionRecord,
+  StepLabel,
+  Store,
+} from '../types.js';
 import { MIGRATIONS } from './migrations.js';
 
 export interface SqliteStoreOptions {
@@ -237,6 +245,13 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     listLabels: db.prepare('SELECT * FROM step_labels WHERE session_id = ? ORDER BY updated_at'),
 
     lastSeq: db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM events WHERE session_id = ?').pluck(),
+    getLease: db.prepare('SELECT * FROM session_leases WHERE session_id = ?'),
+    putLease: db.prepare(`INSERT INTO session_leases (session_id, owner, heartbeat_at, expires_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT (session_id) DO UPDATE SET owner = excluded.owner, heartbeat_at = excluded.heartbeat_at, expires_at = excluded.expires_at`),
+    renewLeases: db.prepare(
+      'UPDATE session_leases SET heartbeat_at = ?, expires_at = ? WHERE owner = ? RETURNING session_id',
+    ),
+    releaseLease: db.prepare('DELETE FROM session_leases WHERE session_id = ? AND owner = ?'),
     insertEvent: db.prepare('INSERT INTO events (session_id, seq, at, body) VALUES (?, ?, ?, ?)'),
     eventsAfter: db.prepare('SELECT seq, at, body FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
     schemaVersion: db.prepare('SELECT COALESCE(MAX(version), 0) FROM migrations').pluck(),
@@ -339,6 +354,24 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
       const rows = q.eventsAfter.all(sessionId, seq, limit ?? -1) as { seq: number; at: number; body: string }[];
       return rows.map((r) => ({ ...parse<SessionEventBody>(r.body), seq: r.seq, session_id: sessionId, at: r.at }));
     },
+
+    lastSeq: (sessionId) => q.lastSeq.get(sessionId) as number,
+
+    acquireLease: (sessionId, owner, now, expiresAt, ownerDead) =>
+      db
+        .transaction(() => {
+          const held = q.getLease.get(sessionId) as SessionLease | undefined;
+          if (held && held.owner !== owner && held.expires_at > now && !ownerDead(held.owner)) {
+            return { acquired: false as const, held };
+          }
+          q.putLease.run(sessionId, owner, now, expiresAt);
+          return { acquired: true as const };
+        })
+        .immediate(),
+    renewLeases: (owner, now, expiresAt) =>
+      (q.renewLeases.all(now, expiresAt, owner) as { session_id: string }[]).map((r) => r.session_id),
+    releaseLease: (sessionId, owner) => void q.releaseLease.run(sessionId, owner),
+    getLease: (sessionId) => (q.getLease.get(sessionId) as SessionLease | undefined) ?? null,
 
     transaction: <T>(fn: () => T): T => db.transaction(fn).immediate(),
     close() {

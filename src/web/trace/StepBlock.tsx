@@ -399,6 +399,7 @@ const INTERVENTION_TEXT: Record<Intervention['type'], string> = {
   edit_tool_call: 'Edited the next tool call',
   timeout: 'Session timed out',
   approval: 'Tool call answered',
+  shutdown: 'The server shut down',
 };
 
 /** An approval intervention in words ("Denied Edit src/x.py — 'use a migration'"). */

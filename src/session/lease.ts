@@ -1,0 +1,124 @@
+/**
+ * @module session/lease
+ * Exactly one process runs a session. A server process owns the sessions it runs through a lease
+ * in the store (owner id, heartbeat, expiry), renewed every few seconds while it lives. Another
+ * process on the same output folder sees the lease and neither runs the session (`/continue` is
+ * refused naming the owner) nor marks it interrupted. A lease whose owner is gone stops counting:
+ * at once when the owner was a process on this host that no longer exists (a crash, kill -9), else
+ * when it expires. Several replicas on one store will build on the same lease.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { errField, type Logger, silentLogger } from '../log/logger.js';
+import type { SessionLease, Store } from '../store/types.js';
+import { ControlError } from './types.js';
+
+/** How long a lease lasts without a heartbeat, and how often it is renewed. */
+export const LEASE_TTL_MS = 30_000;
+export const LEASE_HEARTBEAT_MS = 5_000;
+
+/** `host:pid:random`: the host and pid let a process on the same host see that the owner died. */
+export function newOwnerId(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+}
+
+/** True when `owner` was a process of this host that does not exist any more. */
+export function ownerDead(owner: string, self?: string): boolean {
+  const [host, pidText] = owner.split(':');
+  const pid = Number(pidText);
+  if (host !== hostname() || !Number.isInteger(pid) || pid <= 0) return false;
+  // Our own pid under another owner id: that was an earlier process whose pid we got.
+  if (pid === process.pid) return owner !== self;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/** The lease of a session when a live process holds it (`self`, this process's owner id, included). */
+export function liveLease(store: Store, sessionId: string, self: string, now = Date.now()): SessionLease | null {
+  const lease = store.getLease(sessionId);
+  if (!lease || lease.expires_at <= now) return null;
+  if (lease.owner !== self && ownerDead(lease.owner, self)) return null;
+  return lease;
+}
+
+export interface LeaseOptions {
+  owner?: string;
+  ttlMs?: number;
+  heartbeatMs?: number;
+  logger?: Logger;
+}
+
+export class SessionLeases {
+  readonly owner: string;
+  private readonly ttl: number;
+  private readonly heartbeatMs: number;
+  private readonly log: Logger;
+  private readonly held = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly store: Store,
+    opts: LeaseOptions = {},
+  ) {
+    this.owner = opts.owner ?? newOwnerId();
+    this.ttl = opts.ttlMs ?? LEASE_TTL_MS;
+    this.heartbeatMs = opts.heartbeatMs ?? LEASE_HEARTBEAT_MS;
+    this.log = opts.logger ?? silentLogger;
+  }
+
+  /** Take the session's lease, or refuse naming the live process that holds it. */
+  acquire(sessionId: string): void {
+    const now = Date.now();
+    const got = this.store.acquireLease(sessionId, this.owner, now, now + this.ttl, (o) => ownerDead(o, this.owner));
+    if (!got.acquired) {
+      const { owner, heartbeat_at } = got.held;
+      throw new ControlError(
+        `session ${sessionId} is run by another server process (${owner}, last heartbeat ${new Date(heartbeat_at).toISOString()}): use that server, or stop it first`,
+        'invalid_state',
+      );
+    }
+    this.held.add(sessionId);
+    this.startHeartbeat();
+  }
+
+  release(sessionId: string): void {
+    if (!this.held.delete(sessionId)) return;
+    try {
+      this.store.releaseLease(sessionId, this.owner);
+    } catch (err) {
+      // It expires on its own; this process will not renew it.
+      this.log.warn({ session: sessionId, err: errField(err) }, 'could not release the session lease');
+    }
+  }
+
+  /** Stop renewing and let go of every lease (shutdown). */
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const id of [...this.held]) this.release(id);
+  }
+
+  private startHeartbeat(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.renew(), this.heartbeatMs);
+    this.timer.unref();
+  }
+
+  private renew(): void {
+    if (this.held.size === 0) return;
+    const now = Date.now();
+    try {
+      const still = new Set(this.store.renewLeases(this.owner, now, now + this.ttl));
+      for (const id of this.held) {
+        if (!still.has(id)) this.log.error({ session: id, owner: this.owner }, 'lost the lease of a running session');
+      }
+    } catch (err) {
+      // A full disk: the lease runs on until its expiry; the next beat tries again.
+      this.log.warn({ err: errField(err) }, 'could not renew the session leases');
+    }
+  }
+}
