@@ -190,7 +190,7 @@ export function register(program: Command): void {
             `wrote ${result.lines} ${result.lines === 1 ? 'line' : 'lines'} from ${result.sessions} ${result.sessions === 1 ? 'session' : 'sessions'} to ${result.file}, and the dataset card ${result.card}\n`,
           );
       } catch (err) {
-        if (err instanceof ExportError) throw new UsageError(err.message);
+        if (err instanceof ExportError) throw new UsageError(err.message, { cause: err });
         throw err;
       }
     });

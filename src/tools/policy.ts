@@ -9,6 +9,7 @@
  */
 import path from 'node:path';
 import sh from 'mvdan-sh';
+import { PotatoError } from '../errors.js';
 import type { CommandPolicy } from './types.js';
 
 export type PolicyVerdict = { ok: true } | { ok: false; command: string; reason: string };
@@ -69,8 +70,11 @@ export const HARMLESS_BUILTINS = new Set([
 
 const SHELLS = new Set(['bash', 'sh', 'zsh', 'dash', 'ksh', 'mksh', 'ash', 'rbash']);
 
-export class PolicyParseError extends Error {
+export class PolicyParseError extends PotatoError<'command_unparsable'> {
   override name = 'PolicyParseError';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'command_unparsable', options);
+  }
 }
 
 /** Parse a command line and return every simple command it would run, wrappers unwrapped. */

@@ -24,6 +24,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { PotatoError } from '../../errors.js';
 import type { CheckpointInit, CheckpointStore, CommitRequest } from '../types.js';
 import { ChangeDetector, type ChangeSet } from './changes.js';
 import { git } from './git.js';
@@ -46,8 +47,16 @@ export interface GitCheckpointOptions {
 const NAME_RE = /^(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const ZERO = '0'.repeat(40);
 
-export class CheckpointError extends Error {
+/** A checkpoint operation that failed; `not_found`/`conflict` for a commit or branch asked for wrongly. */
+export class CheckpointError extends PotatoError<'checkpoint_failed' | 'not_found' | 'conflict'> {
   override name = 'CheckpointError';
+  constructor(
+    message: string,
+    code: 'checkpoint_failed' | 'not_found' | 'conflict' = 'checkpoint_failed',
+    options?: ErrorOptions,
+  ) {
+    super(message, code, options);
+  }
 }
 
 interface SessionRecord {

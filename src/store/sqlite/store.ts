@@ -14,6 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { PotatoError } from '../../errors.js';
 import type { SessionEvent, SessionEventBody } from '../../session/events.js';
 import type { Step, StepPayload, TokenUsage, ToolCall } from '../../steps/types.js';
 import type { Annotation, BranchRecord, Intervention, SessionRecord, StepLabel, Store } from '../types.js';
@@ -25,11 +26,11 @@ export interface SqliteStoreOptions {
   readonly?: boolean;
 }
 
-/** Thrown for a write the store refuses (a missing row to update); the message says which. */
-export class StoreError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StoreError';
+/** Thrown for a write the store refuses (`not_found`: a missing row to update); the message says which. */
+export class StoreError extends PotatoError<'store_failed' | 'not_found'> {
+  override name = 'StoreError';
+  constructor(message: string, code: 'store_failed' | 'not_found' = 'store_failed', options?: ErrorOptions) {
+    super(message, code, options);
   }
 }
 
