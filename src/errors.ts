@@ -4,10 +4,9 @@
  * from the single list below and, when it wraps another failure, that failure as the standard
  * `cause`. The server maps the code to an HTTP status (server/errors.ts), the CLI to an exit
  * code (cli/errors.ts); both maps are `Record<ErrorCode, …>`, so a new code does not compile
- * until it has both. Messages say what to do, since users read them.
+ * until it has both. Messages say what to do, since users read them. No Node imports: the web
+ * bundle reaches this file through the config schema.
  */
-import { inspect } from 'node:util';
-
 /** Every error code, grouped by who can fix it. The HTTP and exit-code maps key on this list. */
 export const ERROR_CODES = [
   // The request or command was wrong: the caller fixes it.
@@ -63,18 +62,34 @@ export function errorCode(err: unknown): ErrorCode {
   return err instanceof PotatoError ? err.code : 'internal';
 }
 
+/** `err`, then its cause, that one's cause…, at most 8 (a cause chain can be circular). */
+export function causeChain(err: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (
+    let cur: unknown = err;
+    cur !== undefined && chain.length < 8;
+    cur = cur instanceof Error ? cur.cause : undefined
+  ) {
+    chain.push(cur);
+  }
+  return chain;
+}
+
 /**
- * An error for a log line: stack, own fields and the whole `cause` chain (Node's inspect prints
- * `[cause]` and nested errors). Logs only: a cause may hold paths, commands or a backend's answer.
+ * An error for a log line: its stack, then each `cause` below it. Logs only: a cause may hold
+ * paths, commands or a backend's answer.
  */
 export function describeError(err: unknown): string {
-  return err instanceof Error ? inspect(err, { depth: 4, breakLength: Number.POSITIVE_INFINITY }) : String(err);
+  return causeChain(err)
+    .map((e) => (e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : String(e)))
+    .join('\ncaused by: ');
 }
 
 /** Where reportIgnored writes; tests and, later, the structured logger replace it. */
 export type IgnoredSink = (line: string) => void;
 
-let ignoredSink: IgnoredSink = (line) => process.stderr.write(`${line}\n`);
+// console.error is stderr in Node; the structured logger takes over through setIgnoredSink.
+let ignoredSink: IgnoredSink = (line) => console.error(line);
 
 /** Point reportIgnored elsewhere (the server's logger, a test's array); returns the previous sink. */
 export function setIgnoredSink(sink: IgnoredSink): IgnoredSink {

@@ -8,7 +8,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { describeError } from '../errors.js';
+import { causeChain, describeError } from '../errors.js';
 import { EXIT_OK, EXIT_USAGE, exitCodeFor } from './errors.js';
 
 export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors.js';
@@ -92,19 +92,13 @@ export async function run(argv: readonly string[], io: Io = processIo, program?:
     // The user's own mistakes need the message alone; anything else may need its cause chain.
     if (code !== EXIT_USAGE && err instanceof Error) {
       if (process.env.POTATO_DEBUG) io.err(`${describeError(err)}\n`);
-      else if (err.cause !== undefined) io.err(`caused by: ${causeMessages(err)} (POTATO_DEBUG=1 shows the stack)\n`);
+      else if (err.cause !== undefined) {
+        const causes = causeChain(err.cause).map((c) => (c instanceof Error ? c.message : String(c)));
+        io.err(`caused by: ${causes.join(': ')} (POTATO_DEBUG=1 shows the stack)\n`);
+      }
     }
     return code;
   }
-}
-
-/** `a: b` for each cause below `err`, so a wrapped failure's reason reaches the terminal. */
-function causeMessages(err: Error): string {
-  const parts: string[] = [];
-  for (let c: unknown = err.cause; c !== undefined && parts.length < 5; c = c instanceof Error ? c.cause : undefined) {
-    parts.push(c instanceof Error ? c.message : String(c));
-  }
-  return parts.join(': ');
 }
 
 function isEntryPoint(): boolean {
@@ -116,6 +110,7 @@ function isEntryPoint(): boolean {
       entry === realpathSync(fileURLToPath(import.meta.url)) || entry === path.join(packageRoot, 'bin', 'potato.js')
     );
   } catch {
+    // The script path does not resolve: this module is not the entry point.
     return false;
   }
 }

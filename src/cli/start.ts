@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { loadConfigWithWarnings } from '../config/load.js';
 import type { PotatoConfig } from '../config/types.js';
 import { renderWarnings } from '../config/warnings.js';
-import { PotatoError } from '../errors.js';
+import { ignored, PotatoError } from '../errors.js';
 import { action } from '../session/checkpoint-message.js';
 import type { SessionEvent } from '../session/events.js';
 import { createSessionManager } from '../session/manager.js';
@@ -66,7 +66,7 @@ async function runHeadless(config: PotatoConfig, task: string): Promise<void> {
     if (stopping) return;
     stopping = true;
     process.stdout.write('\nstopping the agent; everything so far is saved…\n');
-    void session.stop(annotator).catch(() => {});
+    void session.stop(annotator).catch(ignored('stopping the session after a signal'));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -10,6 +10,7 @@ import { compress } from 'hono/compress';
 import { getCookie } from 'hono/cookie';
 import { z } from 'zod';
 import type { PotatoConfig } from '../config/types.js';
+import { describeError } from '../errors.js';
 import type { SessionEvent } from '../session/events.js';
 import { ControlError, type SessionControls, type SessionManager } from '../session/types.js';
 import { type Annotation, type SessionRecord, STEP_LABEL_VALUES, type Store } from '../store/types.js';
@@ -56,8 +57,8 @@ async function body<T>(req: Request, schema: z.ZodType<T>): Promise<T> {
   const text = await req.text();
   try {
     raw = text.length === 0 ? {} : JSON.parse(text);
-  } catch {
-    throw new BadRequestError('the request body is not valid JSON');
+  } catch (err) {
+    throw new BadRequestError('the request body is not valid JSON', { cause: err });
   }
   return schema.parse(raw);
 }
@@ -70,8 +71,8 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
 
   app.onError((err, c) => {
     const answer = errorAnswer(err);
-    if (answer.internal)
-      log(`${c.req.method} ${c.req.path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    // The cause chain goes to the log only: it can hold paths, git's stderr or a backend's answer.
+    if (answer.internal) log(`${c.req.method} ${c.req.path}: ${describeError(err)}`);
     if (err instanceof TooManyAttemptsError) c.header('Retry-After', String(err.retryAfterSeconds));
     return c.json(answer.body, answer.status);
   });

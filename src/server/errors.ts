@@ -43,14 +43,14 @@ export class TooManyAttemptsError extends ApiError {
 
 /** Also used for another annotator's session: its existence is not revealed. */
 export class NotFoundError extends ApiError {
-  constructor(message: string) {
-    super(message, 'not_found');
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'not_found', options);
   }
 }
 
 export class BadRequestError extends ApiError {
-  constructor(message: string) {
-    super(message, 'bad_request');
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'bad_request', options);
   }
 }
 

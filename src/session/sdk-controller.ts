@@ -324,6 +324,7 @@ export class SdkSessionController implements SessionControls {
       this.timeout = null;
       // The API socket's folder (the socket itself went with the run); a rollback makes it again.
       if (this.container) await rmdir(dirname(this.container.apiSocket)).catch(() => {});
+      // Each git step's failure went to the caller that queued it; here only its end matters.
       await this.gitChain.catch(() => {});
       await this.deps.onEnded?.(this.rec.session());
     }
@@ -394,6 +395,7 @@ export class SdkSessionController implements SessionControls {
   private async applyRollback(): Promise<Launch> {
     const rb = this.rollbackRequest!;
     try {
+      // Each git step's failure went to the caller that queued it; here only its end matters.
       await this.gitChain.catch(() => {});
       await this.rec.moveHead(rb.checked, this.deps.checkpoints!);
       this.rollbackRequest = null;
@@ -458,6 +460,7 @@ export class SdkSessionController implements SessionControls {
 
   private git<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.gitChain.then(fn, fn);
+    // The chain only orders steps: `next`, returned below, carries this step's failure to its caller.
     this.gitChain = next.catch(() => {});
     return next;
   }

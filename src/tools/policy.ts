@@ -553,6 +553,7 @@ function parseEntryUncached(source: string): Entry {
     const found = findCommands(source)[0];
     words = found && found.name !== null ? [found.name, ...found.args.map((a) => a ?? '')] : source.trim().split(/\s+/);
   } catch {
+    // Unparsable: the entry is still listed, split on spaces; checkCommand refuses such commands.
     words = source.trim().split(/\s+/);
   }
   return { source, name: path.posix.basename(words[0] ?? ''), args: words.slice(1) };

@@ -180,6 +180,7 @@ async function readMaybe(file: string): Promise<string | null> {
   try {
     return await readFile(file, 'utf8');
   } catch {
+    // No such file (or unreadable): the caller treats the file as absent.
     return null;
   }
 }
@@ -457,6 +458,7 @@ export function createClaudeAgentSdkBackend(
         async stop() {
           stopped = true;
           input.close();
+          // The query may have finished already: the session stops either way.
           await q.then((running) => running.interrupt()).catch(() => undefined);
         },
         done,

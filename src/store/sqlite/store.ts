@@ -251,7 +251,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
   const updateSession = db.transaction(
     (id: string, patch: Partial<Omit<SessionRecord, 'id' | 'created_at'>>): SessionRecord => {
       const cur = getSession(id);
-      if (!cur) throw new StoreError(`cannot update session ${id}: no such session`);
+      if (!cur) throw new StoreError(`cannot update session ${id}: no such session`, 'not_found');
       const next: SessionRecord = { ...cur, ...patch, id, created_at: cur.created_at };
       if (patch.updated_at === undefined) next.updated_at = Date.now();
       q.updateSession.run(sessionParams(next));
@@ -262,7 +262,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
   const updateBranch = db.transaction(
     (id: string, patch: Partial<Pick<BranchRecord, 'head_step_id' | 'reason'>>): void => {
       const r = q.getBranch.get(id) as Row | undefined;
-      if (!r) throw new StoreError(`cannot update branch ${id}: no such branch`);
+      if (!r) throw new StoreError(`cannot update branch ${id}: no such branch`, 'not_found');
       const cur = branchFromRow(r);
       q.updateBranch.run({
         id,
