@@ -336,6 +336,7 @@ export class SdkSessionController implements SessionControls {
     const run = this.deps.backend.run({
       task: this.rec.session().task,
       cwd: this.cwd,
+      // Unreadable or absent before the edit: the diff shows it as a new file.
       readFile: (file) => sandbox.readFile(file).catch(() => null),
       ...(this.container ? { container: this.container } : {}),
       policy: {

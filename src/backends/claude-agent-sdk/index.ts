@@ -222,6 +222,7 @@ export function createClaudeAgentSdkBackend(
       const policy = req.policy ?? { restricted: section.restricted_commands };
       const readBefore = (file: unknown) => {
         const p = path.posix.resolve(cwd, String(file ?? ''));
+        // Unreadable or absent before the edit: the diff shows it as a new file.
         return req.readFile ? req.readFile(p).catch(() => null) : readMaybe(p);
       };
 
