@@ -86,6 +86,7 @@ function countLines(file: string): number | null {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
+    // Not there (or unreadable): the caller reports no count for it.
     return null;
   }
   let n = 0;
