@@ -4,6 +4,8 @@
  * The controller owns the loop, the tools and the records, so pause, instruction and rollback
  * behave the same for every backend that exposes raw model turns.
  */
+
+import { PotatoError } from '../errors.js';
 import type { Citation, ContextItem, TokenUsage } from '../steps/types.js';
 
 /** JSON-schema tool description, provider-neutral. */
@@ -78,12 +80,8 @@ export interface AgentBackend {
 }
 
 /** A backend failure a user can act on (unreachable host, missing model, bad key…). */
-export class BackendError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'unreachable' | 'model_missing' | 'auth' | 'rate_limited' | 'server' | 'bad_response' | 'config',
-  ) {
-    super(message);
-    this.name = 'BackendError';
-  }
+export class BackendError extends PotatoError<
+  'unreachable' | 'model_missing' | 'auth' | 'rate_limited' | 'server' | 'bad_response' | 'config'
+> {
+  override name = 'BackendError';
 }

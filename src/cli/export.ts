@@ -86,6 +86,7 @@ function countLines(file: string): number | null {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch {
+    // Not there (or unreadable): the caller reports no count for it.
     return null;
   }
   let n = 0;
@@ -190,7 +191,7 @@ export function register(program: Command): void {
             `wrote ${result.lines} ${result.lines === 1 ? 'line' : 'lines'} from ${result.sessions} ${result.sessions === 1 ? 'session' : 'sessions'} to ${result.file}, and the dataset card ${result.card}\n`,
           );
       } catch (err) {
-        if (err instanceof ExportError) throw new UsageError(err.message);
+        if (err instanceof ExportError) throw new UsageError(err.message, { cause: err });
         throw err;
       }
     });

@@ -1,18 +1,17 @@
 /**
  * @module cli/main
  * The `potato` command: builds the commander program from the subcommand modules (each exports
- * `register(program)`) and maps errors to exit codes in one place — 0 success, 2 a user error (bad usage, bad config), 1
+ * `register(program)`) and turns a thrown error into an exit code through cli/errors.ts — 0 success, 2 a user error (bad usage, bad config), 1
  * anything else. Runs itself when it is the entry point (bin/potato.js or `tsx src/cli/main.ts`).
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { isUserError } from './errors.js';
+import { causeChain, describeError } from '../errors.js';
+import { EXIT_OK, EXIT_USAGE, exitCodeFor } from './errors.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors.js';
 
 export interface Io {
   out: (text: string) => void;
@@ -87,14 +86,18 @@ export async function run(argv: readonly string[], io: Io = processIo, program?:
       // commander has already printed its message (or the help or version); only the code is ours.
       return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
-    if (isUserError(err)) {
-      io.err(`error: ${err.message}\n`);
-      return EXIT_USAGE;
-    }
+    const code = exitCodeFor(err);
     const message = err instanceof Error ? err.message : String(err);
     io.err(`error: ${message}\n`);
-    if (process.env.POTATO_DEBUG && err instanceof Error && err.stack) io.err(`${err.stack}\n`);
-    return EXIT_FAILURE;
+    // The user's own mistakes need the message alone; anything else may need its cause chain.
+    if (code !== EXIT_USAGE && err instanceof Error) {
+      if (process.env.POTATO_DEBUG) io.err(`${describeError(err)}\n`);
+      else if (err.cause !== undefined) {
+        const causes = causeChain(err.cause).map((c) => (c instanceof Error ? c.message : String(c)));
+        io.err(`caused by: ${causes.join(': ')} (POTATO_DEBUG=1 shows the stack)\n`);
+      }
+    }
+    return code;
   }
 }
 
@@ -107,6 +110,7 @@ function isEntryPoint(): boolean {
       entry === realpathSync(fileURLToPath(import.meta.url)) || entry === path.join(packageRoot, 'bin', 'potato.js')
     );
   } catch {
+    // The script path does not resolve: this module is not the entry point.
     return false;
   }
 }

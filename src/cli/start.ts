@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { loadConfigWithWarnings } from '../config/load.js';
 import type { PotatoConfig } from '../config/types.js';
 import { renderWarnings } from '../config/warnings.js';
+import { ignored, PotatoError } from '../errors.js';
 import { action } from '../session/checkpoint-message.js';
 import type { SessionEvent } from '../session/events.js';
 import { createSessionManager } from '../session/manager.js';
@@ -65,7 +66,7 @@ async function runHeadless(config: PotatoConfig, task: string): Promise<void> {
     if (stopping) return;
     stopping = true;
     process.stdout.write('\nstopping the agent; everything so far is saved…\n');
-    void session.stop(annotator).catch(() => {});
+    void session.stop(annotator).catch(ignored('stopping the session after a signal'));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -83,10 +84,10 @@ async function runHeadless(config: PotatoConfig, task: string): Promise<void> {
 }
 
 /** A headless session that ended as failed (backend unreachable, model error, …): exit code 1. */
-export class SessionFailedError extends Error {
+export class SessionFailedError extends PotatoError<'session_failed'> {
   override readonly name = 'SessionFailedError';
   constructor(sessionId: string, reason: string | null) {
-    super(`session ${sessionId} failed${reason ? `: ${reason}` : ''}`);
+    super(`session ${sessionId} failed${reason ? `: ${reason}` : ''}`, 'session_failed');
   }
 }
 

@@ -5,6 +5,7 @@
  * and a did-you-mean for a misspelt key.
  */
 import type { z } from 'zod';
+import { PotatoError } from '../errors.js';
 
 export interface ConfigProblem {
   /** The whole sentence shown to the user, e.g. `sandbox.type: expected "docker" or "local", got "dokcer"`. */
@@ -19,14 +20,14 @@ export interface ConfigProblem {
 }
 
 /** A config that cannot be used. Carries every problem found, not just the first. */
-export class ConfigError extends Error {
+export class ConfigError extends PotatoError<'config'> {
   override readonly name: string = 'ConfigError';
   readonly problems: readonly ConfigProblem[];
   /** Absolute path of the config file, when the problems come from one. */
   readonly file: string | undefined;
 
-  constructor(problems: readonly ConfigProblem[], file?: string) {
-    super(renderProblems(problems, file));
+  constructor(problems: readonly ConfigProblem[], file?: string, options?: ErrorOptions) {
+    super(renderProblems(problems, file), 'config', options);
     this.problems = problems;
     this.file = file;
   }

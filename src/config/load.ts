@@ -47,7 +47,9 @@ export function loadConfigWithWarnings(file: string): { config: PotatoConfig; wa
     data = doc.toJS();
   } catch (err) {
     // yaml refuses documents whose aliases expand too far (a "billion laughs" file).
-    throw new ConfigError([{ text: `${configPath}: cannot read the YAML: ${(err as Error).message}` }], configPath);
+    throw new ConfigError([{ text: `${configPath}: cannot read the YAML: ${(err as Error).message}` }], configPath, {
+      cause: err,
+    });
   }
   const backend = selectedBackend(data);
   if (backend && isRecord(data) && isRecord(data.live_coding_agent) && data.live_coding_agent[backend] == null) {

@@ -50,6 +50,7 @@ function maskUrlCredentials(value: string): string {
     if (url.username) url.username = '***';
     return url.toString();
   } catch {
+    // Not a URL: there is no user or password in it to hide.
     return value;
   }
 }

@@ -26,6 +26,7 @@ export function workspaceProblem(abs: string): string | null {
     // Listing needs read, entering needs execute.
     accessSync(abs, constants.R_OK | constants.X_OK);
   } catch {
+    // access() answers only yes or no: the returned problem says what is wrong.
     return `${abs} is not readable by this user (${process.getuid?.() ?? '?'}): permission denied`;
   }
   return null;

@@ -66,7 +66,9 @@ export class AtomicJsonlWriter {
   abort(): void {
     try {
       fs.closeSync(this.fd);
-    } catch {}
+    } catch {
+      // A failed write may have closed it already: the temp file is removed next either way.
+    }
     fs.rmSync(this.tmp, { force: true });
   }
 }
@@ -83,8 +85,8 @@ export function* readJsonl(file: string): Generator<unknown> {
     if (line.trim() === '') continue;
     try {
       yield JSON.parse(line);
-    } catch {
-      throw new Error(`${file}:${i + 1}: not a JSON line`);
+    } catch (err) {
+      throw new Error(`${file}:${i + 1}: not a JSON line`, { cause: err });
     }
   }
   if (last.trim() !== '') {

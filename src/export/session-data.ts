@@ -42,6 +42,7 @@ function workspacePaths(workspace: string): string[] {
   try {
     return [workspace, fs.realpathSync(workspace)];
   } catch {
+    // The workspace is gone: only the recorded path can appear in the data.
     return [workspace];
   }
 }

@@ -198,6 +198,7 @@ export class ExportSync {
         await out.close();
         await fs.promises.rename(tmp, file);
       } catch (err) {
+        // Closing after a failed write: the write's error, rethrown below, is the one to report.
         await out.close().catch(() => {});
         await fs.promises.rm(tmp, { force: true });
         throw err;
@@ -234,7 +235,9 @@ export class ExportSync {
       let written = -1;
       try {
         written = fs.statSync(path.join(outputDir, STATE_DIR, s.id)).mtimeMs;
-      } catch {}
+      } catch {
+        // Never exported (no state file): -1 makes it export now.
+      }
       const changed = Math.max(
         s.updated_at,
         ...store.listStepLabels(s.id).map((l) => l.updated_at),
@@ -245,6 +248,7 @@ export class ExportSync {
         try {
           return fs.statSync(this.shardPath(f, s.id)).size === 0;
         } catch {
+          // No shard yet: nothing torn; a missing export is caught by the state file's time.
           return false;
         }
       });

@@ -5,6 +5,7 @@
  */
 import type { ExportFormat } from '../config/schema.js';
 import type { PotatoConfig } from '../config/types.js';
+import { PotatoError } from '../errors.js';
 import type { Step } from '../steps/types.js';
 import type { Annotation, BranchRecord, Intervention, SessionRecord, StepLabel } from '../store/types.js';
 import type { StringCleaner } from './redact.js';
@@ -66,11 +67,10 @@ export function withDefaults(opts: ExportOptions): Required<ExportOptions> {
 export type Exporter = (data: SessionData, opts: ExportOptions) => Iterable<string>;
 
 /** A user-facing export failure (unknown format, empty project, an option that does not apply): exit 2. */
-export class ExportError extends Error {
-  readonly exitCode = 2;
-  constructor(message: string) {
-    super(message);
-    this.name = 'ExportError';
+export class ExportError extends PotatoError<'bad_request' | 'not_found'> {
+  override name = 'ExportError';
+  constructor(message: string, code: 'bad_request' | 'not_found' = 'bad_request', options?: ErrorOptions) {
+    super(message, code, options);
   }
 }
 

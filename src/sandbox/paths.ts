@@ -15,8 +15,8 @@ const MAX_LINK_HOPS = 40;
 export function realWorkspace(workspace: string): string {
   try {
     return fs.realpathSync(path.resolve(workspace));
-  } catch {
-    throw new SandboxError(`the workspace ${workspace} does not exist`, 'unavailable');
+  } catch (err) {
+    throw new SandboxError(`the workspace ${workspace} does not exist`, 'unavailable', { cause: err });
   }
 }
 
@@ -59,6 +59,7 @@ function realOfMaybeMissing(p: string, hops: number): string | null {
       try {
         if (fs.lstatSync(cur).isSymbolicLink()) link = fs.readlinkSync(cur);
       } catch {
+        // Not readable as a symlink: judged below as a plain missing path.
         link = null;
       }
       if (link !== null) {

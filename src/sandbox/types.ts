@@ -5,6 +5,7 @@
  * agent gives are relative to the workspace and confined to it.
  */
 import type { Readable, Writable } from 'node:stream';
+import { PotatoError } from '../errors.js';
 
 export interface ExecOptions {
   timeoutMs: number;
@@ -83,12 +84,6 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
-export class SandboxError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'outside_workspace' | 'not_found' | 'unavailable' | 'io',
-  ) {
-    super(message);
-    this.name = 'SandboxError';
-  }
+export class SandboxError extends PotatoError<'outside_workspace' | 'not_found' | 'unavailable' | 'io'> {
+  override name = 'SandboxError';
 }

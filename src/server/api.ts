@@ -57,8 +57,8 @@ async function body<T>(req: Request, schema: z.ZodType<T>): Promise<T> {
   const text = await req.text();
   try {
     raw = text.length === 0 ? {} : JSON.parse(text);
-  } catch {
-    throw new BadRequestError('the request body is not valid JSON');
+  } catch (err) {
+    throw new BadRequestError('the request body is not valid JSON', { cause: err });
   }
   return schema.parse(raw);
 }

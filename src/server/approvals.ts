@@ -44,8 +44,8 @@ export function registerApprovals(app: Hono<{ Variables: { user: string } }>, de
     try {
       const text = await c.req.text();
       raw = text ? JSON.parse(text) : {};
-    } catch {
-      throw new BadRequestError('the request body is not valid JSON');
+    } catch (err) {
+      throw new BadRequestError('the request body is not valid JSON', { cause: err });
     }
     const decision = decisionBody.parse(raw);
     controller.approve(c.req.param('callId'), decision, c.get('user'));

@@ -79,6 +79,7 @@ export class OriginPolicy {
     try {
       return new URL(`http://${host}`).origin;
     } catch {
+      // A Host header that is not a host: no own origin, so a cross-site check cannot pass on it.
       return undefined;
     }
   }

@@ -1,31 +1,17 @@
 /**
  * @module server/errors
- * Errors a request can end in, as types, and the one function that turns any error into an HTTP
- * status and a JSON body `{error, code}`. Routes throw; they never pick a status themselves.
+ * Errors a request can end in, as types, the one map from an error code to an HTTP status, and
+ * the one function that turns any error into a status and a JSON body `{error, code}`. Routes
+ * throw; they never pick a status themselves.
  */
 import { ZodError } from 'zod';
-import { ConfigError } from '../config/errors.js';
-import { ControlError, type ControlErrorCode } from '../session/types.js';
+import { type ErrorCode, errorCode, PotatoError } from '../errors.js';
 
-export type ApiErrorCode =
-  | ControlErrorCode
-  | 'unauthorized'
-  | 'forbidden'
-  | 'validation'
-  | 'too_large'
-  | 'unsupported_media_type'
-  | 'too_many_attempts'
-  | 'internal';
+export type ApiErrorCode = ErrorCode;
 
-/** An error whose message is meant for the user; the status comes from its code. */
-export class ApiError extends Error {
-  override readonly name = 'ApiError';
-  constructor(
-    message: string,
-    readonly code: ApiErrorCode,
-  ) {
-    super(message);
-  }
+/** An error a route throws on its own account; the status comes from its code. */
+export class ApiError extends PotatoError {
+  override readonly name: string = 'ApiError';
 }
 
 export class UnauthorizedError extends ApiError {
@@ -57,14 +43,14 @@ export class TooManyAttemptsError extends ApiError {
 
 /** Also used for another annotator's session: its existence is not revealed. */
 export class NotFoundError extends ApiError {
-  constructor(message: string) {
-    super(message, 'not_found');
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'not_found', options);
   }
 }
 
 export class BadRequestError extends ApiError {
-  constructor(message: string) {
-    super(message, 'bad_request');
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'bad_request', options);
   }
 }
 
@@ -78,21 +64,40 @@ export class ValidationError extends ApiError {
   }
 }
 
-type Status = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500;
+type Status = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 502 | 503;
 
-const STATUS: Record<ApiErrorCode, Status> = {
+/** The one map from an error code to an HTTP status. 5xx answers hide the message (see errorAnswer). */
+export const HTTP_STATUS: Record<ErrorCode, Status> = {
+  bad_request: 400,
+  validation: 400,
+  config: 400,
+  usage: 400,
+  outside_workspace: 400,
+  reason_required: 400,
+  command_unparsable: 400,
   unauthorized: 401,
   forbidden: 403,
   disabled: 403,
+  not_found: 404,
   invalid_state: 409,
   branch_limit: 409,
-  reason_required: 400,
-  bad_request: 400,
-  validation: 400,
-  not_found: 404,
+  conflict: 409,
   too_large: 413,
   unsupported_media_type: 415,
   too_many_attempts: 429,
+  // The model backend failed, not this server: a gateway error.
+  unreachable: 502,
+  model_missing: 502,
+  auth: 502,
+  server: 502,
+  bad_response: 502,
+  rate_limited: 503,
+  unavailable: 503,
+  io: 500,
+  git_failed: 500,
+  checkpoint_failed: 500,
+  store_failed: 500,
+  session_failed: 500,
   internal: 500,
 };
 
@@ -103,18 +108,18 @@ export interface ErrorAnswer {
   internal: boolean;
 }
 
+/** What a 5xx answer says: its message and cause may hold paths, commands or a backend's reply. */
+const INTERNAL_BODY = { error: 'internal error: see the server log', code: 'internal' } as const;
+
 /** The single mapping from an error's type to what the client is told. */
 export function errorAnswer(err: unknown): ErrorAnswer {
-  if (err instanceof ValidationError) {
-    const body: ErrorAnswer['body'] = { error: err.message, code: err.code };
-    if (err.scheme) body.scheme = err.scheme;
-    return { status: STATUS[err.code], body, internal: false };
-  }
-  if (err instanceof ApiError || err instanceof ControlError) {
-    return { status: STATUS[err.code], body: { error: err.message, code: err.code }, internal: false };
-  }
-  if (err instanceof ConfigError) {
-    return { status: 400, body: { error: err.message, code: 'validation' }, internal: false };
+  if (err instanceof PotatoError) {
+    const code = errorCode(err);
+    const status = HTTP_STATUS[code];
+    if (status >= 500) return { status, body: { ...INTERNAL_BODY }, internal: true };
+    const body: ErrorAnswer['body'] = { error: err.message, code };
+    if (err instanceof ValidationError && err.scheme) body.scheme = err.scheme;
+    return { status, body, internal: false };
   }
   if (err instanceof ZodError) {
     const first = err.issues[0];
@@ -125,5 +130,5 @@ export function errorAnswer(err: unknown): ErrorAnswer {
       internal: false,
     };
   }
-  return { status: 500, body: { error: 'internal error: see the server log', code: 'internal' }, internal: true };
+  return { status: 500, body: { ...INTERNAL_BODY }, internal: true };
 }

@@ -237,6 +237,7 @@ export class LiveHub {
         setTimeout(resume, 50).unref();
         return;
       }
+      // A replay that fails leaves the viewer behind for good: cut it, so its client reconnects.
       this.replay(viewer, ch.sessionId).catch(() => viewer.ws.terminate());
     };
     setTimeout(resume, 50).unref();

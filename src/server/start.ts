@@ -5,10 +5,12 @@
  * remove its orphaned Docker containers, build the session manager, listen, and on
  * SIGINT/SIGTERM stop every session (saved), close every socket and exit 0.
  */
+
 import path from 'node:path';
 import type { Clock } from '../clock.js';
 import type { PotatoConfig } from '../config/types.js';
 import { defaultEngineParts } from '../engine.js';
+import { setIgnoredSink } from '../errors.js';
 import { createLogger, errField, type Logger, loggerTo, resolveLogLevel } from '../log/logger.js';
 import { GroupLedger, processGroupsDir } from '../sandbox/local/group-ledger.js';
 import { recordCutCommands } from '../session/cut-commands.js';
@@ -82,6 +84,8 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
   const level = resolveLogLevel(config.log_level);
   const logger = opts.logger ?? (opts.log ? loggerTo(opts.log, level) : createLogger({ level }));
   const log = (m: string) => logger.info(m);
+  // Errors the engine deliberately ignores (cleanup after a failure) land in the same log.
+  setIgnoredSink((line) => logger.warn(line));
   const opened = openSqliteStore(path.join(config.output.path, 'potato.db'));
   // Commands a dead server left running would go on writing into their workspaces: end them first.
   const killed = new GroupLedger(processGroupsDir(config.output.path)).killLeft();

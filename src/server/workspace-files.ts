@@ -33,8 +33,8 @@ export async function resolveCheckpoint(store: Store, session: SessionRecord, co
     let head: string;
     try {
       head = (await git(session.workspace, ['rev-parse', '--verify', 'HEAD^{commit}'])).trim();
-    } catch {
-      throw new NotFoundError(`the workspace ${session.workspace} has no commit yet`);
+    } catch (err) {
+      throw new NotFoundError(`the workspace ${session.workspace} has no commit yet`, { cause: err });
     }
     return head;
   }
@@ -82,8 +82,8 @@ export async function readFileAt(workspace: string, commit: string, rawPath: str
   try {
     type = (await git(workspace, ['cat-file', '-t', object])).trim();
     size = Number((await git(workspace, ['cat-file', '-s', object])).trim());
-  } catch {
-    throw new NotFoundError(`no file ${path} at ${commit.slice(0, 12)}`);
+  } catch (err) {
+    throw new NotFoundError(`no file ${path} at ${commit.slice(0, 12)}`, { cause: err });
   }
   if (type !== 'blob') throw new BadRequestError(`${path} is a ${type === 'tree' ? 'folder' : type}, not a file`);
   if (size > MAX_FILE_BYTES) {

@@ -85,6 +85,7 @@ function parseInput(text: string | undefined): Record<string, unknown> | null {
     const v: unknown = JSON.parse(text);
     return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch {
+    // Tool input cut mid-stream by the crash is not JSON: the step keeps its output only.
     return null;
   }
 }

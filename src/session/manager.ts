@@ -14,6 +14,7 @@ import { ConfigError } from '../config/errors.js';
 import type { PotatoConfig } from '../config/types.js';
 import { WORKSPACE_KEY, workspaceProblem } from '../config/workspace.js';
 import { defaultEngineParts, type EngineParts } from '../engine.js';
+import { errorCode, ignored, PotatoError } from '../errors.js';
 import { maskSecrets } from '../export/provenance.js';
 import { ExportSync, observeStore } from '../export/sync.js';
 import { exportOptionsOf } from '../export/types.js';
@@ -111,8 +112,8 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       if (now !== entry || ['running', 'paused'].includes(entry.controller.status())) return;
       live.delete(sessionId);
       leases.release(sessionId);
-      await entry.checkpoints?.close().catch(() => {});
-      await entry.sandbox.close().catch(() => {});
+      await entry.checkpoints?.close().catch(ignored(`closing the checkpoints of ended session ${sessionId}`));
+      await entry.sandbox.close().catch(ignored(`closing the sandbox of ended session ${sessionId}`));
     };
     // A container is removed as soon as its session ends.
     if (entry.sandbox.type === 'docker') return void release();
@@ -195,8 +196,8 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     const old = live.get(sessionId);
     if (old) {
       live.delete(sessionId);
-      await old.checkpoints?.close().catch(() => {});
-      await old.sandbox.close().catch(() => {});
+      await old.checkpoints?.close().catch(ignored(`closing the old checkpoints of reopened session ${sessionId}`));
+      await old.sandbox.close().catch(ignored(`closing the old sandbox of reopened session ${sessionId}`));
     }
     const sandbox = parts.createSandbox(config, sessionId, session.workspace);
     const checkpoints = config.live_coding_agent.checkpoints.enabled
@@ -267,8 +268,14 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         const failed = store.updateSession(id, { status: 'failed', end_reason: message });
         hub.emit(id, { type: 'session', session: failed });
         leases.release(id);
-        await sandbox?.close().catch(() => {});
-        throw Object.assign(new Error(`the session could not start: ${message}`), { session: failed });
+        // The start failure is thrown below; a failing cleanup after it is only logged.
+        await sandbox?.close().catch(ignored(`closing the sandbox of session ${id}, which could not start`));
+        throw Object.assign(
+          new PotatoError(`the session could not start: ${message}`, errorCode(err), { cause: err }),
+          {
+            session: failed,
+          },
+        );
       }
       const branch: BranchRecord = {
         id: `br_${randomBytes(8).toString('hex')}`,
@@ -345,8 +352,8 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       }
       await Promise.all(ending);
       for (const { sandbox, checkpoints } of live.values()) {
-        await checkpoints?.close().catch(() => {});
-        await sandbox.close().catch(() => {});
+        await checkpoints?.close().catch(ignored('closing checkpoints at shutdown'));
+        await sandbox.close().catch(ignored('closing a sandbox at shutdown'));
       }
       live.clear();
       leases.close();

@@ -24,6 +24,7 @@ import type {
 } from '../backends/claude-agent-sdk/index.js';
 import type { CheckpointStore } from '../checkpoints/types.js';
 import type { PotatoConfig } from '../config/types.js';
+import { ignored } from '../errors.js';
 import { CONTAINER_WORKSPACE } from '../sandbox/docker/container.js';
 import type { Sandbox } from '../sandbox/types.js';
 import type { Step, StepPayload, ToolCall } from '../steps/types.js';
@@ -336,8 +337,9 @@ export class SdkSessionController implements SessionControls {
       this.timeout = null;
       // The API socket's folder (the socket itself went with the run); a rollback makes it again.
       if (this.container) await rmdir(dirname(this.container.apiSocket)).catch(() => {});
+      // Each git step's failure went to the caller that queued it; here only its end matters.
       await this.gitChain.catch(() => {});
-      await Promise.resolve(this.deps.onEnded?.(this.rec.session())).catch(() => {});
+      await Promise.resolve(this.deps.onEnded?.(this.rec.session())).catch(ignored('ending an SDK session'));
     }
   }
 
@@ -347,6 +349,7 @@ export class SdkSessionController implements SessionControls {
     const run = this.deps.backend.run({
       task: this.rec.session().task,
       cwd: this.cwd,
+      // Unreadable or absent before the edit: the diff shows it as a new file.
       readFile: (file) => sandbox.readFile(file).catch(() => null),
       ...(this.container ? { container: this.container } : {}),
       policy: {
@@ -406,6 +409,7 @@ export class SdkSessionController implements SessionControls {
   private async applyRollback(): Promise<Launch> {
     const rb = this.rollbackRequest!;
     try {
+      // Each git step's failure went to the caller that queued it; here only its end matters.
       await this.gitChain.catch(() => {});
       await this.rec.moveHead(rb.checked, this.deps.checkpoints!);
       this.rollbackRequest = null;
@@ -470,6 +474,7 @@ export class SdkSessionController implements SessionControls {
 
   private git<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.gitChain.then(fn, fn);
+    // The chain only orders steps: `next`, returned below, carries this step's failure to its caller.
     this.gitChain = next.catch(() => {});
     return next;
   }

@@ -3,6 +3,8 @@
  * The controls an annotator has over a running session, as the server and the CLI call them.
  * Each control is refused with a ControlError a user can act on.
  */
+
+import { PotatoError } from '../errors.js';
 import type { ToolCall } from '../steps/types.js';
 import type { SessionEvent, SessionStatus } from './events.js';
 
@@ -39,14 +41,8 @@ export type ControlErrorCode =
   | 'not_found'
   | 'bad_request';
 
-export class ControlError extends Error {
-  constructor(
-    message: string,
-    readonly code: ControlErrorCode,
-  ) {
-    super(message);
-    this.name = 'ControlError';
-  }
+export class ControlError extends PotatoError<ControlErrorCode> {
+  override name = 'ControlError';
 }
 
 export type EventListener = (event: SessionEvent) => void;

@@ -9,6 +9,7 @@
  */
 import path from 'node:path';
 import sh from 'mvdan-sh';
+import { PotatoError } from '../errors.js';
 import type { CommandPolicy } from './types.js';
 
 export type PolicyVerdict = { ok: true } | { ok: false; command: string; reason: string };
@@ -69,8 +70,11 @@ export const HARMLESS_BUILTINS = new Set([
 
 const SHELLS = new Set(['bash', 'sh', 'zsh', 'dash', 'ksh', 'mksh', 'ash', 'rbash']);
 
-export class PolicyParseError extends Error {
+export class PolicyParseError extends PotatoError<'command_unparsable'> {
   override name = 'PolicyParseError';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'command_unparsable', options);
+  }
 }
 
 /** Parse a command line and return every simple command it would run, wrappers unwrapped. */
@@ -549,6 +553,7 @@ function parseEntryUncached(source: string): Entry {
     const found = findCommands(source)[0];
     words = found && found.name !== null ? [found.name, ...found.args.map((a) => a ?? '')] : source.trim().split(/\s+/);
   } catch {
+    // Unparsable: the entry is still listed, split on spaces; checkCommand refuses such commands.
     words = source.trim().split(/\s+/);
   }
   return { source, name: path.posix.basename(words[0] ?? ''), args: words.slice(1) };

@@ -5,14 +5,13 @@
  * sessions: for each stream, the steps stored, the usage stored (per step, per session, in the
  * export), the session's end reason, and the exact body of the request that follows.
  */
-import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stepsToMessages } from '../../src/export/formats/dpo.js';
 import { sessionLines } from '../../src/export/index.js';
 import type { Step } from '../../src/steps/types.js';
 import type { SessionRecord } from '../../src/store/types.js';
 import { ended, waitForEvent } from '../engine/harness.js';
-import { exportSchema, schemaAjv } from '../export/schemas.js';
+import { exportSchema } from '../export/schemas.js';
 import type { ModelServerOptions, Provider, QueueItem, RecordedRequest } from '../model-server/server.js';
 import { type BackendRig, startRig } from './harness.js';
 

@@ -18,7 +18,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPORT_FORMATS, type ExportFormat } from '../../src/config/schema.js';
 import { defaultEngineParts } from '../../src/engine.js';
@@ -28,8 +27,6 @@ import type { SessionEvent } from '../../src/session/events.js';
 import { branchPath } from '../../src/store/tree.js';
 import { type Engine, ended, startEngine, waitForEvent } from '../engine/harness.js';
 import { exportSchema, schemaAjv } from './schemas.js';
-
-const root = path.resolve(import.meta.dirname, '../..');
 
 const TASK = 'Write a plan for the parser';
 const R1 = 'It planned to hard-code the answer';

@@ -9,7 +9,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/cli/errors.js';
@@ -23,8 +22,6 @@ import { ExportSync } from '../../src/export/sync.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
 import { buildSession, DIFFS, LEAKED_KEY, SESSION_ID, TASK } from './build-session.js';
 import { exportSchema, schemaAjv } from './schemas.js';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 let dir: string;
 let store: SqliteStore;

@@ -111,12 +111,14 @@ export async function startApiForwarder(opts: ApiForwarderOptions): Promise<ApiF
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Already gone (or never made): nothing left to remove.
       await unlink(opts.socketPath).catch(() => undefined);
     },
   };
 }
 
 async function removeStaleSocket(socketPath: string): Promise<void> {
+  // Nothing at that path: no stale socket to remove.
   const st = await lstat(socketPath).catch(() => null);
   if (st?.isSocket()) await unlink(socketPath);
 }

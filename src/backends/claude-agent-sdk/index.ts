@@ -180,6 +180,7 @@ async function readMaybe(file: string): Promise<string | null> {
   try {
     return await readFile(file, 'utf8');
   } catch {
+    // No such file (or unreadable): the caller treats the file as absent.
     return null;
   }
 }
@@ -221,6 +222,7 @@ export function createClaudeAgentSdkBackend(
       const policy = req.policy ?? { restricted: section.restricted_commands };
       const readBefore = (file: unknown) => {
         const p = path.posix.resolve(cwd, String(file ?? ''));
+        // Unreadable or absent before the edit: the diff shows it as a new file.
         return req.readFile ? req.readFile(p).catch(() => null) : readMaybe(p);
       };
 
@@ -457,6 +459,7 @@ export function createClaudeAgentSdkBackend(
         async stop() {
           stopped = true;
           input.close();
+          // The query may have finished already: the session stops either way.
           await q.then((running) => running.interrupt()).catch(() => undefined);
         },
         done,

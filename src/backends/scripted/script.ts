@@ -36,7 +36,7 @@ export function loadScript(path: string): Script {
   try {
     raw = parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new Error(`cannot read the agent script ${path}: ${(err as Error).message}`);
+    throw new Error(`cannot read the agent script ${path}: ${(err as Error).message}`, { cause: err });
   }
   const parsed = scriptSchema.safeParse(raw);
   if (!parsed.success) {

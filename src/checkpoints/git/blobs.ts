@@ -22,6 +22,7 @@ import { dirname, join } from 'node:path';
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createDeflate, createInflate, deflateSync, inflateSync } from 'node:zlib';
+import { PotatoError } from '../../errors.js';
 
 /** Below this size a blob is handled in memory: a stream's setup costs more than it saves. */
 export const STREAM_MIN_BYTES = 1 << 20;
@@ -39,8 +40,11 @@ const ATTEMPTS = 3;
  */
 export const SAFE_READ = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK;
 
-export class BlobError extends Error {
+export class BlobError extends PotatoError<'checkpoint_failed'> {
   override name = 'BlobError';
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'checkpoint_failed', options);
+  }
 }
 
 /** The type and size of a loose object, from its first compressed bytes; null when it is not loose. */
@@ -109,6 +113,7 @@ async function writeOnce(objectsDir: string, abs: string, signal: AbortSignal): 
   try {
     fh = await open(abs, SAFE_READ);
   } catch {
+    // Vanished (or swapped for a link or FIFO) since the lstat: not a file to store now.
     return null;
   }
   try {
@@ -146,6 +151,7 @@ async function writeOnce(objectsDir: string, abs: string, signal: AbortSignal): 
       }
     } catch (err) {
       deflate.destroy();
+      // The deflate was destroyed on purpose; the error being rethrown below is the real one.
       await done.catch(() => {});
       await rm(tmp, { force: true });
       throw err;
@@ -183,6 +189,7 @@ async function exists(file: string): Promise<boolean> {
     await stat(file);
     return true;
   } catch {
+    // Any stat failure means there is no such object to reuse.
     return false;
   }
 }
@@ -258,6 +265,7 @@ export async function inflateLooseBlob(
  */
 export async function restoreTemp(objectsDir: string, abs: string): Promise<string> {
   const name = `.potato-restore-${randomBytes(6).toString('hex')}`;
+  // Either unstat-able: write beside the file, which always works for a rename.
   const [a, b] = await Promise.all([stat(objectsDir).catch(() => null), stat(dirname(abs)).catch(() => null)]);
   return a && b && a.dev === b.dev ? join(objectsDir, name) : join(dirname(abs), name);
 }

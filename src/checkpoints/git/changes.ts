@@ -44,6 +44,7 @@ function readQueueLimit(): number {
   try {
     return Number(readFileSync('/proc/sys/fs/inotify/max_queued_events', 'utf8').trim()) || 16384;
   } catch {
+    // No /proc (not Linux): the kernel's default queue length.
     return 16384;
   }
 }
@@ -94,6 +95,7 @@ export class ChangeDetector {
         });
         this.sentinel.on('error', () => this.stopWatching());
       } catch {
+        // No inotify here: full scans answer instead (slower, never wrong).
         this.watching = false;
       }
     }
@@ -155,6 +157,7 @@ export class ChangeDetector {
     try {
       this.remember(path, lstatSync(join(this.o.root, path)), state);
     } catch {
+      // The path is gone: forgetting it makes the next look report it deleted.
       this.cache.delete(path);
     }
   }
@@ -246,6 +249,7 @@ export class ChangeDetector {
     try {
       return lstatSync(join(this.o.root, rel));
     } catch {
+      // Gone: null is how callers learn of a deletion.
       return null;
     }
   }
@@ -325,6 +329,7 @@ export class ChangeDetector {
       try {
         oid = this.o.db.write('blob', Buffer.from(readlinkSync(abs, { encoding: 'buffer' })));
       } catch {
+        // Vanished between stat and read: the next detection sees it deleted.
         return null;
       }
     } else {
@@ -354,6 +359,7 @@ export class ChangeDetector {
     try {
       names = readdirSync(join(this.o.root, rel));
     } catch {
+      // The folder vanished: nothing under it to add; its tracked files show as deleted.
       return;
     }
     const tracked = (await this.o.tree().children(rel)) ?? new Map<string, FileState | 'tree'>();

@@ -3,16 +3,18 @@
  * Running the real `git` binary for the operations that are not on a hot path (init, diff,
  * index sync), with errors that name the command and carry git's own explanation.
  */
+
+import { PotatoError } from '../../errors.js';
 import { type HostedProcess, hostedExecFile, hostedSpawn } from '../../process/host.js';
 
-export class GitCommandError extends Error {
+export class GitCommandError extends PotatoError<'git_failed'> {
+  override name = 'GitCommandError';
   constructor(
     readonly args: string[],
     readonly stderr: string,
-    readonly code: number | null,
+    readonly exitCode: number | null,
   ) {
-    super(`git ${args.join(' ')} failed (exit ${code}): ${stderr.trim() || 'no message'}`);
-    this.name = 'GitCommandError';
+    super(`git ${args.join(' ')} failed (exit ${exitCode}): ${stderr.trim() || 'no message'}`, 'git_failed');
   }
 }
 

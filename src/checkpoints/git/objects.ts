@@ -88,6 +88,7 @@ export class ObjectStore {
       if (!fstatSync(fd).isFile()) return null;
       content = readFileSync(fd);
     } catch {
+      // Vanished or not a plain file since the lstat: not a file to store now.
       return null;
     } finally {
       if (fd !== null) closeSync(fd);

@@ -24,6 +24,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { PotatoError } from '../../errors.js';
 import type { CheckpointInit, CheckpointStore, CommitRequest } from '../types.js';
 import { ChangeDetector, type ChangeSet } from './changes.js';
 import { git } from './git.js';
@@ -46,8 +47,16 @@ export interface GitCheckpointOptions {
 const NAME_RE = /^(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const ZERO = '0'.repeat(40);
 
-export class CheckpointError extends Error {
+/** A checkpoint operation that failed; `not_found`, `conflict`, `bad_request` when the caller asked wrongly. */
+export class CheckpointError extends PotatoError<'checkpoint_failed' | 'not_found' | 'conflict' | 'bad_request'> {
   override name = 'CheckpointError';
+  constructor(
+    message: string,
+    code: 'checkpoint_failed' | 'not_found' | 'conflict' | 'bad_request' = 'checkpoint_failed',
+    options?: ErrorOptions,
+  ) {
+    super(message, code, options);
+  }
 }
 
 interface SessionRecord {
@@ -133,7 +142,10 @@ export class GitCheckpointStore implements CheckpointStore {
     const ref = this.refName(branch);
     const head = this.readRef(ref);
     if (!head)
-      throw new CheckpointError(`session ${sessionId} has no branch ${branch} in ${this.root}: start it with init().`);
+      throw new CheckpointError(
+        `session ${sessionId} has no branch ${branch} in ${this.root}: start it with init().`,
+        'not_found',
+      );
     writeFileSync(join(this.gitDir, 'HEAD'), `ref: ${ref}\n`);
     await this.startAt(head, 0);
   }
@@ -215,7 +227,10 @@ export class GitCheckpointStore implements CheckpointStore {
     checkName('branch name', name);
     const ref = this.refName(name);
     if (this.readRef(ref))
-      throw new CheckpointError(`branch ${name} already exists in session ${this.sessionId}: use checkoutBranch.`);
+      throw new CheckpointError(
+        `branch ${name} already exists in session ${this.sessionId}: use checkoutBranch.`,
+        'conflict',
+      );
     const oid = await this.resolveCommit(commit);
     await this.adoptForeignHead();
     await this.switchWorkspace(oid);
@@ -227,7 +242,11 @@ export class GitCheckpointStore implements CheckpointStore {
     this.assertOpen();
     checkName('branch name', name);
     const oid = this.readRef(this.refName(name));
-    if (!oid) throw new CheckpointError(`branch ${name} does not exist in session ${this.sessionId}: create it first.`);
+    if (!oid)
+      throw new CheckpointError(
+        `branch ${name} does not exist in session ${this.sessionId}: create it first.`,
+        'not_found',
+      );
     await this.adoptForeignHead();
     await this.switchWorkspace(oid);
     this.setHead(name, oid);
@@ -283,7 +302,9 @@ export class GitCheckpointStore implements CheckpointStore {
     let headFile = '';
     try {
       headFile = readFileSync(join(this.gitDir, 'HEAD'), 'utf8').trim();
-    } catch {}
+    } catch {
+      // No HEAD file yet: it is written just below.
+    }
     if (headFile !== `ref: ${ref}`) writeFileSync(join(this.gitDir, 'HEAD'), `ref: ${ref}\n`);
     const cur = this.readRef(ref);
     if (cur === this.head && headFile === `ref: ${ref}`) return;
@@ -328,6 +349,7 @@ export class GitCheckpointStore implements CheckpointStore {
         try {
           rmdirSync(join(this.root, cur));
         } catch {
+          // Not empty (or already gone): the parents above it stay.
           break;
         }
       }
@@ -348,6 +370,7 @@ export class GitCheckpointStore implements CheckpointStore {
     try {
       st = lstatSync(abs);
     } catch {
+      // Nothing there yet: make its folder; the file is written below.
       mkdirSync(dirname(abs), { recursive: true });
     }
     const exec = state.mode === '100755';
@@ -370,6 +393,7 @@ export class GitCheckpointStore implements CheckpointStore {
     if (norm === '' || norm.startsWith('../') || norm === '..' || isAbsolute(norm)) {
       throw new CheckpointError(
         `path ${p} is outside the workspace ${this.root}: pass paths relative to the workspace.`,
+        'bad_request',
       );
     }
     return norm;
@@ -381,7 +405,10 @@ export class GitCheckpointStore implements CheckpointStore {
       const r = await git(this.root, ['rev-parse', '--verify', '-q', `${commit}^{commit}`], { okCodes: [1] });
       oid = r.stdout.trim();
       if (!oid)
-        throw new CheckpointError(`no commit ${commit} in ${this.root}: pass a checkpoint id returned by commit().`);
+        throw new CheckpointError(
+          `no commit ${commit} in ${this.root}: pass a checkpoint id returned by commit().`,
+          'not_found',
+        );
     }
     await this.commitInfo(oid);
     return oid;
@@ -391,10 +418,14 @@ export class GitCheckpointStore implements CheckpointStore {
     let obj: Awaited<ReturnType<ObjectStore['read']>>;
     try {
       obj = await this.db.read(oid);
-    } catch {
-      throw new CheckpointError(`no commit ${oid} in ${this.root}: pass a checkpoint id returned by commit().`);
+    } catch (err) {
+      throw new CheckpointError(
+        `no commit ${oid} in ${this.root}: pass a checkpoint id returned by commit().`,
+        'not_found',
+        { cause: err },
+      );
     }
-    if (obj.type !== 'commit') throw new CheckpointError(`${oid} is a ${obj.type}, not a commit.`);
+    if (obj.type !== 'commit') throw new CheckpointError(`${oid} is a ${obj.type}, not a commit.`, 'bad_request');
     return parseCommit(obj.data);
   }
 
@@ -428,12 +459,16 @@ export class GitCheckpointStore implements CheckpointStore {
   private readRef(ref: string): string | null {
     try {
       return readFileSync(join(this.commonDir, ref), 'utf8').trim();
-    } catch {}
+    } catch {
+      // No loose ref: it may be in packed-refs.
+    }
     try {
       for (const line of readFileSync(join(this.commonDir, 'packed-refs'), 'utf8').split('\n')) {
         if (line.endsWith(` ${ref}`)) return line.slice(0, 40);
       }
-    } catch {}
+    } catch {
+      // No packed-refs file: the ref does not exist.
+    }
     return null;
   }
 
@@ -483,6 +518,7 @@ function checkName(what: string, name: string): void {
   if (!NAME_RE.test(name)) {
     throw new CheckpointError(
       `invalid ${what} "${name}": use letters, digits, '.', '_' and '-' (not starting with '.' or '-', no '..', not ending in .lock).`,
+      'bad_request',
     );
   }
 }

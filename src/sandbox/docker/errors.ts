@@ -33,6 +33,7 @@ export function unreachable(docker: Docker, err: unknown): SandboxError {
     `Docker is not reachable at ${address}: is dockerd running?${why} ` +
       '(sandbox.type is docker; set it to local for development)',
     'unavailable',
+    { cause: err },
   );
 }
 
@@ -53,5 +54,5 @@ export function fromDocker(docker: Docker, err: unknown, doing: string, image?: 
   if (code && UNREACHABLE_CODES.has(code)) return unreachable(docker, err);
   const message = err instanceof Error ? err.message : String(err);
   if (image && statusOf(err) === 404 && /no such image/i.test(message)) return imageMissing(image);
-  return new SandboxError(`Docker failed while ${doing}: ${message}`, 'io');
+  return new SandboxError(`Docker failed while ${doing}: ${message}`, 'io', { cause: err });
 }

@@ -291,7 +291,9 @@ export class RunnerPool {
     } catch (err) {
       runner.close();
       this.all.delete(runner);
-      throw err instanceof SandboxError ? err : new SandboxError(`the command could not run: ${String(err)}`, 'io');
+      throw err instanceof SandboxError
+        ? err
+        : new SandboxError(`the command could not run: ${String(err)}`, 'io', { cause: err });
     }
   }
 

@@ -94,6 +94,7 @@ export class WorkspaceFiles {
     };
     const out: DirEntry[] = [];
     const walk = async (dir: string, level: number): Promise<void> => {
+      // An unreadable or vanished folder lists as empty, as the agent's own ls would show nothing.
       const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
       entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       for (const e of entries) {
@@ -114,9 +115,10 @@ export class WorkspaceFiles {
 
 function ioError(err: unknown, relPath: string): SandboxError {
   const code = (err as NodeJS.ErrnoException | null)?.code;
-  if (code === 'ENOENT') return new SandboxError(`${relPath} does not exist in the workspace`, 'not_found');
-  if (code === 'EISDIR') return new SandboxError(`${relPath} is a directory, not a file`, 'io');
-  if (code === 'ENOTDIR') return new SandboxError(`a parent of ${relPath} is a file, not a directory`, 'io');
+  const cause = { cause: err };
+  if (code === 'ENOENT') return new SandboxError(`${relPath} does not exist in the workspace`, 'not_found', cause);
+  if (code === 'EISDIR') return new SandboxError(`${relPath} is a directory, not a file`, 'io', cause);
+  if (code === 'ENOTDIR') return new SandboxError(`a parent of ${relPath} is a file, not a directory`, 'io', cause);
   const message = err instanceof Error ? err.message : String(err);
-  return new SandboxError(`cannot access ${relPath}: ${message}`, 'io');
+  return new SandboxError(`cannot access ${relPath}: ${message}`, 'io', cause);
 }

@@ -83,6 +83,7 @@ export class DockerSandbox implements Sandbox {
       await this.docker
         .getContainer(containerName(this.sessionId))
         .remove({ force: true })
+        // No leftover container of this name: nothing to remove.
         .catch(() => undefined);
       container = await this.docker
         .createContainer(spec)
@@ -92,6 +93,7 @@ export class DockerSandbox implements Sandbox {
     try {
       await container.start();
     } catch (err) {
+      // Cleanup after a failed start: the start error thrown below is the one to report.
       await container.remove({ force: true }).catch(() => undefined);
       this.container = undefined;
       throw fromDocker(this.docker, err, `starting a container from ${this.cfg.image}`);
@@ -144,6 +146,7 @@ export class DockerSandbox implements Sandbox {
 
   async close(): Promise<void> {
     this.closed = true;
+    // A failed start was already thrown to start()'s caller: closing goes on.
     await this.starting?.catch(() => undefined);
     this.runners?.close();
     this.runners = undefined;

@@ -26,6 +26,7 @@ function procStat(pid: number): { pgrp: number; start: number } | null {
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
     return { pgrp: Number(fields[2]), start: Number(fields[19]) };
   } catch {
+    // The process is gone (or this is not Linux): nothing of it is left to kill.
     return null;
   }
 }
@@ -67,6 +68,7 @@ export class GroupLedger {
     try {
       names = fs.readdirSync(this.dir).filter((n) => n.endsWith('.json'));
     } catch {
+      // No ledger folder: no server ever recorded a command here.
       return [];
     }
     const killed: number[] = [];
@@ -76,6 +78,7 @@ export class GroupLedger {
       try {
         entry = JSON.parse(fs.readFileSync(file, 'utf8')) as Entry;
       } catch {
+        // A record cut by the crash names no group we could check: drop it.
         fs.rmSync(file, { force: true });
         continue;
       }
@@ -102,6 +105,7 @@ export class GroupLedger {
         .filter((n) => /^\d+$/.test(n))
         .map(Number);
     } catch {
+      // No /proc (not Linux): there is no way to find the group's members.
       return [];
     }
     return pids.filter((pid) => {

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { ignored } from '../../errors.js';
 import { hostedExecFile, hostedSpawn } from '../../process/host.js';
 import { confinePath, realWorkspace, toWorkspaceRelative } from '../paths.js';
 import { type DirEntry, type ExecOptions, type ExecResult, type Sandbox, SandboxError } from '../types.js';
@@ -157,7 +158,11 @@ export class LocalSandbox implements Sandbox {
         if (finished) return;
         finished = true;
         clearTimeout(timer);
-        reject(new SandboxError(`could not run the command with ${this.shell}: ${err.message}`, 'unavailable'));
+        reject(
+          new SandboxError(`could not run the command with ${this.shell}: ${err.message}`, 'unavailable', {
+            cause: err,
+          }),
+        );
       });
       child.on('exit', (code: number | null) => {
         exitCode = timedOut || opts.signal?.aborted ? null : code;
@@ -181,6 +186,7 @@ export class LocalSandbox implements Sandbox {
       process.kill(-pgid, 0);
       return true;
     } catch {
+      // ESRCH: no process is left in the group.
       return false;
     }
   }
@@ -277,16 +283,17 @@ export class LocalSandbox implements Sandbox {
         cwd: '/',
         env: { PATH: this.env.PATH ?? '/usr/bin:/bin' },
         user: this.user,
-      }).catch(() => {});
+      }).catch(ignored(`removing the sandbox user's home ${this.home}`));
     }
   }
 }
 
 function fileError(err: unknown, relPath: string): SandboxError {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new SandboxError(`${relPath}: no such file or directory`, 'not_found');
-  if (code === 'EISDIR') return new SandboxError(`${relPath} is a directory, not a file`, 'io');
-  if (code === 'ENOTDIR') return new SandboxError(`${relPath}: a parent of this path is a file`, 'io');
-  if (code === 'EACCES') return new SandboxError(`${relPath}: permission denied`, 'io');
-  return new SandboxError(`${relPath}: ${(err as Error).message}`, 'io');
+  const cause = { cause: err };
+  if (code === 'ENOENT') return new SandboxError(`${relPath}: no such file or directory`, 'not_found', cause);
+  if (code === 'EISDIR') return new SandboxError(`${relPath} is a directory, not a file`, 'io', cause);
+  if (code === 'ENOTDIR') return new SandboxError(`${relPath}: a parent of this path is a file`, 'io', cause);
+  if (code === 'EACCES') return new SandboxError(`${relPath}: permission denied`, 'io', cause);
+  return new SandboxError(`${relPath}: ${(err as Error).message}`, 'io', cause);
 }

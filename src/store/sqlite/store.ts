@@ -14,6 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { PotatoError } from '../../errors.js';
 import type { SessionEvent, SessionEventBody } from '../../session/events.js';
 import type { Step, StepPayload, TokenUsage, ToolCall } from '../../steps/types.js';
 import type {
@@ -33,11 +34,11 @@ export interface SqliteStoreOptions {
   readonly?: boolean;
 }
 
-/** Thrown for a write the store refuses (a missing row to update); the message says which. */
-export class StoreError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StoreError';
+/** Thrown for a write the store refuses (`not_found`: a missing row to update); the message says which. */
+export class StoreError extends PotatoError<'store_failed' | 'not_found'> {
+  override name = 'StoreError';
+  constructor(message: string, code: 'store_failed' | 'not_found' = 'store_failed', options?: ErrorOptions) {
+    super(message, code, options);
   }
 }
 
@@ -265,7 +266,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
   const updateSession = db.transaction(
     (id: string, patch: Partial<Omit<SessionRecord, 'id' | 'created_at'>>): SessionRecord => {
       const cur = getSession(id);
-      if (!cur) throw new StoreError(`cannot update session ${id}: no such session`);
+      if (!cur) throw new StoreError(`cannot update session ${id}: no such session`, 'not_found');
       const next: SessionRecord = { ...cur, ...patch, id, created_at: cur.created_at };
       if (patch.updated_at === undefined) next.updated_at = Date.now();
       q.updateSession.run(sessionParams(next));
@@ -276,7 +277,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
   const updateBranch = db.transaction(
     (id: string, patch: Partial<Pick<BranchRecord, 'head_step_id' | 'reason'>>): void => {
       const r = q.getBranch.get(id) as Row | undefined;
-      if (!r) throw new StoreError(`cannot update branch ${id}: no such branch`);
+      if (!r) throw new StoreError(`cannot update branch ${id}: no such branch`, 'not_found');
       const cur = branchFromRow(r);
       q.updateBranch.run({
         id,

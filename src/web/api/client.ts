@@ -52,6 +52,7 @@ async function request<T>(method: string, path: string, body?: unknown, opts: { 
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
+    // fetch rejects only when there is no answer at all: the message says so.
     throw new ApiError('Cannot reach the server. Check that it is running, then try again.', 0);
   }
   if (res.status === 204) return undefined as T;
@@ -60,6 +61,7 @@ async function request<T>(method: string, path: string, body?: unknown, opts: { 
   try {
     data = text ? JSON.parse(text) : null;
   } catch {
+    // Not JSON (a proxy's error page): the status below still tells what happened.
     data = null;
   }
   if (!res.ok) {

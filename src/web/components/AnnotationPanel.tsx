@@ -164,6 +164,7 @@ export function AnnotationPanel({
     try {
       return JSON.parse(localStorage.getItem(draftKey(sessionId, null)) ?? '{}') as Values;
     } catch {
+      // A corrupt saved draft is dropped: the stored annotations are the truth.
       return {};
     }
   });
@@ -224,6 +225,7 @@ export function AnnotationPanel({
     try {
       setDirty(JSON.parse(localStorage.getItem(draftKey(sessionId, next)) ?? '{}') as Values);
     } catch {
+      // A corrupt saved draft is dropped: the stored annotations are the truth.
       setDirty({});
     }
     setTouched(new Set());

@@ -23,6 +23,7 @@ export function App() {
     api
       .me()
       .then((me) => setUser(me.username))
+      // Not logged in (or the server is down): show the login page.
       .catch(() => setUser(null));
   }, []);
 

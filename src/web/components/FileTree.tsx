@@ -151,6 +151,7 @@ export function FileTree({
       api
         .tree(sessionId, commit)
         .then((r) => !cancelled && setFiles(r.files))
+        // The last list stays shown; the next checkpoint or commit change loads it again.
         .catch(() => {});
     }, 300);
     return () => {

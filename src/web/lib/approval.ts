@@ -55,6 +55,7 @@ export function parseApproval(content: string | null): ApprovalRecord | null {
       ...(typeof v.message === 'string' && v.message ? { message: v.message } : {}),
     };
   } catch {
+    // Not an approval the server sent: the caller shows nothing to approve.
     return null;
   }
 }

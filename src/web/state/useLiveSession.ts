@@ -56,6 +56,7 @@ export function useLiveSession(id: string): LiveSession {
         try {
           data = JSON.parse(String(msg.data));
         } catch {
+          // The server sends only JSON: anything else is not an event to show.
           return;
         }
         if (data.type !== 'events' || !Array.isArray(data.events)) return;

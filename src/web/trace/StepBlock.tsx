@@ -185,6 +185,7 @@ function safeUrl(url: unknown): string | null {
     const u = new URL(url);
     return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : null;
   } catch {
+    // Not a URL: shown as text, never as a link.
     return null;
   }
 }

@@ -139,6 +139,7 @@ function diffRows(diff: string): { rows: DiffRow[]; added: number; removed: numb
   try {
     patches = parsePatch(diff);
   } catch {
+    // Not a unified diff: shown as plain lines.
     return { rows: diff.split('\n').map((text) => ({ kind: 'ctx', text })), added, removed };
   }
   for (const patch of patches) {

@@ -21,6 +21,7 @@ function fetchStep(step: Step): Promise<Step> {
   }
   const p = api.step(step.session_id, step.id);
   cache.set(step.id, p);
+  // The caller awaiting p sees the failure; the cache only forgets it so a later view retries.
   p.catch(() => cache.delete(step.id));
   while (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!);
   return p;
