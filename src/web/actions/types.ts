@@ -13,6 +13,8 @@ export interface ControlContext {
   viewingOtherBranch: boolean;
   /** True when the session has at least one step to roll back to (or before). */
   hasSteps: boolean;
+  /** Branches the session has now, against branching.max_branches_per_session. */
+  branchCount: number;
   openInstruction: () => void;
   openRollback: (mode: 'rollback' | 'branch') => void;
   /** Run a server call, showing its error if it fails. */
@@ -28,7 +30,7 @@ export interface ControlAction {
   shortcut?: (ctx: ControlContext) => string | undefined;
   /** Shown at all: the config flag is on (and the feature exists). */
   visible: (ctx: ControlContext) => boolean;
-  /** Usable now, given the session state. */
-  enabled: (ctx: ControlContext) => boolean;
+  /** Why it cannot be used now (shown on hover), or null when it can. */
+  blocked: (ctx: ControlContext) => string | null;
   perform: (ctx: ControlContext) => void;
 }

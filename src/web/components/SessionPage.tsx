@@ -60,7 +60,7 @@ function SessionView({
   const [viewBranch, setViewBranch] = useState<string | null>(null);
   const [mode, setMode] = useState<'trace' | 'compare'>('trace');
   const [instructionOpen, setInstructionOpen] = useState(false);
-  const [rollback, setRollback] = useState<'rollback' | 'branch' | null>(null);
+  const [rollback, setRollback] = useState<{ mode: 'rollback' | 'branch'; stepId?: string | null } | null>(null);
   const [openFile, setOpenFile] = useState<string | null>(null);
   const [toasts, setToasts] = useState<Toast[]>([]);
   const [labelOverrides, setLabelOverrides] = useState<Map<string, StepLabel | null>>(new Map());
@@ -76,10 +76,6 @@ function SessionView({
   const viewingOther = viewed !== liveBranch;
   const head = headOf(state, viewed);
   const path = useMemo(() => pathTo(state.steps, head), [state.steps, head]);
-  const livePath = useMemo(
-    () => (viewingOther ? pathTo(state.steps, headOf(state, liveBranch)) : path),
-    [viewingOther, state, liveBranch, path],
-  );
   const partials = useMemo(() => (viewingOther ? [] : [...state.partials.values()]), [viewingOther, state.partials]);
   const lineage = useMemo(
     () => new Set(branchLineage(state.branches, viewed).map((b) => b.id)),
@@ -144,13 +140,20 @@ function SessionView({
     status: state.session.status,
     config,
     viewingOtherBranch: viewingOther,
-    hasSteps: livePath.length > 0,
+    hasSteps: path.length > 0,
+    branchCount: state.branches.size,
     openInstruction: () => setInstructionOpen(true),
-    openRollback: (m) => setRollback(m),
+    openRollback: (m) => setRollback({ mode: m }),
     run,
   };
 
-  const canCompare = config.branching.compare_branches_view && state.branches.size > 1;
+  const showCompare = config.branching.enabled && config.branching.compare_branches_view;
+  const canCompare = showCompare && state.branches.size > 1;
+  const branchLimit = state.branches.size >= config.branching.max_branches_per_session;
+  const canFork =
+    config.branching.enabled && config.controls.branch_enabled && state.session.status !== 'created' && !branchLimit;
+  // Checkpoints stop once max_checkpoints is reached: the first step without one says where.
+  const firstUncheckpointed = state.session.base_commit ? path.find((s) => !s.checkpoint) : undefined;
   const comparePair = useMemo((): [string, string] | null => {
     const live = liveBranch ? state.branches.get(liveBranch) : undefined;
     const all = [...state.branches.values()].sort((a, b) => a.created_at - b.created_at);
@@ -185,7 +188,7 @@ function SessionView({
           >
             Trace
           </button>
-          {config.branching.compare_branches_view && (
+          {showCompare && (
             <button
               type="button"
               role="tab"
@@ -228,6 +231,15 @@ function SessionView({
               setViewBranch(b === liveBranch ? null : b);
               setMode('trace');
             }}
+            onFork={
+              canFork
+                ? (b) => {
+                    setViewBranch(b === liveBranch ? null : b);
+                    setMode('trace');
+                    setRollback({ mode: 'branch' });
+                  }
+                : undefined
+            }
           />
         </aside>
         <main className="center">
@@ -237,6 +249,12 @@ function SessionView({
               <button type="button" className="btn btn-ghost" onClick={() => setViewBranch(null)}>
                 Back to the live branch
               </button>
+            </div>
+          )}
+          {firstUncheckpointed && (
+            <div className="notice" data-testid="checkpoint-limit">
+              Checkpoints stopped at step {firstUncheckpointed.step_idx}: checkpoints.max_checkpoints was reached, so
+              this step and the ones after it cannot be rolled back to.
             </div>
           )}
           {mode === 'compare' && canCompare && comparePair ? (
@@ -253,6 +271,7 @@ function SessionView({
               labels={labels}
               onLabel={onLabel}
               labelling
+              onFork={canFork ? (step) => setRollback({ mode: 'branch', stepId: step.id }) : undefined}
               emptyText={ended ? 'This session has no steps.' : 'Waiting for the agent’s first step…'}
             />
           )}
@@ -271,8 +290,11 @@ function SessionView({
       </div>
       {rollback && (
         <RollbackDialog
-          mode={rollback}
-          path={livePath}
+          mode={rollback.mode}
+          path={path}
+          branchName={state.branches.get(viewed ?? '')?.name}
+          otherBranch={viewingOther}
+          {...(rollback.stepId !== undefined ? { initialStepId: rollback.stepId } : {})}
           config={config}
           onClose={() => setRollback(null)}
           onSubmit={async (body) => {

@@ -261,7 +261,11 @@ export function TerminalBlock({
   running?: boolean;
   cut?: Cut;
 }) {
-  const { shown, hidden, hiddenChars, more, loading, expand } = useCut(output, cut);
+  // A refused command ran nothing: its output, if any, only repeats the refusal.
+  const { shown, hidden, hiddenChars, more, loading, expand } = useCut(
+    refused ? '' : output,
+    refused ? undefined : cut,
+  );
   let status: React.ReactNode = null;
   if (refused)
     status = (
