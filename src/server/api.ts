@@ -18,6 +18,7 @@ import { registerApprovals } from './approvals.js';
 import { type Auth, COOKIE_NAME, clearedCookie, sessionCookie } from './auth.js';
 import { BadRequestError, errorAnswer, NotFoundError, TooManyAttemptsError, UnauthorizedError } from './errors.js';
 import type { LiveHub } from './live.js';
+import { resultRoutes } from './results.js';
 import { type WireOptions, wirePreview, wireStep } from './wire.js';
 import { listFiles, readFileAt, resolveCheckpoint } from './workspace-files.js';
 
@@ -335,6 +336,8 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     const commit = await resolveCheckpoint(store, session, c.req.query('commit') || undefined);
     return c.json(await readFileAt(session.workspace, commit, path));
   });
+
+  app.route('/', resultRoutes({ store, own }));
 
   app.all('/api/*', (c) => c.json({ error: `no route ${c.req.method} ${c.req.path}`, code: 'not_found' }, 404));
 

@@ -9,6 +9,7 @@ import type {
   PendingApproval,
   RollbackBody,
   SessionRecord,
+  SessionResult,
   SessionSnapshot,
   SessionSummary,
   Step,
@@ -100,6 +101,8 @@ export const api = {
   saveLabel: (id: string, stepId: string, label: StepLabelValue, firstError: boolean) =>
     request<StepLabel>('PUT', `${s(id)}/labels/${enc(stepId)}`, { label, first_error: firstError }),
   deleteLabel: (id: string, stepId: string) => request<void>('DELETE', `${s(id)}/labels/${enc(stepId)}`),
+  /** Where the session's workspace is, and per branch its git log command and patch address. */
+  result: (id: string) => request<SessionResult>('GET', `${s(id)}/result`),
   tree: (id: string, commit?: string) =>
     request<{ commit: string; files: string[] }>('GET', `${s(id)}/tree${commit ? `?commit=${enc(commit)}` : ''}`),
   file: (id: string, path: string, commit?: string) =>

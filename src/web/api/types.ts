@@ -100,3 +100,10 @@ export interface ApprovalRecord {
   input?: Record<string, unknown>;
   message?: string;
 }
+
+/** GET /api/sessions/:id/result */
+export interface SessionResult {
+  workspace: string;
+  base_commit: string | null;
+  branches: { name: string; git_log: string; patch_url: string; apply_command: string }[];
+}

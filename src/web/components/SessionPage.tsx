@@ -19,6 +19,7 @@ import { CompareView } from './CompareView.tsx';
 import { ControlBar, InstructionInput } from './ControlBar.tsx';
 import { FileTree, FileViewer } from './FileTree.tsx';
 import { ProgressHeader } from './ProgressHeader.tsx';
+import { ResultPanel } from './ResultPanel.tsx';
 import { RollbackDialog } from './RollbackDialog.tsx';
 
 interface Toast {
@@ -240,6 +241,11 @@ function SessionView({
                   }
                 : undefined
             }
+          />
+          <ResultPanel
+            sessionId={id}
+            branchName={state.branches.get(viewed ?? '')?.name}
+            branchCount={state.branches.size}
           />
         </aside>
         <main className="center">
