@@ -19,6 +19,7 @@ import { type Auth, COOKIE_NAME, clearedCookie, sessionCookie } from './auth.js'
 import { BadRequestError, errorAnswer, NotFoundError, TooManyAttemptsError, UnauthorizedError } from './errors.js';
 import type { LiveHub } from './live.js';
 import { resultRoutes } from './results.js';
+import { ratingScheme, summarize } from './summaries.js';
 import { type WireOptions, wirePreview, wireStep } from './wire.js';
 import { listFiles, readFileAt, resolveCheckpoint } from './workspace-files.js';
 
@@ -155,15 +156,12 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     return cur;
   };
 
-  /** Steps in a session: a COUNT where the store has one, else the steps themselves. */
-  const stepCount = (id: string): number => store.countSteps?.(id) ?? store.listSteps(id).length;
-
   app.get('/api/sessions', (c) =>
     c.json(
       store
         .listSessions({ annotator: c.get('user') })
         .reverse()
-        .map((s) => ({ ...s, branch_count: store.listBranches(s.id).length, step_count: stepCount(s.id) })),
+        .map((s) => summarize(store, s, ratingScheme(config))),
     ),
   );
 

@@ -49,7 +49,8 @@ describe('the annotator’s day: words and forks', () => {
     const id = await startSession(page, server.url);
     await waitStatus(page, 'finished');
 
-    // Fork from the read of src/parser.py on branch-A, the live branch.
+    // Fork from the read of src/parser.py on branch-A, the live branch (the outline brings it into view).
+    await page.getByTestId('outline-item').filter({ hasText: 'Read src/parser.py' }).first().click();
     const readParser = page.locator('[data-step-type="file_read"]').filter({ hasText: 'src/parser.py' });
     await readParser.getByTestId('fork-here').click();
     const readId = await readParser.getAttribute('data-step-id');
@@ -63,6 +64,7 @@ describe('the annotator’s day: words and forks', () => {
     // branch-B is live now. View branch-A and fork from its bad edit, which is not on branch-B.
     await page.locator('[data-testid="branch-node"][data-branch="branch-A"]').click();
     await page.getByTestId('viewing-branch').waitFor();
+    await page.getByTestId('outline-item').filter({ hasText: 'Edit src/parser.py' }).first().click();
     const badEdit = page.locator('[data-step-type="file_edit"]').filter({ hasText: 'src/parser.py' }).first();
     const badEditId = await badEdit.getAttribute('data-step-id');
     await badEdit.getByTestId('fork-here').click();

@@ -23,7 +23,7 @@ const notLive = (c: ControlContext) =>
 const notRollbackable = (c: ControlContext) =>
   c.status === 'created' ? 'the agent has not started yet' : c.hasSteps ? null : 'there is no step to go back to yet';
 
-export const isEnabled = (a: ControlAction, c: ControlContext) => a.blocked(c) === null;
+export const isEnabled = <C>(a: ControlAction<C>, c: C) => a.blocked(c) === null;
 
 export const CONTROL_ACTIONS: ControlAction[] = [
   {
@@ -119,10 +119,14 @@ export function isTypingTarget(target: EventTarget | null): boolean {
   return false;
 }
 
-/** The action a key press triggers now, if any. */
-export function actionForKey(e: KeyboardEvent, ctx: ControlContext): ControlAction | undefined {
+/** The action of `actions` a key press triggers now, if any. */
+export function actionForKey<C = ControlContext>(
+  e: KeyboardEvent,
+  ctx: C,
+  actions: ControlAction<C>[],
+): ControlAction<C> | undefined {
   if (isTypingTarget(e.target)) return undefined;
-  return CONTROL_ACTIONS.find((a) => {
+  return actions.find((a) => {
     const sc = a.shortcut?.(ctx);
     return sc !== undefined && matchesShortcut(e, sc) && a.visible(ctx) && isEnabled(a, ctx);
   });

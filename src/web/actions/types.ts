@@ -3,7 +3,7 @@
  * A control is one object: its label, its shortcut, when it is available and what it does.
  * The control bar and the keyboard handler are both generated from the same list.
  */
-import type { SessionStatus, UiConfig } from '../api/types.ts';
+import type { SessionStatus, Step, StepLabel, StepLabelValue, UiConfig } from '../api/types.ts';
 
 export interface ControlContext {
   sessionId: string;
@@ -21,16 +21,28 @@ export interface ControlContext {
   run: (label: string, call: () => Promise<unknown>) => void;
 }
 
-export interface ControlAction {
+export interface ControlAction<C = ControlContext> {
   id: string;
   label: string;
   /** Tone of the button. */
   tone?: 'primary' | 'danger' | 'default';
   /** The key as the config names it ("Space", "i"), or none. */
-  shortcut?: (ctx: ControlContext) => string | undefined;
+  shortcut?: (ctx: C) => string | undefined;
   /** Shown at all: the config flag is on (and the feature exists). */
-  visible: (ctx: ControlContext) => boolean;
+  visible: (ctx: C) => boolean;
   /** Why it cannot be used now (shown on hover), or null when it can. */
-  blocked: (ctx: ControlContext) => string | null;
-  perform: (ctx: ControlContext) => void;
+  blocked: (ctx: C) => string | null;
+  perform: (ctx: C) => void;
+}
+
+/** What the labelling keys act on: the selected step of the shown path. */
+export interface LabelContext {
+  config: UiConfig;
+  /** Steps that can be labelled, in trace order. */
+  steps: Step[];
+  selected: Step | null;
+  labelOf: (step: Step) => StepLabel | undefined;
+  select: (step: Step) => void;
+  label: (step: Step, label: StepLabelValue | null, firstError: boolean) => void;
+  toggleHelp: () => void;
 }

@@ -49,7 +49,7 @@ export interface UiConfig {
 }
 
 /** A session in the list, with its counts so the list needs no extra request. */
-export type SessionSummary = SessionRecord & { branch_count: number; step_count: number };
+export type { SessionSummary } from '../../server/summaries.ts';
 
 export interface SessionSnapshot {
   session: SessionRecord;

@@ -14,7 +14,7 @@ export function ControlBar({ ctx, children }: { ctx: ControlContext; children?: 
     const onKey = (e: KeyboardEvent) => {
       if (e.defaultPrevented || e.repeat) return;
       if (document.querySelector('[role="dialog"]')) return;
-      const action = actionForKey(e, ctxRef.current);
+      const action = actionForKey(e, ctxRef.current, CONTROL_ACTIONS);
       if (!action) return;
       e.preventDefault();
       action.perform(ctxRef.current);

@@ -5,9 +5,10 @@
  * replays its whole tree, read-only except for annotation.
  */
 import { useCallback, useMemo, useState } from 'react';
-import type { ControlContext } from '../actions/types.ts';
+import type { ControlContext, LabelContext } from '../actions/types.ts';
 import { api } from '../api/client.ts';
 import type { Step, StepLabel, StepLabelValue, UiConfig } from '../api/types.ts';
+import { isSessionFailure } from '../lib/format.ts';
 import { branchLineage, isEnded, pathTo, type SessionState } from '../state/session.ts';
 import { useApprovals } from '../state/useApprovals.ts';
 import { useLiveSession } from '../state/useLiveSession.ts';
@@ -18,6 +19,7 @@ import { BranchTree } from './BranchTree.tsx';
 import { CompareView } from './CompareView.tsx';
 import { ControlBar, InstructionInput } from './ControlBar.tsx';
 import { FileTree, FileViewer } from './FileTree.tsx';
+import { LabelProgress, ShortcutHelp, StepOutline, useLabelKeys } from './Labelling.tsx';
 import { ProgressHeader } from './ProgressHeader.tsx';
 import { ResultPanel } from './ResultPanel.tsx';
 import { RollbackDialog } from './RollbackDialog.tsx';
@@ -64,6 +66,8 @@ function SessionView({
   const [rollback, setRollback] = useState<{ mode: 'rollback' | 'branch'; stepId?: string | null } | null>(null);
   const [openFile, setOpenFile] = useState<string | null>(null);
   const [toasts, setToasts] = useState<Toast[]>([]);
+  const [selectedStepId, setSelectedStepId] = useState<string | null>(null);
+  const [helpOpen, setHelpOpen] = useState(false);
   const [labelOverrides, setLabelOverrides] = useState<Map<string, StepLabel | null>>(new Map());
 
   const toast = useCallback((text: string) => {
@@ -135,6 +139,23 @@ function SessionView({
     },
     [id, labels, toast],
   );
+
+  const labellable = useMemo(() => path.filter((s) => !isSessionFailure(s)), [path]);
+  const selectedStep = labellable.find((s) => s.id === selectedStepId) ?? null;
+  const labelCtx: LabelContext = {
+    config,
+    steps: labellable,
+    selected: selectedStep,
+    labelOf: (s) => labels.get(s.id),
+    select: (s) => setSelectedStepId(s.id),
+    label: onLabel,
+    toggleHelp: () => setHelpOpen((o) => !o),
+  };
+  useLabelKeys(labelCtx);
+  const ratingName = config.annotation_schemes.find((sc) => sc.annotation_type === 'radio')?.name ?? null;
+  const rated =
+    ratingName !== null &&
+    [...state.annotations.values()].some((a) => a.scheme === ratingName && a.value !== null && a.value !== '');
 
   const ctx: ControlContext = {
     sessionId: id,
@@ -242,6 +263,15 @@ function SessionView({
                 : undefined
             }
           />
+          <StepOutline
+            steps={labellable}
+            labels={labels}
+            selectedId={selectedStepId}
+            onJump={(s) => {
+              setMode('trace');
+              setSelectedStepId(s.id);
+            }}
+          />
           <ResultPanel
             sessionId={id}
             branchName={state.branches.get(viewed ?? '')?.name}
@@ -263,6 +293,22 @@ function SessionView({
               this step and the ones after it cannot be rolled back to.
             </div>
           )}
+          {mode === 'trace' && (
+            <div className="row label-bar">
+              <LabelProgress steps={labellable} labels={labels} rated={rated} ratingName={ratingName} />
+              <span className="spacer" />
+              <button
+                type="button"
+                className="btn btn-ghost btn-small"
+                data-testid="shortcut-help-toggle"
+                title="Keyboard shortcuts"
+                onClick={() => setHelpOpen((o) => !o)}
+              >
+                Shortcuts <kbd>{config.controls.label_keyboard_shortcuts.help}</kbd>
+              </button>
+            </div>
+          )}
+          {helpOpen && <ShortcutHelp control={ctx} label={labelCtx} onClose={() => setHelpOpen(false)} />}
           {mode === 'compare' && canCompare && comparePair ? (
             <CompareView
               branches={state.branches}
@@ -277,6 +323,8 @@ function SessionView({
               labels={labels}
               onLabel={onLabel}
               labelling
+              selectedStepId={selectedStepId}
+              onSelect={(s) => setSelectedStepId(s.id)}
               onFork={canFork ? (step) => setRollback({ mode: 'branch', stepId: step.id }) : undefined}
               emptyText={ended ? 'This session has no steps.' : 'Waiting for the agent’s first step…'}
             />

@@ -45,6 +45,12 @@ export function stepAction(step: Step): string {
   }
 }
 
+/** A failure of the backend or the engine recorded as a step: the session's error, nothing to label. */
+export function isSessionFailure(step: Step): boolean {
+  const p = step.payload;
+  return p.type === 'error' && (p.kind === 'backend' || p.kind === 'internal' || p.kind === 'timeout');
+}
+
 export const stepLabel = (step: Step) => `Step ${step.step_idx}: ${stepAction(step)}`;
 
 const ACTIVITY: Record<AgentActivity, string> = {

@@ -5,9 +5,9 @@
  * fields came as previews is fetched whole when the annotator expands one of them.
  */
 import { memo, useState } from 'react';
-import { type Citation, type ErrorKind, inputTotal } from '../../steps/types.ts';
+import { type Citation, inputTotal } from '../../steps/types.ts';
 import type { Intervention, Step, StepLabel, StepLabelValue } from '../api/types.ts';
-import { formatTokens, languageOf, stepAction, usageTitle } from '../lib/format.ts';
+import { formatTokens, isSessionFailure, languageOf, stepAction, usageTitle } from '../lib/format.ts';
 import { moveSentence } from '../lib/markers.ts';
 import type { Partial } from '../state/session.ts';
 import { CodeBlock, type Cut, DiffBlock, TerminalBlock } from './blocks.tsx';
@@ -290,8 +290,6 @@ function pathOf(step: Step): string | null {
 /** A refused command says why in its terminal block; the tool result repeats it. */
 const isRefused = (step: Step) => step.payload.type === 'bash_command' && Boolean(step.payload.refused);
 
-const SESSION_ERRORS = new Set<ErrorKind>(['backend', 'internal', 'timeout']);
-
 export const StepBlock = memo(function StepBlock({
   step,
   label,
@@ -311,7 +309,7 @@ export const StepBlock = memo(function StepBlock({
   denied?: boolean;
 } & LabelHandlers) {
   const full = useFullStep(step);
-  if (step.payload.type === 'error' && SESSION_ERRORS.has(step.payload.kind)) {
+  if (step.payload.type === 'error' && isSessionFailure(step)) {
     // The backend or the engine failed: nothing the agent did, so nothing to label.
     return (
       <div className="session-failure" role="alert" data-testid="session-failure">
