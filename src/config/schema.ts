@@ -253,7 +253,14 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   annotators: z
-    .array(z.strictObject({ username: z.string().min(1), password: z.string().min(1) }))
+    .array(
+      z.strictObject({
+        username: z.string().min(1),
+        password: z.string().min(1),
+        /** A lead sees every annotator's sessions and downloads exports from the browser. */
+        role: z.enum(['annotator', 'lead']).default('annotator'),
+      }),
+    )
     .min(1, 'at least one annotator'),
 });
 

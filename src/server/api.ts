@@ -17,6 +17,7 @@ import { validateAnswers } from './annotations.js';
 import { registerApprovals } from './approvals.js';
 import { type Auth, COOKIE_NAME, clearedCookie, sessionCookie } from './auth.js';
 import { BadRequestError, errorAnswer, NotFoundError, TooManyAttemptsError, UnauthorizedError } from './errors.js';
+import { leadRoutes } from './lead.js';
 import type { LiveHub } from './live.js';
 import { resultRoutes } from './results.js';
 import { ratingScheme, summarize } from './summaries.js';
@@ -113,7 +114,11 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     return c.body(null, 204);
   });
 
-  app.get('/api/me', (c) => c.json({ username: c.get('user') }));
+  app.get('/api/me', (c) => {
+    const user = c.get('user');
+    const role = config.annotators.find((a) => a.username === user)?.role ?? 'annotator';
+    return c.json({ username: user, role });
+  });
 
   app.get('/api/config', (c) => {
     const lca = config.live_coding_agent;
@@ -336,6 +341,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.route('/', resultRoutes({ store, own }));
+  app.route('/', leadRoutes({ config, store }));
 
   app.all('/api/*', (c) => c.json({ error: `no route ${c.req.method} ${c.req.path}`, code: 'not_found' }, 404));
 

@@ -6,6 +6,7 @@
 import type {
   Annotation,
   ApprovalBody,
+  LeadOverview,
   PendingApproval,
   RollbackBody,
   SessionRecord,
@@ -78,7 +79,9 @@ export const api = {
   login: (username: string, password: string) =>
     request<{ username: string }>('POST', '/api/login', { username, password }, { quiet401: true }),
   logout: () => request<void>('POST', '/api/logout'),
-  me: () => request<{ username: string }>('GET', '/api/me', undefined, { quiet401: true }),
+  me: () => request<{ username: string; role: 'annotator' | 'lead' }>('GET', '/api/me', undefined, { quiet401: true }),
+  /** The lead's overview (404 for anyone else); `query` holds the filters. */
+  leadSessions: (query: string) => request<LeadOverview>('GET', `/api/lead/sessions${query ? `?${query}` : ''}`),
   config: () => request<UiConfig>('GET', '/api/config'),
   sessions: () => request<SessionSummary[]>('GET', '/api/sessions'),
   createSession: (task: string) => request<SessionRecord>('POST', '/api/sessions', { task }),

@@ -107,3 +107,10 @@ export interface SessionResult {
   base_commit: string | null;
   branches: { name: string; git_log: string; patch_url: string; apply_command: string }[];
 }
+
+/** GET /api/lead/sessions */
+export interface LeadOverview {
+  annotators: { annotator: string; sessions: number; rated: number; fully_labelled: number }[];
+  sessions: import('../../server/summaries.ts').SessionSummary[];
+  export_formats: string[];
+}

@@ -114,9 +114,12 @@ export function SessionTable({
 export function SessionRows({
   sessions,
   showAnnotator = false,
+  openable = () => true,
 }: {
   sessions: SessionSummary[];
   showAnnotator?: boolean;
+  /** Sessions whose page may be opened (a lead's view of others' sessions is this list). */
+  openable?: (s: SessionSummary) => boolean;
 }) {
   if (sessions.length === 0) return <div className="muted pad">No session matches.</div>;
   return (
@@ -141,9 +144,9 @@ export function SessionRows({
             key={s.id}
             data-testid="session-row"
             data-session-id={s.id}
-            tabIndex={0}
-            onClick={() => navigate(`/sessions/${encodeURIComponent(s.id)}`)}
-            onKeyDown={(e) => e.key === 'Enter' && navigate(`/sessions/${encodeURIComponent(s.id)}`)}
+            tabIndex={openable(s) ? 0 : undefined}
+            onClick={() => openable(s) && navigate(`/sessions/${encodeURIComponent(s.id)}`)}
+            onKeyDown={(e) => e.key === 'Enter' && openable(s) && navigate(`/sessions/${encodeURIComponent(s.id)}`)}
           >
             <td>
               <StatusBadge status={s.status} />
