@@ -165,3 +165,44 @@ describe('the annotator’s day: limits in words', () => {
     await screenshot(page, '15-checkpoint-limit');
   });
 });
+
+describe('the annotator’s day: a command cut short', () => {
+  let ui: string;
+  let server: RunningServer;
+  let browser: BrowserContext;
+
+  beforeAll(async () => {
+    ui = buildUi();
+    server = await startDemoServer(ui, {
+      script: {
+        description: 'wait',
+        turns: [{ tool_calls: [{ bash_command: { command: 'echo started; sleep 30' } }] }, { text: 'Done.' }],
+      },
+      overrides: {
+        live_coding_agent: {
+          scripted: { script: './agent-script.yaml', turn_delay_ms: 50 },
+          sandbox: { allowed_commands: ['echo', 'sleep'] },
+        },
+      },
+    });
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('shows a stopped command with its partial output and "stopped by the annotator"', async () => {
+    const page = await browser.newPage();
+    page.on('dialog', (d) => void d.accept());
+    await startSession(page, server.url);
+    await page.getByText('started').first().waitFor({ timeout: 30_000 });
+    await page.getByTestId('control-stop').click();
+    await waitStatus(page, 'stopped');
+    const block = page.getByTestId('terminal-block').first();
+    await block.getByTestId('terminal-exit').getByText('stopped by the annotator').waitFor();
+    expect(await block.getByTestId('terminal-output').textContent()).toContain('started');
+    await screenshot(page, '15-command-stopped');
+  });
+});
