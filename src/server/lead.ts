@@ -1,7 +1,8 @@
 /**
  * @module server/lead
  * The lead's overview: every annotator's sessions with their counts, read-only, and any export
- * format for the project or a filter of it, streamed as the same bytes `potato export` writes.
+ * format for the project or a filter of it, streamed as the same bytes `potato export --config`
+ * writes.
  * For anyone whose role is not `lead` these routes do not exist (404), like another
  * annotator's session.
  */
@@ -11,6 +12,7 @@ import { z } from 'zod';
 import { EXPORT_FORMATS } from '../config/schema.js';
 import type { PotatoConfig } from '../config/types.js';
 import { ExportError, FLATTENABLE, parseFormat, sessionLines } from '../export/index.js';
+import { exportOptionsOf } from '../export/types.js';
 import type { Store } from '../store/types.js';
 import type { ApiEnv } from './api.js';
 import { BadRequestError, NotFoundError } from './errors.js';
@@ -102,7 +104,8 @@ export function leadRoutes(deps: { config: PotatoConfig; store: Store }): Hono<A
       throw err;
     }
     const sessions = selected(q);
-    const opts = { flattenBranches: q.flatten_branches === 'true' };
+    // The project's export options, as `potato export --config` applies them.
+    const opts = { ...exportOptionsOf(config), flattenBranches: q.flatten_branches === 'true' };
     const name = [format, q.annotator]
       .filter(Boolean)
       .join('-')

@@ -101,7 +101,12 @@ describe('the lead’s overview', () => {
     await expect.poll(() => page.getByTestId('session-row').count()).toBe(2);
 
     const exported = join(mkdtempSync(join(tmpdir(), 'potato-export-')), 'dpo.jsonl');
-    runExport({ format: 'dpo', project: server.config.output.path, output: exported });
+    runExport({
+      format: 'dpo',
+      project: server.config.output.path,
+      output: exported,
+      config: server.config.config_path,
+    });
     const expected = readFileSync(exported, 'utf8');
     expect(expected.split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(2);
 
