@@ -70,7 +70,7 @@ describe('potato (in-process)', () => {
     const printed = parse(stdout);
     expect(printed.live_coding_agent.backend).toBe('ollama');
     expect(printed.live_coding_agent.sandbox.workspace).toBe(fixture('workspace/repo'));
-    expect(printed.annotators).toEqual([{ username: 'observer1', password_hash: '<hashed>' }]);
+    expect(printed.annotators).toEqual([{ username: 'observer1', password_hash: '<hashed>', role: 'annotator' }]);
     expect(stdout).not.toContain('observer_pw_1');
   });
 

@@ -45,6 +45,7 @@ const COMMAND_MODULES: Record<string, () => Promise<CommandModule>> = {
   validate: () => import('./validate.js'),
   start: () => import('./start.js'),
   export: () => import('./export.js'),
+  apply: () => import('./apply.js'),
 };
 
 /**

@@ -151,7 +151,24 @@ describe('defaults, paths and passwords', () => {
     expect(verifyPassword('correct horse battery staple', alice!.password_hash)).toBe(true);
     expect(verifyPassword('wrong', alice!.password_hash)).toBe(false);
     expect(JSON.stringify(cfg)).not.toContain('correct horse');
-    expect(Object.keys(alice!)).toEqual(['username', 'password_hash']);
+    expect(Object.keys(alice!)).toEqual(['username', 'password_hash', 'role']);
+    expect(alice!.role).toBe('annotator');
+  });
+
+  it('checks an annotator role like every key: annotator (default) or lead', () => {
+    const withRole = (role: string) =>
+      tempConfig(
+        [
+          'live_coding_agent:',
+          '  backend: scripted',
+          '  scripted: { script: demo.yaml }',
+          `annotators:\n  - username: alice\n    password: pw\n    role: ${role}\n`,
+        ].join('\n'),
+        { 'demo.yaml': 'turns: []\n' },
+      );
+    const lead = loadConfig(withRole('lead'));
+    expect(lead.annotators[0]!.role).toBe('lead');
+    expect(problemsOf(withRole('boss'))).toEqual(['annotators[0].role: expected "annotator" or "lead", got "boss"']);
   });
 
   it('treats an empty section of the selected backend as absent', () => {

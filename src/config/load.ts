@@ -210,7 +210,11 @@ function resolve(raw: RawConfig, configPath: string): PotatoConfig {
       ...(agent.scripted ? { scripted: { ...agent.scripted, script: abs(agent.scripted.script) } } : {}),
     },
     output: { ...raw.output, path: abs(raw.output.path) },
-    annotators: annotators.map(({ username, password }) => ({ username, password_hash: hashPassword(password) })),
+    annotators: annotators.map(({ username, password, role }) => ({
+      username,
+      password_hash: hashPassword(password),
+      role,
+    })),
     config_path: configPath,
     config_dir: dir,
   };

@@ -151,6 +151,18 @@ const controls = z.strictObject({
   branch_enabled: z.boolean().default(true),
   pause_keyboard_shortcut: z.string().min(1).default('Space'),
   instruction_keyboard_shortcut: z.string().min(1).default('i'),
+  /** Labelling at speed: keys to move between steps and to label the selected one (docs/ui.md). */
+  label_keyboard_shortcuts: z
+    .strictObject({
+      next_step: z.string().min(1).default('j'),
+      previous_step: z.string().min(1).default('k'),
+      correct: z.string().min(1).default('1'),
+      incorrect: z.string().min(1).default('2'),
+      unsure: z.string().min(1).default('3'),
+      first_error: z.string().min(1).default('f'),
+      help: z.string().min(1).default('?'),
+    })
+    .prefault({}),
 });
 
 const branching = z.strictObject({
@@ -245,7 +257,14 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   annotators: z
-    .array(z.strictObject({ username: z.string().min(1), password: z.string().min(1) }))
+    .array(
+      z.strictObject({
+        username: z.string().min(1),
+        password: z.string().min(1),
+        /** A lead sees every annotator's sessions and downloads exports from the browser. */
+        role: z.enum(['annotator', 'lead']).default('annotator'),
+      }),
+    )
     .min(1, 'at least one annotator'),
 });
 

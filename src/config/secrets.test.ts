@@ -44,7 +44,7 @@ describe('maskedConfig', () => {
     expect((withKey.live_coding_agent as { anthropic: { api_key_env: string } }).anthropic.api_key_env).toBe(
       'ANTHROPIC_API_KEY (set)',
     );
-    expect(withKey.annotators).toEqual([{ username: 'observer1', password_hash: '<hashed>' }]);
+    expect(withKey.annotators).toEqual([{ username: 'observer1', password_hash: '<hashed>', role: 'annotator' }]);
     expect(text).not.toContain(secret);
     expect(text).not.toContain('observer_pw_1');
     expect(text).not.toContain(cfg.annotators[0]!.password_hash);

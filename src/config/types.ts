@@ -9,6 +9,7 @@ export interface Annotator {
   username: string;
   /** scrypt hash in the form `scrypt$N$r$p$salt$hash` (base64). The plain password is gone. */
   password_hash: string;
+  role: 'annotator' | 'lead';
 }
 
 export type PotatoConfig = Omit<RawConfig, 'annotators'> & {

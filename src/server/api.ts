@@ -18,7 +18,10 @@ import { validateAnswers } from './annotations.js';
 import { registerApprovals } from './approvals.js';
 import { type Auth, COOKIE_NAME, clearedCookie, sessionCookie } from './auth.js';
 import { BadRequestError, errorAnswer, NotFoundError, TooManyAttemptsError, UnauthorizedError } from './errors.js';
+import { leadRoutes } from './lead.js';
 import type { LiveHub } from './live.js';
+import { resultRoutes } from './results.js';
+import { ratingScheme, summarize } from './summaries.js';
 import { type WireOptions, wirePreview, wireStep } from './wire.js';
 import { listFiles, readFileAt, resolveCheckpoint } from './workspace-files.js';
 
@@ -114,7 +117,11 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     return c.body(null, 204);
   });
 
-  app.get('/api/me', (c) => c.json({ username: c.get('user') }));
+  app.get('/api/me', (c) => {
+    const user = c.get('user');
+    const role = config.annotators.find((a) => a.username === user)?.role ?? 'annotator';
+    return c.json({ username: user, role });
+  });
 
   app.get('/api/config', (c) => {
     const lca = config.live_coding_agent;
@@ -157,15 +164,12 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     return cur;
   };
 
-  /** Steps in a session: a COUNT where the store has one, else the steps themselves. */
-  const stepCount = (id: string): number => store.countSteps?.(id) ?? store.listSteps(id).length;
-
   app.get('/api/sessions', (c) =>
     c.json(
       store
         .listSessions({ annotator: c.get('user') })
         .reverse()
-        .map((s) => ({ ...s, branch_count: store.listBranches(s.id).length, step_count: stepCount(s.id) })),
+        .map((s) => summarize(store, s, ratingScheme(config))),
     ),
   );
 
@@ -338,6 +342,9 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     const commit = await resolveCheckpoint(store, session, c.req.query('commit') || undefined);
     return c.json(await readFileAt(session.workspace, commit, path));
   });
+
+  app.route('/', resultRoutes({ store, own }));
+  app.route('/', leadRoutes({ config, store }));
 
   app.all('/api/*', (c) => c.json({ error: `no route ${c.req.method} ${c.req.path}`, code: 'not_found' }, 404));
 

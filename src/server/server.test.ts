@@ -105,7 +105,7 @@ describe('login', () => {
     expect(cookie).toMatch(/^potato_sid=[A-Za-z0-9_-]{40,};/);
     expect(cookie).toMatch(/HttpOnly/i);
     expect(cookie).toMatch(/SameSite=Strict/i);
-    expect(await c.json('GET', '/api/me')).toEqual({ status: 200, body: { username: 'alice' } });
+    expect(await c.json('GET', '/api/me')).toEqual({ status: 200, body: { username: 'alice', role: 'annotator' } });
   });
 
   it('refuses a wrong password or an unknown name without a cookie', async () => {

@@ -45,6 +45,51 @@ export async function resolveCheckpoint(store: Store, session: SessionRecord, co
   return matches[0]!;
 }
 
+/**
+ * Settings for git runs on the agent-writable workspace repository: no system or global
+ * config, and nothing its own config could run (external diff, textconv, fsmonitor, hooks).
+ */
+const SEALED = ['-c', 'core.fsmonitor=false', '-c', 'core.hooksPath=/dev/null', '-c', 'diff.external='];
+
+/**
+ * The patch from `from` to `to` (two of the session's checkpoints), binary files included,
+ * with full blob ids so `git apply` can check it against any copy of the base.
+ */
+export async function diffCommits(workspace: string, from: string, to: string): Promise<string> {
+  const { stdout } = await run(
+    'git',
+    [
+      ...SEALED,
+      'diff',
+      '--binary',
+      '--full-index',
+      '--no-renames',
+      '--no-color',
+      '--no-ext-diff',
+      '--no-textconv',
+      from,
+      to,
+      '--',
+    ],
+    {
+      cwd: workspace,
+      maxBuffer: 256 * 1024 * 1024,
+      encoding: 'utf8',
+      env: { ...process.env, LC_ALL: 'C', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+    },
+  );
+  return stdout;
+}
+
+/** The parent of a checkpoint commit (for the base: the user's commit the session started on), or null. */
+export async function parentOf(workspace: string, commit: string): Promise<string | null> {
+  try {
+    return (await git(workspace, [...SEALED, 'rev-parse', '--verify', '-q', `${commit}^1`])).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
 export async function listFiles(workspace: string, commit: string): Promise<string[]> {
   const out = await git(workspace, ['ls-tree', '-r', '-z', '--name-only', commit]);
   return out.split('\0').filter((p) => p.length > 0);

@@ -9,6 +9,8 @@ import { ControlError } from './types.js';
 
 export class PauseGate {
   private requested = false;
+  /** Who asked for the pending pause: it is recorded when it takes effect, after the step the agent finished. */
+  private requestedBy = '';
   private wake: (() => void) | null = null;
 
   constructor(private readonly rec: SessionRecorder) {}
@@ -20,7 +22,7 @@ export class PauseGate {
     if (this.rec.state === 'paused' || this.requested)
       throw new ControlError('the agent is already paused', 'invalid_state');
     this.requested = true;
-    this.rec.intervene('pause', null, annotator);
+    this.requestedBy = annotator;
     this.rec.emitStatus(this.rec.activityNow, `pausing ${where}`);
   }
 
@@ -29,8 +31,11 @@ export class PauseGate {
     if (this.rec.state !== 'paused' && !this.requested)
       throw new ControlError('the agent is not paused', 'invalid_state');
     this.requested = false;
-    this.rec.intervene('resume', null, annotator);
-    if (this.rec.state === 'paused') this.rec.setStatus('running', 'starting');
+    // A pause that never took effect was never recorded: its resume is not either.
+    if (this.rec.state === 'paused') {
+      this.rec.intervene('resume', null, annotator);
+      this.rec.setStatus('running', 'starting');
+    }
     this.wake?.();
   }
 
@@ -48,7 +53,11 @@ export class PauseGate {
   /** Wait here while paused, unless `interrupted()` (a stop or rollback) says to go on. */
   async wait(interrupted: () => boolean): Promise<void> {
     while (this.requested && !interrupted()) {
-      if (this.rec.state !== 'paused') this.rec.setStatus('paused', 'idle');
+      if (this.rec.state !== 'paused') {
+        // The marker goes where the pause took effect: after the step the agent completed.
+        this.rec.intervene('pause', null, this.requestedBy);
+        this.rec.setStatus('paused', 'idle');
+      }
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });

@@ -112,6 +112,9 @@ describe('a scripted session on a real git workspace', () => {
     await waitForEvent(e, s.id, ended);
     const types = e.store.listInterventions(s.id).map((i) => i.type);
     expect(types).toEqual(['pause', 'resume']);
+    // The pause marker sits after the last step the agent completed before it held, not the head when asked.
+    const lastHeld = [...e.store.listSteps(s.id)].sort((a, b) => a.step_idx - b.step_idx)[heldAt - 1]!;
+    expect(e.store.listInterventions(s.id)[0]!.after_step_id).toBe(lastHeld.id);
   });
 
   it('delivers an instruction in the next model request and records it after the current step', async () => {

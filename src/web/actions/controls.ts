@@ -6,10 +6,24 @@
 import { api } from '../api/client.ts';
 import type { ControlAction, ControlContext } from './types.ts';
 
-const live = (c: ControlContext) => c.status === 'running' || c.status === 'paused';
+const ENDED_WORDS: Partial<Record<ControlContext['status'], string>> = {
+  stopped: 'the session was stopped',
+  finished: 'the session has finished',
+  failed: 'the session failed',
+  interrupted: 'the session was interrupted (Continue resumes it)',
+};
+const notLive = (c: ControlContext) =>
+  c.status === 'running' || c.status === 'paused'
+    ? null
+    : c.status === 'created'
+      ? 'the agent has not started yet'
+      : (ENDED_WORDS[c.status] ?? `the session is ${c.status}`);
 // A finished, stopped, failed or interrupted session can be rolled back too: that is how an
 // annotator who disagrees with the agent's result makes a preference pair.
-const rollbackable = (c: ControlContext) => c.status !== 'created';
+const notRollbackable = (c: ControlContext) =>
+  c.status === 'created' ? 'the agent has not started yet' : c.hasSteps ? null : 'there is no step to go back to yet';
+
+export const isEnabled = <C>(a: ControlAction<C>, c: C) => a.blocked(c) === null;
 
 export const CONTROL_ACTIONS: ControlAction[] = [
   {
@@ -17,7 +31,7 @@ export const CONTROL_ACTIONS: ControlAction[] = [
     label: 'Pause',
     shortcut: (c) => c.config.controls.pause_keyboard_shortcut,
     visible: (c) => c.config.controls.pause_enabled && c.status !== 'paused',
-    enabled: (c) => c.status === 'running',
+    blocked: (c) => (c.status === 'running' ? null : notLive(c)),
     perform: (c) => c.run('Pause', () => api.pause(c.sessionId)),
   },
   {
@@ -26,7 +40,7 @@ export const CONTROL_ACTIONS: ControlAction[] = [
     tone: 'primary',
     shortcut: (c) => c.config.controls.pause_keyboard_shortcut,
     visible: (c) => c.config.controls.pause_enabled && c.status === 'paused',
-    enabled: (c) => c.status === 'paused',
+    blocked: (c) => (c.status === 'paused' ? null : 'the session is not paused'),
     perform: (c) => c.run('Resume', () => api.resume(c.sessionId)),
   },
   {
@@ -34,7 +48,7 @@ export const CONTROL_ACTIONS: ControlAction[] = [
     label: 'Send Instruction',
     shortcut: (c) => c.config.controls.instruction_keyboard_shortcut,
     visible: (c) => c.config.controls.instruction_enabled,
-    enabled: live,
+    blocked: notLive,
     perform: (c) => c.openInstruction(),
   },
   {
@@ -42,7 +56,7 @@ export const CONTROL_ACTIONS: ControlAction[] = [
     label: 'Stop',
     tone: 'danger',
     visible: (c) => c.config.controls.stop_enabled,
-    enabled: live,
+    blocked: notLive,
     perform: (c) => {
       if (window.confirm('Stop the agent? The trajectory so far is saved.')) c.run('Stop', () => api.stop(c.sessionId));
     },
@@ -51,14 +65,20 @@ export const CONTROL_ACTIONS: ControlAction[] = [
     id: 'rollback',
     label: 'Rollback',
     visible: (c) => c.config.controls.rollback_enabled,
-    enabled: (c) => rollbackable(c) && c.hasSteps,
+    blocked: notRollbackable,
     perform: (c) => c.openRollback('rollback'),
   },
   {
     id: 'branch',
     label: 'Branch',
     visible: (c) => c.config.branching.enabled && c.config.controls.branch_enabled,
-    enabled: (c) => rollbackable(c) && c.hasSteps,
+    blocked: (c) => {
+      const max = c.config.branching.max_branches_per_session;
+      if (c.branchCount >= max) {
+        return `this session has ${c.branchCount} branches, the most allowed (branching.max_branches_per_session: ${max})`;
+      }
+      return notRollbackable(c);
+    },
     perform: (c) => c.openRollback('branch'),
   },
   {
@@ -66,7 +86,8 @@ export const CONTROL_ACTIONS: ControlAction[] = [
     label: 'Continue',
     tone: 'primary',
     visible: (c) => c.status === 'interrupted' || c.status === 'stopped',
-    enabled: (c) => c.status === 'interrupted' || c.status === 'stopped',
+    blocked: (c) =>
+      c.status === 'interrupted' || c.status === 'stopped' ? null : 'only a stopped or interrupted session continues',
     perform: (c) => c.run('Continue', () => api.continue(c.sessionId)),
   },
 ];
@@ -98,11 +119,15 @@ export function isTypingTarget(target: EventTarget | null): boolean {
   return false;
 }
 
-/** The action a key press triggers now, if any. */
-export function actionForKey(e: KeyboardEvent, ctx: ControlContext): ControlAction | undefined {
+/** The action of `actions` a key press triggers now, if any. */
+export function actionForKey<C = ControlContext>(
+  e: KeyboardEvent,
+  ctx: C,
+  actions: ControlAction<C>[],
+): ControlAction<C> | undefined {
   if (isTypingTarget(e.target)) return undefined;
-  return CONTROL_ACTIONS.find((a) => {
+  return actions.find((a) => {
     const sc = a.shortcut?.(ctx);
-    return sc !== undefined && matchesShortcut(e, sc) && a.visible(ctx) && a.enabled(ctx);
+    return sc !== undefined && matchesShortcut(e, sc) && a.visible(ctx) && isEnabled(a, ctx);
   });
 }

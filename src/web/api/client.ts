@@ -6,9 +6,11 @@
 import type {
   Annotation,
   ApprovalBody,
+  LeadOverview,
   PendingApproval,
   RollbackBody,
   SessionRecord,
+  SessionResult,
   SessionSnapshot,
   SessionSummary,
   Step,
@@ -79,7 +81,9 @@ export const api = {
   login: (username: string, password: string) =>
     request<{ username: string }>('POST', '/api/login', { username, password }, { quiet401: true }),
   logout: () => request<void>('POST', '/api/logout'),
-  me: () => request<{ username: string }>('GET', '/api/me', undefined, { quiet401: true }),
+  me: () => request<{ username: string; role: 'annotator' | 'lead' }>('GET', '/api/me', undefined, { quiet401: true }),
+  /** The lead's overview (404 for anyone else); `query` holds the filters. */
+  leadSessions: (query: string) => request<LeadOverview>('GET', `/api/lead/sessions${query ? `?${query}` : ''}`),
   config: () => request<UiConfig>('GET', '/api/config'),
   sessions: () => request<SessionSummary[]>('GET', '/api/sessions'),
   createSession: (task: string) => request<SessionRecord>('POST', '/api/sessions', { task }),
@@ -102,6 +106,8 @@ export const api = {
   saveLabel: (id: string, stepId: string, label: StepLabelValue, firstError: boolean) =>
     request<StepLabel>('PUT', `${s(id)}/labels/${enc(stepId)}`, { label, first_error: firstError }),
   deleteLabel: (id: string, stepId: string) => request<void>('DELETE', `${s(id)}/labels/${enc(stepId)}`),
+  /** Where the session's workspace is, and per branch its git log command and patch address. */
+  result: (id: string) => request<SessionResult>('GET', `${s(id)}/result`),
   tree: (id: string, commit?: string) =>
     request<{ commit: string; files: string[] }>('GET', `${s(id)}/tree${commit ? `?commit=${enc(commit)}` : ''}`),
   file: (id: string, path: string, commit?: string) =>

@@ -49,7 +49,7 @@ export interface UiConfig {
 }
 
 /** A session in the list, with its counts so the list needs no extra request. */
-export type SessionSummary = SessionRecord & { branch_count: number; step_count: number };
+export type { SessionSummary } from '../../server/summaries.ts';
 
 export interface SessionSnapshot {
   session: SessionRecord;
@@ -99,4 +99,18 @@ export interface ApprovalRecord {
   allow: boolean;
   input?: Record<string, unknown>;
   message?: string;
+}
+
+/** GET /api/sessions/:id/result */
+export interface SessionResult {
+  workspace: string;
+  base_commit: string | null;
+  branches: { name: string; git_log: string; patch_url: string; apply_command: string }[];
+}
+
+/** GET /api/lead/sessions */
+export interface LeadOverview {
+  annotators: { annotator: string; sessions: number; rated: number; fully_labelled: number }[];
+  sessions: import('../../server/summaries.ts').SessionSummary[];
+  export_formats: string[];
 }

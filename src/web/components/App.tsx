@@ -9,11 +9,13 @@ import { api, setUnauthorizedHandler } from '../api/client.ts';
 import type { UiConfig } from '../api/types.ts';
 import { navigate, useHashRoute } from '../state/route.ts';
 import { HomePage } from './HomePage.tsx';
+import { LeadPage } from './LeadPage.tsx';
 import { LoginPage } from './LoginPage.tsx';
 import { SessionPage } from './SessionPage.tsx';
 
 export function App() {
   const [user, setUser] = useState<string | null | undefined>(undefined);
+  const [role, setRole] = useState<'annotator' | 'lead'>('annotator');
   const [config, setConfig] = useState<UiConfig | null>(null);
   const [configError, setConfigError] = useState<string | null>(null);
   const hash = useHashRoute();
@@ -29,6 +31,10 @@ export function App() {
 
   useEffect(() => {
     if (!user) return;
+    api.me().then(
+      (me) => setRole(me.role),
+      () => setRole('annotator'),
+    );
     api
       .config()
       .then((c) => {
@@ -65,6 +71,11 @@ export function App() {
         </a>
         <span className="topbar-backend muted">backend: {config.backend}</span>
         <span className="spacer" />
+        {role === 'lead' && (
+          <a className="btn btn-ghost" href="#/lead" data-testid="nav-lead">
+            Overview
+          </a>
+        )}
         <span className="topbar-user" data-testid="current-user">
           {user}
         </span>
@@ -72,7 +83,13 @@ export function App() {
           Log out
         </button>
       </nav>
-      {match ? <SessionPage key={match[1]} id={decodeURIComponent(match[1]!)} config={config} /> : <HomePage />}
+      {match ? (
+        <SessionPage key={match[1]} id={decodeURIComponent(match[1]!)} config={config} />
+      ) : hash.startsWith('#/lead') && role === 'lead' ? (
+        <LeadPage user={user} />
+      ) : (
+        <HomePage />
+      )}
     </div>
   );
 }

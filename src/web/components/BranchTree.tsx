@@ -4,6 +4,7 @@
  * click shows that branch's path in the trace.
  */
 import type { BranchRecord, Step } from '../api/types.ts';
+import { plural } from '../lib/format.ts';
 import { pathTo } from '../state/session.ts';
 
 export function BranchTree({
@@ -13,7 +14,10 @@ export function BranchTree({
   liveBranchId,
   viewedBranchId,
   onSelect,
+  onFork,
 }: {
+  /** Offered when a new branch can be made: open the branch dialog on that branch's checkpoints. */
+  onFork?: (id: string) => void;
   branches: Map<string, BranchRecord>;
   heads: Map<string, string | null>;
   steps: Map<string, Step>;
@@ -50,7 +54,7 @@ export function BranchTree({
             <span className="branch-name">{b.name}</span>
             {b.id === liveBranchId && <span className="badge badge-live">live</span>}
             <span className="spacer" />
-            <span className="muted small">{length} steps</span>
+            <span className="muted small">{plural(length, 'step')}</span>
           </span>
           {b.parent_branch_id && (
             <span className="branch-fork muted small">forked after {fork ? `step ${fork.step_idx}` : 'the start'}</span>
@@ -61,6 +65,19 @@ export function BranchTree({
             </span>
           )}
         </button>
+        {onFork && length > 0 && (
+          <button
+            type="button"
+            className="btn btn-ghost btn-small branch-fork-btn"
+            data-testid="branch-fork"
+            data-branch={b.name}
+            title={`Start a new branch from one of ${b.name}'s checkpoints`}
+            style={{ marginLeft: 8 + depth * 14 }}
+            onClick={() => onFork(b.id)}
+          >
+            Fork from {b.name}…
+          </button>
+        )}
         {(children.get(b.id) ?? []).length > 0 && (
           <ul className="tree-list">{(children.get(b.id) ?? []).map((c) => render(c, depth + 1))}</ul>
         )}

@@ -5,7 +5,7 @@
  */
 import { useMemo, useState } from 'react';
 import type { BranchRecord, Step, StepLabel } from '../api/types.ts';
-import { stepLabel } from '../lib/format.ts';
+import { plural, stepLabel } from '../lib/format.ts';
 import { pathTo } from '../state/session.ts';
 import { StepBlock } from '../trace/StepBlock.tsx';
 
@@ -17,6 +17,24 @@ function lastExit(steps: Step[]): string {
     if (p.type === 'bash_command') return `last command exit ${p.exit_code ?? (p.timed_out ? 'timeout' : '–')}`;
   }
   return 'no command run';
+}
+
+/**
+ * The export's preference rule (docs/exports.md, "Pair"): a branch is chosen over the branch it
+ * was forked from. Two branches that are not parent and child make no pair.
+ */
+function preferenceRole(b: BranchRecord | undefined, other: BranchRecord | undefined): 'chosen' | 'rejected' | null {
+  if (!b || !other) return null;
+  if (b.parent_branch_id === other.id) return 'chosen';
+  if (other.parent_branch_id === b.id) return 'rejected';
+  return null;
+}
+
+function preferenceWords(a: BranchRecord | undefined, b: BranchRecord | undefined): string {
+  if (!a || !b || a.id === b.id) return 'the same branch on both sides';
+  if (preferenceRole(a, b) === null) return 'not a preference pair: neither branch was forked from the other';
+  const [chosen, rejected] = preferenceRole(a, b) === 'chosen' ? [a, b] : [b, a];
+  return `exported as a preference pair: ${chosen.name} chosen over ${rejected.name}`;
 }
 
 export function CompareView({
@@ -49,11 +67,13 @@ export function CompareView({
     <div className="compare" data-testid="compare-view">
       <div className="compare-fork" data-testid="compare-fork">
         Branch point: {forkStep ? stepLabel(forkStep) : 'the start (before step 0)'}
-        <span className="muted"> · {shared} shared steps</span>
+        <span className="muted"> · {plural(shared, 'shared step')}</span>
+        <span className="muted"> · {preferenceWords(branches.get(left), branches.get(right))}</span>
       </div>
       <div className="compare-cols">
         {columns.map(([id, set, rest], col) => {
           const b = branches.get(id);
+          const role = preferenceRole(b, branches.get(col === 0 ? right : left));
           return (
             <section className="compare-col" key={col === 0 ? 'left' : 'right'} data-testid={`compare-col-${col}`}>
               <header className="compare-head">
@@ -64,8 +84,13 @@ export function CompareView({
                     </option>
                   ))}
                 </select>
+                {role && (
+                  <span className={`badge badge-${role}`} data-testid={`compare-role-${col}`}>
+                    {role}
+                  </span>
+                )}
                 <span className="muted small">
-                  {rest.length} steps after the branch point · {lastExit(rest)}
+                  {plural(rest.length, 'step')} after the branch point · {lastExit(rest)}
                 </span>
                 {b?.reason && <div className="branch-reason small">“{b.reason}”</div>}
               </header>

@@ -14,7 +14,7 @@ export function ControlBar({ ctx, children }: { ctx: ControlContext; children?: 
     const onKey = (e: KeyboardEvent) => {
       if (e.defaultPrevented || e.repeat) return;
       if (document.querySelector('[role="dialog"]')) return;
-      const action = actionForKey(e, ctxRef.current);
+      const action = actionForKey(e, ctxRef.current, CONTROL_ACTIONS);
       if (!action) return;
       e.preventDefault();
       action.perform(ctxRef.current);
@@ -27,14 +27,16 @@ export function ControlBar({ ctx, children }: { ctx: ControlContext; children?: 
     <div className="control-bar" data-testid="control-bar">
       {CONTROL_ACTIONS.filter((a) => a.visible(ctx)).map((a) => {
         const sc = a.shortcut?.(ctx);
+        const why = a.blocked(ctx);
+        const name = sc ? `${a.label} (${sc})` : a.label;
         return (
           <button
             type="button"
             key={a.id}
             data-testid={`control-${a.id}`}
             className={`btn btn-${a.tone ?? 'default'}`}
-            disabled={!a.enabled(ctx)}
-            title={sc ? `${a.label} (${sc})` : a.label}
+            disabled={why !== null}
+            title={why === null ? name : `${a.label} is unavailable: ${why}`}
             onClick={() => a.perform(ctx)}
           >
             {a.label}

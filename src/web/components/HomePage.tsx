@@ -5,9 +5,8 @@
 import { type FormEvent, useEffect, useState } from 'react';
 import { api } from '../api/client.ts';
 import type { SessionSummary } from '../api/types.ts';
-import { formatDate, shorten } from '../lib/format.ts';
 import { navigate } from '../state/route.ts';
-import { StatusBadge } from './StatusBadge.tsx';
+import { SessionTable } from './SessionTable.tsx';
 
 const DRAFT_KEY = 'potato.task-draft';
 
@@ -89,45 +88,7 @@ export function HomePage() {
         {listError && <div className="form-error">{listError}</div>}
         {sessions === null && !listError && <div className="muted">Loading…</div>}
         {sessions?.length === 0 && <div className="muted">No sessions yet. Start one above.</div>}
-        {sessions && sessions.length > 0 && (
-          <table className="session-table" data-testid="session-list">
-            <thead>
-              <tr>
-                <th>Status</th>
-                <th>Task</th>
-                <th>Started</th>
-                <th className="num">Steps</th>
-                <th className="num">Branches</th>
-              </tr>
-            </thead>
-            <tbody>
-              {sessions.map((s) => (
-                <tr
-                  key={s.id}
-                  data-testid="session-row"
-                  data-session-id={s.id}
-                  tabIndex={0}
-                  onClick={() => navigate(`/sessions/${encodeURIComponent(s.id)}`)}
-                  onKeyDown={(e) => e.key === 'Enter' && navigate(`/sessions/${encodeURIComponent(s.id)}`)}
-                >
-                  <td>
-                    <StatusBadge status={s.status} />
-                  </td>
-                  <td className="task-cell" title={s.task}>
-                    {shorten(s.task, 110)}
-                  </td>
-                  <td className="nowrap">{formatDate(s.created_at)}</td>
-                  <td className="num" data-testid="session-steps">
-                    {s.step_count.toLocaleString('en-US')}
-                  </td>
-                  <td className="num" data-testid="session-branches">
-                    {s.branch_count}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        {sessions && sessions.length > 0 && <SessionTable sessions={sessions} />}
       </section>
     </main>
   );

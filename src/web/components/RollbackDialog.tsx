@@ -16,23 +16,34 @@ export function RollbackDialog({
   path,
   config,
   initialStepId,
+  branchName,
+  otherBranch = false,
   onSubmit,
   onClose,
 }: {
   mode: 'rollback' | 'branch';
+  /** The viewed branch's path: its steps with a checkpoint are the choices. */
   path: Step[];
+  /** The name of the branch `path` belongs to, for the dialog's words. */
+  branchName?: string;
+  /** `path` is not the live branch: the move always keeps the live path (a new branch). */
+  otherBranch?: boolean;
   config: UiConfig;
   initialStepId?: string | null;
   onSubmit: (body: RollbackBody) => Promise<string | null>;
   onClose: () => void;
 }) {
   const options = useMemo(() => [...path].reverse(), [path]);
-  const defaultTarget = initialStepId !== undefined ? initialStepId : (path.at(-2)?.id ?? null);
+  const withoutCheckpoint = useMemo(() => path.filter((s) => !s.checkpoint).length, [path]);
+  const defaultTarget =
+    initialStepId !== undefined
+      ? initialStepId
+      : ([...path.slice(0, -1)].reverse().find((s) => s.checkpoint)?.id ?? null);
   const [target, setTarget] = useState<string>(defaultTarget ?? '');
   const [reason, setReason] = useState('');
   const [instruction, setInstruction] = useState('');
   const canBranch = config.branching.enabled && config.controls.branch_enabled;
-  const [keepPath, setKeepPath] = useState(mode === 'branch' || canBranch);
+  const [keepPath, setKeepPath] = useState(mode === 'branch' || canBranch || otherBranch);
   const [editCall, setEditCall] = useState(false);
   const [toolName, setToolName] = useState('file_read');
   const [toolInput, setToolInput] = useState('{}');
@@ -113,13 +124,26 @@ export function RollbackDialog({
           <span>Checkpoint</span>
           <select data-testid="rollback-target" value={target} onChange={(e) => setTarget(e.target.value)}>
             {options.map((s) => (
-              <option key={s.id} value={s.id}>
+              <option key={s.id} value={s.id} disabled={!s.checkpoint}>
                 {stepLabel(s)}
+                {s.checkpoint ? '' : ' (no checkpoint)'}
               </option>
             ))}
             <option value="">Start (before step 0)</option>
           </select>
         </label>
+        {branchName && (
+          <p className="muted small" data-testid="rollback-branch">
+            Checkpoints of {branchName}
+            {otherBranch ? ': the live branch is kept, and a new branch starts from the chosen step.' : '.'}
+          </p>
+        )}
+        {withoutCheckpoint > 0 && (
+          <p className="notice small" data-testid="rollback-no-checkpoint">
+            {withoutCheckpoint === 1 ? '1 step has' : `${withoutCheckpoint} steps have`} no checkpoint and cannot be
+            chosen: checkpoints.max_checkpoints was reached before {withoutCheckpoint === 1 ? 'it' : 'them'}.
+          </p>
+        )}
         <label className="field">
           <span>Reason{reasonRequired ? ' (required)' : ' (optional)'}</span>
           <textarea
@@ -140,7 +164,7 @@ export function RollbackDialog({
             onChange={(e) => setInstruction(e.target.value)}
           />
         </label>
-        {mode === 'rollback' && canBranch && (
+        {mode === 'rollback' && canBranch && !otherBranch && (
           <label className="check">
             <input
               type="checkbox"

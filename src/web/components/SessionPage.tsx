@@ -5,9 +5,10 @@
  * replays its whole tree, read-only except for annotation.
  */
 import { useCallback, useMemo, useState } from 'react';
-import type { ControlContext } from '../actions/types.ts';
+import type { ControlContext, LabelContext } from '../actions/types.ts';
 import { api } from '../api/client.ts';
 import type { Step, StepLabel, StepLabelValue, UiConfig } from '../api/types.ts';
+import { isSessionFailure } from '../lib/format.ts';
 import { branchLineage, isEnded, pathTo, type SessionState } from '../state/session.ts';
 import { useApprovals } from '../state/useApprovals.ts';
 import { useLiveSession } from '../state/useLiveSession.ts';
@@ -18,7 +19,9 @@ import { BranchTree } from './BranchTree.tsx';
 import { CompareView } from './CompareView.tsx';
 import { ControlBar, InstructionInput } from './ControlBar.tsx';
 import { FileTree, FileViewer } from './FileTree.tsx';
+import { LabelProgress, ShortcutHelp, StepOutline, useLabelKeys } from './Labelling.tsx';
 import { ProgressHeader } from './ProgressHeader.tsx';
+import { ResultPanel } from './ResultPanel.tsx';
 import { RollbackDialog } from './RollbackDialog.tsx';
 
 interface Toast {
@@ -60,9 +63,11 @@ function SessionView({
   const [viewBranch, setViewBranch] = useState<string | null>(null);
   const [mode, setMode] = useState<'trace' | 'compare'>('trace');
   const [instructionOpen, setInstructionOpen] = useState(false);
-  const [rollback, setRollback] = useState<'rollback' | 'branch' | null>(null);
+  const [rollback, setRollback] = useState<{ mode: 'rollback' | 'branch'; stepId?: string | null } | null>(null);
   const [openFile, setOpenFile] = useState<string | null>(null);
   const [toasts, setToasts] = useState<Toast[]>([]);
+  const [selectedStepId, setSelectedStepId] = useState<string | null>(null);
+  const [helpOpen, setHelpOpen] = useState(false);
   const [labelOverrides, setLabelOverrides] = useState<Map<string, StepLabel | null>>(new Map());
 
   const toast = useCallback((text: string) => {
@@ -76,10 +81,6 @@ function SessionView({
   const viewingOther = viewed !== liveBranch;
   const head = headOf(state, viewed);
   const path = useMemo(() => pathTo(state.steps, head), [state.steps, head]);
-  const livePath = useMemo(
-    () => (viewingOther ? pathTo(state.steps, headOf(state, liveBranch)) : path),
-    [viewingOther, state, liveBranch, path],
-  );
   const partials = useMemo(() => (viewingOther ? [] : [...state.partials.values()]), [viewingOther, state.partials]);
   const lineage = useMemo(
     () => new Set(branchLineage(state.branches, viewed).map((b) => b.id)),
@@ -139,18 +140,42 @@ function SessionView({
     [id, labels, toast],
   );
 
+  const labellable = useMemo(() => path.filter((s) => !isSessionFailure(s)), [path]);
+  const selectedStep = labellable.find((s) => s.id === selectedStepId) ?? null;
+  const labelCtx: LabelContext = {
+    config,
+    steps: labellable,
+    selected: selectedStep,
+    labelOf: (s) => labels.get(s.id),
+    select: (s) => setSelectedStepId(s.id),
+    label: onLabel,
+    toggleHelp: () => setHelpOpen((o) => !o),
+  };
+  useLabelKeys(labelCtx);
+  const ratingName = config.annotation_schemes.find((sc) => sc.annotation_type === 'radio')?.name ?? null;
+  const rated =
+    ratingName !== null &&
+    [...state.annotations.values()].some((a) => a.scheme === ratingName && a.value !== null && a.value !== '');
+
   const ctx: ControlContext = {
     sessionId: id,
     status: state.session.status,
     config,
     viewingOtherBranch: viewingOther,
-    hasSteps: livePath.length > 0,
+    hasSteps: path.length > 0,
+    branchCount: state.branches.size,
     openInstruction: () => setInstructionOpen(true),
-    openRollback: (m) => setRollback(m),
+    openRollback: (m) => setRollback({ mode: m }),
     run,
   };
 
-  const canCompare = config.branching.compare_branches_view && state.branches.size > 1;
+  const showCompare = config.branching.enabled && config.branching.compare_branches_view;
+  const canCompare = showCompare && state.branches.size > 1;
+  const branchLimit = state.branches.size >= config.branching.max_branches_per_session;
+  const canFork =
+    config.branching.enabled && config.controls.branch_enabled && state.session.status !== 'created' && !branchLimit;
+  // Checkpoints stop once max_checkpoints is reached: the first step without one says where.
+  const firstUncheckpointed = state.session.base_commit ? path.find((s) => !s.checkpoint) : undefined;
   const comparePair = useMemo((): [string, string] | null => {
     const live = liveBranch ? state.branches.get(liveBranch) : undefined;
     const all = [...state.branches.values()].sort((a, b) => a.created_at - b.created_at);
@@ -185,7 +210,7 @@ function SessionView({
           >
             Trace
           </button>
-          {config.branching.compare_branches_view && (
+          {showCompare && (
             <button
               type="button"
               role="tab"
@@ -228,6 +253,29 @@ function SessionView({
               setViewBranch(b === liveBranch ? null : b);
               setMode('trace');
             }}
+            onFork={
+              canFork
+                ? (b) => {
+                    setViewBranch(b === liveBranch ? null : b);
+                    setMode('trace');
+                    setRollback({ mode: 'branch' });
+                  }
+                : undefined
+            }
+          />
+          <StepOutline
+            steps={labellable}
+            labels={labels}
+            selectedId={selectedStepId}
+            onJump={(s) => {
+              setMode('trace');
+              setSelectedStepId(s.id);
+            }}
+          />
+          <ResultPanel
+            sessionId={id}
+            branchName={state.branches.get(viewed ?? '')?.name}
+            branchCount={state.branches.size}
           />
         </aside>
         <main className="center">
@@ -239,6 +287,28 @@ function SessionView({
               </button>
             </div>
           )}
+          {firstUncheckpointed && (
+            <div className="notice" data-testid="checkpoint-limit">
+              Checkpoints stopped at step {firstUncheckpointed.step_idx}: checkpoints.max_checkpoints was reached, so
+              this step and the ones after it cannot be rolled back to.
+            </div>
+          )}
+          {mode === 'trace' && (
+            <div className="row label-bar">
+              <LabelProgress steps={labellable} labels={labels} rated={rated} ratingName={ratingName} />
+              <span className="spacer" />
+              <button
+                type="button"
+                className="btn btn-ghost btn-small"
+                data-testid="shortcut-help-toggle"
+                title="Keyboard shortcuts"
+                onClick={() => setHelpOpen((o) => !o)}
+              >
+                Shortcuts <kbd>{config.controls.label_keyboard_shortcuts.help}</kbd>
+              </button>
+            </div>
+          )}
+          {helpOpen && <ShortcutHelp control={ctx} label={labelCtx} onClose={() => setHelpOpen(false)} />}
           {mode === 'compare' && canCompare && comparePair ? (
             <CompareView
               branches={state.branches}
@@ -253,6 +323,9 @@ function SessionView({
               labels={labels}
               onLabel={onLabel}
               labelling
+              selectedStepId={selectedStepId}
+              onSelect={(s) => setSelectedStepId(s.id)}
+              onFork={canFork ? (step) => setRollback({ mode: 'branch', stepId: step.id }) : undefined}
               emptyText={ended ? 'This session has no steps.' : 'Waiting for the agent’s first step…'}
             />
           )}
@@ -271,8 +344,11 @@ function SessionView({
       </div>
       {rollback && (
         <RollbackDialog
-          mode={rollback}
-          path={livePath}
+          mode={rollback.mode}
+          path={path}
+          branchName={state.branches.get(viewed ?? '')?.name}
+          otherBranch={viewingOther}
+          {...(rollback.stepId !== undefined ? { initialStepId: rollback.stepId } : {})}
           config={config}
           onClose={() => setRollback(null)}
           onSubmit={async (body) => {

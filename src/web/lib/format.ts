@@ -6,6 +6,11 @@
 import type { AgentActivity } from '../../session/events.ts';
 import type { SessionRecord, Step, TokenUsage } from '../api/types.ts';
 
+/** "1 step", "2 steps": a count with its noun. */
+export function plural(n: number, noun: string, many = `${noun}s`): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? noun : many}`;
+}
+
 export function shorten(text: string, max = 60): string {
   const one = text.replace(/\s+/g, ' ').trim();
   return one.length > max ? `${one.slice(0, max - 1)}…` : one;
@@ -38,6 +43,12 @@ export function stepAction(step: Step): string {
       return String(never);
     }
   }
+}
+
+/** A failure of the backend or the engine recorded as a step: the session's error, nothing to label. */
+export function isSessionFailure(step: Step): boolean {
+  const p = step.payload;
+  return p.type === 'error' && (p.kind === 'backend' || p.kind === 'internal' || p.kind === 'timeout');
 }
 
 export const stepLabel = (step: Step) => `Step ${step.step_idx}: ${stepAction(step)}`;

@@ -7,10 +7,12 @@
 import { memo, useState } from 'react';
 import { type Citation, inputTotal } from '../../steps/types.ts';
 import type { Intervention, Step, StepLabel, StepLabelValue } from '../api/types.ts';
-import { formatTokens, languageOf, stepAction, usageTitle } from '../lib/format.ts';
+import { formatTokens, isSessionFailure, languageOf, stepAction, usageTitle } from '../lib/format.ts';
+import { moveSentence } from '../lib/markers.ts';
 import type { Partial } from '../state/session.ts';
 import { CodeBlock, type Cut, DiffBlock, TerminalBlock } from './blocks.tsx';
 import { type FullStep, useFullStep } from './fullStep.ts';
+import { StepLink } from './jump.tsx';
 
 export interface LabelHandlers {
   onLabel: (step: Step, label: StepLabelValue | null, firstError: boolean) => void;
@@ -133,6 +135,7 @@ function Body({ full, denied }: { full: FullStep; denied: boolean }) {
           output={p.output}
           exitCode={p.exit_code}
           timedOut={p.timed_out}
+          {...cutCommand(full.step)}
           refused={p.refused}
           refusedBy={denied ? 'annotator' : 'policy'}
           truncated={p.truncated}
@@ -286,26 +289,58 @@ function pathOf(step: Step): string | null {
   return 'path' in p && p.type !== 'file_search' ? p.path : null;
 }
 
+/**
+ * How a command without an exit code was cut, from the note the tool sent the agent
+ * ("[timed out after 30 s; …]", "[stopped by the annotator]"). The payload says only
+ * timed_out and exit_code; the note carries the limit.
+ */
+function cutCommand(step: Step): { timeoutSeconds?: number; stopped?: boolean } {
+  const p = step.payload;
+  if (p.type !== 'bash_command' || p.refused || p.exit_code !== null) return {};
+  const note = step.tool_result ?? '';
+  const limit = /\[timed out after (\d+(?:\.\d+)?) s/.exec(note);
+  if (p.timed_out) return limit ? { timeoutSeconds: Number(limit[1]) } : {};
+  return note.includes('[stopped by the annotator]') ? { stopped: true } : {};
+}
+
+/** A refused command says why in its terminal block; the tool result repeats it. */
+const isRefused = (step: Step) => step.payload.type === 'bash_command' && Boolean(step.payload.refused);
+
 export const StepBlock = memo(function StepBlock({
   step,
   label,
   onLabel,
   labelling = true,
   denied = false,
+  selected = false,
+  onFork,
 }: {
+  onFork?: (step: Step) => void;
   step: Step;
   label: StepLabel | undefined;
   labelling?: boolean;
+  /** The step the keyboard acts on. */
+  selected?: boolean;
   /** The annotator denied this tool call (permission_mode ask). */
   denied?: boolean;
 } & LabelHandlers) {
   const full = useFullStep(step);
+  if (step.payload.type === 'error' && isSessionFailure(step)) {
+    // The backend or the engine failed: nothing the agent did, so nothing to label.
+    return (
+      <div className="session-failure" role="alert" data-testid="session-failure">
+        <strong>{step.payload.kind === 'timeout' ? 'The session timed out' : 'The session failed'}:</strong>{' '}
+        {step.payload.message}
+      </div>
+    );
+  }
   const isError = step.type === 'error' || step.tool_is_error;
   const path = pathOf(step);
   const title = path ? null : stepAction(step);
   return (
     <article
-      className={`step step-${step.type}${isError ? ' step-error' : ''}${label ? ` labelled-${label.label}` : ''}`}
+      className={`step step-${step.type}${isError ? ' step-error' : ''}${label ? ` labelled-${label.label}` : ''}${selected ? ' step-selected' : ''}`}
+      aria-current={selected ? 'step' : undefined}
       data-testid={`step-${step.step_idx}`}
       data-step-type={step.type}
       data-step-id={step.id}
@@ -332,6 +367,17 @@ export const StepBlock = memo(function StepBlock({
             {formatTokens(inputTotal(step.usage))} in · {formatTokens(step.usage.output_tokens)} out
           </span>
         )}
+        {onFork && step.checkpoint && (
+          <button
+            type="button"
+            className="btn btn-ghost btn-small"
+            data-testid="fork-here"
+            title={`Start a new branch from the checkpoint after step ${step.step_idx}`}
+            onClick={() => onFork(step)}
+          >
+            Fork here
+          </button>
+        )}
         {step.changed_files && step.checkpoint && (
           <span className="badge badge-checkpoint" title={`Checkpoint ${step.checkpoint}`}>
             ⎇ {step.checkpoint.slice(0, 7)}
@@ -340,7 +386,7 @@ export const StepBlock = memo(function StepBlock({
       </header>
       <div className="step-body">
         <Body full={full} denied={denied} />
-        {step.tool_is_error && full.step.tool_result && step.type !== 'error' && (
+        {step.tool_is_error && full.step.tool_result && step.type !== 'error' && !isRefused(step) && (
           <PlainText className="error-text" text={full.step.tool_result} cut={cutOf(full, 'tool_result')} />
         )}
         {full.error && (
@@ -426,10 +472,35 @@ export function InterventionRow({ intervention, approval }: { intervention: Inte
       </div>
     );
   }
+  const move =
+    i.type === 'rollback' || i.type === 'branch' ? moveSentence(i.type, i.content, i.after_step_id === null) : null;
+  if (move) {
+    return (
+      <div className={`intervention intervention-${i.type}`} data-testid={`intervention-${i.type}`}>
+        <span className="intervention-kind" data-testid="marker-sentence">
+          {move.map((part, n) =>
+            typeof part === 'string' ? (
+              // biome-ignore lint/suspicious/noArrayIndexKey: the parts of one fixed sentence
+              <span key={n}>{part}</span>
+            ) : (
+              // biome-ignore lint/suspicious/noArrayIndexKey: the parts of one fixed sentence
+              <StepLink key={n} step={part.step} />
+            ),
+          )}
+        </span>
+        <span className="muted"> by {i.annotator}</span>
+      </div>
+    );
+  }
   return (
     <div className={`intervention intervention-${i.type}`} data-testid={`intervention-${i.type}`}>
       <span className="intervention-kind">{INTERVENTION_TEXT[i.type]}</span>
-      {i.after_step !== null && <span className="muted"> after step {i.after_step}</span>}
+      {i.after_step !== null && (
+        <span className="muted">
+          {' '}
+          after <StepLink step={i.after_step} />
+        </span>
+      )}
       <span className="muted"> by {i.annotator}</span>
       {i.content && <div className="intervention-content">{i.content}</div>}
     </div>

@@ -5,10 +5,11 @@
  * rows are measured as they render). While the view is at the bottom it follows new steps.
  */
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { useEffect, useLayoutEffect, useMemo, useRef } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef } from 'react';
 import type { Intervention, Step, StepLabel } from '../api/types.ts';
 import { approvalText, parseApproval } from '../lib/approval.ts';
 import type { Partial } from '../state/session.ts';
+import { JumpContext } from './jump.tsx';
 import { type ApprovalLine, InterventionRow, type LabelHandlers, PartialBlock, StepBlock } from './StepBlock.tsx';
 
 export type TraceItem =
@@ -75,8 +76,16 @@ export function TraceList({
   labelling,
   emptyText,
   testId = 'trace',
+  selectedStepId = null,
+  onSelect,
+  onFork,
 }: {
+  /** Offered on steps with a checkpoint: start a new branch from there. */
+  onFork?: (step: Step) => void;
   items: TraceItem[];
+  /** The step the keyboard acts on (highlighted, kept in view). */
+  selectedStepId?: string | null;
+  onSelect?: (step: Step) => void;
   labels: Map<string, StepLabel>;
   labelling: boolean;
   emptyText: string;
@@ -103,6 +112,29 @@ export function TraceList({
     if (follow.current && items.length) virtualizer.scrollToIndex(items.length - 1, { align: 'end' });
   }, [lastKey, lastPartialLen, items.length, virtualizer]);
 
+  const jump = useCallback(
+    (idx: number) => {
+      const at = items.findIndex((i) => i.kind === 'step' && i.step.step_idx === idx);
+      if (at < 0) return false;
+      follow.current = false;
+      virtualizer.scrollToIndex(at, { align: 'start' });
+      const item = items[at];
+      if (item?.kind === 'step') onSelect?.(item.step);
+      return true;
+    },
+    [items, virtualizer, onSelect],
+  );
+
+  // The selected step stays in view as the keyboard moves it.
+  useEffect(() => {
+    if (!selectedStepId) return;
+    const at = items.findIndex((i) => i.kind === 'step' && i.step.id === selectedStepId);
+    if (at >= 0) {
+      follow.current = false;
+      virtualizer.scrollToIndex(at, { align: 'auto' });
+    }
+  }, [selectedStepId, items, virtualizer]);
+
   useEffect(() => {
     const el = scrollRef.current;
     if (!el) return;
@@ -122,40 +154,50 @@ export function TraceList({
   }, []);
 
   return (
-    <div className="trace-scroll" ref={scrollRef} data-testid={testId}>
-      {items.length === 0 ? (
-        <div className="empty">{emptyText}</div>
-      ) : (
-        <div style={{ height: virtualizer.getTotalSize(), position: 'relative', width: '100%' }}>
-          {virtualizer.getVirtualItems().map((v) => {
-            const item = items[v.index]!;
-            return (
-              <div
-                key={v.key}
-                data-index={v.index}
-                ref={virtualizer.measureElement}
-                className="trace-row"
-                style={{ position: 'absolute', top: 0, left: 0, width: '100%', transform: `translateY(${v.start}px)` }}
-              >
-                {item.kind === 'step' ? (
-                  <StepBlock
-                    step={item.step}
-                    label={labels.get(item.step.id)}
-                    onLabel={onLabel}
-                    labelling={labelling}
-                    denied={item.denied}
-                  />
-                ) : item.kind === 'intervention' ? (
-                  <InterventionRow intervention={item.intervention} approval={item.approval} />
-                ) : (
-                  <PartialBlock partial={item.partial} />
-                )}
-              </div>
-            );
-          })}
-        </div>
-      )}
-    </div>
+    <JumpContext.Provider value={jump}>
+      <div className="trace-scroll" ref={scrollRef} data-testid={testId}>
+        {items.length === 0 ? (
+          <div className="empty">{emptyText}</div>
+        ) : (
+          <div style={{ height: virtualizer.getTotalSize(), position: 'relative', width: '100%' }}>
+            {virtualizer.getVirtualItems().map((v) => {
+              const item = items[v.index]!;
+              return (
+                <div
+                  key={v.key}
+                  data-index={v.index}
+                  ref={virtualizer.measureElement}
+                  className="trace-row"
+                  style={{
+                    position: 'absolute',
+                    top: 0,
+                    left: 0,
+                    width: '100%',
+                    transform: `translateY(${v.start}px)`,
+                  }}
+                >
+                  {item.kind === 'step' ? (
+                    <StepBlock
+                      step={item.step}
+                      label={labels.get(item.step.id)}
+                      onLabel={onLabel}
+                      labelling={labelling}
+                      denied={item.denied}
+                      selected={item.step.id === selectedStepId}
+                      onFork={onFork}
+                    />
+                  ) : item.kind === 'intervention' ? (
+                    <InterventionRow intervention={item.intervention} approval={item.approval} />
+                  ) : (
+                    <PartialBlock partial={item.partial} />
+                  )}
+                </div>
+              );
+            })}
+          </div>
+        )}
+      </div>
+    </JumpContext.Provider>
   );
 }
 

@@ -250,11 +250,17 @@ export function TerminalBlock({
   truncated = false,
   running = false,
   cut,
+  timeoutSeconds,
+  stopped = false,
 }: {
   command: string;
   output: string;
   exitCode?: number | null;
   timedOut?: boolean;
+  /** The limit it ran into, when known. */
+  timeoutSeconds?: number;
+  /** Cut short by Stop (or a rollback): no exit code. */
+  stopped?: boolean;
   refused?: string;
   /** Who refused the command: the command policy, or the annotator denying the call. */
   refusedBy?: 'policy' | 'annotator';
@@ -262,7 +268,11 @@ export function TerminalBlock({
   running?: boolean;
   cut?: Cut;
 }) {
-  const { shown, hidden, hiddenChars, more, loading, expand } = useCut(output, cut);
+  // A refused command ran nothing: its output, if any, only repeats the refusal.
+  const { shown, hidden, hiddenChars, more, loading, expand } = useCut(
+    refused ? '' : output,
+    refused ? undefined : cut,
+  );
   let status: React.ReactNode = null;
   if (refused)
     status = (
@@ -270,7 +280,11 @@ export function TerminalBlock({
         {refusedBy === 'annotator' ? 'denied by the annotator' : 'refused by policy'}: {refused}
       </span>
     );
-  else if (timedOut) status = <span className="exit exit-bad">timed out</span>;
+  else if (timedOut)
+    status = (
+      <span className="exit exit-bad">timed out{timeoutSeconds !== undefined ? ` after ${timeoutSeconds} s` : ''}</span>
+    );
+  else if (stopped) status = <span className="exit exit-bad">stopped by the annotator</span>;
   else if (running) status = <span className="exit exit-running">running…</span>;
   else if (exitCode !== undefined && exitCode !== null)
     status = <span className={`exit ${exitCode === 0 ? 'exit-ok' : 'exit-bad'}`}>exit {exitCode}</span>;
@@ -285,6 +299,7 @@ export function TerminalBlock({
         </pre>
       )}
       {more && <ShowAll hidden={hidden} hiddenChars={hiddenChars} loading={loading} onClick={expand} />}
+      {!shown && (stopped || timedOut) && <pre className="terminal-out muted">(no output before it was cut)</pre>}
       <div className="terminal-foot" data-testid="terminal-exit">
         {status}
         {truncated && <span className="muted"> · output truncated</span>}

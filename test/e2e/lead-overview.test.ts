@@ -1,0 +1,126 @@
+/**
+ * @module test/e2e/lead-overview.test
+ * The lead's overview (issue 15) in a real Chromium: a lead (annotators[].role: lead) sees
+ * every annotator's sessions with counts, and downloads dpo.jsonl for the project and for one
+ * annotator; the bytes equal `potato export`'s (for one annotator: its lines of that
+ * annotator's sessions). An annotator gets 404 on the lead's routes.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runExport } from '../../src/cli/export.js';
+import { buildUi, launchBrowser, login, type RunningServer, screenshot, startDemoServer } from './harness.js';
+
+/** One session of `annotator` with a branch pair: run to the end, branch from the read of the parser, run again. */
+async function sessionWithBranch(server: RunningServer, annotator: string): Promise<string> {
+  const first = await server.manager.start({ task: `Fix the parser (${annotator})`, annotator });
+  await first.done;
+  const read = server.store
+    .listSteps(first.id)
+    .find((s) => s.payload.type === 'file_read' && s.payload.path === 'src/parser.py')!;
+  const controls = server.manager.get(first.id) ?? (await server.manager.reopen(first.id));
+  await controls.rollback({
+    toStepId: read.id,
+    branch: true,
+    reason: 'It special-cased the test input',
+    instruction: 'Use a regex that accepts either separator',
+    annotator,
+  });
+  await (server.manager.get(first.id) ?? controls).done;
+  return first.id;
+}
+
+async function download(page: Page): Promise<string> {
+  const [file] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-download').click()]);
+  const path = join(mkdtempSync(join(tmpdir(), 'potato-lead-')), file.suggestedFilename());
+  await file.saveAs(path);
+  return readFileSync(path, 'utf8');
+}
+
+describe('the lead’s overview', () => {
+  let ui: string;
+  let server: RunningServer;
+  let browser: BrowserContext;
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    ui = buildUi();
+    server = await startDemoServer(ui, {
+      overrides: {
+        live_coding_agent: { scripted: { script: './agent-script.yaml', turn_delay_ms: 30 } },
+        annotators: [
+          { username: 'demo', password: 'potato' },
+          { username: 'ana', password: 'potato-ana' },
+          { username: 'lea', password: 'potato-lea', role: 'lead' },
+        ],
+      },
+    });
+    ids.demo = await sessionWithBranch(server, 'demo');
+    ids.ana = await sessionWithBranch(server, 'ana');
+    browser = await launchBrowser();
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('an annotator gets 404 on the lead’s routes and sees only their own sessions', async () => {
+    const login = await fetch(`${server.url}/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: server.url },
+      body: JSON.stringify({ username: 'ana', password: 'potato-ana' }),
+    });
+    expect(login.status).toBe(200);
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+    for (const path of ['/api/lead/sessions', '/api/lead/export?format=dpo']) {
+      const res = await fetch(`${server.url}${path}`, { headers: { cookie } });
+      expect(res.status).toBe(404);
+    }
+    const mine = (await (await fetch(`${server.url}/api/sessions`, { headers: { cookie } })).json()) as {
+      id: string;
+    }[];
+    expect(mine.map((s) => s.id)).toEqual([ids.ana]);
+  });
+
+  it('a lead sees every annotator’s sessions and downloads dpo.jsonl equal to potato export', async () => {
+    const page = await browser.newPage();
+    await login(page, server.url, 'lea', 'potato-lea');
+    await page.getByTestId('nav-lead').click();
+    await page.getByTestId('annotator-counts').waitFor();
+    const count = (who: string) =>
+      page
+        .locator(`[data-testid="annotator-row"][data-annotator="${who}"]`)
+        .getByTestId('annotator-sessions')
+        .textContent();
+    expect(await count('demo')).toBe('1');
+    expect(await count('ana')).toBe('1');
+    expect(await count('lea')).toBe('0');
+    await expect.poll(() => page.getByTestId('session-row').count()).toBe(2);
+
+    const exported = join(mkdtempSync(join(tmpdir(), 'potato-export-')), 'dpo.jsonl');
+    runExport({
+      format: 'dpo',
+      project: server.config.output.path,
+      output: exported,
+      config: server.config.config_path,
+    });
+    const expected = readFileSync(exported, 'utf8');
+    expect(expected.split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(2);
+
+    await page.getByTestId('export-format').selectOption('dpo');
+    expect(await download(page)).toBe(expected);
+
+    await page.getByTestId('filter-annotator').selectOption('demo');
+    await expect.poll(() => page.getByTestId('session-row').count()).toBe(1);
+    const demoOnly = await download(page);
+    const demoLines = expected
+      .split('\n')
+      .filter((l) => l && (JSON.parse(l) as { session_id: string }).session_id === ids.demo);
+    expect(demoLines.length).toBeGreaterThan(0);
+    expect(demoOnly).toBe(`${demoLines.join('\n')}\n`);
+    await screenshot(page, '15-lead-overview');
+  });
+});
