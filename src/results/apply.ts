@@ -45,6 +45,7 @@ async function gitOk(repo: string, args: string[]): Promise<boolean> {
     await git(repo, args);
     return true;
   } catch {
+    // git's non-zero exit is the answer asked for (no such commit, not an ancestor).
     return false;
   }
 }

@@ -86,6 +86,7 @@ export async function parentOf(workspace: string, commit: string): Promise<strin
   try {
     return (await git(workspace, [...SEALED, 'rev-parse', '--verify', '-q', `${commit}^1`])).trim() || null;
   } catch {
+    // A root commit has no parent: rev-parse fails, and that is the answer.
     return null;
   }
 }

@@ -26,6 +26,7 @@ function parseMove(content: string | null): MoveRecord | null {
       branch: typeof v.branch === 'string' ? v.branch : null,
     };
   } catch {
+    // Text that is not a marker's JSON is shown as it is, not parsed.
     return null;
   }
 }
