@@ -46,12 +46,13 @@ describe('errors with causes over HTTP', () => {
     const res = await alice.json<{ error: string; code: string }>('POST', `/api/sessions/${sessionId}/pause`);
     expect(res).toEqual({ status: 500, body: { error: 'internal error: see the server log', code: 'internal' } });
     expect(logged).toHaveLength(1);
-    expect(logged[0]).toContain(`POST /api/sessions/${sessionId}/pause`);
-    expect(logged[0]).toContain('CheckpointError: could not record the rollback checkpoint');
-    expect(logged[0]).toContain('caused by: StoreError: database disk image is malformed: /srv/secret-project');
+    const line = JSON.parse(logged[0]!) as { level: number; method: string; path: string; err: { stack: string } };
+    expect(line).toMatchObject({ level: 50, method: 'POST', path: `/api/sessions/${sessionId}/pause` });
+    expect(line.err.stack).toContain('CheckpointError: could not record the rollback checkpoint');
+    expect(line.err.stack).toContain('caused by: StoreError: database disk image is malformed: /srv/secret-project');
   });
 
-  it('answers a checkpoint the caller named wrongly with 404 and its message, logging nothing', async () => {
+  it('answers a checkpoint the caller named wrongly with 404 and its message, logging no error', async () => {
     manager.failNext = new CheckpointError('no commit 0123abc in the workspace: pass a checkpoint id', 'not_found', {
       cause: new Error('git object 0123abc does not exist in this repository'),
     });
@@ -60,6 +61,8 @@ describe('errors with causes over HTTP', () => {
       status: 404,
       body: { error: 'no commit 0123abc in the workspace: pass a checkpoint id', code: 'not_found' },
     });
-    expect(logged).toEqual([]);
+    // A refusal is an info line without the cause's stack; no error-level line.
+    const lines = logged.map((l) => JSON.parse(l) as { level: number; err?: unknown });
+    expect(lines.filter((l) => l.level >= 50 || l.err !== undefined)).toEqual([]);
   });
 });
