@@ -99,7 +99,7 @@ describe('approving tool calls in the browser (claude_agent_sdk, permission_mode
       },
       {
         tool_calls: [
-          { id: 'toolu_rm', name: 'Bash', input: { command: 'rm README.md', description: 'Remove the README' } },
+          { id: 'toolu_rm', name: 'Bash', input: { command: 'git rm README.md', description: 'Remove the README' } },
         ],
       },
       { text: 'Understood: README.md stays.' },
@@ -139,12 +139,12 @@ describe('approving tool calls in the browser (claude_agent_sdk, permission_mode
     await editor.fill(JSON.stringify({ ...proposed, new_string: EDITED }, null, 2));
     await card(page, 'Edit').getByTestId('approval-edit-submit').click();
 
-    // 3. The Bash rm waits; by now the edited change is in the workspace, not the proposed one.
+    // 3. The Bash `git rm` waits (allowed by the command policy, so it is the annotator's call); by now the edited change is in the workspace, not the proposed one.
     await card(page, 'Bash').waitFor({ timeout: 60_000 });
     const source = readFileSync(parser, 'utf8');
     expect(source).toContain(EDITED);
     expect(source).not.toContain(PROPOSED);
-    expect(await card(page, 'Bash').getByTestId('approval-command').innerText()).toBe('rm README.md');
+    expect(await card(page, 'Bash').getByTestId('approval-command').innerText()).toBe('git rm README.md');
     await card(page, 'Bash').getByTestId('approval-deny').click();
     await card(page, 'Bash').getByTestId('approval-deny-message').fill('Never delete the README');
     await screenshot(page, 'approvals-04-deny');
@@ -163,7 +163,7 @@ describe('approving tool calls in the browser (claude_agent_sdk, permission_mode
       .toEqual([
         'Approved Read src/parser.py',
         'Approved Edit src/parser.py (input edited)',
-        "Denied Bash: rm README.md — 'Never delete the README'",
+        "Denied Bash: git rm README.md — 'Never delete the README'",
       ]);
     await page.getByTestId('trace').evaluate((el) => {
       el.scrollTop = el.scrollHeight;
