@@ -1,28 +1,31 @@
 /**
  * @module server/workspace-files
- * The workspace as it was at a checkpoint, read straight from git: the file list
- * (`git ls-tree`) and one file's content (`git show`). Run with execFile, never a shell, and
- * only for commits that belong to the session, at paths that cannot escape the tree.
+ * The workspace as it was at a checkpoint, read from the session's checkpoint repository (the
+ * server's own git directory, never the workspace's `.git`, which the agent can write): the file
+ * list (`git ls-tree`) and one file's content (`git cat-file`). Sealed git processes
+ * (checkpoints/git/git.ts), only for commits that belong to the session, at paths that cannot
+ * escape the tree.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { git as sealedGit } from '../checkpoints/git/git.js';
 import type { SessionRecord, Store } from '../store/types.js';
 import { ApiError, BadRequestError, NotFoundError } from './errors.js';
 
-const run = promisify(execFile);
-
 export const MAX_FILE_BYTES = 1024 * 1024;
 
-async function git(cwd: string, args: string[], maxBuffer = 64 * 1024 * 1024): Promise<string> {
-  const { stdout } = await run('git', args, { cwd, maxBuffer, encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
-  return stdout;
+async function git(gitDir: string, args: string[]): Promise<string> {
+  return (await sealedGit(args, { gitDir })).stdout;
 }
 
 /**
  * Resolve `commit` (a full or abbreviated sha, or undefined for the workspace's HEAD) to a full
  * sha that is one of the session's checkpoints: its base commit or a step's checkpoint.
  */
-export async function resolveCheckpoint(store: Store, session: SessionRecord, commit?: string): Promise<string> {
+export async function resolveCheckpoint(
+  store: Store,
+  session: SessionRecord,
+  gitDir: string,
+  commit?: string,
+): Promise<string> {
   if (commit !== undefined && !/^[0-9a-f]{4,64}$/i.test(commit)) {
     throw new BadRequestError(`commit must be a hexadecimal sha, got ${JSON.stringify(commit)}`);
   }
@@ -32,7 +35,7 @@ export async function resolveCheckpoint(store: Store, session: SessionRecord, co
   if (commit === undefined) {
     let head: string;
     try {
-      head = (await git(session.workspace, ['rev-parse', '--verify', 'HEAD^{commit}'])).trim();
+      head = (await git(gitDir, ['rev-parse', '--verify', 'HEAD^{commit}'])).trim();
     } catch {
       throw new NotFoundError(`the workspace ${session.workspace} has no commit yet`);
     }
@@ -45,8 +48,8 @@ export async function resolveCheckpoint(store: Store, session: SessionRecord, co
   return matches[0]!;
 }
 
-export async function listFiles(workspace: string, commit: string): Promise<string[]> {
-  const out = await git(workspace, ['ls-tree', '-r', '-z', '--name-only', commit]);
+export async function listFiles(gitDir: string, commit: string): Promise<string[]> {
+  const out = await git(gitDir, ['ls-tree', '-r', '-z', '--name-only', commit]);
   return out.split('\0').filter((p) => p.length > 0);
 }
 
@@ -74,14 +77,14 @@ export interface FileAtCommit {
   size: number;
 }
 
-export async function readFileAt(workspace: string, commit: string, rawPath: string): Promise<FileAtCommit> {
+export async function readFileAt(gitDir: string, commit: string, rawPath: string): Promise<FileAtCommit> {
   const path = checkRelativePath(rawPath);
   const object = `${commit}:${path}`;
   let type: string;
   let size: number;
   try {
-    type = (await git(workspace, ['cat-file', '-t', object])).trim();
-    size = Number((await git(workspace, ['cat-file', '-s', object])).trim());
+    type = (await git(gitDir, ['cat-file', '-t', object])).trim();
+    size = Number((await git(gitDir, ['cat-file', '-s', object])).trim());
   } catch {
     throw new NotFoundError(`no file ${path} at ${commit.slice(0, 12)}`);
   }
@@ -92,12 +95,7 @@ export async function readFileAt(workspace: string, commit: string, rawPath: str
       'too_large',
     );
   }
-  const { stdout } = await run('git', ['cat-file', 'blob', object], {
-    cwd: workspace,
-    maxBuffer: MAX_FILE_BYTES + 1024,
-    encoding: 'buffer',
-  });
-  const buf = stdout as Buffer;
-  const binary = buf.includes(0);
-  return { path, commit, content: binary ? '' : buf.toString('utf8'), binary, size };
+  const text = await git(gitDir, ['cat-file', 'blob', object]);
+  const binary = text.includes('\0');
+  return { path, commit, content: binary ? '' : text, binary, size };
 }
