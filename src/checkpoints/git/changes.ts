@@ -396,7 +396,7 @@ export class ChangeDetector {
       this.remember(rel, st, cur);
       return;
     }
-    const state = await this.hash(rel, st);
+    const state = await this.hash(rel, st, cur === 'tree' ? null : cur);
     if (!state) {
       await this.deleteTracked(rel, cur === 'tree' ? null : cur, out);
       return;
@@ -469,7 +469,8 @@ export class ChangeDetector {
     return this.o.db.write('tree', serializeTree(rows));
   }
 
-  private async hash(rel: string, st: Stats): Promise<FileState | null> {
+  /** `known`: what the tree has at `rel`; content equal to it is not written again. */
+  private async hash(rel: string, st: Stats, known: FileState | null = null): Promise<FileState | null> {
     const sig = `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}:${st.mode}`;
     const hit = this.cache.get(rel);
     const perm = permOf(st);
@@ -485,7 +486,7 @@ export class ChangeDetector {
         return null;
       }
     } else {
-      oid = await this.o.db.writeFileBlob(abs, st.size);
+      oid = await this.o.db.writeFileBlob(abs, st.size, known?.oid);
     }
     if (!oid) return null;
     const state = withPerm(modeOf(st), oid);

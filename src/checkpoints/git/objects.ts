@@ -80,7 +80,7 @@ export class ObjectStore {
    * Store the regular file at `abs` (`size` bytes when it was lstat'ed) as a blob; its id, or
    * null when it is no longer a readable regular file.
    */
-  async writeFileBlob(abs: string, size: number): Promise<string | null> {
+  async writeFileBlob(abs: string, size: number, known?: string): Promise<string | null> {
     if (size >= STREAM_MIN_BYTES) return writeLooseBlob(this.objectsDir, abs, this.aborter.signal);
     let content: Buffer;
     let fd: number | null = null;
@@ -92,6 +92,10 @@ export class ObjectStore {
       return null;
     } finally {
       if (fd !== null) closeSync(fd);
+    }
+    // The blob the tree already has (often packed, e.g. every file at step 0) is not written again.
+    if (known && createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex') === known) {
+      return known;
     }
     return this.write('blob', content);
   }
