@@ -109,7 +109,8 @@ function clear(ws: string, rel: string): void {
   try {
     rmSync(join(ws, rel), { recursive: true, force: true });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOTDIR') throw err; // a parent is a file: nothing there
+    // A parent is a file, or a symlink loop: nothing can be there (`rm -rf` fails the same way).
+    if (!['ENOTDIR', 'ELOOP'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
   }
 }
 
