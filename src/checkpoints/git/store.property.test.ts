@@ -191,6 +191,16 @@ function snapshot(ws: string, rel = ''): Record<string, string> {
   return out;
 }
 
+/** git shows an untracked directory holding a nested repository as one `?? dir/` line. */
+function holdsRepo(dir: string): boolean {
+  try {
+    if (!lstatSync(dir).isDirectory()) return false;
+  } catch {
+    return false;
+  }
+  return readdirSync(dir).some((n) => n === '.git' || holdsRepo(join(dir, n)));
+}
+
 function locks(dir: string): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -243,7 +253,7 @@ async function runSteps(steps: Step[]): Promise<void> {
       await store.syncIndex();
       return git(ws, 'status', '--porcelain')
         .split('\n')
-        .filter((l) => l && !(l.startsWith('?? ') && existsSync(join(ws, l.slice(3), '.git'))));
+        .filter((l) => l && !(l.startsWith('?? ') && holdsRepo(join(ws, l.slice(3)))));
     };
     const check = (what: string) => {
       const head = heads.get(current)!;
@@ -311,7 +321,7 @@ async function runSteps(steps: Step[]): Promise<void> {
     // A nested repository is shown by git as one untracked directory (its files are in the checkpoint).
     const status = git(ws, 'status', '--porcelain')
       .split('\n')
-      .filter((l) => l && !(l.startsWith('?? ') && existsSync(join(ws, l.slice(3), '.git'))));
+      .filter((l) => l && !(l.startsWith('?? ') && holdsRepo(join(ws, l.slice(3)))));
     expect(status).toEqual([]);
     expect(git(ws, 'rev-parse', 'HEAD').trim()).toBe(heads.get(current));
     if (process.env.CHECKPOINT_PROPERTY_TIMING)
