@@ -14,7 +14,7 @@ import { createOpenAIBackend } from './backends/openai/index.js';
 import { createScriptedBackend } from './backends/scripted/index.js';
 import type { AgentBackend, ToolSpec } from './backends/types.js';
 import { BackendError } from './backends/types.js';
-import { GitCheckpointStore } from './checkpoints/git/index.js';
+import { checkpointGitDir, GitCheckpointStore } from './checkpoints/git/index.js';
 import type { CheckpointStore } from './checkpoints/types.js';
 import type { Clock } from './clock.js';
 import type { PotatoConfig } from './config/types.js';
@@ -77,10 +77,21 @@ export function defaultEngineParts(opts: { clock?: Clock } = {}): EngineParts {
       const secretEnvNames = secretNames(config);
       if (sb.type === 'docker') {
         // Claude Code runs in the container: it needs the CLI, the API socket and its config folder.
-        const mounts = () =>
-          config.live_coding_agent.backend === 'claude_agent_sdk'
+        // The checkpoint repository is mounted read-only at its own path: `git log` works inside,
+        // the agent cannot write its config, hooks or refs. Made here first: a missing host path
+        // would be created by the engine, as root.
+        const checkpointMount = () => {
+          if (!config.live_coding_agent.checkpoints.enabled) return [];
+          const gitDir = checkpointGitDir(config, workspace);
+          mkdirSync(gitDir, { recursive: true });
+          return [{ host: gitDir, container: gitDir, readOnly: true }];
+        };
+        const mounts = () => [
+          ...(config.live_coding_agent.backend === 'claude_agent_sdk'
             ? claudeCodeMounts(claudeCodeHostPaths(config.output.path, sessionId))
-            : [];
+            : []),
+          ...checkpointMount(),
+        ];
         return createDockerSandbox(sb, sessionId, { workspace, mounts });
       }
       // As root, the agent runs as a user of its own, and what the server keeps in output.path is private to it.
@@ -93,8 +104,8 @@ export function defaultEngineParts(opts: { clock?: Clock } = {}): EngineParts {
       const groupLedger = new GroupLedger(processGroupsDir(config.output.path));
       return new LocalSandbox({ workspace, maxOutputBytes: sb.max_output_bytes, secretEnvNames, user, groupLedger });
     },
-    createCheckpoints(_config, workspace) {
-      return new GitCheckpointStore(workspace);
+    createCheckpoints(config, workspace) {
+      return new GitCheckpointStore({ workspace, gitDir: checkpointGitDir(config, workspace) });
     },
     executeTool,
     toolSpecs(config) {

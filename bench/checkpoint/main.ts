@@ -114,7 +114,11 @@ async function manyFiles(work: string): Promise<void> {
   git(naive, 'reset', '-q'); // the copy's index stat data is stale; refresh it untimed
   console.log(`generated ${TOP * SUB * FILES} files in ${(performance.now() - t).toFixed(0)} ms`);
 
-  const store = new GitCheckpointStore({ workspace: ours, indexSyncDelayMs: 60_000 });
+  const store = new GitCheckpointStore({
+    workspace: ours,
+    gitDir: path.join(work, 'ours.git'),
+    indexSyncDelayMs: 60_000,
+  });
   t = performance.now();
   await store.init('bench', 'branch-A');
   console.log(
@@ -189,7 +193,12 @@ async function manyFiles(work: string): Promise<void> {
   git(ours, 'fsck', '--no-progress', '--no-dangling');
 
   // (b') the same shell step with watches off: the full stat-scan fallback
-  const scan = new GitCheckpointStore({ workspace: ours, watch: false, indexSyncDelayMs: 60_000 });
+  const scan = new GitCheckpointStore({
+    workspace: ours,
+    gitDir: path.join(work, 'ours.git'),
+    watch: false,
+    indexSyncDelayMs: 60_000,
+  });
   await scan.open('bench', 'branch-A');
   const bScan = await measure(
     Math.max(20, Math.floor(ITERATIONS / 5)),
@@ -263,7 +272,11 @@ async function largeFile(work: string, kind: 'random' | 'text'): Promise<void> {
     rmSync(path.join(work, 'copy.bin'));
   }
 
-  const store = new GitCheckpointStore({ workspace: ours, indexSyncDelayMs: 60_000 });
+  const store = new GitCheckpointStore({
+    workspace: ours,
+    gitDir: `${ours}.git`,
+    indexSyncDelayMs: 60_000,
+  });
   await store.init('bench', 'branch-A');
   const base = store.currentCommit;
   const plainBase = git(plain, 'rev-parse', 'HEAD').trim();

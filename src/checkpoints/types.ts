@@ -30,8 +30,10 @@ export interface CheckpointStore {
   /**
    * Reopen the repository of an existing session (after a restart of the server) with `branch`
    * current, without committing anything; the caller then resets to the last checkpoint.
+   * `heads` (branch name → commit, as the session store has them) repairs what a crash left:
+   * every listed branch ref is set to its head, and session refs not listed are removed.
    */
-  open(sessionId: string, branch: string): Promise<void>;
+  open(sessionId: string, branch: string, heads?: Record<string, string>): Promise<void>;
   /** Called before a shell command runs, so `commit` can learn what it changed without a full scan. */
   beforeCommand(): Promise<void>;
   /** Commit what changed on the current branch; null when nothing changed. */

@@ -3,9 +3,11 @@
  * `potato apply SESSION [--branch NAME] --repo PATH [--project DIR] [--as NEW]`: a new branch
  * in the user's repository with the session branch's result as one commit (results/apply).
  */
+
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { checkpointGitDir } from '../checkpoints/git/index.js';
 import { applyResult } from '../results/apply.js';
 import { branchResult, ResultError } from '../results/branch-result.js';
 import { openSqliteStore } from '../store/sqlite/store.js';
@@ -39,7 +41,8 @@ export function register(program: Command): void {
       try {
         const session = store.getSession(sessionId);
         if (!session) throw new UsageError(`no session ${sessionId} in ${dbPath}`);
-        const result = branchResult(store, session, options.branch);
+        const gitDir = checkpointGitDir({ output: { path: path.resolve(options.project) } }, session.workspace);
+        const result = branchResult(store, session, gitDir, options.branch);
         const applied = await applyResult(result, {
           repo: path.resolve(options.repo),
           ...(options.as ? { as: options.as } : {}),

@@ -14,6 +14,8 @@ export class ResultError extends Error {
 
 export interface BranchResult {
   session: SessionRecord;
+  /** The session's checkpoint repository (the server's own git directory). */
+  gitDir: string;
   branch: BranchRecord;
   base: string;
   /** The commit holding the branch's last checkpointed state. */
@@ -23,7 +25,7 @@ export interface BranchResult {
 }
 
 /** The branch named `name` (default: the session's current branch) and its last checkpoint. */
-export function branchResult(store: Store, session: SessionRecord, name?: string): BranchResult {
+export function branchResult(store: Store, session: SessionRecord, gitDir: string, name?: string): BranchResult {
   if (!session.base_commit) {
     throw new ResultError(
       `session ${session.id} has no checkpoints (live_coding_agent.checkpoints.enabled was false): there is no result to take`,
@@ -45,6 +47,7 @@ export function branchResult(store: Store, session: SessionRecord, name?: string
   const last = [...path].reverse().find((s) => s.checkpoint);
   return {
     session,
+    gitDir,
     branch,
     base: session.base_commit,
     commit: last?.checkpoint ?? session.base_commit,
@@ -54,10 +57,10 @@ export function branchResult(store: Store, session: SessionRecord, name?: string
 
 /** The branch's diff from the session's base, as `git apply` takes it. */
 export function resultPatch(r: BranchResult): Promise<string> {
-  return diffCommits(r.session.workspace, r.base, r.commit);
+  return diffCommits(r.gitDir, r.base, r.commit);
 }
 
 /** The commit the session's workspace started from in the user's repository, or null (not a repository). */
 export function userBase(r: BranchResult): Promise<string | null> {
-  return parentOf(r.session.workspace, r.base);
+  return parentOf(r.gitDir, r.base);
 }

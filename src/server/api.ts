@@ -9,6 +9,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { compress } from 'hono/compress';
 import { getCookie } from 'hono/cookie';
 import { z } from 'zod';
+import { checkpointGitDir } from '../checkpoints/git/index.js';
 import type { PotatoConfig } from '../config/types.js';
 import { errField, type Logger } from '../log/logger.js';
 import type { SessionEvent } from '../session/events.js';
@@ -331,19 +332,21 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
 
   app.get('/api/sessions/:id/tree', async (c) => {
     const session = own(c.req.param('id'), c.get('user'));
-    const commit = await resolveCheckpoint(store, session, c.req.query('commit') || undefined);
-    return c.json({ commit, files: await listFiles(session.workspace, commit) });
+    const gitDir = checkpointGitDir(config, session.workspace);
+    const commit = await resolveCheckpoint(store, session, gitDir, c.req.query('commit') || undefined);
+    return c.json({ commit, files: await listFiles(gitDir, commit) });
   });
 
   app.get('/api/sessions/:id/file', async (c) => {
     const session = own(c.req.param('id'), c.get('user'));
     const path = c.req.query('path');
     if (!path) throw new BadRequestError('give the file with ?path=');
-    const commit = await resolveCheckpoint(store, session, c.req.query('commit') || undefined);
-    return c.json(await readFileAt(session.workspace, commit, path));
+    const gitDir = checkpointGitDir(config, session.workspace);
+    const commit = await resolveCheckpoint(store, session, gitDir, c.req.query('commit') || undefined);
+    return c.json(await readFileAt(gitDir, commit, path));
   });
 
-  app.route('/', resultRoutes({ store, own }));
+  app.route('/', resultRoutes({ store, own, gitDirOf: (s) => checkpointGitDir(config, s.workspace) }));
   app.route('/', leadRoutes({ config, store }));
 
   app.all('/api/*', (c) => c.json({ error: `no route ${c.req.method} ${c.req.path}`, code: 'not_found' }, 404));

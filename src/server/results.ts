@@ -13,8 +13,13 @@ import { BadRequestError, NotFoundError } from './errors.js';
 /** A shell word: the path as it is when it is plain, else single-quoted. */
 const shellWord = (s: string) => (/^[\w./@:+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
-export function resultRoutes(deps: { store: Store; own: (id: string, user: string) => SessionRecord }): Hono<ApiEnv> {
-  const { store, own } = deps;
+export function resultRoutes(deps: {
+  store: Store;
+  own: (id: string, user: string) => SessionRecord;
+  /** The session's checkpoint repository (outside its workspace). */
+  gitDirOf: (session: SessionRecord) => string;
+}): Hono<ApiEnv> {
+  const { store, own, gitDirOf } = deps;
   const app = new Hono<ApiEnv>();
 
   app.get('/api/sessions/:id/result', (c) => {
@@ -36,7 +41,7 @@ export function resultRoutes(deps: { store: Store; own: (id: string, user: strin
     const session = own(c.req.param('id'), c.get('user'));
     let result: ReturnType<typeof branchResult>;
     try {
-      result = branchResult(store, session, c.req.param('name'));
+      result = branchResult(store, session, gitDirOf(session), c.req.param('name'));
     } catch (err) {
       if (err instanceof ResultError) {
         throw session.base_commit ? new NotFoundError(err.message) : new BadRequestError(err.message);

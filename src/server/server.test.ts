@@ -3,6 +3,7 @@
  * The server over real HTTP and WebSockets with the real SQLite store, driven by a
  * SessionManager double (the engine has its own tests; the end-to-end ones are in test/server).
  */
+
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -18,6 +19,7 @@ import {
   Watcher,
   writeConfig,
 } from '../../test/server/harness.js';
+import { checkpointGitDir } from '../checkpoints/git/index.js';
 import type { PotatoConfig } from '../config/types.js';
 import { ControlError } from '../session/types.js';
 import type { Step } from '../steps/types.js';
@@ -923,7 +925,9 @@ describe('workspace at a checkpoint', () => {
           GIT_COMMITTER_EMAIL: 't@t',
         },
       }).trim();
-    git('init', '-q');
+    // The layout the checkpoint store makes: the server's git directory outside the workspace.
+    mkdirSync(path.dirname(checkpointGitDir(rig.config, ws)), { recursive: true });
+    git('init', '-q', `--separate-git-dir=${checkpointGitDir(rig.config, ws)}`);
     writeFileSync(path.join(ws, 'src', 'app.py'), 'print("v1")\n');
     writeFileSync(path.join(ws, 'README.md'), '# hi\n');
     git('add', '-A');
@@ -979,6 +983,12 @@ describe('workspace at a checkpoint', () => {
     git('commit', '-qm', 'step 2');
     rig.store.insertStep({ ...step(s.id, 1, { type: 'message', content: '' }), checkpoint: git('rev-parse', 'HEAD') });
     expect((await rig.alice.json('GET', `/api/sessions/${s.id}/file?path=huge.txt`)).status).toBe(413);
+    // The workspace's .git is the agent's to write: the API reads the server's repository only.
+    const before = await rig.alice.json('GET', `/api/sessions/${s.id}/tree`);
+    writeFileSync(path.join(ws, '.git'), 'gitdir: /nonexistent\n');
+    const again = await rig.alice.json('GET', `/api/sessions/${s.id}/tree`);
+    expect(again).toEqual(before);
+    expect(again.status).toBe(200);
   });
 });
 

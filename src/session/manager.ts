@@ -207,7 +207,14 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     if (checkpoints) {
       const head = branch.head_step_id ? store.getStep(branch.head_step_id) : null;
       const commit = head?.checkpoint ?? session.base_commit;
-      await checkpoints.open(sessionId, branch.git_ref);
+      // The session store's heads are the truth: refs a crash left elsewhere are put back.
+      const heads: Record<string, string> = {};
+      for (const b of store.listBranches(sessionId)) {
+        const at = b.head_step_id ?? b.fork_step_id;
+        const h = at ? store.getStep(at)?.checkpoint : session.base_commit;
+        if (h) heads[b.git_ref] = h;
+      }
+      await checkpoints.open(sessionId, branch.git_ref, heads);
       if (commit) await checkpoints.reset(commit);
       await sandbox.afterRestore?.();
     }

@@ -358,6 +358,22 @@ describe('directory_list and file_search', () => {
     expect(sub.payload).toMatchObject({ entries: ['src/deep/deeper/', 'src/deep/deeper/x.py', 'src/deep/util.ts'] });
   });
 
+  it('refuses file_read and file_edit on the workspace .git (the checkpoint repository pointer), also through a symlink', async () => {
+    fs.symlinkSync('.git', path.join(ws, 'g'));
+    const attempts = [
+      await run('file_read', { path: '.git/config' }),
+      await run('file_edit', { path: '.git/config', new_text: '[core]\n\tfsmonitor = touch /tmp/x\n' }),
+      await run('file_edit', { path: './.git/hooks/post-checkout', new_text: '#!/bin/sh\n' }),
+      await run('file_read', { path: 'g/config' }),
+    ];
+    for (const out of attempts) {
+      expect(out.isError).toBe(true);
+      expect(out.result).toMatch(/\.git, which points at the checkpoint repository/);
+    }
+    expect(fs.readFileSync(path.join(ws, '.git/config'), 'utf8')).toBe('def parse_config\n');
+    expect(fs.existsSync(path.join(ws, '.git/hooks/post-checkout'))).toBe(false);
+  });
+
   it('searches with a regex, limited by a glob, never inside .git', async () => {
     const out = await run('file_search', { pattern: 'def parse_\\w+', glob: '*.py' });
     expect(out.payload).toEqual({

@@ -2,11 +2,33 @@
  * @module tools/file-tools
  * file_read and file_edit (which also writes whole files) on a sandbox.
  */
+import { realpathSync } from 'node:fs';
+import { relative, sep } from 'node:path';
 import type { Sandbox } from '../sandbox/types.js';
 import { SandboxError } from '../sandbox/types.js';
 import { formatRanges, modifiedLines, unifiedDiff } from './edit-diff.js';
 import type { ToolInput } from './specs.js';
 import { ToolFailure, type ToolResult } from './tool-result.js';
+
+/**
+ * The workspace's `.git` is the server's pointer to the checkpoint repository (kept outside the
+ * workspace): refused by name and through any symlink that leads to it.
+ */
+export function refuseCheckpointInternals(sandbox: Sandbox, rel: string): void {
+  let real = rel;
+  try {
+    real = relative(realpathSync(sandbox.workspace), realpathSync(sandbox.resolve(rel)))
+      .split(sep)
+      .join('/');
+  } catch {
+    // Missing: judged by its name.
+  }
+  if (rel.split('/')[0] === '.git' || real.split('/')[0] === '.git') {
+    throw new ToolFailure(
+      `${rel} is the workspace's .git, which points at the checkpoint repository Potato Live keeps for rollback: file tools cannot read or write it (run git commands such as \`git log\` or \`git diff\` to look at history).`,
+    );
+  }
+}
 
 export async function fileRead(
   sandbox: Sandbox,
@@ -14,6 +36,7 @@ export async function fileRead(
   input: ToolInput<'file_read'>,
   maxBytes: number,
 ): Promise<ToolResult> {
+  refuseCheckpointInternals(sandbox, rel);
   const text = await sandbox.readFile(rel);
   if (text.includes('\0')) throw new ToolFailure(`${rel} is a binary file; file_read only reads text`);
   const lines = text.split('\n');
@@ -62,6 +85,7 @@ function countOccurrences(haystack: string, needle: string): number {
 }
 
 export async function fileEdit(sandbox: Sandbox, rel: string, input: ToolInput<'file_edit'>): Promise<ToolResult> {
+  refuseCheckpointInternals(sandbox, rel);
   let before: string | null;
   try {
     before = await sandbox.readFile(rel);

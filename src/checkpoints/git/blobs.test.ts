@@ -72,7 +72,9 @@ function patch(file: string, at: number, bytes: string): void {
 
 function open(d: string): GitCheckpointStore {
   // No background index sync mid-test: its race with ref updates is issue 11 item 1, not this file's.
-  const s = new GitCheckpointStore({ workspace: d, indexSyncDelayMs: 600_000 });
+  // The checkpoint repository is the server's, beside the workspace (never inside it).
+  dirs.push(`${d}.checkpoints`);
+  const s = new GitCheckpointStore({ workspace: d, gitDir: `${d}.checkpoints`, indexSyncDelayMs: 600_000 });
   stores.push(s);
   return s;
 }
@@ -118,7 +120,9 @@ describe('large files in a packed repository', () => {
     expect(sha(readFileSync(join(d, 'noise.bin')))).toBe(changed.noise);
 
     expect(readdirSync(d).filter((n) => n.startsWith('.potato-restore-'))).toEqual([]);
-    expect(readdirSync(join(d, '.git', 'objects')).filter((n) => n.startsWith('.potato-restore-'))).toEqual([]);
+    expect(readdirSync(join(`${d}.checkpoints`, 'objects')).filter((n) => n.startsWith('.potato-restore-'))).toEqual(
+      [],
+    );
     await s.close();
     expect(git(d, 'fsck', '--strict', '--no-progress')).toBe('');
     expect(git(d, 'status', '--porcelain')).toBe('');
@@ -132,7 +136,7 @@ describe('large files in a packed repository', () => {
     patch(join(d, 'big.bin'), 3 * MB, 'potato-live-17byt');
     const changed = sha(readFileSync(join(d, 'big.bin')));
     const step1 = (await s.commit({ message: 'step 1' }))!;
-    const objects = join(d, '.git', 'objects');
+    const objects = join(`${d}.checkpoints`, 'objects');
     const temps = () =>
       [...readdirSync(d), ...readdirSync(objects)].filter(
         (n) => n.startsWith('.potato-restore-') || n.startsWith('tmp_obj_'),
@@ -178,7 +182,7 @@ describe('large files in a packed repository', () => {
 
   it('a FIFO or symlink swapped in after the lstat is not read: no hang, no file outside followed', async () => {
     const d = packedRepo({ 'a.txt': Buffer.from('a\n') });
-    const db = new ObjectStore(join(d, '.git', 'objects'), d);
+    const db = new ObjectStore(join(d, '.git', 'objects'), join(d, '.git'));
     execFileSync('mkfifo', [join(d, 'pipe')]);
     symlinkSync('/etc/hostname', join(d, 'link'));
     for (const size of [10, STREAM_MIN_BYTES * 4]) {

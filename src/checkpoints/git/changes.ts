@@ -12,6 +12,7 @@
  * cannot be added. The full scan compares lstat signatures with a stat cache and hashes only
  * files whose signature moved or is too recent to trust (git's "racy" case).
  */
+
 import {
   type FSWatcher,
   lstatSync,
@@ -25,8 +26,9 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import type { IgnoreChecker } from './ignore.js';
-import type { ObjectStore } from './objects.js';
-import { type FileState, sameState, type WorkTree } from './tree.js';
+import type { IndexStat } from './index-file.js';
+import { type ObjectStore, serializeTree, TREE_MODE, type TreeEntry } from './objects.js';
+import { DIR_MODE, type FileState, NESTED_MODE, sameState, type WorkTree } from './tree.js';
 
 export type ChangeSet = Map<string, FileState | null>;
 
@@ -34,6 +36,7 @@ interface CacheEntry {
   sig: string;
   oid: string;
   mode: string;
+  stat: IndexStat;
   /** The file's ctime was too close to when it was recorded to trust an unchanged signature. */
   racy: boolean;
 }
@@ -52,6 +55,19 @@ function readQueueLimit(): number {
 export function modeOf(st: Stats): string {
   if (st.isSymbolicLink()) return '120000';
   return st.mode & 0o100 ? '100755' : '100644';
+}
+
+/** Permission bits as the filesystem has them (setuid/setgid/sticky included); none for a symlink. */
+export function permOf(st: Stats): number | undefined {
+  return st.isSymbolicLink() ? undefined : st.mode & 0o7777;
+}
+
+/** A nested repository's `.git`, as stored: a tree (directory) or a blob (a `.git` file or symlink). */
+export interface NestedRecord {
+  kind: 'dir' | 'file' | 'link';
+  oid: string;
+  /** Permission bits of every file and directory inside (paths relative to the `.git`; '' is itself). */
+  perms: Record<string, number>;
 }
 
 export interface DetectorOptions {
@@ -75,6 +91,8 @@ export class ChangeDetector {
   private flushSeq = 0;
   private flushWaiters = new Map<string, () => void>();
   private trustBefore = 0;
+  /** Nested repositories met since the last answer (their `.git` is examined whole). */
+  private readonly nestedSeen = new Set<string>();
   /** Why the last answer came from a full scan, for the benchmark and tests to report. */
   lastMode: 'watch' | 'full' | 'paths' = 'full';
 
@@ -86,7 +104,7 @@ export class ChangeDetector {
    * Install the watches and fill the stat cache. The tree is what the disk held at `capturedAt`
    * (ms): a file whose times are older than that is taken as the tree says, without reading it.
    */
-  async start(capturedAt: number): Promise<void> {
+  async start(capturedAt: number): Promise<ChangeSet> {
     this.trustBefore = capturedAt - RACY_MS;
     if (this.watching) {
       try {
@@ -99,11 +117,14 @@ export class ChangeDetector {
         this.watching = false;
       }
     }
-    await this.scanDir('', new Map());
+    const out: ChangeSet = new Map();
+    await this.scanDir('', out);
+    await this.examineNested(out);
     this.needFull = !this.watching;
     this.trustBefore = 0;
     this.dirty.clear();
     this.events = 0;
+    return out;
   }
 
   get isWatching(): boolean {
@@ -121,6 +142,7 @@ export class ChangeDetector {
     if (this.watching && !this.needFull) await this.flush();
     if (!this.watching || this.needFull || this.events >= this.queueLimit - 1) {
       await this.fullScan(out);
+      await this.examineNested(out);
       return out;
     }
     const paths = [...this.dirty].sort();
@@ -129,10 +151,11 @@ export class ChangeDetector {
     if (paths.some((p) => p === '.gitignore' || p.endsWith('/.gitignore'))) {
       this.o.ignore.restart();
       await this.fullScan(out);
+      await this.examineNested(out);
       return out;
     }
     this.lastMode = 'watch';
-    for (const p of paths) await this.examine(p, out, false);
+    await this.examineAll(paths, out, false);
     return out;
   }
 
@@ -140,12 +163,49 @@ export class ChangeDetector {
   async collectPaths(paths: string[]): Promise<ChangeSet> {
     const out: ChangeSet = new Map();
     this.lastMode = 'paths';
-    for (const p of paths) await this.examine(p, out, true);
+    await this.examineAll(paths, out, true);
     if (paths.some((p) => p === '.gitignore' || p.endsWith('/.gitignore'))) {
       this.o.ignore.restart();
       this.needFull = true;
     }
     return out;
+  }
+
+  /** Each path, then the directories holding them (one may have become empty or been made), then nested repositories. */
+  private async examineAll(paths: string[], out: ChangeSet, deep: boolean): Promise<void> {
+    const parents = new Set<string>();
+    for (const p of paths) {
+      await this.examine(p, out, deep);
+      for (let d = parentOf(p); d !== ''; d = parentOf(d)) {
+        if (parents.has(d)) break;
+        parents.add(d);
+      }
+    }
+    for (const d of parents) {
+      const st = this.lstat(d);
+      if (st?.isDirectory()) await this.examineDirRecord(d, st, out);
+    }
+    await this.examineNested(out);
+  }
+
+  /** Every nested repository's `.git` is compared in full on every answer (their insides are not watched). */
+  private async examineNested(out: ChangeSet): Promise<void> {
+    const known = new Set([...this.o.tree().extras.nested.keys(), ...this.nestedSeen]);
+    this.nestedSeen.clear();
+    for (const g of known) {
+      if (out.has(g)) continue;
+      const st = this.lstat(g);
+      const parent = this.lstat(parentOf(g));
+      const state = st && parent?.isDirectory() ? await this.snapshotNested(g, st) : null;
+      const cur = await this.o.tree().lookup(g);
+      if (!sameState(cur === 'tree' ? null : cur, state)) out.set(g, state);
+    }
+  }
+
+  /** The stat data of `path` when the file on disk is the one with `state` (for the index). */
+  statFor(path: string, state: FileState): IndexStat | null {
+    const hit = this.cache.get(path);
+    return hit && hit.oid === state.oid && hit.mode === state.mode ? hit.stat : null;
   }
 
   /** After the store wrote a file itself (reset), remember its signature so it is not re-hashed. */
@@ -167,6 +227,14 @@ export class ChangeDetector {
     if (!this.watching || this.needFull) return;
     await this.flush();
     for (const p of paths) this.dirty.delete(p);
+  }
+
+  /** Watch directories the store itself made (their contents are what it wrote, already noted). */
+  watchMade(dirs: string[]): void {
+    for (const rel of dirs) {
+      const st = this.lstat(rel);
+      if (st?.isDirectory()) this.watchDir(rel, st.ino);
+    }
   }
 
   close(): void {
@@ -219,10 +287,17 @@ export class ChangeDetector {
     if (cur?.ino === ino) return;
     cur?.w.close();
     try {
-      const w = watch(join(this.o.root, rel), { persistent: false }, (_ev, name) => {
+      const w = watch(join(this.o.root, rel), { persistent: false }, (ev, name) => {
         this.events++;
-        if (name == null) this.needFull = true;
-        else this.dirty.add(rel ? `${rel}/${name}` : String(name));
+        if (name == null) {
+          this.needFull = true;
+          return;
+        }
+        const child = rel ? `${rel}/${name}` : String(name);
+        this.dirty.add(child);
+        // The entry itself was made, removed or moved: a watch on the directory that was there is
+        // dead, even if a new directory got the same inode number (then it would look watched).
+        if (ev === 'rename' && this.watchers.has(child)) this.unwatchUnder(child);
       });
       w.on('error', () => {
         // A watched directory that vanished is reported by its parent; anything else is a lost watch.
@@ -255,6 +330,7 @@ export class ChangeDetector {
   }
 
   private async deleteTracked(rel: string, cur: FileState | 'tree' | null, out: ChangeSet): Promise<void> {
+    for (const r of this.o.tree().recordsUnder(rel)) out.set(r, null);
     if (cur === 'tree') {
       for (const f of (await this.o.tree().filesUnder(rel)).keys()) {
         out.set(f, null);
@@ -273,13 +349,22 @@ export class ChangeDetector {
     deep: boolean,
     known?: { cur: FileState | 'tree' | null; ignored?: boolean },
   ): Promise<void> {
-    if (rel.split('/').includes('.git')) return;
+    const parts = rel.split('/');
+    const gitAt = parts.indexOf('.git');
+    if (gitAt === 0) return; // the workspace's own `.git`: the server's pointer, never content
+    if (gitAt > 0) {
+      this.nestedSeen.add(parts.slice(0, gitAt + 1).join('/'));
+      return;
+    }
     const cur = known ? known.cur : await this.o.tree().lookup(rel);
     const st = this.lstat(rel);
     if (!st || !(st.isFile() || st.isSymbolicLink() || st.isDirectory())) {
       await this.deleteTracked(rel, cur, out);
       this.unwatchUnder(rel);
       return;
+    }
+    if (!st.isDirectory()) {
+      for (const r of this.o.tree().recordsUnder(rel)) out.set(r, null);
     }
     if (st.isDirectory()) {
       if (cur !== null && cur !== 'tree') {
@@ -291,7 +376,10 @@ export class ChangeDetector {
         const ignored = known?.ignored ?? (await this.o.ignore.check([rel]))[0];
         if (ignored) return;
       }
-      if (!deep && this.watchers.get(rel)?.ino === st.ino) return;
+      if (!deep && this.watchers.get(rel)?.ino === st.ino) {
+        await this.examineDirRecord(rel, st, out);
+        return;
+      }
       await this.scanDir(rel, out, st);
       return;
     }
@@ -306,12 +394,13 @@ export class ChangeDetector {
       cur !== 'tree' &&
       st.ctimeMs < this.trustBefore &&
       st.mtimeMs < this.trustBefore &&
-      modeOf(st) === cur.mode
+      modeOf(st) === cur.mode &&
+      permOf(st) === cur.perm
     ) {
       this.remember(rel, st, cur);
       return;
     }
-    const state = await this.hash(rel, st);
+    const state = await this.hash(rel, st, cur === 'tree' ? null : cur);
     if (!state) {
       await this.deleteTracked(rel, cur === 'tree' ? null : cur, out);
       return;
@@ -319,10 +408,79 @@ export class ChangeDetector {
     if (cur === 'tree' || !sameState(cur, state)) out.set(rel, state);
   }
 
-  private async hash(rel: string, st: Stats): Promise<FileState | null> {
+  /** A directory is recorded when git cannot restore it as it is: empty, or permissions not the default. */
+  private async examineDirRecord(rel: string, st: Stats, out: ChangeSet, empty?: boolean): Promise<void> {
+    let isEmpty = empty;
+    if (isEmpty === undefined) {
+      try {
+        isEmpty = readdirSync(join(this.o.root, rel)).length === 0;
+      } catch {
+        return;
+      }
+    }
+    const perm = st.mode & 0o7777;
+    const tree = this.o.tree();
+    const state: FileState | null = isEmpty || perm !== tree.defaults.dir ? { mode: DIR_MODE, oid: '', perm } : null;
+    const cur = await tree.lookup(`${rel}/`);
+    if (!sameState(cur === 'tree' ? null : cur, state)) out.set(`${rel}/`, state);
+  }
+
+  /** Store a nested repository's `.git` whole: its files as blobs in a tree, every permission in its record. */
+  private async snapshotNested(gitRel: string, st: Stats): Promise<FileState | null> {
+    const perms: Record<string, number> = {};
+    let record: NestedRecord;
+    if (st.isDirectory()) {
+      const oid = await this.nestedTree(gitRel, '', st, perms);
+      if (!oid) return null;
+      record = { kind: 'dir', oid, perms };
+    } else {
+      const h = await this.hash(gitRel, st);
+      if (!h) return null;
+      record = { kind: st.isSymbolicLink() ? 'link' : 'file', oid: h.oid, perms: { '': st.mode & 0o7777 } };
+    }
+    return { mode: NESTED_MODE, oid: this.o.db.write('blob', Buffer.from(JSON.stringify(record))) };
+  }
+
+  private async nestedTree(
+    gitRel: string,
+    inside: string,
+    st: Stats,
+    perms: Record<string, number>,
+  ): Promise<string | null> {
+    const abs = inside ? `${gitRel}/${inside}` : gitRel;
+    perms[inside] = st.mode & 0o7777;
+    let names: string[];
+    try {
+      names = readdirSync(join(this.o.root, abs));
+    } catch {
+      return null;
+    }
+    const rows: [string, TreeEntry][] = [];
+    for (const n of names) {
+      const childInside = inside ? `${inside}/${n}` : n;
+      const cst = this.lstat(`${gitRel}/${childInside}`);
+      if (!cst) continue;
+      if (cst.isDirectory()) {
+        const oid = await this.nestedTree(gitRel, childInside, cst, perms);
+        if (oid) rows.push([n, { mode: TREE_MODE, oid }]);
+      } else if (cst.isFile() || cst.isSymbolicLink()) {
+        const h = await this.hash(`${gitRel}/${childInside}`, cst);
+        if (!h) continue;
+        rows.push([n, { mode: h.mode, oid: h.oid }]);
+        if (cst.isFile()) perms[childInside] = cst.mode & 0o7777;
+      }
+    }
+    return this.o.db.write('tree', serializeTree(rows));
+  }
+
+  /** `known`: what the tree has at `rel`; content equal to it is not written again. */
+  private async hash(rel: string, st: Stats, known: FileState | null = null): Promise<FileState | null> {
     const sig = `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}:${st.mode}`;
     const hit = this.cache.get(rel);
-    if (hit && !hit.racy && hit.sig === sig) return { mode: hit.mode, oid: hit.oid };
+    const perm = permOf(st);
+    const withPerm = (mode: string, oid: string): FileState =>
+      perm === undefined ? { mode, oid } : { mode, oid, perm };
+    if (hit && !hit.racy && hit.sig === sig) return withPerm(hit.mode, hit.oid);
     const abs = join(this.o.root, rel);
     let oid: string | null;
     if (st.isSymbolicLink()) {
@@ -333,10 +491,10 @@ export class ChangeDetector {
         return null;
       }
     } else {
-      oid = await this.o.db.writeFileBlob(abs, st.size);
+      oid = await this.o.db.writeFileBlob(abs, st.size, known?.oid);
     }
     if (!oid) return null;
-    const state = { mode: modeOf(st), oid };
+    const state = withPerm(modeOf(st), oid);
     this.remember(rel, st, state);
     return state;
   }
@@ -346,6 +504,15 @@ export class ChangeDetector {
       sig: `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}:${st.mode}`,
       oid: state.oid,
       mode: state.mode,
+      stat: {
+        ctimeMs: st.ctimeMs,
+        mtimeMs: st.mtimeMs,
+        dev: st.dev,
+        ino: st.ino,
+        uid: st.uid,
+        gid: st.gid,
+        size: st.size,
+      },
       racy: st.ctimeMs >= Date.now() - RACY_MS || st.mtimeMs >= Date.now() - RACY_MS,
     });
   }
@@ -367,6 +534,8 @@ export class ChangeDetector {
     const fresh = names.filter((n) => n !== '.git' && !tracked.has(n));
     const ignored = await this.o.ignore.check(fresh.map(child));
     const ignoredSet = new Set(fresh.filter((_, i) => ignored[i]));
+    if (rel !== '') await this.examineDirRecord(rel, dirStat, out, names.length === 0);
+    if (rel !== '' && names.includes('.git')) this.nestedSeen.add(`${rel}/.git`);
     for (const n of names) {
       if (n === '.git' || ignoredSet.has(n)) continue;
       await this.examine(child(n), out, true, { cur: tracked.get(n) ?? null, ignored: false });
@@ -379,4 +548,9 @@ export class ChangeDetector {
       }
     }
   }
+}
+
+function parentOf(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i < 0 ? '' : p.slice(0, i);
 }

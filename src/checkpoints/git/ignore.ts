@@ -1,10 +1,12 @@
 /**
  * @module checkpoints/git/ignore
  * Whether new paths are ignored, answered by git itself (one long-lived
- * `git check-ignore --stdin -z -v -n --no-index`), so .gitignore files at every level,
- * .git/info/exclude and core.excludesFile mean exactly what they mean to `git add -A`.
+ * `git check-ignore --stdin -z -v -n --no-index`), so .gitignore files at every level and the
+ * repository's info/exclude mean exactly what they mean to `git add -A`. The process is sealed
+ * (git.ts): no global excludes file, nothing the workspace says is run.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { type SealedGitOptions, spawnGit } from './git.js';
 
 interface Waiter {
   resolve: (ignored: boolean) => void;
@@ -17,7 +19,7 @@ export class IgnoreChecker {
   private fields: string[] = [];
   private partial = '';
 
-  constructor(private readonly cwd: string) {}
+  constructor(private readonly where: SealedGitOptions) {}
 
   /** One answer per path, in order: true when git would leave the path out of `git add -A`. */
   check(paths: string[]): Promise<boolean[]> {
@@ -51,7 +53,7 @@ export class IgnoreChecker {
 
   private ensure(): ChildProcessWithoutNullStreams {
     if (this.child) return this.child;
-    const child = spawn('git', ['check-ignore', '--stdin', '-z', '-v', '-n', '--no-index'], { cwd: this.cwd });
+    const child = spawnGit(['check-ignore', '--stdin', '-z', '-v', '-n', '--no-index'], this.where);
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
       if (this.child !== child) return;

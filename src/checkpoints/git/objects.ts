@@ -54,7 +54,8 @@ export class ObjectStore {
 
   constructor(
     private readonly objectsDir: string,
-    private readonly repoDir: string,
+    /** The server's git directory: every git process here runs sealed against it (git.ts). */
+    private readonly gitDir: string,
   ) {}
 
   write(type: ObjectType, content: Buffer): string {
@@ -79,7 +80,7 @@ export class ObjectStore {
    * Store the regular file at `abs` (`size` bytes when it was lstat'ed) as a blob; its id, or
    * null when it is no longer a readable regular file.
    */
-  async writeFileBlob(abs: string, size: number): Promise<string | null> {
+  async writeFileBlob(abs: string, size: number, known?: string): Promise<string | null> {
     if (size >= STREAM_MIN_BYTES) return writeLooseBlob(this.objectsDir, abs, this.aborter.signal);
     let content: Buffer;
     let fd: number | null = null;
@@ -92,6 +93,10 @@ export class ObjectStore {
       return null;
     } finally {
       if (fd !== null) closeSync(fd);
+    }
+    // The blob the tree already has (often packed, e.g. every file at step 0) is not written again.
+    if (known && createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex') === known) {
+      return known;
     }
     return this.write('blob', content);
   }
@@ -123,7 +128,7 @@ export class ObjectStore {
       const signal = this.aborter.signal;
       if (existsSync(loose)) await inflateLooseBlob(loose, oid, tmp, mode, signal);
       else {
-        await git(this.repoDir, ['cat-file', 'blob', oid], { stdoutFile: { path: tmp, mode }, signal });
+        await git(['cat-file', 'blob', oid], { gitDir: this.gitDir, stdoutFile: { path: tmp, mode }, signal });
         const got = (await stat(tmp)).size;
         if (got !== info.size) {
           throw new BlobError(`git cat-file wrote ${got} bytes of blob ${oid}, which has ${info.size}.`);
@@ -168,7 +173,7 @@ export class ObjectStore {
 
   private batchOf(): CatFileBatch {
     if (this.aborter.signal.aborted) throw new BlobError('the checkpoint store is closed.');
-    this.batch ??= new CatFileBatch(this.repoDir);
+    this.batch ??= new CatFileBatch(this.gitDir);
     return this.batch;
   }
 }
@@ -195,8 +200,8 @@ class CatFileBatch {
   private body: { type: ObjectType; size: number } | null = null;
   private failed: Error | null = null;
 
-  constructor(cwd: string) {
-    this.child = gitProcess(cwd, ['cat-file', '--batch-command']);
+  constructor(gitDir: string) {
+    this.child = gitProcess(['cat-file', '--batch-command'], { gitDir });
     this.child.on('stdout', (chunk: Buffer) => {
       this.chunks.push(chunk);
       this.buffered += chunk.length;

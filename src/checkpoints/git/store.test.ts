@@ -63,8 +63,14 @@ function snapshot(dir: string, rel = ''): Record<string, string> {
   return out;
 }
 
+/** The server keeps the repository outside the workspace; tests put it beside it. */
+function gitDirOf(workspace: string): string {
+  return `${workspace}.checkpoints`;
+}
+
 function store(workspace: string, watch = true): GitCheckpointStore {
-  const s = new GitCheckpointStore({ workspace, watch, indexSyncDelayMs: 50 });
+  dirs.push(gitDirOf(workspace));
+  const s = new GitCheckpointStore({ workspace, gitDir: gitDirOf(workspace), watch, indexSyncDelayMs: 50 });
   stores.push(s);
   return s;
 }
@@ -331,17 +337,59 @@ describe('reset and branches', () => {
     expect(git(d, 'fsck', '--strict', '--no-progress', '--no-dangling')).toBe('');
   });
 
-  it('follows a commit the agent made itself with git inside the workspace', async () => {
+  it('never reads the workspace .git: a repository, symlink or file the agent puts there is replaced by the pointer, unread', async () => {
     const d = userRepo();
     const s = store(d);
-    await s.init('s', 'branch-A');
+    const init = await s.init('s', 'branch-A');
+    const pointer = readFileSync(join(d, '.git'), 'utf8');
+    expect(pointer).toBe(`gitdir: ${gitDirOf(d)}\n`);
+    const marker = join(tempDir(), 'ran');
+    const evil = tempDir();
+    git(evil, 'init', '-q');
+    git(evil, 'config', 'core.fsmonitor', `touch ${marker}`);
+    for (const replace of [
+      () => {
+        rmSync(join(d, '.git'));
+        git(d, 'init', '-q');
+        git(d, 'config', 'core.fsmonitor', `touch ${marker}`);
+      },
+      () => {
+        rmSync(join(d, '.git'), { recursive: true, force: true });
+        symlinkSync(join(evil, '.git'), join(d, '.git'));
+      },
+      () => {
+        rmSync(join(d, '.git'), { recursive: true, force: true });
+        writeFileSync(join(d, '.git'), `gitdir: ${join(evil, '.git')}\n`);
+      },
+    ]) {
+      replace();
+      put(d, 'README.md', `${Math.random()}\n`);
+      const c = await s.commit({ message: 'step' });
+      expect(c).not.toBeNull();
+      await s.syncIndex();
+      expect(existsSync(marker)).toBe(false);
+      await s.reset(init.baseCommit);
+      expect(lstatSync(join(d, '.git')).isFile()).toBe(true);
+      expect(readFileSync(join(d, '.git'), 'utf8')).toBe(pointer);
+      expect(git(d, 'rev-parse', 'HEAD').trim()).toBe(init.baseCommit);
+      expect(existsSync(marker)).toBe(false);
+    }
+    expect(readFileSync(join(gitDirOf(d), 'config'), 'utf8')).not.toContain('fsmonitor = touch');
+  });
+
+  it('keeps its own head when someone else commits on the branch: the ref goes back, the change goes into the next checkpoint', async () => {
+    const d = userRepo();
+    const s = store(d);
+    const init = await s.init('s', 'branch-A');
     await s.syncIndex();
     put(d, 'README.md', 'by agent\n');
     git(d, 'commit', '-qam', 'agent commit');
-    const agent = git(d, 'rev-parse', 'HEAD').trim();
+    expect(git(d, 'rev-parse', 'HEAD').trim()).not.toBe(init.baseCommit);
     put(d, 'src/parser.py', 'after\n');
     const c = await s.commit({ message: 'Step 3' });
-    expect(git(d, 'rev-parse', `${c}^`).trim()).toBe(agent);
+    expect(git(d, 'rev-parse', 'potato/s/branch-A').trim()).toBe(c);
+    expect(git(d, 'rev-parse', `${c}^`).trim()).toBe(init.baseCommit);
     expect(git(d, 'show', `${c}:src/parser.py`)).toBe('after\n');
+    expect(git(d, 'show', `${c}:README.md`)).toBe('by agent\n');
   });
 });

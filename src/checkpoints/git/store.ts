@@ -1,22 +1,25 @@
 /**
  * @module checkpoints/git/store
  * The git CheckpointStore: one commit per changing step on a per-session branch
- * (`refs/heads/potato/<session>/<branch>`), written in process (objects, ref, reflog) so that a
- * checkpoint costs milliseconds; real git is used for the rare, whole-repository operations
- * (step 0 with `git add -A`, diffs, syncing the index).
+ * (`refs/heads/potato/<session>/<branch>`), written in process (objects, refs, reflog, index) in
+ * a git directory the server owns outside the workspace (see repo.ts). The only git processes
+ * are sealed ones (git.ts): ignore rules, diffs, reading packed objects.
  *
- * The index is synced lazily: a `git reset -q` (index := HEAD, stat data kept) runs in the
- * background once the store has been idle for `indexSyncDelayMs`, and again on close(). Keeping
- * it in sync on every checkpoint would mean rewriting a 20,000-entry index file each step.
+ * One writer: every operation that changes refs, the index, the records or the workspace runs
+ * through `exclusive()`, one at a time, the idle index write included. Nothing else moves a ref:
+ * a ref found elsewhere than the store's head is put back (and the workspace rescanned).
+ *
+ * Exact: contents are stored as raw bytes (no attributes, filters or eol conversion apply), and
+ * what git cannot hold — permission bits other than 644/755, empty directories, directories
+ * with other permissions, nested repositories' `.git` — is kept in the store's own record per
+ * checkpoint (`potato/<session>/records/<commit>.json` in the git directory).
  */
 import {
-  appendFileSync,
-  copyFileSync,
+  chmodSync,
   existsSync,
   lstatSync,
   mkdirSync,
   readFileSync,
-  realpathSync,
   renameSync,
   rmdirSync,
   rmSync,
@@ -24,40 +27,44 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
-import { PotatoError } from '../../errors.js';
 import type { CheckpointInit, CheckpointStore, CommitRequest } from '../types.js';
-import { ChangeDetector, type ChangeSet } from './changes.js';
+import { ChangeDetector, type ChangeSet, type NestedRecord } from './changes.js';
 import { git } from './git.js';
 import { IgnoreChecker } from './ignore.js';
-import { EMPTY_TREE, ObjectStore, parseCommit } from './objects.js';
-import { type FileState, sameState, WorkTree } from './tree.js';
+import { writeIndexFile } from './index-file.js';
+import { EMPTY_TREE, ObjectStore, parseCommit, parseTree, TREE_MODE } from './objects.js';
+import { CheckpointError, CheckpointRepo, ZERO } from './repo.js';
+import {
+  type FileState,
+  isRecordKey,
+  NESTED_MODE,
+  parseExtras,
+  STANDARD_DEFAULTS,
+  sameState,
+  WorkTree,
+} from './tree.js';
+
+export { CheckpointError };
 
 export interface GitCheckpointOptions {
-  /** The workspace: the top level of an existing repository, or a directory to initialise. */
+  /** The workspace: a directory (with the user's `.git` copied in, or none). */
   workspace: string;
+  /**
+   * The checkpoint repository's git directory: a server-owned folder outside the workspace that
+   * the agent cannot write (e.g. `<output.path>/checkpoints/<session>`).
+   */
+  gitDir: string;
   /** Prefix of the step-0 message, `<prefix> Step 0: Initial state` (config `commit_message_prefix`). */
   messagePrefix?: string;
   /** Learn what shell commands changed from inotify watches (default) or from full stat scans. */
   watch?: boolean;
-  /** Idle time before the index is synced in the background (default 300 ms). */
+  /** Idle time before the index is written (default 300 ms); it is always written on close(). */
   indexSyncDelayMs?: number;
   author?: { name: string; email: string };
 }
 
 const NAME_RE = /^(?!.*\.\.)(?!.*\.lock$)[A-Za-z0-9_][A-Za-z0-9._-]*$/;
-const ZERO = '0'.repeat(40);
-
-/** A checkpoint operation that failed; `not_found`, `conflict`, `bad_request` when the caller asked wrongly. */
-export class CheckpointError extends PotatoError<'checkpoint_failed' | 'not_found' | 'conflict' | 'bad_request'> {
-  override name = 'CheckpointError';
-  constructor(
-    message: string,
-    code: 'checkpoint_failed' | 'not_found' | 'conflict' | 'bad_request' = 'checkpoint_failed',
-    options?: ErrorOptions,
-  ) {
-    super(message, code, options);
-  }
-}
+const DEFAULT_AUTHOR = 'Potato Live <potato-live@localhost>';
 
 interface SessionRecord {
   baseCommit: string;
@@ -67,8 +74,7 @@ interface SessionRecord {
 
 export class GitCheckpointStore implements CheckpointStore {
   private readonly root: string;
-  private gitDir = '';
-  private commonDir = '';
+  private readonly repo: CheckpointRepo;
   private db!: ObjectStore;
   private ignore!: IgnoreChecker;
   private detector!: ChangeDetector;
@@ -77,18 +83,22 @@ export class GitCheckpointStore implements CheckpointStore {
   private branch = '';
   private head = '';
   private headTree = '';
-  private ident = '';
+  private headExtras = '';
+  private readonly ident: string;
   private syncTimer: NodeJS.Timeout | null = null;
-  private syncRunning: Promise<void> | null = null;
-  private syncAgain = false;
+  private indexStale = false;
   private closed = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Directories made while restoring a checkpoint, to be watched. */
+  private readonly madeDirs: string[] = [];
 
   private readonly opts: GitCheckpointOptions;
 
-  /** `workspace` alone, or the workspace with options. */
-  constructor(opts: GitCheckpointOptions | string) {
-    this.opts = typeof opts === 'string' ? { workspace: opts } : opts;
-    this.root = this.opts.workspace;
+  constructor(opts: GitCheckpointOptions) {
+    this.opts = opts;
+    this.root = opts.workspace;
+    this.repo = new CheckpointRepo(opts.gitDir, opts.workspace);
+    this.ident = opts.author ? `${opts.author.name} <${opts.author.email}>` : DEFAULT_AUTHOR;
   }
 
   /** The detector's last answer: from the watches, a full scan, or the paths a step named. */
@@ -100,93 +110,123 @@ export class GitCheckpointStore implements CheckpointStore {
     return this.head;
   }
 
-  async init(sessionId: string, firstBranch: string, initialMessage?: string): Promise<CheckpointInit> {
-    await this.openRepo(sessionId, firstBranch);
-    const ref = this.refName(firstBranch);
-    if (this.readRef(ref)) {
-      throw new CheckpointError(
-        `branch ${ref} already exists: this session was started before; reopen it with open(), or choose another session id.`,
-      );
-    }
-    const userBranch =
-      (await git(this.root, ['symbolic-ref', '--short', '-q', 'HEAD'], { okCodes: [1] })).stdout.trim() || null;
-    const userHead =
-      (await git(this.root, ['rev-parse', '--verify', '-q', 'HEAD^{commit}'], { okCodes: [1] })).stdout.trim() || null;
-    const sessionDir = join(this.commonDir, 'potato', sessionId);
-    mkdirSync(sessionDir, { recursive: true });
-    const index = join(this.gitDir, 'index');
-    const tmpIndex = join(sessionDir, 'index.tmp');
-    // Staging is kept aside (uncommitted work itself goes into step 0); a copy also lets
-    // `git add -A` reuse its stat data instead of hashing every file.
-    if (existsSync(index)) {
-      copyFileSync(index, join(sessionDir, 'user-index'));
-      copyFileSync(index, tmpIndex);
-    }
-    const capturedAt = Date.now();
-    const env = { GIT_INDEX_FILE: tmpIndex };
-    await git(this.root, ['add', '-A'], { env });
-    const treeOid = (await git(this.root, ['write-tree'], { env })).stdout.trim();
-    const message = initialMessage ?? `${this.opts.messagePrefix ?? '[potato-checkpoint]'} Step 0: Initial state`;
-    const base = this.writeCommit(treeOid, userHead, message);
-    this.updateRef(ref, base, ZERO, `potato: session ${sessionId} step 0`);
-    writeFileSync(join(this.gitDir, 'HEAD'), `ref: ${ref}\n`);
-    renameSync(tmpIndex, index);
-    const record: SessionRecord = { baseCommit: base, userBranch, userHead };
-    writeFileSync(join(sessionDir, 'session.json'), `${JSON.stringify(record, null, 2)}\n`);
-    await this.startAt(base, capturedAt);
-    return { baseCommit: base, userBranch };
+  get gitDir(): string {
+    return this.repo.gitDir;
   }
 
-  async open(sessionId: string, branch: string): Promise<void> {
-    await this.openRepo(sessionId, branch);
-    const ref = this.refName(branch);
-    const head = this.readRef(ref);
-    if (!head)
-      throw new CheckpointError(
-        `session ${sessionId} has no branch ${branch} in ${this.root}: start it with init().`,
-        'not_found',
-      );
-    writeFileSync(join(this.gitDir, 'HEAD'), `ref: ${ref}\n`);
-    await this.startAt(head, 0);
+  /** One operation at a time: refs, index, records and workspace have one writer. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
   }
 
-  private async openRepo(sessionId: string, branch: string): Promise<void> {
+  init(sessionId: string, firstBranch: string, initialMessage?: string): Promise<CheckpointInit> {
+    return this.exclusive(async () => {
+      this.checkUnused(sessionId, firstBranch);
+      this.checkWorkspace();
+      const { userBranch, userHead } = this.repo.create();
+      this.repo.writePointer();
+      this.openObjects(sessionId, firstBranch);
+      if (userHead) await this.commitInfo(userHead);
+      const baseTree = userHead ? await this.treeOf(userHead) : EMPTY_TREE;
+      this.tree = new WorkTree(this.db, baseTree, undefined, STANDARD_DEFAULTS);
+      // Step 0 is the disk as it is, every file read (raw bytes): nothing is trusted from the copy.
+      const changes = await this.startDetector(0);
+      for (const [p, state] of changes) await this.tree.set(p, state);
+      const treeOid = this.tree.write();
+      const message = initialMessage ?? `${this.opts.messagePrefix ?? '[potato-checkpoint]'} Step 0: Initial state`;
+      const base = this.writeCommit(treeOid, userHead, message);
+      const extras = this.tree.serializeExtras();
+      this.writeRecord(base, extras);
+      const ref = this.refName(firstBranch);
+      this.repo.setHeadRef(ref);
+      this.repo.updateRef(ref, base, ZERO, this.ident, stamp(), `potato: session ${sessionId} step 0`);
+      const record: SessionRecord = { baseCommit: base, userBranch, userHead };
+      writeFileSync(join(this.repo.sessionDir(sessionId), 'session.json'), `${JSON.stringify(record, null, 2)}\n`);
+      this.head = base;
+      this.headTree = treeOid;
+      this.headExtras = extras;
+      await this.writeIndex();
+      return { baseCommit: base, userBranch };
+    });
+  }
+
+  /**
+   * Reopen after a restart. `heads` (branch name → commit, from the session store) repairs the
+   * refs a crash left behind: each listed ref is set to its head, session refs not listed go.
+   */
+  open(sessionId: string, branch: string, heads?: Record<string, string>): Promise<void> {
+    return this.exclusive(async () => {
+      this.checkUnused(sessionId, branch);
+      this.checkWorkspace();
+      if (!this.repo.exists()) {
+        throw new CheckpointError(
+          `session ${sessionId} has no checkpoint repository at ${this.repo.gitDir}: start it with init().`,
+        );
+      }
+      this.repo.reseal();
+      this.openObjects(sessionId, branch);
+      if (heads) await this.repairRefs(heads);
+      const ref = this.refName(branch);
+      const head = this.repo.readRef(ref);
+      if (!head)
+        throw new CheckpointError(`session ${sessionId} has no branch ${branch} in ${this.repo.gitDir}.`, 'not_found');
+      this.repo.setHeadRef(ref);
+      this.repo.writePointer();
+      this.head = head;
+      this.headTree = await this.treeOf(head);
+      this.headExtras = this.readRecord(head);
+      this.tree = new WorkTree(this.db, this.headTree, parseExtras(this.headExtras), STANDARD_DEFAULTS);
+      await this.startDetector(0);
+      this.scheduleIndexSync();
+    });
+  }
+
+  private async repairRefs(heads: Record<string, string>): Promise<void> {
+    const present = this.repo.listSessionRefs(this.sessionId);
+    for (const name of present.keys()) {
+      if (!(name in heads)) this.repo.deleteRef(this.refName(name));
+    }
+    for (const [name, want] of Object.entries(heads)) {
+      checkName('branch name', name);
+      const oid = await this.resolveCommit(want);
+      const cur = present.get(name) ?? ZERO;
+      if (cur !== oid)
+        this.repo.updateRef(this.refName(name), oid, cur, this.ident, stamp(), "potato: repaired to the store's head");
+    }
+  }
+
+  private checkUnused(sessionId: string, branch: string): void {
+    if (this.closed) throw new CheckpointError('the checkpoint store is closed.');
     if (this.head) throw new CheckpointError('this checkpoint store is already in use: create one store per session.');
     checkName('session id', sessionId);
     checkName('branch name', branch);
+  }
+
+  private checkWorkspace(): void {
     if (!existsSync(this.root) || !lstatSync(this.root).isDirectory()) {
       throw new CheckpointError(`workspace ${this.root} is not a directory: create it or fix sandbox.workspace.`);
     }
-    if (!existsSync(join(this.root, '.git'))) await git(this.root, ['init', '-q']);
-    const top = (await git(this.root, ['rev-parse', '--show-toplevel'])).stdout.trim();
-    if (realpathSync(top) !== realpathSync(this.root)) {
-      throw new CheckpointError(
-        `workspace ${this.root} is a subdirectory of the git repository at ${top}: point sandbox.workspace at ${top}, or give the workspace a repository of its own (git init).`,
-      );
-    }
-    this.gitDir = (await git(this.root, ['rev-parse', '--absolute-git-dir'])).stdout.trim();
-    const common = (await git(this.root, ['rev-parse', '--git-common-dir'])).stdout.trim();
-    this.commonDir = isAbsolute(common) ? common : join(this.root, common);
-    this.db = new ObjectStore(join(this.commonDir, 'objects'), this.root);
-    this.ignore = new IgnoreChecker(this.root);
-    this.ident = await this.identity();
+  }
+
+  private openObjects(sessionId: string, branch: string): void {
+    this.db = new ObjectStore(join(this.repo.gitDir, 'objects'), this.repo.gitDir);
+    this.ignore = new IgnoreChecker({ gitDir: this.repo.gitDir, workTree: this.root });
     this.sessionId = sessionId;
     this.branch = branch;
   }
 
-  private async startAt(head: string, capturedAt: number): Promise<void> {
-    this.head = head;
-    this.headTree = await this.treeOf(head);
-    this.tree = new WorkTree(this.db, this.headTree);
+  private async startDetector(capturedAt: number): Promise<ChangeSet> {
     this.detector = new ChangeDetector({
       root: this.root,
-      gitDir: this.gitDir,
+      gitDir: this.repo.gitDir,
       db: this.db,
       ignore: this.ignore,
       tree: () => this.tree,
       watch: this.opts.watch ?? true,
     });
-    await this.detector.start(capturedAt);
+    return this.detector.start(capturedAt);
   }
 
   async beforeCommand(): Promise<void> {
@@ -195,87 +235,122 @@ export class GitCheckpointStore implements CheckpointStore {
     this.assertOpen();
   }
 
-  async commit(req: CommitRequest): Promise<string | null> {
-    this.assertOpen();
-    await this.adoptForeignHead();
-    const changes = req.paths
-      ? await this.detector.collectPaths(req.paths.map((p) => this.relPath(p)))
-      : await this.detector.collect();
-    for (const [p, state] of changes) await this.tree.set(p, state);
-    const treeOid = this.tree.write();
-    if (treeOid === this.headTree) return null;
-    const oid = this.writeCommit(treeOid, this.head, req.message);
-    this.updateRef(this.refName(this.branch), oid, this.head, `commit: ${req.message.split('\n')[0]}`);
-    this.head = oid;
-    this.headTree = treeOid;
-    this.scheduleIndexSync();
-    return oid;
-  }
-
-  async reset(commit: string): Promise<void> {
-    this.assertOpen();
-    await this.adoptForeignHead();
-    const oid = await this.resolveCommit(commit);
-    await this.switchWorkspace(oid);
-    this.updateRef(this.refName(this.branch), oid, this.head, `reset: moving to ${oid}`);
-    this.head = oid;
-    this.scheduleIndexSync();
-  }
-
-  async createBranch(name: string, commit: string): Promise<void> {
-    this.assertOpen();
-    checkName('branch name', name);
-    const ref = this.refName(name);
-    if (this.readRef(ref))
-      throw new CheckpointError(
-        `branch ${name} already exists in session ${this.sessionId}: use checkoutBranch.`,
-        'conflict',
+  commit(req: CommitRequest): Promise<string | null> {
+    return this.exclusive(async () => {
+      this.assertOpen();
+      this.keepRefs();
+      const changes = req.paths
+        ? await this.detector.collectPaths(req.paths.map((p) => this.relPath(p)))
+        : await this.detector.collect();
+      for (const [p, state] of changes) await this.tree.set(p, state);
+      const treeOid = this.tree.write();
+      const extras = this.tree.serializeExtras();
+      if (treeOid === this.headTree && extras === this.headExtras) return null;
+      const oid = this.writeCommit(treeOid, this.head, req.message);
+      this.writeRecord(oid, extras);
+      this.repo.updateRef(
+        this.refName(this.branch),
+        oid,
+        this.head,
+        this.ident,
+        stamp(),
+        `commit: ${req.message.split('\n')[0]}`,
       );
-    const oid = await this.resolveCommit(commit);
-    await this.adoptForeignHead();
-    await this.switchWorkspace(oid);
-    this.updateRef(ref, oid, ZERO, `branch: created from ${oid}`);
-    this.setHead(name, oid);
+      this.head = oid;
+      this.headTree = treeOid;
+      this.headExtras = extras;
+      this.scheduleIndexSync();
+      return oid;
+    });
   }
 
-  async checkoutBranch(name: string): Promise<void> {
-    this.assertOpen();
-    checkName('branch name', name);
-    const oid = this.readRef(this.refName(name));
-    if (!oid)
-      throw new CheckpointError(
-        `branch ${name} does not exist in session ${this.sessionId}: create it first.`,
-        'not_found',
-      );
-    await this.adoptForeignHead();
-    await this.switchWorkspace(oid);
-    this.setHead(name, oid);
+  reset(commit: string): Promise<void> {
+    return this.exclusive(async () => {
+      this.assertOpen();
+      this.keepRefs();
+      const oid = await this.resolveCommit(commit);
+      await this.switchWorkspace(oid);
+      this.repo.updateRef(this.refName(this.branch), oid, this.head, this.ident, stamp(), `reset: moving to ${oid}`);
+      this.head = oid;
+      this.scheduleIndexSync();
+    });
+  }
+
+  createBranch(name: string, commit: string): Promise<void> {
+    return this.exclusive(async () => {
+      this.assertOpen();
+      checkName('branch name', name);
+      const ref = this.refName(name);
+      if (this.repo.readRef(ref))
+        throw new CheckpointError(
+          `branch ${name} already exists in session ${this.sessionId}: use checkoutBranch.`,
+          'conflict',
+        );
+      const oid = await this.resolveCommit(commit);
+      this.keepRefs();
+      await this.switchWorkspace(oid);
+      this.repo.setHeadRef(ref);
+      this.repo.updateRef(ref, oid, ZERO, this.ident, stamp(), `branch: created from ${oid}`);
+      this.branch = name;
+      this.head = oid;
+      this.scheduleIndexSync();
+    });
+  }
+
+  checkoutBranch(name: string): Promise<void> {
+    return this.exclusive(async () => {
+      this.assertOpen();
+      checkName('branch name', name);
+      const oid = this.repo.readRef(this.refName(name));
+      if (!oid)
+        throw new CheckpointError(
+          `branch ${name} does not exist in session ${this.sessionId}: create it first.`,
+          'not_found',
+        );
+      this.keepRefs();
+      await this.switchWorkspace(oid);
+      this.repo.setHeadRef(this.refName(name));
+      this.branch = name;
+      this.head = oid;
+      this.scheduleIndexSync();
+    });
   }
 
   async diff(from: string | null, to: string): Promise<string> {
     this.assertOpen();
     const toOid = await this.resolveCommit(to);
     const fromOid = from ? await this.resolveCommit(from) : ((await this.commitInfo(toOid)).parents[0] ?? EMPTY_TREE);
-    const out = await git(this.root, ['diff', '--no-color', '--no-ext-diff', '--no-renames', fromOid, toOid]);
+    // Plumbing without a work tree: no textconv, no external diff, attributes from info/attributes only.
+    const out = await git(
+      ['diff-tree', '-p', '-r', '--no-color', '--no-ext-diff', '--no-textconv', '--no-renames', fromOid, toOid],
+      { gitDir: this.repo.gitDir },
+    );
     return out.stdout;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  close(): Promise<void> {
+    if (this.closed) return this.queue.then(() => {});
     this.closed = true;
-    // First: a restore or checkpoint still streaming a large file stops now (each file stays whole).
-    this.db?.close();
-    this.detector?.close();
-    this.ignore?.close();
     if (this.syncTimer) clearTimeout(this.syncTimer);
     this.syncTimer = null;
-    await this.syncRunning;
-    if (this.head) await this.syncIndex();
+    // First: a restore or checkpoint still streaming a large file stops now (each file stays whole).
+    this.db?.close();
+    return this.exclusive(async () => {
+      this.detector?.close();
+      this.ignore?.close();
+      if (this.head) {
+        // Whatever a user's git (or an agent in the local sandbox) wrote there is undone.
+        this.repo.reseal();
+        this.repo.writePointer();
+        await this.writeIndex();
+      }
+      this.db?.close();
+    });
   }
 
-  /** Make the index equal HEAD now (it is otherwise synced when idle and on close). */
-  async syncIndex(): Promise<void> {
-    await git(this.root, ['reset', '-q']);
+  /** Make the index equal HEAD now (it is otherwise written when idle and on close). */
+  syncIndex(): Promise<void> {
+    return this.exclusive(() => this.writeIndex());
   }
 
   // ---------------------------------------------------------------------------------------
@@ -289,41 +364,36 @@ export class GitCheckpointStore implements CheckpointStore {
     return `refs/heads/potato/${this.sessionId}/${branch}`;
   }
 
-  private setHead(branch: string, oid: string): void {
-    this.branch = branch;
-    this.head = oid;
-    writeFileSync(join(this.gitDir, 'HEAD'), `ref: ${this.refName(branch)}\n`);
-    this.scheduleIndexSync();
-  }
-
-  /** Someone ran git in the workspace (HEAD moved, or a commit on our branch): follow, then rescan. */
-  private async adoptForeignHead(): Promise<void> {
+  /**
+   * The store's heads are the truth. If someone else moved HEAD or the branch (a user's git in
+   * the workspace, an agent in the local sandbox), put them back and rescan the disk: whatever
+   * that commit changed is on disk and goes into the next checkpoint.
+   */
+  private keepRefs(): void {
     const ref = this.refName(this.branch);
-    let headFile = '';
-    try {
-      headFile = readFileSync(join(this.gitDir, 'HEAD'), 'utf8').trim();
-    } catch {
-      // No HEAD file yet: it is written just below.
+    let moved = false;
+    if (this.repo.headRef() !== ref) {
+      this.repo.setHeadRef(ref);
+      moved = true;
     }
-    if (headFile !== `ref: ${ref}`) writeFileSync(join(this.gitDir, 'HEAD'), `ref: ${ref}\n`);
-    const cur = this.readRef(ref);
-    if (cur === this.head && headFile === `ref: ${ref}`) return;
-    if (cur && cur !== this.head) {
-      this.head = cur;
-      this.headTree = await this.treeOf(cur);
-      this.tree = new WorkTree(this.db, this.headTree);
-    } else if (!cur) {
-      this.updateRef(ref, this.head, ZERO, 'potato: restore session branch');
+    const cur = this.repo.readRef(ref);
+    if (cur !== this.head) {
+      this.repo.updateRef(ref, this.head, cur ?? ZERO, this.ident, stamp(), "potato: restore the store's head");
+      moved = true;
     }
-    this.detector.invalidate();
+    if (moved) {
+      this.detector.invalidate();
+      this.indexStale = true;
+    }
   }
 
-  /** Make the disk equal the tree of `oid`, touching only paths that differ. */
+  /** Make the disk equal the checkpoint `oid`, touching only paths that differ. */
   private async switchWorkspace(oid: string): Promise<void> {
     const targetTree = await this.treeOf(oid);
+    const targetExtras = this.readRecord(oid);
     const onDisk: ChangeSet = await this.detector.collect();
-    const plan = await this.tree.diffTo(targetTree);
-    const target = new WorkTree(this.db, targetTree);
+    const target = new WorkTree(this.db, targetTree, parseExtras(targetExtras), STANDARD_DEFAULTS);
+    const plan = await this.tree.diffTo(target);
     for (const [p, disk] of onDisk) {
       if (plan.has(p)) continue;
       const want = await target.lookup(p);
@@ -331,60 +401,172 @@ export class GitCheckpointStore implements CheckpointStore {
       if (!sameState(disk, wantFile)) plan.set(p, wantFile);
     }
     for (const [p, state] of plan) {
-      if (state && onDisk.has(p) && sameState(onDisk.get(p), state)) plan.delete(p);
+      if (state && onDisk.has(p) && sameState(onDisk.get(p), state) && !isRecordKey(p)) plan.delete(p);
     }
     const parents = new Set<string>();
     for (const [p, state] of plan) {
-      if (state) continue;
+      if (state || p.endsWith('/')) continue;
       rmSync(join(this.root, p), { force: true, recursive: true });
       this.detector.noteWritten(p, null);
       parents.add(dirname(p));
     }
-    for (const [p, state] of plan) {
-      if (state) await this.writeFile(p, state);
-    }
-    // Git has no empty directories: remove the ones deleted files leave behind, deepest first.
+    // Git has no empty directories: remove the ones deleted files leave behind, deepest first
+    // (the record puts back those the checkpoint had).
     for (const d of [...parents].sort((a, b) => b.length - a.length)) {
       for (let cur = d; cur !== '.' && cur !== ''; cur = dirname(cur)) {
+        if (target.extras.dirs.has(cur)) break;
         try {
           rmdirSync(join(this.root, cur));
         } catch {
-          // Not empty (or already gone): the parents above it stay.
           break;
+        }
+      }
+    }
+    for (const [p, state] of plan) {
+      if (!state || p.endsWith('/')) continue;
+      if (state.mode === NESTED_MODE) await this.writeNested(p, state, target);
+      else await this.writeFile(p, state, target);
+    }
+    const dirKeys = [...plan.keys()].filter((p) => p.endsWith('/')).sort((a, b) => b.length - a.length);
+    for (const key of dirKeys) {
+      const rel = key.slice(0, -1);
+      const want = plan.get(key);
+      const abs = join(this.root, rel);
+      if (want?.perm !== undefined) {
+        this.ensureDir(rel, target);
+        chmodSync(abs, want.perm);
+      } else if ((await target.lookup(rel)) === 'tree') {
+        if (existsSync(abs)) chmodSync(abs, target.defaults.dir);
+      } else {
+        // Not in the checkpoint: remove it, and the parents it leaves empty that the checkpoint lacks too.
+        for (let cur = rel; cur !== '.' && cur !== ''; cur = dirname(cur)) {
+          if (cur !== rel && (target.extras.dirs.has(cur) || (await target.lookup(cur)) === 'tree')) break;
+          try {
+            rmdirSync(join(this.root, cur));
+          } catch {
+            break;
+          }
         }
       }
     }
     this.tree = target;
     this.headTree = targetTree;
+    this.headExtras = targetExtras;
+    this.repo.writePointer();
     // The watch events of these writes are the store's own: drop them so the next step does not re-read the files.
-    await this.detector.forget([...plan.keys()]);
+    // Directories stay dirty: the next answer looks at them once.
+    await this.detector.forget([...plan.keys()].filter((p) => !isRecordKey(p)));
+    // The ones the store made are watched now: a name that was a file may be a directory again,
+    // and its event was just forgotten with the file's.
+    this.detector.watchMade(this.madeDirs.splice(0));
   }
 
-  private async writeFile(rel: string, state: FileState): Promise<void> {
+  /** mkdir -p with each directory made given the default permissions (not the umask's). */
+  private ensureDir(rel: string, target: WorkTree): void {
+    if (rel === '' || rel === '.') return;
     const abs = join(this.root, rel);
+    try {
+      if (lstatSync(abs).isDirectory()) return;
+      rmSync(abs, { force: true });
+    } catch {}
+    this.ensureDir(dirname(rel), target);
+    mkdirSync(abs);
+    chmodSync(abs, target.defaults.dir);
+    this.madeDirs.push(rel);
+  }
+
+  private async writeFile(rel: string, state: FileState, target: WorkTree): Promise<void> {
+    const abs = join(this.root, rel);
+    this.ensureDir(dirname(rel), target);
     if (state.mode === '160000') {
-      mkdirSync(abs, { recursive: true });
+      this.ensureDir(rel, target);
       return;
     }
     let st: ReturnType<typeof lstatSync> | null = null;
     try {
       st = lstatSync(abs);
-    } catch {
-      // Nothing there yet: make its folder; the file is written below.
-      mkdirSync(dirname(abs), { recursive: true });
-    }
-    const exec = state.mode === '100755';
+    } catch {}
     if (state.mode === '120000') {
       const obj = await this.db.read(state.oid);
       if (st) rmSync(abs, { recursive: true, force: true });
       symlinkSync(obj.data.toString('utf8'), abs);
     } else {
-      // A file whose exec bit is unchanged keeps its other mode bits.
-      const keep = st?.isFile() && Boolean(st.mode & 0o100) === exec;
+      const perm = state.perm ?? target.permOf(rel, state.mode)!;
       if (st && !st.isFile() && !st.isSymbolicLink()) rmSync(abs, { recursive: true, force: true });
-      await this.db.checkoutBlob(state.oid, abs, keep && st ? st.mode & 0o7777 : exec ? 0o755 : 0o644);
+      // Written aside and renamed over the path, with exactly the permissions of the checkpoint.
+      await this.db.checkoutBlob(state.oid, abs, perm);
     }
     this.detector.noteWritten(rel, state);
+  }
+
+  /** Put a nested repository's `.git` back exactly as it was stored (or remove it). */
+  private async writeNested(gitRel: string, state: FileState, target: WorkTree): Promise<void> {
+    const abs = join(this.root, gitRel);
+    rmSync(abs, { recursive: true, force: true });
+    const record = JSON.parse((await this.db.read(state.oid)).data.toString('utf8')) as NestedRecord;
+    this.ensureDir(dirname(gitRel), target);
+    if (record.kind === 'link') {
+      symlinkSync((await this.db.read(record.oid)).data.toString('utf8'), abs);
+      return;
+    }
+    if (record.kind === 'file') {
+      writeFileSync(abs, (await this.db.read(record.oid)).data);
+      chmodSync(abs, record.perms[''] ?? 0o644);
+      return;
+    }
+    const dirs: string[] = [];
+    const restore = async (treeOid: string, inside: string): Promise<void> => {
+      const dirAbs = inside ? join(abs, inside) : abs;
+      mkdirSync(dirAbs);
+      dirs.push(inside);
+      const obj = await this.db.read(treeOid);
+      for (const [name, e] of parseTree(obj.data)) {
+        const child = inside ? `${inside}/${name}` : name;
+        if (e.mode === TREE_MODE) await restore(e.oid, child);
+        else if (e.mode === '120000') symlinkSync((await this.db.read(e.oid)).data.toString('utf8'), join(abs, child));
+        else {
+          writeFileSync(join(abs, child), (await this.db.read(e.oid)).data);
+          chmodSync(join(abs, child), record.perms[child] ?? (e.mode === '100755' ? 0o755 : 0o644));
+        }
+      }
+    };
+    await restore(record.oid, '');
+    for (const d of dirs.sort((a, b) => b.length - a.length))
+      chmodSync(d ? join(abs, d) : abs, record.perms[d] ?? 0o755);
+  }
+
+  private writeRecord(commit: string, extras: string): void {
+    if (extras === this.emptyExtrasText()) return;
+    const dir = join(this.repo.sessionDir(this.sessionId), 'records');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${commit}.json`);
+    writeFileSync(`${file}.tmp`, extras);
+    renameSync(`${file}.tmp`, file);
+  }
+
+  private readRecord(commit: string): string {
+    try {
+      return readFileSync(join(this.repo.gitDir, 'potato', this.sessionId, 'records', `${commit}.json`), 'utf8');
+    } catch {
+      return this.emptyExtrasText();
+    }
+  }
+
+  private emptyExtrasText(): string {
+    return new WorkTree(this.db, EMPTY_TREE).serializeExtras();
+  }
+
+  private async writeIndex(): Promise<void> {
+    if (!this.head) return;
+    const files = await this.tree.filesUnder('');
+    const entries = [...files].map(([path, s]) => ({
+      path,
+      mode: s.mode,
+      oid: s.oid,
+      stat: this.detector.statFor(path, s),
+    }));
+    // A user's git holding index.lock right now: the next idle write (or close) does it.
+    this.indexStale = !writeIndexFile(this.repo.gitDir, entries);
   }
 
   private relPath(p: string): string {
@@ -399,14 +581,14 @@ export class GitCheckpointStore implements CheckpointStore {
     return norm;
   }
 
+  /** A full commit id, `HEAD`, or a branch of this session; resolved in process. */
   private async resolveCommit(commit: string): Promise<string> {
-    let oid = commit;
+    let oid: string | null = commit;
     if (!/^[0-9a-f]{40}$/.test(commit)) {
-      const r = await git(this.root, ['rev-parse', '--verify', '-q', `${commit}^{commit}`], { okCodes: [1] });
-      oid = r.stdout.trim();
+      oid = commit === 'HEAD' ? this.head : NAME_RE.test(commit) ? this.repo.readRef(this.refName(commit)) : null;
       if (!oid)
         throw new CheckpointError(
-          `no commit ${commit} in ${this.root}: pass a checkpoint id returned by commit().`,
+          `no commit ${commit} in ${this.repo.gitDir}: pass a checkpoint id returned by commit().`,
           'not_found',
         );
     }
@@ -418,11 +600,10 @@ export class GitCheckpointStore implements CheckpointStore {
     let obj: Awaited<ReturnType<ObjectStore['read']>>;
     try {
       obj = await this.db.read(oid);
-    } catch (err) {
+    } catch {
       throw new CheckpointError(
-        `no commit ${oid} in ${this.root}: pass a checkpoint id returned by commit().`,
+        `no commit ${oid} in ${this.repo.gitDir}: pass a checkpoint id returned by commit().`,
         'not_found',
-        { cause: err },
       );
     }
     if (obj.type !== 'commit') throw new CheckpointError(`${oid} is a ${obj.type}, not a commit.`, 'bad_request');
@@ -434,84 +615,33 @@ export class GitCheckpointStore implements CheckpointStore {
   }
 
   private writeCommit(tree: string, parent: string | null, message: string): string {
-    const stamp = this.stamp();
+    const when = stamp();
     const text =
-      `tree ${tree}\n${parent ? `parent ${parent}\n` : ''}author ${this.ident} ${stamp}\ncommitter ${this.ident} ${stamp}\n\n` +
+      `tree ${tree}\n${parent ? `parent ${parent}\n` : ''}author ${this.ident} ${when}\ncommitter ${this.ident} ${when}\n\n` +
       (message.endsWith('\n') ? message : `${message}\n`);
     return this.db.write('commit', Buffer.from(text, 'utf8'));
   }
 
-  private stamp(): string {
-    const off = -new Date().getTimezoneOffset();
-    const abs = Math.abs(off);
-    const tz = `${off < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}${String(abs % 60).padStart(2, '0')}`;
-    return `${Math.floor(Date.now() / 1000)} ${tz}`;
-  }
-
-  private async identity(): Promise<string> {
-    if (this.opts.author) return `${this.opts.author.name} <${this.opts.author.email}>`;
-    const get = async (k: string) => (await git(this.root, ['config', k], { okCodes: [1] })).stdout.trim();
-    const name = (await get('user.name')) || 'Potato Live';
-    const email = (await get('user.email')) || 'potato-live@localhost';
-    return `${name} <${email}>`;
-  }
-
-  private readRef(ref: string): string | null {
-    try {
-      return readFileSync(join(this.commonDir, ref), 'utf8').trim();
-    } catch {
-      // No loose ref: it may be in packed-refs.
-    }
-    try {
-      for (const line of readFileSync(join(this.commonDir, 'packed-refs'), 'utf8').split('\n')) {
-        if (line.endsWith(` ${ref}`)) return line.slice(0, 40);
-      }
-    } catch {
-      // No packed-refs file: the ref does not exist.
-    }
-    return null;
-  }
-
-  /** Write a loose ref (aside, then renamed) and its reflog line, as git does. */
-  private updateRef(ref: string, oid: string, old: string, why: string): void {
-    const file = join(this.commonDir, ref);
-    mkdirSync(dirname(file), { recursive: true });
-    const tmp = `${file}.lock`;
-    writeFileSync(tmp, `${oid}\n`);
-    renameSync(tmp, file);
-    const line = `${old} ${oid} ${this.ident} ${this.stamp()}\t${why}\n`;
-    const log = join(this.commonDir, 'logs', ref);
-    mkdirSync(dirname(log), { recursive: true });
-    appendFileSync(log, line);
-    appendFileSync(join(this.gitDir, 'logs', 'HEAD'), line);
-  }
-
   private scheduleIndexSync(): void {
+    this.indexStale = true;
     if (this.syncTimer) clearTimeout(this.syncTimer);
     this.syncTimer = setTimeout(() => {
       this.syncTimer = null;
-      this.runIndexSync();
+      if (this.closed || !this.indexStale) return;
+      // Under the same lock as every other write: it can never race a rollback.
+      this.exclusive(() => this.writeIndex()).catch(() => {
+        this.indexStale = true;
+      });
     }, this.opts.indexSyncDelayMs ?? 300);
     this.syncTimer.unref();
   }
+}
 
-  private runIndexSync(): void {
-    if (this.syncRunning) {
-      this.syncAgain = true;
-      return;
-    }
-    this.syncRunning = this.syncIndex()
-      .catch(() => {
-        // A user's git command holding index.lock: the next sync (or close) does it.
-      })
-      .finally(() => {
-        this.syncRunning = null;
-        if (this.syncAgain && !this.closed) {
-          this.syncAgain = false;
-          this.runIndexSync();
-        }
-      });
-  }
+function stamp(): string {
+  const off = -new Date().getTimezoneOffset();
+  const abs = Math.abs(off);
+  const tz = `${off < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}${String(abs % 60).padStart(2, '0')}`;
+  return `${Math.floor(Date.now() / 1000)} ${tz}`;
 }
 
 function checkName(what: string, name: string): void {
