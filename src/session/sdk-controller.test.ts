@@ -271,6 +271,29 @@ describe('a claude_agent_sdk session through the session manager', () => {
     },
   );
 
+  it.runIf(process.geteuid?.() === 0)(
+    'as root, a temp folder the sandbox user cannot pass fails the session, naming it, before Claude Code starts',
+    async () => {
+      rig = await startRig();
+      const saved = process.env.TMPDIR;
+      const closed = join(rig.dir, 'private-tmp');
+      mkdirSync(closed, { mode: 0o700 });
+      process.env.TMPDIR = closed;
+      try {
+        const s = await rig.manager.start({ task: 'anything', annotator: 'ann' });
+        await waitFor(rig, s.id, ended);
+        const session = rig.store.getSession(s.id)!;
+        expect(session.status).toBe('failed');
+        expect(session.end_reason).toContain(`cannot reach the API socket folder ${closed}/potato-api-`);
+        expect(session.end_reason).toContain(`${closed} (mode 700) does not let other users pass through`);
+        expect(rig.server.requests).toHaveLength(0);
+      } finally {
+        if (saved === undefined) delete process.env.TMPDIR;
+        else process.env.TMPDIR = saved;
+      }
+    },
+  );
+
   it('holds a pause in the PreToolUse hook, delivers an instruction in the next request, and rolls back to a step', async () => {
     rig = await startRig();
     const r = rig;

@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Volume } from '../../sandbox/docker/container.js';
-import { chownTree, type SandboxUser } from '../../sandbox/local/user.js';
+import { checkReachable, chownTree, type SandboxUser } from '../../sandbox/local/user.js';
 import { BackendError } from '../types.js';
 
 /** Inside the container. */
@@ -98,6 +98,14 @@ function makeApiDir(apiDir: string, modeOk: (mode: number) => boolean): void {
  * forwarder. Idempotent: a reopened session prepares the same folders again.
  */
 export async function prepareClaudeCodeForUser(paths: ClaudeCodeHostPaths, user: SandboxUser): Promise<void> {
+  // Said plainly here rather than as Claude Code failing to start or to connect.
+  checkReachable(bundledClaudeCode(), user, "the SDK's Claude Code", 'install Potato Live where other users may pass');
+  checkReachable(
+    paths.apiDir,
+    user,
+    'the API socket folder',
+    'start the server with TMPDIR where other users may pass',
+  );
   mkdirSync(paths.configDir, { recursive: true, mode: 0o700 });
   chmodSync(path.dirname(paths.configDir), 0o711);
   await chownTree([paths.configDir], user);

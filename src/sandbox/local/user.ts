@@ -38,7 +38,12 @@ function mayEnter(dir: string, user: SandboxUser): boolean {
  * Refuse to start when the user cannot reach the workspace: its commands start in it, but every
  * tool that resolves an absolute path (python's sys.path, pytest, `cd "$PWD"`) walks from `/`.
  */
-export function checkReachable(workspace: string, user: SandboxUser): void {
+export function checkReachable(
+  workspace: string,
+  user: SandboxUser,
+  what = 'the workspace',
+  elsewhere = 'put output.path where other users may pass',
+): void {
   const parents: string[] = [];
   for (let dir = path.dirname(workspace); ; dir = path.dirname(dir)) {
     parents.unshift(dir);
@@ -47,9 +52,9 @@ export function checkReachable(workspace: string, user: SandboxUser): void {
   for (const dir of parents) {
     if (!mayEnter(dir, user)) {
       throw new SandboxError(
-        `the sandbox user ${user.uid}:${user.gid} (sandbox.local_user) cannot reach the workspace ${workspace}: ` +
+        `the sandbox user ${user.uid}:${user.gid} (sandbox.local_user) cannot reach ${what} ${workspace}: ` +
           `${dir} (mode ${(statSync(dir).mode & 0o777).toString(8)}) does not let other users pass through; ` +
-          `chmod o+x ${dir}, or put output.path where other users may pass`,
+          `chmod o+x ${dir}, or ${elsewhere}`,
         'unavailable',
       );
     }
