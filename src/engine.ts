@@ -99,7 +99,9 @@ export function defaultEngineParts(opts: { clock?: Clock } = {}): EngineParts {
       if (user) {
         const workspaces = dirname(workspace);
         mkdirSync(workspaces, { recursive: true });
-        protectOutput(config.output.path, workspaces, user);
+        // Claude Code's config folders (claude_agent_sdk) are the sandbox user's, like workspaces.
+        const claudeCode = dirname(claudeCodeHostPaths(config.output.path, sessionId).configDir);
+        protectOutput(config.output.path, [workspaces, claudeCode], user);
       }
       const groupLedger = new GroupLedger(processGroupsDir(config.output.path));
       return new LocalSandbox({ workspace, maxOutputBytes: sb.max_output_bytes, secretEnvNames, user, groupLedger });

@@ -85,12 +85,12 @@ describe('potato (in-process)', () => {
         `warning: config ${file} line 12: live_coding_agent.sandbox.image has no effect: it applies to sandbox.type docker only`,
         `warning: config ${file} line 13: live_coding_agent.sandbox.network has no effect: it applies to sandbox.type docker only`,
         `warning: config ${file} line 14: live_coding_agent.sandbox.max_output_bytes has no effect: Claude Code's Bash and Read keep their own output limits with backend claude_agent_sdk`,
-        `warning: config ${file} line 15: live_coding_agent.sandbox.local_user has no effect: with backend claude_agent_sdk, Claude Code runs on the host as the server's own user; use sandbox.type docker to confine it`,
         LOCAL_SANDBOX_NOTE + SDK_LOCAL_NOTE,
       ].join('\n'),
     );
-    // allowed_commands does apply to claude_agent_sdk now: no warning for it.
+    // allowed_commands and local_user do apply to claude_agent_sdk now: no warning for them.
     expect(stderr).not.toContain('allowed_commands');
+    expect(stderr).not.toContain('local_user has no effect');
   });
 
   it('validate exits 2 and lists every problem of a bad config, without a stack trace', async () => {

@@ -23,10 +23,11 @@ export const LOCAL_SANDBOX_NOTE = [
   '',
 ].join('\n');
 
-/** Added for claude_agent_sdk with the local sandbox: Claude Code itself is not run as local_user. */
+/** Added for claude_agent_sdk with the local sandbox: who Claude Code itself runs as, and where the key is. */
 export const SDK_LOCAL_NOTE = [
-  "note: with backend claude_agent_sdk and sandbox.type local, Claude Code and its tools run on the host as the server's own user",
-  '  (root included: sandbox.local_user does not apply), with its network and the API key in its environment. See docs/backends.md.',
+  'note: with backend claude_agent_sdk and sandbox.type local, Claude Code and its tools run on the host with its network.',
+  '  As root, they run as sandbox.local_user and hold only a placeholder key (the server adds the real one);',
+  "  not as root, they run as the server's own user with the API key in their environment. See docs/backends.md.",
   '',
 ].join('\n');
 

@@ -48,12 +48,6 @@ export function configWarnings(data: unknown, cfg: RawConfig): ConfigWarning[] {
       if (key in sandboxData) warn(['live_coding_agent', 'sandbox', key], 'it applies to sandbox.type docker only');
     }
   }
-  if (agent.backend === 'claude_agent_sdk' && agent.sandbox.type === 'local' && 'local_user' in sandboxData) {
-    warn(
-      ['live_coding_agent', 'sandbox', 'local_user'],
-      "with backend claude_agent_sdk, Claude Code runs on the host as the server's own user; use sandbox.type docker to confine it",
-    );
-  }
   if (agent.backend === 'claude_agent_sdk' && 'max_output_bytes' in sandboxData) {
     warn(
       ['live_coding_agent', 'sandbox', 'max_output_bytes'],

@@ -75,8 +75,9 @@ export interface Sandbox {
    */
   afterRestore?(): Promise<void>;
   /**
-   * Docker only: start a long-lived program inside the container, attached to its stdin and
-   * stdout (the Claude Agent SDK's CLI runs this way). Returned at once; a failure to start is an
+   * Start a long-lived program confined like the agent's commands, attached to its stdin and
+   * stdout (the Claude Agent SDK's CLI runs this way): inside the container (docker), or as the
+   * sandbox's own user (local, server running as root; absent otherwise). Returned at once; a failure to start is an
    * `error` event, then `exit`.
    */
   spawn?(req: SpawnRequest): SandboxProcess;

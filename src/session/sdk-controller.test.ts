@@ -5,7 +5,7 @@
  * workspace, against the scripted Messages API on 127.0.0.1.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hono } from 'hono';
@@ -202,6 +202,97 @@ describe('a claude_agent_sdk session through the session manager', () => {
     expect(readFileSync(join(rig.dir, 'repo/parser.py'), 'utf8')).toBe(PARSER);
     expect(readFileSync(join(session.workspace, 'parser.py'), 'utf8')).toContain('text.strip()');
   });
+
+  // As root the local sandbox runs Claude Code as sandbox.local_user (default 61000:61000).
+  it.runIf(process.geteuid?.() === 0)(
+    'as root, Claude Code runs as the sandbox user: no server environment, store or /etc/shadow, the key only at the API',
+    async () => {
+      rig = await startRig();
+      const s = await rig.manager.start({ task: 'Look around, then make parse strip', annotator: 'ann' });
+      const session = rig.store.getSession(s.id)!;
+      const store = join(rig.dir, 'output/potato.db');
+      const bash = (id: string, command: string) => ({ tool_calls: [{ id, name: 'Bash', input: { command } }] });
+      rig.server.enqueue(
+        'anthropic',
+        bash('toolu_id', 'id -u; echo "home=$HOME"'),
+        bash('toolu_environ', `cat /proc/${process.pid}/environ`),
+        bash('toolu_store', `cat ${store}`),
+        bash('toolu_shadow', 'cat /etc/shadow'),
+        // Every environment it can read, Claude Code's own included: the real key is in none.
+        bash('toolu_key', 'cat /proc/[0-9]*/environ 2>/dev/null | grep -c "sk-ant-dum""my"; echo counted'),
+        // Claude Code edits only what it has read.
+        {
+          tool_calls: [{ id: 'toolu_read', name: 'Read', input: { file_path: join(session.workspace, 'parser.py') } }],
+        },
+        {
+          tool_calls: [
+            {
+              id: 'toolu_edit',
+              name: 'Edit',
+              input: {
+                file_path: join(session.workspace, 'parser.py'),
+                old_string: 'return text',
+                new_string: 'return text.strip()',
+              },
+            },
+          ],
+        },
+        { text: 'Done.' },
+      );
+      await waitFor(rig, s.id, ended);
+      expect(rig.store.getSession(s.id)!.end_reason).toBe('the agent finished its work');
+      const steps = rig.store.listSteps(s.id);
+      const out = (id: string) => {
+        const p = steps.find((st) => st.tool_call?.id === id)!.payload;
+        return p.type === 'bash_command' ? p.output : '';
+      };
+      expect(out('toolu_id')).toMatch(/^61000\nhome=.*\.home$/);
+      for (const id of ['toolu_environ', 'toolu_store', 'toolu_shadow']) {
+        expect(out(id)).toMatch(/Permission denied/);
+        expect(out(id)).not.toContain('sk-ant-dummy');
+      }
+      expect(out('toolu_key')).toMatch(/^0\ncounted/);
+
+      // Its edit lands in the workspace and is checkpointed.
+      const edit = steps.find((st) => st.tool_call?.id === 'toolu_edit')!;
+      expect(edit.payload).toMatchObject({ type: 'file_edit', path: 'parser.py' });
+      expect(edit.changed_files).toBe(true);
+      expect(git(session.workspace, 'show', '--format=%s', '--stat', edit.checkpoint!)).toMatch(
+        /Step \d+: Edit parser\.py[\s\S]*parser\.py/,
+      );
+      expect(readFileSync(join(session.workspace, 'parser.py'), 'utf8')).toContain('text.strip()');
+
+      // Its transcripts are its own (a rollback resumes from them); the API got the real key from the forwarder.
+      const transcripts = join(rig.dir, 'output/claude-code', s.id);
+      expect(statSync(transcripts).uid).toBe(61000);
+      const requests = rig.server.modelRequests('anthropic');
+      expect(requests.length).toBe(8);
+      expect(new Set(requests.map((r) => r.headers['x-api-key']))).toEqual(new Set(['sk-ant-dummy']));
+    },
+  );
+
+  it.runIf(process.geteuid?.() === 0)(
+    'as root, a temp folder the sandbox user cannot pass fails the session, naming it, before Claude Code starts',
+    async () => {
+      rig = await startRig();
+      const saved = process.env.TMPDIR;
+      const closed = join(rig.dir, 'private-tmp');
+      mkdirSync(closed, { mode: 0o700 });
+      process.env.TMPDIR = closed;
+      try {
+        const s = await rig.manager.start({ task: 'anything', annotator: 'ann' });
+        await waitFor(rig, s.id, ended);
+        const session = rig.store.getSession(s.id)!;
+        expect(session.status).toBe('failed');
+        expect(session.end_reason).toContain(`cannot reach the API socket folder ${closed}/potato-api-`);
+        expect(session.end_reason).toContain(`${closed} (mode 700) does not let other users pass through`);
+        expect(rig.server.requests).toHaveLength(0);
+      } finally {
+        if (saved === undefined) delete process.env.TMPDIR;
+        else process.env.TMPDIR = saved;
+      }
+    },
+  );
 
   it('holds a pause in the PreToolUse hook, delivers an instruction in the next request, and rolls back to a step', async () => {
     rig = await startRig();

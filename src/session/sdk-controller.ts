@@ -8,17 +8,24 @@
  * resets the workspace with our checkpoints, then resumes the SDK session at the target step's
  * message (forked for a new branch). In permission_mode ask (and restricted, for tools that
  * change the workspace) each tool call waits for the annotator's approve / edit / deny.
- * With the Docker sandbox, Claude Code runs inside the session's container; with any sandbox its
- * Bash calls go through the sandbox's command policy.
+ * With the Docker sandbox, Claude Code runs inside the session's container; with the local one
+ * and the server running as root, as the sandbox's own user; with any sandbox its Bash calls go
+ * through the sandbox's command policy.
  */
 import { rmdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { CLAUDE_CODE_DIR, claudeCodeHostPaths } from '../backends/claude-agent-sdk/container.js';
+import { basename, dirname } from 'node:path';
+import {
+  API_SOCKET,
+  CLAUDE_CODE_DIR,
+  CONFIG_DIR,
+  claudeCodeHostPaths,
+  prepareClaudeCodeForUser,
+} from '../backends/claude-agent-sdk/container.js';
 import type {
   ClaudeAgentRun,
   ClaudeAgentRunRequest,
   ClaudeAgentSdkBackend,
-  ClaudeCodeContainer,
+  ConfinedClaudeCode,
   PermissionAnswer,
   SdkStep,
 } from '../backends/claude-agent-sdk/index.js';
@@ -26,6 +33,7 @@ import type { CheckpointStore } from '../checkpoints/types.js';
 import type { PotatoConfig } from '../config/types.js';
 import { ignored } from '../errors.js';
 import { CONTAINER_WORKSPACE } from '../sandbox/docker/container.js';
+import { LocalSandbox } from '../sandbox/local/local-sandbox.js';
 import type { Sandbox } from '../sandbox/types.js';
 import type { Step, StepPayload, ToolCall } from '../steps/types.js';
 import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
@@ -40,7 +48,7 @@ export interface SdkControllerDeps {
   store: Store;
   hub: EventHub;
   backend: ClaudeAgentSdkBackend;
-  /** Where Claude Code works: a docker sandbox runs it in the container, a local one on the host. */
+  /** Where Claude Code works: a docker sandbox runs it in the container, a local one on the host (as its user when we are root). */
   sandbox: Sandbox;
   /** Null when checkpoints.enabled is false (rollback is then refused). */
   checkpoints: CheckpointStore | null;
@@ -136,8 +144,10 @@ export class SdkSessionController implements SessionControls {
   private gitChain: Promise<unknown> = Promise.resolve();
   private timeout: NodeJS.Timeout | null = null;
   private loop: Promise<void> = Promise.resolve();
-  /** Set when Claude Code runs in the session's container. */
-  private readonly container: ClaudeCodeContainer | null;
+  /** Set when Claude Code runs confined: in the session's container, or as the local sandbox's user. */
+  private readonly confined: ConfinedClaudeCode | null;
+  /** Set when that is the local sandbox's user: its folders are prepared before each run. */
+  private readonly localUser: LocalSandbox['user'] = null;
   /** The workspace as Claude Code sees it. */
   private readonly cwd: string;
 
@@ -147,15 +157,30 @@ export class SdkSessionController implements SessionControls {
     this.rec = new SessionRecorder(deps);
     this.pauseGate = new PauseGate(this.rec);
     const sandbox = deps.sandbox;
-    const spawn = sandbox.type === 'docker' ? sandbox.spawn?.bind(sandbox) : undefined;
-    this.container = spawn
-      ? {
-          spawn,
-          apiSocket: claudeCodeHostPaths(deps.config.output.path, deps.session.id).apiSocket,
-          root: process.getuid?.() === 0,
-        }
-      : null;
-    this.cwd = this.container ? CONTAINER_WORKSPACE : deps.session.workspace;
+    const paths = claudeCodeHostPaths(deps.config.output.path, deps.session.id);
+    const spawn = sandbox.spawn?.bind(sandbox);
+    if (spawn && sandbox.type === 'docker') {
+      this.confined = {
+        spawn,
+        apiSocket: paths.apiSocket,
+        socket: API_SOCKET,
+        configDir: CONFIG_DIR,
+        program: (command) => `${CLAUDE_CODE_DIR}/${basename(command)}`,
+        root: process.getuid?.() === 0,
+      };
+    } else if (spawn && sandbox instanceof LocalSandbox && sandbox.user) {
+      this.localUser = sandbox.user;
+      this.confined = {
+        spawn,
+        apiSocket: paths.apiSocket,
+        socketGroup: sandbox.user.gid,
+        socket: paths.apiSocket,
+        configDir: paths.configDir,
+        program: (command) => command,
+        root: false,
+      };
+    } else this.confined = null;
+    this.cwd = this.confined && sandbox.type === 'docker' ? CONTAINER_WORKSPACE : deps.session.workspace;
   }
 
   get done(): Promise<void> {
@@ -172,7 +197,7 @@ export class SdkSessionController implements SessionControls {
    */
   async check(): Promise<void> {
     await this.deps.backend.check();
-    if (!this.container) return;
+    if (!this.confined || this.deps.sandbox.type !== 'docker') return;
     const probe = await this.deps.sandbox.exec(`${CLAUDE_CODE_DIR}/claude --version`, { timeoutMs: 60_000 });
     if (probe.exitCode !== 0) {
       throw new Error(
@@ -336,7 +361,7 @@ export class SdkSessionController implements SessionControls {
       if (this.timeout) clearTimeout(this.timeout);
       this.timeout = null;
       // The API socket's folder (the socket itself went with the run); a rollback makes it again.
-      if (this.container) await rmdir(dirname(this.container.apiSocket)).catch(() => {});
+      if (this.confined) await rmdir(dirname(this.confined.apiSocket)).catch(() => {});
       // Each git step's failure went to the caller that queued it; here only its end matters.
       await this.gitChain.catch(() => {});
       await Promise.resolve(this.deps.onEnded?.(this.rec.session())).catch(ignored('ending an SDK session'));
@@ -346,12 +371,15 @@ export class SdkSessionController implements SessionControls {
   private async runOnce(launch: Launch) {
     const sb = this.cfg.sandbox;
     const sandbox = this.deps.sandbox;
+    if (this.localUser) {
+      await prepareClaudeCodeForUser(claudeCodeHostPaths(this.deps.config.output.path, this.id), this.localUser);
+    }
     const run = this.deps.backend.run({
       task: this.rec.session().task,
       cwd: this.cwd,
       // Unreadable or absent before the edit: the diff shows it as a new file.
       readFile: (file) => sandbox.readFile(file).catch(() => null),
-      ...(this.container ? { container: this.container } : {}),
+      ...(this.confined ? { confined: this.confined } : {}),
       policy: {
         allowed: sb.allowed_commands,
         restricted: [...sb.restricted_commands, ...(this.cfg.claude_agent_sdk?.restricted_commands ?? [])],

@@ -125,7 +125,9 @@ describe.skipIf(process.geteuid?.() !== 0)('the local sandbox when the server ru
           {
             when: 'append',
             turns: [
-              bash('echo v2 >> a.txt && echo y >> d/f && cat a.txt d/f && touch .git/x; mv .git .g; ls -d .git'),
+              bash(
+                'echo v2 >> a.txt && echo y >> d/f && cat a.txt d/f && touch .git/x 2>&1; mv .git .g 2>&1; ls -d .git',
+              ),
               { text: 'done again' },
             ],
           },

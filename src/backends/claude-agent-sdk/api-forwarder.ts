@@ -1,12 +1,13 @@
 /**
  * @module backends/claude-agent-sdk/api-forwarder
  * The only way out of a Docker session for Claude Code: an HTTP server on a Unix socket (its
- * folder is bind-mounted into the container; the CLI sends its API requests there through
+ * folder is bind-mounted into the container; as the local sandbox's user, Claude Code reaches it
+ * through a folder only that user's group may pass; the CLI sends its API requests there through
  * ANTHROPIC_UNIX_SOCKET) that forwards the Messages API calls, and nothing else, to the configured
  * API base URL. The API key is added here, on the host: the container holds only a placeholder,
  * so neither the CLI's environment nor anything the agent runs can read the real key.
  */
-import { lstat, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, unlink } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 
@@ -36,6 +37,11 @@ export interface ApiForwarderOptions {
   /** The API base URL requests go to, e.g. https://api.anthropic.com. */
   upstream: string;
   apiKey: string;
+  /**
+   * Members of this group may connect (the local sandbox's user, the server being root); without
+   * it only the server's user may. The socket's folder decides who reaches it at all.
+   */
+  group?: number;
 }
 
 export interface ApiForwarder {
@@ -106,6 +112,10 @@ export async function startApiForwarder(opts: ApiForwarderOptions): Promise<ApiF
       resolve();
     });
   });
+  if (opts.group !== undefined) {
+    await chown(opts.socketPath, process.getuid?.() ?? 0, opts.group);
+    await chmod(opts.socketPath, 0o660);
+  }
 
   return {
     async close() {

@@ -6,8 +6,9 @@
  * PreToolUse hook awaits the pause gate and enforces restricted_commands before Bash runs,
  * instructions go in as streaming input, stop is interrupt(), and a rollback resumes the SDK
  * session at the step's message (resume + resumeSessionAt, forkSession for a new branch).
- * With a container (sandbox.type docker) Claude Code itself runs inside it (container.ts): its
- * tools act there, and its API calls go out through a forwarder on the host that holds the key.
+ * Confined (ConfinedClaudeCode: in the Docker sandbox's container, or as the local sandbox's user
+ * when the server is root) Claude Code's tools act as the agent's commands do, and its API calls
+ * go out through a forwarder in the server that holds the key.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -29,7 +30,6 @@ import { readApiKey } from '../api-key.js';
 import { BackendError } from '../types.js';
 import { type AnthropicUsage, fromAnthropicUsage } from '../usage.js';
 import { startApiForwarder } from './api-forwarder.js';
-import { API_SOCKET, CLAUDE_CODE_DIR, CONFIG_DIR } from './container.js';
 import { resultText, toPayload } from './map.js';
 import { loadClaudeAgentSdk } from './sdk.js';
 
@@ -70,13 +70,26 @@ export interface ClaudeAgentHooks {
   onStatus?(message: string): void;
 }
 
-/** Claude Code run inside the session's container (sandbox.type docker). */
-export interface ClaudeCodeContainer {
-  /** Starts a program in the container (DockerSandbox.spawn). */
+/**
+ * Claude Code run confined by the sandbox instead of as the server: inside the session's
+ * container (sandbox.type docker, see container.ts), or as the local sandbox's own user (local,
+ * server running as root). Either way it holds a placeholder key and reaches the API only
+ * through the forwarder's socket.
+ */
+export interface ConfinedClaudeCode {
+  /** Starts a program confined like the agent's commands (Sandbox.spawn). */
   spawn(req: SpawnRequest): SandboxProcess;
-  /** Host path of the socket the container sees at API_SOCKET: the forwarder listens there. */
+  /** Host path of the socket the forwarder listens on. */
   apiSocket: string;
-  /** The container runs as root (Claude Code then needs IS_SANDBOX=1). */
+  /** The socket is handed to this group (the local sandbox's user); unset: left private. */
+  socketGroup?: number;
+  /** The socket's path as Claude Code sees it. */
+  socket: string;
+  /** Claude Code's config folder (its transcripts, read again by `resume`) as it sees it. */
+  configDir: string;
+  /** The SDK's CLI path (SpawnOptions.command) as Claude Code's side sees it. */
+  program(command: string): string;
+  /** Claude Code runs as root there (it then needs IS_SANDBOX=1). */
   root: boolean;
 }
 
@@ -90,8 +103,8 @@ export interface ClaudeAgentRunRequest {
    * symlink the agent made must not make the server read a file of the host into a step.
    */
   readFile?(file: string): Promise<string | null>;
-  /** Run Claude Code inside this container instead of on the host. */
-  container?: ClaudeCodeContainer;
+  /** Run Claude Code confined (in the container, or as the sandbox's user) instead of as the server. */
+  confined?: ConfinedClaudeCode;
   /** The command policy for Bash (default: only claude_agent_sdk.restricted_commands). */
   policy?: CommandPolicy;
   /** sandbox.command_timeout: the longest a Bash call may run. */
@@ -134,7 +147,7 @@ export interface ClaudeAgentSdkOptions {
 
 const READ_ONLY = new Set(['Read', 'Glob', 'Grep']);
 
-/** What Claude Code in a container holds instead of the key; the forwarder swaps in the real one. */
+/** What confined Claude Code holds instead of the key; the forwarder swaps in the real one. */
 const KEY_PLACEHOLDER = 'potato-forwarder-adds-the-key';
 
 /** A queue the SDK reads its user messages from; it stays open while the agent may be instructed. */
@@ -218,7 +231,7 @@ export function createClaudeAgentSdkBackend(
       const mustAsk = (tool: string) =>
         section.permission_mode === 'ask' || (section.permission_mode === 'restricted' && !READ_ONLY.has(tool));
       let sessionId = req.resume?.session_id ?? '';
-      const cwd = req.container ? req.cwd : path.resolve(req.cwd);
+      const cwd = req.confined ? req.cwd : path.resolve(req.cwd);
       const policy = req.policy ?? { restricted: section.restricted_commands };
       const readBefore = (file: unknown) => {
         const p = path.posix.resolve(cwd, String(file ?? ''));
@@ -289,24 +302,25 @@ export function createClaudeAgentSdkBackend(
         ? { BASH_DEFAULT_TIMEOUT_MS: String(req.commandTimeoutMs), BASH_MAX_TIMEOUT_MS: String(req.commandTimeoutMs) }
         : {};
       const common = { CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', ...bashTimeout };
-      const container = req.container;
-      // In a container the key stays on the host: the forwarder on the socket adds it.
-      const forwarder = container
+      const confined = req.confined;
+      // Confined, the key stays with the server: the forwarder on the socket adds it.
+      const forwarder = confined
         ? startApiForwarder({
-            socketPath: container.apiSocket,
+            socketPath: confined.apiSocket,
             upstream: section.base_url ?? 'https://api.anthropic.com',
             apiKey: key,
+            ...(confined.socketGroup !== undefined ? { group: confined.socketGroup } : {}),
           })
         : null;
-      const cliEnv: Record<string, string> = container
+      const cliEnv: Record<string, string> = confined
         ? {
             ...common,
-            ANTHROPIC_UNIX_SOCKET: API_SOCKET,
+            ANTHROPIC_UNIX_SOCKET: confined.socket,
             // Sent over the socket; the forwarder decides where it really goes.
             ANTHROPIC_BASE_URL: 'http://localhost',
             ANTHROPIC_API_KEY: KEY_PLACEHOLDER,
-            CLAUDE_CONFIG_DIR: CONFIG_DIR,
-            ...(container.root ? { IS_SANDBOX: '1' } : {}),
+            CLAUDE_CONFIG_DIR: confined.configDir,
+            ...(confined.root ? { IS_SANDBOX: '1' } : {}),
           }
         : {
             ...common,
@@ -341,12 +355,12 @@ export function createClaudeAgentSdkBackend(
           : {}),
         env: cliEnv,
         stderr: opts.stderr,
-        ...(container && forwarder
+        ...(confined && forwarder
           ? {
               spawnClaudeCodeProcess: (spawn: SpawnOptions): SpawnedProcess =>
-                container.spawn({
-                  argv: [`${CLAUDE_CODE_DIR}/${path.basename(spawn.command)}`, ...spawn.args],
-                  env: containerEnv(spawn.env, cliEnv, key),
+                confined.spawn({
+                  argv: [confined.program(spawn.command), ...spawn.args],
+                  env: confinedEnv(spawn.env, cliEnv, key),
                   cwd: spawn.cwd ?? cwd,
                   ready: forwarder,
                 }),
@@ -488,11 +502,11 @@ function step(
 }
 
 /**
- * The environment Claude Code gets in the container: ours, plus the SDK's own CLAUDE_* markers.
+ * The environment confined Claude Code gets: ours, plus the SDK's own CLAUDE_* markers.
  * Nothing else of the server's environment goes in: no credential-like name (an OAuth token in
  * the server's environment), and never the key's value.
  */
-function containerEnv(
+function confinedEnv(
   fromSdk: Record<string, string | undefined>,
   ours: Record<string, string>,
   key: string,

@@ -13,10 +13,19 @@ import { StringDecoder } from 'node:string_decoder';
 import { ignored } from '../../errors.js';
 import { hostedExecFile, hostedSpawn } from '../../process/host.js';
 import { confinePath, realWorkspace, toWorkspaceRelative } from '../paths.js';
-import { type DirEntry, type ExecOptions, type ExecResult, type Sandbox, SandboxError } from '../types.js';
+import {
+  type DirEntry,
+  type ExecOptions,
+  type ExecResult,
+  type Sandbox,
+  SandboxError,
+  type SandboxProcess,
+  type SpawnRequest,
+} from '../types.js';
 import { sandboxEnv } from './env.js';
 import type { GroupLedger } from './group-ledger.js';
 import { CappedOutput } from './output.js';
+import { LocalProcess } from './process.js';
 import { checkReachable, chownTree, type SandboxUser, shareWorkspace } from './user.js';
 
 export interface LocalSandboxOptions {
@@ -53,8 +62,15 @@ export class LocalSandbox implements Sandbox {
   private readonly shell = findShell();
   /** Process groups still alive (commands left running in the background); close() ends them. */
   private readonly groups = new Set<number>();
-  private readonly user: SandboxUser | null;
+  /** Who commands run as: the sandbox's own user (the server is root), or null for ourselves. */
+  readonly user: SandboxUser | null;
   private readonly ledger: GroupLedger | undefined;
+  /**
+   * As root only: a long-lived program (Claude Code) run as the sandbox's user, with the
+   * sandbox's environment (no secrets, its HOME) plus `req.env`. Not as root there is no one
+   * else to run it as, so the sandbox offers none.
+   */
+  readonly spawn?: (req: SpawnRequest) => SandboxProcess;
   /** The user's HOME, beside the workspace: ours (/root) is not theirs to read, and caches do not belong in checkpoints. */
   private readonly home: string | null;
 
@@ -65,8 +81,39 @@ export class LocalSandbox implements Sandbox {
     this.ledger = opts.groupLedger;
     this.home = this.user ? `${this.workspace}.home` : null;
     const env = sandboxEnv(process.env, opts.secretEnvNames);
-    this.env = this.home ? { ...env, HOME: this.home, USER: 'potato-sandbox', LOGNAME: 'potato-sandbox' } : env;
+    // Its temp folder too: the server's TMPDIR may be private to the server.
+    this.env = this.home
+      ? {
+          ...env,
+          HOME: this.home,
+          TMPDIR: path.join(this.home, 'tmp'),
+          USER: 'potato-sandbox',
+          LOGNAME: 'potato-sandbox',
+        }
+      : env;
     this.killGraceMs = opts.killGraceMs ?? 1000;
+    const user = this.user;
+    if (user) {
+      this.spawn = (req) =>
+        new LocalProcess({
+          argv: req.argv,
+          env: { ...this.env, ...req.env },
+          cwd: req.cwd,
+          user,
+          ready: req.ready,
+          // close() and the ledger of a server that died reach it like a command's group.
+          groups: {
+            add: (pgid) => {
+              this.groups.add(pgid);
+              this.ledger?.add(pgid);
+            },
+            remove: (pgid) => {
+              this.groups.delete(pgid);
+              this.ledger?.remove(pgid);
+            },
+          },
+        });
+    }
   }
 
   async start(): Promise<void> {
@@ -77,7 +124,7 @@ export class LocalSandbox implements Sandbox {
     this.root = realWorkspace(this.workspace);
     if (this.user && this.home) {
       checkReachable(this.root, this.user);
-      await fsp.mkdir(this.home, { recursive: true, mode: 0o700 });
+      await fsp.mkdir(path.join(this.home, 'tmp'), { recursive: true, mode: 0o700 });
       await chownTree([this.home], this.user);
       await this.afterRestore();
     }

@@ -38,7 +38,12 @@ function mayEnter(dir: string, user: SandboxUser): boolean {
  * Refuse to start when the user cannot reach the workspace: its commands start in it, but every
  * tool that resolves an absolute path (python's sys.path, pytest, `cd "$PWD"`) walks from `/`.
  */
-export function checkReachable(workspace: string, user: SandboxUser): void {
+export function checkReachable(
+  workspace: string,
+  user: SandboxUser,
+  what = 'the workspace',
+  elsewhere = 'put output.path where other users may pass',
+): void {
   const parents: string[] = [];
   for (let dir = path.dirname(workspace); ; dir = path.dirname(dir)) {
     parents.unshift(dir);
@@ -47,9 +52,9 @@ export function checkReachable(workspace: string, user: SandboxUser): void {
   for (const dir of parents) {
     if (!mayEnter(dir, user)) {
       throw new SandboxError(
-        `the sandbox user ${user.uid}:${user.gid} (sandbox.local_user) cannot reach the workspace ${workspace}: ` +
+        `the sandbox user ${user.uid}:${user.gid} (sandbox.local_user) cannot reach ${what} ${workspace}: ` +
           `${dir} (mode ${(statSync(dir).mode & 0o777).toString(8)}) does not let other users pass through; ` +
-          `chmod o+x ${dir}, or put output.path where other users may pass`,
+          `chmod o+x ${dir}, or ${elsewhere}`,
         'unavailable',
       );
     }
@@ -97,26 +102,32 @@ export async function shareWorkspace(root: string, user: SandboxUser): Promise<v
 }
 
 /**
- * The server's own files become private to it: `output.path` and its `workspaces` folder let
- * others pass through (to reach their workspace) but not list; every other entry there (the
- * store, its WAL, exports, checkpoint folders), and every entry of `workspaces` that is the
- * server's but not handed to the sandbox (a session's workspace is root's with the sandbox's
- * group; its HOME is the sandbox's), loses all group and other permissions. From now on this
- * process creates files private to it (umask 077), so what is written later is too.
+ * The server's own files become private to it: `output.path` and the `passable` folders in it
+ * (`workspaces`, Claude Code's config folders) let others pass through (to reach their own entry)
+ * but not list; every other entry of `output.path` (the store, its WAL, exports, checkpoint
+ * folders), and every entry of a passable folder that is the server's but not handed to the
+ * sandbox (a session's workspace is root's with the sandbox's group; its HOME is the sandbox's),
+ * loses all group and other permissions. From now on this process creates files private to it
+ * (umask 077), so what is written later is too.
  */
-export function protectOutput(outputPath: string, workspaces: string, user: SandboxUser): void {
+export function protectOutput(outputPath: string, passable: string[], user: SandboxUser): void {
   process.umask(0o077);
   chmodSync(outputPath, 0o711);
-  chmodSync(workspaces, 0o711);
   const makePrivate = (entry: string, keep: (st: Stats) => boolean) => {
     const st = lstatSync(entry, { throwIfNoEntry: false });
     if (st && !st.isSymbolicLink() && !keep(st)) chmodSync(entry, st.mode & 0o7700);
   };
+  const passing = new Set(passable.map((dir) => path.resolve(dir)));
   for (const name of readdirSync(outputPath)) {
-    const entry = path.join(outputPath, name);
-    if (entry !== workspaces) makePrivate(entry, () => false);
+    const entry = path.resolve(outputPath, name);
+    if (!passing.has(entry)) makePrivate(entry, () => false);
   }
-  for (const name of readdirSync(workspaces)) {
-    makePrivate(path.join(workspaces, name), (st) => st.uid === user.uid || st.gid === user.gid);
+  for (const dir of passing) {
+    const st = lstatSync(dir, { throwIfNoEntry: false });
+    if (!st?.isDirectory()) continue;
+    chmodSync(dir, 0o711);
+    for (const name of readdirSync(dir)) {
+      makePrivate(path.join(dir, name), (entry) => entry.uid === user.uid || entry.gid === user.gid);
+    }
   }
 }
