@@ -36,8 +36,9 @@ export async function resolveCheckpoint(
     let head: string;
     try {
       head = (await git(gitDir, ['rev-parse', '--verify', 'HEAD^{commit}'])).trim();
-    } catch {
-      throw new NotFoundError(`the workspace ${session.workspace} has no commit yet`);
+    } catch (err) {
+      // rev-parse fails only when HEAD names no commit; the cause keeps git's words for the log.
+      throw new NotFoundError(`the workspace ${session.workspace} has no commit yet`, { cause: err });
     }
     return head;
   }
@@ -85,8 +86,9 @@ export async function readFileAt(gitDir: string, commit: string, rawPath: string
   try {
     type = (await git(gitDir, ['cat-file', '-t', object])).trim();
     size = Number((await git(gitDir, ['cat-file', '-s', object])).trim());
-  } catch {
-    throw new NotFoundError(`no file ${path} at ${commit.slice(0, 12)}`);
+  } catch (err) {
+    // cat-file fails when the path is not in that commit; the cause keeps git's words for the log.
+    throw new NotFoundError(`no file ${path} at ${commit.slice(0, 12)}`, { cause: err });
   }
   if (type !== 'blob') throw new BadRequestError(`${path} is a ${type === 'tree' ? 'folder' : type}, not a file`);
   if (size > MAX_FILE_BYTES) {

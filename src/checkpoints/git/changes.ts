@@ -415,6 +415,7 @@ export class ChangeDetector {
       try {
         isEmpty = readdirSync(join(this.o.root, rel)).length === 0;
       } catch {
+        // Gone since the walk (the agent may delete while we scan): the next scan records what is there.
         return;
       }
     }
@@ -453,6 +454,7 @@ export class ChangeDetector {
     try {
       names = readdirSync(join(this.o.root, abs));
     } catch {
+      // Gone since the walk: null records the nested repository as deleted, which it now is.
       return null;
     }
     const rows: [string, TreeEntry][] = [];

@@ -91,7 +91,9 @@ export function writeIndexFile(gitDir: string, entries: IndexEntry[]): boolean {
     let age = 0;
     try {
       age = Date.now() - lstatSync(lock).mtimeMs;
-    } catch {}
+    } catch {
+      // The lock went away since EEXIST: its holder just finished, and age 0 means try again later.
+    }
     if (age < LOCK_STALE_MS) return false;
     rmSync(lock, { force: true });
     writeFileSync(lock, data, { flag: 'wx' });

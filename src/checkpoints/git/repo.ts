@@ -28,7 +28,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { PotatoError } from '../../errors.js';
+import { PotatoError, reportIgnored } from '../../errors.js';
 
 /** A checkpoint operation that failed; `not_found`, `conflict`, `bad_request` when the caller asked wrongly. */
 export class CheckpointError extends PotatoError<'checkpoint_failed' | 'not_found' | 'conflict' | 'bad_request'> {
@@ -133,6 +133,7 @@ export class CheckpointRepo {
     try {
       names = readdirSync(dir);
     } catch {
+      // No such directory (no refs written yet): no locks to remove.
       return;
     }
     for (const n of names) {
@@ -153,7 +154,9 @@ export class CheckpointRepo {
       const st = lstatSync(p);
       if (st.isFile() && st.size === want.length && readFileSync(p, 'utf8') === want) return;
       rmSync(p, { recursive: true, force: true });
-    } catch {}
+    } catch {
+      // No .git yet: nothing to remove; a removal that failed makes the write below throw.
+    }
     writeFileSync(p, want);
   }
 
@@ -162,7 +165,9 @@ export class CheckpointRepo {
     let st: ReturnType<typeof lstatSync> | null = null;
     try {
       st = lstatSync(src);
-    } catch {}
+    } catch {
+      // No .git in the workspace: st stays null and there is nothing to import.
+    }
     const none = { userBranch: null, userHead: null };
     // A `.git` file or symlink names a repository elsewhere (a worktree, a submodule): not followed.
     if (!st?.isDirectory()) return none;
@@ -170,6 +175,7 @@ export class CheckpointRepo {
     try {
       head = readFileSync(join(src, 'HEAD'), 'utf8').trim();
     } catch {
+      // No readable HEAD: not a repository git could use, so nothing to import.
       return none;
     }
     let userBranch: string | null = null;
@@ -191,6 +197,7 @@ export class CheckpointRepo {
       try {
         renameSync(objects, join(this.gitDir, 'objects'));
       } catch {
+        // EXDEV (objects on another file system): copy instead; cpSync throws on its own failure.
         cpSync(objects, join(this.gitDir, 'objects'), { recursive: true, verbatimSymlinks: true });
       }
       mkdirSync(join(this.gitDir, 'objects', 'info'), { recursive: true });
@@ -200,7 +207,11 @@ export class CheckpointRepo {
     for (const f of ['shallow', 'info/exclude']) {
       try {
         if (lstatSync(join(src, f)).isFile()) cpSync(join(src, f), join(this.gitDir, f));
-      } catch {}
+      } catch (err) {
+        // Both files are optional: most repositories have neither.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+          reportIgnored(err, `copying ${f} from the workspace's repository`);
+      }
     }
     return { userBranch, userHead };
   }
@@ -213,6 +224,7 @@ export class CheckpointRepo {
     try {
       lines = readFileSync(file, 'utf8').split('\n');
     } catch {
+      // No alternates file: every object is in the repository itself.
       return;
     }
     const kept = lines
@@ -239,6 +251,7 @@ export class CheckpointRepo {
     try {
       packed = readFileSync(join(src, 'packed-refs'), 'utf8');
     } catch {
+      // No packed-refs: every ref of the user is loose, copied above.
       return;
     }
     const out: string[] = [];
@@ -298,7 +311,10 @@ export class CheckpointRepo {
         writeFileSync(`${packedFile}.tmp`, lines.join('\n'));
         renameSync(`${packedFile}.tmp`, packedFile);
       }
-    } catch {}
+    } catch (err) {
+      // No packed-refs: the ref was only loose, removed above.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') reportIgnored(err, `removing ${ref} from packed-refs`);
+    }
   }
 
   /** Session refs: branch name → commit, under refs/heads/potato/<session>/. */
@@ -311,14 +327,18 @@ export class CheckpointRepo {
         const oid = this.readRef(prefix + n);
         if (oid) out.set(n, oid);
       }
-    } catch {}
+    } catch {
+      // No loose refs of this session (none yet, or all packed): packed-refs is read next.
+    }
     try {
       for (const line of readFileSync(join(this.gitDir, 'packed-refs'), 'utf8').split('\n')) {
         const ref = line.slice(41);
         if (ref.startsWith(prefix) && !out.has(ref.slice(prefix.length)))
           out.set(ref.slice(prefix.length), line.slice(0, 40));
       }
-    } catch {}
+    } catch {
+      // No packed-refs: the loose refs above are all there is.
+    }
     return out;
   }
 
@@ -327,6 +347,7 @@ export class CheckpointRepo {
       const h = readFileSync(join(this.gitDir, 'HEAD'), 'utf8').trim();
       return h.startsWith('ref: ') ? h.slice(5) : null;
     } catch {
+      // No HEAD file: no branch is checked out yet.
       return null;
     }
   }
@@ -349,6 +370,7 @@ function safeRead(file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch {
+    // No config file: no object format is set, so SHA-1.
     return '';
   }
 }
@@ -357,11 +379,15 @@ function readRefIn(gitDir: string, ref: string): string | null {
   try {
     const v = readFileSync(join(gitDir, ref), 'utf8').trim();
     if (/^[0-9a-f]{40}$/.test(v)) return v;
-  } catch {}
+  } catch {
+    // No loose ref: it may be in packed-refs.
+  }
   try {
     for (const line of readFileSync(join(gitDir, 'packed-refs'), 'utf8').split('\n')) {
       if (line.endsWith(` ${ref}`)) return line.slice(0, 40);
     }
-  } catch {}
+  } catch {
+    // No packed-refs either: the ref does not exist.
+  }
   return null;
 }

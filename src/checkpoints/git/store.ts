@@ -117,6 +117,7 @@ export class GitCheckpointStore implements CheckpointStore {
   /** One operation at a time: refs, index, records and workspace have one writer. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn);
+    // The caller gets the failure through `run`; the queue only waits for it to settle.
     this.queue = run.catch(() => {});
     return run;
   }
@@ -418,6 +419,7 @@ export class GitCheckpointStore implements CheckpointStore {
         try {
           rmdirSync(join(this.root, cur));
         } catch {
+          // Not empty (or gone): the climb stops at the first directory that still holds something.
           break;
         }
       }
@@ -444,6 +446,7 @@ export class GitCheckpointStore implements CheckpointStore {
           try {
             rmdirSync(join(this.root, cur));
           } catch {
+            // Not empty (or gone): the climb stops at the first directory that still holds something.
             break;
           }
         }
@@ -468,7 +471,9 @@ export class GitCheckpointStore implements CheckpointStore {
     try {
       if (lstatSync(abs).isDirectory()) return;
       rmSync(abs, { force: true });
-    } catch {}
+    } catch {
+      // Nothing at abs: made below; a removal that failed makes mkdirSync throw.
+    }
     this.ensureDir(dirname(rel), target);
     mkdirSync(abs);
     chmodSync(abs, target.defaults.dir);
@@ -485,7 +490,9 @@ export class GitCheckpointStore implements CheckpointStore {
     let st: ReturnType<typeof lstatSync> | null = null;
     try {
       st = lstatSync(abs);
-    } catch {}
+    } catch {
+      // Nothing at abs yet: st stays null and the file is written fresh.
+    }
     if (state.mode === '120000') {
       const obj = await this.db.read(state.oid);
       if (st) rmSync(abs, { recursive: true, force: true });
@@ -547,7 +554,9 @@ export class GitCheckpointStore implements CheckpointStore {
   private readRecord(commit: string): string {
     try {
       return readFileSync(join(this.repo.gitDir, 'potato', this.sessionId, 'records', `${commit}.json`), 'utf8');
-    } catch {
+    } catch (err) {
+      // No record file: writeRecord skips checkpoints without extras.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       return this.emptyExtrasText();
     }
   }
@@ -600,10 +609,12 @@ export class GitCheckpointStore implements CheckpointStore {
     let obj: Awaited<ReturnType<ObjectStore['read']>>;
     try {
       obj = await this.db.read(oid);
-    } catch {
+    } catch (err) {
+      // Unreadable means not a commit of this repository; the cause keeps the detail for the log.
       throw new CheckpointError(
         `no commit ${oid} in ${this.repo.gitDir}: pass a checkpoint id returned by commit().`,
         'not_found',
+        { cause: err },
       );
     }
     if (obj.type !== 'commit') throw new CheckpointError(`${oid} is a ${obj.type}, not a commit.`, 'bad_request');
