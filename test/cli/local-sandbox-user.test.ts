@@ -146,8 +146,10 @@ describe.skipIf(process.geteuid?.() !== 0)('the local sandbox when the server ru
         .listSteps(s.id)
         .filter((st) => st.type === 'bash_command')
         .at(-1);
+      // .git is the server's pointer file to its own repository (outside the workspace): not a
+      // folder the agent can write into, and the sticky workspace folder keeps it from being moved.
       expect(output(last)).toBe(
-        "v1\nv2\nx\ny\ntouch: cannot touch '.git/x': Permission denied\nmv: cannot move '.git' to '.g': Operation not permitted\n.git\n",
+        "v1\nv2\nx\ny\ntouch: cannot touch '.git/x': Not a directory\nmv: cannot move '.git' to '.g': Operation not permitted\n.git\n",
       );
       expect(statSync(join(ws, 'd/f')).uid).toBe(61000);
       expect(statSync(ws).mode & 0o7777).toBe(0o1770);
