@@ -9,23 +9,15 @@
  * the exec is attached is buffered, and a failure to start is an `error` event followed by `exit`.
  */
 import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
-import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
-import type { SandboxProcess, SpawnRequest } from '../types.js';
+import { SandboxProcessBase } from '../process-base.js';
+import type { SpawnRequest } from '../types.js';
 import { signalByEnv } from './exec.js';
 
 export const PROCESS_ID_VAR = 'POTATO_PROCESS_ID';
 
 /** The parts of ChildProcess a driver of stdin/stdout needs (what the Agent SDK's SpawnedProcess asks for). */
-export class ContainerProcess extends EventEmitter implements SandboxProcess {
-  readonly stdin = new PassThrough();
-  readonly stdout = new PassThrough();
-  readonly stderr = new PassThrough();
-  exitCode: number | null = null;
-  signalCode: NodeJS.Signals | null = null;
-  private killedBy: NodeJS.Signals | null = null;
-  private exited = false;
+export class ContainerProcess extends SandboxProcessBase {
   private readonly token = randomBytes(16).toString('hex');
 
   constructor(
@@ -37,14 +29,10 @@ export class ContainerProcess extends EventEmitter implements SandboxProcess {
     void this.start(opts);
   }
 
-  get killed(): boolean {
-    return this.killedBy !== null;
-  }
-
   private async start(opts: SpawnRequest): Promise<void> {
     try {
       await opts.ready;
-      if (this.killedBy) return this.finish(null);
+      if (this.killedBy) return this.ended(null);
       const exec = await this.container.exec({
         Cmd: opts.argv,
         Env: [...Object.entries(opts.env).map(([k, v]) => `${k}=${v}`), `${PROCESS_ID_VAR}=${this.token}`],
@@ -65,33 +53,21 @@ export class ContainerProcess extends EventEmitter implements SandboxProcess {
       this.stdin.unpipe(stream);
       const info = await exec.inspect().catch(() => null);
       // A program that has not exited yet when its output closes is still reported as ended.
-      this.finish(info?.ExitCode ?? null);
+      this.ended(info?.ExitCode ?? null);
     } catch (err) {
-      this.emit('error', err instanceof Error ? err : new Error(String(err)));
-      this.finish(null);
+      this.failed(err);
     }
   }
 
-  private finish(code: number | null): void {
-    if (this.exited) return;
-    this.exited = true;
+  private ended(code: number | null): void {
     // An exec killed by a signal reports 128 + signal number; say which, as a child process would.
-    if (this.killedBy && (code === null || code > 128)) {
-      this.signalCode = this.killedBy;
-      this.exitCode = null;
-    } else this.exitCode = code;
-    this.stdout.end();
-    this.stderr.end();
-    this.emit('exit', this.exitCode, this.signalCode);
-    this.emit('close', this.exitCode, this.signalCode);
+    if (this.killedBy && (code === null || code > 128)) this.finish(null, this.killedBy);
+    else this.finish(code, null);
   }
 
   /** Signals every process of the program (children included); SIGKILL for anything but SIGTERM/SIGINT. */
-  kill(signal: NodeJS.Signals = 'SIGTERM'): boolean {
-    if (this.exited) return false;
-    this.killedBy = signal;
+  protected signal(signal: NodeJS.Signals): void {
     const sig = signal === 'SIGTERM' || signal === 'SIGINT' ? signal.slice(3) : 'KILL';
     void signalByEnv(this.container, `${PROCESS_ID_VAR}=${this.token}`, sig as 'TERM' | 'INT' | 'KILL');
-    return true;
   }
 }

@@ -6,10 +6,8 @@
  * reaches everything it started. Returned at once: it starts once `ready` settles, stdin written
  * before then is buffered, and a failure to start is an `error` event followed by `exit`.
  */
-import { EventEmitter } from 'node:events';
-import { PassThrough } from 'node:stream';
 import { type HostedProcess, hostedSpawn } from '../../process/host.js';
-import type { SandboxProcess } from '../types.js';
+import { SandboxProcessBase } from '../process-base.js';
 import type { SandboxUser } from './user.js';
 
 export interface LocalProcessOptions {
@@ -22,14 +20,7 @@ export interface LocalProcessOptions {
   groups?: { add(pgid: number): void; remove(pgid: number): void };
 }
 
-export class LocalProcess extends EventEmitter implements SandboxProcess {
-  readonly stdin = new PassThrough();
-  readonly stdout = new PassThrough();
-  readonly stderr = new PassThrough();
-  exitCode: number | null = null;
-  signalCode: NodeJS.Signals | null = null;
-  private killedBy: NodeJS.Signals | null = null;
-  private exited = false;
+export class LocalProcess extends SandboxProcessBase {
   private child: HostedProcess | null = null;
 
   constructor(opts: LocalProcessOptions) {
@@ -37,16 +28,11 @@ export class LocalProcess extends EventEmitter implements SandboxProcess {
     void this.start(opts);
   }
 
-  get killed(): boolean {
-    return this.killedBy !== null;
-  }
-
   private async start(opts: LocalProcessOptions): Promise<void> {
     try {
       await opts.ready;
     } catch (err) {
-      this.emit('error', err instanceof Error ? err : new Error(String(err)));
-      return this.finish(null, null);
+      return this.failed(err);
     }
     if (this.killedBy) return this.finish(null, this.killedBy);
     const [file, ...args] = opts.argv as [string, ...string[]];
@@ -74,24 +60,11 @@ export class LocalProcess extends EventEmitter implements SandboxProcess {
       if (child.pid !== undefined) opts.groups?.remove(child.pid);
       this.finish(this.exitCode, this.signalCode);
     });
-    child.on('error', (err: Error) => {
-      this.emit('error', err);
-      this.finish(null, null);
-    });
+    child.on('error', (err: Error) => this.failed(err));
   }
 
-  private finish(code: number | null, signal: NodeJS.Signals | null): void {
-    if (this.exited) return;
-    this.exited = true;
-    this.exitCode = code;
-    this.signalCode = signal;
-    this.stdout.end();
-    this.stderr.end();
-    this.emit('exit', code, signal);
-    this.emit('close', code, signal);
-  }
-
-  private signal(signal: NodeJS.Signals): void {
+  /** Signals the program's whole process group (its children too). */
+  protected signal(signal: NodeJS.Signals): void {
     const pid = this.child?.pid;
     if (pid === undefined) return;
     try {
@@ -99,13 +72,5 @@ export class LocalProcess extends EventEmitter implements SandboxProcess {
     } catch {
       // ESRCH: the group is already gone.
     }
-  }
-
-  /** Signals the program's whole process group (its children too). */
-  kill(signal: NodeJS.Signals = 'SIGTERM'): boolean {
-    if (this.exited) return false;
-    this.killedBy = signal;
-    this.signal(signal);
-    return true;
   }
 }
