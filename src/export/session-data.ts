@@ -292,7 +292,7 @@ export function stepText(step: Step): string {
     case 'bash_command':
       return p.refused
         ? `$ ${p.command}\n(refused: ${p.refused})`
-        : `$ ${p.command}\n${p.output}${p.output.endsWith('\n') || p.output === '' ? '' : '\n'}(exit code ${p.exit_code ?? 'none'}${p.timed_out ? ', timed out' : ''})`;
+        : `$ ${p.command}\n${p.output}${p.output.endsWith('\n') || p.output === '' ? '' : '\n'}${p.cut ? `(cut: ${p.cut})` : `(exit code ${p.exit_code ?? 'none'}${p.timed_out ? ', timed out' : ''})`}`;
     case 'directory_list':
       return `List ${p.path}:\n${p.entries.join('\n')}`;
     case 'file_search':

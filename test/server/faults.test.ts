@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Step } from '../../src/steps/types.js';
 import type { Intervention, SessionRecord } from '../../src/store/types.js';
+import { commandOutcome, cutCommand } from '../../src/web/trace/command-outcome.js';
 import { exited, serveChild } from './child.js';
 import { demoCopy, freePort } from './demo.js';
 import { Client, tempDir, Watcher } from './harness.js';
@@ -244,5 +245,8 @@ describe('one fault costs at most one session', () => {
     });
     expect(cut?.payload.type === 'bash_command' && cut.payload.output).toContain('started');
     expect(cut?.tool_result).toMatch(/\[cut: the server stopped/);
+    // The trace's terminal block says so in words, with no exit code.
+    const shown = cut && commandOutcome({ exitCode: null, ...cutCommand(cut) });
+    expect(shown?.text).toMatch(/^cut: the server stopped while the command ran/);
   });
 });

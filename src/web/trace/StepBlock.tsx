@@ -11,6 +11,7 @@ import { formatTokens, isSessionFailure, languageOf, stepAction, usageTitle } fr
 import { moveSentence } from '../lib/markers.ts';
 import type { Partial } from '../state/session.ts';
 import { CodeBlock, type Cut, DiffBlock, TerminalBlock } from './blocks.tsx';
+import { cutCommand } from './command-outcome.ts';
 import { type FullStep, useFullStep } from './fullStep.ts';
 import { StepLink } from './jump.tsx';
 
@@ -287,20 +288,6 @@ const TYPE_NAMES: Record<Step['type'], string> = {
 function pathOf(step: Step): string | null {
   const p = step.payload;
   return 'path' in p && p.type !== 'file_search' ? p.path : null;
-}
-
-/**
- * How a command without an exit code was cut, from the note the tool sent the agent
- * ("[timed out after 30 s; …]", "[stopped by the annotator]"). The payload says only
- * timed_out and exit_code; the note carries the limit.
- */
-function cutCommand(step: Step): { timeoutSeconds?: number; stopped?: boolean } {
-  const p = step.payload;
-  if (p.type !== 'bash_command' || p.refused || p.exit_code !== null) return {};
-  const note = step.tool_result ?? '';
-  const limit = /\[timed out after (\d+(?:\.\d+)?) s/.exec(note);
-  if (p.timed_out) return limit ? { timeoutSeconds: Number(limit[1]) } : {};
-  return note.includes('[stopped by the annotator]') ? { stopped: true } : {};
 }
 
 /** A refused command says why in its terminal block; the tool result repeats it. */

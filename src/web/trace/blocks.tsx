@@ -11,6 +11,7 @@ import { parsePatch } from 'diff';
 import { useMemo, useState } from 'react';
 import type { CutField } from '../api/types.ts';
 import { highlight } from '../lib/highlight.ts';
+import { type CommandEnd, commandOutcome, endedEarly } from './command-outcome.ts';
 
 /** Lines shown before "show all". */
 export const COLLAPSED_LINES = 30;
@@ -243,51 +244,27 @@ function AnsiText({ text }: { text: string }) {
 export function TerminalBlock({
   command,
   output,
-  exitCode,
-  timedOut = false,
-  refused,
-  refusedBy = 'policy',
   truncated = false,
-  running = false,
   cut,
-  timeoutSeconds,
-  stopped = false,
-}: {
+  ...end
+}: CommandEnd & {
   command: string;
   output: string;
-  exitCode?: number | null;
-  timedOut?: boolean;
-  /** The limit it ran into, when known. */
-  timeoutSeconds?: number;
-  /** Cut short by Stop (or a rollback): no exit code. */
-  stopped?: boolean;
-  refused?: string;
-  /** Who refused the command: the command policy, or the annotator denying the call. */
-  refusedBy?: 'policy' | 'annotator';
   truncated?: boolean;
-  running?: boolean;
   cut?: Cut;
 }) {
+  const { refused } = end;
   // A refused command ran nothing: its output, if any, only repeats the refusal.
   const { shown, hidden, hiddenChars, more, loading, expand } = useCut(
     refused ? '' : output,
     refused ? undefined : cut,
   );
-  let status: React.ReactNode = null;
-  if (refused)
-    status = (
-      <span className="exit exit-bad">
-        {refusedBy === 'annotator' ? 'denied by the annotator' : 'refused by policy'}: {refused}
-      </span>
-    );
-  else if (timedOut)
-    status = (
-      <span className="exit exit-bad">timed out{timeoutSeconds !== undefined ? ` after ${timeoutSeconds} s` : ''}</span>
-    );
-  else if (stopped) status = <span className="exit exit-bad">stopped by the annotator</span>;
-  else if (running) status = <span className="exit exit-running">running…</span>;
-  else if (exitCode !== undefined && exitCode !== null)
-    status = <span className={`exit ${exitCode === 0 ? 'exit-ok' : 'exit-bad'}`}>exit {exitCode}</span>;
+  const outcome = commandOutcome(end);
+  const status = outcome && (
+    <span className={`exit exit-${outcome.tone}`} data-testid={end.serverCut ? 'terminal-cut' : undefined}>
+      {outcome.text}
+    </span>
+  );
   return (
     <div className="terminal" data-testid="terminal-block">
       <div className="terminal-cmd">
@@ -299,7 +276,7 @@ export function TerminalBlock({
         </pre>
       )}
       {more && <ShowAll hidden={hidden} hiddenChars={hiddenChars} loading={loading} onClick={expand} />}
-      {!shown && (stopped || timedOut) && <pre className="terminal-out muted">(no output before it was cut)</pre>}
+      {!shown && endedEarly(end) && <pre className="terminal-out muted">(no output before it was cut)</pre>}
       <div className="terminal-foot" data-testid="terminal-exit">
         {status}
         {truncated && <span className="muted"> · output truncated</span>}
