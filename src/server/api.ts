@@ -15,6 +15,7 @@ import { errField, type Logger } from '../log/logger.js';
 import type { SessionEvent } from '../session/events.js';
 import { ControlError, type SessionControls, type SessionManager } from '../session/types.js';
 import { type Annotation, type SessionRecord, STEP_LABEL_VALUES, type Store } from '../store/types.js';
+import { sessionAccess } from './access.js';
 import { validateAnswers } from './annotations.js';
 import { registerApprovals } from './approvals.js';
 import { type Auth, COOKIE_NAME, clearedCookie, sessionCookie } from './auth.js';
@@ -136,12 +137,9 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     });
   });
 
-  /** The session if it exists and belongs to the user; anyone else's is "not found". */
-  const own = (id: string, user: string): SessionRecord => {
-    const s = store.getSession(id);
-    if (!s || s.annotator !== user) throw new NotFoundError(`no session ${id}`);
-    return s;
-  };
+  // Reads accept the owner or a lead; every change only the owner (a lead gets 403, others 404).
+  const access = sessionAccess(config.annotators, store);
+  const { see, own } = access;
 
   const controlsOf = (s: SessionRecord): SessionControls => {
     const controls = manager.get(s.id);
@@ -193,7 +191,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.get('/api/sessions/:id', (c) => {
-    const session = own(c.req.param('id'), c.get('user'));
+    const session = see(c.req.param('id'), c.get('user'));
     // All reads in one synchronous turn: last_seq matches the snapshot exactly.
     return c.json({
       session,
@@ -207,7 +205,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.get('/api/sessions/:id/steps/:stepId', (c) => {
-    const session = own(c.req.param('id'), c.get('user'));
+    const session = see(c.req.param('id'), c.get('user'));
     const stepId = c.req.param('stepId');
     const step = store.getStep(stepId);
     if (!step || step.session_id !== session.id) throw new NotFoundError(`session ${session.id} has no step ${stepId}`);
@@ -215,7 +213,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.get('/api/sessions/:id/events', (c) => {
-    own(c.req.param('id'), c.get('user'));
+    see(c.req.param('id'), c.get('user'));
     return c.json({ error: 'connect to this URL with a WebSocket', code: 'bad_request' }, 426);
   });
 
@@ -266,7 +264,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     return c.body(null, 204);
   });
 
-  registerApprovals(app, { store, manager });
+  registerApprovals(app, { access, manager });
 
   app.put('/api/sessions/:id/annotations', async (c) => {
     const session = own(c.req.param('id'), c.get('user'));
@@ -331,14 +329,14 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.get('/api/sessions/:id/tree', async (c) => {
-    const session = own(c.req.param('id'), c.get('user'));
+    const session = see(c.req.param('id'), c.get('user'));
     const gitDir = checkpointGitDir(config, session.workspace);
     const commit = await resolveCheckpoint(store, session, gitDir, c.req.query('commit') || undefined);
     return c.json({ commit, files: await listFiles(gitDir, commit) });
   });
 
   app.get('/api/sessions/:id/file', async (c) => {
-    const session = own(c.req.param('id'), c.get('user'));
+    const session = see(c.req.param('id'), c.get('user'));
     const path = c.req.query('path');
     if (!path) throw new BadRequestError('give the file with ?path=');
     const gitDir = checkpointGitDir(config, session.workspace);
@@ -346,7 +344,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     return c.json(await readFileAt(gitDir, commit, path));
   });
 
-  app.route('/', resultRoutes({ store, own, gitDirOf: (s) => checkpointGitDir(config, s.workspace) }));
+  app.route('/', resultRoutes({ store, see, gitDirOf: (s) => checkpointGitDir(config, s.workspace) }));
   app.route('/', leadRoutes({ config, store }));
 
   app.all('/api/*', (c) => c.json({ error: `no route ${c.req.method} ${c.req.path}`, code: 'not_found' }, 404));

@@ -8,7 +8,7 @@ import type { Hono } from 'hono';
 import { z } from 'zod';
 import { SdkSessionController } from '../session/sdk-controller.js';
 import { ControlError, type SessionManager } from '../session/types.js';
-import type { Store } from '../store/types.js';
+import type { SessionAccess } from './access.js';
 import { BadRequestError, NotFoundError } from './errors.js';
 
 const decisionBody = z.object({
@@ -18,14 +18,14 @@ const decisionBody = z.object({
 });
 
 export interface ApprovalDeps {
-  store: Store;
+  access: SessionAccess;
   manager: SessionManager;
 }
 
 export function registerApprovals(app: Hono<{ Variables: { user: string } }>, deps: ApprovalDeps): void {
-  const controllerOf = (id: string, user: string): SdkSessionController => {
-    const s = deps.store.getSession(id);
-    if (!s || s.annotator !== user) throw new NotFoundError(`no session ${id}`);
+  /** `check` is access.see for reading the waiting calls, access.own for deciding one. */
+  const controllerOf = (id: string, user: string, check: SessionAccess['see']): SdkSessionController => {
+    const s = check(id, user);
     const controls = deps.manager.get(id);
     if (!controls) throw new ControlError(`session ${id} is not running (it is ${s.status})`, 'invalid_state');
     if (!(controls instanceof SdkSessionController)) {
@@ -35,11 +35,11 @@ export function registerApprovals(app: Hono<{ Variables: { user: string } }>, de
   };
 
   app.get('/api/sessions/:id/approvals', (c) =>
-    c.json(controllerOf(c.req.param('id'), c.get('user')).pendingApprovals()),
+    c.json(controllerOf(c.req.param('id'), c.get('user'), deps.access.see).pendingApprovals()),
   );
 
   app.post('/api/sessions/:id/approvals/:callId', async (c) => {
-    const controller = controllerOf(c.req.param('id'), c.get('user'));
+    const controller = controllerOf(c.req.param('id'), c.get('user'), deps.access.own);
     let raw: unknown;
     try {
       const text = await c.req.text();

@@ -14,6 +14,7 @@ import type { PotatoConfig } from '../config/types.js';
 import { ExportError, FLATTENABLE, parseFormat, sessionLines } from '../export/index.js';
 import { exportOptionsOf } from '../export/types.js';
 import type { Store } from '../store/types.js';
+import { sessionAccess } from './access.js';
 import type { ApiEnv } from './api.js';
 import { BadRequestError, NotFoundError } from './errors.js';
 import { ratingScheme, type SessionSummary, summarize } from './summaries.js';
@@ -53,11 +54,11 @@ function matches(s: SessionSummary, q: FilterQuery): boolean {
 
 export function leadRoutes(deps: { config: PotatoConfig; store: Store }): Hono<ApiEnv> {
   const { config, store } = deps;
-  const leads = new Set(config.annotators.filter((a) => a.role === 'lead').map((a) => a.username));
+  const { isLead } = sessionAccess(config.annotators, store);
   const app = new Hono<ApiEnv>();
 
   app.use('/api/lead/*', async (c, next) => {
-    if (!leads.has(c.get('user'))) throw new NotFoundError(`no route ${c.req.method} ${c.req.path}`);
+    if (!isLead(c.get('user'))) throw new NotFoundError(`no route ${c.req.method} ${c.req.path}`);
     await next();
   });
 

@@ -2,7 +2,7 @@
  * @module server/results
  * Taking a session's result home: where its workspace is and the `git log` that shows its
  * checkpoints (GET /api/sessions/:id/result), and any branch's patch from the session's base
- * as a download (GET /api/sessions/:id/branches/:name/patch). Only the session's owner.
+ * as a download (GET /api/sessions/:id/branches/:name/patch). Its owner or a lead.
  */
 import { Hono } from 'hono';
 import { branchResult, ResultError, resultPatch } from '../results/branch-result.js';
@@ -15,15 +15,16 @@ const shellWord = (s: string) => (/^[\w./@:+-]+$/.test(s) ? s : `'${s.replace(/'
 
 export function resultRoutes(deps: {
   store: Store;
-  own: (id: string, user: string) => SessionRecord;
+  /** The session if the user may read it (owner or lead). */
+  see: (id: string, user: string) => SessionRecord;
   /** The session's checkpoint repository (outside its workspace). */
   gitDirOf: (session: SessionRecord) => string;
 }): Hono<ApiEnv> {
-  const { store, own, gitDirOf } = deps;
+  const { store, see, gitDirOf } = deps;
   const app = new Hono<ApiEnv>();
 
   app.get('/api/sessions/:id/result', (c) => {
-    const session = own(c.req.param('id'), c.get('user'));
+    const session = see(c.req.param('id'), c.get('user'));
     const branches = store.listBranches(session.id);
     return c.json({
       workspace: session.workspace,
@@ -38,7 +39,7 @@ export function resultRoutes(deps: {
   });
 
   app.get('/api/sessions/:id/branches/:name/patch', async (c) => {
-    const session = own(c.req.param('id'), c.get('user'));
+    const session = see(c.req.param('id'), c.get('user'));
     let result: ReturnType<typeof branchResult>;
     try {
       result = branchResult(store, session, gitDirOf(session), c.req.param('name'));

@@ -431,6 +431,61 @@ describe('sessions and controls', () => {
     expect(rig.manager.calls.filter((c) => c.control !== 'resumeSession')).toEqual([]);
   });
 
+  it('lets a lead read any session and its live stream, but change only their own (403, naming the owner)', async () => {
+    await stop(rig);
+    rig = await boot({
+      annotators: [
+        { username: 'alice', password: 'alice-pw' },
+        { username: 'bob', password: 'bob-pw' },
+        { username: 'lena', password: 'lena-pw', role: 'lead' },
+      ],
+    });
+    const theirs = await rig.alice.json<{ id: string }>('POST', '/api/sessions', { task: 'alice works' });
+    const id = theirs.body.id;
+    rig.store.insertStep(step(id, 0, { type: 'message', content: 'hello' }));
+    const lena = new Client(rig.base);
+    expect((await lena.login('lena', 'lena-pw')).status).toBe(200);
+
+    const snap = await lena.json<{ session: { annotator: string }; steps: { id: string }[] }>(
+      'GET',
+      `/api/sessions/${id}`,
+    );
+    expect(snap.status).toBe(200);
+    expect(snap.body.session.annotator).toBe('alice');
+    expect(snap.body.steps.map((x) => x.id)).toEqual([`${id}-step-0`]);
+    expect((await lena.json('GET', `/api/sessions/${id}/steps/${id}-step-0`)).status).toBe(200);
+    expect((await lena.json('GET', `/api/sessions/${id}/result`)).status).toBe(200);
+    expect(await upgradeStatus(rig.base, id, lena.cookie)).toBe(101);
+
+    const before = rig.manager.calls.length;
+    for (const [m, p, b] of [
+      ['POST', `/api/sessions/${id}/pause`],
+      ['POST', `/api/sessions/${id}/resume`],
+      ['POST', `/api/sessions/${id}/stop`],
+      ['POST', `/api/sessions/${id}/instruction`, { text: 'x' }],
+      ['POST', `/api/sessions/${id}/rollback`, { step_id: `${id}-step-0` }],
+      ['POST', `/api/sessions/${id}/continue`],
+      ['POST', `/api/sessions/${id}/approvals/c1`, { allow: true }],
+      ['PUT', `/api/sessions/${id}/annotations`, { branch_id: null, answers: { outcome: 'failed' } }],
+      ['PUT', `/api/sessions/${id}/labels/${id}-step-0`, { label: 'correct', first_error: false }],
+      ['DELETE', `/api/sessions/${id}/labels/${id}-step-0`],
+    ] as const) {
+      const res = await lena.json<{ error: string; code: string }>(m, p, b);
+      expect(res.status, `${m} ${p}`).toBe(403);
+      expect(res.body.error).toBe('read-only: only alice can change this session');
+    }
+    expect(rig.manager.calls.length).toBe(before);
+    expect(rig.store.listAnnotations(id)).toEqual([]);
+    expect(rig.store.listStepLabels(id)).toEqual([]);
+
+    // An annotator is still told another's session does not exist, reading or writing.
+    const bob = new Client(rig.base);
+    await bob.login('bob', 'bob-pw');
+    expect((await bob.json('GET', `/api/sessions/${id}`)).status).toBe(404);
+    expect((await bob.json('POST', `/api/sessions/${id}/pause`)).status).toBe(404);
+    expect(await upgradeStatus(rig.base, id, bob.cookie)).toBe(404);
+  });
+
   it('passes controls to the session and maps ControlError codes to statuses', async () => {
     const { body: s } = await rig.alice.json<{ id: string }>('POST', '/api/sessions', { task: 'fix it' });
     expect((await rig.alice.request('POST', `/api/sessions/${s.id}/pause`)).status).toBe(204);

@@ -19,6 +19,7 @@ import type { PotatoConfig } from '../config/types.js';
 import { createLogger, errField, type Logger, loggerTo } from '../log/logger.js';
 import type { SessionManager } from '../session/types.js';
 import type { Store } from '../store/types.js';
+import { sessionAccess } from './access.js';
 import { type ApiEnv, createApi } from './api.js';
 import { Auth, type LoginEnd } from './auth.js';
 import { boundary, OriginPolicy, SECURITY_HEADERS } from './boundary.js';
@@ -87,6 +88,7 @@ export function createServer(deps: ServerDeps): PotatoServer {
     bufferOutput: streaming.buffer_output,
   };
   const auth = new Auth(config.annotators, { now: deps.now });
+  const access = sessionAccess(config.annotators, store);
   const policy = new OriginPolicy(config.allowed_origins);
   const live = new LiveHub(store, manager, {
     ...wire,
@@ -148,8 +150,10 @@ export function createServer(deps: ServerDeps): PotatoServer {
       return refuseUpgrade(socket, 401, 'Unauthorized', 'not logged in: POST /api/login first', 'unauthorized');
     }
     const sessionId = decodeURIComponent(match[1]!);
-    const session = store.getSession(sessionId);
-    if (!session || session.annotator !== user) {
+    // A lead watches any session read-only; anyone else's session does not exist for the user.
+    try {
+      access.see(sessionId, user);
+    } catch {
       return refuseUpgrade(socket, 404, 'Not Found', `no session ${sessionId}`, 'not_found');
     }
     const afterRaw = url.searchParams.get('after') ?? '0';

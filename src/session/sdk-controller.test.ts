@@ -15,6 +15,7 @@ import { type ModelServer, startModelServer } from '../../test/model-server/serv
 import { createClaudeAgentSdkBackend } from '../backends/claude-agent-sdk/index.js';
 import { loadConfig } from '../config/load.js';
 import { defaultEngineParts } from '../engine.js';
+import { sessionAccess } from '../server/access.js';
 import { registerApprovals } from '../server/approvals.js';
 import { errorAnswer } from '../server/errors.js';
 import type { Step } from '../steps/types.js';
@@ -422,7 +423,7 @@ describe('a claude_agent_sdk session through the session manager', () => {
       c.set('user', 'ann');
       await next();
     });
-    registerApprovals(app, { store: r.store, manager: r.manager });
+    registerApprovals(app, { access: sessionAccess([], r.store), manager: r.manager });
     const post = (callId: string, body: unknown) =>
       app.request(`/api/sessions/${s.id}/approvals/${callId}`, { method: 'POST', body: JSON.stringify(body) });
 

@@ -123,4 +123,25 @@ describe('the lead’s overview', () => {
     expect(demoOnly).toBe(`${demoLines.join('\n')}\n`);
     await screenshot(page, '15-lead-overview');
   });
+
+  it('a lead opens an annotator’s session from the overview, reads its steps, and can change nothing', async () => {
+    const page = await browser.newPage();
+    await login(page, server.url, 'lea', 'potato-lea');
+    await page.getByTestId('nav-lead').click();
+    await page.locator(`[data-testid="session-row"][data-session-id="${ids.ana}"]`).click();
+    await page.getByTestId('session-page').waitFor();
+    await page.getByTestId('step-10').waitFor();
+    expect(await page.getByTestId('read-only-notice').textContent()).toContain('only ana can');
+    // Not one enabled control, label button or input: every change is the owner's.
+    const enabled = page.locator(
+      '[data-testid="control-bar"] button[data-testid^="control-"]:enabled, [data-testid="step-labels"], .sidebar-right :is(input, textarea, select, button):enabled',
+    );
+    expect(await enabled.count()).toBe(0);
+    const controls = page.locator('[data-testid="control-bar"] button[data-testid^="control-"]');
+    expect(await controls.count()).toBeGreaterThan(0);
+    for (const title of await controls.evaluateAll((els) => els.map((e) => e.getAttribute('title')))) {
+      expect(title).toContain('read-only: only ana can change this session');
+    }
+    await screenshot(page, '15-lead-reads-session');
+  });
 });

@@ -25,7 +25,7 @@ const notRollbackable = (c: ControlContext) =>
 
 export const isEnabled = <C>(a: ControlAction<C>, c: C) => a.blocked(c) === null;
 
-export const CONTROL_ACTIONS: ControlAction[] = [
+const ACTIONS: ControlAction[] = [
   {
     id: 'pause',
     label: 'Pause',
@@ -91,6 +91,12 @@ export const CONTROL_ACTIONS: ControlAction[] = [
     perform: (c) => c.run('Continue', () => api.continue(c.sessionId)),
   },
 ];
+
+/** A lead viewing someone else's session sees every control, each disabled with the reason. */
+export const CONTROL_ACTIONS: ControlAction[] = ACTIONS.map((a) => ({
+  ...a,
+  blocked: (c) => c.readOnly ?? a.blocked(c),
+}));
 
 /** Does a key event match a shortcut as the config names it ("Space", "i", "Shift+P")? */
 export function matchesShortcut(e: KeyboardEvent, shortcut: string): boolean {

@@ -15,6 +15,8 @@ export interface ControlContext {
   hasSteps: boolean;
   /** Branches the session has now, against branching.max_branches_per_session. */
   branchCount: number;
+  /** Why this viewer may change nothing (a lead on another's session), else null. */
+  readOnly: string | null;
   openInstruction: () => void;
   openRollback: (mode: 'rollback' | 'branch') => void;
   /** Run a server call, showing its error if it fails. */

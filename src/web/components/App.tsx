@@ -84,9 +84,9 @@ export function App() {
         </button>
       </nav>
       {match ? (
-        <SessionPage key={match[1]} id={decodeURIComponent(match[1]!)} config={config} />
+        <SessionPage key={match[1]} id={decodeURIComponent(match[1]!)} config={config} user={user} />
       ) : hash.startsWith('#/lead') && role === 'lead' ? (
-        <LeadPage user={user} />
+        <LeadPage />
       ) : (
         <HomePage />
       )}

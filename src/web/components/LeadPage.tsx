@@ -17,7 +17,7 @@ function toQuery(f: SessionFilter): URLSearchParams {
   return q;
 }
 
-export function LeadPage({ user }: { user: string }) {
+export function LeadPage() {
   const [filter, setFilter] = useState<SessionFilter>(NO_FILTER);
   const [data, setData] = useState<LeadOverview | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -90,7 +90,7 @@ export function LeadPage({ user }: { user: string }) {
             Download {format}.jsonl {filtered ? 'for this filter' : 'for the project'}
           </a>
         </div>
-        {data && <SessionRows sessions={data.sessions} showAnnotator openable={(s) => s.annotator === user} />}
+        {data && <SessionRows sessions={data.sessions} showAnnotator />}
       </section>
     </main>
   );

@@ -37,7 +37,7 @@ function headOf(state: SessionState, branchId: string | null): string | null {
   return last;
 }
 
-export function SessionPage({ id, config }: { id: string; config: UiConfig }) {
+export function SessionPage({ id, config, user }: { id: string; config: UiConfig; user: string }) {
   const { state, error, connection } = useLiveSession(id);
   if (error)
     return (
@@ -46,17 +46,19 @@ export function SessionPage({ id, config }: { id: string; config: UiConfig }) {
       </div>
     );
   if (!state) return <div className="loading">Loading session…</div>;
-  return <SessionView id={id} config={config} state={state} connection={connection} />;
+  return <SessionView id={id} config={config} user={user} state={state} connection={connection} />;
 }
 
 function SessionView({
   id,
   config,
+  user,
   state,
   connection,
 }: {
   id: string;
   config: UiConfig;
+  user: string;
   state: SessionState;
   connection: ReturnType<typeof useLiveSession>['connection'];
 }) {
@@ -76,6 +78,9 @@ function SessionView({
     setTimeout(() => setToasts((l) => l.filter((x) => x.id !== t.id)), 6000);
   }, []);
 
+  const owner = state.session.annotator;
+  // A lead may open anyone's session; the server refuses every change but the owner's.
+  const readOnly = owner === user ? null : `read-only: only ${owner} can change this session`;
   const liveBranch = state.session.current_branch_id;
   const viewed = viewBranch !== null && state.branches.has(viewBranch) ? viewBranch : liveBranch;
   const viewingOther = viewed !== liveBranch;
@@ -148,7 +153,7 @@ function SessionView({
     selected: selectedStep,
     labelOf: (s) => labels.get(s.id),
     select: (s) => setSelectedStepId(s.id),
-    label: onLabel,
+    label: readOnly ? () => {} : onLabel,
     toggleHelp: () => setHelpOpen((o) => !o),
   };
   useLabelKeys(labelCtx);
@@ -162,6 +167,7 @@ function SessionView({
     status: state.session.status,
     config,
     viewingOtherBranch: viewingOther,
+    readOnly,
     hasSteps: path.length > 0,
     branchCount: state.branches.size,
     openInstruction: () => setInstructionOpen(true),
@@ -173,7 +179,11 @@ function SessionView({
   const canCompare = showCompare && state.branches.size > 1;
   const branchLimit = state.branches.size >= config.branching.max_branches_per_session;
   const canFork =
-    config.branching.enabled && config.controls.branch_enabled && state.session.status !== 'created' && !branchLimit;
+    !readOnly &&
+    config.branching.enabled &&
+    config.controls.branch_enabled &&
+    state.session.status !== 'created' &&
+    !branchLimit;
   // Checkpoints stop once max_checkpoints is reached: the first step without one says where.
   const firstUncheckpointed = state.session.base_commit ? path.find((s) => !s.checkpoint) : undefined;
   const comparePair = useMemo((): [string, string] | null => {
@@ -198,6 +208,11 @@ function SessionView({
         stepNumber={lastStep ? lastStep.step_idx : null}
         connection={connection}
       />
+      {readOnly && (
+        <div className="notice" data-testid="read-only-notice">
+          You are viewing {owner}'s session as lead: read-only, only {owner} can control, label or rate it.
+        </div>
+      )}
       <ControlBar ctx={ctx}>
         <div className="view-toggle" role="tablist">
           <button
@@ -322,7 +337,7 @@ function SessionView({
               items={items}
               labels={labels}
               onLabel={onLabel}
-              labelling
+              labelling={!readOnly}
               selectedStepId={selectedStepId}
               onSelect={(s) => setSelectedStepId(s.id)}
               onFork={canFork ? (step) => setRollback({ mode: 'branch', stepId: step.id }) : undefined}
@@ -330,16 +345,20 @@ function SessionView({
             />
           )}
           {/* The call holds the live agent whatever is on screen, so it is always shown. */}
-          <ApprovalPanel sessionId={id} workspace={workspace} approvals={approvals} notify={toast} />
+          <fieldset className="plain" disabled={readOnly !== null} title={readOnly ?? undefined}>
+            <ApprovalPanel sessionId={id} workspace={workspace} approvals={approvals} notify={toast} />
+          </fieldset>
         </main>
         <aside className="sidebar sidebar-right">
-          <AnnotationPanel
-            sessionId={id}
-            schemes={config.annotation_schemes}
-            annotations={state.annotations}
-            branches={state.branches}
-            ended={ended}
-          />
+          <fieldset className="plain" disabled={readOnly !== null} title={readOnly ?? undefined}>
+            <AnnotationPanel
+              sessionId={id}
+              schemes={config.annotation_schemes}
+              annotations={state.annotations}
+              branches={state.branches}
+              ended={ended}
+            />
+          </fieldset>
         </aside>
       </div>
       {rollback && (
