@@ -154,6 +154,7 @@ export function createServer(deps: ServerDeps): PotatoServer {
     try {
       access.see(sessionId, user);
     } catch {
+      // Not the user's to see: answered as if it did not exist, like the HTTP routes.
       return refuseUpgrade(socket, 404, 'Not Found', `no session ${sessionId}`, 'not_found');
     }
     const afterRaw = url.searchParams.get('after') ?? '0';
