@@ -76,13 +76,13 @@ function payload(i: number): StepPayload {
  * rolled back from 20 to 10 (11..30), branch-C rolled back from B's 30 to 20 (21..30); the
  * rollbacks recorded as the engine records them (a branch intervention with JSON content).
  */
-function fill(store: Store, sessions: number): void {
+async function fill(store: Store, sessions: number): Promise<void> {
   let t = 1_700_000_000_000;
   for (let s = 0; s < sessions; s += 500) {
-    store.transaction(() => {
+    await store.transaction(async () => {
       for (let k = s; k < Math.min(sessions, s + 500); k++) {
         const sid = `sess-${k}`;
-        store.createSession({
+        await store.createSession({
           id: sid,
           task: `Fix the failing test number ${k}`,
           annotator: 'observer1',
@@ -95,7 +95,7 @@ function fill(store: Store, sessions: number): void {
           current_branch_id: null,
           usage: { input_tokens: 0, output_tokens: 0 },
         });
-        const add = (id: string, parent: string | null, idx: number): void => {
+        const add = async (id: string, parent: string | null, idx: number): Promise<void> => {
           const p = payload(idx);
           const isTool = p.type !== 'thinking';
           const step: Step = {
@@ -118,10 +118,10 @@ function fill(store: Store, sessions: number): void {
             started_at: t,
             ended_at: ++t,
           };
-          store.insertStep(step);
+          await store.insertStep(step);
         };
-        const branch = (name: string, fork: string | null, parent: string | null, head: string) =>
-          store.insertBranch({
+        const branch = async (name: string, fork: string | null, parent: string | null, head: string) =>
+          await store.insertBranch({
             id: `${sid}-${name}`,
             session_id: sid,
             name,
@@ -132,11 +132,11 @@ function fill(store: Store, sessions: number): void {
             git_ref: name,
             created_at: ++t,
           });
-        for (let i = 0; i < 20; i++) add(`${sid}-a${i}`, i ? `${sid}-a${i - 1}` : null, i);
-        for (let i = 10; i < 30; i++) add(`${sid}-b${i}`, i > 10 ? `${sid}-b${i - 1}` : `${sid}-a9`, i);
-        for (let i = 20; i < 30; i++) add(`${sid}-c${i}`, i > 20 ? `${sid}-c${i - 1}` : `${sid}-b19`, i);
-        const rollback = (name: string, to: string, toIdx: number, fromIdx: number) =>
-          store.insertIntervention({
+        for (let i = 0; i < 20; i++) await add(`${sid}-a${i}`, i ? `${sid}-a${i - 1}` : null, i);
+        for (let i = 10; i < 30; i++) await add(`${sid}-b${i}`, i > 10 ? `${sid}-b${i - 1}` : `${sid}-a9`, i);
+        for (let i = 20; i < 30; i++) await add(`${sid}-c${i}`, i > 20 ? `${sid}-c${i - 1}` : `${sid}-b19`, i);
+        const rollback = async (name: string, to: string, toIdx: number, fromIdx: number) =>
+          await store.insertIntervention({
             id: `${sid}-rb-${name}`,
             session_id: sid,
             branch_id: `${sid}-${name}`,
@@ -147,12 +147,12 @@ function fill(store: Store, sessions: number): void {
             annotator: 'observer1',
             created_at: t,
           });
-        branch('branch-A', null, null, `${sid}-a19`);
-        branch('branch-B', `${sid}-a9`, `${sid}-branch-A`, `${sid}-b29`);
-        rollback('branch-B', `${sid}-a9`, 10, 20);
-        branch('branch-C', `${sid}-b19`, `${sid}-branch-B`, `${sid}-c29`);
-        rollback('branch-C', `${sid}-b19`, 20, 30);
-        store.insertIntervention({
+        await branch('branch-A', null, null, `${sid}-a19`);
+        await branch('branch-B', `${sid}-a9`, `${sid}-branch-A`, `${sid}-b29`);
+        await rollback('branch-B', `${sid}-a9`, 10, 20);
+        await branch('branch-C', `${sid}-b19`, `${sid}-branch-B`, `${sid}-c29`);
+        await rollback('branch-C', `${sid}-b19`, 20, 30);
+        await store.insertIntervention({
           id: `${sid}-i`,
           session_id: sid,
           branch_id: `${sid}-branch-A`,
@@ -163,7 +163,7 @@ function fill(store: Store, sessions: number): void {
           annotator: 'observer1',
           created_at: ++t,
         });
-        store.upsertAnnotation({
+        await store.upsertAnnotation({
           session_id: sid,
           annotator: 'observer1',
           branch_id: null,
@@ -171,7 +171,7 @@ function fill(store: Store, sessions: number): void {
           value: 'resolved',
           updated_at: t,
         });
-        store.upsertStepLabel({
+        await store.upsertStepLabel({
           session_id: sid,
           step_id: `${sid}-a12`,
           annotator: 'observer1',
@@ -202,9 +202,9 @@ interface Result {
   lines: number;
 }
 
-function child(mode: string, dbPath: string, outFile: string): void {
+async function child(mode: string, dbPath: string, outFile: string): Promise<void> {
   const store = openSqliteStore(dbPath);
-  const sessions = store.listSessions();
+  const sessions = await store.listSessions();
   let peak = process.memoryUsage().rss;
   const at: number[] = [];
   const marks = new Set([Math.floor(sessions.length * 0.1), Math.floor(sessions.length * 0.5), sessions.length - 1]);
@@ -213,13 +213,13 @@ function child(mode: string, dbPath: string, outFile: string): void {
   const start = performance.now();
   let lines = 0;
   if (mode === 'baseline') {
-    const all = sessions.map((s) => ({
+    const all = sessions.map(async (s) => ({
       session: s,
-      steps: store.listSteps(s.id),
-      branches: store.listBranches(s.id),
-      interventions: store.listInterventions(s.id),
-      annotations: store.listAnnotations(s.id),
-      labels: store.listStepLabels(s.id),
+      steps: await store.listSteps(s.id),
+      branches: await store.listBranches(s.id),
+      interventions: await store.listInterventions(s.id),
+      annotations: await store.listAnnotations(s.id),
+      labels: await store.listStepLabels(s.id),
     }));
     peak = Math.max(peak, process.memoryUsage().rss);
     const text = JSON.stringify(all);
@@ -230,18 +230,18 @@ function child(mode: string, dbPath: string, outFile: string): void {
     lat.push(0);
   } else if (mode === 'store-reads') {
     // The floor for any exporter over the Store seam: every session's rows read, nothing written.
-    sessions.forEach((s) => {
+    for (const s of sessions) {
       const t0 = performance.now();
-      loadSession(store, s.id, s);
+      await loadSession(store, s.id, s);
       lat.push(performance.now() - t0);
-    });
+    }
     const rss = mb(process.memoryUsage().rss);
     at.push(rss, rss, rss);
   } else {
     const writer = new AtomicJsonlWriter(outFile);
-    sessions.forEach((s, i) => {
+    for (const [i, s] of sessions.entries()) {
       const t0 = performance.now();
-      for (const line of sessionLines(store, s.id, mode as ExportFormat, { flattenBranches: true }, s)) {
+      for await (const line of sessionLines(store, s.id, mode as ExportFormat, { flattenBranches: true }, s)) {
         writer.write(line);
       }
       lat.push(performance.now() - t0);
@@ -250,7 +250,7 @@ function child(mode: string, dbPath: string, outFile: string): void {
         peak = Math.max(peak, rss);
         if (marks.has(i)) at.push(mb(rss));
       }
-    });
+    }
     writer.commit();
     lines = writer.lines;
   }
@@ -272,17 +272,17 @@ function child(mode: string, dbPath: string, outFile: string): void {
     lines,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
-  store.close();
+  await store.close();
 }
 
 /** The time from a label to every format's shard of that session rewritten, on a full project. */
 async function refresh(dbPath: string, outDir: string): Promise<void> {
   const raw = openSqliteStore(dbPath);
-  const sessions = raw.listSessions();
+  const sessions = await raw.listSessions();
   fs.rmSync(outDir, { recursive: true, force: true });
   const sync = new ExportSync({ store: raw, outputDir: outDir, formats: EXPORT_FORMATS, mergeDelayMs: 3_600_000 });
   const store = observeStore(raw, (id) => sync.markDirty(id));
-  sync.refresh(sessions[0]!.id);
+  await sync.refresh(sessions[0]!.id);
   for (const format of EXPORT_FORMATS) {
     const file = sync.shardPath(format, sessions[0]!.id);
     if (!fs.existsSync(file)) continue;
@@ -295,7 +295,7 @@ async function refresh(dbPath: string, outDir: string): Promise<void> {
     const s = sessions[Math.floor((i * sessions.length) / 50)]!;
     const t0 = performance.now();
     const c0 = process.cpuUsage();
-    store.upsertStepLabel({
+    await store.upsertStepLabel({
       session_id: s.id,
       step_id: `${s.id}-a${3 + (i % 5)}`,
       annotator: 'observer1',
@@ -304,7 +304,7 @@ async function refresh(dbPath: string, outDir: string): Promise<void> {
       updated_at: Date.now(),
     });
     // What the microtask after the write does, run now so it is timed.
-    sync.flushDirty();
+    await sync.flushDirty();
     lat.push(performance.now() - t0);
     const c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / 1000);
@@ -319,11 +319,11 @@ async function refresh(dbPath: string, outDir: string): Promise<void> {
   process.stdout.write(
     `${JSON.stringify({ p50: pct(lat, 50), p95: pct(lat, 95), max: Math.max(...lat), cpuP50: pct(cpu, 50), cpuP95: pct(cpu, 95), mergeSeconds, mergedMb: mb(bytes), lines: Object.values(counts).reduce((a, b) => a + b, 0) })}\n`,
   );
-  raw.close();
+  await raw.close();
   fs.rmSync(outDir, { recursive: true, force: true });
 }
 
-function main(): void {
+async function main(): Promise<void> {
   if (process.argv.includes('--refresh')) {
     const i = process.argv.indexOf('--refresh');
     void refresh(process.argv[i + 1]!, process.argv[i + 2]!);
@@ -331,7 +331,7 @@ function main(): void {
   }
   if (process.argv.includes('--child')) {
     const i = process.argv.indexOf('--child');
-    child(process.argv[i + 1]!, process.argv[i + 2]!, process.argv[i + 3]!);
+    await child(process.argv[i + 1]!, process.argv[i + 2]!, process.argv[i + 3]!);
     return;
   }
   const sessions = Number(arg('sessions', '10000'));
@@ -341,8 +341,8 @@ function main(): void {
     fs.rmSync(dir, { recursive: true, force: true });
     const t0 = performance.now();
     const store = openSqliteStore(dbPath);
-    fill(store, sessions);
-    store.close();
+    await fill(store, sessions);
+    await store.close();
     fs.writeFileSync(path.join(dir, 'ready'), '');
     console.log(
       `built ${sessions} sessions x ${STEPS_PER_SESSION} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s (${dbPath}, ${mb(fs.statSync(dbPath).size)} MB)`,
@@ -391,4 +391,4 @@ function main(): void {
   );
 }
 
-main();
+await main();

@@ -39,10 +39,10 @@ export function register(program: Command): void {
       }
       const store = openSqliteStore(dbPath);
       try {
-        const session = store.getSession(sessionId);
+        const session = await store.getSession(sessionId);
         if (!session) throw new UsageError(`no session ${sessionId} in ${dbPath}`);
         const gitDir = checkpointGitDir({ output: { path: path.resolve(options.project) } }, session.workspace);
-        const result = branchResult(store, session, gitDir, options.branch);
+        const result = await branchResult(store, session, gitDir, options.branch);
         const applied = await applyResult(result, {
           repo: path.resolve(options.repo),
           ...(options.as ? { as: options.as } : {}),
@@ -56,7 +56,7 @@ export function register(program: Command): void {
         if (err instanceof ResultError) throw new UsageError(err.message);
         throw err;
       } finally {
-        store.close();
+        await store.close();
       }
     });
 }

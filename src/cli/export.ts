@@ -95,7 +95,9 @@ function countLines(file: string): number | null {
 }
 
 /** Export every session in the project; returns lines and sessions written. */
-export function runExport(opts: ExportCliOptions): { lines: number; sessions: number; file: string; card: string } {
+export async function runExport(
+  opts: ExportCliOptions,
+): Promise<{ lines: number; sessions: number; file: string; card: string }> {
   const format = parseFormat(opts.format);
   const { options, config } = optionsFrom(opts);
   let flatten = false;
@@ -127,14 +129,14 @@ export function runExport(opts: ExportCliOptions): { lines: number; sessions: nu
 
   const store = openSqliteStore(dbPath);
   try {
-    const sessions = store.listSessions();
+    const sessions = await store.listSessions();
     if (sessions.length === 0) {
       throw new ExportError(`no sessions in ${dbPath} yet: run a session with \`potato start\` first`);
     }
     const writer = new AtomicJsonlWriter(output);
     const all: ExportOptions = { ...options, flattenBranches: flatten };
     try {
-      for (const line of exportLines(store, format, all)) writer.write(line);
+      for await (const line of exportLines(store, format, all)) writer.write(line);
       writer.commit();
     } catch (err) {
       writer.abort();
@@ -152,7 +154,7 @@ export function runExport(opts: ExportCliOptions): { lines: number; sessions: nu
     const card = writeCard(dir, { files, sessions: sessions.length, options: all, config });
     return { lines: writer.lines, sessions: sessions.length, file: output, card };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -182,9 +184,9 @@ export function register(program: Command): void {
       '--outcome_order <values>',
       'outcome values best first, e.g. resolved,partial,failed: a pair whose rejected branch has the better outcome is left out',
     )
-    .action((options: ExportCliOptions, command: Command) => {
+    .action(async (options: ExportCliOptions, command: Command) => {
       try {
-        const result = runExport(options);
+        const result = await runExport(options);
         command
           .configureOutput()
           .writeOut?.(

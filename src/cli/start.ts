@@ -71,12 +71,12 @@ async function runHeadless(config: PotatoConfig, task: string): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   await session.done;
-  const final = store.getSession(session.id)!;
+  const final = (await store.getSession(session.id))!;
   process.stdout.write(
     `session ${final.id} ${final.status}: ${final.end_reason ?? ''}\nworkspace: ${final.workspace}\n`,
   );
   await manager.shutdown();
-  store.close();
+  await store.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   // main.ts maps this to exit code 1, after the summary above: a script can tell a failed session from a finished one.

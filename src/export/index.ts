@@ -35,33 +35,44 @@ export function parseFormat(name: string): ExportFormat {
   throw new ExportError(`unknown export format "${name}": use one of ${EXPORT_FORMATS.join(', ')}`);
 }
 
+/** Every item of an async iterable, in order (Array.fromAsync, which Node 20 lacks). */
+export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
 /** The JSONL lines (without newline) of one session in one format. */
-export function* sessionLines(
+export async function* sessionLines(
   store: Store,
   sessionId: string,
   format: ExportFormat,
   opts: ExportOptions = {},
-  session: SessionRecord | null = store.getSession(sessionId),
-): Generator<string> {
-  const data = loadSession(store, sessionId, session);
+  session?: SessionRecord | null,
+): AsyncGenerator<string> {
+  const data = await loadSession(store, sessionId, session);
   if (!data) throw new ExportError(`no session ${sessionId} in the store`);
   yield* EXPORTERS[format](data, opts);
 }
 
 /** The lines of every session in the store, oldest session first, one session loaded at a time. */
-export function* exportLines(store: Store, format: ExportFormat, opts: ExportOptions = {}): Generator<string> {
-  for (const s of store.listSessions()) yield* sessionLines(store, s.id, format, opts, s);
+export async function* exportLines(
+  store: Store,
+  format: ExportFormat,
+  opts: ExportOptions = {},
+): AsyncGenerator<string> {
+  for (const s of await store.listSessions()) yield* sessionLines(store, s.id, format, opts, s);
 }
 
 /** One session's lines in each of several formats, the session read from the store once. */
-export function sessionLinesByFormat(
+export async function sessionLinesByFormat(
   store: Store,
   sessionId: string,
   formats: readonly ExportFormat[],
   opts: ExportOptions = {},
-  session: SessionRecord | null = store.getSession(sessionId),
-): Map<ExportFormat, string[]> {
-  const data = loadSession(store, sessionId, session);
+  session?: SessionRecord | null,
+): Promise<Map<ExportFormat, string[]>> {
+  const data = await loadSession(store, sessionId, session);
   if (!data) throw new ExportError(`no session ${sessionId} in the store`);
   return new Map(formats.map((f) => [f, [...EXPORTERS[f](data, opts)]]));
 }

@@ -13,23 +13,29 @@ import { cleanValue, sessionCleaner } from './redact.js';
 import type { ExportFormat, SessionData } from './types.js';
 
 /** One session's records; pass the session record when the caller has it (one query fewer). */
-export function loadSession(
+export async function loadSession(
   store: Store,
   sessionId: string,
-  session: SessionRecord | null = store.getSession(sessionId),
-): SessionData | null {
+  known?: SessionRecord | null,
+): Promise<SessionData | null> {
+  const session = known === undefined ? await store.getSession(sessionId) : known;
   if (!session) return null;
-  const steps = store.listSteps(sessionId);
-  const branches = store.listBranches(sessionId);
+  const [steps, branches, interventions, annotations, labels] = await Promise.all([
+    store.listSteps(sessionId),
+    store.listBranches(sessionId),
+    store.listInterventions(sessionId),
+    store.listAnnotations(sessionId),
+    store.listStepLabels(sessionId),
+  ]);
   return {
     session,
     steps,
     byId: indexSteps(steps),
     branches,
     branchById: new Map(branches.map((b) => [b.id, b])),
-    interventions: store.listInterventions(sessionId),
-    annotations: store.listAnnotations(sessionId),
-    labels: store.listStepLabels(sessionId),
+    interventions,
+    annotations,
+    labels,
     paths: new Map(),
     clean: sessionCleaner(workspacePaths(session.workspace)),
     memo: new Map(),

@@ -64,35 +64,44 @@ export class ExportSync {
     this.dirty.add(sessionId);
     if (this.flushQueued) return;
     this.flushQueued = true;
-    queueMicrotask(() => this.flushDirty());
+    queueMicrotask(() => void this.flushDirty());
   }
 
-  /** Rewrite the shards of every session marked since the last flush. */
-  flushDirty(): void {
+  /**
+   * Rewrite the shards of every session marked since the last flush. Flushes run one at a time,
+   * so two never write the same shard at once; a failure goes to onError, never to the caller.
+   */
+  flushDirty(): Promise<void> {
     this.flushQueued = false;
     const ids = [...this.dirty];
     this.dirty.clear();
-    let changed = false;
-    for (const id of ids) {
-      try {
-        changed = this.refresh(id) || changed;
-      } catch (err) {
-        this.opts.onError?.(id, err);
+    const run = async () => {
+      let changed = false;
+      for (const id of ids) {
+        try {
+          changed = (await this.refresh(id)) || changed;
+        } catch (err) {
+          this.opts.onError?.(id, err);
+        }
       }
-    }
-    if (changed) this.scheduleMerge();
+      if (changed) this.scheduleMerge();
+    };
+    this.flushing = this.flushing.then(run, run);
+    return this.flushing;
   }
+
+  private flushing: Promise<void> = Promise.resolve();
 
   /**
    * Rewrite one session's shard in every format from the store, atomically; a format in which
    * the session has no line has no shard. Returns false (and writes nothing) for a session that
    * is not exported yet (still running) or not in the store.
    */
-  refresh(sessionId: string): boolean {
+  async refresh(sessionId: string): Promise<boolean> {
     const { store, formats, options, outputDir } = this.opts;
-    const session = store.getSession(sessionId);
+    const session = await store.getSession(sessionId);
     if (!session || !EXPORTED_STATUSES.includes(session.status)) return false;
-    const byFormat = sessionLinesByFormat(store, sessionId, formats, options, session);
+    const byFormat = await sessionLinesByFormat(store, sessionId, formats, options, session);
     for (const format of formats) {
       const lines = byFormat.get(format) ?? [];
       const file = this.shardPath(format, sessionId);
@@ -149,7 +158,7 @@ export class ExportSync {
 
   /** Merge now, or right after the merge under way (which may have read a shard that changed since). */
   private mergeSoon(): Promise<void> {
-    if (this.merging) {
+    if (this.merging !== null) {
       this.mergeAgain = true;
       return this.merging;
     }
@@ -174,7 +183,7 @@ export class ExportSync {
    */
   async merge(): Promise<Record<string, number>> {
     const { store, formats, outputDir } = this.opts;
-    const sessions = store.listSessions();
+    const sessions = await store.listSessions();
     const counts: Record<string, number> = {};
     await fs.promises.mkdir(outputDir, { recursive: true });
     for (const format of formats) {
@@ -216,7 +225,7 @@ export class ExportSync {
 
   /** Handle every pending change and rebuild the merged files now (shutdown, tests). */
   async flush(): Promise<void> {
-    this.flushDirty();
+    await this.flushDirty();
     if (this.mergeTimer) clearTimeout(this.mergeTimer);
     this.mergeTimer = null;
     await this.mergeSoon();
@@ -227,10 +236,10 @@ export class ExportSync {
    * written (or never was), e.g. one the server marked interrupted, or a label stored just
    * before a crash. Returns how many sessions were re-exported.
    */
-  reconcile(): number {
+  async reconcile(): Promise<number> {
     const { store, outputDir } = this.opts;
     let n = 0;
-    for (const s of store.listSessions()) {
+    for (const s of await store.listSessions()) {
       if (!EXPORTED_STATUSES.includes(s.status)) continue;
       let written = -1;
       try {
@@ -240,8 +249,8 @@ export class ExportSync {
       }
       const changed = Math.max(
         s.updated_at,
-        ...store.listStepLabels(s.id).map((l) => l.updated_at),
-        ...store.listAnnotations(s.id).map((a) => a.updated_at),
+        ...(await store.listStepLabels(s.id)).map((l) => l.updated_at),
+        ...(await store.listAnnotations(s.id)).map((a) => a.updated_at),
       );
       // An empty shard is what a kernel crash can leave of a file renamed before its data reached the disk.
       const torn = this.opts.formats.some((f) => {
@@ -254,7 +263,7 @@ export class ExportSync {
       });
       if (written >= changed && !torn) continue;
       try {
-        if (this.refresh(s.id)) n++;
+        if (await this.refresh(s.id)) n++;
       } catch (err) {
         this.opts.onError?.(s.id, err);
       }
@@ -270,53 +279,53 @@ export class ExportSync {
  */
 export function observeStore(store: Store, onChange: (sessionId: string) => void): Store {
   const branchSession = new Map<string, string>();
-  const observed: Store = Object.create(store);
-  Object.assign(observed, {
-    createSession: (s: Parameters<Store['createSession']>[0]) => {
-      const r = store.createSession(s);
-      onChange(s.id);
-      return r;
-    },
-    updateSession: (id: string, patch: Parameters<Store['updateSession']>[1]) => {
-      const r = store.updateSession(id, patch);
-      onChange(id);
-      return r;
-    },
-    insertStep: (step: Parameters<Store['insertStep']>[0]) => {
-      store.insertStep(step);
-      onChange(step.session_id);
-    },
-    insertBranch: (b: Parameters<Store['insertBranch']>[0]) => {
-      store.insertBranch(b);
-      branchSession.set(b.id, b.session_id);
-      onChange(b.session_id);
-    },
-    updateBranch: (id: string, patch: Parameters<Store['updateBranch']>[1]) => {
-      store.updateBranch(id, patch);
-      const sessionId = branchSession.get(id);
-      if (sessionId) onChange(sessionId);
-    },
-    listBranches: (sessionId: string) => {
-      const list = store.listBranches(sessionId);
-      for (const b of list) branchSession.set(b.id, b.session_id);
-      return list;
-    },
-    insertIntervention: (i: Parameters<Store['insertIntervention']>[0]) => {
-      store.insertIntervention(i);
-      onChange(i.session_id);
-    },
-    upsertAnnotation: (a: Parameters<Store['upsertAnnotation']>[0]) => {
-      store.upsertAnnotation(a);
-      onChange(a.session_id);
-    },
-    upsertStepLabel: (l: Parameters<Store['upsertStepLabel']>[0]) => {
-      store.upsertStepLabel(l);
-      onChange(l.session_id);
-    },
-    deleteStepLabel: (sessionId: string, stepId: string, annotator: string) => {
-      store.deleteStepLabel(sessionId, stepId, annotator);
-      onChange(sessionId);
-    },
-  } satisfies Partial<Store>);
-  return observed;
+  const observe = (inner: Store): Store => {
+    const observed: Store = Object.create(inner);
+    Object.assign(observed, {
+      createSession: async (s: Parameters<Store['createSession']>[0]) => {
+        const r = await inner.createSession(s);
+        onChange(s.id);
+        return r;
+      },
+      updateSession: async (id: string, patch: Parameters<Store['updateSession']>[1]) => {
+        const r = await inner.updateSession(id, patch);
+        onChange(id);
+        return r;
+      },
+      insertStep: async (step: Parameters<Store['insertStep']>[0]) => {
+        await inner.insertStep(step);
+        onChange(step.session_id);
+      },
+      insertBranch: async (b: Parameters<Store['insertBranch']>[0]) => {
+        await inner.insertBranch(b);
+        branchSession.set(b.id, b.session_id);
+        onChange(b.session_id);
+      },
+      updateBranch: async (id: string, patch: Parameters<Store['updateBranch']>[1]) => {
+        await inner.updateBranch(id, patch);
+        const sessionId = branchSession.get(id) ?? (await inner.getBranch(id))?.session_id;
+        if (sessionId) onChange(sessionId);
+      },
+      insertIntervention: async (i: Parameters<Store['insertIntervention']>[0]) => {
+        await inner.insertIntervention(i);
+        onChange(i.session_id);
+      },
+      upsertAnnotation: async (a: Parameters<Store['upsertAnnotation']>[0]) => {
+        await inner.upsertAnnotation(a);
+        onChange(a.session_id);
+      },
+      upsertStepLabel: async (l: Parameters<Store['upsertStepLabel']>[0]) => {
+        await inner.upsertStepLabel(l);
+        onChange(l.session_id);
+      },
+      deleteStepLabel: async (sessionId: string, stepId: string, annotator: string) => {
+        await inner.deleteStepLabel(sessionId, stepId, annotator);
+        onChange(sessionId);
+      },
+      // Writes inside a transaction are observed too (the export reads after it commits).
+      transaction: <T>(fn: (tx: Store) => Promise<T>) => inner.transaction((tx) => fn(observe(tx))),
+    } satisfies Partial<Store>);
+    return observed;
+  };
+  return observe(store);
 }

@@ -25,13 +25,18 @@ export interface BranchResult {
 }
 
 /** The branch named `name` (default: the session's current branch) and its last checkpoint. */
-export function branchResult(store: Store, session: SessionRecord, gitDir: string, name?: string): BranchResult {
+export async function branchResult(
+  store: Store,
+  session: SessionRecord,
+  gitDir: string,
+  name?: string,
+): Promise<BranchResult> {
   if (!session.base_commit) {
     throw new ResultError(
       `session ${session.id} has no checkpoints (live_coding_agent.checkpoints.enabled was false): there is no result to take`,
     );
   }
-  const branches = store.listBranches(session.id);
+  const branches = await store.listBranches(session.id);
   const branch = name
     ? branches.find((b) => b.name === name)
     : branches.find((b) => b.id === session.current_branch_id);
@@ -43,7 +48,7 @@ export function branchResult(store: Store, session: SessionRecord, gitDir: strin
         : `session ${session.id} has no branch yet`,
     );
   }
-  const path = branchPath(branch, store.listSteps(session.id));
+  const path = branchPath(branch, await store.listSteps(session.id));
   const last = [...path].reverse().find((s) => s.checkpoint);
   return {
     session,

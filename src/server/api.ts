@@ -72,7 +72,6 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   const { config, store, manager, auth, live, wire, logger } = deps;
   const app = new Hono<ApiEnv>();
   /** Highest seq seen per session, so last_seq reads only the events since the previous call. */
-  const seqCache = new Map<string, number>();
 
   app.onError((err, c) => {
     const answer = errorAnswer(err);
@@ -152,25 +151,10 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     return controls;
   };
 
-  const lastSeq = (id: string): number => {
-    let cur = seqCache.get(id) ?? 0;
-    for (;;) {
-      const page = store.eventsAfter(id, cur, 1000);
-      if (page.length > 0) cur = page[page.length - 1]!.seq;
-      if (page.length < 1000) break;
-    }
-    seqCache.set(id, cur);
-    return cur;
-  };
-
-  app.get('/api/sessions', (c) =>
-    c.json(
-      store
-        .listSessions({ annotator: c.get('user') })
-        .reverse()
-        .map((s) => summarize(store, s, ratingScheme(config))),
-    ),
-  );
+  app.get('/api/sessions', async (c) => {
+    const sessions = (await store.listSessions({ annotator: c.get('user') })).reverse();
+    return c.json(await Promise.all(sessions.map((s) => summarize(store, s, ratingScheme(config)))));
+  });
 
   app.post('/api/sessions', async (c) => {
     const { task } = await body(c.req.raw, startBody);
@@ -181,66 +165,71 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
       // The engine records a session that could not start (no Docker, a bad workspace) as failed,
       // with the reason: the annotator sees it like any other session.
       const failed = (err as { session?: SessionRecord }).session;
-      if (failed?.id && failed.annotator === c.get('user')) return c.json(store.getSession(failed.id) ?? failed, 201);
+      if (failed?.id && failed.annotator === c.get('user'))
+        return c.json((await store.getSession(failed.id)) ?? failed, 201);
       throw err;
     }
     live.resubscribe(id);
-    const session = store.getSession(id);
+    const session = await store.getSession(id);
     if (!session) throw new Error(`manager.start returned session ${id}, which is not in the store`);
     return c.json(session, 201);
   });
 
-  app.get('/api/sessions/:id', (c) => {
-    const session = see(c.req.param('id'), c.get('user'));
-    // All reads in one synchronous turn: last_seq matches the snapshot exactly.
-    return c.json({
-      session,
-      steps: store.listSteps(session.id).map((s) => wirePreview(s, wire)),
-      branches: store.listBranches(session.id),
-      interventions: store.listInterventions(session.id),
-      annotations: store.listAnnotations(session.id),
-      labels: store.listStepLabels(session.id),
-      last_seq: lastSeq(session.id),
+  app.get('/api/sessions/:id', async (c) => {
+    const seen = await see(c.req.param('id'), c.get('user'));
+    // All reads in one transaction: last_seq matches the snapshot exactly.
+    const snapshot = await store.transaction(async (tx) => {
+      const session = (await tx.getSession(seen.id)) ?? seen;
+      const [steps, branches, interventions, annotations, labels, last_seq] = await Promise.all([
+        tx.listSteps(session.id),
+        tx.listBranches(session.id),
+        tx.listInterventions(session.id),
+        tx.listAnnotations(session.id),
+        tx.listStepLabels(session.id),
+        tx.lastSeq(session.id),
+      ]);
+      return { session, steps, branches, interventions, annotations, labels, last_seq };
     });
+    return c.json({ ...snapshot, steps: snapshot.steps.map((s) => wirePreview(s, wire)) });
   });
 
-  app.get('/api/sessions/:id/steps/:stepId', (c) => {
-    const session = see(c.req.param('id'), c.get('user'));
+  app.get('/api/sessions/:id/steps/:stepId', async (c) => {
+    const session = await see(c.req.param('id'), c.get('user'));
     const stepId = c.req.param('stepId');
-    const step = store.getStep(stepId);
+    const step = await store.getStep(stepId);
     if (!step || step.session_id !== session.id) throw new NotFoundError(`session ${session.id} has no step ${stepId}`);
     return c.json(wireStep(step, wire));
   });
 
-  app.get('/api/sessions/:id/events', (c) => {
-    see(c.req.param('id'), c.get('user'));
+  app.get('/api/sessions/:id/events', async (c) => {
+    await see(c.req.param('id'), c.get('user'));
     return c.json({ error: 'connect to this URL with a WebSocket', code: 'bad_request' }, 426);
   });
 
-  app.post('/api/sessions/:id/pause', (c) => {
-    controlsOf(own(c.req.param('id'), c.get('user'))).pause(c.get('user'));
+  app.post('/api/sessions/:id/pause', async (c) => {
+    await controlsOf(await own(c.req.param('id'), c.get('user'))).pause(c.get('user'));
     return c.body(null, 204);
   });
 
-  app.post('/api/sessions/:id/resume', (c) => {
-    controlsOf(own(c.req.param('id'), c.get('user'))).resume(c.get('user'));
+  app.post('/api/sessions/:id/resume', async (c) => {
+    await controlsOf(await own(c.req.param('id'), c.get('user'))).resume(c.get('user'));
     return c.body(null, 204);
   });
 
   app.post('/api/sessions/:id/stop', async (c) => {
-    await controlsOf(own(c.req.param('id'), c.get('user'))).stop(c.get('user'));
+    await controlsOf(await own(c.req.param('id'), c.get('user'))).stop(c.get('user'));
     return c.body(null, 204);
   });
 
   app.post('/api/sessions/:id/instruction', async (c) => {
-    const controls = controlsOf(own(c.req.param('id'), c.get('user')));
+    const controls = controlsOf(await own(c.req.param('id'), c.get('user')));
     const { text } = await body(c.req.raw, instructionBody);
-    controls.instruct(text, c.get('user'));
+    await controls.instruct(text, c.get('user'));
     return c.body(null, 204);
   });
 
   app.post('/api/sessions/:id/rollback', async (c) => {
-    const session = own(c.req.param('id'), c.get('user'));
+    const session = await own(c.req.param('id'), c.get('user'));
     const b = await body(c.req.raw, rollbackBody);
     // A finished or stopped session can be rolled back too: its controller is rebuilt first.
     const controls = manager.get(session.id) ?? (await manager.reopen(session.id));
@@ -257,7 +246,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.post('/api/sessions/:id/continue', async (c) => {
-    const session = own(c.req.param('id'), c.get('user'));
+    const session = await own(c.req.param('id'), c.get('user'));
     const { instruction } = await body(c.req.raw, continueBody);
     await manager.resumeSession(session.id, c.get('user'), instruction);
     live.resubscribe(session.id);
@@ -267,16 +256,17 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   registerApprovals(app, { access, manager });
 
   app.put('/api/sessions/:id/annotations', async (c) => {
-    const session = own(c.req.param('id'), c.get('user'));
+    const session = await own(c.req.param('id'), c.get('user'));
     const user = c.get('user');
     const { branch_id, answers } = await body(c.req.raw, annotationsBody);
-    if (branch_id !== null && !store.listBranches(session.id).some((b) => b.id === branch_id)) {
+    if (branch_id !== null && (await store.getBranch(branch_id))?.session_id !== session.id) {
       throw new NotFoundError(`session ${session.id} has no branch ${branch_id}`);
     }
     const clean = validateAnswers(config.annotation_schemes, answers);
     const now = Date.now();
-    const events = store.transaction(() =>
-      Object.entries(clean).map(([scheme, value]) => {
+    const events = await store.transaction(async (tx) => {
+      const appended: SessionEvent[] = [];
+      for (const [scheme, value] of Object.entries(clean)) {
         const annotation: Annotation = {
           session_id: session.id,
           annotator: user,
@@ -285,19 +275,22 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
           value,
           updated_at: now,
         };
-        store.upsertAnnotation(annotation);
-        return store.appendEvent(session.id, { type: 'annotation', annotation });
-      }),
-    );
+        await tx.upsertAnnotation(annotation);
+        appended.push(await tx.appendEvent(session.id, { type: 'annotation', annotation }));
+      }
+      return appended;
+    });
     publishAll(live, events);
-    const mine = store.listAnnotations(session.id).filter((a) => a.annotator === user && a.branch_id === branch_id);
+    const mine = (await store.listAnnotations(session.id)).filter(
+      (a) => a.annotator === user && a.branch_id === branch_id,
+    );
     return c.json(mine);
   });
 
   app.put('/api/sessions/:id/labels/:stepId', async (c) => {
-    const session = own(c.req.param('id'), c.get('user'));
+    const session = await own(c.req.param('id'), c.get('user'));
     const stepId = c.req.param('stepId');
-    const step = store.getStep(stepId);
+    const step = await store.getStep(stepId);
     if (!step || step.session_id !== session.id) throw new NotFoundError(`session ${session.id} has no step ${stepId}`);
     const { label, first_error } = await body(c.req.raw, labelBody);
     const record = {
@@ -308,35 +301,35 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
       first_error,
       updated_at: Date.now(),
     };
-    const event = store.transaction(() => {
-      store.upsertStepLabel(record);
-      return store.appendEvent(session.id, { type: 'label', label: record });
+    const event = await store.transaction(async (tx) => {
+      await tx.upsertStepLabel(record);
+      return tx.appendEvent(session.id, { type: 'label', label: record });
     });
     live.publish(event);
     return c.json(record);
   });
 
-  app.delete('/api/sessions/:id/labels/:stepId', (c) => {
-    const session = own(c.req.param('id'), c.get('user'));
+  app.delete('/api/sessions/:id/labels/:stepId', async (c) => {
+    const session = await own(c.req.param('id'), c.get('user'));
     const step_id = c.req.param('stepId');
     const annotator = c.get('user');
-    const event = store.transaction(() => {
-      store.deleteStepLabel(session.id, step_id, annotator);
-      return store.appendEvent(session.id, { type: 'label_removed', step_id, annotator });
+    const event = await store.transaction(async (tx) => {
+      await tx.deleteStepLabel(session.id, step_id, annotator);
+      return tx.appendEvent(session.id, { type: 'label_removed', step_id, annotator });
     });
     live.publish(event);
     return c.body(null, 204);
   });
 
   app.get('/api/sessions/:id/tree', async (c) => {
-    const session = see(c.req.param('id'), c.get('user'));
+    const session = await see(c.req.param('id'), c.get('user'));
     const gitDir = checkpointGitDir(config, session.workspace);
     const commit = await resolveCheckpoint(store, session, gitDir, c.req.query('commit') || undefined);
     return c.json({ commit, files: await listFiles(gitDir, commit) });
   });
 
   app.get('/api/sessions/:id/file', async (c) => {
-    const session = see(c.req.param('id'), c.get('user'));
+    const session = await see(c.req.param('id'), c.get('user'));
     const path = c.req.query('path');
     if (!path) throw new BadRequestError('give the file with ?path=');
     const gitDir = checkpointGitDir(config, session.workspace);

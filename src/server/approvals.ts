@@ -24,8 +24,8 @@ export interface ApprovalDeps {
 
 export function registerApprovals(app: Hono<{ Variables: { user: string } }>, deps: ApprovalDeps): void {
   /** `check` is access.see for reading the waiting calls, access.own for deciding one. */
-  const controllerOf = (id: string, user: string, check: SessionAccess['see']): SdkSessionController => {
-    const s = check(id, user);
+  const controllerOf = async (id: string, user: string, check: SessionAccess['see']): Promise<SdkSessionController> => {
+    const s = await check(id, user);
     const controls = deps.manager.get(id);
     if (!controls) throw new ControlError(`session ${id} is not running (it is ${s.status})`, 'invalid_state');
     if (!(controls instanceof SdkSessionController)) {
@@ -34,12 +34,12 @@ export function registerApprovals(app: Hono<{ Variables: { user: string } }>, de
     return controls;
   };
 
-  app.get('/api/sessions/:id/approvals', (c) =>
-    c.json(controllerOf(c.req.param('id'), c.get('user'), deps.access.see).pendingApprovals()),
+  app.get('/api/sessions/:id/approvals', async (c) =>
+    c.json((await controllerOf(c.req.param('id'), c.get('user'), deps.access.see)).pendingApprovals()),
   );
 
   app.post('/api/sessions/:id/approvals/:callId', async (c) => {
-    const controller = controllerOf(c.req.param('id'), c.get('user'), deps.access.own);
+    const controller = await controllerOf(c.req.param('id'), c.get('user'), deps.access.own);
     let raw: unknown;
     try {
       const text = await c.req.text();
@@ -48,7 +48,7 @@ export function registerApprovals(app: Hono<{ Variables: { user: string } }>, de
       throw new BadRequestError('the request body is not valid JSON', { cause: err });
     }
     const decision = decisionBody.parse(raw);
-    controller.approve(c.req.param('callId'), decision, c.get('user'));
+    await controller.approve(c.req.param('callId'), decision, c.get('user'));
     return c.body(null, 204);
   });
 }

@@ -63,17 +63,16 @@ export function leadRoutes(deps: { config: PotatoConfig; store: Store }): Hono<A
   });
 
   /** Sessions in store order (as `potato export` reads them), summarised, with the filter applied. */
-  const selected = (q: FilterQuery): SessionSummary[] => {
+  const selected = async (q: FilterQuery): Promise<SessionSummary[]> => {
     const rating = ratingScheme(config);
-    return store
-      .listSessions()
-      .map((s) => summarize(store, s, rating))
-      .filter((s) => matches(s, q));
+    const sessions = await store.listSessions();
+    const summaries = await Promise.all(sessions.map((s) => summarize(store, s, rating)));
+    return summaries.filter((s) => matches(s, q));
   };
 
-  app.get('/api/lead/sessions', (c) => {
+  app.get('/api/lead/sessions', async (c) => {
     const q = parseQuery(c.req.query());
-    const all = selected({});
+    const all = await selected({});
     const per = new Map<string, { annotator: string; sessions: number; rated: number; fully_labelled: number }>();
     for (const a of config.annotators)
       per.set(a.username, { annotator: a.username, sessions: 0, rated: 0, fully_labelled: 0 });
@@ -91,7 +90,7 @@ export function leadRoutes(deps: { config: PotatoConfig; store: Store }): Hono<A
     });
   });
 
-  app.get('/api/lead/export', (c) => {
+  app.get('/api/lead/export', async (c) => {
     const q = parseQuery(c.req.query());
     if (!q.format) throw new BadRequestError(`format: give one of ${EXPORT_FORMATS.join(', ')}`);
     let format: ReturnType<typeof parseFormat>;
@@ -104,7 +103,7 @@ export function leadRoutes(deps: { config: PotatoConfig; store: Store }): Hono<A
       if (err instanceof ExportError) throw new BadRequestError(err.message);
       throw err;
     }
-    const sessions = selected(q);
+    const sessions = await selected(q);
     // The project's export options, as `potato export --config` applies them.
     const opts = { ...exportOptionsOf(config), flattenBranches: q.flatten_branches === 'true' };
     const name = [format, q.annotator]
@@ -117,7 +116,7 @@ export function leadRoutes(deps: { config: PotatoConfig; store: Store }): Hono<A
     return stream(c, async (out) => {
       for (const s of sessions) {
         let chunk = '';
-        for (const line of sessionLines(store, s.id, format, opts)) chunk += `${line}\n`;
+        for await (const line of sessionLines(store, s.id, format, opts, s)) chunk += `${line}\n`;
         if (chunk) await out.write(chunk);
       }
     });

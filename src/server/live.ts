@@ -5,12 +5,13 @@
  * A channel batches what arrives and sends each batch, serialised once, to every socket
  * watching the session, at most once per `streaming.update_interval_ms`.
  *
- * No gap, no duplicate: a socket first replays the store page by page after its `after` seq;
- * the last page is read and the socket joins the channel in the same synchronous turn, and
- * every event reaches the store before any listener, so whatever the channel has not seen yet
- * is in the store and whatever it queues later is newer. Each socket remembers the last seq
- * it was sent and skips anything at or below it. A channel that receives an event out of order
- * (a seq beyond the next one) fills the hole from the store before queueing it.
+ * No gap, no duplicate: a socket is on its session's channel from the start, but the channel
+ * sends it nothing while it replays: it reads the store page by page after its `after` seq until
+ * it has everything up to what the channel has already sent, and only then goes live. Every event
+ * reaches the store before any listener, so whatever a replaying socket has not read yet is in
+ * the store, and whatever the channel sends after that is newer. Each socket remembers the last
+ * seq it was sent and skips anything at or below it. A channel that receives an event out of
+ * order (a seq beyond the next one) fills the hole from the store before queueing it.
  *
  * Back-pressure, without ever cutting a viewer for being slow: a replay page is bounded by bytes
  * (`replayPageBytes`) and the next is read only once the previous one has reached the socket. A
@@ -40,6 +41,8 @@ interface Viewer {
   /** Highest seq this socket has been sent (or skipped past by a filter). */
   lastSent: number;
   closed: boolean;
+  /** False while it replays from the store: the channel's batches skip it. */
+  live: boolean;
 }
 
 function encode(events: readonly SessionEvent[], opts: WireOptions, lastSeq: number): Buffer {
@@ -51,6 +54,10 @@ class Channel {
   readonly viewers = new Set<Viewer>();
   /** Highest seq queued or sent by this channel. */
   lastSeq: number;
+  /** Highest seq this channel has sent to its live sockets. */
+  sentSeq: number;
+  private catching: Promise<void> | null = null;
+  private catchAgain = false;
   private pending: SessionEvent[] = [];
   private timer: NodeJS.Timeout | null = null;
   private lastFlush = 0;
@@ -62,6 +69,7 @@ class Channel {
     private readonly live: LiveHub,
   ) {
     this.lastSeq = startSeq;
+    this.sentSeq = startSeq;
     this.unsubscribe = this.subscribe();
   }
 
@@ -87,13 +95,34 @@ class Channel {
     this.schedule();
   }
 
-  /** Queue whatever the store holds beyond what this channel has seen. */
+  /** Queue whatever the store holds beyond what this channel has seen (one read at a time). */
   catchUp(): void {
-    const missed = this.live.store.eventsAfter(this.sessionId, this.lastSeq);
-    if (missed.length === 0) return;
-    this.pending.push(...missed);
-    this.lastSeq = missed[missed.length - 1]!.seq;
-    this.schedule();
+    if (this.catching !== null) {
+      this.catchAgain = true;
+      return;
+    }
+    this.catching = (async () => {
+      do {
+        this.catchAgain = false;
+        const missed = await this.live.store.eventsAfter(this.sessionId, this.lastSeq);
+        // receive() may have queued some of them meanwhile: only what is still newer.
+        const fresh = missed.filter((e) => e.seq > this.lastSeq);
+        if (fresh.length > 0) {
+          this.pending.push(...fresh);
+          this.lastSeq = fresh[fresh.length - 1]!.seq;
+          this.schedule();
+        }
+      } while (this.catchAgain);
+    })()
+      .catch((err: unknown) => {
+        // The store could not be read: these sockets would miss events. Closing them makes their
+        // clients reconnect and replay from their last seq.
+        for (const v of this.viewers) v.ws.close(1011, 'the event log could not be read; reconnect');
+        this.live.onError(err);
+      })
+      .finally(() => {
+        this.catching = null;
+      });
   }
 
   private schedule(): void {
@@ -111,8 +140,9 @@ class Channel {
     const first = batch[0]!.seq;
     const last = batch[batch.length - 1]!.seq;
     let shared: Buffer | undefined;
+    this.sentSeq = last;
     for (const v of this.viewers) {
-      if (v.lastSent >= last) continue;
+      if (!v.live || v.lastSent >= last) continue;
       let data: Buffer;
       if (v.lastSent < first) {
         shared ??= encode(batch, this.live.opts, last);
@@ -151,6 +181,8 @@ export class LiveHub {
     readonly store: Store,
     readonly manager: SessionManager,
     readonly opts: LiveOptions,
+    /** Where a failed read of the event log is reported (the server's logger). */
+    readonly onError: (err: unknown) => void = () => undefined,
   ) {
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 8 * 1024 * 1024;
     this.pageSize = opts.replayPageSize ?? 200;
@@ -159,7 +191,7 @@ export class LiveHub {
 
   /** Replay everything after `after` to the socket, then keep it live until it closes. */
   async attach(ws: WebSocket, sessionId: string, after: number): Promise<void> {
-    const viewer: Viewer = { ws, lastSent: after, closed: false };
+    const viewer: Viewer = { ws, lastSent: after, closed: false, live: false };
     ws.on('close', () => {
       viewer.closed = true;
       this.detach(viewer, sessionId);
@@ -168,30 +200,34 @@ export class LiveHub {
     await this.replay(viewer, sessionId);
   }
 
-  /** Send from the store, one byte-bounded page at a time, each after the last reached the socket; then join. */
+  /**
+   * Send from the store, one byte-bounded page at a time, each after the last reached the socket,
+   * until the socket has everything the channel already sent; then it takes the channel's batches.
+   */
   private async replay(viewer: Viewer, sessionId: string): Promise<void> {
+    viewer.live = false;
+    const ch = await this.join(viewer, sessionId);
     for (;;) {
+      if (viewer.closed || !ch) return;
+      const { events, last } = await this.page(sessionId, viewer.lastSent);
       if (viewer.closed) return;
-      const { events, last } = this.page(sessionId, viewer.lastSent);
-      if (last) {
-        // The last page and the join happen in one synchronous turn: nothing can fall between them.
-        if (events.length > 0) {
-          viewer.lastSent = events[events.length - 1]!.seq;
-          viewer.ws.send(encode(events, this.opts, viewer.lastSent), { binary: false });
-        }
-        this.join(viewer, sessionId);
+      if (events.length > 0) {
+        viewer.lastSent = events[events.length - 1]!.seq;
+        await new Promise<void>((resolve) =>
+          viewer.ws.send(encode(events, this.opts, viewer.lastSent), { binary: false }, () => resolve()),
+        );
+      }
+      // Checked in the same turn as going live: whatever the channel sends next is newer.
+      if (last && viewer.lastSent >= ch.sentSeq) {
+        viewer.live = true;
         return;
       }
-      viewer.lastSent = events[events.length - 1]!.seq;
-      await new Promise<void>((resolve) =>
-        viewer.ws.send(encode(events, this.opts, viewer.lastSent), { binary: false }, () => resolve()),
-      );
     }
   }
 
   /** The next replay page after `after`: at most pageSize events and about pageBytes. */
-  private page(sessionId: string, after: number): { events: SessionEvent[]; last: boolean } {
-    const rows = this.store.eventsAfter(sessionId, after, this.pageSize);
+  private async page(sessionId: string, after: number): Promise<{ events: SessionEvent[]; last: boolean }> {
+    const rows = await this.store.eventsAfter(sessionId, after, this.pageSize);
     let bytes = 0;
     let n = 0;
     while (n < rows.length && (n === 0 || bytes < this.pageBytes)) {
@@ -202,17 +238,21 @@ export class LiveHub {
     return { events: rows.slice(0, n), last: n === rows.length && rows.length < this.pageSize };
   }
 
-  private join(viewer: Viewer, sessionId: string): void {
-    if (viewer.closed) return;
+  /** Put the (not yet live) viewer on its session's channel, made when it is the first. */
+  private async join(viewer: Viewer, sessionId: string): Promise<Channel | null> {
     let ch = this.channels.get(sessionId);
     if (!ch) {
       // The channel starts where the store is, not where a viewer asked to start.
-      ch = new Channel(sessionId, this.store.lastSeq(sessionId), this);
-      this.channels.set(sessionId, ch);
-    } else if (ch.lastSeq < viewer.lastSent) {
-      ch.catchUp();
+      const start = await this.store.lastSeq(sessionId);
+      if (viewer.closed) return null;
+      ch = this.channels.get(sessionId);
+      if (!ch) {
+        ch = new Channel(sessionId, start, this);
+        this.channels.set(sessionId, ch);
+      }
     }
     ch.viewers.add(viewer);
+    return ch;
   }
 
   private detach(viewer: Viewer, sessionId: string): void {
@@ -225,12 +265,12 @@ export class LiveHub {
   }
 
   /**
-   * A live socket with too much unsent: off the channel (nothing more is queued for it), and once
-   * the socket has drained, back to replaying from the store after its last seq.
+   * A live socket with too much unsent: the channel stops sending to it, and once the socket has
+   * drained it replays from the store after its last seq and goes live again.
    */
   fallBehind(viewer: Viewer, ch: Channel): void {
     this.fellBehind++;
-    this.detach(viewer, ch.sessionId);
+    viewer.live = false;
     const resume = () => {
       if (viewer.closed) return;
       if (viewer.ws.bufferedAmount > this.maxBufferedBytes / 4) {
@@ -238,7 +278,10 @@ export class LiveHub {
         return;
       }
       // A replay that fails leaves the viewer behind for good: cut it, so its client reconnects.
-      this.replay(viewer, ch.sessionId).catch(() => viewer.ws.terminate());
+      this.replay(viewer, ch.sessionId).catch((err: unknown) => {
+        this.onError(err);
+        viewer.ws.terminate();
+      });
     };
     setTimeout(resume, 50).unref();
   }

@@ -16,16 +16,16 @@ const shellWord = (s: string) => (/^[\w./@:+-]+$/.test(s) ? s : `'${s.replace(/'
 export function resultRoutes(deps: {
   store: Store;
   /** The session if the user may read it (owner or lead). */
-  see: (id: string, user: string) => SessionRecord;
+  see: (id: string, user: string) => Promise<SessionRecord>;
   /** The session's checkpoint repository (outside its workspace). */
   gitDirOf: (session: SessionRecord) => string;
 }): Hono<ApiEnv> {
   const { store, see, gitDirOf } = deps;
   const app = new Hono<ApiEnv>();
 
-  app.get('/api/sessions/:id/result', (c) => {
-    const session = see(c.req.param('id'), c.get('user'));
-    const branches = store.listBranches(session.id);
+  app.get('/api/sessions/:id/result', async (c) => {
+    const session = await see(c.req.param('id'), c.get('user'));
+    const branches = await store.listBranches(session.id);
     return c.json({
       workspace: session.workspace,
       base_commit: session.base_commit,
@@ -39,10 +39,10 @@ export function resultRoutes(deps: {
   });
 
   app.get('/api/sessions/:id/branches/:name/patch', async (c) => {
-    const session = see(c.req.param('id'), c.get('user'));
-    let result: ReturnType<typeof branchResult>;
+    const session = await see(c.req.param('id'), c.get('user'));
+    let result: Awaited<ReturnType<typeof branchResult>>;
     try {
-      result = branchResult(store, session, gitDirOf(session), c.req.param('name'));
+      result = await branchResult(store, session, gitDirOf(session), c.req.param('name'));
     } catch (err) {
       if (err instanceof ResultError) {
         throw session.base_commit ? new NotFoundError(err.message) : new BadRequestError(err.message);

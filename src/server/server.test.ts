@@ -89,7 +89,7 @@ async function stop(r: Running | undefined) {
   for (const w of watchers.splice(0)) w.ws.terminate();
   if (!r) return;
   await r.server.close();
-  r.store.close();
+  await r.store.close();
 }
 
 describe('login', () => {
@@ -174,7 +174,7 @@ describe('login', () => {
   });
 
   it('answers 401 to the API and the socket without a login, and after logout', async () => {
-    const s = rig.manager.createSession('alice');
+    const s = await rig.manager.createSession('alice');
     const anon = new Client(rig.base);
     for (const [m, p] of [
       ['GET', '/api/sessions'],
@@ -218,7 +218,7 @@ describe('web boundary', () => {
   const other = () => rig.base.replace(/:(\d+)$/, (_, p: string) => `:${Number(p) + 1}`);
 
   it('refuses state-changing requests and sockets from another origin, the same host on another port included', async () => {
-    const s = rig.manager.createSession('alice');
+    const s = await rig.manager.createSession('alice');
     rig.manager.run(s.id);
     const attempts = [
       ['POST', '/api/sessions', { task: 'attacker task' }],
@@ -249,12 +249,12 @@ describe('web boundary', () => {
     }
     // Nothing reached the session, and the login still works.
     expect(rig.manager.calls).toEqual([]);
-    expect(rig.store.listSessions({ annotator: 'alice' })).toHaveLength(1);
+    expect(await rig.store.listSessions({ annotator: 'alice' })).toHaveLength(1);
     expect((await rig.alice.json('GET', '/api/me')).status).toBe(200);
   });
 
   it('lets this site, its fetch metadata and programs without an Origin through', async () => {
-    const s = rig.manager.createSession('alice');
+    const s = await rig.manager.createSession('alice');
     rig.manager.run(s.id);
     const page = { origin: rig.base, 'sec-fetch-site': 'same-origin' };
     expect((await rig.alice.json('POST', '/api/sessions', { task: 'from the UI' }, page)).status).toBe(201);
@@ -284,7 +284,7 @@ describe('web boundary', () => {
   });
 
   it('accepts only JSON bodies on the API, as a form or a simple request cannot send', async () => {
-    const s = rig.manager.createSession('alice');
+    const s = await rig.manager.createSession('alice');
     rig.manager.run(s.id);
     // A Uint8Array body: fetch adds no Content-Type of its own.
     const raw = (p: string, body: string | undefined, type: string | undefined) =>
@@ -321,7 +321,7 @@ describe('web boundary', () => {
   it('lets the origins of allowed_origins through, and only those', async () => {
     await stop(rig);
     rig = await boot({ allowed_origins: ['https://Potato.Example.com'] });
-    const s = rig.manager.createSession('alice');
+    const s = await rig.manager.createSession('alice');
     rig.manager.run(s.id);
     const proxied = { origin: 'https://potato.example.com', 'sec-fetch-site': 'same-origin' };
     expect((await rig.alice.json('POST', `/api/sessions/${s.id}/pause`, undefined, proxied)).status).toBe(204);
@@ -341,7 +341,7 @@ describe('web boundary', () => {
     const clock = HeldClock.held();
     await stop(rig);
     rig = await boot({}, { now: clock.now });
-    const s = rig.manager.createSession('alice');
+    const s = await rig.manager.createSession('alice');
     const second = new Client(rig.base);
     await second.login('alice', 'alice-pw');
     const first = watch(s.id, 0);
@@ -352,7 +352,7 @@ describe('web boundary', () => {
     expect(await first.closed).toBe(CLOSE_LOGIN_ENDED);
     expect(first.closeReason).toBe('logged out');
     // The other login of the same annotator keeps streaming.
-    rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking' });
+    await rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking' });
     await other.until(() => other.events.length === 1);
     expect(other.ws.readyState).toBe(other.ws.OPEN);
 
@@ -370,7 +370,7 @@ describe('web boundary', () => {
     writeFileSync(path.join(dir, 'assets', 'app.js'), 'console.log(1)');
     await stop(rig);
     rig = await boot({}, { staticDir: dir });
-    const s = rig.manager.createSession('alice');
+    const s = await rig.manager.createSession('alice');
     const anon = new Client(rig.base);
     const answers: [string, Response][] = [
       ['/', await anon.request('GET', '/')],
@@ -442,7 +442,7 @@ describe('sessions and controls', () => {
     });
     const theirs = await rig.alice.json<{ id: string }>('POST', '/api/sessions', { task: 'alice works' });
     const id = theirs.body.id;
-    rig.store.insertStep(step(id, 0, { type: 'message', content: 'hello' }));
+    await rig.store.insertStep(step(id, 0, { type: 'message', content: 'hello' }));
     const lena = new Client(rig.base);
     expect((await lena.login('lena', 'lena-pw')).status).toBe(200);
 
@@ -475,8 +475,8 @@ describe('sessions and controls', () => {
       expect(res.body.error).toBe('read-only: only alice can change this session');
     }
     expect(rig.manager.calls.length).toBe(before);
-    expect(rig.store.listAnnotations(id)).toEqual([]);
-    expect(rig.store.listStepLabels(id)).toEqual([]);
+    expect(await rig.store.listAnnotations(id)).toEqual([]);
+    expect(await rig.store.listStepLabels(id)).toEqual([]);
 
     // An annotator is still told another's session does not exist, reading or writing.
     const bob = new Client(rig.base);
@@ -552,7 +552,7 @@ describe('sessions and controls', () => {
   });
 
   it('says a session that is not running must be continued, and continues it', async () => {
-    const s = rig.manager.createSession('alice', 'old task', 'interrupted');
+    const s = await rig.manager.createSession('alice', 'old task', 'interrupted');
     const res = await rig.alice.json<{ error: string; code: string }>('POST', `/api/sessions/${s.id}/pause`);
     expect(res.status).toBe(409);
     expect(res.body.error).toContain('/continue');
@@ -565,11 +565,11 @@ describe('sessions and controls', () => {
   });
 
   it('returns the whole session with last_seq matching the stream', async () => {
-    const s = rig.manager.createSession('alice');
+    const s = await rig.manager.createSession('alice');
     rig.manager.run(s.id);
-    rig.store.insertStep(step(s.id, 0, { type: 'message', content: 'hello' }));
-    rig.manager.emit(s.id, { type: 'step', step: rig.store.getStep(`${s.id}-step-0`)! });
-    rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking' });
+    await rig.store.insertStep(step(s.id, 0, { type: 'message', content: 'hello' }));
+    await rig.manager.emit(s.id, { type: 'step', step: (await rig.store.getStep(`${s.id}-step-0`))! });
+    await rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking' });
     const snap = await rig.alice.json<{ steps: Step[]; last_seq: number; session: { id: string } }>(
       'GET',
       `/api/sessions/${s.id}`,
@@ -578,14 +578,14 @@ describe('sessions and controls', () => {
     expect(snap.body.session.id).toBe(s.id);
     expect(snap.body.steps.map((x) => x.payload)).toEqual([{ type: 'message', content: 'hello' }]);
     expect(snap.body.last_seq).toBe(2);
-    rig.manager.emit(s.id, { type: 'status', status: 'paused', activity: 'idle' });
+    await rig.manager.emit(s.id, { type: 'status', status: 'paused', activity: 'idle' });
     const w = watch(s.id, snap.body.last_seq);
     await w.until(() => w.events.length >= 1);
     expect(w.events.map((e) => e.seq)).toEqual([3]);
   });
 
   it('sends large step fields as previews and the whole step on request, the same in the socket', async () => {
-    const s = rig.manager.createSession('alice');
+    const s = await rig.manager.createSession('alice');
     rig.manager.run(s.id);
     const output = Array.from({ length: 3000 }, (_, n) => `PASSED test_${n}`).join('\n');
     const diff = `--- a/x.py\n+++ b/x.py\n@@ -1,300 +1,300 @@\n${Array.from({ length: 300 }, (_, n) => `-a${n}\n+b${n}`).join('\n')}\n`;
@@ -609,8 +609,8 @@ describe('sessions and controls', () => {
       big.id,
     );
     const small = step(s.id, 2, { type: 'message', content: 'done' }, edit.id);
-    for (const x of [big, edit, small]) rig.store.insertStep(x);
-    rig.manager.emit(s.id, { type: 'step', step: big });
+    for (const x of [big, edit, small]) await rig.store.insertStep(x);
+    await rig.manager.emit(s.id, { type: 'step', step: big });
 
     type Wire = Step & {
       payload_cut?: true;
@@ -637,7 +637,7 @@ describe('sessions and controls', () => {
     const full = await rig.alice.json<Wire>('GET', `/api/sessions/${s.id}/steps/${big.id}`);
     expect(full.status).toBe(200);
     expect(full.body).toEqual(big);
-    const other = rig.manager.createSession('alice');
+    const other = await rig.manager.createSession('alice');
     expect((await rig.alice.json('GET', `/api/sessions/${other.id}/steps/${big.id}`)).status).toBe(404);
     expect((await rig.alice.json('GET', `/api/sessions/${s.id}/steps/nope`)).body).toMatchObject({ code: 'not_found' });
     const bob = new Client(rig.base);
@@ -657,11 +657,11 @@ describe('sessions and controls', () => {
   });
 
   it('lists sessions with their step and branch counts', async () => {
-    const s = rig.manager.createSession('alice');
-    const empty = rig.manager.createSession('alice');
-    rig.store.insertStep(step(s.id, 0, { type: 'message', content: 'a' }));
-    rig.store.insertStep(step(s.id, 1, { type: 'message', content: 'b' }, `${s.id}-step-0`));
-    rig.store.insertBranch({
+    const s = await rig.manager.createSession('alice');
+    const empty = await rig.manager.createSession('alice');
+    await rig.store.insertStep(step(s.id, 0, { type: 'message', content: 'a' }));
+    await rig.store.insertStep(step(s.id, 1, { type: 'message', content: 'b' }, `${s.id}-step-0`));
+    await rig.store.insertBranch({
       id: `${s.id}-A`,
       session_id: s.id,
       name: 'branch-A',
@@ -686,14 +686,20 @@ describe('live events', () => {
 
   it('replays then streams with no gap and no duplicate across reconnects while events keep coming', async () => {
     rig = await boot({ live_coding_agent: { streaming: { update_interval_ms: 20 } } });
-    const s = rig.manager.createSession('alice');
+    const s = await rig.manager.createSession('alice');
     const total = 400;
     let emitted = 0;
     // Some events exist before anyone watches.
-    for (; emitted < 30; emitted++) rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking' });
-    const producer = setInterval(() => {
+    for (; emitted < 30; emitted++)
+      await rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking' });
+    const producer = setInterval(async () => {
       for (let k = 0; k < 3 && emitted < total; k++, emitted++) {
-        rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'writing', message: `#${emitted + 1}` });
+        await rig.manager.emit(s.id, {
+          type: 'status',
+          status: 'running',
+          activity: 'writing',
+          message: `#${emitted + 1}`,
+        });
       }
       if (emitted >= total) clearInterval(producer);
     }, 2);
@@ -725,7 +731,7 @@ describe('live events', () => {
   it('sends several viewers of one session the same events, batched per update_interval_ms', async () => {
     const interval = 150;
     rig = await boot({ live_coding_agent: { streaming: { update_interval_ms: interval } } });
-    const s = rig.manager.createSession('alice');
+    const s = await rig.manager.createSession('alice');
     const viewers = [watch(s.id, 0), watch(s.id, 0), watch(s.id, 0)];
     await Promise.all(viewers.map((v) => v.opened));
     // The socket joins the channel after its (empty) replay: wait until all three are live.
@@ -734,8 +740,8 @@ describe('live events', () => {
     const count = 200;
     await new Promise<void>((resolve) => {
       let n = 0;
-      const t = setInterval(() => {
-        rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking', message: String(n) });
+      const t = setInterval(async () => {
+        await rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking', message: String(n) });
         if (++n === count) {
           clearInterval(t);
           resolve();
@@ -760,17 +766,17 @@ describe('live events', () => {
         streaming: { update_interval_ms: 50, buffer_output: true, show_thinking: false, show_tool_inputs: false },
       },
     });
-    const s = rig.manager.createSession('alice');
-    const emit = (kind: 'thinking' | 'message' | 'tool_input' | 'output', text: string, key = 'k1') =>
-      rig.manager.emit(s.id, { type: 'partial', key, kind, text });
-    emit('thinking', 'secret plan');
-    emit('tool_input', '{"command": "ls"}');
-    emit('output', 'line 1\n');
-    emit('output', 'line 2\n');
-    emit('output', 'line 3\n');
-    emit('message', 'done');
-    rig.store.insertStep(step(s.id, 0, { type: 'thinking', content: 'secret plan', signature: 'sig' }));
-    rig.manager.emit(s.id, { type: 'step', step: rig.store.getStep(`${s.id}-step-0`)! });
+    const s = await rig.manager.createSession('alice');
+    const emit = async (kind: 'thinking' | 'message' | 'tool_input' | 'output', text: string, key = 'k1') =>
+      await rig.manager.emit(s.id, { type: 'partial', key, kind, text });
+    await emit('thinking', 'secret plan');
+    await emit('tool_input', '{"command": "ls"}');
+    await emit('output', 'line 1\n');
+    await emit('output', 'line 2\n');
+    await emit('output', 'line 3\n');
+    await emit('message', 'done');
+    await rig.store.insertStep(step(s.id, 0, { type: 'thinking', content: 'secret plan', signature: 'sig' }));
+    await rig.manager.emit(s.id, { type: 'step', step: (await rig.store.getStep(`${s.id}-step-0`))! });
 
     const w = watch(s.id, 0);
     await w.until(() => w.lastSeq >= 7);
@@ -787,7 +793,7 @@ describe('live events', () => {
     expect(snap.body.steps[0]?.hidden).toBe(true);
 
     // Live, too: streamed output of one step in one batch arrives as one event.
-    for (let i = 0; i < 20; i++) emit('output', `${i},`, 'k2');
+    for (let i = 0; i < 20; i++) await emit('output', `${i},`, 'k2');
     await w.until(() => w.lastSeq >= 27);
     const live = w.events.filter((e) => e.type === 'partial' && e.key === 'k2');
     expect(live.length).toBeLessThan(20);
@@ -801,7 +807,7 @@ describe('live events', () => {
       { live_coding_agent: { streaming: { update_interval_ms: 10 } } },
       { maxBufferedBytes: 256 * 1024 },
     );
-    const s = rig.manager.createSession('alice');
+    const s = await rig.manager.createSession('alice');
     const slow = watch(s.id, 0);
     await slow.opened;
     await expect.poll(() => rig.server.live.viewerCount(s.id)).toBe(1);
@@ -813,14 +819,14 @@ describe('live events', () => {
     let n = 0;
     while (rig.server.live.fellBehind === 0 && n < 5000) {
       for (let k = 0; k < 20; k++, n++)
-        rig.manager.emit(s.id, { type: 'partial', key: `k${n}`, kind: 'output', text: big });
+        await rig.manager.emit(s.id, { type: 'partial', key: `k${n}`, kind: 'output', text: big });
       await new Promise((r) => setTimeout(r, 15));
     }
     expect(rig.server.live.fellBehind).toBeGreaterThan(0);
     // Off the channel, not cut: nothing more is queued for it while it does not read.
     expect(rig.server.live.viewerCount(s.id)).toBe(1);
     for (let k = 0; k < 50; k++, n++)
-      rig.manager.emit(s.id, { type: 'partial', key: `k${n}`, kind: 'output', text: big });
+      await rig.manager.emit(s.id, { type: 'partial', key: `k${n}`, kind: 'output', text: big });
     // The reading viewer was not affected and saw everything.
     await healthy.until(() => healthy.lastSeq >= n);
     expect(healthy.events.map((e) => e.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
@@ -830,14 +836,15 @@ describe('live events', () => {
     expect(slow.events.map((e) => e.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
     await expect.poll(() => rig.server.live.viewerCount(s.id)).toBe(2);
     // And it is live again.
-    rig.manager.emit(s.id, { type: 'partial', key: 'last', kind: 'output', text: 'end' });
+    await rig.manager.emit(s.id, { type: 'partial', key: 'last', kind: 'output', text: 'end' });
     await slow.until(() => slow.lastSeq >= n + 1);
   });
 
   it('refuses an after beyond the last seq (400), and the other viewers are unaffected', async () => {
     rig = await boot({ live_coding_agent: { streaming: { update_interval_ms: 10 } } });
-    const s = rig.manager.createSession('alice');
-    for (let k = 0; k < 5; k++) rig.manager.emit(s.id, { type: 'partial', key: `k${k}`, kind: 'output', text: 'x' });
+    const s = await rig.manager.createSession('alice');
+    for (let k = 0; k < 5; k++)
+      await rig.manager.emit(s.id, { type: 'partial', key: `k${k}`, kind: 'output', text: 'x' });
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.get(`${rig!.base}/api/sessions/${s.id}/events?after=1000000`, {
         headers: {
@@ -860,7 +867,8 @@ describe('live events', () => {
     expect(answer.body).toMatch(/after 1000000 is beyond the last event .* \(seq 5\)/);
     const w = watch(s.id, 5);
     await w.opened;
-    for (let k = 5; k < 10; k++) rig.manager.emit(s.id, { type: 'partial', key: `k${k}`, kind: 'output', text: 'y' });
+    for (let k = 5; k < 10; k++)
+      await rig.manager.emit(s.id, { type: 'partial', key: `k${k}`, kind: 'output', text: 'y' });
     await w.until(() => w.lastSeq >= 10);
     expect(w.events.map((e) => e.seq)).toEqual([6, 7, 8, 9, 10]);
   });
@@ -881,8 +889,8 @@ describe('live events', () => {
         { annotation_type: 'text_input', name: 'notes' },
       ],
     });
-    const s = rig.manager.createSession('alice');
-    rig.store.insertStep(step(s.id, 0, { type: 'message', content: 'hi' }));
+    const s = await rig.manager.createSession('alice');
+    await rig.store.insertStep(step(s.id, 0, { type: 'message', content: 'hi' }));
     const w = watch(s.id, 0);
     await w.opened;
     const put = (answers: Record<string, unknown>, branch_id: string | null = null) =>
@@ -909,7 +917,7 @@ describe('live events', () => {
       expect(res.body.error.startsWith(`${scheme}: `)).toBe(true);
     }
     expect((await put({ outcome: 'failed' }, 'no-such-branch')).status).toBe(404);
-    expect(rig.store.listAnnotations(s.id)).toEqual([]);
+    expect(await rig.store.listAnnotations(s.id)).toEqual([]);
 
     const ok = await rig.alice.json<{ scheme: string; value: unknown }[]>('PUT', `/api/sessions/${s.id}/annotations`, {
       branch_id: null,
@@ -950,11 +958,11 @@ describe('live events', () => {
       'annotation',
       'label',
     ]);
-    expect(rig.store.listStepLabels(s.id)).toMatchObject([
+    expect(await rig.store.listStepLabels(s.id)).toMatchObject([
       { label: 'incorrect', first_error: true, annotator: 'alice' },
     ]);
     expect((await rig.alice.request('DELETE', `/api/sessions/${s.id}/labels/${s.id}-step-0`)).status).toBe(204);
-    expect(rig.store.listStepLabels(s.id)).toEqual([]);
+    expect(await rig.store.listStepLabels(s.id)).toEqual([]);
     // Other viewers see the label go too.
     await w.until(() => w.events.some((e) => e.type === 'label_removed'));
     expect(w.events.at(-1)).toMatchObject({ type: 'label_removed', step_id: `${s.id}-step-0`, annotator: 'alice' });
@@ -993,9 +1001,9 @@ describe('workspace at a checkpoint', () => {
     git('add', '-A');
     git('commit', '-qm', 'step 1');
     const second = git('rev-parse', 'HEAD');
-    const s = rig.manager.createSession('alice');
-    rig.store.updateSession(s.id, { base_commit: base });
-    rig.store.insertStep({ ...step(s.id, 0, { type: 'message', content: '' }), checkpoint: second });
+    const s = await rig.manager.createSession('alice');
+    await rig.store.updateSession(s.id, { base_commit: base });
+    await rig.store.insertStep({ ...step(s.id, 0, { type: 'message', content: '' }), checkpoint: second });
 
     const tree = await rig.alice.json<{ commit: string; files: string[] }>(
       'GET',
@@ -1036,7 +1044,10 @@ describe('workspace at a checkpoint', () => {
     writeFileSync(path.join(ws, 'huge.txt'), 'y'.repeat(1024 * 1024 + 1));
     git('add', '-A');
     git('commit', '-qm', 'step 2');
-    rig.store.insertStep({ ...step(s.id, 1, { type: 'message', content: '' }), checkpoint: git('rev-parse', 'HEAD') });
+    await rig.store.insertStep({
+      ...step(s.id, 1, { type: 'message', content: '' }),
+      checkpoint: git('rev-parse', 'HEAD'),
+    });
     expect((await rig.alice.json('GET', `/api/sessions/${s.id}/file?path=huge.txt`)).status).toBe(413);
     // The workspace's .git is the agent's to write: the API reads the server's repository only.
     const before = await rig.alice.json('GET', `/api/sessions/${s.id}/tree`);

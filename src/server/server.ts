@@ -7,7 +7,7 @@
  * `createServer` wires the parts; `listen` and `close` are the whole lifecycle.
  */
 import { existsSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -90,11 +90,16 @@ export function createServer(deps: ServerDeps): PotatoServer {
   const auth = new Auth(config.annotators, { now: deps.now });
   const access = sessionAccess(config.annotators, store);
   const policy = new OriginPolicy(config.allowed_origins);
-  const live = new LiveHub(store, manager, {
-    ...wire,
-    intervalMs: streaming.update_interval_ms,
-    maxBufferedBytes: deps.maxBufferedBytes,
-  });
+  const live = new LiveHub(
+    store,
+    manager,
+    {
+      ...wire,
+      intervalMs: streaming.update_interval_ms,
+      maxBufferedBytes: deps.maxBufferedBytes,
+    },
+    (err) => logger.error({ err: errField(err) }, 'the live stream could not read the event log'),
+  );
   const app = createApi({ config, store, manager, auth, live, wire, logger });
 
   const root = new Hono<ApiEnv>();
@@ -131,6 +136,13 @@ export function createServer(deps: ServerDeps): PotatoServer {
   });
 
   server.on('upgrade', (req, socket, head) => {
+    upgrade(req, socket, head).catch((err: unknown) => {
+      logger.error({ err: errField(err) }, 'a socket upgrade failed');
+      refuseUpgrade(socket, 500, 'Internal Server Error', 'internal error', 'internal');
+    });
+  });
+
+  const upgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const match = EVENTS_PATH.exec(url.pathname);
     if (!match) return refuseUpgrade(socket, 404, 'Not Found', `no socket at ${url.pathname}`, 'not_found');
@@ -152,7 +164,7 @@ export function createServer(deps: ServerDeps): PotatoServer {
     const sessionId = decodeURIComponent(match[1]!);
     // A lead watches any session read-only; anyone else's session does not exist for the user.
     try {
-      access.see(sessionId, user);
+      await access.see(sessionId, user);
     } catch {
       // Not the user's to see: answered as if it did not exist, like the HTTP routes.
       return refuseUpgrade(socket, 404, 'Not Found', `no session ${sessionId}`, 'not_found');
@@ -169,7 +181,7 @@ export function createServer(deps: ServerDeps): PotatoServer {
     }
     // A seq the session has not reached is a client's mistake: answering with nothing would leave it
     // waiting, and it must not decide where anyone else's stream starts.
-    const last = store.lastSeq(sessionId);
+    const last = await store.lastSeq(sessionId);
     if (Number(afterRaw) > last) {
       return refuseUpgrade(
         socket,
@@ -199,7 +211,7 @@ export function createServer(deps: ServerDeps): PotatoServer {
         ws.terminate();
       });
     });
-  });
+  };
 
   // A browser that vanished without a close frame is found by a missed pong.
   const heartbeat = setInterval(() => {

@@ -57,22 +57,22 @@ const LEFT_RUNNING: readonly SessionStatus[] = ['created', 'running', 'paused'];
  * A process that died mid-session left its rows saying `running`: nothing is running them now.
  * Say so in the record and in the event log, so a browser replaying the log sees it too.
  */
-export function markInterrupted(
+export async function markInterrupted(
   store: Store,
   now = Date.now(),
-  runsElsewhere: (sessionId: string) => boolean = () => false,
-): SessionRecord[] {
+  runsElsewhere: (sessionId: string) => Promise<boolean> = async () => false,
+): Promise<SessionRecord[]> {
   const marked: SessionRecord[] = [];
-  for (const s of store.listSessions()) {
+  for (const s of await store.listSessions()) {
     if (!LEFT_RUNNING.includes(s.status)) continue;
     // A live process holds its lease: it is running there, not interrupted.
-    if (runsElsewhere(s.id)) continue;
+    if (await runsElsewhere(s.id)) continue;
     const message = `the server stopped while the session was ${s.status}: continue it or export it`;
-    const updated = store.transaction(() => {
-      recordCutCommands(store, s.id, now);
-      const rec = store.updateSession(s.id, { status: 'interrupted', end_reason: message, updated_at: now });
-      store.appendEvent(s.id, { type: 'session', session: rec });
-      store.appendEvent(s.id, { type: 'status', status: 'interrupted', activity: 'idle', message });
+    const updated = await store.transaction(async (tx) => {
+      await recordCutCommands(tx, s.id, now);
+      const rec = await tx.updateSession(s.id, { status: 'interrupted', end_reason: message, updated_at: now });
+      await tx.appendEvent(s.id, { type: 'session', session: rec });
+      await tx.appendEvent(s.id, { type: 'status', status: 'interrupted', activity: 'idle', message });
       return rec;
     });
     marked.push(updated);
@@ -91,12 +91,17 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
   const killed = new GroupLedger(processGroupsDir(config.output.path)).killLeft();
   if (killed.length > 0) logger.warn({ pids: killed }, `killed ${killed.length} process(es) left by a stopped server`);
   const owner = newOwnerId();
-  const leased = (id: string) => liveLease(opened, id, owner) !== null;
-  const interrupted = markInterrupted(opened, Date.now(), leased);
-  const others = opened.listSessions().filter((x) => LEFT_RUNNING.includes(x.status) && leased(x.id));
+  const leased = async (id: string) => (await liveLease(opened, id, owner)) !== null;
+  const interrupted = await markInterrupted(opened, Date.now(), leased);
+  const others: { id: string; owner: string | undefined }[] = [];
+  for (const x of await opened.listSessions()) {
+    if (LEFT_RUNNING.includes(x.status) && (await leased(x.id))) {
+      others.push({ id: x.id, owner: (await opened.getLease(x.id))?.owner });
+    }
+  }
   if (others.length > 0) {
     logger.warn(
-      { sessions: others.map((x) => ({ id: x.id, owner: opened.getLease(x.id)?.owner })) },
+      { sessions: others },
       `another server process runs ${others.length} session(s) on this output folder: they are left to it`,
     );
   }
@@ -136,19 +141,20 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
     address = await server.listen(opts.port ?? config.port, opts.host ?? config.host);
   } catch (err) {
     await manager.shutdown();
-    store.close();
+    await store.close();
     throw err;
   }
 
   // A process that died on another host leaves leases that only expire: its sessions are marked then.
   const sweep = setInterval(() => {
-    try {
-      const late = markInterrupted(store, Date.now(), leased);
-      if (late.length > 0)
-        logger.warn({ sessions: late.map((x) => x.id) }, 'sessions whose owner stopped: interrupted');
-    } catch (err) {
-      logger.warn({ err: errField(err) }, 'could not sweep sessions left by a stopped server');
-    }
+    markInterrupted(store, Date.now(), leased)
+      .then((late) => {
+        if (late.length > 0)
+          logger.warn({ sessions: late.map((x) => x.id) }, 'sessions whose owner stopped: interrupted');
+      })
+      .catch((err: unknown) =>
+        logger.warn({ err: errField(err) }, 'could not sweep sessions left by a stopped server'),
+      );
   }, LEASE_TTL_MS);
   sweep.unref();
 
@@ -167,7 +173,7 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
         logger.error({ err: errField(err) }, 'stopping sessions');
       }
       await server.close();
-      store.close();
+      await store.close();
       resolveClosed();
     })();
     return closing;

@@ -25,22 +25,21 @@ export function ratingScheme(config: PotatoConfig): string | null {
   return config.annotation_schemes.find((s) => s.annotation_type === 'radio')?.name ?? null;
 }
 
-export function summarize(store: Store, session: SessionRecord, rating: string | null): SessionSummary {
-  const branches = store.listBranches(session.id);
+export async function summarize(store: Store, session: SessionRecord, rating: string | null): Promise<SessionSummary> {
+  const [branches, steps, labels, annotations] = await Promise.all([
+    store.listBranches(session.id),
+    store.listSteps(session.id),
+    store.listStepLabels(session.id),
+    store.listAnnotations(session.id),
+  ]);
   const live = branches.find((b) => b.id === session.current_branch_id) ?? branches.at(-1);
-  const steps = store.listSteps(session.id);
   const path = live ? branchPath(live, steps) : steps;
-  const labelled = new Set(
-    store
-      .listStepLabels(session.id)
-      .filter((l) => l.annotator === session.annotator)
-      .map((l) => l.step_id),
-  );
+  const labelled = new Set(labels.filter((l) => l.annotator === session.annotator).map((l) => l.step_id));
   const rated =
     rating !== null &&
-    store
-      .listAnnotations(session.id)
-      .some((a) => a.annotator === session.annotator && a.scheme === rating && a.value !== null && a.value !== '');
+    annotations.some(
+      (a) => a.annotator === session.annotator && a.scheme === rating && a.value !== null && a.value !== '',
+    );
   return {
     ...session,
     step_count: path.length,

@@ -29,9 +29,6 @@ export async function resolveCheckpoint(
   if (commit !== undefined && !/^[0-9a-f]{4,64}$/i.test(commit)) {
     throw new BadRequestError(`commit must be a hexadecimal sha, got ${JSON.stringify(commit)}`);
   }
-  const known = new Set<string>();
-  if (session.base_commit) known.add(session.base_commit);
-  for (const s of store.listSteps(session.id)) if (s.checkpoint) known.add(s.checkpoint);
   if (commit === undefined) {
     let head: string;
     try {
@@ -43,6 +40,15 @@ export async function resolveCheckpoint(
     return head;
   }
   const wanted = commit.toLowerCase();
+  // A whole sha is one index lookup; an abbreviated one is matched against every checkpoint.
+  if (wanted === session.base_commit) return wanted;
+  if (/^[0-9a-f]{40}$|^[0-9a-f]{64}$/.test(wanted)) {
+    if (await store.stepAtCheckpoint(session.id, wanted)) return wanted;
+    throw new NotFoundError(`${commit} is not a checkpoint of session ${session.id}`);
+  }
+  const known = new Set<string>();
+  if (session.base_commit) known.add(session.base_commit);
+  for (const s of await store.listSteps(session.id)) if (s.checkpoint) known.add(s.checkpoint);
   const matches = [...known].filter((sha) => sha.startsWith(wanted));
   if (matches.length === 0) throw new NotFoundError(`${commit} is not a checkpoint of session ${session.id}`);
   if (matches.length > 1) throw new BadRequestError(`${commit} is ambiguous: give more digits`);

@@ -21,10 +21,10 @@ import { buildContext } from './context.js';
 import type { AgentActivity, SessionStatus } from './events.js';
 import type { EventHub } from './hub.js';
 import { PauseGate } from './pause-gate.js';
-import { type CheckedRollback, ENDED, SessionRecorder, type StopType } from './recorder.js';
+import { type CheckedRollback, ENDED, type SessionRecorder, type StopType } from './recorder.js';
 import { isStorageFull, probeSpace, waitForSpace } from './storage-fault.js';
 import { StreamCap } from './stream-cap.js';
-import { ControlError, type RollbackRequest, type SessionControls } from './types.js';
+import { ControlError, type FirstInstruction, type RollbackRequest, type SessionControls } from './types.js';
 
 export type ExecuteTool = (call: ToolCall, ctx: ToolContext) => Promise<ToolOutcome>;
 
@@ -41,6 +41,8 @@ export interface ControllerDeps {
   system: string;
   session: SessionRecord;
   branch: BranchRecord;
+  /** The session's recorder, opened at its branch's head (SessionRecorder.open). */
+  recorder: SessionRecorder;
   /** Called once each time the loop ends (export after every session, cleanup). */
   onEnded?: (session: SessionRecord) => Promise<void> | void;
   /** Where faults and failures are logged (default: nowhere). */
@@ -142,7 +144,7 @@ export class SessionController implements SessionControls {
     this.id = deps.session.id;
     this.log = deps.logger ?? silentLogger;
     this.cfg = deps.config.live_coding_agent;
-    this.rec = new SessionRecorder(deps);
+    this.rec = deps.recorder;
     this.pauseGate = new PauseGate(this.rec);
   }
 
@@ -155,14 +157,21 @@ export class SessionController implements SessionControls {
   }
 
   /** The backend could not start (unreachable, model missing, bad key…): recorded, session failed. */
-  failToStart(message: string): void {
-    this.rec.failToStart(message);
+  failToStart(message: string): Promise<void> {
+    return this.rec.failToStart(message);
   }
 
-  /** Start (or restart, after a rollback of an ended session) the agent loop. */
-  start(): void {
+  /**
+   * Start (or restart, after a rollback of an ended session) the agent loop. The state is
+   * `running` when this returns; the promise resolves when that is stored and shown, with
+   * `first`'s instruction recorded before the first model request.
+   */
+  start(first?: FirstInstruction): Promise<void> {
     this.stopRequest = null;
-    this.rec.setStatus('running', 'starting');
+    let announce!: () => void;
+    const announced = new Promise<void>((resolve) => {
+      announce = resolve;
+    });
     if (!this.timeout) {
       const secs = this.cfg.sandbox.timeout;
       this.timeout = setTimeout(() => {
@@ -170,22 +179,28 @@ export class SessionController implements SessionControls {
       }, secs * 1000);
       this.timeout.unref();
     }
-    this.loop = this.run();
+    this.loop = this.run(first, announce);
+    return Promise.race([announced, this.loop]);
+  }
+
+  /** A continued session says so in its trajectory, after the step it goes on from. */
+  async noteResume(content: string, annotator: string): Promise<void> {
+    await this.rec.intervene('resume', content, annotator);
   }
 
   // ── controls ────────────────────────────────────────────────────────────────────────────
 
-  pause(annotator: string): void {
-    this.pauseGate.pause(annotator, 'after the current step');
+  pause(annotator: string): Promise<void> {
+    return this.pauseGate.pause(annotator, 'after the current step');
   }
 
-  resume(annotator: string): void {
-    this.pauseGate.resume(annotator);
+  resume(annotator: string): Promise<void> {
+    return this.pauseGate.resume(annotator);
   }
 
-  instruct(text: string, annotator: string): void {
+  async instruct(text: string, annotator: string): Promise<void> {
     // Delivered in the next model request: the context is rebuilt from the interventions.
-    this.rec.instruction(text, annotator);
+    await this.rec.instruction(text, annotator);
   }
 
   async stop(annotator: string): Promise<void> {
@@ -203,7 +218,7 @@ export class SessionController implements SessionControls {
   }
 
   async rollback(req: RollbackRequest): Promise<void> {
-    const checked = this.rec.checkRollback(req, this.deps.checkpoints !== null, this.rollbackRequest !== null);
+    const checked = await this.rec.checkRollback(req, this.deps.checkpoints !== null, this.rollbackRequest !== null);
     if (req.editedToolCall && !this.deps.tools.some((t) => t.name === req.editedToolCall?.name)) {
       throw new ControlError(`unknown tool "${req.editedToolCall.name}" in the edited tool call`, 'bad_request');
     }
@@ -211,7 +226,7 @@ export class SessionController implements SessionControls {
       this.rollbackRequest = { checked, done: { resolve, reject } };
     });
     if (ENDED.includes(this.rec.state)) {
-      this.start();
+      await this.start();
     } else {
       this.pauseGate.cancel();
       this.inflight?.abort();
@@ -221,8 +236,11 @@ export class SessionController implements SessionControls {
 
   // ── the loop ────────────────────────────────────────────────────────────────────────────
 
-  private async run(): Promise<void> {
+  private async run(first: FirstInstruction | undefined, announce: () => void): Promise<void> {
     try {
+      await this.rec.setStatus('running', 'starting');
+      if (first) await this.rec.instruction(first.text, first.annotator);
+      announce();
       for (;;) {
         let next: Awaited<ReturnType<SessionController['iterate']>>;
         try {
@@ -233,20 +251,20 @@ export class SessionController implements SessionControls {
         }
         if (next === 'more') continue;
         // Ended in this same turn as the finally below: the export is written before anyone awaits the end.
-        if (next !== 'stop') this.end(next.status, next.reason);
+        if (next !== 'stop') await this.end(next.status, next.reason);
         break;
       }
       if (this.stopRequest) {
         const { type, reason, annotator } = this.stopRequest;
-        this.rec.intervene(type, reason, annotator);
-        this.end('stopped', reason);
+        await this.rec.intervene(type, reason, annotator);
+        await this.end('stopped', reason);
       }
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.log.error({ session: this.id, err: errField(err) }, `session failed: ${message}`);
       try {
-        this.rec.error(err instanceof BackendError ? 'backend' : 'internal', message);
-        this.end('failed', message);
+        await this.rec.error(err instanceof BackendError ? 'backend' : 'internal', message);
+        await this.end('failed', message);
       } catch (recordErr) {
         // The store itself refused (disk full, I/O error): the row still says running, so the next
         // start marks it interrupted and it can be continued. The process goes on.
@@ -261,7 +279,7 @@ export class SessionController implements SessionControls {
       if (this.timeout) clearTimeout(this.timeout);
       this.timeout = null;
       try {
-        await this.deps.onEnded?.(this.rec.session());
+        await this.deps.onEnded?.(await this.rec.session());
       } catch (err) {
         this.log.error({ session: this.id, err: errField(err) }, 'after the session ended');
       }
@@ -314,9 +332,9 @@ export class SessionController implements SessionControls {
       this.rec.state = 'paused';
       const resumed = await waitForSpace({
         cancelled: () => this.stopRequest !== null,
-        probe: () => {
+        probe: async () => {
           probeSpace(this.deps.config.output.path);
-          this.rec.setStatus('paused', 'idle', reason);
+          await this.rec.setStatus('paused', 'idle', reason);
         },
       });
       this.rec.state = 'running';
@@ -325,7 +343,11 @@ export class SessionController implements SessionControls {
         const head = this.rec.head;
         const commit = head ? head.checkpoint : this.rec.baseCommit;
         if (this.deps.checkpoints && commit) await this.deps.checkpoints.reset(commit);
-        this.rec.setStatus('running', 'starting', 'space is back: the session goes on from its last recorded step');
+        await this.rec.setStatus(
+          'running',
+          'starting',
+          'space is back: the session goes on from its last recorded step',
+        );
         this.log.info({ session: this.id }, 'disk has space again: session goes on');
         return 'more';
       } catch (again) {
@@ -343,13 +365,17 @@ export class SessionController implements SessionControls {
     const turnId = `turn_${randomUUID()}`;
     const abort = new AbortController();
     this.inflight = abort;
-    const context = buildContext(this.deps.session.task, this.rec.path(), this.deps.store.listInterventions(this.id));
+    const context = buildContext(
+      this.deps.session.task,
+      this.rec.path(),
+      await this.deps.store.listInterventions(this.id),
+    );
     const asm = new TurnAssembler(turnId);
     let attempts = 0;
     let failure: unknown = null;
     const hub = this.deps.hub;
     const streaming = this.cfg.streaming;
-    this.rec.emitStatus('thinking');
+    await this.rec.emitStatus('thinking');
     try {
       const stream = this.deps.backend.turn({
         system: this.deps.system,
@@ -365,24 +391,24 @@ export class SessionController implements SessionControls {
         }
         switch (ev.type) {
           case 'thinking-start':
-            this.rec.emitStatus('thinking');
+            await this.rec.emitStatus('thinking');
             break;
           case 'text-start':
-            this.rec.emitStatus('writing');
+            await this.rec.emitStatus('writing');
             break;
           case 'tool-input-start':
             if (streaming.show_tool_inputs) hub.partial(this.id, `${turnId}:${ev.id}`, 'tool_input', '', ev.name);
-            this.rec.emitStatus(ACTIVITY[ev.name] ?? 'thinking');
+            await this.rec.emitStatus(ACTIVITY[ev.name] ?? 'thinking');
             break;
           case 'tool-input-delta':
             if (streaming.show_tool_inputs) hub.partial(this.id, `${turnId}:${ev.id}`, 'tool_input', ev.delta);
             break;
           case 'status':
-            this.rec.emitStatus('retrying', ev.message);
+            await this.rec.emitStatus('retrying', ev.message);
             break;
           case 'error':
             // The attempt failed and the backend tries again: what the annotator saw stays, marked.
-            this.recordText(asm.restart(`${turnId}:retry${++attempts}`), turnId, null, { retried: ev.message });
+            await this.recordText(asm.restart(`${turnId}:retry${++attempts}`), turnId, null, { retried: ev.message });
             break;
           default:
             break;
@@ -409,16 +435,16 @@ export class SessionController implements SessionControls {
     const last = groups[groups.length - 1];
     if (outcome?.mark === 'refusal') [...groups].reverse().find((g) => g.kind === 'message')!.refusal = true;
     const usage = asm.usage;
-    const reasoning = this.recordText(groups, turnId, usage, {
+    const reasoning = await this.recordText(groups, turnId, usage, {
       truncated: outcome?.mark === 'truncated' ? last : undefined,
     });
-    if (usage) this.rec.addUsage(usage);
+    if (usage) await this.rec.addUsage(usage);
     if (failure) throw failure;
     // A call cut by the token limit is an artifact of the cut, not a malformed call to correct.
     const bad = outcome?.mark === 'truncated' ? [] : asm.bad;
     for (const { call, error } of bad) {
       const message = `the ${call.name} call could not be used: ${error}`;
-      this.rec.step({
+      await this.rec.step({
         payload: { type: 'error', kind: 'bad_tool_call', message },
         author: 'agent',
         turn_id: turnId,
@@ -451,14 +477,14 @@ export class SessionController implements SessionControls {
    * Records a turn's thinking and text groups as steps (the turn's usage on the last one) and
    * returns the last text, the "Agent reasoning" of the checkpoint that may follow.
    */
-  private recordText(
+  private async recordText(
     groups: AssembledGroup[],
     turnId: string,
     usage: TokenUsage | null,
     mark: { retried?: string; truncated?: AssembledGroup },
-  ): string | null {
+  ): Promise<string | null> {
     let reasoning: string | null = null;
-    groups.forEach((g, i) => {
+    for (const [i, g] of groups.entries()) {
       const flags = {
         ...(mark.retried !== undefined ? { retried: mark.retried } : {}),
         ...(mark.truncated === g ? { truncated: true } : {}),
@@ -479,7 +505,7 @@ export class SessionController implements SessionControls {
               ...(g.citations.length ? { citations: g.citations } : {}),
               ...flags,
             };
-      this.rec.step({
+      await this.rec.step({
         payload,
         author: 'agent',
         turn_id: turnId,
@@ -488,7 +514,7 @@ export class SessionController implements SessionControls {
         partial_key: g.key,
       });
       if (g.content) reasoning = g.content;
-    });
+    }
     return reasoning;
   }
 
@@ -512,7 +538,7 @@ export class SessionController implements SessionControls {
     const started = Date.now();
     const abort = new AbortController();
     this.inflight = abort;
-    this.rec.emitStatus(ACTIVITY[call.name] ?? 'running_command');
+    await this.rec.emitStatus(ACTIVITY[call.name] ?? 'running_command');
     const sandbox = this.cfg.sandbox;
     const checkpoints = this.deps.checkpoints;
     // The live log keeps what the step keeps: the head as it streams, the tail when it ends.
@@ -535,7 +561,7 @@ export class SessionController implements SessionControls {
       if (this.inflight === abort) this.inflight = null;
     }
     const checkpoint = await this.rec.checkpoint(checkpoints, outcome.payload, outcome.changed, reasoning);
-    this.rec.step({
+    await this.rec.step({
       payload: outcome.payload,
       author,
       turn_id: turnId,
@@ -557,7 +583,7 @@ export class SessionController implements SessionControls {
       const edited = pending.checked.req.editedToolCall;
       if (edited) {
         this.editedCall = { id: `toolu_annotator_${randomUUID().slice(0, 8)}`, ...edited };
-        this.rec.intervene('edit_tool_call', JSON.stringify(edited), pending.checked.req.annotator);
+        await this.rec.intervene('edit_tool_call', JSON.stringify(edited), pending.checked.req.annotator);
       }
       this.rollbackRequest = null;
       pending.done.resolve();
@@ -568,9 +594,9 @@ export class SessionController implements SessionControls {
     }
   }
 
-  private end(status: 'stopped' | 'finished' | 'failed', reason: string): void {
+  private async end(status: 'stopped' | 'finished' | 'failed', reason: string): Promise<void> {
     this.pauseGate.cancel();
-    this.rec.setStatus(status, 'idle', reason);
+    await this.rec.setStatus(status, 'idle', reason);
   }
 
   private requestStop(type: StopType, reason: string, annotator: string): void {

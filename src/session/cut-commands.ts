@@ -14,15 +14,15 @@ const PAGE = 1000;
 export const CUT_REASON = 'the server stopped while the command ran: the output is what had streamed by then';
 
 /** Record the session's cut commands as steps (call inside the store transaction that marks it). */
-export function recordCutCommands(store: Store, sessionId: string, now: number): Step[] {
-  const session = store.getSession(sessionId);
-  const branch = store.listBranches(sessionId).find((b) => b.id === session?.current_branch_id);
+export async function recordCutCommands(store: Store, sessionId: string, now: number): Promise<Step[]> {
+  const session = await store.getSession(sessionId);
+  const branch = (await store.listBranches(sessionId)).find((b) => b.id === session?.current_branch_id);
   if (!session || !branch) return [];
   const outputs = new Map<string, { text: string; tool: string | undefined; at: number }>();
   const inputs = new Map<string, string>();
   const stepped = new Set<string>();
   for (let after = 0; ; ) {
-    const page = store.eventsAfter(sessionId, after, PAGE);
+    const page = await store.eventsAfter(sessionId, after, PAGE);
     for (const e of page) {
       if (e.type === 'partial' && e.kind === 'output') {
         const o = outputs.get(e.key);
@@ -37,7 +37,7 @@ export function recordCutCommands(store: Store, sessionId: string, now: number):
     if (page.length < PAGE) break;
     after = page[page.length - 1]!.seq;
   }
-  let head = branch.head_step_id ? store.getStep(branch.head_step_id) : null;
+  let head = branch.head_step_id ? await store.getStep(branch.head_step_id) : null;
   const made: Step[] = [];
   for (const [key, out] of outputs) {
     if (stepped.has(key) || (out.tool && out.tool !== 'bash_command')) continue;
@@ -70,9 +70,9 @@ export function recordCutCommands(store: Store, sessionId: string, now: number):
       started_at: out.at,
       ended_at: now,
     };
-    store.insertStep(step);
-    store.updateBranch(branch.id, { head_step_id: step.id });
-    store.appendEvent(sessionId, { type: 'step', step, partial_key: key });
+    await store.insertStep(step);
+    await store.updateBranch(branch.id, { head_step_id: step.id });
+    await store.appendEvent(sessionId, { type: 'step', step, partial_key: key });
     head = step;
     made.push(step);
   }

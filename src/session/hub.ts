@@ -23,6 +23,8 @@ interface PendingPartial {
 export class EventHub {
   private readonly listeners = new Map<string, Set<EventListener>>();
   private readonly pending = new Map<string, PendingPartial>();
+  /** The last emit of each session, so the next one is stored after it. */
+  private readonly tails = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -32,8 +34,30 @@ export class EventHub {
     private readonly log: Logger = silentLogger,
   ) {}
 
-  emit(sessionId: string, body: SessionEventBody): SessionEvent {
-    const event = this.store.appendEvent(sessionId, body);
+  /**
+   * Persist an event, then hand it to the session's listeners. Events of one session are stored
+   * and delivered in the order emit was called, even when callers do not wait for each other.
+   */
+  emit(sessionId: string, body: SessionEventBody): Promise<SessionEvent> {
+    const prev = this.tails.get(sessionId);
+    const next = (prev ?? Promise.resolve()).then(
+      () => this.persistAndDeliver(sessionId, body),
+      () => this.persistAndDeliver(sessionId, body),
+    );
+    // The chain holds only the order; each caller sees its own event's failure.
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(sessionId, tail);
+    void tail.then(() => {
+      if (this.tails.get(sessionId) === tail) this.tails.delete(sessionId);
+    });
+    return next;
+  }
+
+  private async persistAndDeliver(sessionId: string, body: SessionEventBody): Promise<SessionEvent> {
+    const event = await this.store.appendEvent(sessionId, body);
     for (const l of this.listeners.get(sessionId) ?? []) {
       try {
         l(event);
@@ -44,6 +68,11 @@ export class EventHub {
     return event;
   }
 
+  /** Resolves when every event emitted so far for the session is stored and delivered. */
+  async settled(sessionId: string): Promise<void> {
+    await this.tails.get(sessionId);
+  }
+
   partial(sessionId: string, key: string, kind: PartialKind, text: string, tool?: string): void {
     const id = `${sessionId}\0${key}\0${kind}`;
     const p = this.pending.get(id);
@@ -51,29 +80,34 @@ export class EventHub {
     else this.pending.set(id, { sessionId, key, kind, tool, text });
     this.timer ??= setTimeout(() => {
       this.timer = null;
-      this.flush();
+      void this.flush();
     }, this.coalesceMs);
   }
 
-  /** Flush buffered text, all of it or one step's (before that step's final event). */
-  flush(sessionId?: string, key?: string): void {
+  /**
+   * Flush buffered text, all of it or one step's (before that step's final event). The text is
+   * queued ahead of any event emitted after this call; the promise resolves when it is stored.
+   */
+  flush(sessionId?: string, key?: string): Promise<void> {
+    const writes: Promise<unknown>[] = [];
     for (const [id, p] of this.pending) {
       if (sessionId && p.sessionId !== sessionId) continue;
       if (key && p.key !== key) continue;
       this.pending.delete(id);
       const body: SessionEventBody = { type: 'partial', key: p.key, kind: p.kind, text: p.text };
       if (p.tool) body.tool = p.tool;
-      try {
-        this.emit(p.sessionId, body);
-      } catch (err) {
-        // Runs from a timer, where a throw would end the process. Streamed text is a preview of a
-        // step; the step itself is written (or its failure handled) by the session's loop.
-        this.log.error(
-          { session: p.sessionId, err: errField(err) },
-          `streamed text of ${p.key} could not be stored (${p.text.length} chars dropped)`,
-        );
-      }
+      writes.push(
+        this.emit(p.sessionId, body).catch((err: unknown) => {
+          // Often runs from a timer, where a rejection would end the process. Streamed text is a
+          // preview of a step; the step itself is written (or its failure handled) by the loop.
+          this.log.error(
+            { session: p.sessionId, err: errField(err) },
+            `streamed text of ${p.key} could not be stored (${p.text.length} chars dropped)`,
+          );
+        }),
+      );
     }
+    return Promise.all(writes).then(() => undefined);
   }
 
   subscribe(sessionId: string, listener: EventListener): () => void {

@@ -38,8 +38,13 @@ export function ownerDead(owner: string, self?: string): boolean {
 }
 
 /** The lease of a session when a live process holds it (`self`, this process's owner id, included). */
-export function liveLease(store: Store, sessionId: string, self: string, now = Date.now()): SessionLease | null {
-  const lease = store.getLease(sessionId);
+export async function liveLease(
+  store: Store,
+  sessionId: string,
+  self: string,
+  now = Date.now(),
+): Promise<SessionLease | null> {
+  const lease = await store.getLease(sessionId);
   if (!lease || lease.expires_at <= now) return null;
   if (lease.owner !== self && ownerDead(lease.owner, self)) return null;
   return lease;
@@ -71,9 +76,11 @@ export class SessionLeases {
   }
 
   /** Take the session's lease, or refuse naming the live process that holds it. */
-  acquire(sessionId: string): void {
+  async acquire(sessionId: string): Promise<void> {
     const now = Date.now();
-    const got = this.store.acquireLease(sessionId, this.owner, now, now + this.ttl, (o) => ownerDead(o, this.owner));
+    const got = await this.store.acquireLease(sessionId, this.owner, now, now + this.ttl, (o) =>
+      ownerDead(o, this.owner),
+    );
     if (!got.acquired) {
       const { owner, heartbeat_at } = got.held;
       throw new ControlError(
@@ -85,10 +92,10 @@ export class SessionLeases {
     this.startHeartbeat();
   }
 
-  release(sessionId: string): void {
+  async release(sessionId: string): Promise<void> {
     if (!this.held.delete(sessionId)) return;
     try {
-      this.store.releaseLease(sessionId, this.owner);
+      await this.store.releaseLease(sessionId, this.owner);
     } catch (err) {
       // It expires on its own; this process will not renew it.
       this.log.warn({ session: sessionId, err: errField(err) }, 'could not release the session lease');
@@ -96,23 +103,23 @@ export class SessionLeases {
   }
 
   /** Stop renewing and let go of every lease (shutdown). */
-  close(): void {
+  async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    for (const id of [...this.held]) this.release(id);
+    await Promise.all([...this.held].map((id) => this.release(id)));
   }
 
   private startHeartbeat(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.renew(), this.heartbeatMs);
+    this.timer = setInterval(() => void this.renew(), this.heartbeatMs);
     this.timer.unref();
   }
 
-  private renew(): void {
+  private async renew(): Promise<void> {
     if (this.held.size === 0) return;
     const now = Date.now();
     try {
-      const still = new Set(this.store.renewLeases(this.owner, now, now + this.ttl));
+      const still = new Set(await this.store.renewLeases(this.owner, now, now + this.ttl));
       for (const id of this.held) {
         if (!still.has(id)) this.log.error({ session: id, owner: this.owner }, 'lost the lease of a running session');
       }

@@ -21,11 +21,12 @@ import { exportOptionsOf } from '../export/types.js';
 import { errField, type Logger, silentLogger } from '../log/logger.js';
 import type { Sandbox } from '../sandbox/types.js';
 import { branchName } from '../store/tree.js';
-import type { BranchRecord, Intervention, SessionRecord, Store } from '../store/types.js';
+import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
 import { initialStateMessage } from './checkpoint-message.js';
 import { SessionController } from './controller.js';
 import { EventHub } from './hub.js';
 import { SessionLeases } from './lease.js';
+import { SessionRecorder } from './recorder.js';
 import { SdkSessionController } from './sdk-controller.js';
 import { ControlError, type EventListener, type SessionManager } from './types.js';
 
@@ -82,21 +83,30 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
   const leases = new SessionLeases(store, { owner: opts.ownerId, logger });
   reportExportError = (message, sessionId) => {
     logger.error({ session: sessionId }, message);
-    const session = sessionId ? opts.store.getSession(sessionId) : null;
-    try {
-      if (session) hub.emit(session.id, { type: 'status', status: session.status, activity: 'idle', message });
-    } catch (err) {
-      // The same full disk refuses the note too: the log has it, and the next change re-exports.
-      logger.error({ session: sessionId, err: errField(err) }, 'could not record the export failure');
-    }
+    if (!sessionId) return;
+    void opts.store
+      .getSession(sessionId)
+      .then((session) =>
+        session ? hub.emit(session.id, { type: 'status', status: session.status, activity: 'idle', message }) : null,
+      )
+      .catch((err: unknown) => {
+        // The same full disk refuses the note too: the log has it, and the next change re-exports.
+        logger.error({ session: sessionId, err: errField(err) }, 'could not record the export failure');
+      });
   };
-  exports?.reconcile();
+  // Old sessions' exports are repaired in the background; a new session starts after that.
+  const reconciled = exports
+    ? exports
+        .reconcile()
+        .then(() => undefined)
+        .catch((err: unknown) => logger.error({ err: errField(err) }, 'could not reconcile the exports at start'))
+    : Promise.resolve();
   const live = new Map<string, { controller: LiveController; sandbox: Sandbox; checkpoints: CheckpointStore | null }>();
 
   /** The session's shards are current when its end is announced (the change marked it already). */
-  function exportEnded(session: SessionRecord): void {
+  async function exportEnded(session: SessionRecord): Promise<void> {
     exports?.markDirty(session.id);
-    exports?.flushDirty();
+    await exports?.flushDirty();
   }
 
   /**
@@ -111,13 +121,14 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       const now = live.get(sessionId);
       if (now !== entry || ['running', 'paused'].includes(entry.controller.status())) return;
       live.delete(sessionId);
-      leases.release(sessionId);
+      await leases.release(sessionId);
       await entry.checkpoints?.close().catch(ignored(`closing the checkpoints of ended session ${sessionId}`));
       await entry.sandbox.close().catch(ignored(`closing the sandbox of ended session ${sessionId}`));
     };
     // A container is removed as soon as its session ends.
-    if (entry.sandbox.type === 'docker') return void release();
-    setTimeout(release, RELEASE_IDLE_MS).unref();
+    const releaseLogged = () => release().catch(ignored(`releasing ended session ${sessionId}`));
+    if (entry.sandbox.type === 'docker') return void releaseLogged();
+    setTimeout(releaseLogged, RELEASE_IDLE_MS).unref();
   }
 
   /** Controllers whose backend failed its preflight: they are not started. */
@@ -135,15 +146,27 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       const fields = { session: ended.id, status: ended.status, end_reason: ended.end_reason };
       if (ended.status === 'failed') logger.error(fields, 'session failed');
       else logger.info(fields, 'session ended');
-      exportEnded(ended);
+      await exportEnded(ended);
       releaseWhenIdle(ended.id);
       await opts.onSessionEnded?.(ended);
     };
     // The SDK runs its own loop and tools: its controller drives the SDK instead of model turns.
     const sdk = agent.backend === 'claude_agent_sdk' ? parts.createSdkBackend(config) : null;
     const backend = sdk ?? parts.createBackend(config);
+    const recorder = await SessionRecorder.open({ config, store, hub, session, branch });
     const controller = sdk
-      ? new SdkSessionController({ config, store, hub, backend: sdk, sandbox, checkpoints, session, branch, onEnded })
+      ? new SdkSessionController({
+          config,
+          store,
+          hub,
+          backend: sdk,
+          sandbox,
+          checkpoints,
+          session,
+          branch,
+          recorder,
+          onEnded,
+        })
       : new SessionController({
           config,
           store,
@@ -156,6 +179,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
           system: parts.systemPrompt(config),
           session,
           branch,
+          recorder,
           onEnded,
           logger,
         });
@@ -166,13 +190,13 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     } catch (err) {
       // The session exists and says why it could not start; nothing silently falls back.
       logger.error({ session: session.id, err: errField(err) }, 'session could not start: backend check failed');
-      controller.failToStart(err instanceof Error ? err.message : String(err));
+      await controller.failToStart(err instanceof Error ? err.message : String(err));
       preflightFailed.add(controller);
-      exportEnded(store.getSession(session.id)!);
+      await exportEnded(await recorder.session());
       releaseWhenIdle(session.id);
       return controller;
     }
-    if (startLoop) controller.start();
+    if (startLoop) await controller.start();
     logger.info({ session: session.id, annotator: session.annotator, backend: session.backend }, 'session started');
     return controller;
   }
@@ -183,15 +207,16 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
    * killed process left half-done is dropped.
    */
   async function revive(sessionId: string, startLoop: boolean): Promise<LiveController> {
-    const session = store.getSession(sessionId);
+    const session = await store.getSession(sessionId);
     if (!session) throw new ControlError(`no session ${sessionId}`, 'not_found');
     // Before anything else: a session another live process runs is refused naming that process.
-    leases.acquire(sessionId);
+    await leases.acquire(sessionId);
     if (!['interrupted', 'stopped', 'failed', 'finished'].includes(session.status)) {
-      if (!live.has(sessionId)) leases.release(sessionId);
+      if (!live.has(sessionId)) await leases.release(sessionId);
       throw new ControlError(`cannot continue a session that is ${session.status}`, 'invalid_state');
     }
-    const branch = store.listBranches(sessionId).find((b) => b.id === session.current_branch_id);
+    const branches = await store.listBranches(sessionId);
+    const branch = branches.find((b) => b.id === session.current_branch_id);
     if (!branch) throw new ControlError(`session ${sessionId} has no current branch`, 'invalid_state');
     const old = live.get(sessionId);
     if (old) {
@@ -205,13 +230,13 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       : null;
     await sandbox.start();
     if (checkpoints) {
-      const head = branch.head_step_id ? store.getStep(branch.head_step_id) : null;
+      const head = branch.head_step_id ? await store.getStep(branch.head_step_id) : null;
       const commit = head?.checkpoint ?? session.base_commit;
       // The session store's heads are the truth: refs a crash left elsewhere are put back.
       const heads: Record<string, string> = {};
-      for (const b of store.listBranches(sessionId)) {
+      for (const b of branches) {
         const at = b.head_step_id ?? b.fork_step_id;
-        const h = at ? store.getStep(at)?.checkpoint : session.base_commit;
+        const h = at ? (await store.getStep(at))?.checkpoint : session.base_commit;
         if (h) heads[b.git_ref] = h;
       }
       await checkpoints.open(sessionId, branch.git_ref, heads);
@@ -237,7 +262,8 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       let checkpoints: CheckpointStore | null = null;
       const backendName = agent.backend;
       const now = Date.now();
-      store.createSession({
+      await reconciled;
+      await store.createSession({
         id,
         task: text,
         annotator,
@@ -250,8 +276,8 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         current_branch_id: null,
         usage: { input_tokens: 0, output_tokens: 0 },
       });
-      // Same synchronous turn as the row: no sweep can see it running without an owner.
-      leases.acquire(id);
+      // Status `created` is not swept as running, so taking the lease right after the row is enough.
+      await leases.acquire(id);
       const firstBranch = branchName(0, agent.branching.auto_name_branches);
       let baseCommit: string | null = null;
       try {
@@ -272,9 +298,9 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
         logger.error({ session: id, err: errField(err) }, `session could not start: ${message}`);
-        const failed = store.updateSession(id, { status: 'failed', end_reason: message });
-        hub.emit(id, { type: 'session', session: failed });
-        leases.release(id);
+        const failed = await store.updateSession(id, { status: 'failed', end_reason: message });
+        await hub.emit(id, { type: 'session', session: failed });
+        await leases.release(id);
         // The start failure is thrown below; a failing cleanup after it is only logged.
         await sandbox?.close().catch(ignored(`closing the sandbox of session ${id}, which could not start`));
         throw Object.assign(
@@ -295,12 +321,12 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         git_ref: firstBranch,
         created_at: now,
       };
-      const ready = store.transaction(() => {
-        store.insertBranch(branch);
-        return store.updateSession(id, { base_commit: baseCommit, current_branch_id: branch.id });
+      const ready = await store.transaction(async (tx) => {
+        await tx.insertBranch(branch);
+        return tx.updateSession(id, { base_commit: baseCommit, current_branch_id: branch.id });
       });
-      hub.emit(id, { type: 'session', session: ready });
-      hub.emit(id, { type: 'branch', branch });
+      await hub.emit(id, { type: 'session', session: ready });
+      await hub.emit(id, { type: 'branch', branch });
       return launch(ready, branch, sandbox, checkpoints);
     },
 
@@ -313,28 +339,11 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       if (running && ['running', 'paused'].includes(running.status())) {
         throw new ControlError('the session is already running', 'invalid_state');
       }
-      const before = store.getSession(sessionId)?.status;
+      const before = (await store.getSession(sessionId))?.status;
       const controller = await revive(sessionId, false);
-      const branch = store.listBranches(sessionId).find((b) => b.id === store.getSession(sessionId)?.current_branch_id);
-      const head = branch?.head_step_id ? store.getStep(branch.head_step_id) : null;
-      const intervention: Intervention = {
-        id: `iv_${randomBytes(8).toString('hex')}`,
-        session_id: sessionId,
-        branch_id: branch?.id ?? null,
-        type: 'resume',
-        after_step_id: head?.id ?? null,
-        after_step: head?.step_idx ?? null,
-        content: `continued after the session was ${before}`,
-        annotator,
-        created_at: Date.now(),
-        followed_by: null,
-      };
-      store.insertIntervention(intervention);
-      hub.emit(sessionId, { type: 'intervention', intervention });
+      await controller.noteResume(`continued after the session was ${before}`, annotator);
       if (preflightFailed.has(controller)) return controller;
-      // Same tick as start(): the instruction is in the very first model request.
-      controller.start();
-      if (instruction?.trim()) controller.instruct(instruction, annotator);
+      await controller.start(instruction?.trim() ? { text: instruction, annotator } : undefined);
       return controller;
     },
 
@@ -363,9 +372,9 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         await sandbox.close().catch(ignored('closing a sandbox at shutdown'));
       }
       live.clear();
-      leases.close();
+      await leases.close();
       // Streamed text still being coalesced is written now: the caller closes the store next.
-      hub.flush();
+      await hub.flush();
       await exports?.flush();
     },
   };

@@ -16,25 +16,29 @@ export class PauseGate {
   constructor(private readonly rec: SessionRecorder) {}
 
   /** `where` says when it takes effect, for the status line ("after the current step"). */
-  pause(annotator: string, where: string): void {
+  async pause(annotator: string, where: string): Promise<void> {
     this.rec.requireEnabled('pause_enabled', 'pause');
     this.rec.requireLive('pause');
     if (this.rec.state === 'paused' || this.requested)
       throw new ControlError('the agent is already paused', 'invalid_state');
     this.requested = true;
     this.requestedBy = annotator;
-    this.rec.emitStatus(this.rec.activityNow, `pausing ${where}`);
+    await this.rec.emitStatus(this.rec.activityNow, `pausing ${where}`);
   }
 
-  resume(annotator: string): void {
+  async resume(annotator: string): Promise<void> {
     this.rec.requireLive('resume');
     if (this.rec.state !== 'paused' && !this.requested)
       throw new ControlError('the agent is not paused', 'invalid_state');
     this.requested = false;
     // A pause that never took effect was never recorded: its resume is not either.
     if (this.rec.state === 'paused') {
-      this.rec.intervene('resume', null, annotator);
-      this.rec.setStatus('running', 'starting');
+      // The state changes before the awaits, so a second resume meanwhile is refused.
+      const recorded = this.rec.intervene('resume', null, annotator);
+      const running = this.rec.setStatus('running', 'starting');
+      this.wake?.();
+      await Promise.all([recorded, running]);
+      return;
     }
     this.wake?.();
   }
@@ -55,14 +59,15 @@ export class PauseGate {
     while (this.requested && !interrupted()) {
       if (this.rec.state !== 'paused') {
         // The marker goes where the pause took effect: after the step the agent completed.
-        this.rec.intervene('pause', null, this.requestedBy);
-        this.rec.setStatus('paused', 'idle');
+        await this.rec.intervene('pause', null, this.requestedBy);
+        await this.rec.setStatus('paused', 'idle');
+        if (!this.requested || interrupted()) break;
       }
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
       this.wake = null;
     }
-    if (this.rec.state === 'paused') this.rec.setStatus('running', 'starting');
+    if (this.rec.state === 'paused') await this.rec.setStatus('running', 'starting');
   }
 }

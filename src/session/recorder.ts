@@ -67,13 +67,32 @@ export class SessionRecorder {
   /** Checkpoint commits made so far in this session, against checkpoints.max_checkpoints. */
   private checkpointCount: number;
 
-  constructor(private readonly deps: RecorderDeps) {
+  /** The current path, root first, kept as the head moves so a turn never re-reads the tree. */
+  private pathNow: Step[];
+  /** The last write of `serial`. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly deps: RecorderDeps,
+    head: Step | null,
+    path: Step[],
+    checkpointCount: number,
+  ) {
     this.id = deps.session.id;
     this.cfg = deps.config.live_coding_agent;
     this.state = deps.session.status;
     this.branch = deps.branch;
-    this.head = deps.branch.head_step_id ? deps.store.getStep(deps.branch.head_step_id) : null;
-    this.checkpointCount = deps.store.listSteps(this.id).filter((s) => s.changed_files).length;
+    this.head = head;
+    this.pathNow = path;
+    this.checkpointCount = checkpointCount;
+  }
+
+  /** A recorder for a session at its branch's head (read once from the store). */
+  static async open(deps: RecorderDeps): Promise<SessionRecorder> {
+    const steps = await deps.store.listSteps(deps.session.id);
+    const head = deps.branch.head_step_id ? (steps.find((s) => s.id === deps.branch.head_step_id) ?? null) : null;
+    const path = head ? pathTo(head.id, steps) : [];
+    return new SessionRecorder(deps, head, path, steps.filter((s) => s.changed_files).length);
   }
 
   /**
@@ -90,7 +109,7 @@ export class SessionRecorder {
     if (!cp || !cfg.auto_commit_on_file_change) return undefined;
     if (changed !== 'unknown' && changed.length === 0) return undefined;
     if (this.checkpointCount >= cfg.max_checkpoints) {
-      this.emitStatus(
+      await this.emitStatus(
         this.activityNow,
         `max_checkpoints (${cfg.max_checkpoints}) reached: later steps are not checkpointed and cannot be rolled back to`,
       );
@@ -113,14 +132,32 @@ export class SessionRecorder {
 
   /** Steps on the current path, root first. */
   path(): Step[] {
-    return this.head ? pathTo(this.head.id, this.deps.store.listSteps(this.id)) : [];
+    return this.pathNow;
   }
 
-  session(): SessionRecord {
-    return this.deps.store.getSession(this.id)!;
+  async session(): Promise<SessionRecord> {
+    const s = await this.deps.store.getSession(this.id);
+    if (!s) throw new ControlError(`session ${this.id} is gone from the store`, 'not_found');
+    return s;
   }
 
-  step(s: StepInput): Step {
+  /**
+   * Record a step after the head. Steps, interventions and head moves are written one at a time
+   * in call order, so two callers that do not wait for each other (the SDK's hooks) never take
+   * the same parent or step number.
+   */
+  step(s: StepInput): Promise<Step> {
+    return this.serial(() => this.writeStep(s));
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    // The queue only orders the writes; each caller gets its own write's failure from `next`.
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async writeStep(s: StepInput): Promise<Step> {
     const parent = this.head;
     const step: Step = {
       id: `st_${randomUUID()}`,
@@ -141,23 +178,24 @@ export class SessionRecorder {
       ended_at: Date.now(),
     };
     const store = this.deps.store;
-    store.transaction(() => {
-      store.insertStep(step);
-      store.updateBranch(this.branch.id, { head_step_id: step.id });
+    await store.transaction(async (tx) => {
+      await tx.insertStep(step);
+      await tx.updateBranch(this.branch.id, { head_step_id: step.id });
       // Instructions waiting at the head now belong to every path through this step.
-      store.settleInstructions(this.id, step.id);
+      await tx.settleInstructions(this.id, step.id);
     });
     this.head = step;
+    this.pathNow = [...this.pathNow, step];
     this.branch = { ...this.branch, head_step_id: step.id };
-    if (s.partial_key) this.deps.hub.flush(this.id, s.partial_key);
-    this.deps.hub.emit(
+    if (s.partial_key) void this.deps.hub.flush(this.id, s.partial_key);
+    await this.deps.hub.emit(
       this.id,
       s.partial_key ? { type: 'step', step, partial_key: s.partial_key } : { type: 'step', step },
     );
     return step;
   }
 
-  error(kind: 'bad_tool_call' | 'backend' | 'internal' | 'timeout', message: string): Step {
+  error(kind: 'bad_tool_call' | 'backend' | 'internal' | 'timeout', message: string): Promise<Step> {
     return this.step({
       payload: { type: 'error', kind, message },
       author: 'agent',
@@ -167,7 +205,16 @@ export class SessionRecorder {
     });
   }
 
-  intervene(type: InterventionType, content: string | null, annotator: string): Intervention {
+  /** Record an intervention after the head (in order with the steps, see `step`). */
+  intervene(type: InterventionType, content: string | null, annotator: string): Promise<Intervention> {
+    return this.serial(() => this.writeIntervention(type, content, annotator));
+  }
+
+  private async writeIntervention(
+    type: InterventionType,
+    content: string | null,
+    annotator: string,
+  ): Promise<Intervention> {
     const iv: Intervention = {
       id: `iv_${randomUUID()}`,
       session_id: this.id,
@@ -180,21 +227,21 @@ export class SessionRecorder {
       created_at: Date.now(),
       followed_by: null,
     };
-    this.deps.store.insertIntervention(iv);
-    this.deps.hub.emit(this.id, { type: 'intervention', intervention: iv });
+    await this.deps.store.insertIntervention(iv);
+    await this.deps.hub.emit(this.id, { type: 'intervention', intervention: iv });
     return iv;
   }
 
-  addUsage(u: TokenUsage): void {
+  async addUsage(u: TokenUsage): Promise<void> {
     if (inputTotal(u) === 0 && u.output_tokens === 0) return;
-    const total = sumUsage(this.session().usage, u);
-    this.deps.store.updateSession(this.id, { usage: total });
-    this.deps.hub.emit(this.id, { type: 'usage', total });
+    const total = sumUsage((await this.session()).usage, u);
+    await this.deps.store.updateSession(this.id, { usage: total });
+    await this.deps.hub.emit(this.id, { type: 'usage', total });
   }
 
-  emitStatus(activity: AgentActivity, message?: string): void {
+  async emitStatus(activity: AgentActivity, message?: string): Promise<void> {
     this.activityNow = activity;
-    this.deps.hub.emit(
+    await this.deps.hub.emit(
       this.id,
       message
         ? { type: 'status', status: this.state, activity, message }
@@ -202,29 +249,29 @@ export class SessionRecorder {
     );
   }
 
-  setStatus(status: SessionStatus, activity: AgentActivity, reason?: string): void {
+  async setStatus(status: SessionStatus, activity: AgentActivity, reason?: string): Promise<void> {
     this.state = status;
     const patch: Partial<SessionRecord> = { status };
     if (reason !== undefined) patch.end_reason = reason;
-    const session = this.deps.store.updateSession(this.id, patch);
-    this.deps.hub.emit(this.id, { type: 'session', session });
-    this.emitStatus(activity, reason);
+    const session = await this.deps.store.updateSession(this.id, patch);
+    await this.deps.hub.emit(this.id, { type: 'session', session });
+    await this.emitStatus(activity, reason);
   }
 
   /** Check and record an annotator's instruction (after the current step); the text to deliver. */
-  instruction(text: string, annotator: string): string {
+  async instruction(text: string, annotator: string): Promise<string> {
     this.requireEnabled('instruction_enabled', 'send instruction');
     this.requireLive('send an instruction');
     const trimmed = text.trim();
     if (!trimmed) throw new ControlError('an instruction needs some text', 'bad_request');
-    this.intervene('instruction', trimmed, annotator);
+    await this.intervene('instruction', trimmed, annotator);
     return trimmed;
   }
 
   /** The backend's preflight failed: say why in the trajectory and end the session. */
-  failToStart(message: string): void {
-    this.error('backend', message);
-    this.setStatus('failed', 'idle', message);
+  async failToStart(message: string): Promise<void> {
+    await this.error('backend', message);
+    await this.setStatus('failed', 'idle', message);
   }
 
   requireEnabled(flag: keyof PotatoConfig['live_coding_agent']['controls'], what: string): void {
@@ -242,7 +289,7 @@ export class SessionRecorder {
   }
 
   /** Every refusal a rollback can meet, in the order SessionController checks them. */
-  checkRollback(req: RollbackRequest, hasCheckpoints: boolean, inProgress: boolean): CheckedRollback {
+  async checkRollback(req: RollbackRequest, hasCheckpoints: boolean, inProgress: boolean): Promise<CheckedRollback> {
     const keep = req.branch ?? (this.cfg.branching.enabled && this.cfg.controls.branch_enabled);
     this.requireEnabled(keep ? 'branch_enabled' : 'rollback_enabled', keep ? 'branch' : 'rollback');
     if (keep && !this.cfg.branching.enabled) {
@@ -259,7 +306,7 @@ export class SessionRecorder {
         'reason_required',
       );
     }
-    const target = req.toStepId ? this.deps.store.getStep(req.toStepId) : null;
+    const target = req.toStepId ? await this.deps.store.getStep(req.toStepId) : null;
     if (req.toStepId && (!target || target.session_id !== this.id)) {
       throw new ControlError(`no step ${req.toStepId} in this session`, 'not_found');
     }
@@ -271,7 +318,7 @@ export class SessionRecorder {
       );
     }
     if (keep) {
-      const count = this.deps.store.listBranches(this.id).length;
+      const count = (await this.deps.store.listBranches(this.id)).length;
       const max = this.cfg.branching.max_branches_per_session;
       if (count >= max) {
         throw new ControlError(
@@ -287,15 +334,19 @@ export class SessionRecorder {
    * Reset the workspace to the target's checkpoint (a new named branch when `keep`), move the
    * head there, and record the rollback or branch with its reason and the instruction, if any.
    */
-  async moveHead(rb: CheckedRollback, checkpoints: CheckpointStore): Promise<void> {
+  moveHead(rb: CheckedRollback, checkpoints: CheckpointStore): Promise<void> {
+    return this.serial(() => this.writeMove(rb, checkpoints));
+  }
+
+  private async writeMove(rb: CheckedRollback, checkpoints: CheckpointStore): Promise<void> {
     const { req, target, commit, keep } = rb;
     const store = this.deps.store;
     const from = this.head;
     if (keep) {
-      const branches = store.listBranches(this.id);
+      const branches = await store.listBranches(this.id);
       const name = branchName(branches.length, this.cfg.branching.auto_name_branches);
       await checkpoints.createBranch(name, commit);
-      const parent = this.branchHolding(target, branches);
+      const parent = await this.branchHolding(target, branches);
       const branch: BranchRecord = {
         id: `br_${randomUUID()}`,
         session_id: this.id,
@@ -307,35 +358,36 @@ export class SessionRecorder {
         git_ref: name,
         created_at: Date.now(),
       };
-      store.transaction(() => {
-        store.insertBranch(branch);
-        store.updateSession(this.id, { current_branch_id: branch.id });
+      await store.transaction(async (tx) => {
+        await tx.insertBranch(branch);
+        await tx.updateSession(this.id, { current_branch_id: branch.id });
       });
       this.branch = branch;
-      this.deps.hub.emit(this.id, { type: 'branch', branch });
+      await this.deps.hub.emit(this.id, { type: 'branch', branch });
     } else {
       await checkpoints.reset(commit);
-      store.updateBranch(this.branch.id, { head_step_id: target?.id ?? null });
+      await store.updateBranch(this.branch.id, { head_step_id: target?.id ?? null });
       this.branch = { ...this.branch, head_step_id: target?.id ?? null };
     }
     this.head = target;
+    this.pathNow = target ? pathTo(target.id, await store.listSteps(this.id)) : [];
     const content = JSON.stringify({
       reason: req.reason ?? null,
       from_step: from?.step_idx ?? null,
       to_step: target?.step_idx ?? 0,
       branch: this.branch.name,
     });
-    const move = this.intervene(keep ? 'branch' : 'rollback', content, req.annotator);
+    const move = await this.writeIntervention(keep ? 'branch' : 'rollback', content, req.annotator);
     // Instructions still waiting at the old head were for the path just left: no later path holds them.
-    store.settleInstructions(this.id, move.id);
-    this.deps.hub.emit(this.id, { type: 'head', branch_id: this.branch.id, head_step_id: target?.id ?? null });
-    if (req.instruction?.trim()) this.intervene('instruction', req.instruction.trim(), req.annotator);
+    await store.settleInstructions(this.id, move.id);
+    await this.deps.hub.emit(this.id, { type: 'head', branch_id: this.branch.id, head_step_id: target?.id ?? null });
+    if (req.instruction?.trim()) await this.writeIntervention('instruction', req.instruction.trim(), req.annotator);
   }
 
   /** The branch a rollback target belongs to: the current one when it holds it, else the oldest that does. */
-  private branchHolding(target: Step | null, branches: BranchRecord[]): BranchRecord {
+  private async branchHolding(target: Step | null, branches: BranchRecord[]): Promise<BranchRecord> {
     if (!target) return this.branch;
-    const steps = this.deps.store.listSteps(this.id);
+    const steps = await this.deps.store.listSteps(this.id);
     const holds = (b: BranchRecord) => branchPath(b, steps).some((s) => s.id === target.id);
     if (holds(this.branch)) return this.branch;
     return branches.find(holds) ?? this.branch;

@@ -90,15 +90,15 @@ async function startRig(sdk: Record<string, unknown> = {}, agent: Record<string,
     manager,
     async close() {
       await manager.shutdown();
-      store.close();
+      await store.close();
       await server.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
 }
 
-function waitFor(r: Rig, id: string, match: (e: SessionEvent) => boolean, ms = 30_000): Promise<SessionEvent> {
-  const seen = r.store.eventsAfter(id, 0).find(match);
+async function waitFor(r: Rig, id: string, match: (e: SessionEvent) => boolean, ms = 30_000): Promise<SessionEvent> {
+  const seen = (await r.store.eventsAfter(id, 0)).find(match);
   if (seen) return Promise.resolve(seen);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -128,7 +128,7 @@ describe('a claude_agent_sdk session through the session manager', () => {
     // The CLI takes far longer to boot than this: the script is queued before its first request,
     // with the absolute paths of the session's own workspace copy.
     const s = await rig.manager.start({ task: 'Make parse strip whitespace', annotator: 'ann' });
-    const file = join(rig.store.getSession(s.id)!.workspace, 'parser.py');
+    const file = join((await rig.store.getSession(s.id))!.workspace, 'parser.py');
     rig.server.enqueue(
       'anthropic',
       {
@@ -152,12 +152,12 @@ describe('a claude_agent_sdk session through the session manager', () => {
       },
       { text: 'Done.' },
     );
-    const session = rig.store.getSession(s.id)!;
+    const session = (await rig.store.getSession(s.id))!;
     expect(session.workspace.startsWith(ws)).toBe(true);
     await waitFor(rig, s.id, ended);
-    expect(rig.store.getSession(s.id)!.status).toBe('finished');
+    expect((await rig.store.getSession(s.id))!.status).toBe('finished');
 
-    const steps = rig.store.listSteps(s.id);
+    const steps = await rig.store.listSteps(s.id);
     expect(summary(steps)).toEqual([
       '1:thinking',
       '2:file_read',
@@ -210,7 +210,7 @@ describe('a claude_agent_sdk session through the session manager', () => {
     async () => {
       rig = await startRig();
       const s = await rig.manager.start({ task: 'Look around, then make parse strip', annotator: 'ann' });
-      const session = rig.store.getSession(s.id)!;
+      const session = (await rig.store.getSession(s.id))!;
       const store = join(rig.dir, 'output/potato.db');
       const bash = (id: string, command: string) => ({ tool_calls: [{ id, name: 'Bash', input: { command } }] });
       rig.server.enqueue(
@@ -241,8 +241,8 @@ describe('a claude_agent_sdk session through the session manager', () => {
         { text: 'Done.' },
       );
       await waitFor(rig, s.id, ended);
-      expect(rig.store.getSession(s.id)!.end_reason).toBe('the agent finished its work');
-      const steps = rig.store.listSteps(s.id);
+      expect((await rig.store.getSession(s.id))!.end_reason).toBe('the agent finished its work');
+      const steps = await rig.store.listSteps(s.id);
       const out = (id: string) => {
         const p = steps.find((st) => st.tool_call?.id === id)!.payload;
         return p.type === 'bash_command' ? p.output : '';
@@ -283,7 +283,7 @@ describe('a claude_agent_sdk session through the session manager', () => {
       try {
         const s = await rig.manager.start({ task: 'anything', annotator: 'ann' });
         await waitFor(rig, s.id, ended);
-        const session = rig.store.getSession(s.id)!;
+        const session = (await rig.store.getSession(s.id))!;
         expect(session.status).toBe('failed');
         expect(session.end_reason).toContain(`cannot reach the API socket folder ${closed}/potato-api-`);
         expect(session.end_reason).toContain(`${closed} (mode 700) does not let other users pass through`);
@@ -299,7 +299,7 @@ describe('a claude_agent_sdk session through the session manager', () => {
     rig = await startRig();
     const r = rig;
     const s = await r.manager.start({ task: 'Fix the parser', annotator: 'ann' });
-    const ws = r.store.getSession(s.id)!.workspace;
+    const ws = (await r.store.getSession(s.id))!.workspace;
     const file = join(ws, 'parser.py');
     r.server.enqueue(
       'anthropic',
@@ -322,22 +322,22 @@ describe('a claude_agent_sdk session through the session manager', () => {
       { text: 'First path done.' },
     );
     // Paused before the first tool: the Read waits in the hook until resumed.
-    s.pause('ann');
+    await s.pause('ann');
     await waitFor(r, s.id, (e) => e.type === 'status' && e.status === 'paused');
     const requestsHeld = r.server.modelRequests('anthropic').length;
     await new Promise((done) => setTimeout(done, 1500));
-    expect(r.store.listSteps(s.id)).toEqual([]);
+    expect(await r.store.listSteps(s.id)).toEqual([]);
     expect(r.server.modelRequests('anthropic').length).toBe(requestsHeld);
     expect(s.status()).toBe('paused');
-    s.instruct('Use a migration instead', 'ann');
-    s.resume('ann');
+    await s.instruct('Use a migration instead', 'ann');
+    await s.resume('ann');
     await waitFor(r, s.id, ended);
     // The first request after the instruction carries it.
     const next = messagesOf(r, requestsHeld);
     expect(next).toContain('Use a migration instead');
     expect(next).toContain('toolu_read');
-    expect(r.store.listInterventions(s.id).map((i) => i.type)).toEqual(['pause', 'instruction', 'resume']);
-    expect(summary(r.store.listSteps(s.id))).toEqual([
+    expect((await r.store.listInterventions(s.id)).map((i) => i.type)).toEqual(['pause', 'instruction', 'resume']);
+    expect(summary(await r.store.listSteps(s.id))).toEqual([
       '1:file_read',
       '2:file_edit',
       '3:file_write',
@@ -348,7 +348,7 @@ describe('a claude_agent_sdk session through the session manager', () => {
     expect(existsSync(join(ws, 'wrong.py'))).toBe(true);
 
     // Roll back to just after the Read: a new branch, the workspace as it was, the agent's memory too.
-    const read = r.store.listSteps(s.id)[0]!;
+    const read = (await r.store.listSteps(s.id))[0]!;
     await expect(s.rollback({ toStepId: read.id, annotator: 'ann' })).rejects.toThrow(/reason is required/);
     r.server.enqueue('anthropic', { text: 'Second path: nothing to change.' });
     const before = r.server.modelRequests('anthropic').length;
@@ -373,9 +373,9 @@ describe('a claude_agent_sdk session through the session manager', () => {
     for (const later of ['toolu_edit', 'toolu_write', 'toolu_rm', 'First path done'])
       expect(resumed).not.toContain(later);
 
-    const branches = r.store.listBranches(s.id);
+    const branches = await r.store.listBranches(s.id);
     expect(branches.map((b) => b.name)).toEqual(['branch-A', 'branch-B']);
-    const all = r.store.listSteps(s.id);
+    const all = await r.store.listSteps(s.id);
     expect(summary(branchPath(branches[0]!, all))).toEqual([
       '1:file_read',
       '2:file_edit',
@@ -385,7 +385,7 @@ describe('a claude_agent_sdk session through the session manager', () => {
     ]);
     expect(summary(branchPath(branches[1]!, all))).toEqual(['1:file_read', '2:message']);
     expect(branches[1]!.fork_step_id).toBe(read.id);
-    expect(r.store.listInterventions(s.id).at(-2)).toMatchObject({ type: 'branch', after_step: 1 });
+    expect((await r.store.listInterventions(s.id)).at(-2)).toMatchObject({ type: 'branch', after_step: 1 });
     expect(git(ws, 'for-each-ref', '--format=%(refname:short)')).toMatch(/branch-B/);
     // The forked SDK session is a new one; the old path keeps its own.
     expect(sdkRefOf(branchPath(branches[1]!, all)[1]!)!.sdk_session_id).not.toBe(sdkRefOf(read)!.sdk_session_id);
@@ -395,7 +395,7 @@ describe('a claude_agent_sdk session through the session manager', () => {
     rig = await startRig({ permission_mode: 'ask' });
     const r = rig;
     const s = await r.manager.start({ task: 'Tidy up', annotator: 'ann' });
-    const ws = r.store.getSession(s.id)!.workspace;
+    const ws = (await r.store.getSession(s.id))!.workspace;
     const file = join(ws, 'parser.py');
     r.server.enqueue(
       'anthropic',
@@ -430,7 +430,7 @@ describe('a claude_agent_sdk session through the session manager', () => {
     const asked = await waitFor(r, s.id, (e) => e.type === 'status' && e.activity === 'waiting_approval');
     expect(asked).toMatchObject({ message: 'Read wants to read parser.py (call toolu_read): approve, edit or deny' });
     await new Promise((done) => setTimeout(done, 800));
-    expect(r.store.listSteps(s.id)).toEqual([]);
+    expect(await r.store.listSteps(s.id)).toEqual([]);
     expect((await post('toolu_read', { allow: true })).status).toBe(204);
     const askedEdit = await waitFor(
       r,
@@ -459,7 +459,7 @@ describe('a claude_agent_sdk session through the session manager', () => {
     await waitFor(r, s.id, ended);
 
     expect(readFileSync(join(ws, 'README.md'), 'utf8')).toBe(README);
-    const steps = r.store.listSteps(s.id);
+    const steps = await r.store.listSteps(s.id);
     expect(summary(steps)).toEqual(['1:file_read', '2:file_edit', '3:bash_command', '4:message']);
     expect(steps[1]!.tool_call!.input).toEqual(edited);
     expect(steps[1]!.changed_files).toBe(true);
@@ -475,7 +475,7 @@ describe('a claude_agent_sdk session through the session manager', () => {
     );
     expect(last).toContain('toolu_rm');
     expect(last).toContain('Never delete the README');
-    const approvals = r.store.listInterventions(s.id).filter((i) => i.type === 'approval');
+    const approvals = (await r.store.listInterventions(s.id)).filter((i) => i.type === 'approval');
     expect(approvals.map((i) => JSON.parse(i.content!))).toEqual([
       { call_id: 'toolu_read', tool: 'Read', allow: true },
       { call_id: 'toolu_edit', tool: 'Edit', allow: true, input: edited },
@@ -498,9 +498,9 @@ describe('a claude_agent_sdk session through the session manager', () => {
     const a = await r.manager.start({ task: 'Talk slowly', annotator: 'ann' });
     while (r.server.modelRequests('anthropic').length === 0) await new Promise((done) => setTimeout(done, 50));
     await a.stop('ann');
-    expect(r.store.getSession(a.id)).toMatchObject({ status: 'stopped', end_reason: 'stopped by the annotator' });
-    expect(r.store.listSteps(a.id)).toEqual([]);
-    expect(r.store.listInterventions(a.id).map((i) => i.type)).toEqual(['stop']);
+    expect(await r.store.getSession(a.id)).toMatchObject({ status: 'stopped', end_reason: 'stopped by the annotator' });
+    expect(await r.store.listSteps(a.id)).toEqual([]);
+    expect((await r.store.listInterventions(a.id)).map((i) => i.type)).toEqual(['stop']);
     expect(() => a.pause('ann')).toThrow(/the session has stopped/);
 
     r.server.enqueue('anthropic', slow);
@@ -508,11 +508,11 @@ describe('a claude_agent_sdk session through the session manager', () => {
     const b = await r.manager.start({ task: 'Talk slowly again', annotator: 'ann' });
     await waitFor(r, b.id, ended);
     expect(Date.now() - started).toBeLessThan(11_000);
-    expect(r.store.getSession(b.id)).toMatchObject({
+    expect(await r.store.getSession(b.id)).toMatchObject({
       status: 'stopped',
       end_reason: 'timeout after 4 s (sandbox.timeout)',
     });
-    expect(r.store.listInterventions(b.id).map((i) => [i.type, i.content])).toEqual([
+    expect((await r.store.listInterventions(b.id)).map((i) => [i.type, i.content])).toEqual([
       ['timeout', 'timeout after 4 s (sandbox.timeout)'],
     ]);
   });

@@ -40,8 +40,8 @@ import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
 import type { AgentActivity, SessionStatus } from './events.js';
 import type { EventHub } from './hub.js';
 import { PauseGate } from './pause-gate.js';
-import { type CheckedRollback, ENDED, SessionRecorder, type StopType } from './recorder.js';
-import { ControlError, type RollbackRequest, type SessionControls } from './types.js';
+import { type CheckedRollback, ENDED, type SessionRecorder, type StopType } from './recorder.js';
+import { ControlError, type FirstInstruction, type RollbackRequest, type SessionControls } from './types.js';
 
 export interface SdkControllerDeps {
   config: PotatoConfig;
@@ -54,6 +54,8 @@ export interface SdkControllerDeps {
   checkpoints: CheckpointStore | null;
   session: SessionRecord;
   branch: BranchRecord;
+  /** The session's recorder, opened at its branch's head (SessionRecorder.open). */
+  recorder: SessionRecorder;
   onEnded?: (session: SessionRecord) => Promise<void> | void;
 }
 
@@ -154,7 +156,7 @@ export class SdkSessionController implements SessionControls {
   constructor(private readonly deps: SdkControllerDeps) {
     this.id = deps.session.id;
     this.cfg = deps.config.live_coding_agent;
-    this.rec = new SessionRecorder(deps);
+    this.rec = deps.recorder;
     this.pauseGate = new PauseGate(this.rec);
     const sandbox = deps.sandbox;
     const paths = claudeCodeHostPaths(deps.config.output.path, deps.session.id);
@@ -207,34 +209,44 @@ export class SdkSessionController implements SessionControls {
   }
 
   /** The backend could not start (unreachable, model missing, bad key…): recorded, session failed. */
-  failToStart(message: string): void {
-    this.rec.failToStart(message);
+  failToStart(message: string): Promise<void> {
+    return this.rec.failToStart(message);
   }
 
-  start(): void {
+  /** As SessionController.start: `running` on return, resolved once stored and shown. */
+  start(first?: FirstInstruction): Promise<void> {
     this.stopRequest = null;
-    this.rec.setStatus('running', 'starting');
+    let announce!: () => void;
+    const announced = new Promise<void>((resolve) => {
+      announce = resolve;
+    });
     if (!this.timeout) {
       this.timeout = setTimeout(() => {
         this.requestStop('timeout', `timeout after ${this.cfg.sandbox.timeout} s (sandbox.timeout)`, 'system');
       }, this.cfg.sandbox.timeout * 1000);
       this.timeout.unref();
     }
-    this.loop = this.runLoop();
+    this.loop = this.runLoop(first, announce);
+    return Promise.race([announced, this.loop]);
+  }
+
+  /** A continued session says so in its trajectory, after the step it goes on from. */
+  async noteResume(content: string, annotator: string): Promise<void> {
+    await this.rec.intervene('resume', content, annotator);
   }
 
   // ── controls ────────────────────────────────────────────────────────────────────────────
 
-  pause(annotator: string): void {
-    this.pauseGate.pause(annotator, 'before the next tool call');
+  pause(annotator: string): Promise<void> {
+    return this.pauseGate.pause(annotator, 'before the next tool call');
   }
 
-  resume(annotator: string): void {
-    this.pauseGate.resume(annotator);
+  resume(annotator: string): Promise<void> {
+    return this.pauseGate.resume(annotator);
   }
 
-  instruct(text: string, annotator: string): void {
-    const trimmed = this.rec.instruction(text, annotator);
+  async instruct(text: string, annotator: string): Promise<void> {
+    const trimmed = await this.rec.instruction(text, annotator);
     if (this.run && !this.rollbackRequest) this.run.instruct(trimmed);
     else this.queued.push(trimmed);
   }
@@ -260,12 +272,12 @@ export class SdkSessionController implements SessionControls {
         'bad_request',
       );
     }
-    const checked = this.rec.checkRollback(req, this.deps.checkpoints !== null, this.rollbackRequest !== null);
+    const checked = await this.rec.checkRollback(req, this.deps.checkpoints !== null, this.rollbackRequest !== null);
     const applied = new Promise<void>((resolve, reject) => {
       this.rollbackRequest = { checked, done: { resolve, reject } };
     });
     if (ENDED.includes(this.rec.state)) {
-      this.start();
+      await this.start();
     } else {
       this.pauseGate.cancel();
       this.denyWaiting('the annotator rolled the session back');
@@ -275,7 +287,7 @@ export class SdkSessionController implements SessionControls {
   }
 
   /** ask mode: the annotator's answer to a waiting tool call. */
-  approve(callId: string, decision: ApprovalDecision, annotator: string): void {
+  async approve(callId: string, decision: ApprovalDecision, annotator: string): Promise<void> {
     const w = this.waiting.get(callId);
     if (!w) throw new ControlError(`no tool call ${callId} is waiting for approval in this session`, 'not_found');
     if (decision.input !== undefined && (typeof decision.input !== 'object' || Array.isArray(decision.input))) {
@@ -283,7 +295,7 @@ export class SdkSessionController implements SessionControls {
     }
     this.waiting.delete(callId);
     const message = decision.message?.trim() || undefined;
-    this.rec.intervene(
+    const recorded = this.rec.intervene(
       'approval',
       JSON.stringify({
         call_id: callId,
@@ -294,12 +306,13 @@ export class SdkSessionController implements SessionControls {
       }),
       annotator,
     );
+    // The marker is queued before the call goes on, so it lands before the call's step.
     if (decision.allow) {
       w.resolve(decision.input ? { allow: true, input: decision.input } : { allow: true });
-      this.rec.emitStatus(ACTIVITY[w.call.name] ?? 'running_command');
+      await Promise.all([recorded, this.rec.emitStatus(ACTIVITY[w.call.name] ?? 'running_command')]);
     } else {
       w.resolve({ allow: false, reason: message ?? `the annotator denied this ${w.call.name} call` });
-      this.rec.emitStatus('thinking');
+      await Promise.all([recorded, this.rec.emitStatus('thinking')]);
     }
   }
 
@@ -316,14 +329,18 @@ export class SdkSessionController implements SessionControls {
 
   // ── the loop ────────────────────────────────────────────────────────────────────────────
 
-  private async runLoop(): Promise<void> {
-    let launch = this.firstLaunch();
+  private async runLoop(first: FirstInstruction | undefined, announce: () => void): Promise<void> {
+    let launch: Launch = {};
     try {
+      await this.rec.setStatus('running', 'starting');
+      if (first) await this.instruct(first.text, first.annotator);
+      announce();
+      launch = this.firstLaunch();
       for (;;) {
         if (this.rollbackRequest) launch = await this.applyRollback();
         if (this.stopRequest) break;
         const result = await this.runOnce(launch);
-        this.rec.addUsage(result.usage);
+        await this.rec.addUsage(result.usage);
         if (this.rollbackRequest) continue;
         if (this.stopRequest) break;
         if (this.queued.length > 0) {
@@ -331,22 +348,22 @@ export class SdkSessionController implements SessionControls {
           launch = this.continueAt(this.rec.head, false, null);
           continue;
         }
-        if (result.outcome === 'success') this.end('finished', 'the agent finished its work');
+        if (result.outcome === 'success') await this.end('finished', 'the agent finished its work');
         else {
           const why = `the Claude Agent SDK ended with ${result.outcome}`;
-          this.rec.error('backend', why);
-          this.end('failed', why);
+          await this.rec.error('backend', why);
+          await this.end('failed', why);
         }
         return;
       }
       const { type, reason, annotator } = this.stopRequest!;
-      this.rec.intervene(type, reason, annotator);
-      this.end('stopped', reason);
+      await this.rec.intervene(type, reason, annotator);
+      await this.end('stopped', reason);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       try {
-        this.rec.error('backend', message);
-        this.end('failed', message);
+        await this.rec.error('backend', message);
+        await this.end('failed', message);
       } catch {
         // The store refused too (disk full): the row still says running, and the next start marks
         // it interrupted. The manager logs the end; the process goes on.
@@ -364,7 +381,10 @@ export class SdkSessionController implements SessionControls {
       if (this.confined) await rmdir(dirname(this.confined.apiSocket)).catch(() => {});
       // Each git step's failure went to the caller that queued it; here only its end matters.
       await this.gitChain.catch(() => {});
-      await Promise.resolve(this.deps.onEnded?.(this.rec.session())).catch(ignored('ending an SDK session'));
+      await this.rec
+        .session()
+        .then((ended) => this.deps.onEnded?.(ended))
+        .catch(ignored('ending an SDK session'));
     }
   }
 
@@ -375,7 +395,7 @@ export class SdkSessionController implements SessionControls {
       await prepareClaudeCodeForUser(claudeCodeHostPaths(this.deps.config.output.path, this.id), this.localUser);
     }
     const run = this.deps.backend.run({
-      task: this.rec.session().task,
+      task: this.deps.session.task,
       cwd: this.cwd,
       // Unreadable or absent before the edit: the diff shows it as a new file.
       readFile: (file) => sandbox.readFile(file).catch(() => null),
@@ -393,7 +413,7 @@ export class SdkSessionController implements SessionControls {
       },
     });
     this.run = run;
-    this.rec.emitStatus('thinking');
+    await this.rec.emitStatus('thinking');
     try {
       return await run.done;
     } finally {
@@ -403,7 +423,7 @@ export class SdkSessionController implements SessionControls {
 
   /** A new session starts from the task; a continued one resumes the SDK session at its head. */
   private firstLaunch(): Launch {
-    if (!this.rec.head) return this.queued.length ? { prompt: this.withQueued(this.rec.session().task) } : {};
+    if (!this.rec.head) return this.queued.length ? { prompt: this.withQueued(this.deps.session.task) } : {};
     return this.continueAt(this.rec.head, false, null);
   }
 
@@ -419,7 +439,7 @@ export class SdkSessionController implements SessionControls {
       instruction ??
       (target ? `The workspace is as it was after step ${target.step_idx}. Continue with the task from there.` : null);
     if (!known) {
-      const task = this.rec.session().task;
+      const task = this.deps.session.task;
       return { prompt: this.withQueued(note && instruction ? `${task}\n\n${note}` : task) };
     }
     return {
@@ -461,7 +481,7 @@ export class SdkSessionController implements SessionControls {
     if (call.name === 'Bash' && cp && this.cfg.checkpoints.auto_commit_on_file_change) {
       await this.git(() => cp.beforeCommand());
     }
-    this.rec.emitStatus(ACTIVITY[call.name] ?? 'running_command');
+    await this.rec.emitStatus(ACTIVITY[call.name] ?? 'running_command');
   }
 
   private askPermission(call: ToolCall): Promise<PermissionAnswer> {
@@ -470,7 +490,9 @@ export class SdkSessionController implements SessionControls {
     const description = describeCall(call, this.cwd);
     return new Promise((resolve) => {
       this.waiting.set(call.id, { call, description, since: Date.now(), resolve });
-      this.rec.emitStatus('waiting_approval', `${description} (call ${call.id}): approve, edit or deny`);
+      void this.rec
+        .emitStatus('waiting_approval', `${description} (call ${call.id}): approve, edit or deny`)
+        .catch(ignored('showing a tool call that waits for approval'));
     });
   }
 
@@ -486,7 +508,7 @@ export class SdkSessionController implements SessionControls {
     if (p.type === 'thinking' || p.type === 'message') this.reasoning.set(s.turn_id, p.content);
     const ref: SdkRef = { sdk_uuid: s.sdk_uuid, sdk_session_id: s.sdk_session_id };
     const payload: StepPayload = Object.assign({}, p, ref);
-    this.rec.step({
+    await this.rec.step({
       payload,
       author: 'agent',
       turn_id: s.turn_id,
@@ -497,7 +519,7 @@ export class SdkSessionController implements SessionControls {
       started_at: started,
       checkpoint,
     });
-    this.rec.emitStatus('thinking');
+    await this.rec.emitStatus('thinking');
   }
 
   private git<T>(fn: () => Promise<T>): Promise<T> {
@@ -522,8 +544,8 @@ export class SdkSessionController implements SessionControls {
     this.waiting.clear();
   }
 
-  private end(status: 'stopped' | 'finished' | 'failed', reason: string): void {
+  private async end(status: 'stopped' | 'finished' | 'failed', reason: string): Promise<void> {
     this.pauseGate.cancel();
-    this.rec.setStatus(status, 'idle', reason);
+    await this.rec.setStatus(status, 'idle', reason);
   }
 }

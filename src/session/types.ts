@@ -21,12 +21,19 @@ export interface RollbackRequest {
   annotator: string;
 }
 
+/** An instruction given with a (re)start: recorded before the agent's first model request. */
+export interface FirstInstruction {
+  text: string;
+  annotator: string;
+}
+
 export interface SessionControls {
   readonly id: string;
   status(): SessionStatus;
-  pause(annotator: string): void;
-  resume(annotator: string): void;
-  instruct(text: string, annotator: string): void;
+  /** Each control resolves once it is recorded (and shown); a refusal rejects with a ControlError. */
+  pause(annotator: string): Promise<void>;
+  resume(annotator: string): Promise<void>;
+  instruct(text: string, annotator: string): Promise<void>;
   stop(annotator: string): Promise<void>;
   rollback(req: RollbackRequest): Promise<void>;
   /** Resolves when the agent loop has ended (stopped, finished, failed). */

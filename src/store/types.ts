@@ -1,8 +1,10 @@
 /**
  * @module store/types
- * The Store seam: synchronous persistence of sessions, the step tree, branches,
- * interventions, annotations and the event log. Synchronous on purpose: a step is on disk
- * before the call returns, so nothing shown to anyone can be lost by a crash.
+ * The Store seam: persistence of sessions, the step tree, branches, interventions, annotations,
+ * labels, leases and the event log. Asynchronous, so a networked database can implement it as
+ * well as the embedded SQLite file. Every write is durable when its promise resolves, and
+ * callers show nothing (the EventHub publishes nothing) before that: nothing shown to anyone
+ * can be lost by a crash. `test/store/contract.ts` is the suite every implementation passes.
  */
 import type { SessionEvent, SessionEventBody, SessionStatus } from '../session/events.js';
 import type { Step, TokenUsage } from '../steps/types.js';
@@ -110,39 +112,42 @@ export interface SessionLease {
 }
 
 export interface Store {
-  createSession(s: Omit<SessionRecord, 'created_at' | 'updated_at'>): SessionRecord;
-  updateSession(id: string, patch: Partial<Omit<SessionRecord, 'id' | 'created_at'>>): SessionRecord;
-  getSession(id: string): SessionRecord | null;
-  listSessions(filter?: { annotator?: string }): SessionRecord[];
+  createSession(s: Omit<SessionRecord, 'created_at' | 'updated_at'>): Promise<SessionRecord>;
+  updateSession(id: string, patch: Partial<Omit<SessionRecord, 'id' | 'created_at'>>): Promise<SessionRecord>;
+  getSession(id: string): Promise<SessionRecord | null>;
+  listSessions(filter?: { annotator?: string }): Promise<SessionRecord[]>;
 
-  insertStep(step: Step): void;
-  getStep(id: string): Step | null;
+  insertStep(step: Step): Promise<void>;
+  getStep(id: string): Promise<Step | null>;
   /** All steps of a session (the whole tree), in insertion order. */
-  listSteps(sessionId: string): Step[];
-  /** How many steps a session has, without reading them (optional: listSteps().length otherwise). */
-  countSteps?(sessionId: string): number;
+  listSteps(sessionId: string): Promise<Step[]>;
+  /** How many steps a session has, without reading them. */
+  countSteps(sessionId: string): Promise<number>;
+  /** The first step of a session that points at checkpoint `sha` (an index lookup, no scan). */
+  stepAtCheckpoint(sessionId: string, sha: string): Promise<Step | null>;
 
-  insertBranch(b: BranchRecord): void;
-  updateBranch(id: string, patch: Partial<Pick<BranchRecord, 'head_step_id' | 'reason'>>): void;
-  listBranches(sessionId: string): BranchRecord[];
+  insertBranch(b: BranchRecord): Promise<void>;
+  updateBranch(id: string, patch: Partial<Pick<BranchRecord, 'head_step_id' | 'reason'>>): Promise<void>;
+  getBranch(id: string): Promise<BranchRecord | null>;
+  listBranches(sessionId: string): Promise<BranchRecord[]>;
 
   /** A new intervention; `followed_by` is null until settled. */
-  insertIntervention(i: NewIntervention): void;
-  listInterventions(sessionId: string): Intervention[];
+  insertIntervention(i: NewIntervention): Promise<void>;
+  listInterventions(sessionId: string): Promise<Intervention[]>;
   /** Every instruction of the session not yet followed by anything is now followed by `followedBy` (a step or intervention id). */
-  settleInstructions(sessionId: string, followedBy: string): void;
+  settleInstructions(sessionId: string, followedBy: string): Promise<void>;
 
-  upsertAnnotation(a: Annotation): void;
-  listAnnotations(sessionId: string): Annotation[];
-  upsertStepLabel(l: StepLabel): void;
-  deleteStepLabel(sessionId: string, stepId: string, annotator: string): void;
-  listStepLabels(sessionId: string): StepLabel[];
+  upsertAnnotation(a: Annotation): Promise<void>;
+  listAnnotations(sessionId: string): Promise<Annotation[]>;
+  upsertStepLabel(l: StepLabel): Promise<void>;
+  deleteStepLabel(sessionId: string, stepId: string, annotator: string): Promise<void>;
+  listStepLabels(sessionId: string): Promise<StepLabel[]>;
 
   /** Persist an event and return it with its sequence number (per session, from 1, no gaps). */
-  appendEvent(sessionId: string, body: SessionEventBody): SessionEvent;
-  eventsAfter(sessionId: string, seq: number, limit?: number): SessionEvent[];
+  appendEvent(sessionId: string, body: SessionEventBody): Promise<SessionEvent>;
+  eventsAfter(sessionId: string, seq: number, limit?: number): Promise<SessionEvent[]>;
   /** The highest seq of a session's events (0 when it has none). */
-  lastSeq(sessionId: string): number;
+  lastSeq(sessionId: string): Promise<number>;
 
   /**
    * Take the lease of a session for `owner` until `expiresAt`, unless another owner holds one that
@@ -155,13 +160,17 @@ export interface Store {
     now: number,
     expiresAt: number,
     ownerDead: (owner: string) => boolean,
-  ): { acquired: true } | { acquired: false; held: SessionLease };
+  ): Promise<{ acquired: true } | { acquired: false; held: SessionLease }>;
   /** Extend every lease of `owner`; returns the session ids it still holds. */
-  renewLeases(owner: string, now: number, expiresAt: number): string[];
-  releaseLease(sessionId: string, owner: string): void;
-  getLease(sessionId: string): SessionLease | null;
+  renewLeases(owner: string, now: number, expiresAt: number): Promise<string[]>;
+  releaseLease(sessionId: string, owner: string): Promise<void>;
+  getLease(sessionId: string): Promise<SessionLease | null>;
 
-  /** Run fn in one transaction. */
-  transaction<T>(fn: () => T): T;
-  close(): void;
+  /**
+   * Run fn in one transaction: every write through `tx` commits together or not at all, and no
+   * other write of this store interleaves with them. Use `tx`, not the outer store, inside fn (the
+   * outer store waits for the transaction to end, so using it inside would wait forever).
+   */
+  transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
 }

@@ -125,7 +125,7 @@ describe.each(PROVIDERS)('the %s backend: a context per branch', (provider) => {
     r.server.enqueue(provider, read('src/parser.py'), say('Done.'));
     const s = await r.engine.manager.start({ task: TASK, annotator: 'ann' });
     await waitForEvent(r.engine, s.id, ended);
-    const [read1] = r.engine.store.listSteps(s.id);
+    const [read1] = await r.engine.store.listSteps(s.id);
 
     // Twice to step 0 (the initial state).
     expect(await rollbackAndRun(r, s, null, 'Start with the test file.', false, say('first'))).toEqual(
@@ -142,7 +142,7 @@ describe.each(PROVIDERS)('the %s backend: a context per branch', (provider) => {
       wire(provider, [{ user: [TASK] }, { call: read1! }, { result: read1! }, { user: ['Now edit the parser.'] }]),
     );
     // Every instruction is still in the log, for the exports.
-    const instructions = r.engine.store.listInterventions(s.id).filter((i) => i.type === 'instruction');
+    const instructions = (await r.engine.store.listInterventions(s.id)).filter((i) => i.type === 'instruction');
     expect(instructions.map((i) => i.content)).toEqual([
       'Start with the test file.',
       'Start with the parser.',
@@ -158,15 +158,15 @@ describe.each(PROVIDERS)('the %s backend: a context per branch', (provider) => {
     r.server.enqueue(provider, read('src/parser.py'), read('tests/test_parser.py'), say('Done on A.'));
     const s = await r.engine.manager.start({ task: TASK, annotator: 'ann' });
     await waitForEvent(r.engine, s.id, ended);
-    const [a1, a2] = store.listSteps(s.id) as [Step, Step];
+    const [a1, a2] = (await store.listSteps(s.id)) as [Step, Step];
 
     // branch-B after step 1, with its own instruction.
     const toB = await rollbackAndRun(r, s, a1, 'Use a regular expression.', true, say('Done on B.'));
     expect(toB).toEqual(
       wire(provider, [{ user: [TASK] }, { call: a1 }, { result: a1 }, { user: ['Use a regular expression.'] }]),
     );
-    const branches = () => store.listBranches(s.id);
-    const b2 = branchPath(branches()[1]!, store.listSteps(s.id)).at(-1)!;
+    const branches = async () => await store.listBranches(s.id);
+    const b2 = branchPath((await branches())[1]!, await store.listSteps(s.id)).at(-1)!;
     expect(b2.payload).toEqual({ type: 'message', content: 'Done on B.' });
 
     // From branch-B back into branch-A's step 2: branch-C holds A's path, not B's instruction.
@@ -194,6 +194,6 @@ describe.each(PROVIDERS)('the %s backend: a context per branch', (provider) => {
         { user: ['Add a test for it.'] },
       ]),
     );
-    expect(branches().map((b) => b.name)).toEqual(['branch-A', 'branch-B', 'branch-C', 'branch-D']);
+    expect((await branches()).map((b) => b.name)).toEqual(['branch-A', 'branch-B', 'branch-C', 'branch-D']);
   });
 });

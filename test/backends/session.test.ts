@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sessionLines } from '../../src/export/index.js';
+import { collect, sessionLines } from '../../src/export/index.js';
 import type { SessionEvent } from '../../src/session/events.js';
 import type { SessionControls } from '../../src/session/types.js';
 import type { Step } from '../../src/steps/types.js';
@@ -67,8 +67,10 @@ const payload = <T extends Step['payload']['type']>(step: Step | undefined, type
 };
 
 /** The flattened trajectories line(s) of a session, as `potato export` writes them. */
-function trajectory(rig: BackendRig, id: string): Record<string, unknown>[] {
-  return [...sessionLines(rig.engine.store, id, 'trajectories', { flattenBranches: true })].map((l) => JSON.parse(l));
+async function trajectory(rig: BackendRig, id: string): Promise<Record<string, unknown>[]> {
+  return (await collect(sessionLines(rig.engine.store, id, 'trajectories', { flattenBranches: true }))).map((l) =>
+    JSON.parse(l),
+  );
 }
 
 let rig: BackendRig | undefined;
@@ -99,10 +101,10 @@ describe.each(PROVIDERS)('the %s backend in a real session', (provider) => {
       { text: 'Both tests pass now.', usage: u(2100, 15) },
     ]);
     const { store } = r.engine;
-    const session = store.getSession(s.id)!;
+    const session = (await store.getSession(s.id))!;
     expect([session.status, session.end_reason]).toEqual(['finished', 'the agent finished its work']);
     expect(session.backend).toBe(provider);
-    const steps = store.listSteps(s.id);
+    const steps = await store.listSteps(s.id);
     expect(typesOf(steps)).toEqual([
       '1:message',
       '2:file_read',
@@ -151,7 +153,7 @@ describe.each(PROVIDERS)('the %s backend in a real session', (provider) => {
       u(0, 0),
     );
     expect(perStep).toEqual(session.usage);
-    const usageEvents = store.eventsAfter(s.id, 0).filter((e) => e.type === 'usage');
+    const usageEvents = (await store.eventsAfter(s.id, 0)).filter((e) => e.type === 'usage');
     expect(usageEvents.at(-1)).toMatchObject({ total: u(9600, 190) });
 
     // The wire: six model requests, the last holding all five calls each answered by its result.
@@ -179,10 +181,10 @@ describe.each(PROVIDERS)('the %s backend in a real session', (provider) => {
       .split('\n');
     expect(exported).toHaveLength(1);
     expect(exported[0]).not.toContain(KEY);
-    expect(JSON.stringify(store.eventsAfter(s.id, 0))).not.toContain(KEY);
+    expect(JSON.stringify(await store.eventsAfter(s.id, 0))).not.toContain(KEY);
     if (provider !== 'ollama') expect(session.backend_settings.api_key_env).toBe(KEY_ENV);
     const line = JSON.parse(exported[0]!);
-    expect(line).toEqual(trajectory(r, s.id)[0]);
+    expect(line).toEqual((await trajectory(r, s.id))[0]);
     // Token usage is kept in the trajectory: per step, and summed over the branch's steps.
     expect(line.usage).toEqual(session.usage);
     expect(line.steps.map((st: { usage?: unknown }) => st.usage ?? null)).toEqual(steps.map((st) => st.usage));
@@ -212,20 +214,20 @@ describe.each(PROVIDERS)('the %s backend in a real session', (provider) => {
     );
     const s = await r.engine.manager.start({ task: 'Fix the failing test', annotator: 'ann' });
     await until('the first model request', () => r.chats().length === 1);
-    s.pause('ann');
+    await s.pause('ann');
     await waitForEvent(r.engine, s.id, (e) => e.type === 'status' && e.status === 'paused');
     // The turn's text step is in; its tool call waits for the resume.
-    expect(typesOf(store.listSteps(s.id))).toEqual(['1:message']);
+    expect(typesOf(await store.listSteps(s.id))).toEqual(['1:message']);
     await sleep(800);
-    expect(typesOf(store.listSteps(s.id))).toEqual(['1:message']);
+    expect(typesOf(await store.listSteps(s.id))).toEqual(['1:message']);
     expect(r.chats()).toHaveLength(1);
     expect(s.status()).toBe('paused');
 
     const instruction = 'Do not touch the tests; fix the parser.';
-    s.instruct(instruction, 'ann');
-    s.resume('ann');
+    await s.instruct(instruction, 'ann');
+    await s.resume('ann');
     await waitForEvent(r.engine, s.id, ended);
-    const steps = store.listSteps(s.id);
+    const steps = await store.listSteps(s.id);
     expect(typesOf(steps)).toEqual([
       '1:message',
       '2:file_read',
@@ -241,8 +243,8 @@ describe.each(PROVIDERS)('the %s backend in a real session', (provider) => {
     expect(userTexts(provider, next).at(-1)).toBe(instruction);
     expect(next.messages.at(-1)!.role).toBe('user');
     expect(toolResults(provider, next)).toHaveLength(1);
-    expect(store.listInterventions(s.id).map((i) => i.type)).toEqual(['pause', 'instruction', 'resume']);
-    const ws = store.getSession(s.id)!.workspace;
+    expect((await store.listInterventions(s.id)).map((i) => i.type)).toEqual(['pause', 'instruction', 'resume']);
+    const ws = (await store.getSession(s.id))!.workspace;
     expect(readFileSync(join(ws, 'src/parser.py'), 'utf8')).not.toBe(demoFile('src/parser.py'));
 
     // Roll back to step 3 (the parser read): the edit is undone, and the model sees steps 1-3 only.
@@ -263,12 +265,12 @@ describe.each(PROVIDERS)('the %s backend in a real session', (provider) => {
 
     // Stop while that turn streams: the session ends as stopped, by the annotator.
     await s.stop('ann');
-    const session = store.getSession(s.id)!;
+    const session = (await store.getSession(s.id))!;
     expect([session.status, session.end_reason]).toEqual(['stopped', 'stopped by the annotator']);
     expect(s.status()).toBe('stopped');
-    expect(store.listInterventions(s.id).at(-1)?.type).toBe('stop');
+    expect((await store.listInterventions(s.id)).at(-1)?.type).toBe('stop');
     expect(r.server.pending(provider)).toBe(0);
-    expect(store.listBranches(s.id).map((b) => b.name)).toEqual(['branch-A', 'branch-B']);
+    expect((await store.listBranches(s.id)).map((b) => b.name)).toEqual(['branch-A', 'branch-B']);
   });
 });
 
@@ -277,13 +279,13 @@ function u(input_tokens: number, output_tokens: number) {
 }
 
 /** The failed session's last step is an error step that says the same as its end_reason. */
-function expectFailedWith(r: BackendRig, id: string, reason: RegExp): Step {
-  const session = r.engine.store.getSession(id)!;
+async function expectFailedWith(r: BackendRig, id: string, reason: RegExp): Promise<Step> {
+  const session = (await r.engine.store.getSession(id))!;
   expect(session.status).toBe('failed');
   expect(session.end_reason).toMatch(reason);
-  const last = r.engine.store.listSteps(id).at(-1)!;
+  const last = (await r.engine.store.listSteps(id)).at(-1)!;
   expect(last.payload).toEqual({ type: 'error', kind: 'backend', message: session.end_reason });
-  const [line, ...more] = trajectory(r, id);
+  const [line, ...more] = await trajectory(r, id);
   expect(more).toEqual([]);
   expect((line!.steps as Record<string, unknown>[]).at(-1)).toMatchObject({
     type: 'error',
@@ -333,14 +335,14 @@ describe.each(PROVIDERS)('the %s backend when things go wrong', (provider) => {
     r.server.enqueue(provider, SLOW_FIRST, { text: 'never streamed' });
     const s = await r.engine.manager.start({ task: 'Fix the failing test', annotator: 'ann' });
     await until('the first model request', () => r.chats().length === 1);
-    s.pause('ann');
+    await s.pause('ann');
     await waitForEvent(r.engine, s.id, (e) => e.type === 'status' && e.status === 'paused');
     await r.server.close();
-    s.resume('ann');
+    await s.resume('ann');
     await waitForEvent(r.engine, s.id, ended);
-    expectFailedWith(r, s.id, REFUSED[provider]);
+    await expectFailedWith(r, s.id, REFUSED[provider]);
     // The step before the failure ran: its result is kept.
-    expect(typesOf(r.engine.store.listSteps(s.id))).toEqual(['1:message', '2:file_read', '3:error']);
+    expect(typesOf(await r.engine.store.listSteps(s.id))).toEqual(['1:message', '2:file_read', '3:error']);
     expect(s.status()).toBe('failed');
   });
 
@@ -354,11 +356,10 @@ describe.each(PROVIDERS)('the %s backend when things go wrong', (provider) => {
     await r.server.close();
     await waitForEvent(r.engine, s.id, ended);
     // A cut stream is a failure, never a turn that "finished" with half a message.
-    expectFailedWith(r, s.id, BROKEN[provider]);
+    await expectFailedWith(r, s.id, BROKEN[provider]);
     // What the annotator saw stream before the cut stays in the event log, even across a shutdown.
     await r.engine.manager.shutdown();
-    const seen = r.engine.store
-      .eventsAfter(s.id, 0)
+    const seen = (await r.engine.store.eventsAfter(s.id, 0))
       .flatMap((e) => (e.type === 'partial' && e.kind === 'message' ? [e.text] : []))
       .join('');
     expect(seen.length).toBeGreaterThan(0);
@@ -371,37 +372,37 @@ describe.each(PROVIDERS)('the %s backend when things go wrong', (provider) => {
     const s = await rig.engine.manager.start({ task: 'Fix the failing test', annotator: 'ann' });
     await waitForEvent(rig.engine, s.id, ended);
     // No model turn ran; the session and its trajectory still say why.
-    expect(rig.engine.store.listSteps(s.id)).toHaveLength(1);
-    expectFailedWith(rig, s.id, REFUSED[provider]);
-    const said = rig.engine.store
-      .eventsAfter(s.id, 0)
-      .find((e): e is Extract<SessionEvent, { type: 'status' }> => e.type === 'status' && e.status === 'failed');
+    expect(await rig.engine.store.listSteps(s.id)).toHaveLength(1);
+    await expectFailedWith(rig, s.id, REFUSED[provider]);
+    const said = (await rig.engine.store.eventsAfter(s.id, 0)).find(
+      (e): e is Extract<SessionEvent, { type: 'status' }> => e.type === 'status' && e.status === 'failed',
+    );
     expect(said?.message).toMatch(REFUSED[provider]);
   });
 
   it('fails the session when the model is missing', async () => {
     const { r, s } = await run(provider, [{ tool_calls: read('src/parser.py') }, { fail: { status: 404 } }]);
-    expectFailedWith(r, s.id, MISSING[provider]);
-    expect(typesOf(r.engine.store.listSteps(s.id))).toEqual(['1:file_read', '2:error']);
+    await expectFailedWith(r, s.id, MISSING[provider]);
+    expect(typesOf(await r.engine.store.listSteps(s.id))).toEqual(['1:file_read', '2:error']);
     // 404 is not retried.
     expect(r.chats()).toHaveLength(2);
   });
 
   it('fails the session on a 401, saying which key to fix', async () => {
     const { r, s } = await run(provider, [{ tool_calls: read('src/parser.py') }, { fail: { status: 401 } }]);
-    const step = expectFailedWith(r, s.id, UNAUTHORIZED[provider]);
+    const step = await expectFailedWith(r, s.id, UNAUTHORIZED[provider]);
     expect(JSON.stringify(step)).not.toContain(KEY);
     expect(r.chats()).toHaveLength(2);
   });
 
   it('continues a session that failed on a 401 once the key works, without the error in the context', async () => {
     const { r, s } = await run(provider, [{ tool_calls: read('src/parser.py') }, { fail: { status: 401 } }]);
-    expectFailedWith(r, s.id, UNAUTHORIZED[provider]);
+    await expectFailedWith(r, s.id, UNAUTHORIZED[provider]);
     r.server.enqueue(provider, { text: 'The parser is read; nothing else to do.' });
     const c = await r.engine.manager.resumeSession(s.id, 'ann');
     await waitForEvent(r.engine, s.id, (e) => e.type === 'session' && e.session.status === 'finished');
     expect(c.status()).toBe('finished');
-    expect(typesOf(r.engine.store.listSteps(s.id))).toEqual(['1:file_read', '2:error', '3:message']);
+    expect(typesOf(await r.engine.store.listSteps(s.id))).toEqual(['1:file_read', '2:error', '3:message']);
     // The request after the continue is the one that failed, well-formed: the failure is not something the model said.
     const chats = r.chats();
     expect(chats).toHaveLength(3);
@@ -414,8 +415,8 @@ describe.each(PROVIDERS)('the %s backend when things go wrong', (provider) => {
     rig.server.fail(provider, 401);
     const s = await rig.engine.manager.start({ task: 'Fix the failing test', annotator: 'ann' });
     await waitForEvent(rig.engine, s.id, ended);
-    expectFailedWith(rig, s.id, UNAUTHORIZED[provider]);
-    expect(rig.engine.store.listSteps(s.id)).toHaveLength(1);
+    await expectFailedWith(rig, s.id, UNAUTHORIZED[provider]);
+    expect(await rig.engine.store.listSteps(s.id)).toHaveLength(1);
     expect(rig.chats()).toHaveLength(0);
   });
 
@@ -425,12 +426,12 @@ describe.each(PROVIDERS)('the %s backend when things go wrong', (provider) => {
       { fail: { status: 500 } },
       { text: 'The parser reads both formats already.' },
     ]);
-    const session = r.engine.store.getSession(s.id)!;
+    const session = (await r.engine.store.getSession(s.id))!;
     expect([session.status, session.end_reason]).toEqual(['finished', 'the agent finished its work']);
-    expect(typesOf(r.engine.store.listSteps(s.id))).toEqual(['1:file_read', '2:message']);
-    const retrying = r.engine.store
-      .eventsAfter(s.id, 0)
-      .filter((e) => e.type === 'status' && e.activity === 'retrying');
+    expect(typesOf(await r.engine.store.listSteps(s.id))).toEqual(['1:file_read', '2:message']);
+    const retrying = (await r.engine.store.eventsAfter(s.id, 0)).filter(
+      (e) => e.type === 'status' && e.activity === 'retrying',
+    );
     expect(retrying.map((e) => e.type === 'status' && e.message)).toEqual(['server error (500), retrying in 1 s']);
     // The retried request is the same request.
     const chats = r.chats();
@@ -447,9 +448,9 @@ describe.each(PROVIDERS)('the %s backend when things go wrong', (provider) => {
       { text: 'Read it.' },
     ]);
     const { store } = r.engine;
-    const session = store.getSession(s.id)!;
+    const session = (await store.getSession(s.id))!;
     expect([session.status, session.end_reason]).toEqual(['finished', 'the agent finished its work']);
-    const steps = store.listSteps(s.id);
+    const steps = await store.listSteps(s.id);
     expect(typesOf(steps)).toEqual(['1:error', '2:error', '3:error', '4:file_read', '5:message']);
     const messages = steps.slice(0, 3).map((st) => {
       const p = payload(st, 'error');
@@ -479,7 +480,7 @@ describe.each(PROVIDERS)('the %s backend when things go wrong', (provider) => {
     expect(results[2]!.content).toMatch(/"new_text" is required/);
     if (provider === 'anthropic') expect(results.map((x) => x.is_error)).toEqual([true, true, true]);
     else expect(results.every((x) => x.content.startsWith('Error'))).toBe(true);
-    const [line] = trajectory(r, s.id);
+    const [line] = await trajectory(r, s.id);
     expect((line!.steps as Record<string, unknown>[])[0]).toMatchObject({
       type: 'error',
       kind: 'bad_tool_call',
@@ -491,14 +492,14 @@ describe.each(PROVIDERS)('the %s backend when things go wrong', (provider) => {
   it('ends the session cleanly when the model keeps sending malformed tool calls', async () => {
     const broken = { tool_calls: [{ name: 'bash_command', raw_arguments: 'python3 -m unittest' }] };
     const { r, s } = await run(provider, [broken, broken, broken]);
-    const steps = r.engine.store.listSteps(s.id);
+    const steps = await r.engine.store.listSteps(s.id);
     expect(steps.map((st) => (st.payload.type === 'error' ? st.payload.kind : st.type))).toEqual([
       'bad_tool_call',
       'bad_tool_call',
       'bad_tool_call',
       'backend',
     ]);
-    expectFailedWith(r, s.id, /^the model made 3 malformed tool calls in a row$/);
+    await expectFailedWith(r, s.id, /^the model made 3 malformed tool calls in a row$/);
     // Each retry carried the earlier errors back.
     expect(r.chats().map((c) => toolResults(provider, c.body).length)).toEqual([0, 1, 2]);
   });

@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { stepsToMessages } from '../../src/export/formats/dpo.js';
-import { sessionLines } from '../../src/export/index.js';
+import { collect, sessionLines } from '../../src/export/index.js';
 import type { Step } from '../../src/steps/types.js';
 import type { SessionRecord } from '../../src/store/types.js';
 import { ended, waitForEvent } from '../engine/harness.js';
@@ -47,12 +47,12 @@ async function replay(
   const s = await rig.engine.manager.start({ task: TASK, annotator: 'ann' });
   await waitForEvent(rig.engine, s.id, ended);
   const { store } = rig.engine;
-  const [line] = [...sessionLines(store, s.id, 'trajectories', { flattenBranches: true })];
+  const [line] = await collect(sessionLines(store, s.id, 'trajectories', { flattenBranches: true }));
   const exported = JSON.parse(line!) as Record<string, unknown>;
   expect(validTrajectory(exported) ? [] : validTrajectory.errors).toEqual([]);
   return {
-    session: store.getSession(s.id)!,
-    steps: store.listSteps(s.id),
+    session: (await store.getSession(s.id))!,
+    steps: await store.listSteps(s.id),
     chats: rig.chats(),
     exported,
   };

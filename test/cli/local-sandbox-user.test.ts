@@ -69,7 +69,7 @@ describe.skipIf(process.geteuid?.() !== 0)('the local sandbox when the server ru
 
     const db = openSqliteStore(store);
     try {
-      const steps = db.listSteps(id);
+      const steps = await db.listSteps(id);
       expect(steps.map((s) => `${s.step_idx}:${s.type}`)).toEqual([
         '1:bash_command',
         '2:bash_command',
@@ -96,7 +96,7 @@ describe.skipIf(process.geteuid?.() !== 0)('the local sandbox when the server ru
       for (const step of steps) expect(JSON.stringify(step)).not.toContain(SECRET);
 
       // Its own work goes on: the edit (a file tool), a shell write, the tests it runs.
-      const ws = db.getSession(id)!.workspace;
+      const ws = (await db.getSession(id))!.workspace;
       expect(readFileSync(join(ws, 'src/parser.py'), 'utf8')).toContain('line.replace(":", "=", 1)');
       expect(output(steps[6])).toBe('made-by-agent\nOK\n');
       expect(statSync(join(ws, 'notes.txt')).uid).toBe(61000);
@@ -109,7 +109,7 @@ describe.skipIf(process.geteuid?.() !== 0)('the local sandbox when the server ru
       ]);
       expect(steps[6]!.changed_files).toBe(true);
     } finally {
-      db.close();
+      await db.close();
     }
     // What the server keeps is private to it; output/ only lets others pass through.
     expect(statSync(join(dir, 'output')).mode & 0o777).toBe(0o711);
@@ -137,15 +137,12 @@ describe.skipIf(process.geteuid?.() !== 0)('the local sandbox when the server ru
     try {
       const s = await engine.manager.start({ task: 'files', annotator: 'ann' });
       await waitForEvent(engine, s.id, ended);
-      const [first] = engine.store.listSteps(s.id);
-      const ws = engine.store.getSession(s.id)!.workspace;
+      const [first] = await engine.store.listSteps(s.id);
+      const ws = (await engine.store.getSession(s.id))!.workspace;
       // The server (root) wrote a.txt and d/ back; the agent can change them again.
       await s.rollback({ toStepId: first!.id, reason: 'keep the files', instruction: 'append', annotator: 'ann' });
       await s.done;
-      const last = engine.store
-        .listSteps(s.id)
-        .filter((st) => st.type === 'bash_command')
-        .at(-1);
+      const last = (await engine.store.listSteps(s.id)).filter((st) => st.type === 'bash_command').at(-1);
       // .git is the server's pointer file to its own repository (outside the workspace): not a
       // folder the agent can write into, and the sticky workspace folder keeps it from being moved.
       expect(output(last)).toBe(

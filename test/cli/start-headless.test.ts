@@ -59,13 +59,13 @@ describe('potato start --task (headless)', () => {
     const store = openSqliteStore(join(dir, 'output/potato.db'));
     try {
       const printed = [...out.matchAll(/^step (\d+): /gm)].map((m) => Number(m[1]));
-      const stored = store.listSteps(id).map((s) => s.step_idx);
+      const stored = (await store.listSteps(id)).map((s) => s.step_idx);
       // Every step that was printed is in the store, and nothing ran after the stop.
       expect(stored.slice(0, printed.length)).toEqual(printed);
-      expect(store.getSession(id)!.status).toBe('stopped');
+      expect((await store.getSession(id))!.status).toBe('stopped');
       expect(stored.length).toBeLessThan(10);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
@@ -94,9 +94,9 @@ describe('potato start --task (headless)', () => {
     expect(code).toBe(1);
     const store = openSqliteStore(join(dir, 'output/potato.db'));
     try {
-      expect(store.getSession(id)!.status).toBe('failed');
+      expect((await store.getSession(id))!.status).toBe('failed');
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });

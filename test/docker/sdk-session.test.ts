@@ -141,10 +141,11 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
       const containerId = docker('ps', '--filter', `label=potato.session=${s.id}`, '--format', '{{.ID}}');
       expect(containerId).not.toBe('');
       const hostname = docker('inspect', containerId, '--format', '{{.Config.Hostname}}');
+      const done = (e: SessionEvent) =>
+        e.type === 'session' && ['finished', 'stopped', 'failed'].includes(e.session.status);
+      const endedAlready = (await store.eventsAfter(s.id, 0)).some(done);
       await new Promise<void>((resolve) => {
-        const done = (e: SessionEvent) =>
-          e.type === 'session' && ['finished', 'stopped', 'failed'].includes(e.session.status);
-        if (store.eventsAfter(s.id, 0).some(done)) return resolve();
+        if (endedAlready) return resolve();
         const off = manager.subscribe(s.id, (e) => {
           if (done(e)) {
             off();
@@ -152,9 +153,9 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
           }
         });
       });
-      const session = store.getSession(s.id)!;
+      const session = (await store.getSession(s.id))!;
       expect(session.end_reason).toBe('the agent finished its work');
-      const steps = store.listSteps(s.id);
+      const steps = await store.listSteps(s.id);
       const commands = steps
         .map((st) => st.payload)
         .filter((p): p is Extract<StepPayload, { type: 'bash_command' }> => p.type === 'bash_command');
@@ -224,7 +225,7 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
       expect(answer?.content).toContain(`${refusal}\nNothing was run.`);
     } finally {
       await manager.shutdown();
-      store.close();
+      await store.close();
       await server.close();
       listener.close();
     }
@@ -235,7 +236,7 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
     const { manager, store } = engineFor(server, 'busybox', { image: BUSYBOX_IMAGE });
     try {
       const s = await manager.start({ task: 'anything', annotator: 'ann' });
-      const session = store.getSession(s.id)!;
+      const session = (await store.getSession(s.id))!;
       expect(session.status).toBe('failed');
       expect(session.end_reason).toMatch(
         /runs Claude Code inside the session's container, and the image potato-test\/busybox:latest cannot run it .*Use an image with glibc/,
@@ -243,7 +244,7 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
       expect(server.requests).toHaveLength(0);
     } finally {
       await manager.shutdown();
-      store.close();
+      await store.close();
       await server.close();
     }
   }, 120_000);
@@ -257,11 +258,11 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
       });
       const s = await manager.start({ task: 'write two files', annotator: 'ann' });
       await s.done;
-      const session = store.getSession(s.id)!;
+      const session = (await store.getSession(s.id))!;
       expect(session.status).toBe('finished');
       const containers = () => docker('ps', '-a', '--filter', `label=potato.session=${s.id}`, '--format', '{{.ID}}');
       await waitUntil(() => containers() === '');
-      const [one] = store.listSteps(s.id);
+      const [one] = await store.listSteps(s.id);
       expect(one!.payload).toMatchObject({ type: 'bash_command', command: 'echo one > one.txt' });
 
       server.enqueue('anthropic', { text: 'Second path.' });
@@ -276,10 +277,10 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
       const seen = JSON.stringify((server.modelRequests('anthropic')[before]!.body as { messages: unknown }).messages);
       expect(seen).toContain('toolu_one');
       expect(seen).not.toContain('toolu_two');
-      expect(store.getSession(s.id)!.status).toBe('finished');
+      expect((await store.getSession(s.id))!.status).toBe('finished');
     } finally {
       await manager.shutdown();
-      store.close();
+      await store.close();
       await server.close();
     }
   }, 180_000);
@@ -293,16 +294,16 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
       const s = await manager.start({ task: 'talk slowly', annotator: 'ann' });
       await waitUntil(() => server.modelRequests('anthropic').length > 0);
       await s.stop('ann');
-      const session = store.getSession(s.id)!;
+      const session = (await store.getSession(s.id))!;
       expect(session.status).toBe('stopped');
       // The answer never completed (Claude Code may flush the fragment it had when interrupted).
-      const said = store.listSteps(s.id).map((st) => (st.payload.type === 'message' ? st.payload.content : ''));
+      const said = (await store.listSteps(s.id)).map((st) => (st.payload.type === 'message' ? st.payload.content : ''));
       expect(said.every((text) => text.length < 'a slow answer '.repeat(100).trim().length)).toBe(true);
       const containers = () => docker('ps', '-a', '--filter', `label=potato.session=${s.id}`, '--format', '{{.ID}}');
       await waitUntil(() => containers() === '');
     } finally {
       await manager.shutdown();
-      store.close();
+      await store.close();
       await server.close();
     }
   }, 120_000);

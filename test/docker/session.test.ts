@@ -77,9 +77,9 @@ describe('a scripted session in the Docker sandbox', () => {
       const e = engine;
       const s = await e.manager.start({ task: 'work in docker', annotator: 'ann' });
       await waitForEvent(e, s.id, ended, 60_000);
-      const session = e.store.getSession(s.id)!;
+      const session = (await e.store.getSession(s.id))!;
       expect(session.status).toBe('finished');
-      const steps = e.store.listSteps(s.id);
+      const steps = await e.store.listSteps(s.id);
       const run = steps[2]!.payload;
       expect(run.type === 'bash_command' && run.output).toMatch(/FAILED \(errors=1\)[\s\S]*exit=1/);
       const net = steps[3]!.payload;
@@ -110,10 +110,12 @@ describe('a scripted session in the Docker sandbox', () => {
 
       // The new branch runs in a new container, which is gone again when it ends.
       await reopened.done;
-      const branchB = e.store.listBranches(s.id).find((b) => b.name === 'branch-B')!;
-      const rerun = e.store.getStep(branchB.head_step_id!)!;
+      const branchB = (await e.store.listBranches(s.id)).find((b) => b.name === 'branch-B')!;
+      const rerun = (await e.store.getStep(branchB.head_step_id!))!;
       expect(rerun.step_idx).toBeGreaterThan(1);
-      const again = e.store.listSteps(s.id).find((st) => st.parent_id === steps[0]!.id && st.id !== steps[1]!.id);
+      const again = (await e.store.listSteps(s.id)).find(
+        (st) => st.parent_id === steps[0]!.id && st.id !== steps[1]!.id,
+      );
       expect(again?.type).toBe('file_edit');
       await waitUntil(() => containers() === '');
     } finally {

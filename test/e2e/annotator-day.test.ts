@@ -78,7 +78,7 @@ describe('the annotator’s day: words and forks', () => {
     await page.getByTestId('rollback-submit').click();
     await expect.poll(() => page.getByTestId('branch-node').count()).toBe(3);
 
-    const branches = server.store.listBranches(id);
+    const branches = await server.store.listBranches(id);
     const a = branches.find((b) => b.name === 'branch-A')!;
     const c = branches.find((b) => b.name === 'branch-C')!;
     expect(c.parent_branch_id).toBe(a.id);

@@ -78,7 +78,7 @@ describe('approving tool calls in the browser (claude_agent_sdk, permission_mode
     await page.getByTestId('start-agent').click();
     await page.getByTestId('session-page').waitFor();
     const id = decodeURIComponent(page.url().split('#/sessions/')[1]!);
-    const ws = server.store.getSession(id)!.workspace;
+    const ws = (await server.store.getSession(id))!.workspace;
     const parser = join(ws, 'src/parser.py');
     // The CLI boots far slower than this: the turns are queued before its first request, with
     // the absolute paths of the session's own workspace.

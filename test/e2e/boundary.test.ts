@@ -69,7 +69,7 @@ describe('the web boundary in the browser', () => {
     await app.getByTestId('session-page').waitFor();
     await app.getByTestId('step-2').waitFor({ timeout: 30_000 });
     const sessionId = decodeURIComponent(/#\/sessions\/([^/?]+)/.exec(app.url())![1]!);
-    expect(server.store.getSession(sessionId)?.status).toBe('running');
+    expect((await server.store.getSession(sessionId))?.status).toBe('running');
 
     // The other app on this machine, in the same browser (same cookie jar).
     const evil = await browser.newPage();
@@ -218,9 +218,9 @@ describe('the web boundary in the browser', () => {
     );
 
     // Nothing happened to the annotator's work.
-    expect(server.store.listSessions().map((s) => s.task)).toEqual(['Fix the failing test']);
-    expect(server.store.getSession(sessionId)?.status).toBe('running');
-    expect(server.store.listInterventions(sessionId)).toEqual([]);
+    expect((await server.store.listSessions()).map((s) => s.task)).toEqual(['Fix the failing test']);
+    expect((await server.store.getSession(sessionId))?.status).toBe('running');
+    expect(await server.store.listInterventions(sessionId)).toEqual([]);
 
     // The app goes on: more steps arrive, and its own Stop works.
     await app.bringToFront();
@@ -231,7 +231,7 @@ describe('the web boundary in the browser', () => {
     app.once('dialog', (d) => d.accept());
     await app.getByTestId('control-stop').click();
     await app.locator('[data-testid="session-page"][data-status="stopped"]').waitFor({ timeout: 30_000 });
-    expect(server.store.getSession(sessionId)?.status).toBe('stopped');
+    expect((await server.store.getSession(sessionId))?.status).toBe('stopped');
 
     expect(await csp.violations()).toEqual([]);
     expect(csp.console).toEqual([]);
@@ -240,7 +240,7 @@ describe('the web boundary in the browser', () => {
   });
 
   it('sends a live view to the login page when its login is logged out in another tab', async () => {
-    const id = server.store.listSessions()[0]!.id;
+    const id = (await server.store.listSessions())[0]!.id;
     // The first test's tab has gone: its socket too.
     await expect.poll(() => server.server.live.viewerCount(id)).toBe(0);
     const watching = await browser.newPage();

@@ -65,7 +65,7 @@ export async function startDemoServer(
   opts: {
     overrides?: Record<string, unknown>;
     script?: object;
-    seed?: (store: Store, config: PotatoConfig) => void;
+    seed?: (store: Store, config: PotatoConfig) => void | Promise<void>;
     /** The engine's clock (test/clock.ts), to hold time instead of sleeping. */
     clock?: Clock;
   } = {},
@@ -82,8 +82,8 @@ export async function startDemoServer(
   mkdirSync(config.output.path, { recursive: true });
   if (opts.seed) {
     const seedStore = openSqliteStore(join(config.output.path, 'potato.db'));
-    opts.seed(seedStore, config);
-    seedStore.close();
+    await opts.seed(seedStore, config);
+    await seedStore.close();
   }
   const logs: string[] = [];
   const started = await startServer(config, {

@@ -45,7 +45,7 @@ describe('labelling with the keyboard alone', () => {
     await page.getByTestId('session-page').waitFor();
     const id = decodeURIComponent(/#\/sessions\/([^/?]+)/.exec(page.url())![1]!);
     await page.locator('[data-testid="session-page"][data-status="finished"]').waitFor({ timeout: 60_000 });
-    const steps = server.store.listSteps(id);
+    const steps = await server.store.listSteps(id);
     expect(steps).toHaveLength(12);
     expect(await page.getByTestId('label-progress').textContent()).toBe(
       '0 of 12 steps labelled · outcome not rated yet',
@@ -76,8 +76,8 @@ describe('labelling with the keyboard alone', () => {
     await expect
       .poll(() => page.getByTestId('label-progress').textContent())
       .toBe('12 of 12 steps labelled · outcome not rated yet');
-    await expect.poll(() => server.store.listStepLabels(id).length).toBe(12);
-    const saved = new Map(server.store.listStepLabels(id).map((l) => [l.step_id, l]));
+    await expect.poll(async () => (await server.store.listStepLabels(id)).length).toBe(12);
+    const saved = new Map((await server.store.listStepLabels(id)).map((l) => [l.step_id, l]));
     const byIdx = [...steps].sort((a, b) => a.step_idx - b.step_idx);
     expect(byIdx.map((s) => saved.get(s.id)?.label)).toEqual(wanted);
     expect(byIdx.filter((s) => saved.get(s.id)?.first_error).map((s) => s.step_idx)).toEqual([byIdx[3]!.step_idx]);
@@ -87,7 +87,7 @@ describe('labelling with the keyboard alone', () => {
     await notes.click();
     await page.keyboard.type('j1');
     expect(await notes.inputValue()).toBe('j1');
-    expect(server.store.listStepLabels(id).filter((l) => l.label === 'correct')).toHaveLength(
+    expect((await server.store.listStepLabels(id)).filter((l) => l.label === 'correct')).toHaveLength(
       wanted.filter((w) => w === 'correct').length,
     );
     await screenshot(page, '15-labelled-by-keyboard');

@@ -17,9 +17,9 @@ import { buildUi, launchBrowser, login, type RunningServer, screenshot, startDem
 async function sessionWithBranch(server: RunningServer, annotator: string): Promise<string> {
   const first = await server.manager.start({ task: `Fix the parser (${annotator})`, annotator });
   await first.done;
-  const read = server.store
-    .listSteps(first.id)
-    .find((s) => s.payload.type === 'file_read' && s.payload.path === 'src/parser.py')!;
+  const read = (await server.store.listSteps(first.id)).find(
+    (s) => s.payload.type === 'file_read' && s.payload.path === 'src/parser.py',
+  )!;
   const controls = server.manager.get(first.id) ?? (await server.manager.reopen(first.id));
   await controls.rollback({
     toStepId: read.id,
@@ -101,7 +101,7 @@ describe('the lead’s overview', () => {
     await expect.poll(() => page.getByTestId('session-row').count()).toBe(2);
 
     const exported = join(mkdtempSync(join(tmpdir(), 'potato-export-')), 'dpo.jsonl');
-    runExport({
+    await runExport({
       format: 'dpo',
       project: server.config.output.path,
       output: exported,

@@ -41,8 +41,8 @@ function payload(i: number): StepPayload {
   }
 }
 
-function seed(store: Store, annotator: string, id: string, steps: number): void {
-  store.createSession({
+async function seed(store: Store, annotator: string, id: string, steps: number): Promise<void> {
+  await store.createSession({
     id,
     task: `A long session of ${steps} steps`,
     annotator,
@@ -56,7 +56,7 @@ function seed(store: Store, annotator: string, id: string, steps: number): void 
     usage: { input_tokens: steps * 1000, output_tokens: steps * 100 },
   });
   let parent: string | null = null;
-  store.transaction(() => {
+  await store.transaction(async () => {
     for (let i = 0; i < steps; i++) {
       const p = payload(i);
       const step: Step = {
@@ -77,11 +77,11 @@ function seed(store: Store, annotator: string, id: string, steps: number): void 
         started_at: 1_700_000_000_000 + i * 1000,
         ended_at: 1_700_000_000_500 + i * 1000,
       };
-      store.insertStep(step);
+      await store.insertStep(step);
       parent = step.id;
     }
   });
-  store.insertBranch({
+  await store.insertBranch({
     id: `${id}-A`,
     session_id: id,
     name: 'branch-A',
@@ -92,8 +92,8 @@ function seed(store: Store, annotator: string, id: string, steps: number): void 
     git_ref: 'refs/heads/potato/branch-A',
     created_at: 1_700_000_000_000,
   });
-  const session = store.getSession(id)!;
-  store.appendEvent(id, { type: 'session', session });
+  const session = (await store.getSession(id))!;
+  await store.appendEvent(id, { type: 'session', session });
 }
 
 interface Measure {
@@ -108,10 +108,10 @@ describe('a long session in the browser', () => {
 
   beforeAll(async () => {
     server = await startDemoServer(buildUi(), {
-      seed: (store, config) => {
+      seed: async (store, config) => {
         const annotator = config.annotators[0]!.username;
-        seed(store, annotator, 'long-2000', 2000);
-        seed(store, annotator, 'short-50', 50);
+        await seed(store, annotator, 'long-2000', 2000);
+        await seed(store, annotator, 'short-50', 50);
       },
     });
     browser = await launchBrowser();

@@ -85,7 +85,7 @@ describe('taking the result home', () => {
     const id = decodeURIComponent(/#\/sessions\/([^/?]+)/.exec(page.url())![1]!);
     await page.locator('[data-testid="session-page"][data-status="finished"]').waitFor({ timeout: 90_000 });
 
-    const session = server.store.getSession(id)!;
+    const session = (await server.store.getSession(id))!;
     expect(await page.getByTestId('workspace-path').textContent()).toBe(session.workspace);
     const logCommand = (await page.getByTestId('git-log-command').textContent()) ?? '';
     expect(logCommand).toContain(`git -C ${session.workspace} log --oneline`);

@@ -95,20 +95,20 @@ export function startEngine(opts: { script?: object; config?: Record<string, unk
     requests,
     async close() {
       await manager.shutdown();
-      store.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
 }
 
 /** Resolve with the first event (already persisted) that matches, or reject after `ms`. */
-export function waitForEvent(
+export async function waitForEvent(
   engine: Pick<Engine, 'store'> & { manager: Pick<SessionManager, 'subscribe'> },
   sessionId: string,
   match: (e: SessionEvent) => boolean,
   ms = 15_000,
 ): Promise<SessionEvent> {
-  const seen = engine.store.eventsAfter(sessionId, 0).find(match);
+  const seen = (await engine.store.eventsAfter(sessionId, 0)).find(match);
   if (seen) return Promise.resolve(seen);
   return new Promise((resolvePromise, reject) => {
     const timer = setTimeout(() => {

@@ -42,9 +42,9 @@ describe('a scripted session on a real git workspace', () => {
     expect(exported).toHaveLength(1);
     const line = JSON.parse(exported[0]!);
     expect([line.session_id, line.branch, line.steps.length]).toEqual([s.id, 'branch-A', 10]);
-    const session = engine.store.getSession(s.id)!;
+    const session = (await engine.store.getSession(s.id))!;
     expect(session.status).toBe('finished');
-    const steps = engine.store.listSteps(s.id);
+    const steps = await engine.store.listSteps(s.id);
     expect(steps.map((st) => `${st.step_idx}:${st.type}`)).toEqual([
       '1:thinking',
       '2:file_read',
@@ -95,26 +95,26 @@ describe('a scripted session on a real git workspace', () => {
     const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
     await waitForEvent(e, s.id, stepEvent(2));
     // step 2 may already be followed by the next turn's thinking; pause now and note where it holds.
-    s.pause('ann');
+    await s.pause('ann');
     await waitForEvent(e, s.id, (ev) => ev.type === 'status' && ev.status === 'paused');
-    const heldAt = e.store.listSteps(s.id).length;
+    const heldAt = (await e.store.listSteps(s.id)).length;
     const asked = e.requests.length;
     // An hour passes on the engine's clock: the paused agent asks for no turn and makes no step.
     clock.hold();
     await clock.advance(60 * 60_000);
     expect(clock.waiting).toBe(0);
     expect(e.requests.length).toBe(asked);
-    expect(e.store.listSteps(s.id).length).toBe(heldAt);
+    expect((await e.store.listSteps(s.id)).length).toBe(heldAt);
     expect(s.status()).toBe('paused');
     clock.release();
-    s.resume('ann');
+    await s.resume('ann');
     await waitForEvent(e, s.id, stepEvent(heldAt + 1));
     await waitForEvent(e, s.id, ended);
-    const types = e.store.listInterventions(s.id).map((i) => i.type);
+    const types = (await e.store.listInterventions(s.id)).map((i) => i.type);
     expect(types).toEqual(['pause', 'resume']);
     // The pause marker sits after the last step the agent completed before it held, not the head when asked.
-    const lastHeld = [...e.store.listSteps(s.id)].sort((a, b) => a.step_idx - b.step_idx)[heldAt - 1]!;
-    expect(e.store.listInterventions(s.id)[0]!.after_step_id).toBe(lastHeld.id);
+    const lastHeld = [...(await e.store.listSteps(s.id))].sort((a, b) => a.step_idx - b.step_idx)[heldAt - 1]!;
+    expect((await e.store.listInterventions(s.id))[0]!.after_step_id).toBe(lastHeld.id);
   });
 
   it('delivers an instruction in the next model request and records it after the current step', async () => {
@@ -122,17 +122,17 @@ describe('a scripted session on a real git workspace', () => {
     const e = engine;
     const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
     await waitForEvent(e, s.id, stepEvent(2));
-    s.pause('ann');
+    await s.pause('ann');
     await waitForEvent(e, s.id, (ev) => ev.type === 'status' && ev.status === 'paused');
     const before = e.requests.length;
-    s.instruct('Do not touch the tests; fix the parser.', 'ann');
-    s.resume('ann');
+    await s.instruct('Do not touch the tests; fix the parser.', 'ann');
+    await s.resume('ann');
     await waitForEvent(e, s.id, ended);
     const next = e.requests[before]!;
     const instructions = next.context.filter((c) => c.kind === 'instruction');
     expect(instructions).toEqual([{ kind: 'instruction', text: 'Do not touch the tests; fix the parser.' }]);
-    const iv = e.store.listInterventions(s.id).find((i) => i.type === 'instruction')!;
-    expect(iv.after_step).toBe(e.store.getStep(iv.after_step_id!)!.step_idx);
+    const iv = (await e.store.listInterventions(s.id)).find((i) => i.type === 'instruction')!;
+    expect(iv.after_step).toBe((await e.store.getStep(iv.after_step_id!))!.step_idx);
   });
 
   it('rolls back byte for byte, truncates the context, and keeps the old path as a branch', async () => {
@@ -174,10 +174,10 @@ describe('a scripted session on a real git workspace', () => {
     const e = engine;
     const s = await e.manager.start({ task: 'tidy up', annotator: 'ann' });
     await waitForEvent(e, s.id, ended);
-    const ws = e.store.getSession(s.id)!.workspace;
+    const ws = (await e.store.getSession(s.id))!.workspace;
     expect(existsSync(join(ws, 'notes/new.txt'))).toBe(true);
     expect(existsSync(join(ws, 'README.md'))).toBe(false);
-    const steps = e.store.listSteps(s.id);
+    const steps = await e.store.listSteps(s.id);
     const step1 = steps.find((st) => st.step_idx === 1)!;
 
     await expect(s.rollback({ toStepId: step1.id, annotator: 'ann' })).rejects.toThrow(/reason is required/);
@@ -201,10 +201,10 @@ describe('a scripted session on a real git workspace', () => {
     expect(contextSteps(e.requests[before]!)).toEqual(['1:file_read']);
     expect(e.requests[before]!.context.at(-1)).toEqual({ kind: 'instruction', text: 'go gently' });
 
-    const branches = e.store.listBranches(s.id);
+    const branches = await e.store.listBranches(s.id);
     expect(branches.map((b) => b.name)).toEqual(['branch-A', 'branch-B']);
     const [a, b] = branches as [(typeof branches)[0], (typeof branches)[0]];
-    const all = e.store.listSteps(s.id);
+    const all = await e.store.listSteps(s.id);
     const pathA = branchPath(a, all).map((st) => `${st.step_idx}:${st.type}`);
     const pathB = branchPath(b, all).map((st) => `${st.step_idx}:${st.type}`);
     expect(pathA).toEqual(['1:file_read', '2:file_edit', '3:file_write', '4:bash_command', '5:message']);
@@ -234,13 +234,13 @@ describe('a scripted session on a real git workspace', () => {
     );
     expect(() => s.instruct('x', 'ann')).toThrow(ControlError);
     await waitForEvent(e, s.id, ended);
-    const first = e.store.listSteps(s.id).find((st) => st.step_idx === 2)!;
+    const first = (await e.store.listSteps(s.id)).find((st) => st.step_idx === 2)!;
     await s.rollback({ toStepId: first.id, annotator: 'ann' });
-    await waitForEvent(e, s.id, (ev) => ev.type === 'branch');
+    const branched = await waitForEvent(e, s.id, (ev) => ev.type === 'branch');
     await waitForEvent(
       e,
       s.id,
-      (ev) => ev.type === 'session' && ev.session.status === 'finished' && e.store.listBranches(s.id).length === 2,
+      (ev) => ev.type === 'session' && ev.session.status === 'finished' && ev.seq > branched.seq,
     );
     const err = await s.rollback({ toStepId: first.id, annotator: 'ann' }).catch((x) => x);
     expect(err).toBeInstanceOf(ControlError);
@@ -260,12 +260,12 @@ describe('a scripted session on a real git workspace', () => {
     const s = await e.manager.start({ task: 'wait', annotator: 'ann' });
     await waitForEvent(e, s.id, ended);
     expect(Date.now() - started).toBeLessThan(15_000);
-    const session = e.store.getSession(s.id)!;
+    const session = (await e.store.getSession(s.id))!;
     expect(session.status).toBe('stopped');
     expect(session.end_reason).toBe('timeout after 1.5 s (sandbox.timeout)');
-    const timeout = e.store.listInterventions(s.id).find((i) => i.type === 'timeout');
+    const timeout = (await e.store.listInterventions(s.id)).find((i) => i.type === 'timeout');
     expect(timeout?.content).toBe('timeout after 1.5 s (sandbox.timeout)');
-    const [sleep] = e.store.listSteps(s.id);
+    const [sleep] = await e.store.listSteps(s.id);
     expect(sleep?.payload.type === 'bash_command' && sleep.payload.exit_code).not.toBe(0);
   });
 
@@ -281,7 +281,7 @@ describe('a scripted session on a real git workspace', () => {
       expect(restarted.get(s.id)).toBeUndefined();
       const controls = await restarted.reopen(s.id);
       expect(controls.status()).toBe('finished');
-      const readParser = e.store.listSteps(s.id).find((st) => st.step_idx === 4)!;
+      const readParser = (await e.store.listSteps(s.id)).find((st) => st.step_idx === 4)!;
       await controls.rollback({
         toStepId: readParser.id,
         reason: 'special-cased the input',
@@ -289,9 +289,9 @@ describe('a scripted session on a real git workspace', () => {
         annotator: 'ann',
       });
       await controls.done;
-      expect(e.store.getSession(s.id)!.status).toBe('finished');
-      const [a, b] = e.store.listBranches(s.id);
-      const all = e.store.listSteps(s.id);
+      expect((await e.store.getSession(s.id))!.status).toBe('finished');
+      const [a, b] = await e.store.listBranches(s.id);
+      const all = await e.store.listSteps(s.id);
       expect(branchPath(a!, all)).toHaveLength(10);
       const pathB = branchPath(b!, all);
       expect(pathB.slice(0, 4).map((st) => st.id)).toEqual(
@@ -301,7 +301,7 @@ describe('a scripted session on a real git workspace', () => {
       );
       const last = pathB.at(-2)!.payload;
       expect(last.type === 'bash_command' && last.exit_code).toBe(0);
-      const ws = e.store.getSession(s.id)!.workspace;
+      const ws = (await e.store.getSession(s.id))!.workspace;
       expect(readFileSync(join(ws, 'src/parser.py'), 'utf8')).toContain('re.split');
     } finally {
       await restarted.shutdown();
@@ -318,8 +318,8 @@ describe('a scripted session on a real git workspace', () => {
     const again = await e.manager.resumeSession(s.id, 'ann', 'Look at the parser first.');
     await again.done;
     expect(e.requests[before]!.context.at(-1)).toEqual({ kind: 'instruction', text: 'Look at the parser first.' });
-    expect(e.store.listInterventions(s.id).map((i) => i.type)).toEqual(['stop', 'resume', 'instruction']);
-    expect(e.store.getSession(s.id)!.status).toBe('finished');
+    expect((await e.store.listInterventions(s.id)).map((i) => i.type)).toEqual(['stop', 'resume', 'instruction']);
+    expect((await e.store.getSession(s.id))!.status).toBe('finished');
   });
 
   it("runs an edited tool call first after a rollback, recorded as the annotator's step", async () => {
@@ -327,7 +327,7 @@ describe('a scripted session on a real git workspace', () => {
     const e = engine;
     const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
     await waitForEvent(e, s.id, ended);
-    const readParser = e.store.listSteps(s.id).find((st) => st.step_idx === 4)!;
+    const readParser = (await e.store.listSteps(s.id)).find((st) => st.step_idx === 4)!;
     const before = e.requests.length;
     await s.rollback({
       toStepId: readParser.id,
@@ -336,8 +336,8 @@ describe('a scripted session on a real git workspace', () => {
       annotator: 'ann',
     });
     await s.done;
-    const branchB = e.store.listBranches(s.id).find((b) => b.name === 'branch-B')!;
-    const pathB = branchPath(branchB, e.store.listSteps(s.id));
+    const branchB = (await e.store.listBranches(s.id)).find((b) => b.name === 'branch-B')!;
+    const pathB = branchPath(branchB, await e.store.listSteps(s.id));
     const edited = pathB[4]!;
     expect([edited.step_idx, edited.author, edited.type]).toEqual([5, 'annotator', 'bash_command']);
     expect(edited.tool_call).toMatchObject({ name: 'bash_command', input: { command: 'python3 -m unittest -v' } });
@@ -350,7 +350,7 @@ describe('a scripted session on a real git workspace', () => {
       '4:file_read',
       '5:bash_command',
     ]);
-    expect(e.store.listInterventions(s.id).map((i) => i.type)).toContain('edit_tool_call');
+    expect((await e.store.listInterventions(s.id)).map((i) => i.type)).toContain('edit_tool_call');
   });
 
   it('fails a session whose workspace folder went missing after the config was loaded, naming the key and path', async () => {
@@ -364,8 +364,8 @@ describe('a scripted session on a real git workspace', () => {
     const reason = `live_coding_agent.sandbox.workspace: no such folder: ${ws} (create it, or fix the path; an empty folder is fine)`;
     expect(error?.message).toBe(`the session could not start: ${reason}`);
     // The session exists, failed, and says why: nothing ran in an empty folder.
-    const session = engine.store.getSession(error!.session!.id)!;
+    const session = (await engine.store.getSession(error!.session!.id))!;
     expect([session.status, session.end_reason]).toEqual(['failed', reason]);
-    expect(engine.store.listSteps(session.id)).toEqual([]);
+    expect(await engine.store.listSteps(session.id)).toEqual([]);
   });
 });

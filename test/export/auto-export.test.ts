@@ -67,11 +67,11 @@ const shard = (format: ExportFormat, id = sessionId) => readLines(out(format, `$
 const merged = (format: ExportFormat) => readLines(out(`${format}.jsonl`));
 /** Changes are written once the synchronous work that made them is done: a macrotask later. */
 const settled = () => new Promise((resolve) => setImmediate(resolve));
-const lastSeq = () => store.eventsAfter(sessionId, 0).at(-1)?.seq ?? 0;
+const lastSeq = async () => (await store.eventsAfter(sessionId, 0)).at(-1)?.seq ?? 0;
 const endedAfter = (seq: number) => (e: SessionEvent) => e.seq > seq && ended(e);
-const stepAt = (branch: string, idx: number): Step => {
-  const b = store.listBranches(sessionId).find((br) => br.name === branch)!;
-  return branchPath(b, store.listSteps(sessionId)).find((s) => s.step_idx === idx)!;
+const stepAt = async (branch: string, idx: number): Promise<Step> => {
+  const b = (await store.listBranches(sessionId)).find((br) => br.name === branch)!;
+  return branchPath(b, await store.listSteps(sessionId)).find((s) => s.step_idx === idx)!;
 };
 
 /** Every format's merged file: each line once, each session's lines equal to its shard. */
@@ -82,9 +82,9 @@ async function expectOutputEqualsShards(): Promise<Record<ExportFormat, Record<s
     const lines = merged(f);
     const ids = lines.map((l) => l.id as string);
     expect(new Set(ids).size, `${f}: a line twice`).toBe(ids.length);
-    const fromShards = store
-      .listSessions()
-      .flatMap((s) => (fs.existsSync(out(f, `${s.id}.jsonl`)) ? shard(f, s.id) : []));
+    const fromShards = (await store.listSessions()).flatMap((s) =>
+      fs.existsSync(out(f, `${s.id}.jsonl`)) ? shard(f, s.id) : [],
+    );
     expect(lines, f).toEqual(fromShards);
     run[f] = lines;
   }
@@ -123,15 +123,15 @@ describe('output/ equals the store at every moment', () => {
   });
 
   it('labels and rates after the end: the files change, with no duplicate line', async () => {
-    store.upsertStepLabel({
+    await store.upsertStepLabel({
       session_id: sessionId,
-      step_id: stepAt('branch-A', 3).id,
+      step_id: (await stepAt('branch-A', 3)).id,
       annotator: 'ann',
       label: 'incorrect',
       first_error: true,
       updated_at: Date.now(),
     });
-    store.upsertAnnotation({
+    await store.upsertAnnotation({
       session_id: sessionId,
       annotator: 'ann',
       branch_id: null,
@@ -145,7 +145,7 @@ describe('output/ equals the store at every moment', () => {
     expect(prm.map((l) => [l.branch, l.first_error_step])).toEqual([['branch-A', 3]]);
     expect(shard('prm_stepwise').map((l) => l.labels)).toEqual([[false]]);
     // Changed again: still one line.
-    store.upsertAnnotation({
+    await store.upsertAnnotation({
       session_id: sessionId,
       annotator: 'ann',
       branch_id: null,
@@ -165,9 +165,9 @@ describe('output/ equals the store at every moment', () => {
 
   it('rolls the ended session back three times: each time its lines are replaced, never appended', async () => {
     const controls = engine.manager.get(sessionId)!;
-    let seq = lastSeq();
+    let seq = await lastSeq();
     await controls.rollback({
-      toStepId: stepAt('branch-A', 2).id,
+      toStepId: (await stepAt('branch-A', 2)).id,
       reason: 'It planned v1',
       instruction: 'Try a second plan',
       annotator: 'ann',
@@ -177,9 +177,9 @@ describe('output/ equals the store at every moment', () => {
     expect(shard('trajectories').map((l) => l.branch)).toEqual(['branch-A', 'branch-B']);
 
     // From the middle of B (its step 4), with the annotator's own call instead of the model's.
-    seq = lastSeq();
+    seq = await lastSeq();
     await controls.rollback({
-      toStepId: stepAt('branch-B', 4).id,
+      toStepId: (await stepAt('branch-B', 4)).id,
       reason: 'Grep for the new version',
       instruction: 'A third try',
       editedToolCall: { name: 'bash_command', input: { command: 'grep -c v2 notes/plan.txt' } },
@@ -187,9 +187,9 @@ describe('output/ equals the store at every moment', () => {
     });
     await waitForEvent(engine, sessionId, endedAfter(seq));
     // Then back one step on C without a branch: the last message is thrown away and said again.
-    seq = lastSeq();
+    seq = await lastSeq();
     await controls.rollback({
-      toStepId: stepAt('branch-C', 6).id,
+      toStepId: (await stepAt('branch-C', 6)).id,
       reason: 'Say it again',
       branch: false,
       annotator: 'ann',
@@ -251,10 +251,10 @@ describe('output/ equals the store at every moment', () => {
   });
 
   it('exports prm_stepwise with sparse labels: one labelled step a line, at most the window of steps before it', async () => {
-    const { sessionLines } = await import('../../src/export/index.js');
-    const lines = [...sessionLines(store, sessionId, 'prm_stepwise', { prmSparseLabels: true, prmWindow: 2 })].map(
-      (l) => JSON.parse(l),
-    );
+    const { collect, sessionLines } = await import('../../src/export/index.js');
+    const lines = (
+      await collect(sessionLines(store, sessionId, 'prm_stepwise', { prmSparseLabels: true, prmWindow: 2 }))
+    ).map((l) => JSON.parse(l));
     expect(lines.length).toBeGreaterThan(3);
     for (const l of lines) {
       expect(l.completions).toHaveLength(1);

@@ -99,9 +99,9 @@ export const DIFFS = {
 };
 
 /** Creates the session in `store` and returns nothing: tests read it back through the store. */
-export function buildSession(store: Store): void {
+export async function buildSession(store: Store): Promise<void> {
   clock = 1_700_000_000_000;
-  store.createSession({
+  await store.createSession({
     id: SESSION_ID,
     task: TASK,
     annotator: 'observer1',
@@ -114,8 +114,8 @@ export function buildSession(store: Store): void {
     current_branch_id: 'br-A',
     usage: { input_tokens: 0, output_tokens: 0 },
   });
-  const branch = (id: string, name: string, fork: string | null, parent: string | null, reason: string | null) =>
-    store.insertBranch({
+  const branch = async (id: string, name: string, fork: string | null, parent: string | null, reason: string | null) =>
+    await store.insertBranch({
       id,
       session_id: SESSION_ID,
       name,
@@ -126,11 +126,11 @@ export function buildSession(store: Store): void {
       git_ref: `potato/${SESSION_ID}/${name}`,
       created_at: tick(),
     });
-  const add = (spec: StepSpec, branchId: string) => {
-    store.insertStep(makeStep(spec));
-    store.updateBranch(branchId, { head_step_id: spec.id });
+  const add = async (spec: StepSpec, branchId: string) => {
+    await store.insertStep(makeStep(spec));
+    await store.updateBranch(branchId, { head_step_id: spec.id });
   };
-  const intervene = (
+  const intervene = async (
     id: string,
     branchId: string,
     type: 'instruction' | 'branch' | 'pause' | 'resume',
@@ -138,7 +138,7 @@ export function buildSession(store: Store): void {
     after: number,
     content: string | null,
   ) =>
-    store.insertIntervention({
+    await store.insertIntervention({
       id,
       session_id: SESSION_ID,
       branch_id: branchId,
@@ -150,8 +150,8 @@ export function buildSession(store: Store): void {
       created_at: tick(),
     });
 
-  branch('br-A', 'branch-A', null, null, null);
-  add(
+  await branch('br-A', 'branch-A', null, null, null);
+  await add(
     {
       id: 'r0',
       parent: null,
@@ -172,7 +172,7 @@ export function buildSession(store: Store): void {
     },
     'br-A',
   );
-  add(
+  await add(
     {
       id: 't1',
       parent: 'r0',
@@ -182,16 +182,16 @@ export function buildSession(store: Store): void {
     },
     'br-A',
   );
-  add(pytest('b2', 't1', 2, 'turn-1', 'FAILED tests/test_parser.py::test_parse', 1), 'br-A');
-  intervene('iv-pause', 'br-A', 'pause', 'b2', 2, null);
-  intervene('iv-instr-1', 'br-A', 'instruction', 'b2', 2, 'Use a migration instead');
-  intervene('iv-resume', 'br-A', 'resume', 'b2', 2, null);
-  add(edit('a3', 'b2', 3, 'turn-2', 'src/wrong_file.py', DIFFS.a3, 'sha-a3'), 'br-A');
-  add(pytest('a4', 'a3', 4, 'turn-3', `FAILED: KeyError ANTHROPIC_API_KEY=${LEAKED_KEY}`, 1), 'br-A');
+  await add(pytest('b2', 't1', 2, 'turn-1', 'FAILED tests/test_parser.py::test_parse', 1), 'br-A');
+  await intervene('iv-pause', 'br-A', 'pause', 'b2', 2, null);
+  await intervene('iv-instr-1', 'br-A', 'instruction', 'b2', 2, 'Use a migration instead');
+  await intervene('iv-resume', 'br-A', 'resume', 'b2', 2, null);
+  await add(edit('a3', 'b2', 3, 'turn-2', 'src/wrong_file.py', DIFFS.a3, 'sha-a3'), 'br-A');
+  await add(pytest('a4', 'a3', 4, 'turn-3', `FAILED: KeyError ANTHROPIC_API_KEY=${LEAKED_KEY}`, 1), 'br-A');
 
   // As the engine records a rollback that keeps the old path: the new branch, then an
   // intervention on it after the step rolled back to, its content JSON (controller.applyRollback).
-  const rollback = (
+  const rollback = async (
     id: string,
     branchId: string,
     name: string,
@@ -200,8 +200,8 @@ export function buildSession(store: Store): void {
     fromIdx: number,
     reason: string,
   ) => {
-    branch(branchId, name, to, store.listBranches(SESSION_ID).at(-1)!.id, reason);
-    intervene(
+    await branch(branchId, name, to, (await store.listBranches(SESSION_ID)).at(-1)!.id, reason);
+    await intervene(
       id,
       branchId,
       'branch',
@@ -210,22 +210,22 @@ export function buildSession(store: Store): void {
       JSON.stringify({ reason, from_step: fromIdx, to_step: toIdx, branch: name }),
     );
   };
-  rollback('iv-rb-1', 'br-B', 'branch-B', 'b2', 2, 4, 'Agent started modifying the wrong file');
-  add(edit('b3', 'b2', 3, 'turn-4', 'src/parser.py', DIFFS.b3, 'sha-b3'), 'br-B');
-  add(pytest('b4', 'b3', 4, 'turn-5', 'FAILED tests/test_parser.py::test_config', 1), 'br-B');
-  add(edit('b5', 'b4', 5, 'turn-6', 'src/config.py', DIFFS.b5, 'sha-b5'), 'br-B');
+  await rollback('iv-rb-1', 'br-B', 'branch-B', 'b2', 2, 4, 'Agent started modifying the wrong file');
+  await add(edit('b3', 'b2', 3, 'turn-4', 'src/parser.py', DIFFS.b3, 'sha-b3'), 'br-B');
+  await add(pytest('b4', 'b3', 4, 'turn-5', 'FAILED tests/test_parser.py::test_config', 1), 'br-B');
+  await add(edit('b5', 'b4', 5, 'turn-6', 'src/config.py', DIFFS.b5, 'sha-b5'), 'br-B');
 
-  rollback('iv-rb-2', 'br-C', 'branch-C', 'b4', 4, 5, 'Hard-coding the config path breaks other callers');
-  add(edit('c5', 'b4', 5, 'turn-7', 'src/config.py', DIFFS.c5, 'sha-c5'), 'br-C');
-  add(pytest('c6', 'c5', 6, 'turn-8', '2 passed', 0), 'br-C');
-  intervene('iv-instr-2', 'br-C', 'instruction', 'c6', 6, 'Run the whole test suite, not just one file');
-  add(
+  await rollback('iv-rb-2', 'br-C', 'branch-C', 'b4', 4, 5, 'Hard-coding the config path breaks other callers');
+  await add(edit('c5', 'b4', 5, 'turn-7', 'src/config.py', DIFFS.c5, 'sha-c5'), 'br-C');
+  await add(pytest('c6', 'c5', 6, 'turn-8', '2 passed', 0), 'br-C');
+  await intervene('iv-instr-2', 'br-C', 'instruction', 'c6', 6, 'Run the whole test suite, not just one file');
+  await add(
     { id: 'c7', parent: 'c6', idx: 7, turn: 'turn-9', payload: { type: 'message', content: 'All tests pass.' } },
     'br-C',
   );
 
-  const answer = (scheme: string, value: unknown, branchId: string | null) =>
-    store.upsertAnnotation({
+  const answer = async (scheme: string, value: unknown, branchId: string | null) =>
+    await store.upsertAnnotation({
       session_id: SESSION_ID,
       annotator: 'observer1',
       branch_id: branchId,
@@ -233,13 +233,13 @@ export function buildSession(store: Store): void {
       value,
       updated_at: tick(),
     });
-  answer('outcome', 'resolved', null);
-  answer('notes', 'Needed two rollbacks', null);
-  answer('outcome', 'failed', 'br-A');
-  answer('outcome', 'partial', 'br-B');
+  await answer('outcome', 'resolved', null);
+  await answer('notes', 'Needed two rollbacks', null);
+  await answer('outcome', 'failed', 'br-A');
+  await answer('outcome', 'partial', 'br-B');
 
-  const label = (stepId: string, value: StepLabelValue, firstError: boolean) =>
-    store.upsertStepLabel({
+  const label = async (stepId: string, value: StepLabelValue, firstError: boolean) =>
+    await store.upsertStepLabel({
       session_id: SESSION_ID,
       step_id: stepId,
       annotator: 'observer1',
@@ -248,10 +248,14 @@ export function buildSession(store: Store): void {
       updated_at: tick(),
     });
   // The annotator moves the first error on branch-A one step later than the rollback says.
-  label('a3', 'correct', false);
-  label('a4', 'incorrect', true);
-  label('b5', 'incorrect', true);
-  label('c7', 'unsure', false);
+  await label('a3', 'correct', false);
+  await label('a4', 'incorrect', true);
+  await label('b5', 'incorrect', true);
+  await label('c7', 'unsure', false);
 
-  store.updateSession(SESSION_ID, { status: 'finished', end_reason: 'the agent finished', current_branch_id: 'br-C' });
+  await store.updateSession(SESSION_ID, {
+    status: 'finished',
+    end_reason: 'the agent finished',
+    current_branch_id: 'br-C',
+  });
 }

@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPORT_FORMATS, type ExportFormat } from '../../src/config/schema.js';
 import { defaultEngineParts } from '../../src/engine.js';
 import { checkExportRun } from '../../src/export/consistency.js';
-import { exportLines } from '../../src/export/index.js';
+import { collect, exportLines } from '../../src/export/index.js';
 import type { SessionEvent } from '../../src/session/events.js';
 import { branchPath } from '../../src/store/tree.js';
 import { type Engine, ended, startEngine, waitForEvent } from '../engine/harness.js';
@@ -64,7 +64,7 @@ const out = {} as Record<ExportFormat | 'flat', Record<string, unknown>[]>;
 /** The raw lines, for the schema check. */
 const raw = {} as Record<ExportFormat | 'flat', string[]>;
 
-const lastSeq = () => engine.store.eventsAfter(sessionId, 0).at(-1)?.seq ?? 0;
+const lastSeq = async () => (await engine.store.eventsAfter(sessionId, 0)).at(-1)?.seq ?? 0;
 const endedAfter = (seq: number) => (e: SessionEvent) => e.seq > seq && ended(e);
 
 beforeAll(async () => {
@@ -77,41 +77,48 @@ beforeAll(async () => {
   const s = await e.manager.start({ task: TASK, annotator: 'ann' });
   sessionId = s.id;
   await waitForEvent(e, s.id, (ev) => ev.type === 'step' && ev.step.step_idx === 2);
-  s.pause('ann');
+  await s.pause('ann');
   await waitForEvent(e, s.id, (ev) => ev.type === 'status' && ev.status === 'paused');
-  s.instruct('Keep the change small.', 'ann');
-  s.resume('ann');
+  await s.instruct('Keep the change small.', 'ann');
+  await s.resume('ann');
   await waitForEvent(e, s.id, ended);
 
-  const stepAt = (branchName: string, idx: number) => {
-    const b = e.store.listBranches(s.id).find((br) => br.name === branchName)!;
-    return branchPath(b, e.store.listSteps(s.id)).find((st) => st.step_idx === idx)!;
+  const stepAt = async (branchName: string, idx: number) => {
+    const b = (await e.store.listBranches(s.id)).find((br) => br.name === branchName)!;
+    return branchPath(b, await e.store.listSteps(s.id)).find((st) => st.step_idx === idx)!;
   };
-  let seq = lastSeq();
+  let seq = await lastSeq();
   await s.rollback({
-    toStepId: stepAt('branch-A', 2).id,
+    toStepId: (await stepAt('branch-A', 2)).id,
     reason: R1,
     instruction: 'Write a real plan',
     annotator: 'ann',
   });
   await waitForEvent(e, s.id, endedAfter(seq));
-  seq = lastSeq();
+  seq = await lastSeq();
   await s.rollback({
-    toStepId: stepAt('branch-B', 3).id,
+    toStepId: (await stepAt('branch-B', 3)).id,
     reason: R2,
     instruction: 'Check the plan with grep',
     annotator: 'ann',
   });
   await waitForEvent(e, s.id, endedAfter(seq));
 
-  const branches = e.store.listBranches(s.id);
+  const branches = await e.store.listBranches(s.id);
   const brA = branches.find((b) => b.name === 'branch-A')!;
-  const answer = (branch_id: string | null, value: string, updated_at: number) =>
-    e.store.upsertAnnotation({ session_id: s.id, annotator: 'ann', branch_id, scheme: 'outcome', value, updated_at });
-  answer(null, 'resolved', 1);
-  answer(brA.id, 'failed', 2);
-  const label = (step_id: string, value: 'correct' | 'unsure', updated_at: number) =>
-    e.store.upsertStepLabel({
+  const answer = async (branch_id: string | null, value: string, updated_at: number) =>
+    await e.store.upsertAnnotation({
+      session_id: s.id,
+      annotator: 'ann',
+      branch_id,
+      scheme: 'outcome',
+      value,
+      updated_at,
+    });
+  await answer(null, 'resolved', 1);
+  await answer(brA.id, 'failed', 2);
+  const label = async (step_id: string, value: 'correct' | 'unsure', updated_at: number) =>
+    await e.store.upsertStepLabel({
       session_id: s.id,
       step_id,
       annotator: 'ann',
@@ -120,12 +127,12 @@ beforeAll(async () => {
       updated_at,
     });
   // After step 4 of B, which the rollback to C makes the first error: this label is not exported.
-  label(stepAt('branch-B', 5).id, 'unsure', 3);
-  label(stepAt('branch-C', 5).id, 'correct', 4);
+  await label((await stepAt('branch-B', 5)).id, 'unsure', 3);
+  await label((await stepAt('branch-C', 5)).id, 'correct', 4);
 
-  const norm = normaliser();
+  const norm = await normaliser();
   for (const f of [...EXPORT_FORMATS, 'flat'] as const) {
-    raw[f] = [...exportLines(e.store, f === 'flat' ? 'trajectories' : f, { flattenBranches: f === 'flat' })];
+    raw[f] = await collect(exportLines(e.store, f === 'flat' ? 'trajectories' : f, { flattenBranches: f === 'flat' }));
     // id and provenance are checked on their own (below), not in every hand-written line.
     out[f] = raw[f].map((l) => {
       const { id: _id, provenance: _p, ...rest } = JSON.parse(norm(l));
@@ -144,13 +151,13 @@ afterAll(async () => {
  * to s1, s2, … in the order the engine inserted them, every commit sha (a checkpoint) to
  * COMMIT, and token usage (checked separately) is dropped. Which commit each step exported is checked against the engine's records below.
  */
-function normaliser(): (line: string) => string {
-  const session = engine.store.getSession(sessionId)!;
-  const steps = engine.store.listSteps(sessionId);
+async function normaliser(): Promise<(line: string) => string> {
+  const session = (await engine.store.getSession(sessionId))!;
+  const steps = await engine.store.listSteps(sessionId);
   const renames: [string, string][] = [
     [session.id, 'SESSION'],
     ...steps.map((st, i): [string, string] => [st.id, `s${i + 1}`]),
-    ...engine.store.listInterventions(sessionId).map((iv, i): [string, string] => [iv.id, `iv${i + 1}`]),
+    ...(await engine.store.listInterventions(sessionId)).map((iv, i): [string, string] => [iv.id, `iv${i + 1}`]),
   ];
   return (line) => {
     let s = line;
@@ -628,13 +635,13 @@ describe('exports of a session built by the real engine', () => {
     ]);
   });
 
-  it('every line has a stable id and its provenance; the whole run passes the consistency check', () => {
+  it('every line has a stable id and its provenance; the whole run passes the consistency check', async () => {
     const parsed = Object.fromEntries(EXPORT_FORMATS.map((f) => [f, raw[f].map((l) => JSON.parse(l))]));
     parsed.trajectories = raw.flat.map((l) => JSON.parse(l));
     expect(checkExportRun(parsed)).toEqual([]);
-    const session = engine.store.getSession(sessionId)!;
+    const session = (await engine.store.getSession(sessionId))!;
     const system = defaultEngineParts().systemPrompt(engine.config);
-    const all = engine.store.listSteps(sessionId);
+    const all = await engine.store.listSteps(sessionId);
     for (const [format, lines] of Object.entries(parsed)) {
       for (const line of lines) {
         expect(line.id.startsWith(`${sessionId}/${format}`), format).toBe(true);
@@ -653,7 +660,9 @@ describe('exports of a session built by the real engine', () => {
     }
     // The branch's final diff is git's, from the base commit to its last checkpoint.
     const c = parsed.trajectories.find((l) => l.branch === 'branch-C')!;
-    const head = branchPath(engine.store.listBranches(sessionId).find((b) => b.name === 'branch-C')!, all).at(-1)!;
+    const head = branchPath((await engine.store.listBranches(sessionId)).find((b) => b.name === 'branch-C')!, all).at(
+      -1,
+    )!;
     expect(c.provenance.head_commit).toBe(head.checkpoint);
     const gitDiff = execFileSync('git', ['diff', '--no-color', session.base_commit!, head.checkpoint!], {
       cwd: session.workspace,
@@ -662,7 +671,7 @@ describe('exports of a session built by the real engine', () => {
     expect(c.provenance.final_diff).toBe(gitDiff);
     expect(gitDiff).toContain('+parse both separators');
     // The same units keep their ids when exported again.
-    const again = [...exportLines(engine.store, 'dpo')].map((l) => JSON.parse(l).id);
+    const again = (await collect(exportLines(engine.store, 'dpo'))).map((l) => JSON.parse(l).id);
     expect(again).toEqual(parsed.dpo!.map((l) => l.id));
     // No absolute path of the workspace anywhere.
     for (const f of [...EXPORT_FORMATS, 'flat'] as const)
@@ -680,14 +689,13 @@ describe('exports of a session built by the real engine', () => {
     }
   });
 
-  it("agrees with the engine's records: step numbers, branch names, rollback steps and reasons", () => {
+  it("agrees with the engine's records: step numbers, branch names, rollback steps and reasons", async () => {
     const store = engine.store;
-    const all = store.listSteps(sessionId);
-    const branches = store.listBranches(sessionId);
+    const all = await store.listSteps(sessionId);
+    const branches = await store.listBranches(sessionId);
     expect(branches.map((b) => b.name)).toEqual(out.flat.map((l) => l.branch));
     const rawFlat = raw.flat.map((l) => JSON.parse(l));
-    const rollbacks = store
-      .listInterventions(sessionId)
+    const rollbacks = (await store.listInterventions(sessionId))
       .filter((iv) => iv.type === 'branch')
       .map((iv) => ({ iv, content: JSON.parse(iv.content!) }));
     expect(rollbacks).toHaveLength(2);
@@ -706,7 +714,7 @@ describe('exports of a session built by the real engine', () => {
       expect(rb.content.branch).toBe(b.name);
       expect(line.rollback_from_step).toBe(rb.content.from_step);
       expect(line.branch_point_step).toBe(rb.content.to_step);
-      expect(line.branch_point_step).toBe(store.getStep(b.fork_step_id!)!.step_idx);
+      expect(line.branch_point_step).toBe((await store.getStep(b.fork_step_id!))!.step_idx);
       expect(line.rollback_reason).toBe(rb.content.reason);
       expect(line.rollback_reason).toBe(b.reason);
       const pref = out.branch_preferences.find((p) => p.chosen_branch === b.name)!;
@@ -714,7 +722,7 @@ describe('exports of a session built by the real engine', () => {
       const review = out.code_review.find((c) => c.kind === 'rollback_reason' && c.comment === b.reason)!;
       expect(review.after_step).toBe(rb.content.to_step);
     }
-    expect(store.getSession(sessionId)!.status).toBe('finished');
+    expect((await store.getSession(sessionId))!.status).toBe('finished');
   });
 });
 
@@ -727,8 +735,8 @@ describe('a rollback that keeps no branch, on the real engine', () => {
     try {
       const s = await e.manager.start({ task: TASK, annotator: 'ann' });
       await waitForEvent(e, s.id, ended);
-      const seq = e.store.eventsAfter(s.id, 0).at(-1)!.seq;
-      const step2 = e.store.listSteps(s.id).find((st) => st.step_idx === 2)!;
+      const seq = (await e.store.eventsAfter(s.id, 0)).at(-1)!.seq;
+      const step2 = (await e.store.listSteps(s.id)).find((st) => st.step_idx === 2)!;
       const reason = 'Start again from the README';
       await s.rollback({
         toStepId: step2.id,
@@ -738,10 +746,10 @@ describe('a rollback that keeps no branch, on the real engine', () => {
         annotator: 'ann',
       });
       await waitForEvent(e, s.id, (ev) => ev.seq > seq && ended(ev));
-      expect(e.store.listBranches(s.id).map((b) => b.name)).toEqual(['branch-A']);
+      expect((await e.store.listBranches(s.id)).map((b) => b.name)).toEqual(['branch-A']);
 
-      const [flat, ...more] = [...exportLines(e.store, 'trajectories', { flattenBranches: true })].map((l) =>
-        JSON.parse(l),
+      const [flat, ...more] = (await collect(exportLines(e.store, 'trajectories', { flattenBranches: true }))).map(
+        (l) => JSON.parse(l),
       );
       expect(more).toEqual([]);
       // The branch goes on from step 2 with the new steps; the thrown-away ones are on no path.
@@ -759,7 +767,7 @@ describe('a rollback that keeps no branch, on the real engine', () => {
       ]);
       expect([flat.branch_point_step, flat.rollback_from_step]).toEqual([null, null]);
 
-      const review = [...exportLines(e.store, 'code_review')].map((l) => JSON.parse(l));
+      const review = (await collect(exportLines(e.store, 'code_review'))).map((l) => JSON.parse(l));
       expect(review.map((r) => [r.kind, r.comment])).toEqual([
         ['rollback_reason', reason],
         ['instruction', 'Write a real plan'],
@@ -790,7 +798,7 @@ describe('a rollback that keeps no branch, on the real engine', () => {
       ]);
       expect(thrownAway[3].content).toBe('Done on branch A.');
       // PRM: the first thrown-away step is the first error, on a line of its own (the path is on no branch).
-      const prm = [...exportLines(e.store, 'prm_from_branches')].map((l) => JSON.parse(l));
+      const prm = (await collect(exportLines(e.store, 'prm_from_branches'))).map((l) => JSON.parse(l));
       expect(prm.map((l) => [l.branch, l.abandoned, l.first_error_step])).toEqual([
         ['branch-A', false, null],
         ['branch-A', true, 3],
@@ -802,12 +810,10 @@ describe('a rollback that keeps no branch, on the real engine', () => {
         [null, null],
         [null, null],
       ]);
-      const run = Object.fromEntries(
-        (['prm_from_branches', 'prm_stepwise', 'code_review', 'branch_preferences'] as const).map((f) => [
-          f,
-          [...exportLines(e.store, f)].map((l) => JSON.parse(l)),
-        ]),
-      );
+      const run: Record<string, Record<string, unknown>[]> = {};
+      for (const f of ['prm_from_branches', 'prm_stepwise', 'code_review', 'branch_preferences'] as const) {
+        run[f] = (await collect(exportLines(e.store, f))).map((l) => JSON.parse(l));
+      }
       expect(checkExportRun(run)).toEqual([]);
     } finally {
       await e.close();
@@ -817,12 +823,12 @@ describe('a rollback that keeps no branch, on the real engine', () => {
 });
 
 describe('token usage in the export', () => {
-  it("keeps each step's usage and sums it per branch line, as the engine recorded it", () => {
-    const steps = new Map(engine.store.listSteps(sessionId).map((st) => [st.id, st]));
+  it("keeps each step's usage and sums it per branch line, as the engine recorded it", async () => {
+    const steps = new Map((await engine.store.listSteps(sessionId)).map((st) => [st.id, st]));
     const lines = raw.flat.map((l) => JSON.parse(l));
     let withUsage = 0;
     for (const line of lines) {
-      const branch = engine.store.listBranches(sessionId).find((b) => b.name === line.branch)!;
+      const branch = (await engine.store.listBranches(sessionId)).find((b) => b.name === line.branch)!;
       const path = branchPath(branch, [...steps.values()]);
       expect(line.steps.map((st: { usage?: unknown }) => st.usage ?? null)).toEqual(path.map((st) => st.usage));
       withUsage += path.filter((st) => st.usage).length;
@@ -836,6 +842,6 @@ describe('token usage in the export', () => {
       expect(line.usage).toEqual(sum);
     }
     expect(withUsage).toBeGreaterThan(0);
-    expect(JSON.parse(raw.trajectories[0]!).usage).toEqual(engine.store.getSession(sessionId)!.usage);
+    expect(JSON.parse(raw.trajectories[0]!).usage).toEqual((await engine.store.getSession(sessionId))!.usage);
   });
 });

@@ -16,7 +16,7 @@ import { register } from '../../src/cli/export.js';
 import type { ExportFormat } from '../../src/config/schema.js';
 import { EXPORT_FORMATS } from '../../src/config/schema.js';
 import { checkExportRun } from '../../src/export/consistency.js';
-import { exportLines } from '../../src/export/index.js';
+import { collect, exportLines } from '../../src/export/index.js';
 import { readJsonl } from '../../src/export/jsonl.js';
 import { ExportSync } from '../../src/export/sync.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
@@ -25,27 +25,29 @@ import { exportSchema, schemaAjv } from './schemas.js';
 
 let dir: string;
 let store: SqliteStore;
-beforeEach(() => {
+beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'potato-export-'));
   store = openSqliteStore(path.join(dir, 'potato.db'));
-  buildSession(store);
+  await buildSession(store);
 });
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await store.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
 /** The lines as objects; `id` and `provenance` are checked on their own (below), not in every expectation. */
-const lines = (format: ExportFormat, flattenBranches = false, opts: Record<string, unknown> = {}) =>
-  [...exportLines(store, format, { flattenBranches, ...opts })].map((l) => {
+const lines = async (format: ExportFormat, flattenBranches = false, opts: Record<string, unknown> = {}) =>
+  (await collect(exportLines(store, format, { flattenBranches, ...opts }))).map((l) => {
     const { id: _id, provenance: _p, ...rest } = JSON.parse(l);
     return rest;
   });
-const withIds = (format: ExportFormat, flattenBranches = false) =>
-  [...exportLines(store, format, { flattenBranches })].map((l) => JSON.parse(l));
+const withIds = async (format: ExportFormat, flattenBranches = false) =>
+  (await collect(exportLines(store, format, { flattenBranches }))).map((l) => JSON.parse(l));
 const iso = (ms: number) => new Date(ms).toISOString();
-const ivAt = (id: string) => iso(store.listInterventions(SESSION_ID).find((iv) => iv.id === id)!.created_at);
-const labelAt = (stepId: string) => iso(store.listStepLabels(SESSION_ID).find((l) => l.step_id === stepId)!.updated_at);
+const ivAt = async (id: string) =>
+  iso((await store.listInterventions(SESSION_ID)).find((iv) => iv.id === id)!.created_at);
+const labelAt = async (stepId: string) =>
+  iso((await store.listStepLabels(SESSION_ID)).find((l) => l.step_id === stepId)!.updated_at);
 
 // The exported steps, written by hand from the step payloads in build-session.ts.
 /** Every built step carries this usage; a line's usage is the sum over its steps. */
@@ -142,8 +144,8 @@ const toC = {
 };
 
 describe('trajectories', () => {
-  it('flattened: one line per branch, the whole path from step 0, with its interventions and outcome', () => {
-    expect(lines('trajectories', true)).toEqual([
+  it('flattened: one line per branch, the whole path from step 0, with its interventions and outcome', async () => {
+    expect(await lines('trajectories', true)).toEqual([
       {
         session_id: SESSION_ID,
         branch: 'branch-A',
@@ -195,8 +197,8 @@ describe('trajectories', () => {
     ]);
   });
 
-  it('as a tree: one line per session with every step once and each branch as a list of step ids', () => {
-    const [tree, ...rest] = lines('trajectories', false);
+  it('as a tree: one line per session with every step once and each branch as a list of step ids', async () => {
+    const [tree, ...rest] = await lines('trajectories', false);
     expect(rest).toEqual([]);
     expect(tree.branches).toEqual([
       {
@@ -262,8 +264,8 @@ describe('trajectories', () => {
 });
 
 describe('branch_preferences', () => {
-  it('pairs the two sides of each branch point, each up to the next branch point: b4, where C forks, ends B’s side', () => {
-    expect(lines('branch_preferences')).toEqual([
+  it('pairs the two sides of each branch point, each up to the next branch point: b4, where C forks, ends B’s side', async () => {
+    expect(await lines('branch_preferences')).toEqual([
       {
         session_id: SESSION_ID,
         task: TASK,
@@ -290,8 +292,8 @@ describe('branch_preferences', () => {
 });
 
 describe('prm_from_branches', () => {
-  it('labels from the branch points, with the annotator’s own labels winning', () => {
-    const got = lines('prm_from_branches').map((l) => ({
+  it('labels from the branch points, with the annotator’s own labels winning', async () => {
+    const got = (await lines('prm_from_branches')).map((l) => ({
       branch: l.branch,
       first_error_step: l.first_error_step,
       labels: l.steps.map((s: { step_idx: number; label: string; first_error: boolean; label_source: string }) =>
@@ -338,28 +340,28 @@ describe('prm_from_branches', () => {
         ],
       },
     ]);
-    expect(lines('prm_from_branches')[1].steps[5]).toEqual({
+    expect((await lines('prm_from_branches'))[1].steps[5]).toEqual({
       ...S.b5,
       label: 'incorrect',
       first_error: true,
       label_source: 'annotator',
       labelled_by: 'observer1',
-      labelled_at: labelAt('b5'),
+      labelled_at: await labelAt('b5'),
     });
   });
 
-  it('without an annotator label, the first rolled-back step is the first error', () => {
-    store.deleteStepLabel(SESSION_ID, 'a3', 'observer1');
-    store.deleteStepLabel(SESSION_ID, 'a4', 'observer1');
-    const a = lines('prm_from_branches')[0];
+  it('without an annotator label, the first rolled-back step is the first error', async () => {
+    await store.deleteStepLabel(SESSION_ID, 'a3', 'observer1');
+    await store.deleteStepLabel(SESSION_ID, 'a4', 'observer1');
+    const a = (await lines('prm_from_branches'))[0];
     expect(a.first_error_step).toBe(3);
     expect(a.steps[3]).toMatchObject({ label: 'incorrect', first_error: true, label_source: 'branch' });
     expect(a.steps[4]).toMatchObject({ label: null, first_error: false, label_source: null });
   });
 
-  it('labels nothing after the first error, even an annotator label', () => {
+  it('labels nothing after the first error, even an annotator label', async () => {
     // The annotator calls b3 wrong: b4 and everything after it on B and C lose their labels.
-    store.upsertStepLabel({
+    await store.upsertStepLabel({
       session_id: SESSION_ID,
       step_id: 'b3',
       annotator: 'observer2',
@@ -367,20 +369,20 @@ describe('prm_from_branches', () => {
       first_error: true,
       updated_at: Date.now(),
     });
-    const [, b, c] = lines('prm_from_branches');
+    const [, b, c] = await lines('prm_from_branches');
     for (const line of [b, c]) {
       expect(line.first_error_step).toBe(3);
       expect(line.steps.slice(4).every((s: { label: unknown }) => s.label === null)).toBe(true);
       expect(line.steps[3]).toMatchObject({ label: 'incorrect', first_error: true, labelled_by: 'observer2' });
     }
     // The pairs now disagree with the labels (b3 is on B's chosen side): they are left out.
-    expect(lines('branch_preferences').map((p) => p.chosen_branch)).toEqual([]);
+    expect((await lines('branch_preferences')).map((p) => p.chosen_branch)).toEqual([]);
   });
 
-  it('exports the labels on steps a rollback without a branch threw away, and marks the first one the first error', () => {
-    const t = store.listInterventions(SESSION_ID).at(-1)!.created_at + 1000;
-    const step = (id: string, parent: string, idx: number, content: string) =>
-      store.insertStep({
+  it('exports the labels on steps a rollback without a branch threw away, and marks the first one the first error', async () => {
+    const t = (await store.listInterventions(SESSION_ID)).at(-1)!.created_at + 1000;
+    const step = async (id: string, parent: string, idx: number, content: string) =>
+      await store.insertStep({
         id,
         session_id: SESSION_ID,
         parent_id: parent,
@@ -399,9 +401,9 @@ describe('prm_from_branches', () => {
         ended_at: t + idx,
       });
     // On C, after c7: d8, d9; then a rollback to c7 that keeps no branch, and e8.
-    step('d8', 'c7', 8, 'Deleting the tests.');
-    step('d9', 'd8', 9, 'Done.');
-    store.insertIntervention({
+    await step('d8', 'c7', 8, 'Deleting the tests.');
+    await step('d9', 'd8', 9, 'Done.');
+    await store.insertIntervention({
       id: 'iv-rb-plain',
       session_id: SESSION_ID,
       branch_id: 'br-C',
@@ -412,9 +414,9 @@ describe('prm_from_branches', () => {
       annotator: 'observer1',
       created_at: t + 100,
     });
-    step('e8', 'c7', 8, 'Kept the tests.');
-    store.updateBranch('br-C', { head_step_id: 'e8' });
-    store.upsertStepLabel({
+    await step('e8', 'c7', 8, 'Kept the tests.');
+    await store.updateBranch('br-C', { head_step_id: 'e8' });
+    await store.upsertStepLabel({
       session_id: SESSION_ID,
       step_id: 'd9',
       annotator: 'observer1',
@@ -422,7 +424,7 @@ describe('prm_from_branches', () => {
       first_error: false,
       updated_at: t + 200,
     });
-    const abandoned = lines('prm_from_branches').filter((l) => l.abandoned);
+    const abandoned = (await lines('prm_from_branches')).filter((l) => l.abandoned);
     expect(abandoned).toHaveLength(1);
     expect(abandoned[0]).toMatchObject({ branch: 'branch-C', first_error_step: 8 });
     // d8 is the first error (the rollback says so); d9's label comes after it, so it is dropped.
@@ -432,23 +434,23 @@ describe('prm_from_branches', () => {
       ['incorrect', 'rollback'],
       [null, null],
     ]);
-    const review = lines('code_review').find((l) => l.comment === 'Never delete tests');
+    const review = (await lines('code_review')).find((l) => l.comment === 'Never delete tests');
     expect(review.steps.map((s: { step_id: string }) => s.step_id)).toEqual(['c7', 'd8', 'd9']);
   });
 });
 
 describe('code_review', () => {
-  it('one line per instruction and per rollback reason, each with the code it answers', () => {
+  it('one line per instruction and per rollback reason, each with the code it answers', async () => {
     const base = { session_id: SESSION_ID, task: TASK, annotator: 'observer1', new_branch: null, rollback_id: null };
     const read = { step_idx: 0, path: 'tests/test_parser.py', content: 'def test_parse():\n    assert parse("a.b")\n' };
-    expect(lines('code_review')).toEqual([
+    expect(await lines('code_review')).toEqual([
       {
         ...base,
         kind: 'instruction',
         branch: 'branch-A',
         after_step: 2,
         comment: 'Use a migration instead',
-        created_at: ivAt('iv-instr-1'),
+        created_at: await ivAt('iv-instr-1'),
         diffs: [],
         file_contents: [read],
         files: ['tests/test_parser.py'],
@@ -461,7 +463,7 @@ describe('code_review', () => {
         new_branch: 'branch-B',
         after_step: 2,
         comment: 'Agent started modifying the wrong file',
-        created_at: ivAt('iv-rb-1'),
+        created_at: await ivAt('iv-rb-1'),
         // The step rolled back to, then everything the rollback threw away.
         diffs: [{ step_idx: 3, path: 'src/wrong_file.py', diff: DIFFS.a3 }],
         file_contents: [],
@@ -475,7 +477,7 @@ describe('code_review', () => {
         new_branch: 'branch-C',
         after_step: 4,
         comment: 'Hard-coding the config path breaks other callers',
-        created_at: ivAt('iv-rb-2'),
+        created_at: await ivAt('iv-rb-2'),
         diffs: [{ step_idx: 5, path: 'src/config.py', diff: DIFFS.b5 }],
         file_contents: [],
         files: ['src/config.py'],
@@ -487,7 +489,7 @@ describe('code_review', () => {
         branch: 'branch-C',
         after_step: 6,
         comment: 'Run the whole test suite, not just one file',
-        created_at: ivAt('iv-instr-2'),
+        created_at: await ivAt('iv-instr-2'),
         // The window starts after step 4, where the annotator rolled back to on this path.
         diffs: [{ step_idx: 5, path: 'src/config.py', diff: DIFFS.c5 }],
         file_contents: [],
@@ -497,8 +499,8 @@ describe('code_review', () => {
     ]);
   });
 
-  it('an instruction sent with a rollback answers the code the rollback threw away, and links to it', () => {
-    store.insertIntervention({
+  it('an instruction sent with a rollback answers the code the rollback threw away, and links to it', async () => {
+    await store.insertIntervention({
       id: 'iv-with-rb',
       session_id: SESSION_ID,
       branch_id: 'br-C',
@@ -508,9 +510,9 @@ describe('code_review', () => {
       content: 'Read the config format first',
       annotator: 'observer1',
       // Recorded right after the branch intervention, before C's first step.
-      created_at: store.listInterventions(SESSION_ID).find((iv) => iv.id === 'iv-rb-2')!.created_at,
+      created_at: (await store.listInterventions(SESSION_ID)).find((iv) => iv.id === 'iv-rb-2')!.created_at,
     });
-    const line = withIds('code_review').find((l) => l.comment === 'Read the config format first');
+    const line = (await withIds('code_review')).find((l) => l.comment === 'Read the config format first');
     expect(line.rollback_id).toBe(`${SESSION_ID}/code_review/iv-rb-2`);
     expect(line.steps.map((st: { step_id: string }) => st.step_id)).toEqual(['b4', 'b5']);
     expect(line.diffs).toEqual([{ step_idx: 5, path: 'src/config.py', diff: DIFFS.b5 }]);
@@ -536,8 +538,8 @@ describe('dpo (TRL conversational preference)', () => {
     { role: 'user', content: 'Use a migration instead' },
   ];
 
-  it('prompt = task and shared path as messages, each side its segment as assistant and tool turns, with the tools', () => {
-    const [first, second] = lines('dpo');
+  it('prompt = task and shared path as messages, each side its segment as assistant and tool turns, with the tools', async () => {
+    const [first, second] = await lines('dpo');
     const { tools, ...rest } = first;
     expect(rest).toEqual({
       prompt: sharedPrompt,
@@ -585,17 +587,17 @@ describe('dpo (TRL conversational preference)', () => {
     ]);
   });
 
-  it('dpo_step: only the first assistant turn of each side, so no tool output is scored as policy', () => {
+  it('dpo_step: only the first assistant turn of each side, so no tool output is scored as policy', async () => {
     // The second pair's first turns are the same call (the fixture edits with the same arguments): no preference, no line.
-    const got = lines('dpo_step');
+    const got = await lines('dpo_step');
     expect(got).toHaveLength(1);
     expect(got[0].prompt).toEqual(sharedPrompt);
     expect(got[0].chosen).toEqual([call('file_edit', editArgs('src/parser.py'))]);
     expect(got[0].rejected).toEqual([call('file_edit', editArgs('src/wrong_file.py'))]);
   });
 
-  it('the instruction sent with a rollback ends the prompt, or the pair is left out (rollbackInstruction)', () => {
-    store.insertIntervention({
+  it('the instruction sent with a rollback ends the prompt, or the pair is left out (rollbackInstruction)', async () => {
+    await store.insertIntervention({
       id: 'iv-with-rb',
       session_id: SESSION_ID,
       branch_id: 'br-C',
@@ -604,17 +606,19 @@ describe('dpo (TRL conversational preference)', () => {
       after_step: 4,
       content: 'Keep find(), pass the new format',
       annotator: 'observer1',
-      created_at: store.listInterventions(SESSION_ID).find((iv) => iv.id === 'iv-rb-2')!.created_at,
+      created_at: (await store.listInterventions(SESSION_ID)).find((iv) => iv.id === 'iv-rb-2')!.created_at,
     });
-    const second = lines('dpo')[1];
+    const second = (await lines('dpo'))[1];
     expect(second.prompt.at(-1)).toEqual({ role: 'user', content: 'Keep find(), pass the new format' });
-    expect(lines('dpo', false, { rollbackInstruction: 'exclude' }).map((l) => l.chosen_branch)).toEqual(['branch-B']);
+    expect((await lines('dpo', false, { rollbackInstruction: 'exclude' })).map((l) => l.chosen_branch)).toEqual([
+      'branch-B',
+    ]);
   });
 
-  it("an annotator's edited call is a user turn that says so, never the assistant's; or the pair is left out", () => {
+  it("an annotator's edited call is a user turn that says so, never the assistant's; or the pair is left out", async () => {
     // A third rollback from B at b4, with the call edited by the annotator (the engine records its author).
-    const t = store.listInterventions(SESSION_ID).at(-1)!.created_at + 1000;
-    store.insertBranch({
+    const t = (await store.listInterventions(SESSION_ID)).at(-1)!.created_at + 1000;
+    await store.insertBranch({
       id: 'br-D',
       session_id: SESSION_ID,
       name: 'branch-D',
@@ -625,9 +629,16 @@ describe('dpo (TRL conversational preference)', () => {
       git_ref: 'branch-D',
       created_at: t,
     });
-    const c5 = store.getStep('c5')!;
-    store.insertStep({ ...c5, id: 'd5', author: 'annotator', turn_id: 'turn-d5', started_at: t + 1, ended_at: t + 2 });
-    store.insertStep({
+    const c5 = (await store.getStep('c5'))!;
+    await store.insertStep({
+      ...c5,
+      id: 'd5',
+      author: 'annotator',
+      turn_id: 'turn-d5',
+      started_at: t + 1,
+      ended_at: t + 2,
+    });
+    await store.insertStep({
       ...c5,
       id: 'd6',
       parent_id: 'd5',
@@ -641,8 +652,8 @@ describe('dpo (TRL conversational preference)', () => {
       started_at: t + 3,
       ended_at: t + 4,
     });
-    store.updateBranch('br-D', { head_step_id: 'd6' });
-    const d = lines('dpo').find((l) => l.chosen_branch === 'branch-D');
+    await store.updateBranch('br-D', { head_step_id: 'd6' });
+    const d = (await lines('dpo')).find((l) => l.chosen_branch === 'branch-D');
     expect(d.annotator_call).toBe(true);
     expect(d.chosen).toEqual([
       {
@@ -652,12 +663,12 @@ describe('dpo (TRL conversational preference)', () => {
       },
       { role: 'assistant', content: 'Using the loader now.' },
     ]);
-    expect(lines('dpo', false, { annotatorCalls: 'exclude' }).map((l) => l.chosen_branch)).toEqual([
+    expect((await lines('dpo', false, { annotatorCalls: 'exclude' })).map((l) => l.chosen_branch)).toEqual([
       'branch-B',
       'branch-C',
     ]);
     // dpo_step compares first model turns: D's came after the annotator's call, so there is no line for D.
-    expect(lines('dpo_step').map((l) => l.chosen_branch)).toEqual(['branch-B']);
+    expect((await lines('dpo_step')).map((l) => l.chosen_branch)).toEqual(['branch-B']);
   });
 });
 
@@ -670,9 +681,9 @@ const stepText = {
 };
 
 describe('prm_stepwise (TRL stepwise supervision)', () => {
-  it('every labelled step once, up to the first error, with the steps before it as context; an unsure step does not cut the path', () => {
+  it('every labelled step once, up to the first error, with the steps before it as context; an unsure step does not cut the path', async () => {
     const context = (...texts: string[]) => `\n\nSteps so far (0 to ${texts.length - 1}):\n\n${texts.join('\n\n')}`;
-    expect(lines('prm_stepwise')).toEqual([
+    expect(await lines('prm_stepwise')).toEqual([
       {
         prompt: TASK,
         completions: [
@@ -713,8 +724,8 @@ describe('prm_stepwise (TRL stepwise supervision)', () => {
     ]);
   });
 
-  it('prmWindow bounds the context and the completions of a line; prmSparseLabels gives each labelled step its own line', () => {
-    const small = lines('prm_stepwise', false, { prmWindow: 2 });
+  it('prmWindow bounds the context and the completions of a line; prmSparseLabels gives each labelled step its own line', async () => {
+    const small = await lines('prm_stepwise', false, { prmWindow: 2 });
     expect(small.map((l) => l.step_ids)).toEqual([
       ['r0', 't1'],
       ['b2', 'a3'],
@@ -725,7 +736,7 @@ describe('prm_stepwise (TRL stepwise supervision)', () => {
     ]);
     expect(small[1].prompt).toBe(`${TASK}\n\nSteps so far (0 to 1):\n\n${stepText.r0}\n\n${stepText.t1}`);
     expect(small[3].prompt).toBe(`${TASK}\n\nSteps so far (1 to 2):\n\n${stepText.t1}\n\n${stepText.b2}`);
-    const sparse = lines('prm_stepwise', false, { prmSparseLabels: true, prmWindow: 3 });
+    const sparse = await lines('prm_stepwise', false, { prmSparseLabels: true, prmWindow: 3 });
     expect(sparse.map((l) => l.step_ids)).toEqual([
       ['r0'],
       ['t1'],
@@ -741,9 +752,9 @@ describe('prm_stepwise (TRL stepwise supervision)', () => {
     expect(sparse.every((l) => l.labels.length === 1)).toBe(true);
   });
 
-  it('an unlabelled step between labelled ones is context, and the later labels still count', () => {
+  it('an unlabelled step between labelled ones is context, and the later labels still count', async () => {
     // Without the branches' labels: only the annotator's, a3 correct, a4 incorrect, with r0-b2 unlabelled.
-    store.upsertStepLabel({
+    await store.upsertStepLabel({
       session_id: SESSION_ID,
       step_id: 'r0',
       annotator: 'observer1',
@@ -751,17 +762,20 @@ describe('prm_stepwise (TRL stepwise supervision)', () => {
       first_error: false,
       updated_at: Date.now(),
     });
-    const a = lines('prm_stepwise')[0];
+    const a = (await lines('prm_stepwise'))[0];
     expect(a.step_ids).toEqual(['t1', 'b2', 'a3', 'a4']);
     expect(a.prompt).toBe(`${TASK}\n\nSteps so far (0 to 0):\n\n${stepText.r0}`);
   });
 });
 
 describe('every format', () => {
-  it('validates against its JSON schema in docs/schemas', () => {
+  it('validates against its JSON schema in docs/schemas', async () => {
     for (const format of EXPORT_FORMATS) {
       const validate = exportSchema(format);
-      const variants = format === 'trajectories' ? [withIds(format, true), withIds(format, false)] : [withIds(format)];
+      const variants =
+        format === 'trajectories'
+          ? [await withIds(format, true), await withIds(format, false)]
+          : [await withIds(format)];
       for (const out of variants) {
         expect(out.length, format).toBeGreaterThan(0);
         for (const line of out) {
@@ -770,16 +784,16 @@ describe('every format', () => {
         }
       }
       // The schema is not a rubber stamp: a line without its first required field fails.
-      const broken = { ...withIds(format, true)[0] };
+      const broken = { ...(await withIds(format, true))[0] };
       delete broken[(validate.schema as { required?: string[] }).required?.[0] ?? 'session_id'];
       expect(validate(broken), format).toBe(false);
     }
   });
 
-  it('never contains the secret that a command printed', () => {
+  it('never contains the secret that a command printed', async () => {
     for (const format of EXPORT_FORMATS) {
       for (const flatten of [true, false]) {
-        for (const line of exportLines(store, format, { flattenBranches: flatten })) {
+        for await (const line of exportLines(store, format, { flattenBranches: flatten })) {
           expect(line).not.toContain(LEAKED_KEY);
           expect(line).not.toContain('sk-ant-');
         }
@@ -787,10 +801,10 @@ describe('every format', () => {
     }
   });
 
-  it('keeps the TRL shapes: dpo and dpo_step prompt/chosen/rejected message lists, prm_stepwise aligned booleans', () => {
+  it('keeps the TRL shapes: dpo and dpo_step prompt/chosen/rejected message lists, prm_stepwise aligned booleans', async () => {
     const roles = new Set(['system', 'user', 'assistant', 'tool']);
     for (const format of ['dpo', 'dpo_step'] as const) {
-      for (const row of lines(format)) {
+      for (const row of await lines(format)) {
         for (const key of ['prompt', 'chosen', 'rejected']) {
           const msgs = row[key] as { role: string; content: unknown }[];
           expect(Array.isArray(msgs) && msgs.length > 0, key).toBe(true);
@@ -814,7 +828,7 @@ describe('every format', () => {
         expect(Array.isArray(JSON.parse(row.tools))).toBe(true);
       }
     }
-    for (const row of lines('prm_stepwise')) {
+    for (const row of await lines('prm_stepwise')) {
       expect(typeof row.prompt).toBe('string');
       const completions = row.completions as unknown[];
       const labels = row.labels as unknown[];
@@ -827,10 +841,10 @@ describe('every format', () => {
     }
   });
 
-  it('gives every line a stable id and its provenance', () => {
+  it('gives every line a stable id and its provenance', async () => {
     for (const format of EXPORT_FORMATS) {
-      const a = withIds(format, true);
-      const b = withIds(format, true);
+      const a = await withIds(format, true);
+      const b = await withIds(format, true);
       expect(a.map((l) => l.id)).toEqual(b.map((l) => l.id));
       expect(new Set(a.map((l) => l.id)).size).toBe(a.length);
       for (const line of a) {
@@ -849,7 +863,7 @@ describe('every format', () => {
       }
     }
     // The chosen branch's last test, and the rejected one's.
-    const [, bc] = withIds('branch_preferences');
+    const [, bc] = await withIds('branch_preferences');
     expect(bc.provenance.last_test).toEqual({ step_idx: 6, command: 'pytest tests/test_parser.py', exit_code: 0 });
     expect(bc.provenance.rejected.last_test).toEqual({
       step_idx: 4,
@@ -859,8 +873,9 @@ describe('every format', () => {
     expect(bc.provenance).toMatchObject({ branch: 'branch-C', head_commit: 'sha-c5', head_step: 7 });
   });
 
-  it('passes the consistency check, and the check finds a contradiction planted in it', () => {
-    const run = Object.fromEntries(EXPORT_FORMATS.map((f) => [f, withIds(f, true)]));
+  it('passes the consistency check, and the check finds a contradiction planted in it', async () => {
+    const run: Record<string, Awaited<ReturnType<typeof withIds>>> = {};
+    for (const f of EXPORT_FORMATS) run[f] = await withIds(f, true);
     expect(checkExportRun(run)).toEqual([]);
     // The pre-fix rule: B's whole path after the point chosen, although B-vs-C rejects b5.
     const planted = structuredClone(run);
@@ -888,9 +903,9 @@ describe('ExportSync', () => {
     expect(before.map((l) => l.first_error_step)).toEqual([4, 5, null]);
     // A crash in the middle of a rewrite leaves a temporary file; readers never see it.
     fs.writeFileSync(`${shard}.tmp-99999`, '{"half');
-    store.deleteStepLabel(SESSION_ID, 'a3', 'observer1');
-    store.deleteStepLabel(SESSION_ID, 'a4', 'observer1');
-    sync.refresh(SESSION_ID);
+    await store.deleteStepLabel(SESSION_ID, 'a3', 'observer1');
+    await store.deleteStepLabel(SESSION_ID, 'a4', 'observer1');
+    await sync.refresh(SESSION_ID);
     const after = [...readJsonl(shard)] as { id: string; first_error_step: number }[];
     expect(after.map((l) => l.id)).toEqual(before.map((l) => l.id));
     expect(after.map((l) => l.first_error_step)).toEqual([3, 5, null]);
@@ -901,13 +916,13 @@ describe('ExportSync', () => {
     );
   });
 
-  it('leaves a running session’s last exported version alone until it ends again', () => {
+  it('leaves a running session’s last exported version alone until it ends again', async () => {
     const out = path.join(dir, 'out');
     const sync = new ExportSync({ store, outputDir: out, formats: ['trajectories'] });
-    sync.refresh(SESSION_ID);
+    await sync.refresh(SESSION_ID);
     const shard = sync.shardPath('trajectories', SESSION_ID);
     const text = fs.readFileSync(shard, 'utf8');
-    store.updateSession(SESSION_ID, { status: 'running' });
+    await store.updateSession(SESSION_ID, { status: 'running' });
     expect(sync.refresh(SESSION_ID)).toBe(false);
     expect(fs.readFileSync(shard, 'utf8')).toBe(text);
   });
@@ -935,7 +950,7 @@ describe('potato export', () => {
   };
 
   it('writes the file and says how much it wrote', async () => {
-    store.close();
+    await store.close();
     const file = path.join(dir, 'training', 'trajectories.jsonl');
     const r = await cli('--format', 'trajectories', '--project', dir, '--output', file, '--flatten_branches', 'true');
     store = openSqliteStore(path.join(dir, 'potato.db'));
@@ -950,7 +965,7 @@ describe('potato export', () => {
   });
 
   it('writes a dataset card beside the files: counts, rules, options, the config with secrets masked, a load_dataset snippet', async () => {
-    store.close();
+    await store.close();
     const config = path.join(dir, 'config.yaml');
     fs.mkdirSync(path.join(dir, 'workspace'));
     fs.writeFileSync(

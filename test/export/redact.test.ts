@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPORT_FORMATS } from '../../src/config/schema.js';
-import { exportLines } from '../../src/export/index.js';
+import { collect, exportLines } from '../../src/export/index.js';
 import { REDACTED, redactSecrets, sessionCleaner } from '../../src/export/redact.js';
 import type { Step, StepPayload } from '../../src/steps/types.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
@@ -40,12 +40,12 @@ let workspace: string;
 let store: SqliteStore;
 const SID = 'session_redact';
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'potato-redact-'));
   workspace = path.join(dir, 'output', 'workspaces', SID);
   fs.mkdirSync(workspace, { recursive: true });
   store = openSqliteStore(path.join(dir, 'potato.db'));
-  store.createSession({
+  await store.createSession({
     id: SID,
     task: `Fix it ${laden('task')}`,
     annotator: 'ann',
@@ -63,8 +63,8 @@ beforeAll(() => {
     t += 10;
     return t;
   };
-  const step = (id: string, parent: string | null, idx: number, payload: StepPayload, call?: Step['tool_call']) =>
-    store.insertStep({
+  const step = async (id: string, parent: string | null, idx: number, payload: StepPayload, call?: Step['tool_call']) =>
+    await store.insertStep({
       id,
       session_id: SID,
       parent_id: parent,
@@ -82,8 +82,8 @@ beforeAll(() => {
       started_at: next(),
       ended_at: t + 5,
     });
-  const branch = (id: string, name: string, fork: string | null, parent: string | null, reason: string | null) =>
-    store.insertBranch({
+  const branch = async (id: string, name: string, fork: string | null, parent: string | null, reason: string | null) =>
+    await store.insertBranch({
       id,
       session_id: SID,
       name,
@@ -94,8 +94,8 @@ beforeAll(() => {
       git_ref: name,
       created_at: next(),
     });
-  branch('br-A', 'branch-A', null, null, null);
-  step(
+  await branch('br-A', 'branch-A', null, null, null);
+  await step(
     'r1',
     null,
     1,
@@ -107,7 +107,7 @@ beforeAll(() => {
     },
   );
   const traceback = `Traceback (most recent call last):\n  File "${workspace}/src/app.py", line 3\nKeyError: ${laden('tb')}`;
-  step(
+  await step(
     'a2',
     'r1',
     2,
@@ -121,10 +121,10 @@ beforeAll(() => {
     },
     { id: 'c2', name: 'bash_command', input: { command: 'python -m app' } },
   );
-  store.updateBranch('br-A', { head_step_id: 'a2' });
+  await store.updateBranch('br-A', { head_step_id: 'a2' });
   const reason = `it printed ${laden('reason')}`;
-  branch('br-B', 'branch-B', 'r1', 'br-A', reason);
-  store.insertIntervention({
+  await branch('br-B', 'branch-B', 'r1', 'br-A', reason);
+  await store.insertIntervention({
     id: 'iv-b',
     session_id: SID,
     branch_id: 'br-B',
@@ -135,7 +135,7 @@ beforeAll(() => {
     annotator: 'ann',
     created_at: next(),
   });
-  store.insertIntervention({
+  await store.insertIntervention({
     id: 'iv-i',
     session_id: SID,
     branch_id: 'br-B',
@@ -146,9 +146,9 @@ beforeAll(() => {
     annotator: 'ann',
     created_at: t,
   });
-  step('b2', 'r1', 2, { type: 'message', content: `Fixed ${workspace}/src/app.py ${laden('message')}` });
-  store.updateBranch('br-B', { head_step_id: 'b2' });
-  store.upsertAnnotation({
+  await step('b2', 'r1', 2, { type: 'message', content: `Fixed ${workspace}/src/app.py ${laden('message')}` });
+  await store.updateBranch('br-B', { head_step_id: 'b2' });
+  await store.upsertAnnotation({
     session_id: SID,
     annotator: 'ann',
     branch_id: null,
@@ -158,8 +158,8 @@ beforeAll(() => {
   });
 });
 
-afterAll(() => {
-  store.close();
+afterAll(async () => {
+  await store.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -175,11 +175,11 @@ function* strings(v: unknown): Generator<string> {
 }
 
 describe('redaction on values, before encoding', () => {
-  it('leaves no secret in any line of any format, whatever escape comes before it, nested or as a key', () => {
+  it('leaves no secret in any line of any format, whatever escape comes before it, nested or as a key', async () => {
     let checked = 0;
     for (const format of EXPORT_FORMATS) {
       for (const flattenBranches of [true, false]) {
-        const lines = [...exportLines(store, format, { flattenBranches })];
+        const lines = await collect(exportLines(store, format, { flattenBranches }));
         expect(lines.length, format).toBeGreaterThan(0);
         for (const line of lines) {
           for (const secret of [...SECRETS, BEARER]) expect(line, format).not.toContain(secret);
@@ -195,8 +195,10 @@ describe('redaction on values, before encoding', () => {
     expect(checked).toBeGreaterThan(1000);
   });
 
-  it('rewrites the absolute workspace path relative, in tracebacks and messages', () => {
-    const [a] = [...exportLines(store, 'trajectories', { flattenBranches: true })].map((l) => JSON.parse(l));
+  it('rewrites the absolute workspace path relative, in tracebacks and messages', async () => {
+    const [a] = (await collect(exportLines(store, 'trajectories', { flattenBranches: true }))).map((l) =>
+      JSON.parse(l),
+    );
     expect(a.steps[1].output).toContain('File "./src/app.py", line 3');
     expect(a.provenance.end_reason).toBe('crashed in ./src/app.py');
     expect(a.provenance.backend_settings).toEqual({

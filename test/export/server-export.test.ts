@@ -21,9 +21,9 @@ afterEach(async () => {
 });
 
 /** Wait for a condition the server makes true (no fixed sleep): polls every 20 ms, up to `ms`. */
-async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
+async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
-  while (!ok()) {
+  while (!(await ok())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -51,13 +51,15 @@ describe('the server keeps output/ equal to the store', () => {
     const started = await client.json<SessionRecord>('POST', '/api/sessions', { task: 'Fix the failing test' });
     const id = started.body.id;
     const store = running.store;
-    await until('the session to end', () => ['finished', 'failed'].includes(store.getSession(id)!.status));
+    await until('the session to end', async () =>
+      ['finished', 'failed'].includes((await store.getSession(id))!.status),
+    );
     const shard = (format: string) => path.join(config.output.path, format, `${id}.jsonl`);
     await until('its trajectories shard', () => lines(shard('trajectories')).length === 1);
     expect(lines(shard('trajectories'))[0]!.outcome).toBeNull();
     expect(fs.existsSync(shard('prm_from_branches'))).toBe(false);
 
-    const step = store.listSteps(id).find((s) => s.step_idx === 3)!;
+    const step = (await store.listSteps(id)).find((s) => s.step_idx === 3)!;
     const labelled = await client.json('PUT', `/api/sessions/${id}/labels/${step.id}`, {
       label: 'incorrect',
       first_error: true,

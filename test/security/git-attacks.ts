@@ -178,9 +178,9 @@ export async function runGitAttack(
 
   const s = await e.manager.start({ task: 'try the host', annotator: 'ann' });
   await waitForEvent(e, s.id, ended, 120_000);
-  const first = e.store.getSession(s.id)!;
+  const first = (await e.store.getSession(s.id))!;
   expect(first.status, first.end_reason ?? '').toBe('finished');
-  const steps = e.store.listSteps(s.id);
+  const steps = await e.store.listSteps(s.id);
   const shells = steps.filter((st) => st.type === 'bash_command').map((st) => st.payload);
   expect(shells).toHaveLength(attack.commands.length);
   for (const [i, p] of shells.entries()) {
@@ -206,7 +206,7 @@ export async function runGitAttack(
   // Session end: the stores close (index written, `.git` pointer put back).
   await e.manager.shutdown();
 
-  const ws = e.store.getSession(s.id)!.workspace;
+  const ws = (await e.store.getSession(s.id))!.workspace;
   const gitDir = join(e.config.output.path, 'checkpoints', s.id);
   expect(readFileSync(join(ws, '.git'), 'utf8')).toBe(`gitdir: ${gitDir}\n`);
   // What the server owns is its own again: no hooks, no config or attributes from the agent.

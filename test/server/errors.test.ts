@@ -35,7 +35,7 @@ describe('errors with causes over HTTP', () => {
 
   afterEach(async () => {
     await server.close();
-    store.close();
+    await store.close();
   });
 
   it('answers a store failure under a checkpoint failure with 500, logging both messages and showing neither', async () => {

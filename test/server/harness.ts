@@ -87,15 +87,15 @@ export class ManagerDouble implements SessionManager {
     private readonly workspace = '/nonexistent',
   ) {}
 
-  emit(sessionId: string, body: SessionEventBody): SessionEvent {
-    const e = this.store.appendEvent(sessionId, body);
+  async emit(sessionId: string, body: SessionEventBody): Promise<SessionEvent> {
+    const e = await this.store.appendEvent(sessionId, body);
     for (const l of this.listeners.get(sessionId) ?? []) l(e);
     return e;
   }
 
-  createSession(annotator: string, task = 'a task', status: SessionStatus = 'running'): SessionRecord {
+  async createSession(annotator: string, task = 'a task', status: SessionStatus = 'running'): Promise<SessionRecord> {
     const id = `s${++this.n}-${Math.random().toString(36).slice(2, 8)}`;
-    return this.store.createSession({
+    return await this.store.createSession({
       id,
       task,
       annotator,
@@ -121,15 +121,15 @@ export class ManagerDouble implements SessionManager {
     return {
       id,
       status: () => status,
-      pause: (a) => {
+      pause: async (a) => {
         call('pause', a);
         status = 'paused';
       },
-      resume: (a) => {
+      resume: async (a) => {
         call('resume', a);
         status = 'running';
       },
-      instruct: (t, a) => call('instruct', t, a),
+      instruct: async (t, a) => call('instruct', t, a),
       stop: async (a) => {
         call('stop', a);
         status = 'stopped';
@@ -141,10 +141,10 @@ export class ManagerDouble implements SessionManager {
   }
 
   async start(opts: { task: string; annotator: string }): Promise<SessionControls> {
-    const s = this.createSession(opts.annotator, opts.task);
+    const s = await this.createSession(opts.annotator, opts.task);
     const c = this.controls(s.id);
     this.running.set(s.id, c);
-    this.emit(s.id, { type: 'session', session: s });
+    await this.emit(s.id, { type: 'session', session: s });
     return c;
   }
 

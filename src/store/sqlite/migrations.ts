@@ -151,4 +151,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX session_leases_owner ON session_leases (owner);
     `,
   },
+  {
+    version: 4,
+    name: 'a step payload stored once; checkpoint lookups by index',
+    // A step event keeps only its step's id: the step row is the one copy of the payload, and
+    // the event is put back together on read (see eventsAfter).
+    sql: `
+      ALTER TABLE events ADD COLUMN step_id TEXT;
+      UPDATE events SET step_id = json_extract(body, '$.step.id'), body = json_remove(body, '$.step')
+        WHERE json_extract(body, '$.type') = 'step';
+      CREATE INDEX steps_checkpoint ON steps(session_id, checkpoint);
+    `,
+  },
 ];

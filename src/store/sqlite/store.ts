@@ -216,6 +216,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     getStep: db.prepare('SELECT * FROM steps WHERE id = ?'),
     listSteps: db.prepare('SELECT * FROM steps WHERE session_id = ? ORDER BY rowid'),
     countSteps: db.prepare('SELECT COUNT(*) FROM steps WHERE session_id = ?').pluck(),
+    stepAtCheckpoint: db.prepare('SELECT * FROM steps WHERE session_id = ? AND checkpoint = ? ORDER BY rowid LIMIT 1'),
 
     insertBranch: db.prepare(`INSERT INTO branches (id, session_id, name, fork_step_id, parent_branch_id, reason,
         head_step_id, git_ref, created_at)
@@ -253,8 +254,9 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
       'UPDATE session_leases SET heartbeat_at = ?, expires_at = ? WHERE owner = ? RETURNING session_id',
     ),
     releaseLease: db.prepare('DELETE FROM session_leases WHERE session_id = ? AND owner = ?'),
-    insertEvent: db.prepare('INSERT INTO events (session_id, seq, at, body) VALUES (?, ?, ?, ?)'),
-    eventsAfter: db.prepare('SELECT seq, at, body FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    insertEvent: db.prepare('INSERT INTO events (session_id, seq, at, body, step_id) VALUES (?, ?, ?, ?, ?)'),
+    eventsAfter: db.prepare(`SELECT e.seq, e.at, e.body, s.* FROM events AS e LEFT JOIN steps AS s ON s.id = e.step_id
+      WHERE e.session_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?`),
     schemaVersion: db.prepare('SELECT COALESCE(MAX(version), 0) FROM migrations').pluck(),
   };
 
@@ -288,27 +290,35 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
   );
 
   // The seq is read and written inside one IMMEDIATE transaction: no other writer can take the
-  // same number, and a failed insert leaves no gap.
+  // same number, and a failed insert leaves no gap. A step event keeps only its step's id.
   const appendEvent = db.transaction((sessionId: string, body: SessionEventBody): SessionEvent => {
     const seq = (q.lastSeq.get(sessionId) as number) + 1;
     const at = Date.now();
-    q.insertEvent.run(sessionId, seq, at, json(body));
+    if (body.type === 'step') {
+      const { step, ...rest } = body;
+      q.insertEvent.run(sessionId, seq, at, json(rest), step.id);
+    } else {
+      q.insertEvent.run(sessionId, seq, at, json(body), null);
+    }
     return { ...body, seq, session_id: sessionId, at } as SessionEvent;
   });
 
-  let closed = false;
+  const eventFromRow = (sessionId: string, r: Row): SessionEvent => {
+    const body = parse<SessionEventBody>(r.body);
+    const event = { ...body, seq: r.seq as number, session_id: sessionId, at: r.at as number } as SessionEvent;
+    if (event.type === 'step') event.step = stepFromRow(r);
+    return event;
+  };
 
-  return {
-    path: dbPath,
-    schemaVersion: () => q.schemaVersion.get() as number,
-
+  /** Every operation, synchronous; the Store below hands each out as a promise. */
+  const ops: SyncOps = {
     createSession(s) {
       const now = Date.now();
       const rec: SessionRecord = { ...s, created_at: now, updated_at: now };
       q.insertSession.run(sessionParams(rec));
       return rec;
     },
-    updateSession: (id, patch) => updateSession(id, patch),
+    updateSession: (id, patch) => updateSession.immediate(id, patch),
     getSession,
     listSessions(filter) {
       const rows = (filter?.annotator ? q.listSessionsBy.all(filter.annotator) : q.listSessions.all()) as Row[];
@@ -331,9 +341,17 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     },
     listSteps: (sessionId) => (q.listSteps.all(sessionId) as Row[]).map(stepFromRow),
     countSteps: (sessionId) => q.countSteps.get(sessionId) as number,
+    stepAtCheckpoint(sessionId, sha) {
+      const r = q.stepAtCheckpoint.get(sessionId, sha) as Row | undefined;
+      return r ? stepFromRow(r) : null;
+    },
 
     insertBranch: (b) => void q.insertBranch.run(b),
-    updateBranch: (id, patch) => updateBranch(id, patch),
+    updateBranch: (id, patch) => updateBranch.immediate(id, patch),
+    getBranch(id) {
+      const r = q.getBranch.get(id) as Row | undefined;
+      return r ? branchFromRow(r) : null;
+    },
     listBranches: (sessionId) => (q.listBranches.all(sessionId) as Row[]).map(branchFromRow),
 
     insertIntervention: (i) => void q.insertIntervention.run({ ...i, followed_by: i.followed_by ?? null }),
@@ -351,11 +369,8 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     listStepLabels: (sessionId) => (q.listLabels.all(sessionId) as Row[]).map(labelFromRow),
 
     appendEvent: (sessionId, body) => appendEvent.immediate(sessionId, body),
-    eventsAfter(sessionId, seq, limit) {
-      const rows = q.eventsAfter.all(sessionId, seq, limit ?? -1) as { seq: number; at: number; body: string }[];
-      return rows.map((r) => ({ ...parse<SessionEventBody>(r.body), seq: r.seq, session_id: sessionId, at: r.at }));
-    },
-
+    eventsAfter: (sessionId, seq, limit) =>
+      (q.eventsAfter.all(sessionId, seq, limit ?? -1) as Row[]).map((r) => eventFromRow(sessionId, r)),
     lastSeq: (sessionId) => q.lastSeq.get(sessionId) as number,
 
     acquireLease: (sessionId, owner, now, expiresAt, ownerDead) =>
@@ -373,12 +388,69 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
       (q.renewLeases.all(now, expiresAt, owner) as { session_id: string }[]).map((r) => r.session_id),
     releaseLease: (sessionId, owner) => void q.releaseLease.run(sessionId, owner),
     getLease: (sessionId) => (q.getLease.get(sessionId) as SessionLease | undefined) ?? null,
+  };
 
-    transaction: <T>(fn: () => T): T => db.transaction(fn).immediate(),
-    close() {
+  // One connection: while a transaction is open (it may await between its statements), every
+  // other call waits for it to end, so nothing outside it lands inside it.
+  let open: Promise<void> | null = null;
+  const idle = async (): Promise<void> => {
+    while (open !== null) await open;
+  };
+  const handle = (waits: boolean): Store => {
+    const store = {} as Record<string, unknown>;
+    for (const [name, op] of Object.entries(ops) as [string, (...args: unknown[]) => unknown][]) {
+      store[name] = waits
+        ? async (...args: unknown[]) => {
+            if (open !== null) await idle();
+            return op(...args);
+          }
+        : async (...args: unknown[]) => op(...args);
+    }
+    return store as unknown as Store;
+  };
+  const outer = handle(true);
+  const inner = handle(false);
+  // Inside a transaction a nested one simply joins it.
+  inner.transaction = (fn) => fn(inner);
+  inner.close = async () => {
+    throw new StoreError('cannot close the store inside a transaction');
+  };
+
+  let closed = false;
+  return Object.assign(outer, {
+    path: dbPath,
+    schemaVersion: () => q.schemaVersion.get() as number,
+    async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+      await idle();
+      let end!: () => void;
+      open = new Promise<void>((r) => {
+        end = r;
+      });
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        const value = await fn(inner);
+        db.exec('COMMIT');
+        return value;
+      } catch (err) {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw err;
+      } finally {
+        open = null;
+        end();
+      }
+    },
+    async close() {
+      await idle();
       if (closed) return;
       closed = true;
       db.close();
     },
-  };
+  });
 }
+
+/** The Store's data operations with their results unwrapped: what SQLite runs synchronously. */
+type SyncOps = {
+  [K in Exclude<keyof Store, 'transaction' | 'close'>]: Store[K] extends (...args: infer A) => Promise<infer R>
+    ? (...args: A) => R
+    : never;
+};

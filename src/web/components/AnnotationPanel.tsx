@@ -206,7 +206,7 @@ export function AnnotationPanel({
 
   // Answers left from an earlier visit are sent again right away.
   useEffect(() => {
-    if (Object.keys(dirtyRef.current).length) flush();
+    if (Object.keys(dirtyRef.current).length) void flush();
   }, [flush]);
 
   useEffect(() => () => clearTimeout(timer.current), []);
@@ -220,7 +220,7 @@ export function AnnotationPanel({
   };
 
   const switchScope = (next: string | null) => {
-    flush();
+    void flush();
     setScope(next);
     try {
       setDirty(JSON.parse(localStorage.getItem(draftKey(sessionId, next)) ?? '{}') as Values);

@@ -82,7 +82,7 @@ export function InstructionInput({
         onKeyDown={(e) => {
           if (e.key === 'Enter' && !e.shiftKey) {
             e.preventDefault();
-            send();
+            void send();
           } else if (e.key === 'Escape') onClose();
         }}
       />

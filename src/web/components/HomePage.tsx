@@ -64,7 +64,7 @@ export function HomePage() {
               placeholder="e.g. Fix the failing test in tests/test_parser.py caused by the new config format"
               onChange={(e) => setTask(e.target.value)}
               onKeyDown={(e) => {
-                if (e.key === 'Enter' && (e.metaKey || e.ctrlKey)) start(e);
+                if (e.key === 'Enter' && (e.metaKey || e.ctrlKey)) void start(e);
               }}
             />
           </label>

@@ -14,7 +14,7 @@ const CACHE_SIZE = 40;
 
 function fetchStep(step: Step): Promise<Step> {
   const hit = cache.get(step.id);
-  if (hit) {
+  if (hit !== undefined) {
     cache.delete(step.id);
     cache.set(step.id, hit);
     return hit;

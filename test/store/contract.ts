@@ -1,0 +1,341 @@
+/**
+ * The Store contract: what every Store implementation must do, written once and run against
+ * each (src/store/sqlite/store.test.ts for SQLite; the next store runs the same suite). It holds
+ * only what the interface promises: round trips, gapless per-session event numbers under
+ * concurrent writers, transactions that commit or vanish whole and let nothing interleave,
+ * leases, and lookups by index. What is particular to one engine (file modes, migrations of
+ * its own files, crashes of its own processes) stays in that store's own tests.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { SessionEvent } from '../../src/session/events.js';
+import type { Step } from '../../src/steps/types.js';
+import type { BranchRecord, SessionRecord, Store } from '../../src/store/types.js';
+
+export interface StoreUnderTest {
+  store: Store;
+  /** A second handle on the same data (a new connection, a reopened file). */
+  reopen(): Promise<Store>;
+  /** Drop everything the test made. */
+  dispose(): Promise<void>;
+}
+
+export function newSession(id: string, annotator = 'observer1'): Omit<SessionRecord, 'created_at' | 'updated_at'> {
+  return {
+    id,
+    task: 'Fix the failing test in tests/test_parser.py',
+    annotator,
+    backend: 'ollama',
+    backend_settings: { model: 'qwen2.5-coder:32b', temperature: 0.2 },
+    status: 'created',
+    end_reason: null,
+    workspace: '/tmp/ws',
+    base_commit: null,
+    current_branch_id: null,
+    usage: { input_tokens: 0, output_tokens: 0 },
+  };
+}
+
+export function editStep(sessionId: string, id: string, parent: string | null, idx: number): Step {
+  return {
+    id,
+    session_id: sessionId,
+    parent_id: parent,
+    step_idx: idx,
+    type: 'file_edit',
+    payload: {
+      type: 'file_edit',
+      path: 'src/parser.py',
+      diff: '--- a/src/parser.py\n+++ b/src/parser.py\n@@ -1 +1 @@\n-a\n+b\n',
+      modified_lines: [[1, 1]],
+      created: false,
+    },
+    author: 'agent',
+    turn_id: `turn-${idx}`,
+    tool_call: { id: `call-${idx}`, name: 'file_edit', input: { path: 'src/parser.py', old: 'a', new: 'b' } },
+    tool_result: 'Edited src/parser.py',
+    tool_is_error: false,
+    checkpoint: `${idx}`.padStart(40, 'a'),
+    changed_files: true,
+    usage: { input_tokens: 120, output_tokens: 30 },
+    started_at: 1000 + idx,
+    ended_at: 1001 + idx,
+  };
+}
+
+const branchOf = (sessionId: string, id: string, created_at: number): BranchRecord => ({
+  id,
+  session_id: sessionId,
+  name: `branch-${id}`,
+  fork_step_id: null,
+  parent_branch_id: null,
+  reason: null,
+  head_step_id: null,
+  git_ref: `potato/${sessionId}/${id}`,
+  created_at,
+});
+
+const status = { type: 'status', status: 'running', activity: 'thinking' } as const;
+
+export function describeStoreContract(name: string, open: () => Promise<StoreUnderTest>): void {
+  describe(`Store contract: ${name}`, () => {
+    let t: StoreUnderTest;
+    let store: Store;
+    beforeEach(async () => {
+      t = await open();
+      store = t.store;
+    });
+    afterEach(async () => {
+      await t.dispose();
+    });
+
+    it('round-trips sessions, steps, branches, interventions, annotations and labels', async () => {
+      const created = await store.createSession(newSession('sess-1'));
+      expect(await store.getSession('sess-1')).toEqual(created);
+      await store.createSession(newSession('sess-2', 'observer2'));
+      expect((await store.listSessions({ annotator: 'observer2' })).map((s) => s.id)).toEqual(['sess-2']);
+      expect((await store.listSessions()).map((s) => s.id)).toEqual(['sess-1', 'sess-2']);
+      expect(await store.getSession('missing')).toBeNull();
+
+      const updated = await store.updateSession('sess-1', { status: 'stopped', end_reason: 'stopped by annotator' });
+      expect(updated.status).toBe('stopped');
+      expect(await store.getSession('sess-1')).toEqual(updated);
+      await expect(store.updateSession('missing', { status: 'running' })).rejects.toMatchObject({
+        code: 'not_found',
+      });
+
+      const s0 = editStep('sess-1', 's0', null, 0);
+      const s1: Step = {
+        ...editStep('sess-1', 's1', 's0', 1),
+        type: 'bash_command',
+        payload: {
+          type: 'bash_command',
+          command: 'pytest',
+          output: 'FAILED',
+          exit_code: 1,
+          timed_out: false,
+          truncated: false,
+        },
+        tool_call: null,
+        tool_result: null,
+        tool_is_error: true,
+        usage: null,
+        changed_files: false,
+      };
+      await store.insertStep(s0);
+      await store.insertStep(s1);
+      expect(await store.getStep('s0')).toEqual(s0);
+      expect(await store.listSteps('sess-1')).toEqual([s0, s1]);
+      expect(await store.countSteps('sess-1')).toBe(2);
+      expect(await store.countSteps('sess-2')).toBe(0);
+      expect(await store.getStep('missing')).toBeNull();
+      // A step of a session that does not exist is refused.
+      await expect(store.insertStep(editStep('nope', 'x0', null, 0))).rejects.toThrow();
+
+      const branch = branchOf('sess-1', 'b-A', 5);
+      await store.insertBranch(branch);
+      await store.updateBranch('b-A', { head_step_id: 's1' });
+      expect(await store.listBranches('sess-1')).toEqual([{ ...branch, head_step_id: 's1' }]);
+      expect(await store.getBranch('b-A')).toEqual({ ...branch, head_step_id: 's1' });
+      expect(await store.getBranch('b-missing')).toBeNull();
+      await store.updateBranch('b-A', { reason: 'wrong file' });
+      expect(await store.getBranch('b-A')).toMatchObject({ head_step_id: 's1', reason: 'wrong file' });
+      await expect(store.updateBranch('b-missing', { head_step_id: null })).rejects.toThrow(/no such branch/);
+
+      const intervention = {
+        id: 'i1',
+        session_id: 'sess-1',
+        branch_id: 'b-A',
+        type: 'instruction' as const,
+        after_step_id: 's0',
+        after_step: 0,
+        content: 'Use a migration instead',
+        annotator: 'observer1',
+        created_at: 7,
+      };
+      await store.insertIntervention(intervention);
+      expect(await store.listInterventions('sess-1')).toEqual([{ ...intervention, followed_by: null }]);
+      // Settling marks only the instructions nothing has followed yet.
+      await store.settleInstructions('sess-1', 's1');
+      await store.settleInstructions('sess-1', 'i-later');
+      expect(await store.listInterventions('sess-1')).toEqual([{ ...intervention, followed_by: 's1' }]);
+
+      const answer = {
+        session_id: 'sess-1',
+        annotator: 'observer1',
+        branch_id: null,
+        scheme: 'outcome',
+        value: 'partial',
+        updated_at: 8,
+      };
+      await store.upsertAnnotation(answer);
+      await store.upsertAnnotation({ ...answer, value: 'resolved', updated_at: 9 });
+      await store.upsertAnnotation({ ...answer, branch_id: 'b-A', scheme: 'tags', value: ['a', 'b'], updated_at: 10 });
+      expect(await store.listAnnotations('sess-1')).toEqual([
+        { ...answer, value: 'resolved', updated_at: 9 },
+        { ...answer, branch_id: 'b-A', scheme: 'tags', value: ['a', 'b'], updated_at: 10 },
+      ]);
+
+      const label = {
+        session_id: 'sess-1',
+        step_id: 's1',
+        annotator: 'observer1',
+        label: 'incorrect' as const,
+        first_error: true,
+        updated_at: 11,
+      };
+      await store.upsertStepLabel(label);
+      await store.upsertStepLabel({ ...label, label: 'unsure', first_error: false, updated_at: 12 });
+      expect(await store.listStepLabels('sess-1')).toEqual([
+        { ...label, label: 'unsure', first_error: false, updated_at: 12 },
+      ]);
+      await store.deleteStepLabel('sess-1', 's1', 'observer1');
+      expect(await store.listStepLabels('sess-1')).toEqual([]);
+    });
+
+    it('finds the step at a checkpoint by its sha, and only in its own session', async () => {
+      await store.createSession(newSession('c1'));
+      await store.createSession(newSession('c2'));
+      const a = editStep('c1', 'a0', null, 0);
+      const b = { ...editStep('c1', 'a1', 'a0', 1), checkpoint: a.checkpoint, changed_files: false };
+      await store.insertStep(a);
+      await store.insertStep(b);
+      expect((await store.stepAtCheckpoint('c1', a.checkpoint!))?.id).toBe('a0');
+      expect(await store.stepAtCheckpoint('c2', a.checkpoint!)).toBeNull();
+      expect(await store.stepAtCheckpoint('c1', 'f'.repeat(40))).toBeNull();
+    });
+
+    it('numbers events per session from 1 with no gaps, and a failed transaction leaves no trace', async () => {
+      await store.createSession(newSession('a'));
+      await store.createSession(newSession('b'));
+      expect(await store.lastSeq('a')).toBe(0);
+      for (let i = 0; i < 300; i++) await store.appendEvent(i % 3 === 0 ? 'b' : 'a', status);
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.appendEvent('a', { type: 'usage', total: { input_tokens: 1, output_tokens: 1 } });
+          await tx.updateSession('a', { status: 'running' });
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      expect((await store.getSession('a'))?.status).toBe('created');
+      const next = await store.appendEvent('a', { type: 'usage', total: { input_tokens: 2, output_tokens: 3 } });
+      const a = await store.eventsAfter('a', 0);
+      const b = await store.eventsAfter('b', 0);
+      expect(a.map((e) => e.seq)).toEqual(Array.from({ length: a.length }, (_, i) => i + 1));
+      expect(b.map((e) => e.seq)).toEqual(Array.from({ length: b.length }, (_, i) => i + 1));
+      expect(a.length + b.length).toBe(301);
+      expect(next).toMatchObject({ seq: a.length, session_id: 'a', type: 'usage', total: { input_tokens: 2 } });
+      expect(await store.lastSeq('a')).toBe(a.length);
+      expect(await store.eventsAfter('a', a.length - 2, 1)).toEqual([a[a.length - 2]]);
+      expect(await store.eventsAfter('a', a.length)).toEqual([]);
+    });
+
+    it('keeps event numbers gapless and unique when many writers append at once', async () => {
+      await store.createSession(newSession('race'));
+      const other = await t.reopen();
+      try {
+        const writes: Promise<SessionEvent>[] = [];
+        for (let i = 0; i < 200; i++) writes.push((i % 2 ? other : store).appendEvent('race', status));
+        const seqs = (await Promise.all(writes)).map((e) => e.seq).sort((x, y) => x - y);
+        expect(seqs).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+        expect((await store.eventsAfter('race', 0)).map((e) => e.seq)).toEqual(seqs);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('lets nothing interleave with a transaction that awaits between its writes', async () => {
+      await store.createSession(newSession('tx'));
+      let inside!: () => void;
+      const entered = new Promise<void>((resolve) => {
+        inside = resolve;
+      });
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const tx = store.transaction(async (inner) => {
+        await inner.appendEvent('tx', status);
+        inside();
+        await held;
+        await inner.appendEvent('tx', status);
+      });
+      await entered;
+      // Asked while the transaction is open: lands after both of its events.
+      const outside = store.appendEvent('tx', { type: 'status', status: 'paused', activity: 'idle' });
+      release();
+      await tx;
+      const late = await outside;
+      expect(late.seq).toBe(3);
+      expect((await store.eventsAfter('tx', 0)).map((e) => (e.type === 'status' ? e.status : e.type))).toEqual([
+        'running',
+        'running',
+        'paused',
+      ]);
+    });
+
+    it('gives a step event back whole, with the payload of its step', async () => {
+      await store.createSession(newSession('ev'));
+      const step = editStep('ev', 'e0', null, 0);
+      await store.insertStep(step);
+      const written = await store.appendEvent('ev', { type: 'step', step, partial_key: 'turn-0:call-0' });
+      const [read] = await store.eventsAfter('ev', 0);
+      expect(read).toEqual(written);
+      expect(read).toMatchObject({
+        type: 'step',
+        partial_key: 'turn-0:call-0',
+        step: { id: 'e0', payload: step.payload },
+      });
+    });
+
+    it('one lease owner at a time: a live lease is refused to another owner, an expired or dead one is taken', async () => {
+      await store.createSession(newSession('L'));
+      const never = () => false;
+      expect(await store.acquireLease('L', 'a', 1000, 2000, never)).toEqual({ acquired: true });
+      const refused = await store.acquireLease('L', 'b', 1500, 2500, never);
+      expect(refused).toMatchObject({ acquired: false, held: { owner: 'a', expires_at: 2000 } });
+      // The owner renews; the other still cannot take it.
+      expect(await store.renewLeases('a', 1900, 3000)).toEqual(['L']);
+      expect((await store.acquireLease('L', 'b', 2500, 3500, never)).acquired).toBe(false);
+      // Its owner is known dead: taken over at once.
+      expect(await store.acquireLease('L', 'b', 2600, 3600, (o) => o === 'a')).toEqual({ acquired: true });
+      expect(await store.getLease('L')).toMatchObject({ owner: 'b', expires_at: 3600 });
+      // Expired: anyone takes it.
+      expect(await store.acquireLease('L', 'c', 4000, 5000, never)).toEqual({ acquired: true });
+      expect(await store.renewLeases('b', 4100, 6000)).toEqual([]);
+      await store.releaseLease('L', 'b'); // not b's: nothing happens
+      expect((await store.getLease('L'))?.owner).toBe('c');
+      await store.releaseLease('L', 'c');
+      expect(await store.getLease('L')).toBeNull();
+    });
+
+    it('gives a contested lease to exactly one of two owners asking at once', async () => {
+      await store.createSession(newSession('L2'));
+      const other = await t.reopen();
+      try {
+        const never = () => false;
+        const got = await Promise.all([
+          store.acquireLease('L2', 'a', 1000, 9000, never),
+          other.acquireLease('L2', 'b', 1000, 9000, never),
+        ]);
+        expect(got.filter((g) => g.acquired)).toHaveLength(1);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('keeps everything for another handle, and numbering goes on where it was', async () => {
+      await store.createSession(newSession('keep'));
+      await store.insertStep(editStep('keep', 'k0', null, 0));
+      await store.appendEvent('keep', { type: 'head', branch_id: 'x', head_step_id: 'k0' });
+      const again = await t.reopen();
+      try {
+        expect((await again.getSession('keep'))?.task).toBe('Fix the failing test in tests/test_parser.py');
+        expect(await again.listSteps('keep')).toEqual([editStep('keep', 'k0', null, 0)]);
+        expect(await again.eventsAfter('keep', 0)).toMatchObject([{ seq: 1, type: 'head', head_step_id: 'k0' }]);
+        expect((await again.appendEvent('keep', { type: 'status', status: 'stopped', activity: 'idle' })).seq).toBe(2);
+      } finally {
+        await again.close();
+      }
+    });
+  });
+}
