@@ -12,8 +12,6 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeStoreContract, editStep, newSession } from '../../../test/store/contract.js';
-import type { Step } from '../../steps/types.js';
-import type { SessionRecord } from '../types.js';
 import { MIGRATIONS } from './migrations.js';
 import { openSqliteStore, type SqliteStore } from './store.js';
 
