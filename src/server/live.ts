@@ -296,10 +296,12 @@ export class LiveHub {
     this.channels.get(sessionId)?.resubscribe();
   }
 
+  /** Sockets that take a session's live batches (not those replaying or drained off after falling behind). */
   viewerCount(sessionId?: string): number {
-    if (sessionId) return this.channels.get(sessionId)?.viewers.size ?? 0;
+    const live = (ch: Channel | undefined) => [...(ch?.viewers ?? [])].filter((v) => v.live).length;
+    if (sessionId) return live(this.channels.get(sessionId));
     let n = 0;
-    for (const ch of this.channels.values()) n += ch.viewers.size;
+    for (const ch of this.channels.values()) n += live(ch);
     return n;
   }
 

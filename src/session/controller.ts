@@ -222,6 +222,9 @@ export class SessionController implements SessionControls {
     if (req.editedToolCall && !this.deps.tools.some((t) => t.name === req.editedToolCall?.name)) {
       throw new ControlError(`unknown tool "${req.editedToolCall.name}" in the edited tool call`, 'bad_request');
     }
+    // The run that ended finishes its end (the export, onEnded) before the next one starts.
+    if (ENDED.includes(this.rec.state)) await this.loop;
+    if (this.rollbackRequest) throw new ControlError('a rollback is already in progress', 'invalid_state');
     const applied = new Promise<void>((resolve, reject) => {
       this.rollbackRequest = { checked, done: { resolve, reject } };
     });

@@ -153,7 +153,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     // The SDK runs its own loop and tools: its controller drives the SDK instead of model turns.
     const sdk = agent.backend === 'claude_agent_sdk' ? parts.createSdkBackend(config) : null;
     const backend = sdk ?? parts.createBackend(config);
-    const recorder = await SessionRecorder.open({ config, store, hub, session, branch });
+    const recorder = await SessionRecorder.open({ config, store, hub, session, branch, beforeEndShown: exportEnded });
     const controller = sdk
       ? new SdkSessionController({
           config,

@@ -34,6 +34,11 @@ export interface RecorderDeps {
   hub: EventHub;
   session: SessionRecord;
   branch: BranchRecord;
+  /**
+   * Runs after an end (stopped, finished, failed) is stored and before it is announced, so what
+   * anyone sees ended is already exported (the manager writes the session's export shards here).
+   */
+  beforeEndShown?: (session: SessionRecord) => Promise<void>;
 }
 
 export interface StepInput {
@@ -254,6 +259,7 @@ export class SessionRecorder {
     const patch: Partial<SessionRecord> = { status };
     if (reason !== undefined) patch.end_reason = reason;
     const session = await this.deps.store.updateSession(this.id, patch);
+    if (ENDED.includes(status)) await this.deps.beforeEndShown?.(session);
     await this.deps.hub.emit(this.id, { type: 'session', session });
     await this.emitStatus(activity, reason);
   }

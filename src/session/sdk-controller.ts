@@ -273,6 +273,9 @@ export class SdkSessionController implements SessionControls {
       );
     }
     const checked = await this.rec.checkRollback(req, this.deps.checkpoints !== null, this.rollbackRequest !== null);
+    // The run that ended finishes its end (the export, onEnded) before the next one starts.
+    if (ENDED.includes(this.rec.state)) await this.loop;
+    if (this.rollbackRequest) throw new ControlError('a rollback is already in progress', 'invalid_state');
     const applied = new Promise<void>((resolve, reject) => {
       this.rollbackRequest = { checked, done: { resolve, reject } };
     });

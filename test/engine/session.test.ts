@@ -229,10 +229,10 @@ describe('a scripted session on a real git workspace', () => {
     });
     const e = engine;
     const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
-    expect(() => s.pause('ann')).toThrow(
+    await expect(s.pause('ann')).rejects.toThrow(
       /pause is turned off for this project \(live_coding_agent.controls.pause_enabled: false\)/,
     );
-    expect(() => s.instruct('x', 'ann')).toThrow(ControlError);
+    await expect(s.instruct('x', 'ann')).rejects.toThrow(ControlError);
     await waitForEvent(e, s.id, ended);
     const first = (await e.store.listSteps(s.id)).find((st) => st.step_idx === 2)!;
     await s.rollback({ toStepId: first.id, annotator: 'ann' });

@@ -896,7 +896,7 @@ describe('ExportSync', () => {
   it('rewrites a session’s shard whole when a label changes, with no duplicate line, and the merged file after it', async () => {
     const out = path.join(dir, 'out');
     const sync = new ExportSync({ store, outputDir: out, formats: ['branch_preferences', 'prm_from_branches'] });
-    expect(sync.refresh(SESSION_ID)).toBe(true);
+    expect(await sync.refresh(SESSION_ID)).toBe(true);
     await sync.merge();
     const shard = sync.shardPath('prm_from_branches', SESSION_ID);
     const before = [...readJsonl(shard)] as { id: string; first_error_step: number }[];
@@ -923,7 +923,7 @@ describe('ExportSync', () => {
     const shard = sync.shardPath('trajectories', SESSION_ID);
     const text = fs.readFileSync(shard, 'utf8');
     await store.updateSession(SESSION_ID, { status: 'running' });
-    expect(sync.refresh(SESSION_ID)).toBe(false);
+    expect(await sync.refresh(SESSION_ID)).toBe(false);
     expect(fs.readFileSync(shard, 'utf8')).toBe(text);
   });
 });
