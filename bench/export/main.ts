@@ -79,10 +79,10 @@ function payload(i: number): StepPayload {
 async function fill(store: Store, sessions: number): Promise<void> {
   let t = 1_700_000_000_000;
   for (let s = 0; s < sessions; s += 500) {
-    await store.transaction(async () => {
+    await store.transaction(async (tx) => {
       for (let k = s; k < Math.min(sessions, s + 500); k++) {
         const sid = `sess-${k}`;
-        await store.createSession({
+        await tx.createSession({
           id: sid,
           task: `Fix the failing test number ${k}`,
           annotator: 'observer1',
@@ -118,10 +118,10 @@ async function fill(store: Store, sessions: number): Promise<void> {
             started_at: t,
             ended_at: ++t,
           };
-          await store.insertStep(step);
+          await tx.insertStep(step);
         };
         const branch = async (name: string, fork: string | null, parent: string | null, head: string) =>
-          await store.insertBranch({
+          await tx.insertBranch({
             id: `${sid}-${name}`,
             session_id: sid,
             name,
@@ -136,7 +136,7 @@ async function fill(store: Store, sessions: number): Promise<void> {
         for (let i = 10; i < 30; i++) await add(`${sid}-b${i}`, i > 10 ? `${sid}-b${i - 1}` : `${sid}-a9`, i);
         for (let i = 20; i < 30; i++) await add(`${sid}-c${i}`, i > 20 ? `${sid}-c${i - 1}` : `${sid}-b19`, i);
         const rollback = async (name: string, to: string, toIdx: number, fromIdx: number) =>
-          await store.insertIntervention({
+          await tx.insertIntervention({
             id: `${sid}-rb-${name}`,
             session_id: sid,
             branch_id: `${sid}-${name}`,
@@ -152,7 +152,7 @@ async function fill(store: Store, sessions: number): Promise<void> {
         await rollback('branch-B', `${sid}-a9`, 10, 20);
         await branch('branch-C', `${sid}-b19`, `${sid}-branch-B`, `${sid}-c29`);
         await rollback('branch-C', `${sid}-b19`, 20, 30);
-        await store.insertIntervention({
+        await tx.insertIntervention({
           id: `${sid}-i`,
           session_id: sid,
           branch_id: `${sid}-branch-A`,
@@ -163,7 +163,7 @@ async function fill(store: Store, sessions: number): Promise<void> {
           annotator: 'observer1',
           created_at: ++t,
         });
-        await store.upsertAnnotation({
+        await tx.upsertAnnotation({
           session_id: sid,
           annotator: 'observer1',
           branch_id: null,
@@ -171,7 +171,7 @@ async function fill(store: Store, sessions: number): Promise<void> {
           value: 'resolved',
           updated_at: t,
         });
-        await store.upsertStepLabel({
+        await tx.upsertStepLabel({
           session_id: sid,
           step_id: `${sid}-a12`,
           annotator: 'observer1',

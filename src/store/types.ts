@@ -168,8 +168,9 @@ export interface Store {
 
   /**
    * Run fn in one transaction: every write through `tx` commits together or not at all, and no
-   * other write of this store interleaves with them. Use `tx`, not the outer store, inside fn (the
-   * outer store waits for the transaction to end, so using it inside would wait forever).
+   * other write of this store interleaves with them. Inside fn use `tx`; a call on the outer store
+   * from fn's own async flow joins the transaction (it must not wait for it: that would never end),
+   * while calls from anywhere else wait until it has ended.
    */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
   close(): Promise<void>;

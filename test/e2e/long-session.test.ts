@@ -56,7 +56,7 @@ async function seed(store: Store, annotator: string, id: string, steps: number):
     usage: { input_tokens: steps * 1000, output_tokens: steps * 100 },
   });
   let parent: string | null = null;
-  await store.transaction(async () => {
+  await store.transaction(async (tx) => {
     for (let i = 0; i < steps; i++) {
       const p = payload(i);
       const step: Step = {
@@ -77,7 +77,7 @@ async function seed(store: Store, annotator: string, id: string, steps: number):
         started_at: 1_700_000_000_000 + i * 1000,
         ended_at: 1_700_000_000_500 + i * 1000,
       };
-      await store.insertStep(step);
+      await tx.insertStep(step);
       parent = step.id;
     }
   });

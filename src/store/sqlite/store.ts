@@ -11,6 +11,7 @@
  * would cost more than the rest of the write; pass `{ synchronous: 'FULL' }` to fsync the WAL on
  * every commit (survives power loss). See docs/exports.md, "Store durability".
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -391,8 +392,11 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
   };
 
   // One connection: while a transaction is open (it may await between its statements), every
-  // other call waits for it to end, so nothing outside it lands inside it.
+  // other call waits for it to end, so nothing outside it lands inside it. A call made from
+  // within the transaction's own async flow (the outer store used by mistake inside fn) joins it
+  // instead of waiting for itself forever.
   let open: Promise<void> | null = null;
+  const within = new AsyncLocalStorage<true>();
   const idle = async (): Promise<void> => {
     while (open !== null) await open;
   };
@@ -401,7 +405,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     for (const [name, op] of Object.entries(ops) as [string, (...args: unknown[]) => unknown][]) {
       store[name] = waits
         ? async (...args: unknown[]) => {
-            if (open !== null) await idle();
+            if (open !== null && !within.getStore()) await idle();
             return op(...args);
           }
         : async (...args: unknown[]) => op(...args);
@@ -421,6 +425,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     path: dbPath,
     schemaVersion: () => q.schemaVersion.get() as number,
     async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+      if (within.getStore()) return fn(inner);
       await idle();
       let end!: () => void;
       open = new Promise<void>((r) => {
@@ -428,7 +433,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
       });
       db.exec('BEGIN IMMEDIATE');
       try {
-        const value = await fn(inner);
+        const value = await within.run(true, () => fn(inner));
         db.exec('COMMIT');
         return value;
       } catch (err) {
