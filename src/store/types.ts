@@ -136,6 +136,11 @@ export interface Store {
   listInterventions(sessionId: string): Promise<Intervention[]>;
   /** Every instruction of the session not yet followed by anything is now followed by `followedBy` (a step or intervention id). */
   settleInstructions(sessionId: string, followedBy: string): Promise<void>;
+  /**
+   * Move an intervention to where it took effect (an instruction the agent received, a pause the
+   * agent held at, after later steps than when it was given); `followed_by` starts over as null.
+   */
+  placeIntervention(id: string, at: Pick<Intervention, 'after_step_id' | 'after_step'>): Promise<void>;
 
   upsertAnnotation(a: Annotation): Promise<void>;
   listAnnotations(sessionId: string): Promise<Annotation[]>;

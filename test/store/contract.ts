@@ -158,6 +158,13 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       await store.settleInstructions('sess-1', 's1');
       await store.settleInstructions('sess-1', 'i-later');
       expect(await store.listInterventions('sess-1')).toEqual([{ ...intervention, followed_by: 's1' }]);
+      // Placed where the agent received it: after s1, and waiting there for what follows.
+      await store.placeIntervention('i1', { after_step_id: 's1', after_step: 1 });
+      expect(await store.listInterventions('sess-1')).toEqual([
+        { ...intervention, after_step_id: 's1', after_step: 1, followed_by: null },
+      ]);
+      await store.settleInstructions('sess-1', 's2');
+      expect((await store.listInterventions('sess-1'))[0]!.followed_by).toBe('s2');
 
       const answer = {
         session_id: 'sess-1',

@@ -232,6 +232,8 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     settleInstructions: db.prepare(`UPDATE interventions SET followed_by = ?
       WHERE session_id = ? AND type = 'instruction' AND followed_by IS NULL`),
     listInterventions: db.prepare('SELECT * FROM interventions WHERE session_id = ? ORDER BY created_at, rowid'),
+    placeIntervention: db.prepare(`UPDATE interventions
+      SET after_step_id = @after_step_id, after_step = @after_step, followed_by = NULL WHERE id = @id`),
 
     upsertAnnotation: db.prepare(`INSERT INTO annotations (session_id, annotator, branch_id, scheme, value, updated_at)
       VALUES (@session_id, @annotator, @branch_id, @scheme, @value, @updated_at)
@@ -357,6 +359,8 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     insertIntervention: (i) => void q.insertIntervention.run({ ...i, followed_by: i.followed_by ?? null }),
     listInterventions: (sessionId) => (q.listInterventions.all(sessionId) as Row[]).map(interventionFromRow),
     settleInstructions: (sessionId, followedBy) => void q.settleInstructions.run(followedBy, sessionId),
+    placeIntervention: (id, at) =>
+      void q.placeIntervention.run({ id, after_step_id: at.after_step_id, after_step: at.after_step }),
 
     upsertAnnotation(a) {
       q.upsertAnnotation.run({ ...a, branch_id: a.branch_id ?? '', value: json(a.value ?? null) });
