@@ -154,7 +154,7 @@ describe('the lead’s overview', () => {
     // (its own title or, as HTML has it, the nearest ancestor's). What stays usable only reads.
     const all = await page.locator('button, input, select, textarea').evaluateAll((els) =>
       els.map((e) => ({
-        id: e.getAttribute('data-testid') ?? e.textContent?.trim().slice(0, 30),
+        id: e.getAttribute('data-testid') ?? (e.textContent ?? '').trim().slice(0, 30),
         enabled: e.matches(':enabled'),
         why: e.closest('[title]')?.getAttribute('title') ?? '',
       })),
