@@ -101,7 +101,6 @@ describe('session reducer', () => {
     expect(order).toEqual(['s:a', 's:b', 'i:i1']);
   });
 
-
   it('follows the live branch as steps arrive and ignores replayed events', () => {
     const s0 = start();
     const batch = [ev({ type: 'step', step: step('a', null, 0) }), ev({ type: 'step', step: step('b', 'a', 1) })];
