@@ -151,6 +151,8 @@ export interface Store {
   /** Persist an event and return it with its sequence number (per session, from 1, no gaps). */
   appendEvent(sessionId: string, body: SessionEventBody): Promise<SessionEvent>;
   eventsAfter(sessionId: string, seq: number, limit?: number): Promise<SessionEvent[]>;
+  /** Every status the session took, in order, with when (from its `session` events): the agent's running time. */
+  statusChanges(sessionId: string): Promise<{ at: number; status: SessionStatus }[]>;
   /** The highest seq of a session's events (0 when it has none). */
   lastSeq(sessionId: string): Promise<number>;
 

@@ -255,7 +255,7 @@ describe('the annotator’s day: a marker where the control took effect', () => 
     // The turn under way makes steps 3 and 4; the next request carries the instruction.
     await clock.advance(900);
     await expect.poll(() => marker.innerText()).toContain('after step 4');
-    const iv = server.store.listInterventions(id).find((i) => i.type === 'instruction')!;
+    const iv = (await server.store.listInterventions(id)).find((i) => i.type === 'instruction')!;
     expect(iv.after_step).toBe(4);
     // In the trace it sits right after step 4.
     const order = await page

@@ -174,7 +174,7 @@ describe('the lead’s overview', () => {
     await page.keyboard.press('j');
     await page.keyboard.press('1');
     await page.getByText('Not labelled: read-only: only ana can change this session').waitFor();
-    expect(server.store.listStepLabels(ids.ana!)).toEqual([]);
+    expect(await server.store.listStepLabels(ids.ana!)).toEqual([]);
     await screenshot(page, '15-lead-reads-session');
   });
 });

@@ -211,6 +211,24 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       expect(await store.stepAtCheckpoint('c1', 'f'.repeat(40))).toBeNull();
     });
 
+    it('reads the statuses a session took, in order, from its session events only', async () => {
+      const a = await store.createSession(newSession('a'));
+      await store.createSession(newSession('b'));
+      const said = (id: string, status: 'running' | 'paused' | 'finished') =>
+        store.appendEvent(id, { type: 'session', session: { ...a, id, status } });
+      const first = await said('a', 'running');
+      await store.appendEvent('a', { type: 'status', status: 'paused', activity: 'idle' });
+      await store.appendEvent('a', { type: 'partial', key: 'k', kind: 'output', text: '{"type":"session"}' });
+      await said('b', 'running');
+      const second = await said('a', 'paused');
+      const third = await said('a', 'finished');
+      expect(await store.statusChanges('a')).toEqual([
+        { at: first.at, status: 'running' },
+        { at: second.at, status: 'paused' },
+        { at: third.at, status: 'finished' },
+      ]);
+    });
+
     it('numbers events per session from 1 with no gaps, and a failed transaction leaves no trace', async () => {
       await store.createSession(newSession('a'));
       await store.createSession(newSession('b'));

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { PotatoError } from '../../errors.js';
-import type { SessionEvent, SessionEventBody } from '../../session/events.js';
+import type { SessionEvent, SessionEventBody, SessionStatus } from '../../session/events.js';
 import type { Step, StepPayload, TokenUsage, ToolCall } from '../../steps/types.js';
 import type {
   Annotation,
@@ -257,6 +257,10 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     ),
     releaseLease: db.prepare('DELETE FROM session_leases WHERE session_id = ? AND owner = ?'),
     insertEvent: db.prepare('INSERT INTO events (session_id, seq, at, body, step_id) VALUES (?, ?, ?, ?, ?)'),
+    // A plain text search first, so only the few candidate bodies are parsed as JSON.
+    statusChanges: db.prepare(`SELECT at, json_extract(body, '$.session.status') AS status FROM events
+      WHERE session_id = ? AND instr(body, '"type":"session"') > 0 AND json_extract(body, '$.type') = 'session'
+      ORDER BY seq`),
     eventsAfter: db.prepare(`SELECT e.seq, e.at, e.body, s.* FROM events AS e LEFT JOIN steps AS s ON s.id = e.step_id
       WHERE e.session_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?`),
     schemaVersion: db.prepare('SELECT COALESCE(MAX(version), 0) FROM migrations').pluck(),
@@ -376,6 +380,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     eventsAfter: (sessionId, seq, limit) =>
       (q.eventsAfter.all(sessionId, seq, limit ?? -1) as Row[]).map((r) => eventFromRow(sessionId, r)),
     lastSeq: (sessionId) => q.lastSeq.get(sessionId) as number,
+    statusChanges: (sessionId) => q.statusChanges.all(sessionId) as { at: number; status: SessionStatus }[],
 
     acquireLease: (sessionId, owner, now, expiresAt, ownerDead) =>
       db

@@ -71,6 +71,7 @@ function start() {
     interventions: [],
     annotations: [],
     labels: [],
+    status_changes: [],
     last_seq: 0,
   });
 }
