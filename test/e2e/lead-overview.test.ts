@@ -152,19 +152,30 @@ describe('the lead’s overview', () => {
     }
     // Every panel: each control that would change the session is disabled and says why on hover
     // (its own title or, as HTML has it, the nearest ancestor's). What stays usable only reads.
-    const all = await page.locator('button, input, select, textarea').evaluateAll((els) =>
-      els.map((e) => ({
-        id: e.getAttribute('data-testid') ?? (e.textContent ?? '').trim().slice(0, 30),
-        enabled: e.matches(':enabled'),
-        why: e.closest('[title]')?.getAttribute('title') ?? '',
-      })),
-    );
+    const controlsNow = () =>
+      page.locator('button, input, select, textarea').evaluateAll((els) =>
+        els.map((e) => ({
+          id: e.getAttribute('data-testid') ?? (e.textContent ?? '').trim().slice(0, 30),
+          enabled: e.matches(':enabled'),
+          why: e.closest('[title]')?.getAttribute('title') ?? '',
+        })),
+      );
     const reads =
-      /^(logout|view-trace|view-compare|tree-file|branch-node|outline-item|shortcut-help-toggle|step-link|▾ .*|▸ .*)$/;
-    for (const c of all) {
-      if (c.enabled) expect(c.id).toMatch(reads);
-      else expect(c.why).toContain('only ana can change this session');
-    }
+      /^(logout|view-trace|view-compare|tree-file|branch-node|outline-item|shortcut-help-toggle|step-link|compare-select-\d|▾ .*|▸ .*)$/;
+    const checkAll = (list: Awaited<ReturnType<typeof controlsNow>>) => {
+      for (const c of list) {
+        if (c.enabled) expect(c.id).toMatch(reads);
+        else expect(c.why).toContain('only ana can change this session');
+      }
+    };
+    // The compare view too.
+    await page.getByTestId('view-compare').click();
+    await page.getByTestId('compare-view').waitFor();
+    checkAll(await controlsNow());
+    await page.getByTestId('view-trace').click();
+    await page.getByTestId('branch-fork').first().waitFor();
+    const all = await controlsNow();
+    checkAll(all);
     // The annotation panel's branch selector and answers are among them.
     expect(await page.getByTestId('annotation-scope').isDisabled()).toBe(true);
     expect(all.filter((c) => !c.enabled).map((c) => c.id)).toEqual(
