@@ -17,15 +17,16 @@ import { SessionRecorder } from './recorder.js';
 const config = loadConfig(path.resolve(import.meta.dirname, '../../examples/demo/config.yaml'));
 let dir = '';
 let store: Store | undefined;
-afterEach(() => {
-  store?.close();
+afterEach(async () => {
+  await store?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-function recorder(): { rec: SessionRecorder; store: Store } {
+async function recorder(): Promise<{ rec: SessionRecorder; store: Store }> {
   dir = mkdtempSync(path.join(tmpdir(), 'potato-recorder-'));
-  store = openSqliteStore(path.join(dir, 'potato.db'));
-  const session = store.createSession({
+  const db = openSqliteStore(path.join(dir, 'potato.db'));
+  store = db;
+  const session = await db.createSession({
     id: 's1',
     task: 'fix it',
     annotator: 'ann',
@@ -49,44 +50,46 @@ function recorder(): { rec: SessionRecorder; store: Store } {
     git_ref: 'branch-A',
     created_at: 1,
   };
-  store.insertBranch(branch);
-  return { rec: new SessionRecorder({ config, store, hub: new EventHub(store), session, branch }), store };
+  await db.insertBranch(branch);
+  const rec = await SessionRecorder.open({ config, store: db, hub: new EventHub(db), session, branch });
+  return { rec, store: db };
 }
 
 const say = (rec: SessionRecorder, text: string) =>
   rec.step({ payload: { type: 'message', content: text }, author: 'agent', turn_id: text, usage: null, started_at: 1 });
 
 describe('SessionRecorder markers', () => {
-  it('moves a pause after a step the agent completed once it held, and names that step', () => {
-    const { rec, store } = recorder();
-    say(rec, 'one');
-    rec.intervene('pause', null, 'ann');
-    rec.setStatus('paused', 'idle');
-    const late = say(rec, 'two');
-    const pause = store.listInterventions('s1').find((i) => i.type === 'pause')!;
+  it('moves a pause after a step the agent completed once it held, and names that step', async () => {
+    const { rec, store } = await recorder();
+    await say(rec, 'one');
+    await rec.intervene('pause', null, 'ann');
+    await rec.setStatus('paused', 'idle');
+    const late = await say(rec, 'two');
+    const pause = (await store.listInterventions('s1')).find((i) => i.type === 'pause')!;
     expect([pause.after_step_id, pause.after_step]).toEqual([late.id, 2]);
     // The trace hears of the move: the last intervention event names step 2.
-    const events = store.eventsAfter('s1', 0).filter((e) => e.type === 'intervention');
-    expect(events.at(-1)!.type === 'intervention' && events.at(-1)!.intervention.after_step).toBe(2);
+    const events = (await store.eventsAfter('s1', 0)).filter((e) => e.type === 'intervention');
+    const last = events.at(-1)!;
+    expect(last.type === 'intervention' && last.intervention.after_step).toBe(2);
     // Once resumed, later steps leave it where it is.
-    rec.intervene('resume', null, 'ann');
-    rec.setStatus('running', 'starting');
-    say(rec, 'three');
-    expect(store.listInterventions('s1').find((i) => i.type === 'pause')!.after_step).toBe(2);
+    await rec.intervene('resume', null, 'ann');
+    await rec.setStatus('running', 'starting');
+    await say(rec, 'three');
+    expect((await store.listInterventions('s1')).find((i) => i.type === 'pause')!.after_step).toBe(2);
   });
 
-  it('places an instruction at the head when delivered, waiting there for the next step', () => {
-    const { rec, store } = recorder();
-    say(rec, 'one');
-    rec.instruction('  use a regex ', 'ann');
-    const two = say(rec, 'two');
-    rec.deliverInstructions();
-    const iv = store.listInterventions('s1')[0]!;
+  it('places an instruction at the head when delivered, waiting there for the next step', async () => {
+    const { rec, store } = await recorder();
+    await say(rec, 'one');
+    await rec.instruction('  use a regex ', 'ann');
+    const two = await say(rec, 'two');
+    await rec.deliverInstructions();
+    const iv = (await store.listInterventions('s1'))[0]!;
     expect([iv.content, iv.after_step_id, iv.after_step, iv.followed_by]).toEqual(['use a regex', two.id, 2, null]);
-    const three = say(rec, 'three');
-    expect(store.listInterventions('s1')[0]!.followed_by).toBe(three.id);
+    const three = await say(rec, 'three');
+    expect((await store.listInterventions('s1'))[0]!.followed_by).toBe(three.id);
     // Delivered once: a later delivery does not move it again.
-    rec.deliverInstructions();
-    expect(store.listInterventions('s1')[0]!.after_step).toBe(2);
+    await rec.deliverInstructions();
+    expect((await store.listInterventions('s1'))[0]!.after_step).toBe(2);
   });
 });
