@@ -1,7 +1,7 @@
 /**
  * @module config/load
  * `loadConfig(path)`: read the YAML file, check it against the schema, apply the cross-field
- * rules (the selected backend's section, unique annotators), resolve relative paths against the
+ * rules (the selected backend's section, unique annotators, keyboard shortcuts), resolve relative paths against the
  * config file's folder and hash annotator passwords. Every problem is reported at once.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument }
 import { ConfigError, type ConfigProblem, formatPath, issueToProblems } from './errors.js';
 import { hashPassword } from './passwords.js';
 import { BACKENDS, type BackendName, configSchema, type RawConfig } from './schema.js';
+import { shortcutProblems } from './shortcuts.js';
 import type { PotatoConfig } from './types.js';
 import { type ConfigWarning, configWarnings } from './warnings.js';
 import { workspaceProblem } from './workspace.js';
@@ -75,7 +76,10 @@ export function loadConfigWithWarnings(file: string): { config: PotatoConfig; wa
     }
   }
   problems.push(...duplicateAnnotators(data));
-  if (result.success) problems.push(...missingFiles(result.data, path.dirname(configPath), data));
+  if (result.success) {
+    problems.push(...missingFiles(result.data, path.dirname(configPath), data));
+    problems.push(...shortcutProblems(result.data, data));
+  }
 
   if (problems.length > 0) {
     const located = problems.map((p) => (p.keys ? { ...p, ...locate(doc.contents, p.keys, lineCounter) } : p));

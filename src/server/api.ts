@@ -180,15 +180,16 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     // All reads in one transaction: last_seq matches the snapshot exactly.
     const snapshot = await store.transaction(async (tx) => {
       const session = (await tx.getSession(seen.id)) ?? seen;
-      const [steps, branches, interventions, annotations, labels, last_seq] = await Promise.all([
+      const [steps, branches, interventions, annotations, labels, status_changes, last_seq] = await Promise.all([
         tx.listSteps(session.id),
         tx.listBranches(session.id),
         tx.listInterventions(session.id),
         tx.listAnnotations(session.id),
         tx.listStepLabels(session.id),
+        tx.statusChanges(session.id),
         tx.lastSeq(session.id),
       ]);
-      return { session, steps, branches, interventions, annotations, labels, last_seq };
+      return { session, steps, branches, interventions, annotations, labels, status_changes, last_seq };
     });
     return c.json({ ...snapshot, steps: snapshot.steps.map((s) => wirePreview(s, wire)) });
   });

@@ -199,7 +199,7 @@ export class SessionController implements SessionControls {
   }
 
   async instruct(text: string, annotator: string): Promise<void> {
-    // Delivered in the next model request: the context is rebuilt from the interventions.
+    // Delivered in the next model request (modelTurn), where it is placed: the context is rebuilt from the interventions.
     await this.rec.instruction(text, annotator);
   }
 
@@ -314,7 +314,10 @@ export class SessionController implements SessionControls {
     }
     if (turn.outcome) return turn.outcome;
     this.malformedTurns = 0;
-    if (turn.calls.length === 0) return { status: 'finished', reason: 'the agent finished its work' };
+    // An instruction given while the agent was finishing is still for it: one more turn with it.
+    if (turn.calls.length === 0 && !this.rec.instructionWaiting) {
+      return { status: 'finished', reason: 'the agent finished its work' };
+    }
     for (const call of turn.calls) {
       await this.gate();
       if (this.stopRequest || this.rollbackRequest) break;
@@ -368,6 +371,8 @@ export class SessionController implements SessionControls {
     const turnId = `turn_${randomUUID()}`;
     const abort = new AbortController();
     this.inflight = abort;
+    // The instructions given so far are in this request: the trace and exports place them here.
+    await this.rec.deliverInstructions();
     const context = buildContext(
       this.deps.session.task,
       this.rec.path(),
@@ -581,6 +586,8 @@ export class SessionController implements SessionControls {
   private async applyRollback(): Promise<void> {
     const pending = this.rollbackRequest!;
     try {
+      // Instructions the agent never received were for the path being left: they stay at its head.
+      await this.rec.deliverInstructions();
       await this.rec.moveHead(pending.checked, this.deps.checkpoints!);
       await this.deps.sandbox.afterRestore?.();
       const edited = pending.checked.req.editedToolCall;

@@ -76,6 +76,13 @@ export class SessionRecorder {
   private pathNow: Step[];
   /** The last write of `serial`. */
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Instructions given that the agent has not received yet: given mid-turn, they reach it only in
+   * the next model request, so they are placed at the head of that moment (`deliverInstructions`).
+   */
+  private undelivered: Intervention[] = [];
+  /** The pause in effect: a step the agent still completes after it held moves the marker there. */
+  private pauseMarker: Intervention | null = null;
 
   private constructor(
     private readonly deps: RecorderDeps,
@@ -192,6 +199,8 @@ export class SessionRecorder {
     this.head = step;
     this.pathNow = [...this.pathNow, step];
     this.branch = { ...this.branch, head_step_id: step.id };
+    // The agent finished this step after the pause held (an SDK tool already under way): it stopped here.
+    if (this.state === 'paused' && this.pauseMarker) this.pauseMarker = await this.writePlace(this.pauseMarker);
     if (s.partial_key) void this.deps.hub.flush(this.id, s.partial_key);
     await this.deps.hub.emit(
       this.id,
@@ -234,7 +243,37 @@ export class SessionRecorder {
     };
     await this.deps.store.insertIntervention(iv);
     await this.deps.hub.emit(this.id, { type: 'intervention', intervention: iv });
+    if (type === 'pause') this.pauseMarker = iv;
     return iv;
+  }
+
+  /**
+   * The instructions given so far reach the agent now (the model request being built, or the
+   * turn the SDK started): each is placed after the current head, where exports and the trace
+   * show it, and waits there for the step that follows. Before a rollback, the ones the agent
+   * never received stay at the head of the path being left (they were for that path).
+   */
+  deliverInstructions(which: (iv: Intervention) => boolean = () => true): Promise<void> {
+    return this.serial(async () => {
+      const now = this.undelivered.filter(which);
+      this.undelivered = this.undelivered.filter((iv) => !which(iv));
+      for (const iv of now) await this.writePlace(iv);
+    });
+  }
+
+  /** Whether an instruction is waiting for the agent's next model request. */
+  get instructionWaiting(): boolean {
+    return this.undelivered.length > 0;
+  }
+
+  /** `iv` moved to after the current head (stored and published), unless it is there already. */
+  private async writePlace(iv: Intervention): Promise<Intervention> {
+    const at = { after_step_id: this.head?.id ?? null, after_step: this.head?.step_idx ?? null };
+    if (iv.after_step_id === at.after_step_id) return iv;
+    const placed = { ...iv, ...at, followed_by: null };
+    await this.deps.store.placeIntervention(iv.id, at);
+    await this.deps.hub.emit(this.id, { type: 'intervention', intervention: placed });
+    return placed;
   }
 
   async addUsage(u: TokenUsage): Promise<void> {
@@ -256,6 +295,7 @@ export class SessionRecorder {
 
   async setStatus(status: SessionStatus, activity: AgentActivity, reason?: string): Promise<void> {
     this.state = status;
+    if (status !== 'paused') this.pauseMarker = null;
     const patch: Partial<SessionRecord> = { status };
     if (reason !== undefined) patch.end_reason = reason;
     const session = await this.deps.store.updateSession(this.id, patch);
@@ -264,14 +304,20 @@ export class SessionRecorder {
     await this.emitStatus(activity, reason);
   }
 
-  /** Check and record an annotator's instruction (after the current step); the text to deliver. */
-  async instruction(text: string, annotator: string): Promise<string> {
+  /**
+   * Check and record an annotator's instruction, after the current step until the agent receives
+   * it (`deliverInstructions`).
+   */
+  async instruction(text: string, annotator: string): Promise<Intervention> {
     this.requireEnabled('instruction_enabled', 'send instruction');
     this.requireLive('send an instruction');
     const trimmed = text.trim();
     if (!trimmed) throw new ControlError('an instruction needs some text', 'bad_request');
-    await this.intervene('instruction', trimmed, annotator);
-    return trimmed;
+    return this.serial(async () => {
+      const iv = await this.writeIntervention('instruction', trimmed, annotator);
+      this.undelivered.push(iv);
+      return iv;
+    });
   }
 
   /** The backend's preflight failed: say why in the trajectory and end the session. */

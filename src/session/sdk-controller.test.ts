@@ -337,6 +337,8 @@ describe('a claude_agent_sdk session through the session manager', () => {
     expect(next).toContain('Use a migration instead');
     expect(next).toContain('toolu_read');
     expect((await r.store.listInterventions(s.id)).map((i) => i.type)).toEqual(['pause', 'instruction', 'resume']);
+    // Given while the agent held before the Read, it reached the model with the Read's result: after step 1.
+    expect((await r.store.listInterventions(s.id))[1]!.after_step).toBe(1);
     expect(summary(await r.store.listSteps(s.id))).toEqual([
       '1:file_read',
       '2:file_edit',

@@ -36,7 +36,7 @@ import { CONTAINER_WORKSPACE } from '../sandbox/docker/container.js';
 import { LocalSandbox } from '../sandbox/local/local-sandbox.js';
 import type { Sandbox } from '../sandbox/types.js';
 import type { Step, StepPayload, ToolCall } from '../steps/types.js';
-import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
+import type { BranchRecord, Intervention, SessionRecord, Store } from '../store/types.js';
 import type { AgentActivity, SessionStatus } from './events.js';
 import type { EventHub } from './hub.js';
 import { PauseGate } from './pause-gate.js';
@@ -139,7 +139,11 @@ export class SdkSessionController implements SessionControls {
   } | null = null;
   private readonly waiting = new Map<string, Waiting>();
   /** Instructions given while no SDK run is alive: they open the next one. */
-  private queued: string[] = [];
+  private queued: Intervention[] = [];
+  /** Instructions sent while a model request was out with none of its answer back: that turn is not the one that got them. */
+  private sentMidRequest = new Set<Intervention>();
+  /** A model request is out and none of its answer has come (a run's start, or after a tool result). */
+  private awaitingTurn = false;
   /** The last thing the agent said in each model turn: the checkpoint's "Agent reasoning". */
   private readonly reasoning = new Map<string, string>();
   /** Git work (pre-command snapshot, commits) one at a time, in the order the SDK reported it. */
@@ -246,9 +250,13 @@ export class SdkSessionController implements SessionControls {
   }
 
   async instruct(text: string, annotator: string): Promise<void> {
-    const trimmed = await this.rec.instruction(text, annotator);
-    if (this.run && !this.rollbackRequest) this.run.instruct(trimmed);
-    else this.queued.push(trimmed);
+    const iv = await this.rec.instruction(text, annotator);
+    // Placed when the agent receives it: a new SDK model turn (onTurn), or the prompt of the next run.
+    if (this.run && !this.rollbackRequest) {
+      this.run.instruct(iv.content ?? '');
+      // A request already sent, whose answer has not begun, cannot hold it: the turn after it does.
+      if (this.awaitingTurn && this.rec.activityNow === 'thinking') this.sentMidRequest.add(iv);
+    } else this.queued.push(iv);
   }
 
   async stop(annotator: string): Promise<void> {
@@ -392,6 +400,10 @@ export class SdkSessionController implements SessionControls {
   }
 
   private async runOnce(launch: Launch) {
+    // What is waiting goes in with this run's first request (the queued ones in its prompt).
+    this.sentMidRequest.clear();
+    await this.rec.deliverInstructions();
+    this.awaitingTurn = true;
     const sb = this.cfg.sandbox;
     const sandbox = this.deps.sandbox;
     if (this.localUser) {
@@ -413,6 +425,7 @@ export class SdkSessionController implements SessionControls {
         onStep: (s) => this.onStep(s),
         beforeTool: (call) => this.beforeTool(call),
         askPermission: (call) => this.askPermission(call),
+        onTurn: () => this.onTurn(),
       },
     });
     this.run = run;
@@ -452,7 +465,7 @@ export class SdkSessionController implements SessionControls {
   }
 
   private withQueued(prompt: string): string {
-    const all = [prompt, ...this.queued];
+    const all = [prompt, ...this.queued.map((iv) => iv.content ?? '')];
     this.queued = [];
     return all.join('\n\n');
   }
@@ -462,6 +475,8 @@ export class SdkSessionController implements SessionControls {
     try {
       // Each git step's failure went to the caller that queued it; here only its end matters.
       await this.gitChain.catch(() => {});
+      // Instructions sent to the run being stopped were for the path being left; queued ones open the next run.
+      await this.rec.deliverInstructions((iv) => !this.queued.includes(iv));
       await this.rec.moveHead(rb.checked, this.deps.checkpoints!);
       this.rollbackRequest = null;
       rb.done.resolve();
@@ -499,6 +514,14 @@ export class SdkSessionController implements SessionControls {
     });
   }
 
+  /** A new model turn: its request held the instructions sent before it went out, placed at the head now. */
+  private async onTurn(): Promise<void> {
+    this.awaitingTurn = false;
+    const inFlight = new Set(this.sentMidRequest);
+    this.sentMidRequest.clear();
+    await this.rec.deliverInstructions((iv) => !inFlight.has(iv));
+  }
+
   private async onStep(s: SdkStep): Promise<void> {
     const started = Date.now();
     const p = s.payload;
@@ -522,6 +545,8 @@ export class SdkSessionController implements SessionControls {
       started_at: started,
       checkpoint,
     });
+    // After a tool's result the next model request goes out.
+    if (s.tool_call) this.awaitingTurn = true;
     await this.rec.emitStatus('thinking');
   }
 

@@ -136,6 +136,11 @@ export interface Store {
   listInterventions(sessionId: string): Promise<Intervention[]>;
   /** Every instruction of the session not yet followed by anything is now followed by `followedBy` (a step or intervention id). */
   settleInstructions(sessionId: string, followedBy: string): Promise<void>;
+  /**
+   * Move an intervention to where it took effect (an instruction the agent received, a pause the
+   * agent held at, after later steps than when it was given); `followed_by` starts over as null.
+   */
+  placeIntervention(id: string, at: Pick<Intervention, 'after_step_id' | 'after_step'>): Promise<void>;
 
   upsertAnnotation(a: Annotation): Promise<void>;
   listAnnotations(sessionId: string): Promise<Annotation[]>;
@@ -146,6 +151,8 @@ export interface Store {
   /** Persist an event and return it with its sequence number (per session, from 1, no gaps). */
   appendEvent(sessionId: string, body: SessionEventBody): Promise<SessionEvent>;
   eventsAfter(sessionId: string, seq: number, limit?: number): Promise<SessionEvent[]>;
+  /** Every status the session took, in order, with when (from its `session` events): the agent's running time. */
+  statusChanges(sessionId: string): Promise<{ at: number; status: SessionStatus }[]>;
   /** The highest seq of a session's events (0 when it has none). */
   lastSeq(sessionId: string): Promise<number>;
 

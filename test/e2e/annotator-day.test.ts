@@ -2,10 +2,12 @@
  * @module test/e2e/annotator-day.test
  * Issue 15 in a real Chromium against the real server and engine: every marker in words,
  * forking from a step of a branch that is no longer live, the preference marks in the compare
- * view, the branch limit said on hover, and the notice when max_checkpoints is reached.
+ * view, the branch limit said on hover, the notice when max_checkpoints is reached, and an
+ * instruction's marker placed where the agent received it.
  */
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HeldClock } from '../clock.js';
 import { buildUi, launchBrowser, login, type RunningServer, screenshot, startDemoServer } from './harness.js';
 
 const TASK = 'Fix the failing test in tests/test_parser.py caused by the new config format';
@@ -100,7 +102,13 @@ describe('the annotator’s day: words and forks', () => {
     const branch = page.getByTestId('control-branch');
     expect(await branch.isDisabled()).toBe(true);
     expect(await branch.getAttribute('title')).toContain('branching.max_branches_per_session: 3');
-    expect(await page.getByTestId('fork-here').count()).toBe(0);
+    // The fork entries of the trace and the tree say the same, disabled.
+    const forks = await page.locator('[data-testid="fork-here"], [data-testid="branch-fork"]').all();
+    expect(forks.length).toBeGreaterThan(0);
+    for (const fork of forks) {
+      expect(await fork.isDisabled()).toBe(true);
+      expect(await fork.getAttribute('title')).toContain('branching.max_branches_per_session: 3');
+    }
     await screenshot(page, '15-branch-limit');
 
     // The compare view marks the live branch chosen over the branch it was forked from.
@@ -204,5 +212,62 @@ describe('the annotator’s day: a command cut short', () => {
     await block.getByTestId('terminal-exit').getByText('stopped by the annotator').waitFor();
     expect(await block.getByTestId('terminal-output').textContent()).toContain('started');
     await screenshot(page, '15-command-stopped');
+  });
+});
+
+describe('the annotator’s day: a marker where the control took effect', () => {
+  let ui: string;
+  let server: RunningServer;
+  let browser: BrowserContext;
+  // Each scripted turn waits on this clock: the test lets one turn through at a time.
+  const clock = HeldClock.held();
+
+  beforeAll(async () => {
+    ui = buildUi();
+    server = await startDemoServer(ui, {
+      clock,
+      overrides: { live_coding_agent: { scripted: { script: './agent-script.yaml', turn_delay_ms: 900 } } },
+    });
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    clock.release();
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('moves an instruction sent mid-turn to after the step the agent received it after', async () => {
+    const page = await browser.newPage();
+    const id = await startSession(page, server.url);
+    await expect.poll(() => clock.waiting).toBe(1);
+    await clock.advance(900);
+    // Steps 1 and 2 are shown and the second model request is under way, already sent.
+    await page.getByTestId('step-2').waitFor();
+    await expect.poll(() => clock.waiting).toBe(1);
+    await page.keyboard.press('i');
+    await page.getByTestId('instruction-input').fill('Read the parser before anything else');
+    await page.keyboard.press('Enter');
+    const marker = page.getByTestId('intervention-instruction');
+    // Shown where it was given, until the agent gets it.
+    await expect.poll(() => marker.innerText()).toContain('after step 2');
+
+    // The turn under way makes steps 3 and 4; the next request carries the instruction.
+    await clock.advance(900);
+    await expect.poll(() => marker.innerText()).toContain('after step 4');
+    const iv = (await server.store.listInterventions(id)).find((i) => i.type === 'instruction')!;
+    expect(iv.after_step).toBe(4);
+    // In the trace it sits right after step 4.
+    const order = await page
+      .locator('[data-testid="trace"] article[data-step-id], [data-testid="trace"] [data-testid^="intervention-"]')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-testid')));
+    expect(order.slice(order.indexOf('step-4'), order.indexOf('step-4') + 2)).toEqual([
+      'step-4',
+      'intervention-instruction',
+    ]);
+    await screenshot(page, '15-instruction-where-received');
+    clock.release();
+    await waitStatus(page, 'finished');
+    expect(await marker.innerText()).toContain('after step 4');
   });
 });

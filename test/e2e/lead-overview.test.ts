@@ -142,6 +142,50 @@ describe('the lead’s overview', () => {
     for (const title of await controls.evaluateAll((els) => els.map((e) => e.getAttribute('title')))) {
       expect(title).toContain('read-only: only ana can change this session');
     }
+    // Fork entries of the branch tree and the trace are there, disabled, saying why.
+    const forks = page.locator('[data-testid="branch-fork"], [data-testid="fork-here"]');
+    await page.getByTestId('branch-fork').first().waitFor();
+    expect(await page.getByTestId('fork-here').count()).toBeGreaterThan(0);
+    for (const fork of await forks.all()) {
+      expect(await fork.isDisabled()).toBe(true);
+      expect(await fork.getAttribute('title')).toBe('Fork is unavailable: read-only: only ana can change this session');
+    }
+    // Every panel: each control that would change the session is disabled and says why on hover
+    // (its own title or, as HTML has it, the nearest ancestor's). What stays usable only reads.
+    const controlsNow = () =>
+      page.locator('button, input, select, textarea').evaluateAll((els) =>
+        els.map((e) => ({
+          id: e.getAttribute('data-testid') ?? (e.textContent ?? '').trim().slice(0, 30),
+          enabled: e.matches(':enabled'),
+          why: e.closest('[title]')?.getAttribute('title') ?? '',
+        })),
+      );
+    const reads =
+      /^(logout|view-trace|view-compare|tree-file|branch-node|outline-item|shortcut-help-toggle|step-link|compare-select-\d|▾ .*|▸ .*)$/;
+    const checkAll = (list: Awaited<ReturnType<typeof controlsNow>>) => {
+      for (const c of list) {
+        if (c.enabled) expect(c.id).toMatch(reads);
+        else expect(c.why).toContain('only ana can change this session');
+      }
+    };
+    // The compare view too.
+    await page.getByTestId('view-compare').click();
+    await page.getByTestId('compare-view').waitFor();
+    checkAll(await controlsNow());
+    await page.getByTestId('view-trace').click();
+    await page.getByTestId('branch-fork').first().waitFor();
+    const all = await controlsNow();
+    checkAll(all);
+    // The annotation panel's branch selector and answers are among them.
+    expect(await page.getByTestId('annotation-scope').isDisabled()).toBe(true);
+    expect(all.filter((c) => !c.enabled).map((c) => c.id)).toEqual(
+      expect.arrayContaining(['annotation-scope', 'scheme-outcome-resolved', 'branch-fork', 'fork-here']),
+    );
+    // A label key says why nothing happened.
+    await page.keyboard.press('j');
+    await page.keyboard.press('1');
+    await page.getByText('Not labelled: read-only: only ana can change this session').waitFor();
+    expect(await server.store.listStepLabels(ids.ana!)).toEqual([]);
     await screenshot(page, '15-lead-reads-session');
   });
 });

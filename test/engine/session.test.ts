@@ -135,6 +135,67 @@ describe('a scripted session on a real git workspace', () => {
     expect(iv.after_step).toBe((await e.store.getStep(iv.after_step_id!))!.step_idx);
   });
 
+  it('places an instruction sent mid-turn after the step the agent received it after, in the trace, the store and the context', async () => {
+    // Held from the start: each model turn waits until the test moves the clock on.
+    const clock = HeldClock.held();
+    engine = startEngine({ clock, config: { live_coding_agent: { scripted: { turn_delay_ms: 1 } } } });
+    const e = engine;
+    const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
+    // The first model turn has asked and waits on the clock.
+    await expect.poll(() => clock.waiting).toBe(1);
+    await clock.advance(1);
+    const step2 = await waitForEvent(e, s.id, stepEvent(2));
+    // The second model request is under way (its context is built): the instruction cannot be in it.
+    await waitForEvent(e, s.id, (ev) => ev.seq > step2.seq && ev.type === 'status' && ev.activity === 'thinking');
+    await expect.poll(() => clock.waiting).toBe(1);
+    expect(e.requests).toHaveLength(2);
+    await s.instruct('Do not touch the tests; fix the parser.', 'ann');
+    clock.release();
+    await waitForEvent(e, s.id, ended);
+
+    // Turn 2 made steps 3 and 4; the third request was the first to hold the instruction, right after step 4.
+    const third = e.requests[2]!;
+    expect(e.requests[1]!.context.some((c) => c.kind === 'instruction')).toBe(false);
+    expect(third.context.slice(-2).map((c) => (c.kind === 'step' ? `step ${c.step.step_idx}` : c.kind))).toEqual([
+      'step 4',
+      'instruction',
+    ]);
+    const iv = (await e.store.listInterventions(s.id)).find((i) => i.type === 'instruction')!;
+    expect(iv.after_step).toBe(4);
+    expect((await e.store.getStep(iv.after_step_id!))!.step_idx).toBe(4);
+    // Every later request keeps it there: history is not rewritten.
+    for (const req of e.requests.slice(3)) {
+      const before = req.context[req.context.findIndex((c) => c.kind === 'instruction') - 1];
+      expect(before?.kind === 'step' && before.step.step_idx).toBe(4);
+    }
+    // The trace is told: the last intervention event names step 4 (it first showed after step 2, when sent).
+    const events = (await e.store.eventsAfter(s.id, 0)).filter((ev) => ev.type === 'intervention');
+    const last = events.at(-1)!;
+    expect(last.type === 'intervention' && [last.intervention.id, last.intervention.after_step]).toEqual([iv.id, 4]);
+    expect(events[0]!.type === 'intervention' && events[0]!.intervention.after_step).toBe(2);
+  });
+
+  it('finishes no session while an instruction sent during its last turn is still to be delivered', async () => {
+    const clock = HeldClock.held();
+    engine = startEngine({
+      clock,
+      config: { live_coding_agent: { scripted: { turn_delay_ms: 1 } } },
+      script: {
+        turns: [{ text: 'all done' }],
+        on_instruction: [{ when: 'README', turns: [{ text: 'README checked too' }] }],
+      },
+    });
+    const e = engine;
+    const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
+    await waitForEvent(e, s.id, (ev) => ev.type === 'status' && ev.activity === 'thinking');
+    await s.instruct('Check the README as well.', 'ann');
+    clock.release();
+    await waitForEvent(e, s.id, ended);
+    const steps = (await e.store.listSteps(s.id)).map((st) => st.payload.type === 'message' && st.payload.content);
+    expect(steps).toEqual(['all done', 'README checked too']);
+    expect((await e.store.listInterventions(s.id)).find((i) => i.type === 'instruction')!.after_step).toBe(1);
+  });
+
   it('rolls back byte for byte, truncates the context, and keeps the old path as a branch', async () => {
     engine = startEngine({
       script: {

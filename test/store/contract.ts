@@ -158,6 +158,13 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       await store.settleInstructions('sess-1', 's1');
       await store.settleInstructions('sess-1', 'i-later');
       expect(await store.listInterventions('sess-1')).toEqual([{ ...intervention, followed_by: 's1' }]);
+      // Placed where the agent received it: after s1, and waiting there for what follows.
+      await store.placeIntervention('i1', { after_step_id: 's1', after_step: 1 });
+      expect(await store.listInterventions('sess-1')).toEqual([
+        { ...intervention, after_step_id: 's1', after_step: 1, followed_by: null },
+      ]);
+      await store.settleInstructions('sess-1', 's2');
+      expect((await store.listInterventions('sess-1'))[0]!.followed_by).toBe('s2');
 
       const answer = {
         session_id: 'sess-1',
@@ -202,6 +209,24 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       expect((await store.stepAtCheckpoint('c1', a.checkpoint!))?.id).toBe('a0');
       expect(await store.stepAtCheckpoint('c2', a.checkpoint!)).toBeNull();
       expect(await store.stepAtCheckpoint('c1', 'f'.repeat(40))).toBeNull();
+    });
+
+    it('reads the statuses a session took, in order, from its session events only', async () => {
+      const a = await store.createSession(newSession('a'));
+      await store.createSession(newSession('b'));
+      const said = (id: string, status: 'running' | 'paused' | 'finished') =>
+        store.appendEvent(id, { type: 'session', session: { ...a, id, status } });
+      const first = await said('a', 'running');
+      await store.appendEvent('a', { type: 'status', status: 'paused', activity: 'idle' });
+      await store.appendEvent('a', { type: 'partial', key: 'k', kind: 'output', text: '{"type":"session"}' });
+      await said('b', 'running');
+      const second = await said('a', 'paused');
+      const third = await said('a', 'finished');
+      expect(await store.statusChanges('a')).toEqual([
+        { at: first.at, status: 'running' },
+        { at: second.at, status: 'paused' },
+        { at: third.at, status: 'finished' },
+      ]);
     });
 
     it('numbers events per session from 1 with no gaps, and a failed transaction leaves no trace', async () => {

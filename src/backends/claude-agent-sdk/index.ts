@@ -68,6 +68,8 @@ export interface ClaudeAgentHooks {
   askPermission?(call: ToolCall): Promise<PermissionAnswer>;
   /** Streamed thinking and text while a turn is produced (for the live view). */
   onStatus?(message: string): void;
+  /** A new model turn's answer arrived (before its steps): its request held every user message sent before it went out. */
+  onTurn?(turnId: string): void | Promise<void>;
 }
 
 /**
@@ -374,6 +376,8 @@ export function createClaudeAgentSdkBackend(
       const done = (async (): Promise<ClaudeAgentRunResult> => {
         let usage: TokenUsage = { input_tokens: 0, output_tokens: 0 };
         let outcome = 'interrupted';
+        /** The model turn of the last assistant message: one per content block, the same id. */
+        let lastTurn: string | null = null;
         const closeForwarder = () => forwarder?.then((f) => f.close()).catch(() => undefined);
         // A missing package rejects here with its own message, not as an SDK failure.
         const messages = await q.catch(async (error: unknown) => {
@@ -385,6 +389,8 @@ export function createClaudeAgentSdkBackend(
             if ('session_id' in message && message.session_id) sessionId = message.session_id;
             if (message.type === 'assistant') {
               const turn = message.message.id;
+              if (turn !== lastTurn) await req.hooks.onTurn?.(turn);
+              lastTurn = turn;
               const u = message.message.usage;
               for (const block of message.message.content) {
                 if (block.type === 'thinking') {

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { PotatoError } from '../../errors.js';
-import type { SessionEvent, SessionEventBody } from '../../session/events.js';
+import type { SessionEvent, SessionEventBody, SessionStatus } from '../../session/events.js';
 import type { Step, StepPayload, TokenUsage, ToolCall } from '../../steps/types.js';
 import type {
   Annotation,
@@ -233,6 +233,8 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     settleInstructions: db.prepare(`UPDATE interventions SET followed_by = ?
       WHERE session_id = ? AND type = 'instruction' AND followed_by IS NULL`),
     listInterventions: db.prepare('SELECT * FROM interventions WHERE session_id = ? ORDER BY created_at, rowid'),
+    placeIntervention: db.prepare(`UPDATE interventions
+      SET after_step_id = @after_step_id, after_step = @after_step, followed_by = NULL WHERE id = @id`),
 
     upsertAnnotation: db.prepare(`INSERT INTO annotations (session_id, annotator, branch_id, scheme, value, updated_at)
       VALUES (@session_id, @annotator, @branch_id, @scheme, @value, @updated_at)
@@ -256,6 +258,10 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     ),
     releaseLease: db.prepare('DELETE FROM session_leases WHERE session_id = ? AND owner = ?'),
     insertEvent: db.prepare('INSERT INTO events (session_id, seq, at, body, step_id) VALUES (?, ?, ?, ?, ?)'),
+    // A plain text search first, so only the few candidate bodies are parsed as JSON.
+    statusChanges: db.prepare(`SELECT at, json_extract(body, '$.session.status') AS status FROM events
+      WHERE session_id = ? AND instr(body, '"type":"session"') > 0 AND json_extract(body, '$.type') = 'session'
+      ORDER BY seq`),
     eventsAfter: db.prepare(`SELECT e.seq, e.at, e.body, s.* FROM events AS e LEFT JOIN steps AS s ON s.id = e.step_id
       WHERE e.session_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?`),
     schemaVersion: db.prepare('SELECT COALESCE(MAX(version), 0) FROM migrations').pluck(),
@@ -358,6 +364,8 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     insertIntervention: (i) => void q.insertIntervention.run({ ...i, followed_by: i.followed_by ?? null }),
     listInterventions: (sessionId) => (q.listInterventions.all(sessionId) as Row[]).map(interventionFromRow),
     settleInstructions: (sessionId, followedBy) => void q.settleInstructions.run(followedBy, sessionId),
+    placeIntervention: (id, at) =>
+      void q.placeIntervention.run({ id, after_step_id: at.after_step_id, after_step: at.after_step }),
 
     upsertAnnotation(a) {
       q.upsertAnnotation.run({ ...a, branch_id: a.branch_id ?? '', value: json(a.value ?? null) });
@@ -373,6 +381,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     eventsAfter: (sessionId, seq, limit) =>
       (q.eventsAfter.all(sessionId, seq, limit ?? -1) as Row[]).map((r) => eventFromRow(sessionId, r)),
     lastSeq: (sessionId) => q.lastSeq.get(sessionId) as number,
+    statusChanges: (sessionId) => q.statusChanges.all(sessionId) as { at: number; status: SessionStatus }[],
 
     acquireLease: (sessionId, owner, now, expiresAt, ownerDead) =>
       db

@@ -3,6 +3,7 @@
  * The session controls (SPEC §4): Pause, Send Instruction, Resume, Stop, Rollback, Branch,
  * and Continue for a stopped or interrupted session.
  */
+import { parseShortcut, pressMatches } from '../../config/shortcut-keys.ts';
 import { api } from '../api/client.ts';
 import type { ControlAction, ControlContext } from './types.ts';
 
@@ -100,16 +101,9 @@ export const CONTROL_ACTIONS: ControlAction[] = ACTIONS.map((a) => ({
 
 /** Does a key event match a shortcut as the config names it ("Space", "i", "Shift+P")? */
 export function matchesShortcut(e: KeyboardEvent, shortcut: string): boolean {
-  const parts = shortcut.split('+').map((p) => p.trim());
-  const key = parts.pop() ?? '';
-  const mods = new Set(parts.map((p) => p.toLowerCase()));
-  if (e.ctrlKey !== (mods.has('ctrl') || mods.has('control'))) return false;
-  if (e.altKey !== mods.has('alt')) return false;
-  if (e.metaKey !== (mods.has('meta') || mods.has('cmd'))) return false;
-  if (mods.has('shift') && !e.shiftKey) return false;
-  if (key.toLowerCase() === 'space') return e.code === 'Space' || e.key === ' ';
-  if (key.length === 1) return e.key.toLowerCase() === key.toLowerCase();
-  return e.key.toLowerCase() === key.toLowerCase() || e.code.toLowerCase() === key.toLowerCase();
+  // The config check read it with the same rules (config/shortcuts.ts): it always parses here.
+  const parsed = parseShortcut(shortcut);
+  return !('error' in parsed) && pressMatches(e, parsed);
 }
 
 /** Typing in a field never triggers a shortcut. */

@@ -58,6 +58,8 @@ export interface SessionSnapshot {
   interventions: Intervention[];
   annotations: Annotation[];
   labels: StepLabel[];
+  /** Every status the session took, with when: what its elapsed time counts (ProgressHeader). */
+  status_changes: { at: number; status: SessionStatus }[];
   last_seq: number;
 }
 

@@ -15,9 +15,12 @@ export function BranchTree({
   viewedBranchId,
   onSelect,
   onFork,
+  forkBlocked = null,
 }: {
-  /** Offered when a new branch can be made: open the branch dialog on that branch's checkpoints. */
+  /** Offered when branching is on: open the branch dialog on that branch's checkpoints. */
   onFork?: (id: string) => void;
+  /** Why a fork cannot be made now (read-only, branch limit…): the entries show disabled, saying it. */
+  forkBlocked?: string | null;
   branches: Map<string, BranchRecord>;
   heads: Map<string, string | null>;
   steps: Map<string, Step>;
@@ -71,7 +74,12 @@ export function BranchTree({
             className="btn btn-ghost btn-small branch-fork-btn"
             data-testid="branch-fork"
             data-branch={b.name}
-            title={`Start a new branch from one of ${b.name}'s checkpoints`}
+            disabled={forkBlocked !== null}
+            title={
+              forkBlocked === null
+                ? `Start a new branch from one of ${b.name}'s checkpoints`
+                : `Fork is unavailable: ${forkBlocked}`
+            }
             style={{ marginLeft: 8 + depth * 14 }}
             onClick={() => onFork(b.id)}
           >

@@ -4,21 +4,49 @@
  */
 import { useEffect, useState } from 'react';
 import { inputTotal } from '../../steps/types.ts';
+import type { SessionStatus } from '../api/types.ts';
 import { formatDuration, formatTokens, statusText, usageTitle } from '../lib/format.ts';
 import { isEnded, type SessionState } from '../state/session.ts';
 import type { Connection } from '../state/useLiveSession.ts';
 import { StatusBadge } from './StatusBadge.tsx';
 
 /**
- * The agent's running time: from the start to now (a live session) or to its last step (an
- * ended one, so time spent reading it afterwards does not count), less the paused spans
- * (from each pause to the resume after it).
+ * The agent's running time, and apart from it the time it was paused and the time it was idle
+ * (not started yet, or ended until a rollback or Continue started it again), from the statuses
+ * the session took. `now` is null for an ended session: its time stops where it ended.
  */
-export function agentTime(state: SessionState, now: number | null): { running: number; paused: number } {
+export function agentTime(state: SessionState, now: number | null): { running: number; paused: number; idle: number } {
+  const changes = state.statusChanges;
+  if (changes.length === 0) return { ...fromInterventions(state, now), idle: 0 };
+  // An ended session stops at its last status, or its last step if that came later (no end event after a crash).
+  const end = now ?? Math.max(changes.at(-1)!.at, lastStepEnd(state));
+  const spent = { running: 0, paused: 0, idle: 0 };
+  let status: SessionStatus = 'created';
+  let since = state.session.created_at;
+  const until = (at: number) => {
+    const to = Math.min(at, end);
+    if (to <= since) return;
+    spent[status === 'running' ? 'running' : status === 'paused' ? 'paused' : 'idle'] += to - since;
+    since = to;
+  };
+  for (const c of changes) {
+    until(c.at);
+    status = c.status;
+  }
+  until(end);
+  return spent;
+}
+
+function lastStepEnd(state: SessionState): number {
+  let end = state.session.created_at;
+  for (const s of state.steps.values()) end = Math.max(end, s.ended_at);
+  return end;
+}
+
+/** A session with no status events (written straight to the store): start to now or its last step, less pause → resume. */
+function fromInterventions(state: SessionState, now: number | null): { running: number; paused: number } {
   const start = state.session.created_at;
-  let end = start;
-  if (now !== null) end = Math.max(now, start);
-  else for (const s of state.steps.values()) end = Math.max(end, s.ended_at);
+  const end = now !== null ? Math.max(now, start) : lastStepEnd(state);
   let paused = 0;
   let since: number | null = null;
   for (const i of [...state.interventions].sort((a, b) => a.created_at - b.created_at)) {
@@ -73,6 +101,16 @@ export function ProgressHeader({
             <span className="muted small" data-testid="elapsed-paused">
               {' '}
               · paused {formatDuration(time.paused)}
+            </span>
+          )}
+          {time.idle >= 1000 && (
+            <span
+              className="muted small"
+              data-testid="elapsed-idle"
+              title="Not running: before it started, or ended until a rollback or Continue"
+            >
+              {' '}
+              · idle {formatDuration(time.idle)}
             </span>
           )}
         </span>

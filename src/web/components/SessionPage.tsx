@@ -5,6 +5,7 @@
  * replays its whole tree, read-only except for annotation.
  */
 import { useCallback, useMemo, useState } from 'react';
+import { CONTROL_ACTIONS } from '../actions/controls.ts';
 import type { ControlContext, LabelContext } from '../actions/types.ts';
 import { api } from '../api/client.ts';
 import type { Step, StepLabel, StepLabelValue, UiConfig } from '../api/types.ts';
@@ -153,7 +154,7 @@ function SessionView({
     selected: selectedStep,
     labelOf: (s) => labels.get(s.id),
     select: (s) => setSelectedStepId(s.id),
-    label: readOnly ? () => {} : onLabel,
+    label: readOnly ? () => toast(`Not labelled: ${readOnly}`) : onLabel,
     toggleHelp: () => setHelpOpen((o) => !o),
   };
   useLabelKeys(labelCtx);
@@ -177,13 +178,11 @@ function SessionView({
 
   const showCompare = config.branching.enabled && config.branching.compare_branches_view;
   const canCompare = showCompare && state.branches.size > 1;
-  const branchLimit = state.branches.size >= config.branching.max_branches_per_session;
-  const canFork =
-    !readOnly &&
-    config.branching.enabled &&
-    config.controls.branch_enabled &&
-    state.session.status !== 'created' &&
-    !branchLimit;
+  // Fork entries in the tree and the trace are the Branch control at a chosen point: shown and
+  // refused for the same reasons (read-only, branch limit, not started), saying why on hover.
+  const branchAction = CONTROL_ACTIONS.find((a) => a.id === 'branch')!;
+  const canFork = branchAction.visible(ctx);
+  const forkBlocked = branchAction.blocked(ctx);
   // Checkpoints stop once max_checkpoints is reached: the first step without one says where.
   const firstUncheckpointed = state.session.base_commit ? path.find((s) => !s.checkpoint) : undefined;
   const comparePair = useMemo((): [string, string] | null => {
@@ -268,6 +267,7 @@ function SessionView({
               setViewBranch(b === liveBranch ? null : b);
               setMode('trace');
             }}
+            forkBlocked={forkBlocked}
             onFork={
               canFork
                 ? (b) => {
@@ -341,6 +341,7 @@ function SessionView({
               selectedStepId={selectedStepId}
               onSelect={(s) => setSelectedStepId(s.id)}
               onFork={canFork ? (step) => setRollback({ mode: 'branch', stepId: step.id }) : undefined}
+              forkBlocked={forkBlocked}
               emptyText={ended ? 'This session has no steps.' : 'Waiting for the agent’s first step…'}
             />
           )}

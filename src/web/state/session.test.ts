@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { SessionEvent, SessionEventBody } from '../../session/events.ts';
 import type { Step } from '../../steps/types.ts';
 import type { SessionRecord } from '../../store/types.ts';
+import { traceItems } from '../trace/TraceList.tsx';
 import { applyEvents, fromSnapshot, pathTo } from './session.ts';
 
 const session: SessionRecord = {
@@ -70,11 +71,37 @@ function start() {
     interventions: [],
     annotations: [],
     labels: [],
+    status_changes: [],
     last_seq: 0,
   });
 }
 
 describe('session reducer', () => {
+  it('moves an instruction marker to where the agent received it when the engine places it again', () => {
+    let s = start();
+    const given = {
+      id: 'i1',
+      session_id: 's1',
+      branch_id: 'bA',
+      type: 'instruction' as const,
+      after_step_id: 'a',
+      after_step: 0,
+      content: 'use a regex',
+      annotator: 'a',
+      created_at: 1,
+      followed_by: null,
+    };
+    s = applyEvents(s, [
+      ev({ type: 'step', step: step('a', null, 0) }),
+      ev({ type: 'intervention', intervention: given }),
+      ev({ type: 'step', step: step('b', 'a', 1) }),
+      ev({ type: 'intervention', intervention: { ...given, after_step_id: 'b', after_step: 1 } }),
+    ]);
+    expect(s.interventions).toHaveLength(1);
+    const order = traceItems(pathTo(s.steps, s.heads.get('bA') ?? null), s.interventions, []).map((i) => i.key);
+    expect(order).toEqual(['s:a', 's:b', 'i:i1']);
+  });
+
   it('follows the live branch as steps arrive and ignores replayed events', () => {
     const s0 = start();
     const batch = [ev({ type: 'step', step: step('a', null, 0) }), ev({ type: 'step', step: step('b', 'a', 1) })];

@@ -45,6 +45,8 @@ export interface SessionState {
   activity: AgentActivity;
   statusMessage: string | null;
   usage: TokenUsage;
+  /** Every status the session took, with when (the snapshot's, then each `session` event's). */
+  statusChanges: { at: number; status: SessionStatus }[];
   lastSeq: number;
   /** Bumped when steps or heads change, so path memoisation can key on it. */
   treeVersion: number;
@@ -69,6 +71,7 @@ export function fromSnapshot(snap: SessionSnapshot): SessionState {
     activity: snap.session.status === 'running' ? 'thinking' : 'idle',
     statusMessage: null,
     usage: snap.session.usage,
+    statusChanges: snap.status_changes,
     lastSeq: snap.last_seq,
     treeVersion: 0,
   };
@@ -129,6 +132,9 @@ export function applyEvents(prev: SessionState, events: readonly SessionEvent[])
     s.lastSeq = e.seq;
     switch (e.type) {
       case 'session':
+        if (s.statusChanges.at(-1)?.status !== e.session.status) {
+          s.statusChanges = [...s.statusChanges, { at: e.at, status: e.session.status }];
+        }
         s.session = e.session;
         s.usage = e.session.usage;
         if (isEnded(e.session.status)) s.partials.clear();

@@ -301,8 +301,11 @@ export const StepBlock = memo(function StepBlock({
   denied = false,
   selected = false,
   onFork,
+  forkBlocked = null,
 }: {
   onFork?: (step: Step) => void;
+  /** Why the fork entry is disabled (shown on hover), or null when it can be used. */
+  forkBlocked?: string | null;
   step: Step;
   label: StepLabel | undefined;
   labelling?: boolean;
@@ -359,7 +362,12 @@ export const StepBlock = memo(function StepBlock({
             type="button"
             className="btn btn-ghost btn-small"
             data-testid="fork-here"
-            title={`Start a new branch from the checkpoint after step ${step.step_idx}`}
+            disabled={forkBlocked !== null}
+            title={
+              forkBlocked === null
+                ? `Start a new branch from the checkpoint after step ${step.step_idx}`
+                : `Fork is unavailable: ${forkBlocked}`
+            }
             onClick={() => onFork(step)}
           >
             Fork here

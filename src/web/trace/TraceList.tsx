@@ -79,9 +79,12 @@ export function TraceList({
   selectedStepId = null,
   onSelect,
   onFork,
+  forkBlocked = null,
 }: {
   /** Offered on steps with a checkpoint: start a new branch from there. */
   onFork?: (step: Step) => void;
+  /** Why a fork cannot be made now (read-only, branch limit…): the entries show disabled, saying it. */
+  forkBlocked?: string | null;
   items: TraceItem[];
   /** The step the keyboard acts on (highlighted, kept in view). */
   selectedStepId?: string | null;
@@ -185,6 +188,7 @@ export function TraceList({
                       denied={item.denied}
                       selected={item.step.id === selectedStepId}
                       onFork={onFork}
+                      forkBlocked={forkBlocked}
                     />
                   ) : item.kind === 'intervention' ? (
                     <InterventionRow intervention={item.intervention} approval={item.approval} />
