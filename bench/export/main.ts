@@ -213,14 +213,17 @@ async function child(mode: string, dbPath: string, outFile: string): Promise<voi
   const start = performance.now();
   let lines = 0;
   if (mode === 'baseline') {
-    const all = sessions.map(async (s) => ({
-      session: s,
-      steps: await store.listSteps(s.id),
-      branches: await store.listBranches(s.id),
-      interventions: await store.listInterventions(s.id),
-      annotations: await store.listAnnotations(s.id),
-      labels: await store.listStepLabels(s.id),
-    }));
+    const all = [];
+    for (const s of sessions) {
+      all.push({
+        session: s,
+        steps: await store.listSteps(s.id),
+        branches: await store.listBranches(s.id),
+        interventions: await store.listInterventions(s.id),
+        annotations: await store.listAnnotations(s.id),
+        labels: await store.listStepLabels(s.id),
+      });
+    }
     peak = Math.max(peak, process.memoryUsage().rss);
     const text = JSON.stringify(all);
     peak = Math.max(peak, process.memoryUsage().rss);
