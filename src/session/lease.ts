@@ -55,6 +55,11 @@ export interface LeaseOptions {
   ttlMs?: number;
   heartbeatMs?: number;
   logger?: Logger;
+  /**
+   * A session whose lease another process now holds (this one stalled past the expiry, e.g. on a
+   * full disk, and the other took over): this process must stop running it.
+   */
+  onLost?: (sessionId: string, holder: SessionLease) => void;
 }
 
 export class SessionLeases {
@@ -73,7 +78,10 @@ export class SessionLeases {
     this.ttl = opts.ttlMs ?? LEASE_TTL_MS;
     this.heartbeatMs = opts.heartbeatMs ?? LEASE_HEARTBEAT_MS;
     this.log = opts.logger ?? silentLogger;
+    this.onLost = opts.onLost;
   }
+
+  private readonly onLost: LeaseOptions['onLost'];
 
   /** Take the session's lease, or refuse naming the live process that holds it. */
   async acquire(sessionId: string): Promise<void> {
@@ -120,8 +128,22 @@ export class SessionLeases {
     const now = Date.now();
     try {
       const still = new Set(await this.store.renewLeases(this.owner, now, now + this.ttl));
-      for (const id of this.held) {
-        if (!still.has(id)) this.log.error({ session: id, owner: this.owner }, 'lost the lease of a running session');
+      for (const id of [...this.held]) {
+        if (still.has(id)) continue;
+        // Expired (or swept) while this process stalled: take it back unless another process has it.
+        const again = await this.store.acquireLease(id, this.owner, now, now + this.ttl, (o) =>
+          ownerDead(o, this.owner),
+        );
+        if (again.acquired) {
+          this.log.warn({ session: id, owner: this.owner }, 'the lease of a running session had expired: taken back');
+          continue;
+        }
+        this.held.delete(id);
+        this.log.error(
+          { session: id, owner: this.owner, holder: again.held.owner },
+          'another server process took over a session this one was running: it stops here',
+        );
+        this.onLost?.(id, again.held);
       }
     } catch (err) {
       // A full disk: the lease runs on until its expiry; the next beat tries again.
