@@ -1,7 +1,7 @@
 /**
  * @module engine
- * The one place that maps config names to implementations: which backend, sandbox,
- * checkpoint store and tools a session gets. Tests swap single parts (e.g. to record the
+ * The one place that maps config names to implementations: which backend, session driver,
+ * sandbox, checkpoint store and tools a session gets. Tests swap single parts (e.g. to record the
  * model requests) and keep the rest real.
  */
 import { mkdirSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { createAnthropicBackend } from './backends/anthropic/index.js';
 import { claudeCodeHostPaths, claudeCodeMounts } from './backends/claude-agent-sdk/container.js';
 import { type ClaudeAgentSdkBackend, createClaudeAgentSdkBackend } from './backends/claude-agent-sdk/index.js';
+import { ClaudeAgentSdkDriver } from './backends/claude-agent-sdk/session-driver.js';
 import { createOllamaBackend } from './backends/ollama/index.js';
 import { createOpenAIBackend } from './backends/openai/index.js';
 import { createScriptedBackend } from './backends/scripted/index.js';
@@ -23,7 +24,10 @@ import { GroupLedger, processGroupsDir } from './sandbox/local/group-ledger.js';
 import { LocalSandbox } from './sandbox/local/local-sandbox.js';
 import { protectOutput, sandboxUser } from './sandbox/local/user.js';
 import type { Sandbox } from './sandbox/types.js';
-import type { ExecuteTool } from './session/controller.js';
+import type { DriverFactory } from './session/driver.js';
+import type { EventHub } from './session/hub.js';
+import { type ExecuteTool, ModelTurnDriver } from './session/model-turns.js';
+import type { SessionRecord, Store } from './store/types.js';
 import { executeTool } from './tools/execute.js';
 import { toolSpecs } from './tools/specs.js';
 
@@ -117,6 +121,58 @@ export function defaultEngineParts(opts: { clock?: Clock } = {}): EngineParts {
     // The backends append the section's own system_prompt after this one.
     systemPrompt: () => DEFAULT_SYSTEM_PROMPT,
   };
+}
+
+/** What a session driver works with, whichever backend drives it. */
+export interface DriverParts {
+  config: PotatoConfig;
+  store: Store;
+  hub: EventHub;
+  sandbox: Sandbox;
+  checkpoints: CheckpointStore | null;
+  session: SessionRecord;
+}
+
+/**
+ * The session driver for the configured backend: the Claude Agent SDK runs its own loop (a
+ * driver of its own, with approvals); every other backend gives model turns that the session
+ * runs itself. The backend is made here, through `parts`, so tests can swap it.
+ */
+export function createSessionDriver(parts: EngineParts, deps: DriverParts): DriverFactory {
+  const { config } = deps;
+  if (runsOwnLoop(config)) {
+    const backend = parts.createSdkBackend(config);
+    return (ctx) => new ClaudeAgentSdkDriver({ ...deps, backend }, ctx);
+  }
+  const backend = parts.createBackend(config);
+  return (ctx) =>
+    new ModelTurnDriver(
+      {
+        ...deps,
+        backend,
+        executeTool: parts.executeTool,
+        tools: parts.toolSpecs(config),
+        system: parts.systemPrompt(config),
+      },
+      ctx,
+    );
+}
+
+/**
+ * What a session stores about its model beyond the backend section: for backends whose loop we
+ * run, the system prompt and the tools the model was given (exports carry both); nothing for a
+ * backend that runs its own loop (its prompt and tools are its own).
+ */
+export function modelSettings(
+  parts: EngineParts,
+  config: PotatoConfig,
+): { system_prompt: string; tools: ToolSpec[] } | null {
+  if (runsOwnLoop(config)) return null;
+  return { system_prompt: parts.systemPrompt(config), tools: parts.toolSpecs(config) };
+}
+
+function runsOwnLoop(config: PotatoConfig): boolean {
+  return config.live_coding_agent.backend === 'claude_agent_sdk';
 }
 
 /** The selected backend's config section (the loader fills in its defaults). */

@@ -178,7 +178,7 @@ export function interventionsOn(data: SessionData, branch: BranchRecord, path: r
   });
 }
 
-/** What the engine records about a rollback (src/session/controller.ts, applyRollback). */
+/** What the engine records about a rollback (src/session/lifecycle.ts, applyRollback). */
 export interface RollbackInfo {
   reason: string | null;
   /** step_idx of the head the annotator rolled back from (null when unknown). */

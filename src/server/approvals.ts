@@ -1,12 +1,12 @@
 /**
  * @module server/approvals
- * permission_mode ask (and restricted) for the claude_agent_sdk backend: the tool calls waiting
+ * permission_mode ask (and restricted) for a backend that runs its own loop: the tool calls waiting
  * for the annotator, and the route that approves, edits or denies one. Registered by the API
  * after its login middleware, so `user` is set.
  */
 import type { Hono } from 'hono';
 import { z } from 'zod';
-import { SdkSessionController } from '../session/sdk-controller.js';
+import type { Approvals } from '../session/driver.js';
 import { ControlError, type SessionManager } from '../session/types.js';
 import type { SessionAccess } from './access.js';
 import { BadRequestError, NotFoundError } from './errors.js';
@@ -24,22 +24,25 @@ export interface ApprovalDeps {
 
 export function registerApprovals(app: Hono<{ Variables: { user: string } }>, deps: ApprovalDeps): void {
   /** `check` is access.see for reading the waiting calls, access.own for deciding one. */
-  const controllerOf = async (id: string, user: string, check: SessionAccess['see']): Promise<SdkSessionController> => {
+  const approvalsOf = async (id: string, user: string, check: SessionAccess['see']): Promise<Approvals> => {
     const s = await check(id, user);
     const controls = deps.manager.get(id);
     if (!controls) throw new ControlError(`session ${id} is not running (it is ${s.status})`, 'invalid_state');
-    if (!(controls instanceof SdkSessionController)) {
-      throw new NotFoundError(`session ${id} has no tool calls waiting: approvals exist only for claude_agent_sdk`);
+    const capability = controls.capability;
+    if (capability.kind !== 'own-loop') {
+      throw new NotFoundError(
+        `session ${id} has no tool calls waiting: approvals exist only for a backend that runs its own loop (${s.backend} does not)`,
+      );
     }
-    return controls;
+    return capability.approvals;
   };
 
   app.get('/api/sessions/:id/approvals', async (c) =>
-    c.json((await controllerOf(c.req.param('id'), c.get('user'), deps.access.see)).pendingApprovals()),
+    c.json((await approvalsOf(c.req.param('id'), c.get('user'), deps.access.see)).pending()),
   );
 
   app.post('/api/sessions/:id/approvals/:callId', async (c) => {
-    const controller = await controllerOf(c.req.param('id'), c.get('user'), deps.access.own);
+    const approvals = await approvalsOf(c.req.param('id'), c.get('user'), deps.access.own);
     let raw: unknown;
     try {
       const text = await c.req.text();
@@ -48,7 +51,7 @@ export function registerApprovals(app: Hono<{ Variables: { user: string } }>, de
       throw new BadRequestError('the request body is not valid JSON', { cause: err });
     }
     const decision = decisionBody.parse(raw);
-    await controller.approve(c.req.param('callId'), decision, c.get('user'));
+    await approvals.approve(c.req.param('callId'), decision, c.get('user'));
     return c.body(null, 204);
   });
 }

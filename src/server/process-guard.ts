@@ -3,7 +3,7 @@
  * The last line of defence, behind the fixes at each source: an error nobody caught (a rejected
  * promise, a throw in a timer) is logged with its stack instead of ending the process, so one
  * session's fault cannot cut every other session and viewer. The faults themselves are handled
- * where they happen (session/controller, session/hub, session/manager); reaching this handler
+ * where they happen (session/lifecycle, session/hub, session/manager); reaching this handler
  * is a bug to fix: its log line carries `uncaught: true`.
  */
 import { errField, type Logger } from '../log/logger.js';

@@ -8,12 +8,11 @@
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { AgentBackend } from '../backends/types.js';
 import type { CheckpointStore } from '../checkpoints/types.js';
 import { ConfigError } from '../config/errors.js';
 import type { PotatoConfig } from '../config/types.js';
 import { WORKSPACE_KEY, workspaceProblem } from '../config/workspace.js';
-import { defaultEngineParts, type EngineParts } from '../engine.js';
+import { createSessionDriver, defaultEngineParts, type EngineParts, modelSettings } from '../engine.js';
 import { errorCode, ignored, PotatoError } from '../errors.js';
 import { maskSecrets } from '../export/provenance.js';
 import { ExportSync, observeStore } from '../export/sync.js';
@@ -23,11 +22,10 @@ import type { Sandbox } from '../sandbox/types.js';
 import { branchName } from '../store/tree.js';
 import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
 import { initialStateMessage } from './checkpoint-message.js';
-import { SessionController } from './controller.js';
 import { EventHub } from './hub.js';
 import { SessionLeases } from './lease.js';
+import { SessionLifecycle } from './lifecycle.js';
 import { SessionRecorder } from './recorder.js';
-import { SdkSessionController } from './sdk-controller.js';
 import { ControlError, type EventListener, type SessionManager } from './types.js';
 
 export interface ManagerOptions {
@@ -41,8 +39,6 @@ export interface ManagerOptions {
   /** This process's id in session leases (default: a new one). */
   ownerId?: string;
 }
-
-type LiveController = SessionController | SdkSessionController;
 
 /** How long an ended session's sandbox and checkpoint store stay open (see releaseWhenIdle). */
 const RELEASE_IDLE_MS = 10 * 60_000;
@@ -101,7 +97,10 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         .then(() => undefined)
         .catch((err: unknown) => logger.error({ err: errField(err) }, 'could not reconcile the exports at start'))
     : Promise.resolve();
-  const live = new Map<string, { controller: LiveController; sandbox: Sandbox; checkpoints: CheckpointStore | null }>();
+  const live = new Map<
+    string,
+    { controller: SessionLifecycle; sandbox: Sandbox; checkpoints: CheckpointStore | null }
+  >();
 
   /** The session's shards are current when its end is announced (the change marked it already). */
   async function exportEnded(session: SessionRecord): Promise<void> {
@@ -132,7 +131,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
   }
 
   /** Controllers whose backend failed its preflight: they are not started. */
-  const preflightFailed = new WeakSet<LiveController>();
+  const preflightFailed = new WeakSet<SessionLifecycle>();
 
   async function launch(
     session: SessionRecord,
@@ -141,7 +140,6 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     checkpoints: CheckpointStore | null,
     startLoop = true,
   ) {
-    const agent = config.live_coding_agent;
     const onEnded = async (ended: SessionRecord) => {
       const fields = { session: ended.id, status: ended.status, end_reason: ended.end_reason };
       if (ended.status === 'failed') logger.error(fields, 'session failed');
@@ -150,43 +148,14 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       releaseWhenIdle(ended.id);
       await opts.onSessionEnded?.(ended);
     };
-    // The SDK runs its own loop and tools: its controller drives the SDK instead of model turns.
-    const sdk = agent.backend === 'claude_agent_sdk' ? parts.createSdkBackend(config) : null;
-    const backend = sdk ?? parts.createBackend(config);
     const recorder = await SessionRecorder.open({ config, store, hub, session, branch, beforeEndShown: exportEnded });
-    const controller = sdk
-      ? new SdkSessionController({
-          config,
-          store,
-          hub,
-          backend: sdk,
-          sandbox,
-          checkpoints,
-          session,
-          branch,
-          recorder,
-          onEnded,
-        })
-      : new SessionController({
-          config,
-          store,
-          hub,
-          backend: backend as AgentBackend,
-          sandbox,
-          checkpoints,
-          executeTool: parts.executeTool,
-          tools: parts.toolSpecs(config),
-          system: parts.systemPrompt(config),
-          session,
-          branch,
-          recorder,
-          onEnded,
-          logger,
-        });
+    // The engine picks the driver: model turns we run, or a backend that runs its own loop.
+    const driver = createSessionDriver(parts, { config, store, hub, sandbox, checkpoints, session });
+    const controller = new SessionLifecycle({ config, recorder, sandbox, checkpoints, onEnded, logger }, driver);
     live.set(session.id, { controller, sandbox, checkpoints });
     try {
-      // The SDK controller's preflight also checks that its container can run Claude Code.
-      await (controller instanceof SdkSessionController ? controller.check() : backend.check());
+      // The driver's preflight: the backend answers (and a self-driven one can run in its sandbox).
+      await controller.check();
     } catch (err) {
       // The session exists and says why it could not start; nothing silently falls back.
       logger.error({ session: session.id, err: errField(err) }, 'session could not start: backend check failed');
@@ -206,7 +175,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
    * one): the workspace goes back to the last checkpoint of the current branch, so whatever a
    * killed process left half-done is dropped.
    */
-  async function revive(sessionId: string, startLoop: boolean): Promise<LiveController> {
+  async function revive(sessionId: string, startLoop: boolean): Promise<SessionLifecycle> {
     const session = await store.getSession(sessionId);
     if (!session) throw new ControlError(`no session ${sessionId}`, 'not_found');
     // Before anything else: a session another live process runs is refused naming that process.
@@ -401,11 +370,12 @@ async function copyWorkspace(from: string, to: string): Promise<void> {
  */
 function recordedSettings(config: PotatoConfig, parts: EngineParts): Record<string, unknown> {
   const settings = maskSecrets(publicSettings(config)) as Record<string, unknown>;
-  if (config.live_coding_agent.backend === 'claude_agent_sdk') return settings;
+  const model = modelSettings(parts, config);
+  if (!model) return settings;
   return {
     ...settings,
-    system_prompt: typeof settings.system_prompt === 'string' ? settings.system_prompt : parts.systemPrompt(config),
-    tools: parts.toolSpecs(config),
+    system_prompt: typeof settings.system_prompt === 'string' ? settings.system_prompt : model.system_prompt,
+    tools: model.tools,
   };
 }
 

@@ -6,6 +6,7 @@
 
 import { PotatoError } from '../errors.js';
 import type { ToolCall } from '../steps/types.js';
+import type { SessionCapability } from './driver.js';
 import type { SessionEvent, SessionStatus } from './events.js';
 
 export interface RollbackRequest {
@@ -29,6 +30,8 @@ export interface FirstInstruction {
 
 export interface SessionControls {
   readonly id: string;
+  /** What the session can do beyond these controls (approvals, for a backend that runs its own loop). */
+  readonly capability: SessionCapability;
   status(): SessionStatus;
   /** Each control resolves once it is recorded (and shown); a refusal rejects with a ControlError. */
   pause(annotator: string): Promise<void>;

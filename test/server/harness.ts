@@ -120,6 +120,7 @@ export class ManagerDouble implements SessionManager {
     let status: SessionStatus = 'running';
     return {
       id,
+      capability: { kind: 'model-turns' },
       status: () => status,
       pause: async (a) => {
         call('pause', a);

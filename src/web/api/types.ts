@@ -72,8 +72,8 @@ export interface RollbackBody {
 }
 
 /**
- * A tool call waiting for the annotator (claude_agent_sdk, permission_mode ask/restricted):
- * the `PendingApproval` of src/session/sdk-controller.ts, restated here because that module
+ * A tool call waiting for the annotator (a backend that runs its own loop, permission_mode ask/restricted):
+ * the `PendingApproval` of src/session/driver.ts, restated here because that module
  * pulls in Node types the browser build does not have.
  */
 export interface PendingApproval {

@@ -1,7 +1,7 @@
 /**
  * @module web/lib/approval.test
  * The approval words the trace shows and the check on an edited input, on the content the
- * server records (src/session/sdk-controller.ts, `approve`).
+ * server records (src/backends/claude-agent-sdk/session-driver.ts, `approve`).
  */
 import { describe, expect, it } from 'vitest';
 import type { Step } from '../api/types.ts';

@@ -1,5 +1,5 @@
 /**
- * @module session/sdk-controller.test
+ * @module backends/claude-agent-sdk/session.test
  * claude_agent_sdk sessions end to end: the session manager, real SQLite, real git checkpoints
  * and the SDK's bundled CLI running its real Read, Edit, Write and Bash tools in the session's
  * workspace, against the scripted Messages API on 127.0.0.1.
@@ -11,21 +11,21 @@ import { join } from 'node:path';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { type ModelServer, startModelServer } from '../../test/model-server/server.js';
-import { createClaudeAgentSdkBackend } from '../backends/claude-agent-sdk/index.js';
-import { loadConfig } from '../config/load.js';
-import { defaultEngineParts } from '../engine.js';
-import { sessionAccess } from '../server/access.js';
-import { registerApprovals } from '../server/approvals.js';
-import { errorAnswer } from '../server/errors.js';
-import type { Step } from '../steps/types.js';
-import { openSqliteStore } from '../store/sqlite/store.js';
-import { branchPath } from '../store/tree.js';
-import type { Store } from '../store/types.js';
-import type { SessionEvent } from './events.js';
-import { createSessionManager, type EngineSessionManager } from './manager.js';
-import { SdkSessionController, sdkRefOf } from './sdk-controller.js';
-import { ControlError } from './types.js';
+import { type ModelServer, startModelServer } from '../../../test/model-server/server.js';
+import { loadConfig } from '../../config/load.js';
+import { defaultEngineParts } from '../../engine.js';
+import { sessionAccess } from '../../server/access.js';
+import { registerApprovals } from '../../server/approvals.js';
+import { errorAnswer } from '../../server/errors.js';
+import type { SessionEvent } from '../../session/events.js';
+import { createSessionManager, type EngineSessionManager } from '../../session/manager.js';
+import { ControlError } from '../../session/types.js';
+import type { Step } from '../../steps/types.js';
+import { openSqliteStore } from '../../store/sqlite/store.js';
+import { branchPath } from '../../store/tree.js';
+import type { Store } from '../../store/types.js';
+import { createClaudeAgentSdkBackend } from './index.js';
+import { sdkRefOf } from './session-driver.js';
 
 const PARSER = 'def parse(text):\n    return text\n';
 const README = '# demo\nDo not delete me.\n';
@@ -484,11 +484,10 @@ describe('a claude_agent_sdk session through the session manager', () => {
       { call_id: 'toolu_rm', tool: 'Bash', allow: false, message: 'Never delete the README' },
     ]);
     expect(approvals.map((i) => i.after_step)).toEqual([null, 1, 2]);
-    const controller = r.manager.get(s.id);
-    expect(controller).toBeInstanceOf(SdkSessionController);
-    await expect((controller as SdkSessionController).approve('toolu_edit', { allow: true }, 'ann')).rejects.toThrow(
-      ControlError,
-    );
+    const capability = r.manager.get(s.id)?.capability;
+    expect(capability?.kind).toBe('own-loop');
+    const waiting = capability?.kind === 'own-loop' ? capability.approvals : null;
+    await expect(waiting?.approve('toolu_edit', { allow: true }, 'ann')).rejects.toThrow(ControlError);
   });
 
   it('stop interrupts the agent mid-answer; sandbox.timeout stops it and is recorded as a timeout', async () => {

@@ -1,26 +1,40 @@
 /**
- * @module session/sdk-controller
- * The session controller for the Claude Agent SDK, which runs its own loop and tools. It keeps
- * the same observable behaviour as SessionController through the SDK's handles: each SDK
- * message becomes a step (with the SDK message uuid in its payload, so a rollback can resume
- * there), a changing step is checkpointed in git, pause holds in the PreToolUse hook, an
- * instruction goes in as streaming input, stop and sandbox.timeout interrupt, and a rollback
- * resets the workspace with our checkpoints, then resumes the SDK session at the target step's
- * message (forked for a new branch). In permission_mode ask (and restricted, for tools that
- * change the workspace) each tool call waits for the annotator's approve / edit / deny.
+ * @module backends/claude-agent-sdk/session-driver
+ * The session driver for the Claude Agent SDK, which runs its own loop and tools. The session's
+ * lifecycle (src/session/lifecycle.ts) stays the same as for every backend; this driver keeps
+ * its observable behaviour through the SDK's handles: each SDK message becomes a step (with the
+ * SDK message uuid in its payload, so a rollback can resume there), a changing step is
+ * checkpointed in git, the pause gate holds in the PreToolUse hook, an instruction goes in as
+ * streaming input, stop and sandbox.timeout interrupt, and after a rollback (the workspace reset
+ * with our checkpoints) the SDK session resumes at the target step's message (forked for a new
+ * branch). In permission_mode ask (and restricted, for tools that change the workspace) each
+ * tool call waits for the annotator's approve / edit / deny: the `approvals` of its capability.
  * With the Docker sandbox, Claude Code runs inside the session's container; with the local one
  * and the server running as root, as the sandbox's own user; with any sandbox its Bash calls go
  * through the sandbox's command policy.
  */
 import { rmdir } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import {
-  API_SOCKET,
-  CLAUDE_CODE_DIR,
-  CONFIG_DIR,
-  claudeCodeHostPaths,
-  prepareClaudeCodeForUser,
-} from '../backends/claude-agent-sdk/container.js';
+import type { CheckpointStore } from '../../checkpoints/types.js';
+import type { PotatoConfig } from '../../config/types.js';
+import { ignored } from '../../errors.js';
+import { CONTAINER_WORKSPACE } from '../../sandbox/docker/container.js';
+import { LocalSandbox } from '../../sandbox/local/local-sandbox.js';
+import type { Sandbox } from '../../sandbox/types.js';
+import type {
+  ApprovalDecision,
+  Approvals,
+  PassOutcome,
+  PendingApproval,
+  SessionContext,
+  SessionDriver,
+} from '../../session/driver.js';
+import type { AgentActivity } from '../../session/events.js';
+import type { CheckedRollback, SessionRecorder } from '../../session/recorder.js';
+import { ControlError, type RollbackRequest } from '../../session/types.js';
+import type { Step, StepPayload, ToolCall } from '../../steps/types.js';
+import type { Intervention, SessionRecord } from '../../store/types.js';
+import { API_SOCKET, CLAUDE_CODE_DIR, CONFIG_DIR, claudeCodeHostPaths, prepareClaudeCodeForUser } from './container.js';
 import type {
   ClaudeAgentRun,
   ClaudeAgentRunRequest,
@@ -28,54 +42,16 @@ import type {
   ConfinedClaudeCode,
   PermissionAnswer,
   SdkStep,
-} from '../backends/claude-agent-sdk/index.js';
-import type { CheckpointStore } from '../checkpoints/types.js';
-import type { PotatoConfig } from '../config/types.js';
-import { ignored } from '../errors.js';
-import { CONTAINER_WORKSPACE } from '../sandbox/docker/container.js';
-import { LocalSandbox } from '../sandbox/local/local-sandbox.js';
-import type { Sandbox } from '../sandbox/types.js';
-import type { Step, StepPayload, ToolCall } from '../steps/types.js';
-import type { BranchRecord, Intervention, SessionRecord, Store } from '../store/types.js';
-import type { AgentActivity, SessionStatus } from './events.js';
-import type { EventHub } from './hub.js';
-import { PauseGate } from './pause-gate.js';
-import { type CheckedRollback, ENDED, type SessionRecorder, type StopType } from './recorder.js';
-import { ControlError, type FirstInstruction, type RollbackRequest, type SessionControls } from './types.js';
+} from './index.js';
 
-export interface SdkControllerDeps {
+export interface SdkDriverDeps {
   config: PotatoConfig;
-  store: Store;
-  hub: EventHub;
   backend: ClaudeAgentSdkBackend;
   /** Where Claude Code works: a docker sandbox runs it in the container, a local one on the host (as its user when we are root). */
   sandbox: Sandbox;
   /** Null when checkpoints.enabled is false (rollback is then refused). */
   checkpoints: CheckpointStore | null;
   session: SessionRecord;
-  branch: BranchRecord;
-  /** The session's recorder, opened at its branch's head (SessionRecorder.open). */
-  recorder: SessionRecorder;
-  onEnded?: (session: SessionRecord) => Promise<void> | void;
-}
-
-/** The annotator's answer to a pending tool call (ask mode). */
-export interface ApprovalDecision {
-  allow: boolean;
-  /** The call's input as edited by the annotator; the tool runs with it. */
-  input?: Record<string, unknown>;
-  /** Told to the agent when the call is denied. */
-  message?: string;
-}
-
-/** A tool call waiting for the annotator (GET /api/sessions/:id/approvals lists them). */
-export interface PendingApproval {
-  call_id: string;
-  tool: string;
-  input: Record<string, unknown>;
-  /** The same text as the waiting_approval status event's message. */
-  description: string;
-  since: number;
 }
 
 /** Where a step sits in the SDK's transcript: stored inside the step's payload. */
@@ -126,17 +102,15 @@ interface Waiting {
   resolve: (answer: PermissionAnswer) => void;
 }
 
-export class SdkSessionController implements SessionControls {
-  readonly id: string;
+export class ClaudeAgentSdkDriver implements SessionDriver {
+  readonly capability: { kind: 'own-loop'; approvals: Approvals };
+  readonly pausePoint = 'before the next tool call';
+  private readonly id: string;
   private readonly rec: SessionRecorder;
-  private readonly pauseGate: PauseGate;
   private readonly cfg: PotatoConfig['live_coding_agent'];
   private run: ClaudeAgentRun | null = null;
-  private stopRequest: { type: StopType; reason: string; annotator: string } | null = null;
-  private rollbackRequest: {
-    checked: CheckedRollback;
-    done: { resolve: () => void; reject: (e: unknown) => void };
-  } | null = null;
+  /** How the next run starts: fresh, or resuming the SDK transcript at a step. */
+  private launch: Launch = {};
   private readonly waiting = new Map<string, Waiting>();
   /** Instructions given while no SDK run is alive: they open the next one. */
   private queued: Intervention[] = [];
@@ -148,8 +122,6 @@ export class SdkSessionController implements SessionControls {
   private readonly reasoning = new Map<string, string>();
   /** Git work (pre-command snapshot, commits) one at a time, in the order the SDK reported it. */
   private gitChain: Promise<unknown> = Promise.resolve();
-  private timeout: NodeJS.Timeout | null = null;
-  private loop: Promise<void> = Promise.resolve();
   /** Set when Claude Code runs confined: in the session's container, or as the local sandbox's user. */
   private readonly confined: ConfinedClaudeCode | null;
   /** Set when that is the local sandbox's user: its folders are prepared before each run. */
@@ -157,11 +129,20 @@ export class SdkSessionController implements SessionControls {
   /** The workspace as Claude Code sees it. */
   private readonly cwd: string;
 
-  constructor(private readonly deps: SdkControllerDeps) {
+  constructor(
+    private readonly deps: SdkDriverDeps,
+    private readonly ctx: SessionContext,
+  ) {
     this.id = deps.session.id;
     this.cfg = deps.config.live_coding_agent;
-    this.rec = deps.recorder;
-    this.pauseGate = new PauseGate(this.rec);
+    this.rec = ctx.rec;
+    this.capability = {
+      kind: 'own-loop',
+      approvals: {
+        pending: () => this.pendingApprovals(),
+        approve: (callId, decision, annotator) => this.approve(callId, decision, annotator),
+      },
+    };
     const sandbox = deps.sandbox;
     const paths = claudeCodeHostPaths(deps.config.output.path, deps.session.id);
     const spawn = sandbox.spawn?.bind(sandbox);
@@ -189,14 +170,6 @@ export class SdkSessionController implements SessionControls {
     this.cwd = this.confined && sandbox.type === 'docker' ? CONTAINER_WORKSPACE : deps.session.workspace;
   }
 
-  get done(): Promise<void> {
-    return this.loop;
-  }
-
-  status(): SessionStatus {
-    return this.rec.state;
-  }
-
   /**
    * Preflight: the API key is there and, in a container, the image can run Claude Code (a
    * native glibc program); the manager fails the session with this message otherwise.
@@ -212,93 +185,83 @@ export class SdkSessionController implements SessionControls {
     }
   }
 
-  /** The backend could not start (unreachable, model missing, bad key…): recorded, session failed. */
-  failToStart(message: string): Promise<void> {
-    return this.rec.failToStart(message);
-  }
-
-  /** As SessionController.start: `running` on return, resolved once stored and shown. */
-  start(first?: FirstInstruction): Promise<void> {
-    this.stopRequest = null;
-    let announce!: () => void;
-    const announced = new Promise<void>((resolve) => {
-      announce = resolve;
-    });
-    if (!this.timeout) {
-      this.timeout = setTimeout(() => {
-        this.requestStop('timeout', `timeout after ${this.cfg.sandbox.timeout} s (sandbox.timeout)`, 'system');
-      }, this.cfg.sandbox.timeout * 1000);
-      this.timeout.unref();
-    }
-    this.loop = this.runLoop(first, announce);
-    return Promise.race([announced, this.loop]);
-  }
-
-  /** A continued session says so in its trajectory, after the step it goes on from. */
-  async noteResume(content: string, annotator: string): Promise<void> {
-    await this.rec.intervene('resume', content, annotator);
-  }
-
-  // ── controls ────────────────────────────────────────────────────────────────────────────
-
-  pause(annotator: string): Promise<void> {
-    return this.pauseGate.pause(annotator, 'before the next tool call');
-  }
-
-  resume(annotator: string): Promise<void> {
-    return this.pauseGate.resume(annotator);
-  }
-
-  async instruct(text: string, annotator: string): Promise<void> {
-    const iv = await this.rec.instruction(text, annotator);
+  /** A live run takes the instruction now; otherwise it opens the next run. */
+  deliver(iv: Intervention): void {
     // Placed when the agent receives it: a new SDK model turn (onTurn), or the prompt of the next run.
-    if (this.run && !this.rollbackRequest) {
+    if (this.run && !this.ctx.rollingBack()) {
       this.run.instruct(iv.content ?? '');
       // A request already sent, whose answer has not begun, cannot hold it: the turn after it does.
       if (this.awaitingTurn && this.rec.activityNow === 'thinking') this.sentMidRequest.add(iv);
     } else this.queued.push(iv);
   }
 
-  async stop(annotator: string): Promise<void> {
-    this.rec.requireEnabled('stop_enabled', 'stop');
-    this.rec.requireLive('stop');
-    this.requestStop('stop', 'stopped by the annotator', annotator);
-    await this.loop;
+  begin(): void {
+    this.launch = this.firstLaunch();
   }
 
-  /** The server is shutting down: recorded as a shutdown (not as an annotator's stop), then saved. */
-  async shutdown(reason: string): Promise<void> {
-    if (ENDED.includes(this.rec.state)) return;
-    this.requestStop('shutdown', reason, 'system');
-    await this.loop;
+  /** One SDK run, until it ends, is interrupted, or an instruction waits to continue it. */
+  async pass(): Promise<PassOutcome> {
+    const result = await this.runOnce(this.launch);
+    await this.rec.addUsage(result.usage);
+    if (this.ctx.stopping() || this.ctx.rollingBack()) return 'more';
+    if (this.queued.length > 0) {
+      // An instruction arrived as the SDK was finishing: continue the conversation with it.
+      this.launch = this.continueAt(this.rec.head, false, null);
+      return 'more';
+    }
+    if (result.outcome === 'success') return { status: 'finished', reason: 'the agent finished its work' };
+    return { status: 'failed', reason: `the Claude Agent SDK ended with ${result.outcome}`, error: 'backend' };
   }
 
-  async rollback(req: RollbackRequest): Promise<void> {
+  interrupt(cause: { type: 'stop'; reason: string } | { type: 'rollback' }): void {
+    this.denyWaiting(cause.type === 'stop' ? 'the session is being stopped' : 'the annotator rolled the session back');
+    void this.run?.stop();
+  }
+
+  vetRollback(req: RollbackRequest): void {
     if (req.editedToolCall) {
       throw new ControlError(
         'the claude_agent_sdk backend runs its own tools and cannot replay an edited tool call: send the change as an instruction, or edit the call when it is asked for approval (permission_mode: ask)',
         'bad_request',
       );
     }
-    const checked = await this.rec.checkRollback(req, this.deps.checkpoints !== null, this.rollbackRequest !== null);
-    // The run that ended finishes its end (the export, onEnded) before the next one starts.
-    if (ENDED.includes(this.rec.state)) await this.loop;
-    if (this.rollbackRequest) throw new ControlError('a rollback is already in progress', 'invalid_state');
-    const applied = new Promise<void>((resolve, reject) => {
-      this.rollbackRequest = { checked, done: { resolve, reject } };
-    });
-    if (ENDED.includes(this.rec.state)) {
-      await this.start();
-    } else {
-      this.pauseGate.cancel();
-      this.denyWaiting('the annotator rolled the session back');
-      void this.run?.stop();
-    }
-    await applied;
+  }
+
+  async settle(): Promise<void> {
+    await this.settleGit();
+    // Instructions sent to the run being stopped were for the path being left; queued ones open the next run.
+    await this.rec.deliverInstructions((iv) => !this.queued.includes(iv));
+  }
+
+  private async settleGit(): Promise<void> {
+    // Each git step's failure went to the caller that queued it; here only its end matters.
+    await this.gitChain.catch(() => {});
+  }
+
+  async afterRollback({ target, keep, req }: CheckedRollback): Promise<void> {
+    this.launch = this.continueAt(target, keep, req.instruction?.trim() || null);
+  }
+
+  afterReset(): void {
+    this.launch = this.continueAt(this.rec.head, false, null);
+  }
+
+  /** Everything an SDK run does is the backend's: its failures are recorded as backend errors. */
+  failureKind(): 'backend' {
+    return 'backend';
+  }
+
+  async ended(): Promise<void> {
+    this.run = null;
+    this.denyWaiting('the session ended');
+    // The API socket's folder (the socket itself went with the run); a rollback makes it again.
+    // Absent (no run started) or not empty (a run still closing) is fine: the folder is harmless.
+    if (this.confined) await rmdir(dirname(this.confined.apiSocket)).catch(() => {});
+    await this.settleGit();
   }
 
   /** ask mode: the annotator's answer to a waiting tool call. */
-  async approve(callId: string, decision: ApprovalDecision, annotator: string): Promise<void> {
+  private async approve(callId: string, decision: ApprovalDecision, annotator: string): Promise<void> {
     const w = this.waiting.get(callId);
     if (!w) throw new ControlError(`no tool call ${callId} is waiting for approval in this session`, 'not_found');
     if (decision.input !== undefined && (typeof decision.input !== 'object' || Array.isArray(decision.input))) {
@@ -321,14 +284,14 @@ export class SdkSessionController implements SessionControls {
     if (decision.allow) {
       w.resolve(decision.input ? { allow: true, input: decision.input } : { allow: true });
       await Promise.all([recorded, this.rec.emitStatus(ACTIVITY[w.call.name] ?? 'running_command')]);
-    } else {
-      w.resolve({ allow: false, reason: message ?? `the annotator denied this ${w.call.name} call` });
-      await Promise.all([recorded, this.rec.emitStatus('thinking')]);
+      return;
     }
+    w.resolve({ allow: false, reason: message ?? `the annotator denied this ${w.call.name} call` });
+    await Promise.all([recorded, this.rec.emitStatus('thinking')]);
   }
 
   /** Tool calls waiting for the annotator, oldest first. */
-  pendingApprovals(): PendingApproval[] {
+  private pendingApprovals(): PendingApproval[] {
     return [...this.waiting.values()].map((w) => ({
       call_id: w.call.id,
       tool: w.call.name,
@@ -338,66 +301,7 @@ export class SdkSessionController implements SessionControls {
     }));
   }
 
-  // ── the loop ────────────────────────────────────────────────────────────────────────────
-
-  private async runLoop(first: FirstInstruction | undefined, announce: () => void): Promise<void> {
-    let launch: Launch = {};
-    try {
-      await this.rec.setStatus('running', 'starting');
-      if (first) await this.instruct(first.text, first.annotator);
-      announce();
-      launch = this.firstLaunch();
-      for (;;) {
-        if (this.rollbackRequest) launch = await this.applyRollback();
-        if (this.stopRequest) break;
-        const result = await this.runOnce(launch);
-        await this.rec.addUsage(result.usage);
-        if (this.rollbackRequest) continue;
-        if (this.stopRequest) break;
-        if (this.queued.length > 0) {
-          // An instruction arrived as the SDK was finishing: continue the conversation with it.
-          launch = this.continueAt(this.rec.head, false, null);
-          continue;
-        }
-        if (result.outcome === 'success') await this.end('finished', 'the agent finished its work');
-        else {
-          const why = `the Claude Agent SDK ended with ${result.outcome}`;
-          await this.rec.error('backend', why);
-          await this.end('failed', why);
-        }
-        return;
-      }
-      const { type, reason, annotator } = this.stopRequest!;
-      await this.rec.intervene(type, reason, annotator);
-      await this.end('stopped', reason);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      try {
-        await this.rec.error('backend', message);
-        await this.end('failed', message);
-      } catch {
-        // The store refused too (disk full): the row still says running, and the next start marks
-        // it interrupted. The manager logs the end; the process goes on.
-      }
-    } finally {
-      this.run = null;
-      this.denyWaiting('the session ended');
-      if (this.rollbackRequest) {
-        this.rollbackRequest.done.reject(new ControlError('the session ended before the rollback', 'invalid_state'));
-        this.rollbackRequest = null;
-      }
-      if (this.timeout) clearTimeout(this.timeout);
-      this.timeout = null;
-      // The API socket's folder (the socket itself went with the run); a rollback makes it again.
-      if (this.confined) await rmdir(dirname(this.confined.apiSocket)).catch(() => {});
-      // Each git step's failure went to the caller that queued it; here only its end matters.
-      await this.gitChain.catch(() => {});
-      await this.rec
-        .session()
-        .then((ended) => this.deps.onEnded?.(ended))
-        .catch(ignored('ending an SDK session'));
-    }
-  }
+  // ── runs ────────────────────────────────────────────────────────────────────────────────
 
   private async runOnce(launch: Launch) {
     // What is waiting goes in with this run's first request (the queued ones in its prompt).
@@ -470,31 +374,12 @@ export class SdkSessionController implements SessionControls {
     return all.join('\n\n');
   }
 
-  private async applyRollback(): Promise<Launch> {
-    const rb = this.rollbackRequest!;
-    try {
-      // Each git step's failure went to the caller that queued it; here only its end matters.
-      await this.gitChain.catch(() => {});
-      // Instructions sent to the run being stopped were for the path being left; queued ones open the next run.
-      await this.rec.deliverInstructions((iv) => !this.queued.includes(iv));
-      await this.rec.moveHead(rb.checked, this.deps.checkpoints!);
-      this.rollbackRequest = null;
-      rb.done.resolve();
-    } catch (err) {
-      this.rollbackRequest = null;
-      rb.done.reject(err);
-      throw err;
-    }
-    const { target, keep, req } = rb.checked;
-    return this.continueAt(target, keep, req.instruction?.trim() || null);
-  }
-
   // ── the SDK's hooks ─────────────────────────────────────────────────────────────────────
 
   private async beforeTool(call: ToolCall): Promise<{ deny: string } | undefined> {
-    await this.pauseGate.wait(() => this.stopRequest !== null || this.rollbackRequest !== null);
-    if (this.stopRequest) return { deny: 'the session is being stopped' };
-    if (this.rollbackRequest) return { deny: 'the annotator is rolling the session back' };
+    await this.ctx.gate();
+    if (this.ctx.stopping()) return { deny: 'the session is being stopped' };
+    if (this.ctx.rollingBack()) return { deny: 'the annotator is rolling the session back' };
     const cp = this.deps.checkpoints;
     if (call.name === 'Bash' && cp && this.cfg.checkpoints.auto_commit_on_file_change) {
       await this.git(() => cp.beforeCommand());
@@ -503,7 +388,7 @@ export class SdkSessionController implements SessionControls {
   }
 
   private askPermission(call: ToolCall): Promise<PermissionAnswer> {
-    if (this.stopRequest || this.rollbackRequest)
+    if (this.ctx.stopping() || this.ctx.rollingBack())
       return Promise.resolve({ allow: false, reason: 'the session is being stopped' });
     const description = describeCall(call, this.cwd);
     return new Promise((resolve) => {
@@ -557,23 +442,8 @@ export class SdkSessionController implements SessionControls {
     return next;
   }
 
-  // ── helpers ─────────────────────────────────────────────────────────────────────────────
-
-  private requestStop(type: StopType, reason: string, annotator: string): void {
-    if (this.stopRequest || ENDED.includes(this.rec.state)) return;
-    this.stopRequest = { type, reason, annotator };
-    this.denyWaiting('the session is being stopped');
-    this.pauseGate.nudge();
-    void this.run?.stop();
-  }
-
   private denyWaiting(reason: string): void {
     for (const w of this.waiting.values()) w.resolve({ allow: false, reason });
     this.waiting.clear();
-  }
-
-  private async end(status: 'stopped' | 'finished' | 'failed', reason: string): Promise<void> {
-    this.pauseGate.cancel();
-    await this.rec.setStatus(status, 'idle', reason);
   }
 }

@@ -1,10 +1,11 @@
 /**
- * @module session/controller
- * The SessionController: one session's agent loop and its controls. The loop is
- *   model turn → tool calls → sandbox → step records → checkpoint → pause gate
- * and every control (pause, instruct, stop, rollback/branch) acts at a step boundary, the same
- * for every backend that exposes raw model turns. The log is append-only: a rollback moves the
- * head (and, with branching on, starts a new branch); old steps stay in the tree.
+ * @module session/model-turns
+ * The driver for every backend that exposes raw model turns (scripted, ollama, anthropic,
+ * openai): we run the agent loop, one pass being
+ *   model turn → tool calls → sandbox → step records → checkpoint
+ * with the lifecycle's pause gate between tool calls, so pause, instructions and rollback
+ * behave the same for every provider. The context of each turn is rebuilt from the current
+ * path and its interventions, so an instruction or a rollback needs nothing more from here.
  */
 import { randomUUID } from 'node:crypto';
 import { type AssembledGroup, TurnAssembler } from '../backends/parts.js';
@@ -12,41 +13,31 @@ import type { AgentBackend, FinishReason, ToolSpec } from '../backends/types.js'
 import { BackendError } from '../backends/types.js';
 import type { CheckpointStore } from '../checkpoints/types.js';
 import type { PotatoConfig } from '../config/types.js';
-import { errField, type Logger, silentLogger } from '../log/logger.js';
 import type { Sandbox } from '../sandbox/types.js';
 import type { StepPayload, TokenUsage, ToolCall } from '../steps/types.js';
-import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
+import type { SessionRecord, Store } from '../store/types.js';
 import type { ToolContext, ToolOutcome } from '../tools/types.js';
 import { buildContext } from './context.js';
-import type { AgentActivity, SessionStatus } from './events.js';
+import type { PassOutcome, SessionContext, SessionDriver } from './driver.js';
+import type { AgentActivity } from './events.js';
 import type { EventHub } from './hub.js';
-import { PauseGate } from './pause-gate.js';
-import { type CheckedRollback, ENDED, type SessionRecorder, type StopType } from './recorder.js';
-import { isStorageFull, probeSpace, waitForSpace } from './storage-fault.js';
+import type { CheckedRollback, SessionRecorder } from './recorder.js';
 import { StreamCap } from './stream-cap.js';
-import { ControlError, type FirstInstruction, type RollbackRequest, type SessionControls } from './types.js';
+import { ControlError, type RollbackRequest } from './types.js';
 
 export type ExecuteTool = (call: ToolCall, ctx: ToolContext) => Promise<ToolOutcome>;
 
-export interface ControllerDeps {
+export interface ModelTurnDeps {
   config: PotatoConfig;
   store: Store;
   hub: EventHub;
   backend: AgentBackend;
   sandbox: Sandbox;
-  /** Null when checkpoints.enabled is false (rollback is then refused). */
   checkpoints: CheckpointStore | null;
   executeTool: ExecuteTool;
   tools: ToolSpec[];
   system: string;
   session: SessionRecord;
-  branch: BranchRecord;
-  /** The session's recorder, opened at its branch's head (SessionRecorder.open). */
-  recorder: SessionRecorder;
-  /** Called once each time the loop ends (export after every session, cleanup). */
-  onEnded?: (session: SessionRecord) => Promise<void> | void;
-  /** Where faults and failures are logged (default: nowhere). */
-  logger?: Logger;
 }
 
 const MAX_MALFORMED_TURNS = 3;
@@ -58,11 +49,6 @@ const ACTIVITY: Record<string, AgentActivity> = {
   directory_list: 'listing',
   file_search: 'searching',
 };
-
-interface PendingRollback {
-  checked: CheckedRollback;
-  done: { resolve: () => void; reject: (e: unknown) => void };
-}
 
 interface ModelTurn {
   turnId: string;
@@ -126,177 +112,57 @@ function clip(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
-export class SessionController implements SessionControls {
-  readonly id: string;
+export class ModelTurnDriver implements SessionDriver {
+  readonly capability = { kind: 'model-turns' } as const;
+  readonly pausePoint = 'after the current step';
+  private readonly id: string;
   private readonly cfg: PotatoConfig['live_coding_agent'];
   private readonly rec: SessionRecorder;
-  private readonly pauseGate: PauseGate;
-  private stopRequest: { type: StopType; reason: string; annotator: string } | null = null;
-  private rollbackRequest: PendingRollback | null = null;
   private editedCall: ToolCall | null = null;
   private inflight: AbortController | null = null;
-  private timeout: NodeJS.Timeout | null = null;
   private malformedTurns = 0;
-  private loop: Promise<void> = Promise.resolve();
-  private readonly log: Logger;
 
-  constructor(private readonly deps: ControllerDeps) {
+  constructor(
+    private readonly deps: ModelTurnDeps,
+    private readonly ctx: SessionContext,
+  ) {
     this.id = deps.session.id;
-    this.log = deps.logger ?? silentLogger;
     this.cfg = deps.config.live_coding_agent;
-    this.rec = deps.recorder;
-    this.pauseGate = new PauseGate(this.rec);
+    this.rec = ctx.rec;
   }
 
-  get done(): Promise<void> {
-    return this.loop;
+  check(): Promise<void> {
+    return this.deps.backend.check();
   }
 
-  status(): SessionStatus {
-    return this.rec.state;
-  }
-
-  /** The backend could not start (unreachable, model missing, bad key…): recorded, session failed. */
-  failToStart(message: string): Promise<void> {
-    return this.rec.failToStart(message);
-  }
-
-  /**
-   * Start (or restart, after a rollback of an ended session) the agent loop. The state is
-   * `running` when this returns; the promise resolves when that is stored and shown, with
-   * `first`'s instruction recorded before the first model request.
-   */
-  start(first?: FirstInstruction): Promise<void> {
-    this.stopRequest = null;
-    let announce!: () => void;
-    const announced = new Promise<void>((resolve) => {
-      announce = resolve;
-    });
-    if (!this.timeout) {
-      const secs = this.cfg.sandbox.timeout;
-      this.timeout = setTimeout(() => {
-        this.requestStop('timeout', `timeout after ${secs} s (sandbox.timeout)`, 'system');
-      }, secs * 1000);
-      this.timeout.unref();
-    }
-    this.loop = this.run(first, announce);
-    return Promise.race([announced, this.loop]);
-  }
-
-  /** A continued session says so in its trajectory, after the step it goes on from. */
-  async noteResume(content: string, annotator: string): Promise<void> {
-    await this.rec.intervene('resume', content, annotator);
-  }
-
-  // ── controls ────────────────────────────────────────────────────────────────────────────
-
-  pause(annotator: string): Promise<void> {
-    return this.pauseGate.pause(annotator, 'after the current step');
-  }
-
-  resume(annotator: string): Promise<void> {
-    return this.pauseGate.resume(annotator);
-  }
-
-  async instruct(text: string, annotator: string): Promise<void> {
-    // Delivered in the next model request (modelTurn), where it is placed: the context is rebuilt from the interventions.
-    await this.rec.instruction(text, annotator);
-  }
-
-  async stop(annotator: string): Promise<void> {
-    this.rec.requireEnabled('stop_enabled', 'stop');
-    this.rec.requireLive('stop');
-    this.requestStop('stop', 'stopped by the annotator', annotator);
-    await this.loop;
-  }
-
-  /** The server is shutting down: recorded as a shutdown (not as an annotator's stop), then saved. */
-  async shutdown(reason: string): Promise<void> {
-    if (ENDED.includes(this.rec.state)) return;
-    this.requestStop('shutdown', reason, 'system');
-    await this.loop;
-  }
-
-  async rollback(req: RollbackRequest): Promise<void> {
-    const checked = await this.rec.checkRollback(req, this.deps.checkpoints !== null, this.rollbackRequest !== null);
+  vetRollback(req: RollbackRequest): void {
     if (req.editedToolCall && !this.deps.tools.some((t) => t.name === req.editedToolCall?.name)) {
       throw new ControlError(`unknown tool "${req.editedToolCall.name}" in the edited tool call`, 'bad_request');
     }
-    // The run that ended finishes its end (the export, onEnded) before the next one starts.
-    if (ENDED.includes(this.rec.state)) await this.loop;
-    if (this.rollbackRequest) throw new ControlError('a rollback is already in progress', 'invalid_state');
-    const applied = new Promise<void>((resolve, reject) => {
-      this.rollbackRequest = { checked, done: { resolve, reject } };
-    });
-    if (ENDED.includes(this.rec.state)) {
-      await this.start();
-    } else {
-      this.pauseGate.cancel();
-      this.inflight?.abort();
-    }
-    await applied;
   }
 
-  // ── the loop ────────────────────────────────────────────────────────────────────────────
-
-  private async run(first: FirstInstruction | undefined, announce: () => void): Promise<void> {
-    try {
-      await this.rec.setStatus('running', 'starting');
-      if (first) await this.rec.instruction(first.text, first.annotator);
-      announce();
-      for (;;) {
-        let next: Awaited<ReturnType<SessionController['iterate']>>;
-        try {
-          next = await this.iterate();
-        } catch (err) {
-          if (!isStorageFull(err)) throw err;
-          next = await this.waitForDisk(err);
-        }
-        if (next === 'more') continue;
-        // Ended in this same turn as the finally below: the export is written before anyone awaits the end.
-        if (next !== 'stop') await this.end(next.status, next.reason);
-        break;
-      }
-      if (this.stopRequest) {
-        const { type, reason, annotator } = this.stopRequest;
-        await this.rec.intervene(type, reason, annotator);
-        await this.end('stopped', reason);
-      }
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      this.log.error({ session: this.id, err: errField(err) }, `session failed: ${message}`);
-      try {
-        await this.rec.error(err instanceof BackendError ? 'backend' : 'internal', message);
-        await this.end('failed', message);
-      } catch (recordErr) {
-        // The store itself refused (disk full, I/O error): the row still says running, so the next
-        // start marks it interrupted and it can be continued. The process goes on.
-        this.log.error({ session: this.id, err: errField(recordErr) }, 'could not record the failure');
-      }
-    } finally {
-      this.inflight = null;
-      if (this.rollbackRequest) {
-        this.rollbackRequest.done.reject(new ControlError('the session ended before the rollback', 'invalid_state'));
-        this.rollbackRequest = null;
-      }
-      if (this.timeout) clearTimeout(this.timeout);
-      this.timeout = null;
-      try {
-        await this.deps.onEnded?.(await this.rec.session());
-      } catch (err) {
-        this.log.error({ session: this.id, err: errField(err) }, 'after the session ended');
-      }
-    }
+  async settle(): Promise<void> {
+    // Instructions the agent never received were for the path being left: they stay at its head.
+    await this.rec.deliverInstructions();
   }
 
-  /** One pass of the loop: go on, stop (a stop request), or the agent has finished. */
-  private async iterate(): Promise<'more' | 'stop' | { status: 'finished' | 'failed'; reason: string }> {
-    await this.gate();
-    if (this.stopRequest) return 'stop';
-    if (this.rollbackRequest) {
-      await this.applyRollback();
-      return 'more';
-    }
+  async afterRollback(checked: CheckedRollback): Promise<void> {
+    const edited = checked.req.editedToolCall;
+    if (!edited) return;
+    this.editedCall = { id: `toolu_annotator_${randomUUID().slice(0, 8)}`, ...edited };
+    await this.rec.intervene('edit_tool_call', JSON.stringify(edited), checked.req.annotator);
+  }
+
+  interrupt(cause: { type: 'stop'; reason: string } | { type: 'rollback' }): void {
+    this.inflight?.abort(cause.type === 'stop' ? cause.reason : undefined);
+  }
+
+  async ended(): Promise<void> {
+    this.inflight = null;
+  }
+
+  /** A model turn and its tool calls (or the annotator's edited call, first after a rollback). */
+  async pass(): Promise<PassOutcome> {
     if (this.editedCall) {
       const call = this.editedCall;
       this.editedCall = null;
@@ -319,52 +185,11 @@ export class SessionController implements SessionControls {
       return { status: 'finished', reason: 'the agent finished its work' };
     }
     for (const call of turn.calls) {
-      await this.gate();
-      if (this.stopRequest || this.rollbackRequest) break;
+      await this.ctx.gate();
+      if (this.ctx.stopping() || this.ctx.rollingBack()) break;
       await this.runTool(call, 'agent', turn.turnId, turn.reasoning, turn.usageFor === call.id ? turn.usage : null);
     }
     return 'more';
-  }
-
-  /**
-   * The output disk is full: the session waits (paused, in memory: nothing can be written) until
-   * a write goes through, records the pause with its reason, puts the workspace back at the last
-   * recorded step (a step whose record failed is redone, not half-kept) and goes on.
-   */
-  private async waitForDisk(err: unknown): Promise<'more'> {
-    const reason = `the output disk is full (${err instanceof Error ? err.message : String(err)}): the session waits for space and then goes on`;
-    this.log.warn({ session: this.id, err: errField(err) }, 'disk full: session waiting for space');
-    for (;;) {
-      this.rec.state = 'paused';
-      const resumed = await waitForSpace({
-        cancelled: () => this.stopRequest !== null,
-        probe: async () => {
-          probeSpace(this.deps.config.output.path);
-          await this.rec.setStatus('paused', 'idle', reason);
-        },
-      });
-      this.rec.state = 'running';
-      if (!resumed) return 'more'; // the loop sees the stop request next
-      try {
-        const head = this.rec.head;
-        const commit = head ? head.checkpoint : this.rec.baseCommit;
-        if (this.deps.checkpoints && commit) await this.deps.checkpoints.reset(commit);
-        await this.rec.setStatus(
-          'running',
-          'starting',
-          'space is back: the session goes on from its last recorded step',
-        );
-        this.log.info({ session: this.id }, 'disk has space again: session goes on');
-        return 'more';
-      } catch (again) {
-        if (!isStorageFull(again)) throw again;
-      }
-    }
-  }
-
-  /** Wait while paused; the pause takes effect here, between steps. */
-  private async gate(): Promise<void> {
-    await this.pauseGate.wait(() => this.stopRequest !== null || this.rollbackRequest !== null);
   }
 
   private async modelTurn(): Promise<ModelTurn | null> {
@@ -581,39 +406,5 @@ export class SessionController implements SessionControls {
       partial_key: key,
       checkpoint,
     });
-  }
-
-  private async applyRollback(): Promise<void> {
-    const pending = this.rollbackRequest!;
-    try {
-      // Instructions the agent never received were for the path being left: they stay at its head.
-      await this.rec.deliverInstructions();
-      await this.rec.moveHead(pending.checked, this.deps.checkpoints!);
-      await this.deps.sandbox.afterRestore?.();
-      const edited = pending.checked.req.editedToolCall;
-      if (edited) {
-        this.editedCall = { id: `toolu_annotator_${randomUUID().slice(0, 8)}`, ...edited };
-        await this.rec.intervene('edit_tool_call', JSON.stringify(edited), pending.checked.req.annotator);
-      }
-      this.rollbackRequest = null;
-      pending.done.resolve();
-    } catch (err) {
-      this.rollbackRequest = null;
-      pending.done.reject(err);
-      throw err;
-    }
-  }
-
-  private async end(status: 'stopped' | 'finished' | 'failed', reason: string): Promise<void> {
-    this.pauseGate.cancel();
-    await this.rec.setStatus(status, 'idle', reason);
-  }
-
-  private requestStop(type: StopType, reason: string, annotator: string): void {
-    if (this.stopRequest || ENDED.includes(this.rec.state)) return;
-    this.stopRequest = { type, reason, annotator };
-    // The reason reaches the tool result of a command cut short (tools/bash-tool.ts).
-    this.inflight?.abort(reason);
-    this.pauseGate.nudge();
   }
 }
