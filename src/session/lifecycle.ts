@@ -210,22 +210,31 @@ export class SessionLifecycle implements SessionControls {
         this.log.error({ session: this.id, err: errField(recordErr) }, 'could not record the failure');
       }
     } finally {
-      try {
-        await this.driver.ended?.();
-      } catch (err) {
-        this.log.error({ session: this.id, err: errField(err) }, 'releasing what the agent run held');
-      }
-      if (this.rollbackRequest) {
-        this.rollbackRequest.done.reject(new ControlError('the session ended before the rollback', 'invalid_state'));
-        this.rollbackRequest = null;
-      }
-      if (this.timeout) clearTimeout(this.timeout);
-      this.timeout = null;
-      try {
-        await this.deps.onEnded?.(await this.rec.session());
-      } catch (err) {
-        this.log.error({ session: this.id, err: errField(err) }, 'after the session ended');
-      }
+      await this.finish();
+    }
+  }
+
+  /**
+   * The loop's end: the driver lets go of its run, a pending rollback is refused, the timer goes,
+   * and onEnded runs. (The export of an ended session is written before its end is shown: the
+   * recorder's beforeEndShown.)
+   */
+  private async finish(): Promise<void> {
+    try {
+      await this.driver.ended?.();
+    } catch (err) {
+      this.log.error({ session: this.id, err: errField(err) }, 'releasing what the agent run held');
+    }
+    if (this.rollbackRequest) {
+      this.rollbackRequest.done.reject(new ControlError('the session ended before the rollback', 'invalid_state'));
+      this.rollbackRequest = null;
+    }
+    if (this.timeout) clearTimeout(this.timeout);
+    this.timeout = null;
+    try {
+      await this.deps.onEnded?.(await this.rec.session());
+    } catch (err) {
+      this.log.error({ session: this.id, err: errField(err) }, 'after the session ended');
     }
   }
 

@@ -115,8 +115,6 @@ function clip(text: string, max: number): string {
 export class ModelTurnDriver implements SessionDriver {
   readonly capability = { kind: 'model-turns' } as const;
   readonly pausePoint = 'after the current step';
-  private readonly id: string;
-  private readonly cfg: PotatoConfig['live_coding_agent'];
   private readonly rec: SessionRecorder;
   private editedCall: ToolCall | null = null;
   private inflight: AbortController | null = null;
@@ -126,8 +124,6 @@ export class ModelTurnDriver implements SessionDriver {
     private readonly deps: ModelTurnDeps,
     private readonly ctx: SessionContext,
   ) {
-    this.id = deps.session.id;
-    this.cfg = deps.config.live_coding_agent;
     this.rec = ctx.rec;
   }
 
@@ -201,13 +197,13 @@ export class ModelTurnDriver implements SessionDriver {
     const context = buildContext(
       this.deps.session.task,
       this.rec.path(),
-      await this.deps.store.listInterventions(this.id),
+      await this.deps.store.listInterventions(this.rec.id),
     );
     const asm = new TurnAssembler(turnId);
     let attempts = 0;
     let failure: unknown = null;
     const hub = this.deps.hub;
-    const streaming = this.cfg.streaming;
+    const streaming = this.rec.cfg.streaming;
     await this.rec.emitStatus('thinking');
     try {
       const stream = this.deps.backend.turn({
@@ -220,7 +216,7 @@ export class ModelTurnDriver implements SessionDriver {
         if (abort.signal.aborted) break;
         const partial = asm.push(ev);
         if (partial && (partial.kind === 'message' || streaming.show_thinking)) {
-          hub.partial(this.id, partial.key, partial.kind, partial.text);
+          hub.partial(this.rec.id, partial.key, partial.kind, partial.text);
         }
         switch (ev.type) {
           case 'thinking-start':
@@ -230,11 +226,11 @@ export class ModelTurnDriver implements SessionDriver {
             await this.rec.emitStatus('writing');
             break;
           case 'tool-input-start':
-            if (streaming.show_tool_inputs) hub.partial(this.id, `${turnId}:${ev.id}`, 'tool_input', '', ev.name);
+            if (streaming.show_tool_inputs) hub.partial(this.rec.id, `${turnId}:${ev.id}`, 'tool_input', '', ev.name);
             await this.rec.emitStatus(ACTIVITY[ev.name] ?? 'thinking');
             break;
           case 'tool-input-delta':
-            if (streaming.show_tool_inputs) hub.partial(this.id, `${turnId}:${ev.id}`, 'tool_input', ev.delta);
+            if (streaming.show_tool_inputs) hub.partial(this.rec.id, `${turnId}:${ev.id}`, 'tool_input', ev.delta);
             break;
           case 'status':
             await this.rec.emitStatus('retrying', ev.message);
@@ -354,7 +350,7 @@ export class ModelTurnDriver implements SessionDriver {
   /** The config key that limits an answer's length for this backend, and its value. */
   private limitHint(): string {
     const name = this.deps.backend.name;
-    const section = (this.cfg as unknown as Record<string, { max_tokens?: number } | undefined>)[name];
+    const section = (this.rec.cfg as unknown as Record<string, { max_tokens?: number } | undefined>)[name];
     return section?.max_tokens !== undefined
       ? `live_coding_agent.${name}.max_tokens (now ${section.max_tokens})`
       : `the max_tokens of live_coding_agent.${name}`;
@@ -372,11 +368,11 @@ export class ModelTurnDriver implements SessionDriver {
     const abort = new AbortController();
     this.inflight = abort;
     await this.rec.emitStatus(ACTIVITY[call.name] ?? 'running_command');
-    const sandbox = this.cfg.sandbox;
+    const sandbox = this.rec.cfg.sandbox;
     const checkpoints = this.deps.checkpoints;
     // The live log keeps what the step keeps: the head as it streams, the tail when it ends.
     const stream = new StreamCap(sandbox.max_output_bytes, (text) =>
-      this.deps.hub.partial(this.id, key, 'output', text, call.name),
+      this.deps.hub.partial(this.rec.id, key, 'output', text, call.name),
     );
     let outcome: ToolOutcome;
     try {

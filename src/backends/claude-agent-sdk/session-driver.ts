@@ -105,9 +105,7 @@ interface Waiting {
 export class ClaudeAgentSdkDriver implements SessionDriver {
   readonly capability: { kind: 'own-loop'; approvals: Approvals };
   readonly pausePoint = 'before the next tool call';
-  private readonly id: string;
   private readonly rec: SessionRecorder;
-  private readonly cfg: PotatoConfig['live_coding_agent'];
   private run: ClaudeAgentRun | null = null;
   /** How the next run starts: fresh, or resuming the SDK transcript at a step. */
   private launch: Launch = {};
@@ -133,8 +131,6 @@ export class ClaudeAgentSdkDriver implements SessionDriver {
     private readonly deps: SdkDriverDeps,
     private readonly ctx: SessionContext,
   ) {
-    this.id = deps.session.id;
-    this.cfg = deps.config.live_coding_agent;
     this.rec = ctx.rec;
     this.capability = {
       kind: 'own-loop',
@@ -180,7 +176,7 @@ export class ClaudeAgentSdkDriver implements SessionDriver {
     const probe = await this.deps.sandbox.exec(`${CLAUDE_CODE_DIR}/claude --version`, { timeoutMs: 60_000 });
     if (probe.exitCode !== 0) {
       throw new Error(
-        `the claude_agent_sdk backend runs Claude Code inside the session's container, and the image ${this.cfg.sandbox.image} cannot run it (${CLAUDE_CODE_DIR}/claude --version: ${probe.output.trim().slice(0, 300) || `exit ${probe.exitCode}`}). Use an image with glibc (Debian, Ubuntu, python:3.x-slim, node:20-slim…), or sandbox.type local.`,
+        `the claude_agent_sdk backend runs Claude Code inside the session's container, and the image ${this.rec.cfg.sandbox.image} cannot run it (${CLAUDE_CODE_DIR}/claude --version: ${probe.output.trim().slice(0, 300) || `exit ${probe.exitCode}`}). Use an image with glibc (Debian, Ubuntu, python:3.x-slim, node:20-slim…), or sandbox.type local.`,
       );
     }
   }
@@ -308,10 +304,10 @@ export class ClaudeAgentSdkDriver implements SessionDriver {
     this.sentMidRequest.clear();
     await this.rec.deliverInstructions();
     this.awaitingTurn = true;
-    const sb = this.cfg.sandbox;
+    const sb = this.rec.cfg.sandbox;
     const sandbox = this.deps.sandbox;
     if (this.localUser) {
-      await prepareClaudeCodeForUser(claudeCodeHostPaths(this.deps.config.output.path, this.id), this.localUser);
+      await prepareClaudeCodeForUser(claudeCodeHostPaths(this.deps.config.output.path, this.rec.id), this.localUser);
     }
     const run = this.deps.backend.run({
       task: this.deps.session.task,
@@ -321,7 +317,7 @@ export class ClaudeAgentSdkDriver implements SessionDriver {
       ...(this.confined ? { confined: this.confined } : {}),
       policy: {
         allowed: sb.allowed_commands,
-        restricted: [...sb.restricted_commands, ...(this.cfg.claude_agent_sdk?.restricted_commands ?? [])],
+        restricted: [...sb.restricted_commands, ...(this.rec.cfg.claude_agent_sdk?.restricted_commands ?? [])],
       },
       commandTimeoutMs: Math.round(sb.command_timeout * 1000),
       ...launch,
@@ -381,7 +377,7 @@ export class ClaudeAgentSdkDriver implements SessionDriver {
     if (this.ctx.stopping()) return { deny: 'the session is being stopped' };
     if (this.ctx.rollingBack()) return { deny: 'the annotator is rolling the session back' };
     const cp = this.deps.checkpoints;
-    if (call.name === 'Bash' && cp && this.cfg.checkpoints.auto_commit_on_file_change) {
+    if (call.name === 'Bash' && cp && this.rec.cfg.checkpoints.auto_commit_on_file_change) {
       await this.git(() => cp.beforeCommand());
     }
     await this.rec.emitStatus(ACTIVITY[call.name] ?? 'running_command');
