@@ -33,7 +33,7 @@ import { toolSpecs } from './tools/specs.js';
 
 export interface EngineParts {
   createBackend(config: PotatoConfig): AgentBackend;
-  /** The self-driven Claude Agent SDK runner (backend: claude_agent_sdk); the SDK session controller drives it. */
+  /** The self-driven Claude Agent SDK runner (backend: claude_agent_sdk); its session driver runs it. */
   createSdkBackend(config: PotatoConfig): ClaudeAgentSdkBackend;
   createSandbox(config: PotatoConfig, sessionId: string, workspace: string): Sandbox;
   createCheckpoints(config: PotatoConfig, workspace: string): CheckpointStore;

@@ -1,9 +1,9 @@
 /**
  * @module session/recorder
- * What every session controller records the same way, whoever runs the agent loop: steps with
+ * What every session records the same way, whoever runs the agent loop: steps with
  * parent pointers and step_idx along the path, interventions, status and usage events through
  * the EventHub, the control refusals (disabled, ended, reason, branch limit), and moving the
- * head on a rollback (git reset, or a new named branch). Used by both session controllers.
+ * head on a rollback (git reset, or a new named branch). Used by the lifecycle and every driver.
  */
 import { randomUUID } from 'node:crypto';
 import type { CheckpointStore } from '../checkpoints/types.js';
@@ -340,7 +340,7 @@ export class SessionRecorder {
       throw new ControlError(`cannot ${what}: the session has ${this.state}`, 'invalid_state');
   }
 
-  /** Every refusal a rollback can meet, in the order SessionController checks them. */
+  /** Every refusal a rollback can meet, in the order they are checked. */
   async checkRollback(req: RollbackRequest, hasCheckpoints: boolean, inProgress: boolean): Promise<CheckedRollback> {
     const keep = req.branch ?? (this.cfg.branching.enabled && this.cfg.controls.branch_enabled);
     this.requireEnabled(keep ? 'branch_enabled' : 'rollback_enabled', keep ? 'branch' : 'rollback');

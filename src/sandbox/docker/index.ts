@@ -1,6 +1,6 @@
 /**
  * @module sandbox/docker
- * The Docker sandbox's public face: the factory the session controller calls, and the orphan
+ * The Docker sandbox's public face: the factory the engine calls, and the orphan
  * sweep the server runs at start.
  */
 import type { SandboxConfig } from '../../config/schema.js';
