@@ -27,7 +27,9 @@ if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/n
 fi
 if [ ! -f /var/run/docker.pid ]; then
   echo "docker: starting dockerd (log: $LOG)"
-  nohup dockerd >"$LOG" 2>&1 &
+  # The engine outlives whoever started it: it must not keep a test run's temporary folder
+  # (TMPDIR), which that run deletes when it ends, or later container commands fail.
+  TMPDIR=/tmp nohup setsid dockerd >"$LOG" 2>&1 </dev/null &
 fi
 
 for _ in $(seq 1 "$WAIT_SECONDS"); do
