@@ -1,10 +1,10 @@
 /**
  * @module results/branch-result
- * A branch's result: the last checkpoint on its path and its patch from the session's base,
- * read through the one module that reads checkpoints for the server (server/workspace-files).
+ * A branch's result: the last checkpoint on its path and its patch from the session's base
+ * (a sealed `git diff-tree` against the server's checkpoint repository, checkpoints/git/git.ts).
  * The patch download and `potato apply` both start here.
  */
-import { diffCommits, parentOf } from '../server/workspace-files.js';
+import { git as sealedGit } from '../checkpoints/git/git.js';
 import { branchPath } from '../store/tree.js';
 import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
 
@@ -68,4 +68,35 @@ export function resultPatch(r: BranchResult): Promise<string> {
 /** The commit the session's workspace started from in the user's repository, or null (not a repository). */
 export function userBase(r: BranchResult): Promise<string | null> {
   return parentOf(r.gitDir, r.base);
+}
+
+async function git(gitDir: string, args: string[]): Promise<string> {
+  return (await sealedGit(args, { gitDir })).stdout;
+}
+
+/** The binary diff between two checkpoints, as `git apply` takes it (no textconv, no external diff). */
+async function diffCommits(gitDir: string, from: string, to: string): Promise<string> {
+  return git(gitDir, [
+    'diff-tree',
+    '-p',
+    '--binary',
+    '--full-index',
+    '--no-renames',
+    '--no-color',
+    '--no-ext-diff',
+    '--no-textconv',
+    from,
+    to,
+    '--',
+  ]);
+}
+
+/** The parent of a checkpoint commit (for the base: the user's commit the session started on), or null. */
+async function parentOf(gitDir: string, commit: string): Promise<string | null> {
+  try {
+    return (await git(gitDir, ['rev-parse', '--verify', '-q', `${commit}^1`])).trim() || null;
+  } catch {
+    // A root commit has no parent: rev-parse fails, and that is the answer.
+    return null;
+  }
 }

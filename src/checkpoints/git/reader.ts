@@ -1,0 +1,94 @@
+/**
+ * @module checkpoints/git/reader
+ * A session's checkpoint repository opened read-only (the CheckpointReader): HEAD, the files of
+ * a commit and one file's bytes, read in process from the object database the store writes
+ * (objects.ts). Loose objects are inflated here; packed ones (the user's imported history) come
+ * from the one long-lived `git cat-file` of the ObjectStore, so a file view starts no process.
+ * Nothing here writes: no ref, no index, no object, no lock.
+ */
+import { join } from 'node:path';
+import type { CheckpointReader, FileAtCheckpoint } from '../types.js';
+import { ObjectStore, parseCommit, parseTree, TREE_MODE, type TreeEntry } from './objects.js';
+import { CheckpointError, readHeadIn } from './repo.js';
+
+const GITLINK_MODE = '160000';
+const OID = /^[0-9a-f]{40}$/;
+
+export class GitCheckpointReader implements CheckpointReader {
+  private readonly db: ObjectStore;
+
+  constructor(readonly gitDir: string) {
+    this.db = new ObjectStore(join(gitDir, 'objects'), gitDir);
+  }
+
+  async head(): Promise<string | null> {
+    const oid = readHeadIn(this.gitDir);
+    if (!oid) return null;
+    try {
+      return (await this.db.info(oid)).type === 'commit' ? oid : null;
+    } catch (err) {
+      // A ref to an object that is not there names no commit; anything else is a fault.
+      if (isMissing(err)) return null;
+      throw err;
+    }
+  }
+
+  async listFiles(commit: string): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (tree: string, prefix: string): Promise<void> => {
+      for (const [name, e] of await this.tree(tree)) {
+        if (e.mode === TREE_MODE) await walk(e.oid, `${prefix}${name}/`);
+        else out.push(prefix + name);
+      }
+    };
+    await walk(await this.rootTree(commit), '');
+    return out;
+  }
+
+  async readFile(commit: string, path: string, maxBytes: number): Promise<FileAtCheckpoint> {
+    const parts = path.split('/');
+    let tree = await this.rootTree(commit);
+    let entry: TreeEntry | undefined;
+    for (const [i, name] of parts.entries()) {
+      entry = (await this.tree(tree)).get(name);
+      if (!entry) return { kind: 'missing' };
+      if (i < parts.length - 1) {
+        if (entry.mode !== TREE_MODE) return { kind: 'missing' };
+        tree = entry.oid;
+      }
+    }
+    if (!entry) return { kind: 'missing' };
+    if (entry.mode === TREE_MODE) return { kind: 'folder' };
+    if (entry.mode === GITLINK_MODE) return { kind: 'submodule' };
+    const { size } = await this.db.info(entry.oid);
+    if (size > maxBytes) return { kind: 'too_large', size };
+    return { kind: 'file', size, data: (await this.db.read(entry.oid)).data };
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+
+  private async rootTree(commit: string): Promise<string> {
+    if (!OID.test(commit)) throw new CheckpointError(`${commit} is not a full commit id`, 'bad_request');
+    let obj: Awaited<ReturnType<ObjectStore['read']>>;
+    try {
+      obj = await this.db.read(commit);
+    } catch (err) {
+      // Unreadable means not a commit of this repository; the cause keeps the detail for the log.
+      throw new CheckpointError(`no commit ${commit} in ${this.gitDir}`, 'not_found', { cause: err });
+    }
+    if (obj.type !== 'commit') throw new CheckpointError(`${commit} is a ${obj.type}, not a commit`, 'bad_request');
+    return parseCommit(obj.data).tree;
+  }
+
+  private async tree(oid: string): Promise<Map<string, TreeEntry>> {
+    const obj = await this.db.read(oid);
+    if (obj.type !== 'tree') throw new CheckpointError(`git object ${oid} is a ${obj.type}, not a tree`);
+    return parseTree(obj.data);
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  return err instanceof Error && /does not exist in this repository/.test(err.message);
+}
