@@ -12,10 +12,13 @@ import { ObjectStore, parseCommit, parseTree, TREE_MODE, type TreeEntry } from '
 import { CheckpointError, readHeadIn } from './repo.js';
 
 const GITLINK_MODE = '160000';
+/** Parsed trees kept per reader: a tree's id is its content, so a kept one is never stale. */
+const TREE_CACHE = 4096;
 const OID = /^[0-9a-f]{40}$/;
 
 export class GitCheckpointReader implements CheckpointReader {
   private readonly db: ObjectStore;
+  private readonly trees = new Map<string, Map<string, TreeEntry>>();
 
   constructor(readonly gitDir: string) {
     this.db = new ObjectStore(join(gitDir, 'objects'), gitDir);
@@ -83,9 +86,14 @@ export class GitCheckpointReader implements CheckpointReader {
   }
 
   private async tree(oid: string): Promise<Map<string, TreeEntry>> {
+    const kept = this.trees.get(oid);
+    if (kept) return kept;
     const obj = await this.db.read(oid);
     if (obj.type !== 'tree') throw new CheckpointError(`git object ${oid} is a ${obj.type}, not a tree`);
-    return parseTree(obj.data);
+    const tree = parseTree(obj.data);
+    if (this.trees.size >= TREE_CACHE) this.trees.delete(this.trees.keys().next().value as string);
+    this.trees.set(oid, tree);
+    return tree;
   }
 }
 
