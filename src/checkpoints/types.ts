@@ -76,5 +76,9 @@ export interface CheckpointReader {
   listFiles(commit: string): Promise<string[]>;
   /** The file at `path` (workspace-relative, `/`-separated) in `commit`; its bytes up to `maxBytes`. */
   readFile(commit: string, path: string, maxBytes: number): Promise<FileAtCheckpoint>;
+  /** The first parent of `commit` (for step 0: the user's commit it was made on), or null. */
+  parentOf(commit: string): Promise<string | null>;
+  /** The binary diff between two commits, as `git apply` takes it (full blob ids, no textconv). */
+  patch(from: string, to: string): Promise<string>;
   close(): Promise<void>;
 }

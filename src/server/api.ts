@@ -9,7 +9,6 @@ import { bodyLimit } from 'hono/body-limit';
 import { compress } from 'hono/compress';
 import { getCookie } from 'hono/cookie';
 import { z } from 'zod';
-import { checkpointGitDir } from '../checkpoints/git/index.js';
 import type { PotatoConfig } from '../config/types.js';
 import { errField, type Logger } from '../log/logger.js';
 import { ControlError, type SessionControls, type SessionManager } from '../session/types.js';
@@ -301,7 +300,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     return c.json(await readFileAt(checkpoints, commit, path));
   });
 
-  app.route('/', resultRoutes({ store, gitDirOf: (s) => checkpointGitDir(config, s.workspace) }));
+  app.route('/', resultRoutes({ store, checkpointsOf: (s) => manager.checkpoints(s) }));
   app.route('/', leadRoutes({ config, store }));
 
   app.all('/api/*', (c) => c.json({ error: `no route ${c.req.method} ${c.req.path}`, code: 'not_found' }, 404));

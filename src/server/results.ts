@@ -6,6 +6,7 @@
  * sessionGuard checks).
  */
 import { Hono } from 'hono';
+import type { CheckpointReader } from '../checkpoints/types.js';
 import { branchResult, ResultError, resultPatch } from '../results/branch-result.js';
 import type { SessionRecord, Store } from '../store/types.js';
 import { type ApiEnv, guardedSession } from './access.js';
@@ -16,10 +17,10 @@ const shellWord = (s: string) => (/^[\w./@:+-]+$/.test(s) ? s : `'${s.replace(/'
 
 export function resultRoutes(deps: {
   store: Store;
-  /** The session's checkpoint repository (outside its workspace). */
-  gitDirOf: (session: SessionRecord) => string;
+  /** The session's checkpoints, read-only (the engine's: manager.checkpoints). */
+  checkpointsOf: (session: SessionRecord) => CheckpointReader;
 }): Hono<ApiEnv> {
-  const { store, gitDirOf } = deps;
+  const { store, checkpointsOf } = deps;
   const app = new Hono<ApiEnv>();
 
   app.get('/api/sessions/:id/result', async (c) => {
@@ -41,7 +42,7 @@ export function resultRoutes(deps: {
     const session = guardedSession(c);
     let result: Awaited<ReturnType<typeof branchResult>>;
     try {
-      result = await branchResult(store, session, gitDirOf(session), c.req.param('name'));
+      result = await branchResult(store, session, checkpointsOf(session), c.req.param('name'));
     } catch (err) {
       if (err instanceof ResultError) {
         throw session.base_commit ? new NotFoundError(err.message) : new BadRequestError(err.message);

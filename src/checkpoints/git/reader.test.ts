@@ -86,6 +86,21 @@ describe('GitCheckpointReader', () => {
     }
   });
 
+  it("gives a checkpoint's parent and the binary patch between two, as git does", async () => {
+    const { gitDir, baseCommit, step1, reader } = await endedSession();
+    expect(await reader.parentOf(step1)).toBe(baseCommit);
+    const userCommit = git(['rev-parse', `${baseCommit}^1`], { gitDir })
+      .toString()
+      .trim();
+    expect(await reader.parentOf(baseCommit)).toBe(userCommit);
+    expect(await reader.parentOf(userCommit)).toBeNull();
+    const patch = await reader.patch(baseCommit, step1);
+    expect(patch).toContain('+print("v2")');
+    expect(patch).toBe(
+      git(['diff-tree', '-p', '--binary', '--full-index', '--no-renames', baseCommit, step1], { gitDir }).toString(),
+    );
+  });
+
   it('tells a folder, a missing path and a file over the limit apart without reading it', async () => {
     const { step1, reader } = await endedSession();
     expect(await reader.readFile(step1, 'src', 1024)).toEqual({ kind: 'folder' });

@@ -4,10 +4,12 @@
  * a commit and one file's bytes, read in process from the object database the store writes
  * (objects.ts). Loose objects are inflated here; packed ones (the user's imported history) come
  * from the one long-lived `git cat-file` of the ObjectStore, so a file view starts no process.
- * Nothing here writes: no ref, no index, no object, no lock.
+ * A patch is one sealed `git diff-tree` (git.ts). Nothing here writes: no ref, no index, no
+ * object, no lock.
  */
 import { join } from 'node:path';
 import type { CheckpointReader, FileAtCheckpoint } from '../types.js';
+import { git } from './git.js';
 import { ObjectStore, parseCommit, parseTree, TREE_MODE, type TreeEntry } from './objects.js';
 import { CheckpointError, readHeadIn } from './repo.js';
 
@@ -68,11 +70,27 @@ export class GitCheckpointReader implements CheckpointReader {
     return { kind: 'file', size, data: (await this.db.read(entry.oid)).data };
   }
 
+  async parentOf(commit: string): Promise<string | null> {
+    return (await this.commit(commit)).parents[0] ?? null;
+  }
+
+  async patch(from: string, to: string): Promise<string> {
+    await Promise.all([this.commit(from), this.commit(to)]);
+    const args = ['diff-tree', '-p', '--binary', '--full-index', '--no-renames', '--no-color'];
+    const out = await git([...args, '--no-ext-diff', '--no-textconv', from, to, '--'], { gitDir: this.gitDir });
+    return out.stdout;
+  }
+
   async close(): Promise<void> {
     this.db.close();
   }
 
   private async rootTree(commit: string): Promise<string> {
+    return (await this.commit(commit)).tree;
+  }
+
+  /** A commit of this repository, given by its full id (never a name git would resolve). */
+  private async commit(commit: string): Promise<ReturnType<typeof parseCommit>> {
     if (!OID.test(commit)) throw new CheckpointError(`${commit} is not a full commit id`, 'bad_request');
     let obj: Awaited<ReturnType<ObjectStore['read']>>;
     try {
@@ -82,7 +100,7 @@ export class GitCheckpointReader implements CheckpointReader {
       throw new CheckpointError(`no commit ${commit} in ${this.gitDir}`, 'not_found', { cause: err });
     }
     if (obj.type !== 'commit') throw new CheckpointError(`${commit} is a ${obj.type}, not a commit`, 'bad_request');
-    return parseCommit(obj.data).tree;
+    return parseCommit(obj.data);
   }
 
   private async tree(oid: string): Promise<Map<string, TreeEntry>> {
