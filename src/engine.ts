@@ -15,11 +15,12 @@ import { createOpenAIBackend } from './backends/openai/index.js';
 import { createScriptedBackend } from './backends/scripted/index.js';
 import type { AgentBackend, ToolSpec } from './backends/types.js';
 import { BackendError } from './backends/types.js';
-import { checkpointGitDir, GitCheckpointStore } from './checkpoints/git/index.js';
-import type { CheckpointStore } from './checkpoints/types.js';
+import { checkpointGitDir, GitCheckpointReader, GitCheckpointStore } from './checkpoints/git/index.js';
+import type { CheckpointReader, CheckpointStore } from './checkpoints/types.js';
 import type { Clock } from './clock.js';
 import type { PotatoConfig } from './config/types.js';
-import { createSandbox as createDockerSandbox } from './sandbox/docker/index.js';
+import { errField, type Logger } from './log/logger.js';
+import { createSandbox as createDockerSandbox, removeOrphans } from './sandbox/docker/index.js';
 import { GroupLedger, processGroupsDir } from './sandbox/local/group-ledger.js';
 import { LocalSandbox } from './sandbox/local/local-sandbox.js';
 import { protectOutput, sandboxUser } from './sandbox/local/user.js';
@@ -36,7 +37,14 @@ export interface EngineParts {
   /** The self-driven Claude Agent SDK runner (backend: claude_agent_sdk); its session driver runs it. */
   createSdkBackend(config: PotatoConfig): ClaudeAgentSdkBackend;
   createSandbox(config: PotatoConfig, sessionId: string, workspace: string): Sandbox;
+  /**
+   * Once, before any session starts: end what the sandboxes of a stopped server left behind
+   * (commands of the local sandbox, Docker containers), so nothing writes into a workspace again.
+   */
+  cleanupSandboxes(config: PotatoConfig, logger: Logger): Promise<void>;
   createCheckpoints(config: PotatoConfig, workspace: string): CheckpointStore;
+  /** The checkpoints of a session's workspace, read-only, whether or not the session runs. */
+  readCheckpoints(config: PotatoConfig, workspace: string): CheckpointReader;
   executeTool: ExecuteTool;
   toolSpecs(config: PotatoConfig): ToolSpec[];
   systemPrompt(config: PotatoConfig): string;
@@ -110,8 +118,25 @@ export function defaultEngineParts(opts: { clock?: Clock } = {}): EngineParts {
       const groupLedger = new GroupLedger(processGroupsDir(config.output.path));
       return new LocalSandbox({ workspace, maxOutputBytes: sb.max_output_bytes, secretEnvNames, user, groupLedger });
     },
+    async cleanupSandboxes(config, logger) {
+      // Commands a dead server left running would go on writing into their workspaces.
+      const killed = new GroupLedger(processGroupsDir(config.output.path)).killLeft();
+      if (killed.length > 0)
+        logger.warn({ pids: killed }, `killed ${killed.length} process(es) left by a stopped server`);
+      if (config.live_coding_agent.sandbox.type !== 'docker') return;
+      try {
+        const removed = await removeOrphans();
+        if (removed.length > 0) logger.info(`removed ${removed.length} container(s) left by a stopped server`);
+      } catch (err) {
+        // Sessions will say what is wrong with Docker when they start; the server itself can run.
+        logger.warn({ err: errField(err) }, 'could not clean up old containers');
+      }
+    },
     createCheckpoints(config, workspace) {
       return new GitCheckpointStore({ workspace, gitDir: checkpointGitDir(config, workspace) });
+    },
+    readCheckpoints(config, workspace) {
+      return new GitCheckpointReader(checkpointGitDir(config, workspace));
     },
     executeTool,
     toolSpecs(config) {

@@ -54,3 +54,31 @@ export interface CheckpointStore {
   diff(from: string | null, to: string): Promise<string>;
   close(): Promise<void>;
 }
+
+/** What a path names in a checkpoint, read without touching the workspace. */
+export type FileAtCheckpoint =
+  | { kind: 'file'; size: number; data: Buffer }
+  /** Over the reader's limit: only its size was read. */
+  | { kind: 'too_large'; size: number }
+  | { kind: 'folder' }
+  | { kind: 'submodule' }
+  | { kind: 'missing' };
+
+/**
+ * A session's checkpoints, read-only: for the file tree and viewer of a running or an ended
+ * session, without a running session and without a process per read. Safe beside the session's
+ * own CheckpointStore: objects and refs are only ever replaced whole.
+ */
+export interface CheckpointReader {
+  /** The commit the session's current branch is at, or null when there is none (yet). */
+  head(): Promise<string | null>;
+  /** Every file path at `commit` (files, symlinks, submodules), in git's tree order. */
+  listFiles(commit: string): Promise<string[]>;
+  /** The file at `path` (workspace-relative, `/`-separated) in `commit`; its bytes up to `maxBytes`. */
+  readFile(commit: string, path: string, maxBytes: number): Promise<FileAtCheckpoint>;
+  /** The first parent of `commit` (for step 0: the user's commit it was made on), or null. */
+  parentOf(commit: string): Promise<string | null>;
+  /** The binary diff between two commits, as `git apply` takes it (full blob ids, no textconv). */
+  patch(from: string, to: string): Promise<string>;
+  close(): Promise<void>;
+}

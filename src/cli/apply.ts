@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { checkpointGitDir } from '../checkpoints/git/index.js';
+import { checkpointGitDir, GitCheckpointReader } from '../checkpoints/git/index.js';
 import { applyResult } from '../results/apply.js';
 import { branchResult, ResultError } from '../results/branch-result.js';
 import { openSqliteStore } from '../store/sqlite/store.js';
@@ -42,11 +42,17 @@ export function register(program: Command): void {
         const session = await store.getSession(sessionId);
         if (!session) throw new UsageError(`no session ${sessionId} in ${dbPath}`);
         const gitDir = checkpointGitDir({ output: { path: path.resolve(options.project) } }, session.workspace);
-        const result = await branchResult(store, session, gitDir, options.branch);
-        const applied = await applyResult(result, {
-          repo: path.resolve(options.repo),
-          ...(options.as ? { as: options.as } : {}),
-        });
+        const checkpoints = new GitCheckpointReader(gitDir);
+        let applied: Awaited<ReturnType<typeof applyResult>>;
+        try {
+          const result = await branchResult(store, session, checkpoints, options.branch);
+          applied = await applyResult(result, {
+            repo: path.resolve(options.repo),
+            ...(options.as ? { as: options.as } : {}),
+          });
+        } finally {
+          await checkpoints.close();
+        }
         command
           .configureOutput()
           .writeOut?.(

@@ -1,10 +1,10 @@
 /**
  * @module results/branch-result
  * A branch's result: the last checkpoint on its path and its patch from the session's base,
- * read through the one module that reads checkpoints for the server (server/workspace-files).
+ * read through the session's CheckpointReader (the engine's, checkpoints/types.ts).
  * The patch download and `potato apply` both start here.
  */
-import { diffCommits, parentOf } from '../server/workspace-files.js';
+import type { CheckpointReader } from '../checkpoints/types.js';
 import { branchPath } from '../store/tree.js';
 import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
 
@@ -14,8 +14,8 @@ export class ResultError extends Error {
 
 export interface BranchResult {
   session: SessionRecord;
-  /** The session's checkpoint repository (the server's own git directory). */
-  gitDir: string;
+  /** The session's checkpoints (the server's own repository), read-only. */
+  checkpoints: CheckpointReader;
   branch: BranchRecord;
   base: string;
   /** The commit holding the branch's last checkpointed state. */
@@ -28,7 +28,7 @@ export interface BranchResult {
 export async function branchResult(
   store: Store,
   session: SessionRecord,
-  gitDir: string,
+  checkpoints: CheckpointReader,
   name?: string,
 ): Promise<BranchResult> {
   if (!session.base_commit) {
@@ -52,7 +52,7 @@ export async function branchResult(
   const last = [...path].reverse().find((s) => s.checkpoint);
   return {
     session,
-    gitDir,
+    checkpoints,
     branch,
     base: session.base_commit,
     commit: last?.checkpoint ?? session.base_commit,
@@ -62,10 +62,10 @@ export async function branchResult(
 
 /** The branch's diff from the session's base, as `git apply` takes it. */
 export function resultPatch(r: BranchResult): Promise<string> {
-  return diffCommits(r.gitDir, r.base, r.commit);
+  return r.checkpoints.patch(r.base, r.commit);
 }
 
 /** The commit the session's workspace started from in the user's repository, or null (not a repository). */
 export function userBase(r: BranchResult): Promise<string | null> {
-  return parentOf(r.gitDir, r.base);
+  return r.checkpoints.parentOf(r.base);
 }

@@ -2,7 +2,10 @@
  * @module server/access
  * Who may read and who may change a session. The owner does both; a lead (`role: lead`) reads
  * every session but changes none but their own; anyone else is told the session does not exist.
+ * `sessionGuard` checks it once for every route under /api/sessions/:id: reads (GET, HEAD) need
+ * `see`, every other method `own`; the route then takes the session from the context.
  */
+import type { Context, MiddlewareHandler } from 'hono';
 import type { PotatoConfig } from '../config/types.js';
 import type { SessionRecord, Store } from '../store/types.js';
 import { ForbiddenError, NotFoundError } from './errors.js';
@@ -32,4 +35,25 @@ export function sessionAccess(annotators: PotatoConfig['annotators'], store: Sto
       return s;
     },
   };
+}
+
+/** What the API's routes find in their context: the user, and under /api/sessions/:id the session. */
+export type ApiEnv = { Variables: { user: string; session?: SessionRecord } };
+
+const READS = new Set(['GET', 'HEAD']);
+
+/** For /api/sessions/:id and below: the session, if the user may read it (GET) or change it (other methods). */
+export function sessionGuard(access: SessionAccess): MiddlewareHandler<ApiEnv> {
+  return async (c, next) => {
+    const check = READS.has(c.req.method) ? access.see : access.own;
+    c.set('session', await check(c.req.param('id') ?? '', c.get('user')));
+    await next();
+  };
+}
+
+/** The session sessionGuard let through (a route outside /api/sessions/:id has none). */
+export function guardedSession(c: Context<ApiEnv>): SessionRecord {
+  const s = c.get('session');
+  if (!s) throw new Error(`${c.req.method} ${c.req.path} reads a session, but sessionGuard does not cover it`);
+  return s;
 }

@@ -9,14 +9,11 @@ import { bodyLimit } from 'hono/body-limit';
 import { compress } from 'hono/compress';
 import { getCookie } from 'hono/cookie';
 import { z } from 'zod';
-import { checkpointGitDir } from '../checkpoints/git/index.js';
 import type { PotatoConfig } from '../config/types.js';
 import { errField, type Logger } from '../log/logger.js';
-import type { SessionEvent } from '../session/events.js';
 import { ControlError, type SessionControls, type SessionManager } from '../session/types.js';
-import { type Annotation, type SessionRecord, STEP_LABEL_VALUES, type Store } from '../store/types.js';
-import { sessionAccess } from './access.js';
-import { validateAnswers } from './annotations.js';
+import { type SessionRecord, STEP_LABEL_VALUES, type Store } from '../store/types.js';
+import { type ApiEnv, guardedSession, sessionAccess, sessionGuard } from './access.js';
 import { registerApprovals } from './approvals.js';
 import { type Auth, COOKIE_NAME, clearedCookie, sessionCookie } from './auth.js';
 import { BadRequestError, errorAnswer, NotFoundError, TooManyAttemptsError, UnauthorizedError } from './errors.js';
@@ -25,9 +22,9 @@ import type { LiveHub } from './live.js';
 import { resultRoutes } from './results.js';
 import { ratingScheme, summarize } from './summaries.js';
 import { type WireOptions, wirePreview, wireStep } from './wire.js';
-import { listFiles, readFileAt, resolveCheckpoint } from './workspace-files.js';
+import { readFileAt, resolveCheckpoint } from './workspace-files.js';
 
-export type ApiEnv = { Variables: { user: string } };
+export type { ApiEnv } from './access.js';
 
 export interface ApiDeps {
   config: PotatoConfig;
@@ -138,7 +135,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
 
   // Reads accept the owner or a lead; every change only the owner (a lead gets 403, others 404).
   const access = sessionAccess(config.annotators, store);
-  const { see, own } = access;
+  app.use('/api/sessions/:id/*', sessionGuard(access));
 
   const controlsOf = (s: SessionRecord): SessionControls => {
     const controls = manager.get(s.id);
@@ -176,7 +173,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.get('/api/sessions/:id', async (c) => {
-    const seen = await see(c.req.param('id'), c.get('user'));
+    const seen = guardedSession(c);
     // All reads in one transaction: last_seq matches the snapshot exactly.
     const snapshot = await store.transaction(async (tx) => {
       const session = (await tx.getSession(seen.id)) ?? seen;
@@ -195,7 +192,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.get('/api/sessions/:id/steps/:stepId', async (c) => {
-    const session = await see(c.req.param('id'), c.get('user'));
+    const session = guardedSession(c);
     const stepId = c.req.param('stepId');
     const step = await store.getStep(stepId);
     if (!step || step.session_id !== session.id) throw new NotFoundError(`session ${session.id} has no step ${stepId}`);
@@ -203,34 +200,33 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.get('/api/sessions/:id/events', async (c) => {
-    await see(c.req.param('id'), c.get('user'));
     return c.json({ error: 'connect to this URL with a WebSocket', code: 'bad_request' }, 426);
   });
 
   app.post('/api/sessions/:id/pause', async (c) => {
-    await controlsOf(await own(c.req.param('id'), c.get('user'))).pause(c.get('user'));
+    await controlsOf(guardedSession(c)).pause(c.get('user'));
     return c.body(null, 204);
   });
 
   app.post('/api/sessions/:id/resume', async (c) => {
-    await controlsOf(await own(c.req.param('id'), c.get('user'))).resume(c.get('user'));
+    await controlsOf(guardedSession(c)).resume(c.get('user'));
     return c.body(null, 204);
   });
 
   app.post('/api/sessions/:id/stop', async (c) => {
-    await controlsOf(await own(c.req.param('id'), c.get('user'))).stop(c.get('user'));
+    await controlsOf(guardedSession(c)).stop(c.get('user'));
     return c.body(null, 204);
   });
 
   app.post('/api/sessions/:id/instruction', async (c) => {
-    const controls = controlsOf(await own(c.req.param('id'), c.get('user')));
+    const controls = controlsOf(guardedSession(c));
     const { text } = await body(c.req.raw, instructionBody);
     await controls.instruct(text, c.get('user'));
     return c.body(null, 204);
   });
 
   app.post('/api/sessions/:id/rollback', async (c) => {
-    const session = await own(c.req.param('id'), c.get('user'));
+    const session = guardedSession(c);
     const b = await body(c.req.raw, rollbackBody);
     // A finished or stopped session can be rolled back too: its controller is rebuilt first.
     const controls = manager.get(session.id) ?? (await manager.reopen(session.id));
@@ -247,7 +243,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.post('/api/sessions/:id/continue', async (c) => {
-    const session = await own(c.req.param('id'), c.get('user'));
+    const session = guardedSession(c);
     const { instruction } = await body(c.req.raw, continueBody);
     await manager.resumeSession(session.id, c.get('user'), instruction);
     live.resubscribe(session.id);
@@ -257,95 +253,57 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   registerApprovals(app, { access, manager });
 
   app.put('/api/sessions/:id/annotations', async (c) => {
-    const session = await own(c.req.param('id'), c.get('user'));
-    const user = c.get('user');
     const { branch_id, answers } = await body(c.req.raw, annotationsBody);
-    if (branch_id !== null && (await store.getBranch(branch_id))?.session_id !== session.id) {
-      throw new NotFoundError(`session ${session.id} has no branch ${branch_id}`);
-    }
-    const clean = validateAnswers(config.annotation_schemes, answers);
-    const now = Date.now();
-    const events = await store.transaction(async (tx) => {
-      const appended: SessionEvent[] = [];
-      for (const [scheme, value] of Object.entries(clean)) {
-        const annotation: Annotation = {
-          session_id: session.id,
-          annotator: user,
-          branch_id,
-          scheme,
-          value,
-          updated_at: now,
-        };
-        await tx.upsertAnnotation(annotation);
-        appended.push(await tx.appendEvent(session.id, { type: 'annotation', annotation }));
-      }
-      return appended;
+    const mine = await manager.saveAnswers({
+      sessionId: guardedSession(c).id,
+      annotator: c.get('user'),
+      branchId: branch_id,
+      answers,
     });
-    publishAll(live, events);
-    const mine = (await store.listAnnotations(session.id)).filter(
-      (a) => a.annotator === user && a.branch_id === branch_id,
-    );
     return c.json(mine);
   });
 
   app.put('/api/sessions/:id/labels/:stepId', async (c) => {
-    const session = await own(c.req.param('id'), c.get('user'));
-    const stepId = c.req.param('stepId');
-    const step = await store.getStep(stepId);
-    if (!step || step.session_id !== session.id) throw new NotFoundError(`session ${session.id} has no step ${stepId}`);
     const { label, first_error } = await body(c.req.raw, labelBody);
-    const record = {
-      session_id: session.id,
-      step_id: stepId,
+    const record = await manager.setLabel({
+      sessionId: guardedSession(c).id,
+      stepId: c.req.param('stepId'),
       annotator: c.get('user'),
       label,
-      first_error,
-      updated_at: Date.now(),
-    };
-    const event = await store.transaction(async (tx) => {
-      await tx.upsertStepLabel(record);
-      return tx.appendEvent(session.id, { type: 'label', label: record });
+      firstError: first_error,
     });
-    live.publish(event);
     return c.json(record);
   });
 
   app.delete('/api/sessions/:id/labels/:stepId', async (c) => {
-    const session = await own(c.req.param('id'), c.get('user'));
-    const step_id = c.req.param('stepId');
-    const annotator = c.get('user');
-    const event = await store.transaction(async (tx) => {
-      await tx.deleteStepLabel(session.id, step_id, annotator);
-      return tx.appendEvent(session.id, { type: 'label_removed', step_id, annotator });
+    await manager.removeLabel({
+      sessionId: guardedSession(c).id,
+      stepId: c.req.param('stepId'),
+      annotator: c.get('user'),
     });
-    live.publish(event);
     return c.body(null, 204);
   });
 
   app.get('/api/sessions/:id/tree', async (c) => {
-    const session = await see(c.req.param('id'), c.get('user'));
-    const gitDir = checkpointGitDir(config, session.workspace);
-    const commit = await resolveCheckpoint(store, session, gitDir, c.req.query('commit') || undefined);
-    return c.json({ commit, files: await listFiles(gitDir, commit) });
+    const session = guardedSession(c);
+    const checkpoints = manager.checkpoints(session);
+    const commit = await resolveCheckpoint(store, session, checkpoints, c.req.query('commit') || undefined);
+    return c.json({ commit, files: await checkpoints.listFiles(commit) });
   });
 
   app.get('/api/sessions/:id/file', async (c) => {
-    const session = await see(c.req.param('id'), c.get('user'));
+    const session = guardedSession(c);
     const path = c.req.query('path');
     if (!path) throw new BadRequestError('give the file with ?path=');
-    const gitDir = checkpointGitDir(config, session.workspace);
-    const commit = await resolveCheckpoint(store, session, gitDir, c.req.query('commit') || undefined);
-    return c.json(await readFileAt(gitDir, commit, path));
+    const checkpoints = manager.checkpoints(session);
+    const commit = await resolveCheckpoint(store, session, checkpoints, c.req.query('commit') || undefined);
+    return c.json(await readFileAt(checkpoints, commit, path));
   });
 
-  app.route('/', resultRoutes({ store, see, gitDirOf: (s) => checkpointGitDir(config, s.workspace) }));
+  app.route('/', resultRoutes({ store, checkpointsOf: (s) => manager.checkpoints(s) }));
   app.route('/', leadRoutes({ config, store }));
 
   app.all('/api/*', (c) => c.json({ error: `no route ${c.req.method} ${c.req.path}`, code: 'not_found' }, 404));
 
   return app;
-}
-
-function publishAll(live: LiveHub, events: SessionEvent[]): void {
-  for (const e of events) live.publish(e);
 }

@@ -6,6 +6,7 @@
  */
 import { ZodError } from 'zod';
 import { type ErrorCode, errorCode, PotatoError } from '../errors.js';
+import { ValidationError } from '../session/annotations.js';
 
 export type ApiErrorCode = ErrorCode;
 
@@ -55,14 +56,7 @@ export class BadRequestError extends ApiError {
 }
 
 /** An annotation answer that does not fit its scheme; the message names the scheme. */
-export class ValidationError extends ApiError {
-  constructor(
-    message: string,
-    readonly scheme?: string,
-  ) {
-    super(message, 'validation');
-  }
-}
+export { ValidationError };
 
 type Status = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 429 | 500 | 502 | 503;
 

@@ -14,8 +14,7 @@ import type { PotatoConfig } from '../config/types.js';
 import { ExportError, FLATTENABLE, parseFormat, sessionLines } from '../export/index.js';
 import { exportOptionsOf } from '../export/types.js';
 import type { Store } from '../store/types.js';
-import { sessionAccess } from './access.js';
-import type { ApiEnv } from './api.js';
+import { type ApiEnv, sessionAccess } from './access.js';
 import { BadRequestError, NotFoundError } from './errors.js';
 import { ratingScheme, type SessionSummary, summarize } from './summaries.js';
 

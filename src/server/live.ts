@@ -1,7 +1,8 @@
 /**
  * @module server/live
  * The live stream: one channel per watched session, fed by manager.subscribe (events arrive
- * already persisted, with their seq) and by the server's own appends (annotations, labels).
+ * already persisted, with their seq: the agent's, and the annotations and labels the engine
+ * records for the server's routes).
  * A channel batches what arrives and sends each batch, serialised once, to every socket
  * watching the session, at most once per `streaming.update_interval_ms`.
  *
@@ -284,11 +285,6 @@ export class LiveHub {
       });
     };
     setTimeout(resume, 50).unref();
-  }
-
-  /** An event the server appended itself (annotation, label): send it to the session's viewers. */
-  publish(event: SessionEvent): void {
-    this.channels.get(event.session_id)?.receive(event);
   }
 
   /** After a session (re)starts in this process, make sure its viewers are listening to it. */

@@ -2,12 +2,14 @@
  * @module server/results
  * Taking a session's result home: where its workspace is and the `git log` that shows its
  * checkpoints (GET /api/sessions/:id/result), and any branch's patch from the session's base
- * as a download (GET /api/sessions/:id/branches/:name/patch). Its owner or a lead.
+ * as a download (GET /api/sessions/:id/branches/:name/patch). Its owner or a lead (the API's
+ * sessionGuard checks).
  */
 import { Hono } from 'hono';
+import type { CheckpointReader } from '../checkpoints/types.js';
 import { branchResult, ResultError, resultPatch } from '../results/branch-result.js';
 import type { SessionRecord, Store } from '../store/types.js';
-import type { ApiEnv } from './api.js';
+import { type ApiEnv, guardedSession } from './access.js';
 import { BadRequestError, NotFoundError } from './errors.js';
 
 /** A shell word: the path as it is when it is plain, else single-quoted. */
@@ -15,16 +17,14 @@ const shellWord = (s: string) => (/^[\w./@:+-]+$/.test(s) ? s : `'${s.replace(/'
 
 export function resultRoutes(deps: {
   store: Store;
-  /** The session if the user may read it (owner or lead). */
-  see: (id: string, user: string) => Promise<SessionRecord>;
-  /** The session's checkpoint repository (outside its workspace). */
-  gitDirOf: (session: SessionRecord) => string;
+  /** The session's checkpoints, read-only (the engine's: manager.checkpoints). */
+  checkpointsOf: (session: SessionRecord) => CheckpointReader;
 }): Hono<ApiEnv> {
-  const { store, see, gitDirOf } = deps;
+  const { store, checkpointsOf } = deps;
   const app = new Hono<ApiEnv>();
 
   app.get('/api/sessions/:id/result', async (c) => {
-    const session = await see(c.req.param('id'), c.get('user'));
+    const session = guardedSession(c);
     const branches = await store.listBranches(session.id);
     return c.json({
       workspace: session.workspace,
@@ -39,10 +39,10 @@ export function resultRoutes(deps: {
   });
 
   app.get('/api/sessions/:id/branches/:name/patch', async (c) => {
-    const session = await see(c.req.param('id'), c.get('user'));
+    const session = guardedSession(c);
     let result: Awaited<ReturnType<typeof branchResult>>;
     try {
-      result = await branchResult(store, session, gitDirOf(session), c.req.param('name'));
+      result = await branchResult(store, session, checkpointsOf(session), c.req.param('name'));
     } catch (err) {
       if (err instanceof ResultError) {
         throw session.base_commit ? new NotFoundError(err.message) : new BadRequestError(err.message);

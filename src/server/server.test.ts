@@ -49,7 +49,7 @@ async function boot(
   const dir = tempDir();
   const config = writeConfig(dir, extra);
   const store = openSqliteStore(path.join(dir, 'output', 'potato.db'));
-  const manager = new ManagerDouble(store, path.join(dir, 'workspace'));
+  const manager = new ManagerDouble(store, path.join(dir, 'workspace'), config);
   const server = createServer({ config, store, manager, log: () => {}, ...opts });
   const { url } = await server.listen(0, '127.0.0.1');
   const alice = new Client(url);

@@ -1,8 +1,8 @@
 /**
  * @module server/start
  * `startServer(config)`: everything `potato start` does to serve. Open the store at
- * `<output.path>/potato.db`, mark the sessions a dead process left running as `interrupted`,
- * remove its orphaned Docker containers, build the session manager, listen, and on
+ * `<output.path>/potato.db`, let the engine clean up what a dead process's sandboxes left, mark
+ * the sessions it left running as `interrupted`, build the session manager, listen, and on
  * SIGINT/SIGTERM stop every session (saved), close every socket and exit 0.
  */
 
@@ -12,7 +12,6 @@ import type { PotatoConfig } from '../config/types.js';
 import { defaultEngineParts } from '../engine.js';
 import { setIgnoredSink } from '../errors.js';
 import { createLogger, errField, type Logger, loggerTo, resolveLogLevel } from '../log/logger.js';
-import { GroupLedger, processGroupsDir } from '../sandbox/local/group-ledger.js';
 import { recordCutCommands } from '../session/cut-commands.js';
 import type { SessionStatus } from '../session/events.js';
 import { LEASE_TTL_MS, liveLease, newOwnerId } from '../session/lease.js';
@@ -87,9 +86,9 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
   // Errors the engine deliberately ignores (cleanup after a failure) land in the same log.
   setIgnoredSink((line) => logger.warn(line));
   const opened = openSqliteStore(path.join(config.output.path, 'potato.db'));
-  // Commands a dead server left running would go on writing into their workspaces: end them first.
-  const killed = new GroupLedger(processGroupsDir(config.output.path)).killLeft();
-  if (killed.length > 0) logger.warn({ pids: killed }, `killed ${killed.length} process(es) left by a stopped server`);
+  const parts = defaultEngineParts({ clock: opts.clock });
+  // Whatever a dead server's sandboxes left running would go on writing into workspaces: ended first.
+  await parts.cleanupSandboxes(config, logger);
   const owner = newOwnerId();
   const leased = async (id: string) => (await liveLease(opened, id, owner)) !== null;
   const interrupted = await markInterrupted(opened, Date.now(), leased);
@@ -110,22 +109,12 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
       `${interrupted.length} session(s) were left running by a stopped server; marked interrupted: ${interrupted.map((s) => s.id).join(', ')}`,
     );
   }
-  if (config.live_coding_agent.sandbox.type === 'docker') {
-    try {
-      const { removeOrphans } = await import('../sandbox/docker/index.js');
-      const removed = await removeOrphans();
-      if (removed.length > 0) log(`removed ${removed.length} container(s) left by a stopped server`);
-    } catch (err) {
-      // Sessions will say what is wrong with Docker when they start; the server itself can run.
-      logger.warn({ err: errField(err) }, 'could not clean up old containers');
-    }
-  }
   const manager = createSessionManager({
     config,
     store: opened,
     logger,
     ownerId: owner,
-    parts: defaultEngineParts({ clock: opts.clock }),
+    parts,
   });
   // Writes through the manager's store keep output/ equal to the store (labels, answers).
   const store = manager.store;

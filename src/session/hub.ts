@@ -1,7 +1,9 @@
 /**
  * @module session/hub
  * The EventHub: every session event is persisted (store.appendEvent assigns its seq) and only
- * then handed to listeners, so whatever a browser sees survives a crash. Streamed text
+ * then handed to listeners, so whatever a browser sees survives a crash. A change that writes
+ * rows too (an annotation, a label) commits them with its events in one transaction (`record`),
+ * on the same per-session queue, so this is the one path from a change to a viewer. Streamed text
  * (thinking, tool input, terminal output) is coalesced per key for a few milliseconds so a
  * fast stream costs one row per flush, not one per token.
  */
@@ -39,11 +41,36 @@ export class EventHub {
    * and delivered in the order emit was called, even when callers do not wait for each other.
    */
   emit(sessionId: string, body: SessionEventBody): Promise<SessionEvent> {
+    return this.inOrder(sessionId, async () => {
+      const event = await this.store.appendEvent(sessionId, body);
+      this.deliver(sessionId, event);
+      return event;
+    });
+  }
+
+  /**
+   * A change that is rows and events at once (an annotation, a label): `write` writes its rows
+   * through `tx` and returns its result with the bodies of its events; the hub appends those in
+   * the same transaction, so rows and events commit together or not at all, and hands them to
+   * the listeners after the commit. Ordered with the session's emits, like emit.
+   */
+  record<T>(sessionId: string, write: (tx: Store) => Promise<{ result: T; events: SessionEventBody[] }>): Promise<T> {
+    return this.inOrder(sessionId, async () => {
+      const { result, events } = await this.store.transaction(async (tx) => {
+        const written = await write(tx);
+        const appended: SessionEvent[] = [];
+        for (const body of written.events) appended.push(await tx.appendEvent(sessionId, body));
+        return { result: written.result, events: appended };
+      });
+      for (const e of events) this.deliver(sessionId, e);
+      return result;
+    });
+  }
+
+  /** Run `job` after every earlier one of the session has settled; the caller sees its own failure. */
+  private inOrder<T>(sessionId: string, job: () => Promise<T>): Promise<T> {
     const prev = this.tails.get(sessionId);
-    const next = (prev ?? Promise.resolve()).then(
-      () => this.persistAndDeliver(sessionId, body),
-      () => this.persistAndDeliver(sessionId, body),
-    );
+    const next = (prev ?? Promise.resolve()).then(job, job);
     // The chain holds only the order; each caller sees its own event's failure.
     const tail = next.then(
       () => undefined,
@@ -56,8 +83,7 @@ export class EventHub {
     return next;
   }
 
-  private async persistAndDeliver(sessionId: string, body: SessionEventBody): Promise<SessionEvent> {
-    const event = await this.store.appendEvent(sessionId, body);
+  private deliver(sessionId: string, event: SessionEvent): void {
     for (const l of this.listeners.get(sessionId) ?? []) {
       try {
         l(event);
@@ -65,7 +91,6 @@ export class EventHub {
         // A broken viewer must not break the agent loop.
       }
     }
-    return event;
   }
 
   /** Resolves when every event emitted so far for the session is stored and delivered. */

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { cp, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CheckpointReaders } from '../checkpoints/readers.js';
 import type { CheckpointStore } from '../checkpoints/types.js';
 import { ConfigError } from '../config/errors.js';
 import type { PotatoConfig } from '../config/types.js';
@@ -21,6 +22,7 @@ import { errField, type Logger, silentLogger } from '../log/logger.js';
 import type { Sandbox } from '../sandbox/types.js';
 import { branchName } from '../store/tree.js';
 import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
+import { annotationOps } from './annotations.js';
 import { initialStateMessage } from './checkpoint-message.js';
 import { EventHub } from './hub.js';
 import { SessionLeases } from './lease.js';
@@ -77,6 +79,9 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
   const store = exports ? observeStore(opts.store, (id) => exports.markDirty(id)) : opts.store;
   const hub = new EventHub(store, undefined, logger);
   const leases = new SessionLeases(store, { owner: opts.ownerId, logger });
+  // Through the same hub as the agent's events: one path from a change to the viewers.
+  const annotations = annotationOps({ store, hub, schemes: config.annotation_schemes });
+  const readers = new CheckpointReaders((workspace) => parts.readCheckpoints(config, workspace));
   reportExportError = (message, sessionId) => {
     logger.error({ session: sessionId }, message);
     if (!sessionId) return;
@@ -220,6 +225,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     store,
     exports,
     leases,
+    ...annotations,
 
     async start({ task, annotator }) {
       const text = task.trim();
@@ -320,6 +326,10 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       return live.get(sessionId)?.controller ?? revive(sessionId, false);
     },
 
+    checkpoints(session) {
+      return readers.get(session.workspace);
+    },
+
     subscribe(sessionId: string, listener: EventListener) {
       return hub.subscribe(sessionId, listener);
     },
@@ -341,6 +351,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         await sandbox.close().catch(ignored('closing a sandbox at shutdown'));
       }
       live.clear();
+      await readers.close();
       await leases.close();
       // Streamed text still being coalesced is written now: the caller closes the store next.
       await hub.flush();

@@ -4,8 +4,11 @@
  * Each control is refused with a ControlError a user can act on.
  */
 
+import type { CheckpointReader } from '../checkpoints/types.js';
 import { PotatoError } from '../errors.js';
 import type { ToolCall } from '../steps/types.js';
+import type { SessionRecord } from '../store/types.js';
+import type { AnnotationOps } from './annotations.js';
 import type { SessionCapability } from './driver.js';
 import type { SessionEvent, SessionStatus } from './events.js';
 
@@ -57,8 +60,11 @@ export class ControlError extends PotatoError<ControlErrorCode> {
 
 export type EventListener = (event: SessionEvent) => void;
 
-/** What the server needs from the engine: start sessions, find them, watch them, shut down. */
-export interface SessionManager {
+/**
+ * What the server needs from the engine: start sessions, find them, watch them, annotate and
+ * label them (AnnotationOps), read their checkpoints, shut down.
+ */
+export interface SessionManager extends AnnotationOps {
   /** Start a session for a task; resolves once the session record exists (the agent runs on). */
   start(opts: { task: string; annotator: string }): Promise<SessionControls>;
   /** A live session's controls, or undefined when it is not running in this process. */
@@ -70,6 +76,11 @@ export interface SessionManager {
    * rebuilt from the store without starting its agent, so it can be rolled back.
    */
   reopen(sessionId: string): Promise<SessionControls>;
+  /**
+   * The session's checkpoints, read-only (file tree and viewer), running or ended. Shared and
+   * closed by the manager: the caller does not close it.
+   */
+  checkpoints(session: SessionRecord): CheckpointReader;
   /** Live events of a session after they are persisted; returns an unsubscribe function. */
   subscribe(sessionId: string, listener: EventListener): () => void;
   /**

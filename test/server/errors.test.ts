@@ -24,7 +24,7 @@ describe('errors with causes over HTTP', () => {
     const dir = tempDir();
     const config = writeConfig(dir);
     store = openSqliteStore(path.join(dir, 'output', 'potato.db'));
-    manager = new ManagerDouble(store, path.join(dir, 'workspace'));
+    manager = new ManagerDouble(store, path.join(dir, 'workspace'), config);
     server = createServer({ config, store, manager, log: (line) => logged.push(line) });
     const { url } = await server.listen(0, '127.0.0.1');
     alice = new Client(url);

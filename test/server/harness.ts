@@ -9,9 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { WebSocket } from 'ws';
 import { stringify } from 'yaml';
+import { checkpointGitDir, GitCheckpointReader } from '../../src/checkpoints/git/index.js';
+import { CheckpointReaders } from '../../src/checkpoints/readers.js';
+import type { CheckpointReader } from '../../src/checkpoints/types.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { PotatoConfig } from '../../src/config/types.js';
+import { type AnnotationOps, annotationOps } from '../../src/session/annotations.js';
 import type { SessionEvent, SessionEventBody, SessionStatus } from '../../src/session/events.js';
+import { EventHub } from '../../src/session/hub.js';
 import {
   ControlError,
   type EventListener,
@@ -71,12 +76,16 @@ export interface ControlCall {
 }
 
 /**
- * A SessionManager double for the server's unit tests: sessions are real store rows and every
- * event goes through store.appendEvent before listeners see it, as the engine does.
+ * A SessionManager double for the server's unit tests: sessions are real store rows, and every
+ * event goes through the engine's own EventHub (persisted before listeners see it); annotations,
+ * labels and checkpoint reads are the engine's own. Only the agent and its controls are doubled.
  */
 export class ManagerDouble implements SessionManager {
   readonly calls: ControlCall[] = [];
-  private readonly listeners = new Map<string, Set<EventListener>>();
+  private readonly hub: EventHub;
+  private readonly annotations: AnnotationOps;
+  private readonly readers: CheckpointReaders;
+  private readonly listeners = new Map<string, number>();
   private readonly running = new Map<string, SessionControls>();
   private n = 0;
   /** Make the next control throw this. */
@@ -85,13 +94,28 @@ export class ManagerDouble implements SessionManager {
   constructor(
     private readonly store: Store,
     private readonly workspace = '/nonexistent',
-  ) {}
-
-  async emit(sessionId: string, body: SessionEventBody): Promise<SessionEvent> {
-    const e = await this.store.appendEvent(sessionId, body);
-    for (const l of this.listeners.get(sessionId) ?? []) l(e);
-    return e;
+    /** The annotation schemes answers are checked against, and where the checkpoints are. */
+    config: { annotation_schemes: PotatoConfig['annotation_schemes']; output: { path: string } } = {
+      annotation_schemes: [],
+      output: { path: '/nonexistent' },
+    },
+  ) {
+    this.hub = new EventHub(store);
+    this.annotations = annotationOps({ store, hub: this.hub, schemes: config.annotation_schemes });
+    this.readers = new CheckpointReaders((ws) => new GitCheckpointReader(checkpointGitDir(config, ws)));
   }
+
+  checkpoints(session: SessionRecord): CheckpointReader {
+    return this.readers.get(session.workspace);
+  }
+
+  emit(sessionId: string, body: SessionEventBody): Promise<SessionEvent> {
+    return this.hub.emit(sessionId, body);
+  }
+
+  saveAnswers: AnnotationOps['saveAnswers'] = (req) => this.annotations.saveAnswers(req);
+  setLabel: AnnotationOps['setLabel'] = (req) => this.annotations.setLabel(req);
+  removeLabel: AnnotationOps['removeLabel'] = (req) => this.annotations.removeLabel(req);
 
   async createSession(annotator: string, task = 'a task', status: SessionStatus = 'running'): Promise<SessionRecord> {
     const id = `s${++this.n}-${Math.random().toString(36).slice(2, 8)}`;
@@ -174,21 +198,24 @@ export class ManagerDouble implements SessionManager {
   }
 
   subscribe(sessionId: string, listener: EventListener): () => void {
-    let set = this.listeners.get(sessionId);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(sessionId, set);
-    }
-    set.add(listener);
-    return () => set.delete(listener);
+    const off = this.hub.subscribe(sessionId, listener);
+    this.listeners.set(sessionId, this.listenerCount(sessionId) + 1);
+    let on = true;
+    return () => {
+      if (!on) return;
+      on = false;
+      this.listeners.set(sessionId, this.listenerCount(sessionId) - 1);
+      off();
+    };
   }
 
   listenerCount(sessionId: string): number {
-    return this.listeners.get(sessionId)?.size ?? 0;
+    return this.listeners.get(sessionId) ?? 0;
   }
 
   async shutdown(): Promise<void> {
     this.running.clear();
+    await this.readers.close();
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import { basename, resolve } from 'node:path';
 
+export { GitCheckpointReader } from './reader.js';
 export { CheckpointError, type GitCheckpointOptions, GitCheckpointStore } from './store.js';
 
 /**

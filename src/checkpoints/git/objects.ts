@@ -144,6 +144,13 @@ export class ObjectStore {
     }
   }
 
+  /** An object's type and size without reading its content (a loose one: its first bytes only). */
+  async info(oid: string): Promise<{ type: ObjectType; size: number }> {
+    const loose = looseHeader(this.loosePath(oid));
+    if (loose) return { type: loose.type as ObjectType, size: loose.size };
+    return this.batchOf().info(oid);
+  }
+
   async read(oid: string): Promise<GitObject> {
     let raw: Buffer | null = null;
     try {

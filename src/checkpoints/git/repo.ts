@@ -365,6 +365,22 @@ export class CheckpointRepo {
   }
 }
 
+/** The commit HEAD of `gitDir` names (through its ref, or detached), or null when it names none. */
+export function readHeadIn(gitDir: string): string | null {
+  let head: string;
+  try {
+    head = readFileSync(join(gitDir, 'HEAD'), 'utf8').trim();
+  } catch (err) {
+    // No HEAD: no repository (checkpoints were off) or not made yet; either way no commit.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  if (/^[0-9a-f]{40}$/.test(head)) return head;
+  const ref = head.startsWith('ref: ') ? head.slice(5) : '';
+  // Only a ref under refs/: HEAD is the server's file, but a path is never followed out of the git directory.
+  return /^refs\/(?!.*\.\.)[^\0]+$/.test(ref) ? readRefIn(gitDir, ref) : null;
+}
+
 /** The object format is the one line of the user's config read (as text, never obeyed). */
 function safeRead(file: string): string {
   try {
@@ -375,7 +391,7 @@ function safeRead(file: string): string {
   }
 }
 
-function readRefIn(gitDir: string, ref: string): string | null {
+export function readRefIn(gitDir: string, ref: string): string | null {
   try {
     const v = readFileSync(join(gitDir, ref), 'utf8').trim();
     if (/^[0-9a-f]{40}$/.test(v)) return v;
