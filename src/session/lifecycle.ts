@@ -141,6 +141,16 @@ export class SessionLifecycle implements SessionControls {
     await this.loop;
   }
 
+  /**
+   * Another server process took this session over (its lease): stop the agent here and write
+   * nothing more, since that process now records the session.
+   */
+  async abandon(reason: string): Promise<void> {
+    this.rec.fence(reason);
+    this.requestStop('shutdown', reason, 'system');
+    await this.loop;
+  }
+
   /** The server is shutting down: recorded as a shutdown (not as an annotator's stop), then saved. */
   async shutdown(reason: string): Promise<void> {
     if (ENDED.includes(this.rec.state)) return;

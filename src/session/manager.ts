@@ -78,7 +78,19 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
         });
   const store = exports ? observeStore(opts.store, (id) => exports.markDirty(id)) : opts.store;
   const hub = new EventHub(store, undefined, logger);
-  const leases = new SessionLeases(store, { owner: opts.ownerId, logger });
+  const leases = new SessionLeases(store, {
+    owner: opts.ownerId,
+    logger,
+    onLost: (sessionId, holder) => {
+      const entry = live.get(sessionId);
+      if (!entry) return;
+      live.delete(sessionId);
+      void entry.controller
+        .abandon(`server process ${holder.owner} took this session over; this one stopped running it`)
+        .then(() => entry.sandbox.close())
+        .catch(ignored(`letting go of session ${sessionId}, which another process took over`));
+    },
+  });
   // Through the same hub as the agent's events: one path from a change to the viewers.
   const annotations = annotationOps({ store, hub, schemes: config.annotation_schemes });
   const readers = new CheckpointReaders((workspace) => parts.readCheckpoints(config, workspace));

@@ -92,4 +92,19 @@ describe('SessionRecorder markers', () => {
     await rec.deliverInstructions();
     expect((await store.listInterventions('s1'))[0]!.after_step).toBe(2);
   });
+
+  it('writes nothing once fenced (another process took the session over), saying why', async () => {
+    const { rec, store } = await recorder();
+    await say(rec, 'one');
+    const before = await store.lastSeq('s1');
+    rec.fence('server process otherhost:1:x took this session over');
+    await expect(say(rec, 'two')).rejects.toThrow(/took this session over/);
+    await expect(rec.intervene('stop', null, 'system')).rejects.toThrow(/took this session over/);
+    await expect(rec.setStatus('stopped', 'idle', 'x')).rejects.toThrow(/took this session over/);
+    expect((await store.listSteps('s1')).map((s) => s.payload.type === 'message' && s.payload.content)).toEqual([
+      'one',
+    ]);
+    expect(await store.lastSeq('s1')).toBe(before);
+    expect((await store.getSession('s1'))?.status).toBe('running');
+  });
 });

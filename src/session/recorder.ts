@@ -162,8 +162,26 @@ export class SessionRecorder {
     return this.serial(() => this.writeStep(s));
   }
 
+  /**
+   * Another process holds this session's lease now: from here on every write is refused (the
+   * other process is the one recording the session), so this process's loop ends without a trace.
+   */
+  fence(reason: string): void {
+    this.fenced = reason;
+  }
+
+  private fenced: string | null = null;
+
+  private unfenced(): void {
+    if (this.fenced !== null) throw new ControlError(this.fenced, 'invalid_state');
+  }
+
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
+    const guarded = () => {
+      this.unfenced();
+      return fn();
+    };
+    const next = this.queue.then(guarded, guarded);
     // The queue only orders the writes; each caller gets its own write's failure from `next`.
     this.queue = next.catch(() => undefined);
     return next;
@@ -277,6 +295,7 @@ export class SessionRecorder {
   }
 
   async addUsage(u: TokenUsage): Promise<void> {
+    this.unfenced();
     if (inputTotal(u) === 0 && u.output_tokens === 0) return;
     const total = sumUsage((await this.session()).usage, u);
     await this.deps.store.updateSession(this.id, { usage: total });
@@ -284,6 +303,7 @@ export class SessionRecorder {
   }
 
   async emitStatus(activity: AgentActivity, message?: string): Promise<void> {
+    this.unfenced();
     this.activityNow = activity;
     await this.deps.hub.emit(
       this.id,
@@ -294,6 +314,7 @@ export class SessionRecorder {
   }
 
   async setStatus(status: SessionStatus, activity: AgentActivity, reason?: string): Promise<void> {
+    this.unfenced();
     this.state = status;
     if (status !== 'paused') this.pauseMarker = null;
     const patch: Partial<SessionRecord> = { status };
