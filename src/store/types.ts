@@ -111,6 +111,13 @@ export interface SessionLease {
   expires_at: number;
 }
 
+/** A numbered change to one store's own schema, applied once with the row that records it. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
 export interface Store {
   createSession(s: Omit<SessionRecord, 'created_at' | 'updated_at'>): Promise<SessionRecord>;
   updateSession(id: string, patch: Partial<Omit<SessionRecord, 'id' | 'created_at'>>): Promise<SessionRecord>;
