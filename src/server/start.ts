@@ -1,7 +1,7 @@
 /**
  * @module server/start
- * `startServer(config)`: everything `potato start` does to serve. Open the store at
- * `<output.path>/potato.db`, mark the sessions a dead process left running as `interrupted`,
+ * `startServer(config)`: everything `potato start` does to serve. Open the store (store/open:
+ * SQLite at `<output.path>/potato.db`, or PostgreSQL), mark the sessions a dead process left running as `interrupted`,
  * remove its orphaned Docker containers, build the session manager, listen, and on
  * SIGINT/SIGTERM stop every session (saved), close every socket and exit 0.
  */
@@ -18,7 +18,7 @@ import type { SessionStatus } from '../session/events.js';
 import { LEASE_TTL_MS, liveLease, newOwnerId } from '../session/lease.js';
 import { createSessionManager } from '../session/manager.js';
 import type { SessionManager } from '../session/types.js';
-import { openSqliteStore } from '../store/sqlite/store.js';
+import { describeStore, openStore } from '../store/open.js';
 import type { SessionRecord, Store } from '../store/types.js';
 import { guardProcess } from './process-guard.js';
 import { createServer, type PotatoServer } from './server.js';
@@ -86,7 +86,8 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
   const log = (m: string) => logger.info(m);
   // Errors the engine deliberately ignores (cleanup after a failure) land in the same log.
   setIgnoredSink((line) => logger.warn(line));
-  const opened = openSqliteStore(path.join(config.output.path, 'potato.db'));
+  const opened = await openStore(config);
+  log(`store: ${describeStore(config)}`);
   // Commands a dead server left running would go on writing into their workspaces: end them first.
   const killed = new GroupLedger(processGroupsDir(config.output.path)).killLeft();
   if (killed.length > 0) logger.warn({ pids: killed }, `killed ${killed.length} process(es) left by a stopped server`);

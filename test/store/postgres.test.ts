@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Step } from '../../src/steps/types.js';
+import { openStore } from '../../src/store/open.js';
 import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/store.js';
 import { admin, type FreshSchema, freshSchema, postgresUrl } from '../postgres/harness.js';
 import { describeStoreContract, editStep, newSession } from './contract.js';
@@ -151,6 +152,19 @@ await s.close();
     const seqs = (await store.eventsAfter('shared', 0)).map((e) => e.seq);
     expect(seqs).toEqual(Array.from({ length: 3 * 60 * 3 }, (_, i) => i + 1));
     expect(await store.lastSeq('shared')).toBe(540);
+  });
+
+  it('is what openStore opens when output.database_url_env names a variable holding the URL', async () => {
+    const url = `${postgresUrl()}&options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
+    const config = { output: { path: '/nonexistent/output', database_url_env: 'POTATO_TEST_DATABASE_URL' } };
+    const opened = await openStore(config, { POTATO_TEST_DATABASE_URL: url });
+    try {
+      await opened.createSession(newSession('via-config'));
+    } finally {
+      await opened.close();
+    }
+    const ids = await admin(async (c) => (await c.query(`SELECT id FROM ${schema.name}.sessions`)).rows);
+    expect(ids).toEqual([{ id: 'via-config' }]);
   });
 
   it('never puts the password of the URL in its error', async () => {

@@ -183,7 +183,9 @@ const annotationFromRow = (r: Row): Annotation => {
 
 /** Errors that mean "a concurrent transaction got there first": run the transaction again. */
 const RETRYABLE = new Set(['40001', '40P01']);
-const MAX_ATTEMPTS = 12;
+const MAX_ATTEMPTS = 20;
+/** Random back-off before attempt n+1, growing to 250 ms, so writers that collided spread out. */
+const backoffMs = (attempt: number): number => Math.random() * Math.min(250, 2 ** attempt);
 const isRetryable = (err: unknown): boolean =>
   typeof err === 'object' && err !== null && RETRYABLE.has((err as { code?: unknown }).code as string);
 
@@ -541,8 +543,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
           });
         } catch (err) {
           if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
-          // Spread the retries of writers that collided so they do not collide again.
-          await sleep(Math.random() * 5 * attempt);
+          await sleep(backoffMs(attempt));
         }
       }
     },
