@@ -13,10 +13,12 @@
  *   `last_seq` agree). When a concurrent transaction wrote a row this one then writes,
  *   PostgreSQL refuses it (serialization failure) and fn runs again from the start, on a fresh
  *   snapshot: fn must do nothing but store calls.
+ * - The outer store used inside fn (from fn's own async flow) joins the transaction, as on SQLite.
  * - `acquireLease` inserts the lease or locks the existing row (`FOR UPDATE`) before deciding,
  *   so of two processes asking at once exactly one wins.
  * The URL (and its password) is never logged or put in an error message.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { reportIgnored } from '../../errors.js';
@@ -520,17 +522,34 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
     (fn) => onClient('BEGIN', fn),
   );
 
+  // The outer store called from a transaction's own async flow (by mistake, inside fn) joins
+  // that transaction; from anywhere else, or once the transaction has ended, it uses the pool.
+  const within = new AsyncLocalStorage<{ tx: Store; open: boolean }>();
+  const joined = (): Store | undefined => {
+    const frame = within.getStore();
+    return frame?.open ? frame.tx : undefined;
+  };
+  const routed = Object.fromEntries(
+    Object.keys(pooled).map((name) => [
+      name,
+      (...args: unknown[]) =>
+        ((joined() ?? pooled)[name as keyof typeof pooled] as (...a: unknown[]) => Promise<unknown>)(...args),
+    ]),
+  ) as typeof pooled;
+
   let closed = false;
   return {
-    ...pooled,
+    ...routed,
     async schemaVersion() {
       const r = await pool.query<{ v: number | null }>('SELECT MAX(version) AS v FROM potato_migrations');
       return r.rows[0]?.v ?? 0;
     },
     async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+      const outer = joined();
+      if (outer) return fn(outer);
       for (let attempt = 1; ; attempt++) {
         try {
-          return await onClient('BEGIN ISOLATION LEVEL REPEATABLE READ', (query) => {
+          return await onClient('BEGIN ISOLATION LEVEL REPEATABLE READ', async (query) => {
             const tx: Store = {
               // Already in this transaction: statements on its client are atomic with the rest.
               ...operations(query, (inner) => inner(query)),
@@ -539,7 +558,12 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
                 throw new StoreError('cannot close the store inside a transaction');
               },
             };
-            return fn(tx);
+            const frame = { tx, open: true };
+            try {
+              return await within.run(frame, () => fn(tx));
+            } finally {
+              frame.open = false;
+            }
           });
         } catch (err) {
           if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
