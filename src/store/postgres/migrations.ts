@@ -7,8 +7,9 @@
  * with what PostgreSQL needs besides: an `ord` identity per table for insertion order (SQLite's
  * rowid), a per-session event counter row (`event_counters`) that hands out gapless seqs, and
  * `json` (not `jsonb`) columns, which keep the text as written and accept the `\u0000` escape that
- * command output can hold; a `text` column cannot hold a NUL at all, so `steps.tool_result`, which
- * holds what a tool printed, is a JSON string. Times are bigint milliseconds, like the records.
+ * command output can hold. A `text` column cannot hold a NUL at all, so the free text a person or
+ * an agent writes (a task, an instruction, a reason, an end reason, what a tool printed) is kept
+ * as a JSON string. Times are bigint milliseconds, like the records.
  */
 import type { Migration } from '../types.js';
 
@@ -20,12 +21,12 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE sessions (
         ord bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
         id text PRIMARY KEY,
-        task text NOT NULL,
+        task json NOT NULL,
         annotator text NOT NULL,
         backend text NOT NULL,
         backend_settings json NOT NULL,
         status text NOT NULL,
-        end_reason text,
+        end_reason json,
         workspace text NOT NULL,
         base_commit text,
         current_branch_id text,
@@ -66,7 +67,7 @@ export const MIGRATIONS: readonly Migration[] = [
         name text NOT NULL,
         fork_step_id text REFERENCES steps (id),
         parent_branch_id text REFERENCES branches (id),
-        reason text,
+        reason json,
         head_step_id text REFERENCES steps (id),
         git_ref text NOT NULL,
         created_at bigint NOT NULL,
@@ -82,7 +83,7 @@ export const MIGRATIONS: readonly Migration[] = [
         type text NOT NULL,
         after_step_id text REFERENCES steps (id),
         after_step integer,
-        content text,
+        content json,
         annotator text NOT NULL,
         created_at bigint NOT NULL,
         followed_by text

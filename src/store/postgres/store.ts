@@ -67,7 +67,8 @@ function serial(client: pg.PoolClient): Query {
 }
 
 /**
- * How each column of a record is written: `json` columns get JSON text (null stays SQL NULL),
+ * How each column of a record is written: `json` columns (structured values, and free text, which
+ * may hold a NUL: see migrations.ts) get JSON text (null stays SQL NULL),
  * the rest go as they are. Reading needs nothing: bigint comes back as a number (see `types`),
  * json parsed, boolean as boolean.
  */
@@ -75,12 +76,12 @@ type Columns<T> = Record<keyof T, 'json' | 'plain'>;
 
 const SESSION: Columns<SessionRecord> = {
   id: 'plain',
-  task: 'plain',
+  task: 'json',
   annotator: 'plain',
   backend: 'plain',
   backend_settings: 'json',
   status: 'plain',
-  end_reason: 'plain',
+  end_reason: 'json',
   workspace: 'plain',
   base_commit: 'plain',
   current_branch_id: 'plain',
@@ -112,7 +113,7 @@ const BRANCH: Columns<BranchRecord> = {
   name: 'plain',
   fork_step_id: 'plain',
   parent_branch_id: 'plain',
-  reason: 'plain',
+  reason: 'json',
   head_step_id: 'plain',
   git_ref: 'plain',
   created_at: 'plain',
@@ -124,7 +125,7 @@ const INTERVENTION: Columns<Intervention> = {
   type: 'plain',
   after_step_id: 'plain',
   after_step: 'plain',
-  content: 'plain',
+  content: 'json',
   annotator: 'plain',
   created_at: 'plain',
   followed_by: 'plain',
