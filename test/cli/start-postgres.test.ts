@@ -1,14 +1,19 @@
 /**
  * @module test/cli/start-postgres
  * `potato start --task` on a config whose output.database_url_env names a PostgreSQL database:
- * the whole session lands there (session, steps, gapless events) and no SQLite file is made;
+ * the whole session lands there (session, steps, gapless events), no SQLite file is made, and
+ * `potato export --config` exports it from there;
  * with the variable unset it stops before anything runs, naming the variable.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type FreshSchema, freshSchema, postgresUrl } from '../postgres/harness.js';
 import { demoProject, runHeadless } from './harness.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
 
 const withDatabase = (cfg: string) =>
   cfg
@@ -45,6 +50,30 @@ describe('potato start --task on PostgreSQL', () => {
     } finally {
       await store.close();
     }
+
+    // `potato export --config` reads the same database: no potato.db needed in --project.
+    const exported = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href,
+        join(ROOT, 'src/cli/main.ts'),
+        'export',
+        '--format',
+        'trajectories',
+        '--project',
+        'output',
+        '--output',
+        'out/trajectories.jsonl',
+        '--config',
+        'config.yaml',
+      ],
+      { cwd: dir, env: { ...process.env, POTATO_DATABASE_URL: url }, encoding: 'utf8' },
+    );
+    expect(exported.stderr).toBe('');
+    expect(exported.status).toBe(0);
+    const lines = readFileSync(join(dir, 'out/trajectories.jsonl'), 'utf8').trim().split('\n');
+    expect(lines.map((l) => (JSON.parse(l) as { session_id: string }).session_id)).toEqual([id]);
   });
 
   it('names the unset variable and runs nothing', async () => {
