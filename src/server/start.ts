@@ -6,6 +6,7 @@
  * SIGINT/SIGTERM stop every session (saved), close every socket and exit 0.
  */
 
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../clock.js';
 import type { PotatoConfig } from '../config/types.js';
@@ -88,6 +89,13 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
   setIgnoredSink((line) => logger.warn(line));
   const opened = await openStore(config);
   log(`store: ${describeStore(config)}`);
+  const sqliteFile = path.join(config.output.path, 'potato.db');
+  if (config.output.database_url_env && existsSync(sqliteFile)) {
+    // Sessions recorded before the switch stay in the file: say so rather than seem to lose them.
+    logger.warn(
+      `${sqliteFile} holds sessions recorded on SQLite; this server uses PostgreSQL and does not show them (export them with \`potato export --project ${config.output.path}\`)`,
+    );
+  }
   // Commands a dead server left running would go on writing into their workspaces: end them first.
   const killed = new GroupLedger(processGroupsDir(config.output.path)).killLeft();
   if (killed.length > 0) logger.warn({ pids: killed }, `killed ${killed.length} process(es) left by a stopped server`);
