@@ -8,7 +8,8 @@
 # PG_BIN overrides where initdb/pg_ctl are (default: the newest /usr/lib/postgresql/*/bin).
 # initdb and pg_ctl refuse to run as root: as root, the cluster runs as the `postgres` user.
 #
-# Durability is off (fsync, full_page_writes): the cluster holds test data only.
+# Durability is off (fsync, full_page_writes, synchronous_commit): the cluster holds test data
+# only. POTATO_PG_DURABLE=1 keeps PostgreSQL's defaults (benchmarks: commits cost what they would).
 set -euo pipefail
 
 dir="${1:-$(mktemp -d "${TMPDIR:-/tmp}/potato-pg-XXXXXX")}"
@@ -35,13 +36,19 @@ if [[ "$(id -u)" == 0 ]]; then
   fi
   chown postgres: "$dir"
   as_owner=(runuser -u postgres --)
+  if ! runuser -u postgres -- test -w "$dir"; then
+    echo "start-cluster.sh: the postgres user cannot reach $dir: let others pass through its parent folders (chmod o+x)" >&2
+    exit 1
+  fi
 fi
 chmod 700 "$dir"
+fast="-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+[[ "${POTATO_PG_DURABLE:-}" == 1 ]] && fast=""
 
 "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -U potato -A trust -E UTF8 --no-locale --no-sync >"$dir/initdb.log" 2>&1 ||
   { cat "$dir/initdb.log" >&2; exit 1; }
 "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o \
-  "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=off -c full_page_writes=off -c synchronous_commit=off -c max_connections=200" \
+  "-c listen_addresses='' -c unix_socket_directories='$dir' $fast -c max_connections=200" \
   start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
 "${as_owner[@]}" "$bin/createdb" -h "$dir" -U potato potato
 

@@ -262,7 +262,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
     max: opts.maxConnections ?? 10,
     types,
     application_name: 'potato-live',
-    // Set at connect, before any statement (a search_path in the URL's own options wins).
+    // Set at connect, before any statement. Options in the URL replace these (say search_path there).
     ...(opts.schema !== undefined ? { options: `-c search_path=${opts.schema}` } : {}),
   });
   // An idle client whose connection breaks (the server restarted) is dropped by the pool; the
