@@ -22,7 +22,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { reportIgnored } from '../../errors.js';
-import type { SessionEvent, SessionEventBody } from '../../session/events.js';
+import type { SessionEvent, SessionEventBody, SessionStatus } from '../../session/events.js';
 import type { Step } from '../../steps/types.js';
 import { StoreError } from '../errors.js';
 import type {
@@ -396,6 +396,13 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
           [sessionId, followedBy],
         );
       },
+      async placeIntervention(id, at) {
+        await query('UPDATE interventions SET after_step_id = $2, after_step = $3, followed_by = NULL WHERE id = $1', [
+          id,
+          at.after_step_id,
+          at.after_step,
+        ]);
+      },
 
       async upsertAnnotation(a) {
         await query(sql.upsertAnnotation, params(ANNOTATION, { ...a, branch_id: a.branch_id ?? '' }));
@@ -447,6 +454,17 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
           if (event.type === 'step') event.step = fromRow(STEP, r);
           return event;
         });
+      },
+      async statusChanges(sessionId) {
+        // A plain text search first (json keeps the text as written), so only the few candidate
+        // bodies are parsed.
+        const found = await rows(
+          `SELECT at, body -> 'session' ->> 'status' AS status FROM events
+            WHERE session_id = $1 AND strpos(body::text, '"type":"session"') > 0 AND body ->> 'type' = 'session'
+            ORDER BY seq`,
+          [sessionId],
+        );
+        return found.map((r) => ({ at: r.at as number, status: r.status as SessionStatus }));
       },
       async lastSeq(sessionId) {
         const r = await one('SELECT last_seq FROM event_counters WHERE session_id = $1', [sessionId]);
