@@ -116,11 +116,11 @@ const work = mkdtempSync(path.join(tmpdir(), 'potato-bench-store-'));
 // As root the cluster runs as the postgres user, which must pass through this folder.
 chmodSync(work, 0o711);
 const cluster = path.join(work, 'pg');
-const url = execFileSync('bash', [path.join(root, 'scripts/postgres/start-cluster.sh'), cluster], {
-  encoding: 'utf8',
-  env: { ...process.env, POTATO_PG_DURABLE: '1' },
-}).trim();
 try {
+  const url = execFileSync('bash', [path.join(root, 'scripts/postgres/start-cluster.sh'), cluster], {
+    encoding: 'utf8',
+    env: { ...process.env, POTATO_PG_DURABLE: '1' },
+  }).trim();
   const sqlite = openSqliteStore(path.join(work, 'potato.db'));
   const lite = await measure(sqlite);
   await sqlite.close();
