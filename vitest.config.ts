@@ -4,7 +4,8 @@
  * - unit: tests beside the code, in process or with short-lived git/node children; no Docker,
  *   no browser, no server or agent processes. Under 30 s on a loaded 2-core machine.
  * - engine: whole sessions on real git/SQLite/local sandbox, the HTTP server, the CLI as a
- *   process, the Claude Agent SDK's bundled CLI; no Docker, no browser.
+ *   process, the Claude Agent SDK's bundled CLI, the PostgreSQL store on a throwaway cluster
+ *   (scripts/postgres/); no Docker, no browser.
  * - docker: sandboxes and sessions in real containers (a running engine and the test images).
  * - e2e: the built UI (`npm run build`) in Chromium against a real server.
  * A new test beside the code lands in unit, a new one under test/ in engine; one beside the
@@ -41,6 +42,8 @@ export default defineConfig({
         test: {
           ...shared,
           name: 'engine',
+          // A throwaway PostgreSQL cluster for the stores' tests on it (test/postgres/).
+          globalSetup: ['test/postgres/global-setup.ts'],
           include: [...slowBesideCode, 'test/**/*.test.ts'],
           exclude: [...configDefaults.exclude, 'test/model-server/**', 'test/docker/**', 'test/e2e/**'],
         },

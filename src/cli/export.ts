@@ -4,7 +4,8 @@
  * stream every session of `<DIR>/potato.db` through one exporter into FILE (written to a
  * temporary file and renamed, so FILE is never half written), and write the dataset card
  * README.md beside it. The export options come from `--config` (output.export_options) and the
- * flags, which win. User errors exit 2.
+ * flags, which win; a `--config` naming a PostgreSQL database (output.database_url_env) is read
+ * instead of the file. User errors exit 2.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import { type CardFile, writeCard } from '../export/card.js';
 import { ExportError, type ExportOptions, exportLines, FLATTENABLE, parseFormat } from '../export/index.js';
 import { AtomicJsonlWriter } from '../export/jsonl.js';
 import { exportOptionsOf } from '../export/types.js';
+import { describeStore, openStore } from '../store/open.js';
 import { openSqliteStore } from '../store/sqlite/store.js';
 import { UsageError } from './errors.js';
 
@@ -111,10 +113,12 @@ export async function runExport(
   }
   const project = path.resolve(opts.project);
   const dbPath = path.join(project, DB_FILE);
-  if (!fs.existsSync(project)) {
+  const database = config?.output.database_url_env ? config : undefined;
+  if (database) {
+    // The sessions are in PostgreSQL: no file to look for.
+  } else if (!fs.existsSync(project)) {
     throw new ExportError(`project folder ${project} does not exist: pass the output.path folder of your config`);
-  }
-  if (!fs.existsSync(dbPath)) {
+  } else if (!fs.existsSync(dbPath)) {
     throw new ExportError(
       `no data in ${project}: ${DB_FILE} is missing. Pass the folder named by output.path in your config, after running at least one session with \`potato start\``,
     );
@@ -127,11 +131,13 @@ export async function runExport(
   }
   fs.mkdirSync(path.dirname(output), { recursive: true });
 
-  const store = openSqliteStore(dbPath);
+  const store = database ? await openStore(database) : openSqliteStore(dbPath);
   try {
     const sessions = await store.listSessions();
     if (sessions.length === 0) {
-      throw new ExportError(`no sessions in ${dbPath} yet: run a session with \`potato start\` first`);
+      throw new ExportError(
+        `no sessions in ${database ? describeStore(database) : dbPath} yet: run a session with \`potato start\` first`,
+      );
     }
     const writer = new AtomicJsonlWriter(output);
     const all: ExportOptions = { ...options, flattenBranches: flatten };

@@ -12,7 +12,7 @@ import { ignored, PotatoError } from '../errors.js';
 import { action } from '../session/checkpoint-message.js';
 import type { SessionEvent } from '../session/events.js';
 import { createSessionManager } from '../session/manager.js';
-import { openSqliteStore } from '../store/sqlite/store.js';
+import { openStore } from '../store/open.js';
 import { UsageError } from './errors.js';
 
 interface StartOptions {
@@ -55,7 +55,7 @@ async function serve(config: PotatoConfig): Promise<void> {
 }
 
 async function runHeadless(config: PotatoConfig, task: string): Promise<void> {
-  const store = openSqliteStore(`${config.output.path}/potato.db`);
+  const store = await openStore(config);
   const manager = createSessionManager({ config, store });
   const annotator = config.annotators[0]!.username;
   const session = await manager.start({ task, annotator });

@@ -259,6 +259,21 @@ describe('loadConfig on bad configs', () => {
     expect(problems).toContain('output.export_options.prm_sparse: unknown key; known keys are annotator_calls');
   });
 
+  it('checks output.database_url_env like every key: an environment variable name, absent by default', () => {
+    const base = 'live_coding_agent:\n  backend: scripted\n  scripted: { script: ./s.yaml }\n';
+    const files = { 's.yaml': 'turns: []\n' };
+    expect(loadConfig(tempConfig(`${base}${ANNOTATOR}`, files)).output.database_url_env).toBeUndefined();
+    const set = tempConfig(`${base}output:\n  database_url_env: POTATO_DATABASE_URL\n${ANNOTATOR}`, files);
+    expect(loadConfig(set).output.database_url_env).toBe('POTATO_DATABASE_URL');
+    // A URL pasted where the variable's name belongs is refused, and not repeated back.
+    const pasted = tempConfig(
+      `${base}output:\n  database_url_env: "postgresql://potato:hunter2@db/potato"\n${ANNOTATOR}`,
+      files,
+    );
+    const problems = problemsOf(pasted).join('\n');
+    expect(problems).toContain('output.database_url_env: expected an environment variable name');
+  });
+
   it('names the file, line and column of a YAML syntax error', () => {
     const file = fixture('bad/yaml-syntax.yaml');
     expect(problemsOf(file)).toEqual([

@@ -242,6 +242,12 @@ export const configSchema = z.strictObject({
   output: z
     .strictObject({
       path: z.string().min(1).default('./output/'),
+      /**
+       * Beyond the source: the environment variable holding a PostgreSQL URL
+       * (postgresql://user:password@host/db). Set, the store is that database; absent, SQLite at
+       * `<path>/potato.db`. The URL itself never goes in the file (docs/deploy.md).
+       */
+      database_url_env: envVarName.optional(),
       format: z.literal('jsonl').default('jsonl'),
       export_formats: z.array(z.enum(EXPORT_FORMATS)).default([]),
       /** Beyond the source: choices the TRL variants and the preference rule leave open (docs/exports.md). */

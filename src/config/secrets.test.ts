@@ -57,6 +57,15 @@ describe('maskedConfig', () => {
     expect(cfg.live_coding_agent.anthropic!.api_key_env).toBe('ANTHROPIC_API_KEY');
   });
 
+  it('shows the database URL variable as set or not, never its value', () => {
+    const cfg = loadConfig(path.join(fixtures, 'minimal.yaml'));
+    const withDb = { ...cfg, output: { ...cfg.output, database_url_env: 'POTATO_DATABASE_URL' } };
+    const secret = 'postgresql://potato:hunter2@db.internal/potato';
+    const masked = maskedConfig(withDb, { POTATO_DATABASE_URL: secret });
+    expect((masked.output as { database_url_env: string }).database_url_env).toBe('POTATO_DATABASE_URL (set)');
+    expect(stringify(masked)).not.toContain('hunter2');
+  });
+
   it('masks credentials written into a URL', () => {
     const cfg = loadConfig(path.join(fixtures, 'minimal.yaml'));
     const withUrl = {

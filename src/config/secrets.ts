@@ -21,7 +21,7 @@ export function readSecret(envName: string, configKey: string, env: Env = proces
 }
 
 /** Keys whose value names an environment variable. */
-const ENV_NAME_KEYS = new Set(['api_key_env']);
+const ENV_NAME_KEYS = new Set(['api_key_env', 'database_url_env']);
 
 /**
  * The resolved config with password hashes shown as `<hashed>`, environment-variable names as

@@ -1,11 +1,13 @@
 /**
  * @module server/start
- * `startServer(config)`: everything `potato start` does to serve. Open the store at
- * `<output.path>/potato.db`, let the engine clean up what a dead process's sandboxes left, mark
- * the sessions it left running as `interrupted`, build the session manager, listen, and on
+ * `startServer(config)`: everything `potato start` does to serve. Open the store (store/open:
+ * SQLite at `<output.path>/potato.db`, or PostgreSQL), let the engine clean up what a dead
+ * process's sandboxes left, mark the sessions it left running as `interrupted`, build the
+ * session manager, listen, and on
  * SIGINT/SIGTERM stop every session (saved), close every socket and exit 0.
  */
 
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../clock.js';
 import type { PotatoConfig } from '../config/types.js';
@@ -17,7 +19,7 @@ import type { SessionStatus } from '../session/events.js';
 import { LEASE_TTL_MS, liveLease, newOwnerId } from '../session/lease.js';
 import { createSessionManager } from '../session/manager.js';
 import type { SessionManager } from '../session/types.js';
-import { openSqliteStore } from '../store/sqlite/store.js';
+import { describeStore, openStore } from '../store/open.js';
 import type { SessionRecord, Store } from '../store/types.js';
 import { guardProcess } from './process-guard.js';
 import { createServer, type PotatoServer } from './server.js';
@@ -85,7 +87,15 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
   const log = (m: string) => logger.info(m);
   // Errors the engine deliberately ignores (cleanup after a failure) land in the same log.
   setIgnoredSink((line) => logger.warn(line));
-  const opened = openSqliteStore(path.join(config.output.path, 'potato.db'));
+  const opened = await openStore(config);
+  log(`store: ${describeStore(config)}`);
+  const sqliteFile = path.join(config.output.path, 'potato.db');
+  if (config.output.database_url_env && existsSync(sqliteFile)) {
+    // Sessions recorded before the switch stay in the file: say so rather than seem to lose them.
+    logger.warn(
+      `${sqliteFile} holds sessions recorded on SQLite; this server uses PostgreSQL and does not show them (export them with \`potato export --project ${config.output.path}\`)`,
+    );
+  }
   const parts = defaultEngineParts({ clock: opts.clock });
   // Whatever a dead server's sandboxes left running would go on writing into workspaces: ended first.
   await parts.cleanupSandboxes(config, logger);

@@ -111,6 +111,13 @@ export interface SessionLease {
   expires_at: number;
 }
 
+/** A numbered change to one store's own schema, applied once with the row that records it. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
 export interface Store {
   createSession(s: Omit<SessionRecord, 'created_at' | 'updated_at'>): Promise<SessionRecord>;
   updateSession(id: string, patch: Partial<Omit<SessionRecord, 'id' | 'created_at'>>): Promise<SessionRecord>;
@@ -177,7 +184,9 @@ export interface Store {
    * Run fn in one transaction: every write through `tx` commits together or not at all, and no
    * other write of this store interleaves with them. Inside fn use `tx`; a call on the outer store
    * from fn's own async flow joins the transaction (it must not wait for it: that would never end),
-   * while calls from anywhere else wait until it has ended.
+   * while calls from anywhere else wait until it has ended (on PostgreSQL: until the rows it wrote
+   * are committed). fn may run more than once: a store on a networked database (PostgreSQL) runs
+   * it again when a concurrent transaction wrote the same rows first, so fn does store calls only.
    */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -2,13 +2,15 @@
  * @module test/server/crash.test
  * kill -9 in the middle of a session: the real server (the `potato start` CLI, run by tsx) on a
  * copy of the demo, a browser-like client watching, SIGKILL, restart. Everything that was sent
- * before the kill is still there, the session says `interrupted`, and /continue resumes it.
+ * before the kill is still there, the session says `interrupted`, and /continue resumes it. On
+ * either store: the SQLite file, and PostgreSQL (the test cluster, a fresh schema).
  */
 import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '../../src/session/events.js';
 import type { Step } from '../../src/steps/types.js';
 import type { SessionRecord } from '../../src/store/types.js';
+import { type FreshSchema, freshSchema, postgresUrl } from '../postgres/harness.js';
 import { exited, serveChild } from './child.js';
 import { demoCopy, freePort } from './demo.js';
 import { Client, Watcher } from './harness.js';
@@ -21,16 +23,36 @@ afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
-const serve = (config: string, port: number) => serveChild(config, port, children);
+const schemas: FreshSchema[] = [];
+afterEach(async () => {
+  for (const s of schemas.splice(0)) await s.drop();
+});
 
-describe('a server killed mid-session', () => {
+/** The store's config and environment: SQLite by default, or a fresh PostgreSQL schema. */
+async function storeFor(kind: 'SQLite' | 'PostgreSQL'): Promise<{ url?: string; env: NodeJS.ProcessEnv }> {
+  if (kind === 'SQLite') return { env: {} };
+  const schema = await freshSchema();
+  schemas.push(schema);
+  const url = `${postgresUrl()}&options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
+  return { url, env: { POTATO_DATABASE_URL: url } };
+}
+
+describe.each(['SQLite', 'PostgreSQL'] as const)('a server killed mid-session (%s)', (kind) => {
   it('keeps every step and event it sent, marks the session interrupted, and continues it', async () => {
+    const { url, env } = await storeFor(kind);
     const config = demoCopy((doc) => {
       doc.live_coding_agent.scripted.turn_delay_ms = 400;
+      if (url) (doc.output as Record<string, unknown>).database_url_env = 'POTATO_DATABASE_URL';
     });
+    const serve = (file: string, p: number) => serveChild(file, p, children, env);
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     let server = await serve(config, port);
+    // It says which store it opened, and never the URL.
+    expect(server.output()).toContain(
+      kind === 'SQLite' ? 'store: SQLite' : 'store: PostgreSQL (the URL in POTATO_DATABASE_URL)',
+    );
+    if (url) expect(server.output()).not.toContain(url);
     const client = new Client(base);
     expect((await client.login('demo', 'potato')).status).toBe(200);
     const { body: session } = await client.json<SessionRecord>('POST', '/api/sessions', {

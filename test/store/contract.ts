@@ -199,6 +199,35 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       expect(await store.listStepLabels('sess-1')).toEqual([]);
     });
 
+    it('keeps free text whole, NUL bytes and all (a task, an instruction, a reason, command output)', async () => {
+      const odd = 'before\u0000after \u2603 \ud83e\udd54';
+      await store.createSession({ ...newSession('nul'), task: odd });
+      expect((await store.updateSession('nul', { end_reason: odd })).end_reason).toBe(odd);
+      const step: Step = { ...editStep('nul', 'n0', null, 0), tool_result: odd, turn_id: 'turn-0' };
+      await store.insertStep(step);
+      await store.insertBranch({ ...branchOf('nul', 'b-nul', 1), reason: odd });
+      await store.insertIntervention({
+        id: 'i-nul',
+        session_id: 'nul',
+        branch_id: null,
+        type: 'instruction',
+        after_step_id: 'n0',
+        after_step: 0,
+        content: odd,
+        annotator: 'observer1',
+        created_at: 2,
+      });
+      const again = await t.reopen();
+      try {
+        expect(await again.getSession('nul')).toMatchObject({ task: odd, end_reason: odd });
+        expect(await again.getStep('n0')).toEqual(step);
+        expect((await again.getBranch('b-nul'))?.reason).toBe(odd);
+        expect((await again.listInterventions('nul'))[0]?.content).toBe(odd);
+      } finally {
+        await again.close();
+      }
+    });
+
     it('finds the step at a checkpoint by its sha, and only in its own session', async () => {
       await store.createSession(newSession('c1'));
       await store.createSession(newSession('c2'));

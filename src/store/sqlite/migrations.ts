@@ -4,11 +4,9 @@
  * the row that records it in `migrations`; append new ones, never edit an applied one.
  */
 
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+import type { Migration } from '../types.js';
+
+export type { Migration };
 
 export const MIGRATIONS: readonly Migration[] = [
   {

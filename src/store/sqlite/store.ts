@@ -15,9 +15,9 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { PotatoError } from '../../errors.js';
 import type { SessionEvent, SessionEventBody, SessionStatus } from '../../session/events.js';
 import type { Step, StepPayload, TokenUsage, ToolCall } from '../../steps/types.js';
+import { StoreError } from '../errors.js';
 import type {
   Annotation,
   BranchRecord,
@@ -35,13 +35,7 @@ export interface SqliteStoreOptions {
   readonly?: boolean;
 }
 
-/** Thrown for a write the store refuses (`not_found`: a missing row to update); the message says which. */
-export class StoreError extends PotatoError<'store_failed' | 'not_found'> {
-  override name = 'StoreError';
-  constructor(message: string, code: 'store_failed' | 'not_found' = 'store_failed', options?: ErrorOptions) {
-    super(message, code, options);
-  }
-}
+export { StoreError };
 
 type Row = Record<string, unknown>;
 

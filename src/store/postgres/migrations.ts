@@ -1,0 +1,141 @@
+/**
+ * @module store/postgres/migrations
+ * Numbered schema migrations for the PostgreSQL store, applied by `openPostgresStore` in one
+ * transaction under an advisory lock. Append new ones, never edit an applied one.
+ *
+ * Version 1 is the SQLite schema as of its migration 4 (a step event keeps only its step's id),
+ * with what PostgreSQL needs besides: an `ord` identity per table for insertion order (SQLite's
+ * rowid), a per-session event counter row (`event_counters`) that hands out gapless seqs, and
+ * `json` (not `jsonb`) columns, which keep the text as written and accept the `\u0000` escape that
+ * command output can hold. A `text` column cannot hold a NUL at all, so the free text a person or
+ * an agent writes (a task, an instruction, a reason, an end reason, what a tool printed) is kept
+ * as a JSON string. Times are bigint milliseconds, like the records.
+ */
+import type { Migration } from '../types.js';
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+      CREATE TABLE sessions (
+        ord bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+        id text PRIMARY KEY,
+        task json NOT NULL,
+        annotator text NOT NULL,
+        backend text NOT NULL,
+        backend_settings json NOT NULL,
+        status text NOT NULL,
+        end_reason json,
+        workspace text NOT NULL,
+        base_commit text,
+        current_branch_id text,
+        usage json NOT NULL,
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL
+      );
+      CREATE INDEX sessions_annotator ON sessions (annotator, created_at, ord);
+      CREATE INDEX sessions_created ON sessions (created_at, ord);
+
+      CREATE TABLE steps (
+        ord bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+        id text PRIMARY KEY,
+        session_id text NOT NULL REFERENCES sessions (id),
+        parent_id text REFERENCES steps (id),
+        step_idx integer NOT NULL,
+        type text NOT NULL,
+        payload json NOT NULL,
+        author text NOT NULL,
+        turn_id text,
+        tool_call json,
+        tool_result json,
+        tool_is_error boolean NOT NULL,
+        checkpoint text,
+        changed_files boolean NOT NULL,
+        usage json,
+        started_at bigint NOT NULL,
+        ended_at bigint NOT NULL
+      );
+      CREATE INDEX steps_session ON steps (session_id, ord);
+      CREATE INDEX steps_parent ON steps (parent_id);
+      CREATE INDEX steps_checkpoint ON steps (session_id, checkpoint, ord);
+
+      CREATE TABLE branches (
+        ord bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+        id text PRIMARY KEY,
+        session_id text NOT NULL REFERENCES sessions (id),
+        name text NOT NULL,
+        fork_step_id text REFERENCES steps (id),
+        parent_branch_id text REFERENCES branches (id),
+        reason json,
+        head_step_id text REFERENCES steps (id),
+        git_ref text NOT NULL,
+        created_at bigint NOT NULL,
+        UNIQUE (session_id, name)
+      );
+      CREATE INDEX branches_session ON branches (session_id, created_at, ord);
+
+      CREATE TABLE interventions (
+        ord bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+        id text PRIMARY KEY,
+        session_id text NOT NULL REFERENCES sessions (id),
+        branch_id text REFERENCES branches (id),
+        type text NOT NULL,
+        after_step_id text REFERENCES steps (id),
+        after_step integer,
+        content json,
+        annotator text NOT NULL,
+        created_at bigint NOT NULL,
+        followed_by text
+      );
+      CREATE INDEX interventions_session ON interventions (session_id, created_at, ord);
+
+      -- branch_id is '' for a session-level answer: NULLs are never equal in a primary key.
+      CREATE TABLE annotations (
+        ord bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+        session_id text NOT NULL REFERENCES sessions (id),
+        annotator text NOT NULL,
+        branch_id text NOT NULL,
+        scheme text NOT NULL,
+        value json,
+        updated_at bigint NOT NULL,
+        PRIMARY KEY (session_id, annotator, branch_id, scheme)
+      );
+
+      CREATE TABLE step_labels (
+        ord bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+        session_id text NOT NULL REFERENCES sessions (id),
+        step_id text NOT NULL REFERENCES steps (id),
+        annotator text NOT NULL,
+        label text NOT NULL CHECK (label IN ('correct', 'incorrect', 'unsure')),
+        first_error boolean NOT NULL,
+        updated_at bigint NOT NULL,
+        PRIMARY KEY (session_id, step_id, annotator)
+      );
+
+      -- The last seq handed out per session: taking the next one locks this row until the
+      -- transaction ends, so concurrent writers queue, and a rollback gives the number back.
+      CREATE TABLE event_counters (
+        session_id text PRIMARY KEY REFERENCES sessions (id),
+        last_seq bigint NOT NULL
+      );
+
+      CREATE TABLE events (
+        session_id text NOT NULL REFERENCES sessions (id),
+        seq bigint NOT NULL,
+        at bigint NOT NULL,
+        body json NOT NULL,
+        step_id text,
+        PRIMARY KEY (session_id, seq)
+      );
+
+      CREATE TABLE session_leases (
+        session_id text PRIMARY KEY REFERENCES sessions (id),
+        owner text NOT NULL,
+        heartbeat_at bigint NOT NULL,
+        expires_at bigint NOT NULL
+      );
+      CREATE INDEX session_leases_owner ON session_leases (owner);
+    `,
+  },
+];

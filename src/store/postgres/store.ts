@@ -1,0 +1,599 @@
+/**
+ * @module store/postgres/store
+ * The Store on PostgreSQL (node-postgres `pg`): a connection pool, migrations applied at open in
+ * one transaction under an advisory lock, and per-session event numbers from a counter row.
+ *
+ * Concurrency, which SQLite gets from its single writer:
+ * - `appendEvent` is one statement that bumps the session's row in `event_counters` and inserts
+ *   the event: the row stays locked until the transaction ends, so concurrent writers (in this
+ *   process or another) queue behind it, and a rollback gives the number back. No gaps, no
+ *   duplicates.
+ * - `transaction(fn)` checks one client out of the pool (the `tx` handle runs on it) and runs at
+ *   REPEATABLE READ, so the reads in it see one snapshot (a session page's steps and its
+ *   `last_seq` agree). When a concurrent transaction wrote a row this one then writes,
+ *   PostgreSQL refuses it (serialization failure) and fn runs again from the start, on a fresh
+ *   snapshot: fn must do nothing but store calls.
+ * - The outer store used inside fn (from fn's own async flow) joins the transaction, as on SQLite.
+ * - `acquireLease` inserts the lease or locks the existing row (`FOR UPDATE`) before deciding,
+ *   so of two processes asking at once exactly one wins.
+ * The URL (and its password) is never logged or put in an error message.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { reportIgnored } from '../../errors.js';
+import type { SessionEvent, SessionEventBody, SessionStatus } from '../../session/events.js';
+import type { Step } from '../../steps/types.js';
+import { StoreError } from '../errors.js';
+import type {
+  Annotation,
+  BranchRecord,
+  Intervention,
+  SessionLease,
+  SessionRecord,
+  StepLabel,
+  Store,
+} from '../types.js';
+import { MIGRATIONS } from './migrations.js';
+
+export interface PostgresStoreOptions {
+  /** Put and look for the tables in this schema (it must exist); default: the server's search_path. */
+  schema?: string;
+  /** Most connections the pool opens (default 10). */
+  maxConnections?: number;
+}
+
+/** The PostgreSQL Store, plus the schema version for diagnostics. */
+export interface PostgresStore extends Store {
+  schemaVersion(): Promise<number>;
+}
+
+type Row = Record<string, unknown>;
+/** Runs one statement, on the pool or on a transaction's client. */
+type Query = (text: string, values?: unknown[]) => Promise<pg.QueryResult<Row>>;
+
+/**
+ * A transaction's statements, one after another on its client even when fn starts several at
+ * once (`Promise.all` of reads): pg queues them itself today but deprecates relying on it.
+ */
+function serial(client: pg.PoolClient): Query {
+  let last: Promise<unknown> = Promise.resolve();
+  return (text, values) => {
+    const run = last.then(() => client.query<Row>(text, values));
+    // The caller gets this statement's failure; the next statement still runs after it.
+    last = run.catch(() => undefined);
+    return run;
+  };
+}
+
+/**
+ * How each column of a record is written: `json` columns (structured values, and free text, which
+ * may hold a NUL: see migrations.ts) get JSON text (null stays SQL NULL),
+ * the rest go as they are. Reading needs nothing: bigint comes back as a number (see `types`),
+ * json parsed, boolean as boolean.
+ */
+type Columns<T> = Record<keyof T, 'json' | 'plain'>;
+
+const SESSION: Columns<SessionRecord> = {
+  id: 'plain',
+  task: 'json',
+  annotator: 'plain',
+  backend: 'plain',
+  backend_settings: 'json',
+  status: 'plain',
+  end_reason: 'json',
+  workspace: 'plain',
+  base_commit: 'plain',
+  current_branch_id: 'plain',
+  usage: 'json',
+  created_at: 'plain',
+  updated_at: 'plain',
+};
+const STEP: Columns<Step> = {
+  id: 'plain',
+  session_id: 'plain',
+  parent_id: 'plain',
+  step_idx: 'plain',
+  type: 'plain',
+  payload: 'json',
+  author: 'plain',
+  turn_id: 'plain',
+  tool_call: 'json',
+  tool_result: 'json',
+  tool_is_error: 'plain',
+  checkpoint: 'plain',
+  changed_files: 'plain',
+  usage: 'json',
+  started_at: 'plain',
+  ended_at: 'plain',
+};
+const BRANCH: Columns<BranchRecord> = {
+  id: 'plain',
+  session_id: 'plain',
+  name: 'plain',
+  fork_step_id: 'plain',
+  parent_branch_id: 'plain',
+  reason: 'json',
+  head_step_id: 'plain',
+  git_ref: 'plain',
+  created_at: 'plain',
+};
+const INTERVENTION: Columns<Intervention> = {
+  id: 'plain',
+  session_id: 'plain',
+  branch_id: 'plain',
+  type: 'plain',
+  after_step_id: 'plain',
+  after_step: 'plain',
+  content: 'json',
+  annotator: 'plain',
+  created_at: 'plain',
+  followed_by: 'plain',
+};
+const ANNOTATION: Columns<Annotation> = {
+  session_id: 'plain',
+  annotator: 'plain',
+  branch_id: 'plain',
+  scheme: 'plain',
+  value: 'json',
+  updated_at: 'plain',
+};
+const LABEL: Columns<StepLabel> = {
+  session_id: 'plain',
+  step_id: 'plain',
+  annotator: 'plain',
+  label: 'plain',
+  first_error: 'plain',
+  updated_at: 'plain',
+};
+const LEASE: Columns<SessionLease> = {
+  session_id: 'plain',
+  owner: 'plain',
+  heartbeat_at: 'plain',
+  expires_at: 'plain',
+};
+
+const names = <T>(cols: Columns<T>): string[] => Object.keys(cols);
+const list = <T>(cols: Columns<T>, prefix = ''): string =>
+  names(cols)
+    .map((c) => `${prefix}${c}`)
+    .join(', ');
+const param = (kind: 'json' | 'plain', v: unknown): unknown =>
+  kind === 'json' ? (v === null || v === undefined ? null : JSON.stringify(v)) : (v ?? null);
+const params = <T>(cols: Columns<T>, record: T): unknown[] =>
+  (Object.entries(cols) as [keyof T, 'json' | 'plain'][]).map(([c, kind]) => param(kind, record[c]));
+const fromRow = <T>(cols: Columns<T>, r: Row): T => Object.fromEntries(names(cols).map((c) => [c, r[c] ?? null])) as T;
+const insertSql = <T>(table: string, cols: Columns<T>): string =>
+  `INSERT INTO ${table} (${list(cols)}) VALUES (${names(cols)
+    .map((_, i) => `$${i + 1}`)
+    .join(', ')})`;
+
+/** Builds `SET a = $2, b = $3` for the keys of `patch` that are columns (`$1` is the id). */
+function setClause<T>(cols: Columns<T>, patch: Partial<T>): { sql: string; values: unknown[] } {
+  const keys = (Object.keys(patch) as (keyof T & string)[]).filter(
+    (k) => k in cols && k !== 'id' && patch[k] !== undefined,
+  );
+  return {
+    sql: keys.map((k, i) => `${k} = $${i + 2}`).join(', '),
+    values: keys.map((k) => param(cols[k], patch[k])),
+  };
+}
+
+const annotationFromRow = (r: Row): Annotation => {
+  const a = fromRow(ANNOTATION, r);
+  return { ...a, branch_id: a.branch_id === '' ? null : a.branch_id };
+};
+
+/** Errors that mean "a concurrent transaction got there first": run the transaction again. */
+const RETRYABLE = new Set(['40001', '40P01']);
+const MAX_ATTEMPTS = 20;
+/** Random back-off before attempt n+1, growing to 250 ms, so writers that collided spread out. */
+const backoffMs = (attempt: number): number => Math.random() * Math.min(250, 2 ** attempt);
+const isRetryable = (err: unknown): boolean =>
+  typeof err === 'object' && err !== null && RETRYABLE.has((err as { code?: unknown }).code as string);
+
+/** bigint (oid 20) as a number: every bigint here is a millisecond time, a seq or a count, far below 2^53. */
+const INT8_OID = 20;
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary'
+      ? (v: string) => Number(v)
+      : pg.types.getTypeParser(oid, format ?? 'text')) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+const MIGRATION_LOCK = 0x706f7461; // 'pota': the advisory lock class of potato's migrations
+
+async function migrate(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    // Two processes opening a fresh database at once: the second waits here, then finds it done.
+    await client.query('SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))', [MIGRATION_LOCK]);
+    await client.query(`CREATE TABLE IF NOT EXISTS potato_migrations (
+      version integer PRIMARY KEY,
+      name text NOT NULL,
+      applied_at bigint NOT NULL
+    )`);
+    const applied = new Set(
+      (await client.query<{ version: number }>('SELECT version FROM potato_migrations')).rows.map((r) => r.version),
+    );
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      await client.query(m.sql);
+      await client.query('INSERT INTO potato_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+        m.version,
+        m.name,
+        Date.now(),
+      ]);
+    }
+    await client.query('COMMIT');
+    const newest = Math.max(0, ...applied);
+    const known = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+    if (newest > known) {
+      throw new StoreError(
+        `the database was written by a newer version of potato (schema ${newest}, this one knows ${known}): upgrade potato`,
+      );
+    }
+  } catch (err) {
+    await client.query('ROLLBACK').catch((e: unknown) => reportIgnored(e, 'rolling back a failed migration'));
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** A message for an error from the driver that names where, never the URL. */
+function openFailure(err: unknown, schema: string | undefined): StoreError {
+  const why = err instanceof Error ? err.message : String(err);
+  const where = schema ? ` (schema ${schema})` : '';
+  return new StoreError(`cannot open the PostgreSQL store${where}: ${why}`, 'store_failed', { cause: err });
+}
+
+/**
+ * Connect to the database at `url`, apply any migrations it lacks and return the Store.
+ * Never logs or throws the URL: it may hold a password.
+ */
+export async function openPostgresStore(url: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {
+  if (opts.schema !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(opts.schema)) {
+    throw new StoreError(`schema ${JSON.stringify(opts.schema)}: expected letters, digits and _ only`);
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.maxConnections ?? 10,
+    types,
+    application_name: 'potato-live',
+    // Set at connect, before any statement. Options in the URL replace these (say search_path there).
+    ...(opts.schema !== undefined ? { options: `-c search_path=${opts.schema}` } : {}),
+  });
+  // An idle client whose connection breaks (the server restarted) is dropped by the pool; the
+  // next query opens a new one. Without a listener the error would end the process.
+  pool.on('error', (err) => reportIgnored(err, 'an idle PostgreSQL connection broke; the pool opens a new one'));
+  try {
+    await migrate(pool);
+  } catch (err) {
+    await pool.end();
+    throw err instanceof StoreError ? err : openFailure(err, opts.schema);
+  }
+
+  const sql = {
+    insertSession: insertSql('sessions', SESSION),
+    insertStep: insertSql('steps', STEP),
+    insertBranch: insertSql('branches', BRANCH),
+    insertIntervention: insertSql('interventions', INTERVENTION),
+    upsertAnnotation: `${insertSql('annotations', ANNOTATION)}
+      ON CONFLICT (session_id, annotator, branch_id, scheme)
+      DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+    upsertLabel: `${insertSql('step_labels', LABEL)}
+      ON CONFLICT (session_id, step_id, annotator)
+      DO UPDATE SET label = excluded.label, first_error = excluded.first_error, updated_at = excluded.updated_at`,
+    // One statement: the counter row is locked until the transaction ends, the event goes in
+    // with the number, and if the insert fails the counter's bump goes with it.
+    appendEvent: `WITH next AS (
+        INSERT INTO event_counters (session_id, last_seq) VALUES ($1, 1)
+        ON CONFLICT (session_id) DO UPDATE SET last_seq = event_counters.last_seq + 1
+        RETURNING last_seq
+      )
+      INSERT INTO events (session_id, seq, at, body, step_id) SELECT $1, last_seq, $2, $3, $4 FROM next
+      RETURNING seq`,
+    eventsAfter: `SELECT e.seq, e.at, e.body, ${list(STEP, 's.')}
+      FROM events AS e LEFT JOIN steps AS s ON s.id = e.step_id
+      WHERE e.session_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`,
+  };
+
+  /** The data operations on `db` (the pool, or a transaction's client); `atomic` runs fn as one unit on it. */
+  const operations = (
+    query: Query,
+    atomic: <T>(fn: (query: Query) => Promise<T>) => Promise<T>,
+  ): Omit<Store, 'transaction' | 'close'> => {
+    const rows = async (text: string, values: unknown[] = []): Promise<Row[]> => (await query(text, values)).rows;
+    const one = async (text: string, values: unknown[] = []): Promise<Row | null> =>
+      (await rows(text, values))[0] ?? null;
+
+    return {
+      async createSession(s) {
+        const now = Date.now();
+        const rec: SessionRecord = { ...s, created_at: now, updated_at: now };
+        await query(sql.insertSession, params(SESSION, rec));
+        return rec;
+      },
+      async updateSession(id, patch) {
+        const set = setClause(SESSION, { ...patch, created_at: undefined, updated_at: patch.updated_at ?? Date.now() });
+        const r = await one(`UPDATE sessions SET ${set.sql} WHERE id = $1 RETURNING ${list(SESSION)}`, [
+          id,
+          ...set.values,
+        ]);
+        if (!r) throw new StoreError(`cannot update session ${id}: no such session`, 'not_found');
+        return fromRow(SESSION, r);
+      },
+      async getSession(id) {
+        const r = await one(`SELECT ${list(SESSION)} FROM sessions WHERE id = $1`, [id]);
+        return r ? fromRow(SESSION, r) : null;
+      },
+      async listSessions(filter) {
+        const found = filter?.annotator
+          ? await rows(`SELECT ${list(SESSION)} FROM sessions WHERE annotator = $1 ORDER BY created_at, ord`, [
+              filter.annotator,
+            ])
+          : await rows(`SELECT ${list(SESSION)} FROM sessions ORDER BY created_at, ord`);
+        return found.map((r) => fromRow(SESSION, r));
+      },
+
+      async insertStep(step) {
+        await query(sql.insertStep, params(STEP, step));
+      },
+      async getStep(id) {
+        const r = await one(`SELECT ${list(STEP)} FROM steps WHERE id = $1`, [id]);
+        return r ? fromRow(STEP, r) : null;
+      },
+      async listSteps(sessionId) {
+        return (await rows(`SELECT ${list(STEP)} FROM steps WHERE session_id = $1 ORDER BY ord`, [sessionId])).map(
+          (r) => fromRow(STEP, r),
+        );
+      },
+      async countSteps(sessionId) {
+        return (await one('SELECT COUNT(*) AS n FROM steps WHERE session_id = $1', [sessionId]))?.n as number;
+      },
+      async stepAtCheckpoint(sessionId, sha) {
+        const r = await one(
+          `SELECT ${list(STEP)} FROM steps WHERE session_id = $1 AND checkpoint = $2 ORDER BY ord LIMIT 1`,
+          [sessionId, sha],
+        );
+        return r ? fromRow(STEP, r) : null;
+      },
+
+      async insertBranch(b) {
+        await query(sql.insertBranch, params(BRANCH, b));
+      },
+      async updateBranch(id, patch) {
+        const set = setClause(BRANCH, { head_step_id: patch.head_step_id, reason: patch.reason });
+        const r = await query(`UPDATE branches SET ${set.sql || 'id = id'} WHERE id = $1`, [id, ...set.values]);
+        if (r.rowCount === 0) throw new StoreError(`cannot update branch ${id}: no such branch`, 'not_found');
+      },
+      async getBranch(id) {
+        const r = await one(`SELECT ${list(BRANCH)} FROM branches WHERE id = $1`, [id]);
+        return r ? fromRow(BRANCH, r) : null;
+      },
+      async listBranches(sessionId) {
+        return (
+          await rows(`SELECT ${list(BRANCH)} FROM branches WHERE session_id = $1 ORDER BY created_at, ord`, [sessionId])
+        ).map((r) => fromRow(BRANCH, r));
+      },
+
+      async insertIntervention(i) {
+        await query(sql.insertIntervention, params(INTERVENTION, { ...i, followed_by: i.followed_by ?? null }));
+      },
+      async listInterventions(sessionId) {
+        return (
+          await rows(`SELECT ${list(INTERVENTION)} FROM interventions WHERE session_id = $1 ORDER BY created_at, ord`, [
+            sessionId,
+          ])
+        ).map((r) => fromRow(INTERVENTION, r));
+      },
+      async settleInstructions(sessionId, followedBy) {
+        await query(
+          `UPDATE interventions SET followed_by = $2
+            WHERE session_id = $1 AND type = 'instruction' AND followed_by IS NULL`,
+          [sessionId, followedBy],
+        );
+      },
+      async placeIntervention(id, at) {
+        await query('UPDATE interventions SET after_step_id = $2, after_step = $3, followed_by = NULL WHERE id = $1', [
+          id,
+          at.after_step_id,
+          at.after_step,
+        ]);
+      },
+
+      async upsertAnnotation(a) {
+        await query(sql.upsertAnnotation, params(ANNOTATION, { ...a, branch_id: a.branch_id ?? '' }));
+      },
+      async listAnnotations(sessionId) {
+        return (
+          await rows(`SELECT ${list(ANNOTATION)} FROM annotations WHERE session_id = $1 ORDER BY updated_at, ord`, [
+            sessionId,
+          ])
+        ).map(annotationFromRow);
+      },
+      async upsertStepLabel(l) {
+        await query(sql.upsertLabel, params(LABEL, l));
+      },
+      async deleteStepLabel(sessionId, stepId, annotator) {
+        await query('DELETE FROM step_labels WHERE session_id = $1 AND step_id = $2 AND annotator = $3', [
+          sessionId,
+          stepId,
+          annotator,
+        ]);
+      },
+      async listStepLabels(sessionId) {
+        return (
+          await rows(`SELECT ${list(LABEL)} FROM step_labels WHERE session_id = $1 ORDER BY updated_at, ord`, [
+            sessionId,
+          ])
+        ).map((r) => fromRow(LABEL, r));
+      },
+
+      async appendEvent(sessionId, body) {
+        const at = Date.now();
+        // A step event keeps only its step's id: the step row is the one copy of the payload.
+        const { stored, stepId } =
+          body.type === 'step'
+            ? (({ step, ...rest }) => ({ stored: rest, stepId: step.id }))(body)
+            : { stored: body, stepId: null };
+        const r = await one(sql.appendEvent, [sessionId, at, JSON.stringify(stored), stepId]);
+        return { ...body, seq: r?.seq as number, session_id: sessionId, at } as SessionEvent;
+      },
+      async eventsAfter(sessionId, seq, limit) {
+        const found = await rows(sql.eventsAfter, [sessionId, seq, limit ?? null]);
+        return found.map((r) => {
+          const event = {
+            ...(r.body as SessionEventBody),
+            seq: r.seq,
+            session_id: sessionId,
+            at: r.at,
+          } as SessionEvent;
+          if (event.type === 'step') event.step = fromRow(STEP, r);
+          return event;
+        });
+      },
+      async statusChanges(sessionId) {
+        // A plain text search first (json keeps the text as written), so only the few candidate
+        // bodies are parsed.
+        const found = await rows(
+          `SELECT at, body -> 'session' ->> 'status' AS status FROM events
+            WHERE session_id = $1 AND strpos(body::text, '"type":"session"') > 0 AND body ->> 'type' = 'session'
+            ORDER BY seq`,
+          [sessionId],
+        );
+        return found.map((r) => ({ at: r.at as number, status: r.status as SessionStatus }));
+      },
+      async lastSeq(sessionId) {
+        const r = await one('SELECT last_seq FROM event_counters WHERE session_id = $1', [sessionId]);
+        return (r?.last_seq as number | undefined) ?? 0;
+      },
+
+      acquireLease: (sessionId, owner, now, expiresAt, ownerDead) =>
+        atomic(async (q) => {
+          const lease = [sessionId, owner, now, expiresAt];
+          for (;;) {
+            // Waits for a concurrent insert of the same lease to end, then does nothing if it committed.
+            const inserted = await q(`${insertSql('session_leases', LEASE)} ON CONFLICT DO NOTHING`, lease);
+            if (inserted.rowCount === 1) return { acquired: true as const };
+            const r = (
+              await q(`SELECT ${list(LEASE)} FROM session_leases WHERE session_id = $1 FOR UPDATE`, [sessionId])
+            ).rows[0];
+            // Released between the two statements: try the insert again.
+            if (!r) continue;
+            const held = fromRow(LEASE, r);
+            if (held.owner !== owner && held.expires_at > now && !ownerDead(held.owner)) {
+              return { acquired: false as const, held };
+            }
+            await q(
+              'UPDATE session_leases SET owner = $2, heartbeat_at = $3, expires_at = $4 WHERE session_id = $1',
+              lease,
+            );
+            return { acquired: true as const };
+          }
+        }),
+      async renewLeases(owner, now, expiresAt) {
+        return (
+          await rows(
+            'UPDATE session_leases SET heartbeat_at = $2, expires_at = $3 WHERE owner = $1 RETURNING session_id',
+            [owner, now, expiresAt],
+          )
+        ).map((r) => r.session_id as string);
+      },
+      async releaseLease(sessionId, owner) {
+        await query('DELETE FROM session_leases WHERE session_id = $1 AND owner = $2', [sessionId, owner]);
+      },
+      async getLease(sessionId) {
+        const r = await one(`SELECT ${list(LEASE)} FROM session_leases WHERE session_id = $1`, [sessionId]);
+        return r ? fromRow(LEASE, r) : null;
+      },
+    };
+  };
+
+  /** Run fn on one client between BEGIN and COMMIT; ROLLBACK and rethrow when anything fails. */
+  const onClient = async <T>(begin: string, fn: (query: Query) => Promise<T>): Promise<T> => {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query(begin);
+      const value = await fn(serial(client));
+      const done = await client.query('COMMIT');
+      // COMMIT of a transaction a failed statement aborted answers ROLLBACK: fn caught that failure.
+      if (done.command === 'ROLLBACK') {
+        throw new StoreError('the transaction was rolled back: a statement in it failed and the failure was caught');
+      }
+      return value;
+    } catch (err) {
+      await client.query('ROLLBACK').catch((e: unknown) => {
+        // The connection itself is gone: the server ended the transaction; drop the client.
+        broken = e instanceof Error ? e : new Error(String(e));
+      });
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  };
+
+  const pooled = operations(
+    (text, values) => pool.query<Row>(text, values),
+    (fn) => onClient('BEGIN', fn),
+  );
+
+  // The outer store called from a transaction's own async flow (by mistake, inside fn) joins
+  // that transaction; from anywhere else, or once the transaction has ended, it uses the pool.
+  const within = new AsyncLocalStorage<{ tx: Store; open: boolean }>();
+  const joined = (): Store | undefined => {
+    const frame = within.getStore();
+    return frame?.open ? frame.tx : undefined;
+  };
+  const routed = Object.fromEntries(
+    Object.keys(pooled).map((name) => [
+      name,
+      (...args: unknown[]) =>
+        ((joined() ?? pooled)[name as keyof typeof pooled] as (...a: unknown[]) => Promise<unknown>)(...args),
+    ]),
+  ) as typeof pooled;
+
+  let closed = false;
+  return {
+    ...routed,
+    async schemaVersion() {
+      const r = await pool.query<{ v: number | null }>('SELECT MAX(version) AS v FROM potato_migrations');
+      return r.rows[0]?.v ?? 0;
+    },
+    async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+      const outer = joined();
+      if (outer) return fn(outer);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await onClient('BEGIN ISOLATION LEVEL REPEATABLE READ', async (query) => {
+            const tx: Store = {
+              // Already in this transaction: statements on its client are atomic with the rest.
+              ...operations(query, (inner) => inner(query)),
+              transaction: (inner) => inner(tx),
+              close: async () => {
+                throw new StoreError('cannot close the store inside a transaction');
+              },
+            };
+            const frame = { tx, open: true };
+            try {
+              return await within.run(frame, () => fn(tx));
+            } finally {
+              frame.open = false;
+            }
+          });
+        } catch (err) {
+          if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
+          await sleep(backoffMs(attempt));
+        }
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * The PostgreSQL store against a real server (the run's throwaway cluster, test/postgres/): the
+ * Store contract, each test in a fresh schema; then what is its own: migrations applied once by
+ * processes opening at once, a newer schema refused, a step payload stored once, command output
+ * with NUL bytes, one snapshot per transaction, gapless numbers from several processes writing
+ * in transactions, and a URL's password kept out of errors.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Step } from '../../src/steps/types.js';
+import { openStore } from '../../src/store/open.js';
+import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/store.js';
+import { admin, type FreshSchema, freshSchema, postgresUrl } from '../postgres/harness.js';
+import { describeStoreContract, editStep, newSession } from './contract.js';
+
+describeStoreContract('PostgreSQL', async () => {
+  const schema = await freshSchema();
+  const store = await schema.open();
+  return {
+    store,
+    reopen: () => schema.open(),
+    dispose: async () => {
+      await store.close();
+      await schema.drop();
+    },
+  };
+});
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+describe('openPostgresStore', () => {
+  let schema: FreshSchema;
+  let store: PostgresStore | undefined;
+  beforeEach(async () => {
+    schema = await freshSchema();
+  });
+  afterEach(async () => {
+    await store?.close();
+    store = undefined;
+    await schema.drop();
+  });
+
+  it('applies its migrations once when several processes open a fresh database at once', async () => {
+    const stores = await Promise.all([schema.open(), schema.open(), schema.open(), schema.open()]);
+    store = stores[0];
+    for (const s of stores.slice(1)) await s.close();
+    expect(await store!.schemaVersion()).toBe(1);
+    const rows = await admin(
+      async (c) => (await c.query(`SELECT version, name FROM ${schema.name}.potato_migrations`)).rows,
+    );
+    expect(rows).toEqual([{ version: 1, name: 'initial schema' }]);
+  });
+
+  it('refuses a database a newer potato wrote, saying to upgrade', async () => {
+    store = await schema.open();
+    await admin((c) =>
+      c.query(`INSERT INTO ${schema.name}.potato_migrations (version, name, applied_at) VALUES (99, 'future', 0)`),
+    );
+    await expect(schema.open()).rejects.toThrow(/newer version of potato \(schema 99, this one knows 1\): upgrade/);
+  });
+
+  it('keeps a step payload once, and command output with NUL bytes whole', async () => {
+    store = await schema.open();
+    await store.createSession(newSession('once'));
+    const step: Step = {
+      ...editStep('once', 'o0', null, 0),
+      type: 'bash_command',
+      payload: {
+        type: 'bash_command',
+        command: 'printf "a\\0b"',
+        output: 'a\u0000b',
+        exit_code: 0,
+        timed_out: false,
+        truncated: false,
+      },
+      tool_result: 'a\u0000b',
+    };
+    await store.insertStep(step);
+    await store.appendEvent('once', { type: 'step', step });
+    const row = await admin(
+      async (c) =>
+        (await c.query(`SELECT body::text AS body, step_id FROM ${schema.name}.events WHERE session_id = 'once'`))
+          .rows[0],
+    );
+    expect(row.step_id).toBe('o0');
+    expect(row.body).not.toContain('printf');
+    expect(await store.getStep('o0')).toEqual(step);
+    expect((await store.eventsAfter('once', 0))[0]).toMatchObject({ type: 'step', step });
+  });
+
+  it('reads one snapshot inside a transaction while another handle writes', async () => {
+    store = await schema.open();
+    const other = await schema.open();
+    try {
+      await store.createSession(newSession('snap'));
+      await store.insertStep(editStep('snap', 'p0', null, 0));
+      await store.appendEvent('snap', { type: 'head', branch_id: 'b', head_step_id: 'p0' });
+      const seen = await store.transaction(async (tx) => {
+        const steps = await tx.listSteps('snap');
+        // Written and committed elsewhere between the two reads.
+        await other.insertStep(editStep('snap', 'p1', 'p0', 1));
+        await other.appendEvent('snap', { type: 'head', branch_id: 'b', head_step_id: 'p1' });
+        return { steps: steps.length, lastSeq: await tx.lastSeq('snap') };
+      });
+      expect(seen).toEqual({ steps: 1, lastSeq: 1 });
+      expect(await store.lastSeq('snap')).toBe(2);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('numbers events without gaps or repeats when three processes append in transactions at once', async () => {
+    store = await schema.open();
+    await store.createSession(newSession('shared'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'potato-pg-writers-'));
+    const script = path.join(dir, 'append.mts');
+    // Each writer: pairs of events in one transaction (a label and its event, as the API does)
+    // and single events outside one, so transactions collide with each other and with appends.
+    fs.writeFileSync(
+      script,
+      `import { openPostgresStore } from ${JSON.stringify(path.join(projectRoot, 'src/store/postgres/store.ts'))};
+const s = await openPostgresStore(process.argv[2], { schema: process.argv[3] });
+const status = { type: 'status', status: 'running', activity: 'thinking' };
+for (let i = 0; i < 60; i++) {
+  await s.transaction(async (tx) => {
+    await tx.appendEvent('shared', status);
+    await tx.updateSession('shared', { status: 'running' });
+    await tx.appendEvent('shared', status);
+  });
+  await s.appendEvent('shared', status);
+}
+await s.close();
+`,
+    );
+    const run = () =>
+      new Promise<number>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', script, postgresUrl(), schema.name], {
+          cwd: projectRoot,
+          stdio: 'inherit',
+        });
+        child.on('exit', (code) => resolve(code ?? -1));
+      });
+    try {
+      expect(await Promise.all([run(), run(), run()])).toEqual([0, 0, 0]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const seqs = (await store.eventsAfter('shared', 0)).map((e) => e.seq);
+    expect(seqs).toEqual(Array.from({ length: 3 * 60 * 3 }, (_, i) => i + 1));
+    expect(await store.lastSeq('shared')).toBe(540);
+  });
+
+  it('is what openStore opens when output.database_url_env names a variable holding the URL', async () => {
+    const url = `${postgresUrl()}&options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
+    const config = { output: { path: '/nonexistent/output', database_url_env: 'POTATO_TEST_DATABASE_URL' } };
+    const opened = await openStore(config, { POTATO_TEST_DATABASE_URL: url });
+    try {
+      await opened.createSession(newSession('via-config'));
+    } finally {
+      await opened.close();
+    }
+    const ids = await admin(async (c) => (await c.query(`SELECT id FROM ${schema.name}.sessions`)).rows);
+    expect(ids).toEqual([{ id: 'via-config' }]);
+  });
+
+  it('never puts the password of the URL in its error', async () => {
+    const missing = path.join(os.tmpdir(), 'no-such-socket-dir');
+    const err = await openPostgresStore(`postgresql://potato:hunter2-secret@/potato?host=${missing}`).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toMatch(/cannot open the PostgreSQL store: .*no-such-socket-dir/);
+    expect(`${err?.message}\n${err?.stack}\n${String((err?.cause as Error | undefined)?.stack)}`).not.toContain(
+      'hunter2',
+    );
+  });
+});
