@@ -13,7 +13,6 @@
  *
  *   npx tsx bench/live/main.ts [sessions=20] [viewers=5] [turns=30]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -23,22 +22,17 @@ import type { SessionEvent } from '../../src/session/events.js';
 import type { SessionRecord } from '../../src/store/types.js';
 import { demoCopy, freePort } from '../../test/server/demo.js';
 import { Client, Watcher } from '../../test/server/harness.js';
+import { ask, pct, startBenchServer } from '../lib/process.js';
 
 const SESSIONS = Number(process.argv[2] ?? 20);
 const VIEWERS = Number(process.argv[3] ?? 5);
 const TURNS = Number(process.argv[4] ?? 30);
-const ROOT = path.resolve(import.meta.dirname, '../..');
 
 interface Sample {
   /** Arrival minus the event's `at` (persisted), ms. */
   fromEvent: number;
   /** Arrival minus the step's ended_at (created in the controller), ms. */
   fromStep: number;
-}
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
 }
 
 /** A script of TURNS turns: thinking, a message, and a file read or a short command. */
@@ -52,37 +46,6 @@ function writeScript(dir: string): void {
   writeFileSync(path.join(dir, 'bench-script.yaml'), stringify({ turns }));
 }
 
-function send(child: ChildProcess, msg: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
-    child.once('message', (m) => resolve(m as Record<string, unknown>));
-    child.send(msg);
-  });
-}
-
-/** Start bench/live/server.ts on `config`; resolves once it listens. */
-async function startBenchServer(config: string, port: number): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      ...(process.env.POTATO_BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.POTATO_BENCH_PROFILE] : []),
-      '--import',
-      'tsx',
-      'bench/live/server.ts',
-      config,
-      String(port),
-    ],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    },
-  );
-  await new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve());
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  return child;
-}
-
 async function phase(intervalMs: number, measureIdle: boolean) {
   const config = demoCopy((doc) => {
     doc.live_coding_agent.scripted.turn_delay_ms = 250;
@@ -91,14 +54,14 @@ async function phase(intervalMs: number, measureIdle: boolean) {
   });
   writeScript(path.dirname(config));
   const port = await freePort();
-  const child = await startBenchServer(config, port);
+  const child = await startBenchServer(config, port, process.env.POTATO_BENCH_PROFILE);
   const base = `http://127.0.0.1:${port}`;
   const client = new Client(base);
   await client.login('demo', 'potato');
 
   const samples: Sample[] = [];
   const clientLoop = monitorEventLoopDelay({ resolution: 5 });
-  await send(child, 'loop');
+  await ask(child, 'loop');
   clientLoop.enable();
   const watchers: Watcher[] = [];
   const ids: string[] = [];
@@ -127,7 +90,7 @@ async function phase(intervalMs: number, measureIdle: boolean) {
     w.events.some((e) => e.type === 'status' && ['finished', 'failed', 'stopped'].includes(e.status));
   await Promise.all(watchers.map((w) => w.until(() => ended(w), 600_000)));
   clientLoop.disable();
-  const serverLoop = (await send(child, 'loop')) as { p50: number; p99: number; max: number };
+  const serverLoop = (await ask(child, 'loop')) as { p50: number; p99: number; max: number };
   const loops = {
     server: serverLoop,
     client: { p50: clientLoop.percentile(50) / 1e6, p99: clientLoop.percentile(99) / 1e6, max: clientLoop.max / 1e6 },
@@ -138,9 +101,9 @@ async function phase(intervalMs: number, measureIdle: boolean) {
   let idleCpu: number | undefined;
   if (measureIdle) {
     await new Promise((r) => setTimeout(r, 1000));
-    const a = (await send(child, 'cpu')) as { cpu: NodeJS.CpuUsage; at: number };
+    const a = (await ask(child, 'cpu')) as { cpu: NodeJS.CpuUsage; at: number };
     await new Promise((r) => setTimeout(r, 5000));
-    const b = (await send(child, 'cpu')) as { cpu: NodeJS.CpuUsage; at: number };
+    const b = (await ask(child, 'cpu')) as { cpu: NodeJS.CpuUsage; at: number };
     const usedUs = b.cpu.user - a.cpu.user + (b.cpu.system - a.cpu.system);
     idleCpu = usedUs / 1000 / (b.at - a.at);
   }
@@ -173,7 +136,7 @@ async function slowViewerPhase() {
   ];
   writeFileSync(path.join(dir, 'slow-script.yaml'), stringify({ turns }));
   const port = await freePort();
-  const child = await startBenchServer(config, port);
+  const child = await startBenchServer(config, port, process.env.POTATO_BENCH_PROFILE);
   const base = `http://127.0.0.1:${port}`;
   const client = new Client(base);
   await client.login('demo', 'potato');
@@ -205,7 +168,7 @@ async function slowViewerPhase() {
   const ended = (w: Watcher) => w.events.some((e) => e.type === 'status' && e.status === 'finished');
   await Promise.all([...normal, slow].map((w) => w.until(() => ended(w), 120_000)));
   const same = slow.lastSeq === normal[0]!.lastSeq;
-  const { maxRss } = (await send(child, 'rss')) as { maxRss: number };
+  const { maxRss } = (await ask(child, 'rss')) as { maxRss: number };
   for (const w of [...normal, slow]) w.ws.terminate();
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));

@@ -56,6 +56,12 @@ export interface PotatoServer {
 const EVENTS_PATH = /^\/api\/sessions\/([^/]+)\/events$/;
 /** Also how often ended logins are swept, so a socket closes soon after its login expires. */
 const HEARTBEAT_MS = 30_000;
+/**
+ * Pings a socket may leave unanswered in a row before it is cut. A ping waits behind whatever is
+ * unsent to that socket, so a viewer that stopped reading for a while (a laptop asleep for 30 s,
+ * issue 14) answers only after it has read that backlog: one missed pong is not a dead peer.
+ */
+const MISSED_PONGS = 2;
 
 /**
  * Close code of a socket whose login ended (logout, expiry): the UI goes to the login page
@@ -127,7 +133,7 @@ export function createServer(deps: ServerDeps): PotatoServer {
 
   const server = createAdaptorServer({ fetch: root.fetch }) as Server;
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
-  const alive = new WeakMap<object, boolean>();
+  const missed = new WeakMap<object, number>();
   /** Open sockets by the login (session id of the cookie) that opened them. */
   const socketsOfLogin = new Map<string, Set<WebSocket>>();
   auth.onLoginEnd((sid: string, why: LoginEnd) => {
@@ -204,8 +210,8 @@ export function createServer(deps: ServerDeps): PotatoServer {
         mine.delete(ws);
         if (mine.size === 0 && socketsOfLogin.get(sid) === mine) socketsOfLogin.delete(sid);
       });
-      alive.set(ws, true);
-      ws.on('pong', () => alive.set(ws, true));
+      missed.set(ws, 0);
+      ws.on('pong', () => missed.set(ws, 0));
       live.attach(ws, sessionId, Number(afterRaw)).catch((err: unknown) => {
         logger.error({ session: sessionId, err: errField(err) }, 'live stream failed');
         ws.terminate();
@@ -213,15 +219,16 @@ export function createServer(deps: ServerDeps): PotatoServer {
     });
   };
 
-  // A browser that vanished without a close frame is found by a missed pong.
+  // A browser that vanished without a close frame is found by missed pongs (60–90 s).
   const heartbeat = setInterval(() => {
     auth.sweep();
     for (const ws of wss.clients) {
-      if (!alive.get(ws)) {
+      const n = missed.get(ws) ?? 0;
+      if (n >= MISSED_PONGS) {
         ws.terminate();
         continue;
       }
-      alive.set(ws, false);
+      missed.set(ws, n + 1);
       ws.ping();
     }
   }, HEARTBEAT_MS);

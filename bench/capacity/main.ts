@@ -1,0 +1,393 @@
+/**
+ * @module bench/capacity/main
+ * How many live sessions one server process holds. One real `potato` server process on SQLite
+ * (bench/lib/server.ts: startServer, the demo's config) runs scripted sessions at an annotator's
+ * pace: a turn every 2 s, each with a small shell command and a file edit, so checkpoints,
+ * inotify watches and processes are real. Each session has 3 WebSocket viewers measuring live
+ * latency (arrival minus the event's `at`); a worker thread asks the API meanwhile (the session
+ * list and one session, alternately). The session count rises step by step, each step on a
+ * fresh server, until live p99 passes `update_interval_ms` + 30 ms, API p95 passes 100 ms, or
+ * something runs out (a session that fails or cannot start, a socket cut, the server gone).
+ *
+ * Per step: live p50/p99, API p95, the server's RSS and CPU, its process tree's descriptors,
+ * processes and inotify watches (from /proc) per session, and its event-loop delay. `--profile`
+ * runs the server under `--cpu-prof` and prints where its time went.
+ *
+ *   npm run bench:capacity [-- --short] [-- --steps 25,50,100] [--window 30] [--profile] [--all]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { WebSocket } from 'ws';
+import { stringify } from 'yaml';
+import type { SessionRecord } from '../../src/store/types.js';
+import { demoCopy, freePort } from '../../test/server/demo.js';
+import { Client } from '../../test/server/harness.js';
+import { limits, processStats, type TreeStats, treeStats } from '../lib/proc.js';
+import { ask, pct, startBenchServer } from '../lib/process.js';
+
+const { values: args } = parseArgs({
+  options: {
+    short: { type: 'boolean', default: false },
+    steps: { type: 'string' },
+    window: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    all: { type: 'boolean', default: false },
+    'turn-ms': { type: 'string', default: '2000' },
+  },
+});
+const STEPS = (args.steps ?? (args.short ? '4,8' : '25,50,100,200,300,500')).split(',').map(Number);
+const WINDOW_MS = Number(args.window ?? (args.short ? 8 : 30)) * 1000;
+const SETTLE_MS = args.short ? 3000 : 10_000;
+const TURN_MS = Number(args['turn-ms']);
+const VIEWERS = 3;
+const INTERVAL_MS = 100;
+const LIVE_P99_LIMIT = INTERVAL_MS + 30;
+const API_P95_LIMIT = 100;
+/** Sessions started at once while ramping up (an annotator team logging in, not one by one). */
+const START_CONCURRENCY = 4;
+
+/** A script long enough to outlast the ramp and the window: each turn a shell command and a file edit. */
+function writeScript(dir: string, turns: number): void {
+  const list = [
+    {
+      text: 'Start a notes file.',
+      tool_calls: [{ bash_command: { command: 'echo "turn 0" > notes.txt && ls' } }],
+    },
+    ...Array.from({ length: turns }, (_, i) => ({
+      thinking: `Turn ${i + 1}: look at the output, then record progress. `.repeat(3),
+      text: `Updating the notes (${i + 1}).`,
+      tool_calls: [
+        { bash_command: { command: `echo "check ${i + 1}" >> log.txt && ls src tests` } },
+        { file_edit: { path: 'notes.txt', old_text: `turn ${i}`, new_text: `turn ${i + 1}` } },
+      ],
+    })),
+  ];
+  writeFileSync(path.join(dir, 'capacity-script.yaml'), stringify({ turns: list }));
+}
+
+/** One live socket: counts events, duplicates, and live latency of the events created in the window. */
+class Viewer {
+  readonly ws: WebSocket;
+  readonly opened: Promise<void>;
+  lastSeq = 0;
+  dups = 0;
+  failed = false;
+  closedEarly = false;
+
+  constructor(url: string, cookie: string, samples: () => number[] | null) {
+    this.ws = new WebSocket(url, { headers: { cookie } });
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('error', reject);
+    });
+    this.ws.on('close', () => (this.closedEarly = !stopping));
+    this.ws.on('message', (data) => {
+      const now = Date.now();
+      const msg = JSON.parse(String(data)) as {
+        events: { seq: number; at: number; type: string; status?: string }[];
+      };
+      const into = samples();
+      for (const e of msg.events) {
+        if (e.seq <= this.lastSeq) this.dups++;
+        this.lastSeq = Math.max(this.lastSeq, e.seq);
+        if (e.type === 'status' && e.status === 'failed') this.failed = true;
+        if (into && e.at >= windowStart) into.push(now - e.at);
+      }
+    });
+  }
+}
+
+let stopping = false;
+let windowStart = Number.POSITIVE_INFINITY;
+
+/** API probe in its own thread, so the viewers' parsing does not colour its timings. */
+const PROBE = `
+const { workerData, parentPort } = require('node:worker_threads');
+const { base, cookie, ids, durationMs } = workerData;
+(async () => {
+  const out = [];
+  const end = Date.now() + durationMs;
+  let errors = 0;
+  for (let i = 0; Date.now() < end; i++) {
+    const p = i % 2 === 0 ? '/api/sessions' : '/api/sessions/' + ids[i % ids.length];
+    const t = performance.now();
+    const res = await fetch(base + p, { headers: { cookie } });
+    await res.arrayBuffer();
+    out.push(performance.now() - t);
+    if (res.status !== 200) errors++;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  parentPort.postMessage({ out, errors });
+})();
+`;
+
+function probeApi(
+  base: string,
+  cookie: string,
+  ids: string[],
+  durationMs: number,
+): Promise<{ out: number[]; errors: number }> {
+  const w = new Worker(PROBE, { eval: true, workerData: { base, cookie, ids, durationMs } });
+  return new Promise((resolve, reject) => {
+    w.once('message', (m) => {
+      resolve(m as { out: number[]; errors: number });
+      void w.terminate();
+    });
+    w.once('error', reject);
+  });
+}
+
+interface StepResult {
+  sessions: number;
+  started: number;
+  startFailures: string[];
+  liveN: number;
+  liveP50: number;
+  liveP99: number;
+  apiN: number;
+  apiP95: number;
+  apiErrors: number;
+  rssMb: number;
+  heapMb: number;
+  cpuServer: number;
+  cpuTree: number;
+  tree: TreeStats;
+  perSession: { fds: number; watches: number; processes: number; rssMb: number };
+  inotifyInstances: number;
+  loop: { p50: number; p99: number; max: number };
+  clientLoopP99: number;
+  failedSessions: number;
+  cutSockets: number;
+  dups: number;
+  serverDied: boolean;
+  load: number;
+  rampS: number;
+  profile: string[];
+}
+
+async function step(n: number): Promise<StepResult> {
+  stopping = false;
+  windowStart = Number.POSITIVE_INFINITY;
+  const turns = Math.ceil((n * 0.5 * 1000 + SETTLE_MS + WINDOW_MS + 120_000) / TURN_MS);
+  const config = demoCopy((doc) => {
+    doc.live_coding_agent.scripted.turn_delay_ms = TURN_MS;
+    (doc.live_coding_agent.scripted as Record<string, unknown>).script = './capacity-script.yaml';
+    doc.live_coding_agent.streaming.update_interval_ms = INTERVAL_MS;
+    const sandbox = doc.live_coding_agent.sandbox as { allowed_commands: string[] };
+    sandbox.allowed_commands = [...sandbox.allowed_commands, 'echo'];
+  });
+  const dir = path.dirname(config);
+  writeScript(dir, turns);
+  const profileDir = args.profile ? mkdtempSync(path.join(tmpdir(), 'potato-capacity-prof-')) : undefined;
+  const port = await freePort();
+  const server = await startBenchServer(config, port, profileDir);
+  let serverDied = false;
+  server.once('exit', () => (serverDied = !stopping));
+  const pid = server.pid!;
+  const base = `http://127.0.0.1:${port}`;
+  const client = new Client(base);
+  await client.login('demo', 'potato');
+  const cookie = client.cookie!;
+  const before = treeStats(pid);
+
+  let samples: number[] | null = null;
+  const viewers: Viewer[] = [];
+  const ids: string[] = [];
+  const startFailures: string[] = [];
+  const rampStart = Date.now();
+  const startOne = async (i: number) => {
+    const res = await client.json<SessionRecord & { error?: string }>('POST', '/api/sessions', {
+      task: `capacity session ${i}`,
+    });
+    if (res.status !== 201 || res.body.status === 'failed') {
+      startFailures.push(`${res.status} ${res.body.error ?? res.body.end_reason ?? res.body.status}`);
+      return;
+    }
+    ids.push(res.body.id);
+    const url = `ws://127.0.0.1:${port}/api/sessions/${res.body.id}/events?after=0`;
+    for (let v = 0; v < VIEWERS; v++) {
+      const viewer = new Viewer(url, cookie, () => samples);
+      viewers.push(viewer);
+      await viewer.opened;
+    }
+  };
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: START_CONCURRENCY }, async () => {
+      while (next < n && startFailures.length === 0 && !serverDied) await startOne(next++);
+    }),
+  );
+  const rampS = (Date.now() - rampStart) / 1000;
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+
+  // The window: live latency of events created from now, the API from a worker, CPU and loop delay.
+  const clientLoop = monitorEventLoopDelay({ resolution: 10 });
+  clientLoop.enable();
+  await ask(server, 'loop');
+  const cpu0 = processStats(pid).ticks;
+  const tree0 = treeStats(pid).ticks;
+  const t0 = performance.now();
+  samples = [];
+  windowStart = Date.now();
+  const api = ids.length > 0 ? await probeApi(base, cookie, ids, WINDOW_MS) : { out: [], errors: 0 };
+  const live = samples;
+  samples = null;
+  const elapsedS = (performance.now() - t0) / 1000;
+  const cpuServer = (processStats(pid).ticks - cpu0) / 100 / elapsedS;
+  const tree = treeStats(pid);
+  const cpuTree = (tree.ticks - tree0) / 100 / elapsedS;
+  clientLoop.disable();
+  const loop = serverDied ? { p50: 0, p99: 0, max: 0 } : ((await ask(server, 'loop')) as StepResult['loop']);
+  const mem = serverDied ? { rss: 0, heapUsed: 0 } : ((await ask(server, 'mem')) as { rss: number; heapUsed: number });
+  const count = Math.max(1, ids.length);
+
+  stopping = true;
+  for (const v of viewers) v.ws.terminate();
+  if (!serverDied) {
+    const exited = new Promise((r) => server.once('exit', r));
+    server.kill('SIGTERM');
+    const timer = setTimeout(() => server.kill('SIGKILL'), 120_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  const profile = profileDir ? summariseProfile(profileDir) : [];
+  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+  // Sandboxed commands ran as another user; their files are removed as root or by the owner.
+  rmSync(dir, { recursive: true, force: true });
+
+  return {
+    sessions: n,
+    started: ids.length,
+    startFailures,
+    liveN: live.length,
+    liveP50: pct(live, 50),
+    liveP99: pct(live, 99),
+    apiN: api.out.length,
+    apiP95: pct(api.out, 95),
+    apiErrors: api.errors,
+    rssMb: mem.rss / 1024 / 1024,
+    heapMb: mem.heapUsed / 1024 / 1024,
+    cpuServer,
+    cpuTree,
+    tree,
+    perSession: {
+      fds: (tree.fds - before.fds) / count,
+      watches: (tree.inotifyWatches - before.inotifyWatches) / count,
+      processes: (tree.processes - before.processes) / count,
+      rssMb: (tree.rssMb - before.rssMb) / count,
+    },
+    inotifyInstances: tree.inotifyInstances,
+    loop,
+    clientLoopP99: clientLoop.percentile(99) / 1e6,
+    failedSessions: new Set(viewers.filter((v) => v.failed).map((v) => v.ws.url)).size,
+    cutSockets: viewers.filter((v) => v.closedEarly).length,
+    dups: viewers.reduce((a, v) => a + v.dups, 0),
+    serverDied,
+    load: loadavg()[0]!,
+    rampS,
+    profile,
+  };
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+/** Self time per function (top 12) and per file group from the server's .cpuprofile. */
+function summariseProfile(dir: string): string[] {
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) return ['(no profile written)'];
+  const prof = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as {
+    nodes: ProfileNode[];
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const byId = new Map(prof.nodes.map((nd) => [nd.id, nd]));
+  const self = new Map<number, number>();
+  for (const [i, id] of prof.samples.entries()) self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
+  let total = 0;
+  const fn = new Map<string, number>();
+  const area = new Map<string, number>();
+  for (const [id, us] of self) {
+    const cf = byId.get(id)!.callFrame;
+    if (cf.functionName === '(idle)') continue;
+    total += us;
+    const where = cf.url.replace(/^file:\/\//, '').replace(`${process.cwd()}/`, '');
+    const key = `${cf.functionName || '(anonymous)'} ${where ? `${where}:${cf.lineNumber + 1}` : ''}`;
+    fn.set(key, (fn.get(key) ?? 0) + us);
+    const group = where.startsWith('src/')
+      ? where.split('/').slice(0, 2).join('/')
+      : where.includes('node_modules/')
+        ? `node_modules/${where.split('node_modules/').pop()!.split('/')[0]}`
+        : where.startsWith('node:')
+          ? 'node internals'
+          : cf.functionName.startsWith('(')
+            ? cf.functionName
+            : 'native / other';
+    area.set(group, (area.get(group) ?? 0) + us);
+  }
+  const top = (m: Map<string, number>, k: number) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, k)
+      .map(([name, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${name}`);
+  return [
+    `busy ${(total / 1e6).toFixed(1)} s of CPU on the main thread; by area:`,
+    ...top(area, 10),
+    'by function (self time):',
+    ...top(fn, 12),
+  ];
+}
+
+const f0 = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : '–');
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
+
+function verdict(r: StepResult): string[] {
+  const why: string[] = [];
+  if (r.serverDied) why.push('the server process died');
+  if (r.startFailures.length > 0) why.push(`${r.startFailures.length} sessions could not start: ${r.startFailures[0]}`);
+  if (r.failedSessions > 0) why.push(`${r.failedSessions} sessions failed`);
+  if (r.cutSockets > 0) why.push(`${r.cutSockets} sockets were cut`);
+  if (r.dups > 0) why.push(`${r.dups} duplicate events`);
+  if (!(r.liveP99 <= LIVE_P99_LIMIT)) why.push(`live p99 ${f0(r.liveP99)} ms > ${LIVE_P99_LIMIT} ms`);
+  if (!(r.apiP95 <= API_P95_LIMIT)) why.push(`API p95 ${f0(r.apiP95)} ms > ${API_P95_LIMIT} ms`);
+  if (r.apiErrors > 0) why.push(`${r.apiErrors} API answers were not 200`);
+  return why;
+}
+
+console.log(
+  `capacity: steps ${STEPS.join(', ')} sessions x ${VIEWERS} viewers; a turn every ${TURN_MS} ms (shell command + file edit); ` +
+    `window ${WINDOW_MS / 1000} s after ${SETTLE_MS / 1000} s settling; limits: live p99 <= ${LIVE_P99_LIMIT} ms, API p95 <= ${API_P95_LIMIT} ms`,
+);
+console.log(`limits here: ${JSON.stringify(limits())}; ${execFileSync('nproc').toString().trim()} cores`);
+console.log(
+  '| sessions | live events | live p50 | live p99 | API p95 | server RSS | heap | CPU server / tree (cores) | fds / session | inotify watches / session | processes / session | tree RSS / session | loop delay p99 / max | client loop p99 | load | ramp | holds |',
+);
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+let largest = 0;
+const results: StepResult[] = [];
+for (const n of STEPS) {
+  const r = await step(n);
+  results.push(r);
+  const why = verdict(r);
+  if (why.length === 0) largest = n;
+  console.log(
+    `| ${n} (${r.started} ran) | ${r.liveN} | ${f0(r.liveP50)} ms | ${f0(r.liveP99)} ms | ${f1(r.apiP95)} ms (${r.apiN}) | ${f0(r.rssMb)} MB | ${f0(r.heapMb)} MB | ` +
+      `${r.cpuServer.toFixed(2)} / ${r.cpuTree.toFixed(2)} | ${f1(r.perSession.fds)} (${r.tree.fds} in all) | ${f1(r.perSession.watches)} (${r.tree.inotifyWatches} in ${r.inotifyInstances} instances) | ` +
+      `${f1(r.perSession.processes)} (${r.tree.processes} in all) | ${f1(r.perSession.rssMb)} MB | ${f0(r.loop.p99)} / ${f0(r.loop.max)} ms | ${f0(r.clientLoopP99)} ms | ${r.load.toFixed(1)} | ${f0(r.rampS)} s | ${why.length === 0 ? 'yes' : `no: ${why.join('; ')}`} |`,
+  );
+  for (const line of r.profile) console.log(`    ${line}`);
+  if (why.length > 0 && !args.all) break;
+}
+console.log(
+  largest > 0
+    ? `largest session count that holds: ${largest} (of ${STEPS.join(', ')})`
+    : `no step held (smallest tried: ${STEPS[0]})`,
+);
