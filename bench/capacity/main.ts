@@ -13,7 +13,7 @@
  * processes and inotify watches (from /proc) per session, and its event-loop delay. `--profile`
  * runs the server under `--cpu-prof` and prints where its time went.
  *
- *   npm run bench:capacity [-- --short] [-- --steps 25,50,100] [--window 30] [--profile] [--all]
+ *   npm run bench:capacity [-- --short] [-- --steps 25,50,100] [--window 30] [--profile] [--all] [--nofile N]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,7 +27,7 @@ import { stringify } from 'yaml';
 import type { SessionRecord } from '../../src/store/types.js';
 import { demoCopy, freePort } from '../../test/server/demo.js';
 import { Client } from '../../test/server/harness.js';
-import { limits, processStats, type TreeStats, treeStats } from '../lib/proc.js';
+import { limits, processStats, schedStat, type TreeStats, treeStats } from '../lib/proc.js';
 import { ask, pct, startBenchServer } from '../lib/process.js';
 
 const { values: args } = parseArgs({
@@ -38,6 +38,7 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     all: { type: 'boolean', default: false },
     'turn-ms': { type: 'string', default: '2000' },
+    nofile: { type: 'string' },
   },
 });
 const STEPS = (args.steps ?? (args.short ? '4,8' : '25,50,100,200,300,500')).split(',').map(Number);
@@ -156,7 +157,11 @@ interface StepResult {
   heapMb: number;
   cpuServer: number;
   cpuTree: number;
+  /** Share of the window the server's main thread ran on a core, and waited for one. */
+  mainThread: { onCpu: number; waiting: number };
   tree: TreeStats;
+  /** Descriptors of the server process alone (its open-file limit counts these). */
+  serverFds: number;
   perSession: { fds: number; watches: number; processes: number; rssMb: number };
   inotifyInstances: number;
   loop: { p50: number; p99: number; max: number };
@@ -185,7 +190,7 @@ async function step(n: number): Promise<StepResult> {
   writeScript(dir, turns);
   const profileDir = args.profile ? mkdtempSync(path.join(tmpdir(), 'potato-capacity-prof-')) : undefined;
   const port = await freePort();
-  const server = await startBenchServer(config, port, profileDir);
+  const server = await startBenchServer(config, port, profileDir, args.nofile ? Number(args.nofile) : undefined);
   let serverDied = false;
   server.once('exit', () => (serverDied = !stopping));
   const pid = server.pid!;
@@ -231,6 +236,7 @@ async function step(n: number): Promise<StepResult> {
   await ask(server, 'loop');
   const cpu0 = processStats(pid).ticks;
   const tree0 = treeStats(pid).ticks;
+  const sched0 = schedStat(pid);
   const t0 = performance.now();
   samples = [];
   windowStart = Date.now();
@@ -238,8 +244,14 @@ async function step(n: number): Promise<StepResult> {
   const live = samples;
   samples = null;
   const elapsedS = (performance.now() - t0) / 1000;
+  const sched1 = schedStat(pid);
+  const mainThread = {
+    onCpu: (sched1.onCpuNs - sched0.onCpuNs) / 1e9 / elapsedS,
+    waiting: (sched1.waitNs - sched0.waitNs) / 1e9 / elapsedS,
+  };
   const cpuServer = (processStats(pid).ticks - cpu0) / 100 / elapsedS;
   const tree = treeStats(pid);
+  const serverFds = processStats(pid).fds;
   const cpuTree = (tree.ticks - tree0) / 100 / elapsedS;
   clientLoop.disable();
   const loop = serverDied ? { p50: 0, p99: 0, max: 0 } : ((await ask(server, 'loop')) as StepResult['loop']);
@@ -256,7 +268,6 @@ async function step(n: number): Promise<StepResult> {
     clearTimeout(timer);
   }
   const profile = profileDir ? summariseProfile(profileDir) : [];
-  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   // Sandboxed commands ran as another user; their files are removed as root or by the owner.
   rmSync(dir, { recursive: true, force: true });
 
@@ -274,7 +285,9 @@ async function step(n: number): Promise<StepResult> {
     heapMb: mem.heapUsed / 1024 / 1024,
     cpuServer,
     cpuTree,
+    mainThread,
     tree,
+    serverFds,
     perSession: {
       fds: (tree.fds - before.fds) / count,
       watches: (tree.inotifyWatches - before.inotifyWatches) / count,
@@ -300,7 +313,11 @@ interface ProfileNode {
   children?: number[];
 }
 
-/** Self time per function (top 12) and per file group from the server's .cpuprofile. */
+/**
+ * Where the server's main thread spent its time, from its .cpuprofile: self time by area (our
+ * folders, each package, Node, GC) and by function, and by the function of ours nearest on the
+ * stack (so `rename` or `spawnSync` count against the code that called them).
+ */
 function summariseProfile(dir: string): string[] {
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) return ['(no profile written)'];
@@ -310,28 +327,42 @@ function summariseProfile(dir: string): string[] {
     timeDeltas: number[];
   };
   const byId = new Map(prof.nodes.map((nd) => [nd.id, nd]));
+  const parent = new Map<number, number>();
+  for (const nd of prof.nodes) for (const c of nd.children ?? []) parent.set(c, nd.id);
   const self = new Map<number, number>();
   for (const [i, id] of prof.samples.entries()) self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
+  const where = (cf: ProfileNode['callFrame']) => cf.url.replace(/^file:\/\//, '').replace(`${process.cwd()}/`, '');
+  const label = (cf: ProfileNode['callFrame']) =>
+    `${cf.functionName || '(anonymous)'}${where(cf) ? ` ${where(cf)}:${cf.lineNumber + 1}` : ''}`;
+  const ours = (id: number): string => {
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const cf = byId.get(at)!.callFrame;
+      if (where(cf).startsWith('src/')) return label(cf);
+    }
+    return '(not under our code)';
+  };
   let total = 0;
   const fn = new Map<string, number>();
   const area = new Map<string, number>();
+  const caller = new Map<string, number>();
+  const add = (m: Map<string, number>, k: string, us: number) => m.set(k, (m.get(k) ?? 0) + us);
   for (const [id, us] of self) {
     const cf = byId.get(id)!.callFrame;
     if (cf.functionName === '(idle)') continue;
     total += us;
-    const where = cf.url.replace(/^file:\/\//, '').replace(`${process.cwd()}/`, '');
-    const key = `${cf.functionName || '(anonymous)'} ${where ? `${where}:${cf.lineNumber + 1}` : ''}`;
-    fn.set(key, (fn.get(key) ?? 0) + us);
-    const group = where.startsWith('src/')
-      ? where.split('/').slice(0, 2).join('/')
-      : where.includes('node_modules/')
-        ? `node_modules/${where.split('node_modules/').pop()!.split('/')[0]}`
-        : where.startsWith('node:')
+    const w = where(cf);
+    add(fn, label(cf), us);
+    add(caller, ours(id), us);
+    const group = w.startsWith('src/')
+      ? w.split('/').slice(0, 2).join('/')
+      : w.includes('node_modules/')
+        ? `node_modules/${w.split('node_modules/').pop()!.split('/')[0]}`
+        : w.startsWith('node:')
           ? 'node internals'
           : cf.functionName.startsWith('(')
             ? cf.functionName
-            : 'native / other';
-    area.set(group, (area.get(group) ?? 0) + us);
+            : 'native (fs, crypto, ...)';
+    add(area, group, us);
   }
   const top = (m: Map<string, number>, k: number) =>
     [...m]
@@ -339,10 +370,12 @@ function summariseProfile(dir: string): string[] {
       .slice(0, k)
       .map(([name, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${name}`);
   return [
-    `busy ${(total / 1e6).toFixed(1)} s of CPU on the main thread; by area:`,
-    ...top(area, 10),
+    `profile ${path.join(dir, file)}: ${(total / 1e6).toFixed(1)} s busy on the main thread (ramp, window and shutdown); by area:`,
+    ...top(area, 8),
     'by function (self time):',
-    ...top(fn, 12),
+    ...top(fn, 10),
+    'by the nearest function of ours on the stack:',
+    ...top(caller, 12),
   ];
 }
 
@@ -368,9 +401,9 @@ console.log(
 );
 console.log(`limits here: ${JSON.stringify(limits())}; ${execFileSync('nproc').toString().trim()} cores`);
 console.log(
-  '| sessions | live events | live p50 | live p99 | API p95 | server RSS | heap | CPU server / tree (cores) | fds / session | inotify watches / session | processes / session | tree RSS / session | loop delay p99 / max | client loop p99 | load | ramp | holds |',
+  '| sessions | live events | live p50 | live p99 | API p95 | server RSS | heap | CPU server / tree (cores) | fds / session | inotify watches / session | processes / session | tree RSS / session | main thread on a core / waiting for one | loop delay p99 / max | client loop p99 | load | ramp | holds |',
 );
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 let largest = 0;
 const results: StepResult[] = [];
 for (const n of STEPS) {
@@ -380,8 +413,8 @@ for (const n of STEPS) {
   if (why.length === 0) largest = n;
   console.log(
     `| ${n} (${r.started} ran) | ${r.liveN} | ${f0(r.liveP50)} ms | ${f0(r.liveP99)} ms | ${f1(r.apiP95)} ms (${r.apiN}) | ${f0(r.rssMb)} MB | ${f0(r.heapMb)} MB | ` +
-      `${r.cpuServer.toFixed(2)} / ${r.cpuTree.toFixed(2)} | ${f1(r.perSession.fds)} (${r.tree.fds} in all) | ${f1(r.perSession.watches)} (${r.tree.inotifyWatches} in ${r.inotifyInstances} instances) | ` +
-      `${f1(r.perSession.processes)} (${r.tree.processes} in all) | ${f1(r.perSession.rssMb)} MB | ${f0(r.loop.p99)} / ${f0(r.loop.max)} ms | ${f0(r.clientLoopP99)} ms | ${r.load.toFixed(1)} | ${f0(r.rampS)} s | ${why.length === 0 ? 'yes' : `no: ${why.join('; ')}`} |`,
+      `${r.cpuServer.toFixed(2)} / ${r.cpuTree.toFixed(2)} | ${f1(r.perSession.fds)} (${r.tree.fds} in all, ${r.serverFds} in the server) | ${f1(r.perSession.watches)} (${r.tree.inotifyWatches} in ${r.inotifyInstances} instances) | ` +
+      `${f1(r.perSession.processes)} (${r.tree.processes} in all) | ${f1(r.perSession.rssMb)} MB | ${f0(100 * r.mainThread.onCpu)}% / ${f0(100 * r.mainThread.waiting)}% | ${f0(r.loop.p99)} / ${f0(r.loop.max)} ms | ${f0(r.clientLoopP99)} ms | ${r.load.toFixed(1)} | ${f0(r.rampS)} s | ${why.length === 0 ? 'yes' : `no: ${why.join('; ')}`} |`,
   );
   for (const line of r.profile) console.log(`    ${line}`);
   if (why.length > 0 && !args.all) break;

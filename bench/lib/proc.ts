@@ -136,3 +136,14 @@ export function limits(): Record<string, string> {
     'kernel.pid_max': read('/proc/sys/kernel/pid_max'),
   };
 }
+
+/** The main thread's time on a core and waiting for one (run queue), ns, from /proc/<pid>/schedstat. */
+export function schedStat(pid: number): { onCpuNs: number; waitNs: number } {
+  try {
+    const [on, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    return { onCpuNs: on ?? 0, waitNs: wait ?? 0 };
+  } catch {
+    // Exited, or a kernel without schedstats: no figure.
+    return { onCpuNs: Number.NaN, waitNs: Number.NaN };
+  }
+}

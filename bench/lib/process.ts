@@ -21,20 +21,28 @@ export function ask(child: ChildProcess, msg: string): Promise<Record<string, un
   });
 }
 
-/** Start bench/lib/server.ts on `config`; resolves once it listens. `profileDir` writes a CPU profile there at exit. */
-export async function startBenchServer(config: string, port: number, profileDir?: string): Promise<ChildProcess> {
-  const child = spawn(
+/**
+ * Start bench/lib/server.ts on `config`; resolves once it listens. `profileDir` writes a CPU
+ * profile there at exit; `nofile` lowers the server's open-file limit (prlimit), to see what an
+ * operator sees when it runs out.
+ */
+export async function startBenchServer(
+  config: string,
+  port: number,
+  profileDir?: string,
+  nofile?: number,
+): Promise<ChildProcess> {
+  const node = [
     process.execPath,
-    [
-      ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
-      '--import',
-      'tsx',
-      'bench/lib/server.ts',
-      config,
-      String(port),
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
-  );
+    ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : []),
+    '--import',
+    'tsx',
+    'bench/lib/server.ts',
+    config,
+    String(port),
+  ];
+  const [file, ...args] = nofile ? ['prlimit', `--nofile=${nofile}:${nofile}`, '--', ...node] : node;
+  const child = spawn(file!, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await new Promise<void>((resolve, reject) => {
     child.once('message', () => resolve());
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));

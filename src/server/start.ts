@@ -14,6 +14,7 @@ import type { PotatoConfig } from '../config/types.js';
 import { defaultEngineParts } from '../engine.js';
 import { setIgnoredSink } from '../errors.js';
 import { createLogger, errField, type Logger, loggerTo, resolveLogLevel } from '../log/logger.js';
+import { machineLimits } from '../process/limits.js';
 import { recordCutCommands } from '../session/cut-commands.js';
 import type { SessionStatus } from '../session/events.js';
 import { LEASE_TTL_MS, liveLease, newOwnerId } from '../session/lease.js';
@@ -87,6 +88,8 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
   const log = (m: string) => logger.info(m);
   // Errors the engine deliberately ignores (cleanup after a failure) land in the same log.
   setIgnoredSink((line) => logger.warn(line));
+  // What bounds the number of live sessions here (docs/benchmarks.md, capacity): in the log, for whoever has to raise it.
+  logger.info({ limits: machineLimits() }, 'machine limits');
   const opened = await openStore(config);
   log(`store: ${describeStore(config)}`);
   const sqliteFile = path.join(config.output.path, 'potato.db');

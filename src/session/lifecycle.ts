@@ -12,6 +12,7 @@ import { BackendError } from '../backends/types.js';
 import type { CheckpointStore } from '../checkpoints/types.js';
 import type { PotatoConfig } from '../config/types.js';
 import { errField, type Logger, silentLogger } from '../log/logger.js';
+import { withLimitHint } from '../process/limits.js';
 import type { Sandbox } from '../sandbox/types.js';
 import type { SessionRecord } from '../store/types.js';
 import type { DriverFactory, PassOutcome, SessionCapability, SessionContext, SessionDriver } from './driver.js';
@@ -208,7 +209,7 @@ export class SessionLifecycle implements SessionControls {
         await this.end('stopped', reason);
       }
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = withLimitHint(err instanceof Error ? err.message : String(err), err);
       this.log.error({ session: this.id, err: errField(err) }, `session failed: ${message}`);
       try {
         const kind = this.driver.failureKind?.(err) ?? (err instanceof BackendError ? 'backend' : 'internal');

@@ -19,6 +19,7 @@ import { maskSecrets } from '../export/provenance.js';
 import { ExportSync, observeStore } from '../export/sync.js';
 import { exportOptionsOf } from '../export/types.js';
 import { errField, type Logger, silentLogger } from '../log/logger.js';
+import { withLimitHint } from '../process/limits.js';
 import type { Sandbox } from '../sandbox/types.js';
 import { branchName } from '../store/tree.js';
 import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
@@ -283,7 +284,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
           baseCommit = init.baseCommit;
         }
       } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
+        const message = withLimitHint(err instanceof Error ? err.message : String(err), err);
         logger.error({ session: id, err: errField(err) }, `session could not start: ${message}`);
         const failed = await store.updateSession(id, { status: 'failed', end_reason: message });
         await hub.emit(id, { type: 'session', session: failed });

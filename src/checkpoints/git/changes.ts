@@ -25,6 +25,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { reportIgnored } from '../../errors.js';
+import { limitHint } from '../../process/limits.js';
 import type { IgnoreChecker } from './ignore.js';
 import type { IndexStat } from './index-file.js';
 import { type ObjectStore, serializeTree, TREE_MODE, type TreeEntry } from './objects.js';
@@ -112,8 +114,9 @@ export class ChangeDetector {
           if (name) this.flushWaiters.get(String(name))?.();
         });
         this.sentinel.on('error', () => this.stopWatching());
-      } catch {
-        // No inotify here: full scans answer instead (slower, never wrong).
+      } catch (err) {
+        // No inotify here (or none left): full scans answer instead (slower, never wrong).
+        this.reportLostWatches(err);
         this.watching = false;
       }
     }
@@ -241,6 +244,16 @@ export class ChangeDetector {
     this.stopWatching();
   }
 
+  /** Say so in the server's log, naming the limit when it is one: the operator can raise it. */
+  private reportLostWatches(err: unknown): void {
+    if (!this.watching) return;
+    const hint = limitHint(err, 'watch');
+    reportIgnored(
+      hint ? new Error(hint, { cause: err }) : err,
+      `watching ${this.o.root} for changes (its checkpoints now find changes by full scans: exact, but slower in a large workspace)`,
+    );
+  }
+
   private stopWatching(): void {
     for (const { w } of this.watchers.values()) w.close();
     this.watchers.clear();
@@ -305,8 +318,9 @@ export class ChangeDetector {
         this.needFull = true;
       });
       this.watchers.set(rel, { w, ino });
-    } catch {
+    } catch (err) {
       // Out of inotify watches (ENOSPC) or similar: answer every question with a full scan from now on.
+      this.reportLostWatches(err);
       this.stopWatching();
     }
   }
