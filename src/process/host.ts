@@ -44,8 +44,9 @@ process.on('message', (m) => {
     streamed.set(m.id, c);
   }
   c.on('spawn', () => send({ type: 'spawn', id: m.id, pid: c.pid }));
+  // No pipes when the spawn failed for want of descriptors (EMFILE): its 'error' below says so.
   c.stdout?.on('data', (d) => send({ type: 'data', id: m.id, fd: 1, data: d }));
-  c.stderr.on('data', (d) => send({ type: 'data', id: m.id, fd: 2, data: d }));
+  c.stderr?.on('data', (d) => send({ type: 'data', id: m.id, fd: 2, data: d }));
   c.on('error', (e) => send({ type: 'error', id: m.id, message: e.message }));
   c.on('exit', (code, signal) => send({ type: 'exit', id: m.id, code, signal }));
   c.on('close', () => {

@@ -17,25 +17,26 @@ function readText(file: string): string | null {
   }
 }
 
-function sysctl(name: string): string {
-  return readText(`/proc/sys/${name.replace(/\./g, '/')}`)?.trim() ?? '?';
-}
+const SYSCTLS = ['fs.inotify.max_user_watches', 'fs.inotify.max_user_instances', 'fs.file-max', 'kernel.pid_max'];
 
-/** This process's open-file limit (soft; Node raises it to the hard limit at start). */
-export function openFileLimit(): string {
+function readLimits(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of SYSCTLS) out[name] = readText(`/proc/sys/${name.replace(/\./g, '/')}`)?.trim() ?? '?';
+  // The soft limit; Node raises it to the hard limit at start.
   const line = readText('/proc/self/limits')
     ?.split('\n')
     .find((l) => l.startsWith('Max open files'));
-  return line?.split(/\s{2,}/)[1] ?? '?';
+  out.open_files = line?.split(/\s{2,}/)[1] ?? '?';
+  return out;
 }
+
+/** Read once, at start: when the hint is needed, there may be no descriptor left to read them with. */
+const LIMITS = readLimits();
+const sysctl = (name: string) => LIMITS[name] ?? '?';
 
 /** The limits of this machine that bound how many sessions one process holds, for the start-up log. */
 export function machineLimits(): Record<string, string> {
-  return {
-    open_files: openFileLimit(),
-    'fs.inotify.max_user_watches': sysctl('fs.inotify.max_user_watches'),
-    'fs.inotify.max_user_instances': sysctl('fs.inotify.max_user_instances'),
-  };
+  return { ...LIMITS };
 }
 
 /** Where an error happened, when its code alone is ambiguous (EMFILE from inotify_init is the instance limit). */
@@ -56,7 +57,7 @@ export function limitHint(err: unknown, context: LimitContext = 'other'): string
         if (context === 'watch') {
           return `inotify instance limit reached: fs.inotify.max_user_instances is ${sysctl('fs.inotify.max_user_instances')} for this user; raise it (sysctl -w fs.inotify.max_user_instances=1024)`;
         }
-        return `this process's open-file limit is reached (${openFileLimit()} descriptors): raise it with \`ulimit -n\` or LimitNOFILE= in the systemd unit; a live session holds about 11 with 3 viewers`;
+        return `this process's open-file limit is reached (${sysctl('open_files')} descriptors): raise it with \`ulimit -n\` or LimitNOFILE= in the systemd unit; a live session holds about 11 with 3 viewers`;
       case 'ENFILE':
         return `the system's open-file table is full: fs.file-max is ${sysctl('fs.file-max')}`;
       case 'EAGAIN':

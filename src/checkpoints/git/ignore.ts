@@ -25,6 +25,7 @@ export class IgnoreChecker {
   check(paths: string[]): Promise<boolean[]> {
     if (paths.length === 0) return Promise.resolve([]);
     const child = this.ensure();
+    if (child instanceof Promise) return child;
     const answers = paths.map(
       (p) =>
         new Promise<boolean>((resolve, reject) => {
@@ -51,9 +52,16 @@ export class IgnoreChecker {
     this.partial = '';
   }
 
-  private ensure(): ChildProcessWithoutNullStreams {
+  /** The running checker, or the failure to start one (a rejected promise). */
+  private ensure(): ChildProcessWithoutNullStreams | Promise<never> {
     if (this.child) return this.child;
     const child = spawnGit(['check-ignore', '--stdin', '-z', '-v', '-n', '--no-index'], this.where);
+    // Out of descriptors (EMFILE/ENFILE), Node makes no pipes and reports the error on the next tick.
+    if (!child.stdout || !child.stdin) {
+      return new Promise<never>((_, reject) =>
+        child.once('error', (err) => reject(new Error('git check-ignore could not start', { cause: err }))),
+      );
+    }
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
       if (this.child !== child) return;
