@@ -183,5 +183,5 @@ describe('a slow viewer', () => {
       `${output.length}:${createHash('sha256').update(output).digest('hex')}`,
     ]);
     expect(slow.closed || steady.closed).toBe(false);
-  }, 240_000);
+  }, 300_000);
 });
