@@ -124,7 +124,7 @@ async function slowViewerPhase() {
   const dir = path.dirname(config);
   writeFileSync(
     path.join(dir, 'repo', 'spew.py'),
-    'import sys, time\nfor i in range(450):\n    sys.stdout.write("y" * 14999 + "\\n")\n    sys.stdout.flush()\n    time.sleep(0.1)\n',
+    'import sys, time\nfor i in range(450):\n    sys.stdout.write("y" * 149999 + "\\n")\n    sys.stdout.flush()\n    time.sleep(0.1)\n',
   );
   const turns = [
     {

@@ -60,6 +60,28 @@ describe('openSqliteStore', () => {
     await expect(store.insertStep(editStep('nope', 's0', null, 0))).rejects.toThrow(/FOREIGN KEY/);
   });
 
+  it('runs transactions that waited on the same open one one after another, none inside another', async () => {
+    // As sessions do when each writes a step at once: several wait while one is open, all wake when it ends.
+    await store.createSession(newSession('s1'));
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const first = store.transaction(async (tx) => {
+      await held;
+      return tx.appendEvent('s1', { type: 'status', status: 'running', activity: 'thinking' });
+    });
+    const waiting = Array.from({ length: 3 }, () =>
+      store.transaction(async (tx) =>
+        tx.appendEvent('s1', { type: 'status', status: 'running', activity: 'running_command' }),
+      ),
+    );
+    const plain = store.appendEvent('s1', { type: 'status', status: 'paused', activity: 'idle' });
+    release();
+    const seqs = (await Promise.all([first, ...waiting, plain])).map((e) => e.seq);
+    expect(seqs.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it('keeps a step payload once: the event row holds only the step id, and reads put it back', async () => {
     await store.createSession(newSession('once'));
     const step = editStep('once', 'o0', null, 0);

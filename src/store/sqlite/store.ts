@@ -400,15 +400,14 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
   // instead of waiting for itself forever.
   let open: Promise<void> | null = null;
   const within = new AsyncLocalStorage<true>();
-  const idle = async (): Promise<void> => {
-    while (open !== null) await open;
-  };
+  // Each waiter checks `open` again in the same turn as it goes on (no `await idle()` hop between):
+  // several waiters wake when a transaction ends, and only the first may begin the next one.
   const handle = (waits: boolean): Store => {
     const store = {} as Record<string, unknown>;
     for (const [name, op] of Object.entries(ops) as [string, (...args: unknown[]) => unknown][]) {
       store[name] = waits
         ? async (...args: unknown[]) => {
-            if (open !== null && !within.getStore()) await idle();
+            if (!within.getStore()) while (open !== null) await open;
             return op(...args);
           }
         : async (...args: unknown[]) => op(...args);
@@ -429,7 +428,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     schemaVersion: () => q.schemaVersion.get() as number,
     async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
       if (within.getStore()) return fn(inner);
-      await idle();
+      while (open !== null) await open;
       let end!: () => void;
       open = new Promise<void>((r) => {
         end = r;
@@ -448,7 +447,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
       }
     },
     async close() {
-      await idle();
+      while (open !== null) await open;
       if (closed) return;
       closed = true;
       db.close();
