@@ -416,6 +416,12 @@ for (const n of STEPS) {
       `${r.cpuServer.toFixed(2)} / ${r.cpuTree.toFixed(2)} | ${f1(r.perSession.fds)} (${r.tree.fds} in all, ${r.serverFds} in the server) | ${f1(r.perSession.watches)} (${r.tree.inotifyWatches} in ${r.inotifyInstances} instances) | ` +
       `${f1(r.perSession.processes)} (${r.tree.processes} in all) | ${f1(r.perSession.rssMb)} MB | ${f0(100 * r.mainThread.onCpu)}% / ${f0(100 * r.mainThread.waiting)}% | ${f0(r.loop.p99)} / ${f0(r.loop.max)} ms | ${f0(r.clientLoopP99)} ms | ${r.load.toFixed(1)} | ${f0(r.rampS)} s | ${why.length === 0 ? 'yes' : `no: ${why.join('; ')}`} |`,
   );
+  // Load-independent: CPU time, not latency, is what the machine's other work does not change much.
+  const msPerSession = (1000 * r.mainThread.onCpu) / Math.max(1, r.started);
+  console.log(
+    `    main thread: ${msPerSession.toFixed(1)} ms of CPU per session-second (one core would be full at about ${f0(1000 / msPerSession)} sessions); ` +
+      `whole tree ${((1000 * r.cpuTree) / Math.max(1, r.started)).toFixed(1)} ms`,
+  );
   for (const line of r.profile) console.log(`    ${line}`);
   if (why.length > 0 && !args.all) break;
 }
