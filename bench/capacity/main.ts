@@ -419,7 +419,7 @@ for (const n of STEPS) {
   // Load-independent: CPU time, not latency, is what the machine's other work does not change much.
   const msPerSession = (1000 * r.mainThread.onCpu) / Math.max(1, r.started);
   console.log(
-    `    main thread: ${msPerSession.toFixed(1)} ms of CPU per session-second (one core would be full at about ${f0(1000 / msPerSession)} sessions); ` +
+    `    main thread: ${msPerSession.toFixed(1)} ms of CPU per session-second (the server's fixed work included: one core would be full at about ${f0(1000 / msPerSession)} sessions); ` +
       `whole tree ${((1000 * r.cpuTree) / Math.max(1, r.started)).toFixed(1)} ms`,
   );
   for (const line of r.profile) console.log(`    ${line}`);
