@@ -182,11 +182,11 @@ export interface Store {
 
   /**
    * Run fn in one transaction: every write through `tx` commits together or not at all, and no
-   * other write of this store interleaves with them. Inside fn use `tx`; a call on the outer store
-   * from fn's own async flow joins the transaction (it must not wait for it: that would never end),
-   * while calls from anywhere else wait until it has ended (on PostgreSQL: until the rows it wrote
-   * are committed). fn may run more than once: a store on a networked database (PostgreSQL) runs
-   * it again when a concurrent transaction wrote the same rows first, so fn does store calls only.
+   * other write of this store interleaves with them. Inside fn use `tx`, never the outer store: on
+   * SQLite an outer call waits for the transaction to end (and reports the misuse after 30 s), on
+   * PostgreSQL it runs on another connection, outside the transaction. fn may run more than once:
+   * a store on a networked database (PostgreSQL) runs it again when a concurrent transaction wrote
+   * the same rows first, so fn does store calls only.
    */
   transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -327,18 +327,6 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       ]);
     });
 
-    it('lets the outer store used inside a transaction join it instead of waiting for itself', async () => {
-      await store.createSession(newSession('join'));
-      await expect(
-        store.transaction(async () => {
-          await store.appendEvent('join', status);
-          await store.transaction(async (nested) => nested.appendEvent('join', status));
-          throw new Error('undo');
-        }),
-      ).rejects.toThrow('undo');
-      expect(await store.lastSeq('join')).toBe(0);
-    });
-
     it('gives a step event back whole, with the payload of its step', async () => {
       await store.createSession(newSession('ev'));
       const step = editStep('ev', 'e0', null, 0);

@@ -18,7 +18,6 @@
  *   so of two processes asking at once exactly one wins.
  * The URL (and its password) is never logged or put in an error message.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { reportIgnored } from '../../errors.js';
@@ -541,31 +540,14 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
     (fn) => onClient('BEGIN', fn),
   );
 
-  // The outer store called from a transaction's own async flow (by mistake, inside fn) joins
-  // that transaction; from anywhere else, or once the transaction has ended, it uses the pool.
-  const within = new AsyncLocalStorage<{ tx: Store; open: boolean }>();
-  const joined = (): Store | undefined => {
-    const frame = within.getStore();
-    return frame?.open ? frame.tx : undefined;
-  };
-  const routed = Object.fromEntries(
-    Object.keys(pooled).map((name) => [
-      name,
-      (...args: unknown[]) =>
-        ((joined() ?? pooled)[name as keyof typeof pooled] as (...a: unknown[]) => Promise<unknown>)(...args),
-    ]),
-  ) as typeof pooled;
-
   let closed = false;
   return {
-    ...routed,
+    ...pooled,
     async schemaVersion() {
       const r = await pool.query<{ v: number | null }>('SELECT MAX(version) AS v FROM potato_migrations');
       return r.rows[0]?.v ?? 0;
     },
     async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
-      const outer = joined();
-      if (outer) return fn(outer);
       for (let attempt = 1; ; attempt++) {
         try {
           return await onClient('BEGIN ISOLATION LEVEL REPEATABLE READ', async (query) => {
@@ -577,12 +559,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
                 throw new StoreError('cannot close the store inside a transaction');
               },
             };
-            const frame = { tx, open: true };
-            try {
-              return await within.run(frame, () => fn(tx));
-            } finally {
-              frame.open = false;
-            }
+            return await fn(tx);
           });
         } catch (err) {
           if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
