@@ -103,14 +103,14 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.use('/api/*', async (c, next) => {
-    const user = auth.userOf(getCookie(c, COOKIE_NAME));
+    const user = await auth.userOf(getCookie(c, COOKIE_NAME));
     if (!user) throw new UnauthorizedError();
     c.set('user', user);
     await next();
   });
 
-  app.post('/api/logout', (c) => {
-    auth.logout(getCookie(c, COOKIE_NAME));
+  app.post('/api/logout', async (c) => {
+    await auth.logout(getCookie(c, COOKIE_NAME));
     c.header('Set-Cookie', clearedCookie());
     return c.body(null, 204);
   });

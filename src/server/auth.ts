@@ -1,19 +1,33 @@
 /**
  * @module server/auth
- * Login against the configured annotators and the server-side session map. The browser holds
- * only a random id in an httpOnly, SameSite=Strict cookie; who it belongs to lives here, so a
- * logout or a restart ends it.
+ * Login against the configured annotators, the logins kept in the store. The browser holds only
+ * a random id in an httpOnly, SameSite=Strict cookie; the store holds its SHA-256 and whose it
+ * is, so every replica on the same database accepts the cookie, a restart logs nobody out, and
+ * a logout anywhere ends it everywhere. Failed-login counts stay in this process's memory: a
+ * lockout is per replica.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { parse as parseCookies, serialize } from 'hono/utils/cookie';
 import { hashPassword, verifyPasswordAsync } from '../config/passwords.js';
 import type { Annotator } from '../config/types.js';
+import type { Store } from '../store/types.js';
 import { TooManyAttemptsError } from './errors.js';
 
 export const COOKIE_NAME = 'potato_sid';
 
 /** A login lasts this long without use; every request renews it. */
 export const IDLE_MS = 12 * 60 * 60 * 1000;
+
+/**
+ * A use of a login is written to the store only when the last one recorded is older than this:
+ * a page load makes dozens of requests, and the idle limit is hours.
+ */
+const TOUCH_MS = 60 * 1000;
+
+/** What the store keeps of a login id: its SHA-256, never the id itself. */
+export function loginHash(sid: string): string {
+  return createHash('sha256').update(sid).digest('hex');
+}
 
 /** Failed logins for one name from one address before each further try has to wait. */
 const FREE_FAILURES = 5;
@@ -29,11 +43,6 @@ interface Failures {
   lockedUntil: number;
 }
 
-interface LoginSession {
-  username: string;
-  lastUsed: number;
-}
-
 /** Why a login ended, for whoever holds something open for it (the live sockets). */
 export type LoginEnd = 'logged out' | 'login expired';
 
@@ -46,7 +55,6 @@ export interface AuthOptions {
 const MAX_FAILURE_RECORDS = 10_000;
 
 export class Auth {
-  private readonly sessions = new Map<string, LoginSession>();
   private dummyHash: string | undefined;
   private readonly failures = new Map<string, Failures>();
   private readonly endListeners = new Set<(sid: string, why: LoginEnd) => void>();
@@ -54,6 +62,7 @@ export class Auth {
 
   constructor(
     private readonly annotators: readonly Annotator[],
+    private readonly store: Store,
     opts: AuthOptions = {},
   ) {
     this.now = opts.now ?? Date.now;
@@ -94,7 +103,14 @@ export class Auth {
     if (!ok) return undefined;
     this.failures.delete(key);
     const sid = randomBytes(32).toString('base64url');
-    this.sessions.set(sid, { username, lastUsed: this.now() });
+    const at = this.now();
+    await this.store.createLogin({
+      id_hash: loginHash(sid),
+      username,
+      created_at: at,
+      last_seen_at: at,
+      expires_at: at + IDLE_MS,
+    });
     return sid;
   }
 
@@ -110,33 +126,51 @@ export class Auth {
     return () => this.endListeners.delete(listener);
   }
 
-  private end(sid: string, why: LoginEnd): void {
-    if (!this.sessions.delete(sid)) return;
+  private async end(sid: string, why: LoginEnd): Promise<void> {
+    await this.store.deleteLogin(loginHash(sid));
+    this.ended(sid, why);
+  }
+
+  private ended(sid: string, why: LoginEnd): void {
     for (const l of this.endListeners) l(sid, why);
   }
 
-  logout(sid: string | undefined): void {
-    if (sid) this.end(sid, 'logged out');
+  async logout(sid: string | undefined): Promise<void> {
+    if (sid) await this.end(sid, 'logged out');
   }
 
   /** The annotator a session id belongs to, or undefined when it is unknown or expired. */
-  userOf(sid: string | undefined): string | undefined {
+  async userOf(sid: string | undefined): Promise<string | undefined> {
     if (!sid) return undefined;
-    const s = this.sessions.get(sid);
-    if (!s) return undefined;
+    const hash = loginHash(sid);
+    const login = await this.store.getLogin(hash);
+    if (!login) return undefined;
     const now = this.now();
-    if (now - s.lastUsed > IDLE_MS) {
-      this.end(sid, 'login expired');
+    if (login.expires_at <= now) {
+      await this.end(sid, 'login expired');
       return undefined;
     }
-    s.lastUsed = now;
-    return s.username;
+    // An annotator removed from the config since (and the server restarted) is logged out.
+    if (!this.annotators.some((a) => a.username === login.username)) {
+      await this.end(sid, 'logged out');
+      return undefined;
+    }
+    if (now - login.last_seen_at >= TOUCH_MS) await this.store.touchLogin(hash, now, now + IDLE_MS);
+    return login.username;
   }
 
-  /** End every login idle for longer than the limit (run periodically, so open sockets close too). */
-  sweep(): void {
-    const now = this.now();
-    for (const [sid, s] of this.sessions) if (now - s.lastUsed > IDLE_MS) this.end(sid, 'login expired');
+  /**
+   * End every login idle for longer than the limit (run periodically, so open sockets close too),
+   * and tell the listeners about those of `open` (the logins this process holds sockets for) that
+   * ended, here or on another replica (a logout there).
+   */
+  async sweep(open: Iterable<string> = []): Promise<void> {
+    const expired = new Set(await this.store.deleteExpiredLogins(this.now()));
+    for (const sid of [...open]) {
+      const hash = loginHash(sid);
+      if (expired.has(hash)) this.ended(sid, 'login expired');
+      else if (!(await this.store.getLogin(hash))) this.ended(sid, 'logged out');
+    }
   }
 
   /** The session id in a raw `Cookie:` header (the WebSocket upgrade has no hono context). */

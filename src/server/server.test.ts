@@ -25,7 +25,7 @@ import { ControlError } from '../session/types.js';
 import type { Step } from '../steps/types.js';
 import { openSqliteStore } from '../store/sqlite/store.js';
 import type { Store } from '../store/types.js';
-import { IDLE_MS } from './auth.js';
+import { IDLE_MS, loginHash } from './auth.js';
 import { SECURITY_HEADERS } from './boundary.js';
 import { CLOSE_LOGIN_ENDED, createServer, type PotatoServer } from './server.js';
 
@@ -357,10 +357,38 @@ describe('web boundary', () => {
     expect(other.ws.readyState).toBe(other.ws.OPEN);
 
     await clock.advance(IDLE_MS + 1);
-    rig.server.auth.sweep();
+    await rig.server.sweepLogins();
     expect(await other.closed).toBe(CLOSE_LOGIN_ENDED);
     expect(other.closeReason).toBe('login expired');
     expect((await second.json('GET', '/api/me')).status).toBe(401);
+  });
+
+  it('keeps logins in the store: a restart or a second server on it accepts the cookie, a logout there ends it here', async () => {
+    const s = await rig.manager.createSession('alice');
+    const sid = decodeURIComponent((rig.alice.cookie ?? '').split('=')[1] ?? '');
+    // Only the hash of the cookie's value is stored.
+    const login = await rig.store.getLogin(loginHash(sid));
+    expect(login).toMatchObject({ username: 'alice' });
+    expect(await rig.store.getLogin(sid)).toBeNull();
+    const socket = watch(s.id, 0);
+    await socket.opened;
+
+    // A second server on the same store (a replica, or this one restarted) takes the cookie.
+    const other = createServer({ config: rig.config, store: rig.store, manager: rig.manager, log: () => {} });
+    try {
+      const { url } = await other.listen(0, '127.0.0.1');
+      const there = new Client(url);
+      there.cookie = rig.alice.cookie;
+      expect(await there.json('GET', '/api/me')).toMatchObject({ status: 200, body: { username: 'alice' } });
+      expect((await there.request('POST', '/api/logout')).status).toBe(204);
+      expect((await rig.alice.json('GET', '/api/me')).status).toBe(401);
+      // This server's socket of that login closes at its next sweep.
+      await rig.server.sweepLogins();
+      expect(await socket.closed).toBe(CLOSE_LOGIN_ENDED);
+      expect(socket.closeReason).toBe('logged out');
+    } finally {
+      await other.close();
+    }
   });
 
   it('puts the security headers on pages, assets, API answers, errors and refused sockets', async () => {

@@ -51,6 +51,8 @@ export interface PotatoServer {
   readonly live: LiveHub;
   readonly app: Hono<ApiEnv>;
   readonly auth: Auth;
+  /** What the heartbeat does with logins: end the expired, close the sockets of ended ones. */
+  sweepLogins(): Promise<void>;
 }
 
 const EVENTS_PATH = /^\/api\/sessions\/([^/]+)\/events$/;
@@ -93,7 +95,7 @@ export function createServer(deps: ServerDeps): PotatoServer {
     showToolInputs: streaming.show_tool_inputs,
     bufferOutput: streaming.buffer_output,
   };
-  const auth = new Auth(config.annotators, { now: deps.now });
+  const auth = new Auth(config.annotators, store, { now: deps.now });
   const access = sessionAccess(config.annotators, store);
   const policy = new OriginPolicy(config.allowed_origins);
   const live = new LiveHub(
@@ -163,8 +165,8 @@ export function createServer(deps: ServerDeps): PotatoServer {
     );
     if (refused) return refuseUpgrade(socket, 403, 'Forbidden', refused.message, refused.code);
     const sid = Auth.sidOfCookieHeader(req.headers.cookie);
-    const user = auth.userOf(sid);
-    if (!user) {
+    const user = await auth.userOf(sid);
+    if (!user || !sid) {
       return refuseUpgrade(socket, 401, 'Unauthorized', 'not logged in: POST /api/login first', 'unauthorized');
     }
     const sessionId = decodeURIComponent(match[1]!);
@@ -198,8 +200,7 @@ export function createServer(deps: ServerDeps): PotatoServer {
       );
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      // The login may have ended while the handshake was under way.
-      if (!sid || auth.userOf(sid) !== user) return ws.close(CLOSE_LOGIN_ENDED, 'logged out');
+      // Counted among the login's sockets at once, so a logout from now on closes it too.
       let mine = socketsOfLogin.get(sid);
       if (!mine) {
         mine = new Set();
@@ -212,16 +213,24 @@ export function createServer(deps: ServerDeps): PotatoServer {
       });
       missed.set(ws, 0);
       ws.on('pong', () => missed.set(ws, 0));
-      live.attach(ws, sessionId, Number(afterRaw)).catch((err: unknown) => {
+      const stream = async (): Promise<void> => {
+        // The login may have ended while the handshake was under way.
+        if ((await auth.userOf(sid)) !== user) return ws.close(CLOSE_LOGIN_ENDED, 'logged out');
+        await live.attach(ws, sessionId, Number(afterRaw));
+      };
+      stream().catch((err: unknown) => {
         logger.error({ session: sessionId, err: errField(err) }, 'live stream failed');
         ws.terminate();
       });
     });
   };
 
+  /** Expired logins end; sockets of logins ended here or on another replica close. */
+  const sweepLogins = (): Promise<void> => auth.sweep(socketsOfLogin.keys());
+
   // A browser that vanished without a close frame is found by missed pongs (60–90 s).
   const heartbeat = setInterval(() => {
-    auth.sweep();
+    sweepLogins().catch((err: unknown) => logger.error({ err: errField(err) }, 'sweeping ended logins failed'));
     for (const ws of wss.clients) {
       const n = missed.get(ws) ?? 0;
       if (n >= MISSED_PONGS) {
@@ -238,6 +247,7 @@ export function createServer(deps: ServerDeps): PotatoServer {
     live,
     app: root,
     auth,
+    sweepLogins,
     listen(port, host) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);

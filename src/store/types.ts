@@ -111,6 +111,20 @@ export interface SessionLease {
   expires_at: number;
 }
 
+/**
+ * A login to the server. The cookie's value is never stored, only its SHA-256 (`id_hash`): a
+ * copy of the database does not log anyone in. Kept in the store so every replica accepts the
+ * cookie and a restart logs nobody out.
+ */
+export interface LoginRecord {
+  id_hash: string;
+  username: string;
+  created_at: number;
+  last_seen_at: number;
+  /** Ends the login unless it is used again before: `last_seen_at` plus the idle limit. */
+  expires_at: number;
+}
+
 /** A numbered change to one store's own schema, applied once with the row that records it. */
 export interface Migration {
   version: number;
@@ -179,6 +193,15 @@ export interface Store {
   renewLeases(owner: string, now: number, expiresAt: number): Promise<string[]>;
   releaseLease(sessionId: string, owner: string): Promise<void>;
   getLease(sessionId: string): Promise<SessionLease | null>;
+
+  createLogin(l: LoginRecord): Promise<void>;
+  getLogin(idHash: string): Promise<LoginRecord | null>;
+  /** Record a use of a login: seen at `now`, now expiring at `expiresAt`. */
+  touchLogin(idHash: string, now: number, expiresAt: number): Promise<void>;
+  /** End a login; whether there was one. */
+  deleteLogin(idHash: string): Promise<boolean>;
+  /** End every login whose expiry is at or before `now`; returns their id hashes. */
+  deleteExpiredLogins(now: number): Promise<string[]>;
 
   /**
    * Run fn in one transaction: every write through `tx` commits together or not at all, and no

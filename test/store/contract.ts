@@ -377,6 +377,28 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       }
     });
 
+    it('keeps logins by the hash of their id for every handle, renews and ends them', async () => {
+      const login = { id_hash: 'h1', username: 'alice', created_at: 1000, last_seen_at: 1000, expires_at: 5000 };
+      await store.createLogin(login);
+      await store.createLogin({ ...login, id_hash: 'h2', expires_at: 3000 });
+      await expect(store.createLogin(login)).rejects.toThrow();
+      const other = await t.reopen();
+      try {
+        expect(await other.getLogin('h1')).toEqual(login);
+        await other.touchLogin('h1', 2000, 6000);
+        expect(await store.getLogin('h1')).toEqual({ ...login, last_seen_at: 2000, expires_at: 6000 });
+      } finally {
+        await other.close();
+      }
+      // Expired at 3000 and before; h1 lives on.
+      expect(await store.deleteExpiredLogins(2999)).toEqual([]);
+      expect(await store.deleteExpiredLogins(3000)).toEqual(['h2']);
+      expect(await store.getLogin('h2')).toBeNull();
+      expect(await store.deleteLogin('h1')).toBe(true);
+      expect(await store.deleteLogin('h1')).toBe(false);
+      expect(await store.getLogin('h1')).toBeNull();
+    });
+
     it('keeps everything for another handle, and numbering goes on where it was', async () => {
       await store.createSession(newSession('keep'));
       await store.insertStep(editStep('keep', 'k0', null, 0));

@@ -138,4 +138,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX session_leases_owner ON session_leases (owner);
     `,
   },
+  {
+    version: 2,
+    name: 'logins: the SHA-256 of each cookie, so every replica and a restart keep them',
+    sql: `
+      CREATE TABLE logins (
+        id_hash text PRIMARY KEY,
+        username text NOT NULL,
+        created_at bigint NOT NULL,
+        last_seen_at bigint NOT NULL,
+        expires_at bigint NOT NULL
+      );
+      CREATE INDEX logins_expires ON logins (expires_at);
+    `,
+  },
 ];

@@ -28,6 +28,7 @@ import type {
   Annotation,
   BranchRecord,
   Intervention,
+  LoginRecord,
   SessionLease,
   SessionRecord,
   StepLabel,
@@ -149,6 +150,14 @@ const LEASE: Columns<SessionLease> = {
   session_id: 'plain',
   owner: 'plain',
   heartbeat_at: 'plain',
+  expires_at: 'plain',
+};
+
+const LOGIN: Columns<LoginRecord> = {
+  id_hash: 'plain',
+  username: 'plain',
+  created_at: 'plain',
+  last_seen_at: 'plain',
   expires_at: 'plain',
 };
 
@@ -507,6 +516,29 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
       async getLease(sessionId) {
         const r = await one(`SELECT ${list(LEASE)} FROM session_leases WHERE session_id = $1`, [sessionId]);
         return r ? fromRow(LEASE, r) : null;
+      },
+
+      async createLogin(l) {
+        await query(insertSql('logins', LOGIN), params(LOGIN, l));
+      },
+      async getLogin(idHash) {
+        const r = await one(`SELECT ${list(LOGIN)} FROM logins WHERE id_hash = $1`, [idHash]);
+        return r ? fromRow(LOGIN, r) : null;
+      },
+      async touchLogin(idHash, now, expiresAt) {
+        await query('UPDATE logins SET last_seen_at = $2, expires_at = $3 WHERE id_hash = $1', [
+          idHash,
+          now,
+          expiresAt,
+        ]);
+      },
+      async deleteLogin(idHash) {
+        return ((await query('DELETE FROM logins WHERE id_hash = $1', [idHash])).rowCount ?? 0) > 0;
+      },
+      async deleteExpiredLogins(now) {
+        return (await rows('DELETE FROM logins WHERE expires_at <= $1 RETURNING id_hash', [now])).map(
+          (r) => r.id_hash as string,
+        );
       },
     };
   };

@@ -161,4 +161,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX steps_checkpoint ON steps(session_id, checkpoint);
     `,
   },
+  {
+    version: 5,
+    name: 'logins: the SHA-256 of each cookie, so every replica and a restart keep them',
+    sql: `
+      CREATE TABLE logins (
+        id_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX logins_expires ON logins (expires_at);
+    `,
+  },
 ];

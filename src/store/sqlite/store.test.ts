@@ -45,7 +45,7 @@ afterEach(async () => {
 
 describe('openSqliteStore', () => {
   it('creates the file in WAL mode with foreign keys on and records the migrations it applied', async () => {
-    expect(store.schemaVersion()).toBe(4);
+    expect(store.schemaVersion()).toBe(5);
     const raw = new Database(path.join(dir, 'potato.db'), { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     const migrations = raw.prepare('SELECT version, name FROM migrations').all();
@@ -54,6 +54,7 @@ describe('openSqliteStore', () => {
       { version: 2, name: 'what followed each instruction' },
       { version: 3, name: 'session leases: which server process runs a session' },
       { version: 4, name: 'a step payload stored once; checkpoint lookups by index' },
+      { version: 5, name: 'logins: the SHA-256 of each cookie, so every replica and a restart keep them' },
     ]);
     raw.close();
     // Foreign keys are enforced: a step of a session that does not exist is refused.
@@ -199,7 +200,7 @@ describe('migration 2: what followed each instruction', () => {
 
     const upgraded = openSqliteStore(file);
     try {
-      expect(upgraded.schemaVersion()).toBe(4);
+      expect(upgraded.schemaVersion()).toBe(5);
       const followed = Object.fromEntries((await upgraded.listInterventions('s')).map((i) => [i.id, i.followed_by]));
       expect(followed).toEqual({ ivA: 'st2', rb1: null, ivB: 'rb2', rb2: null, ivC: 'st2b', ivD: null });
     } finally {

@@ -21,6 +21,7 @@ import type {
   Annotation,
   BranchRecord,
   Intervention,
+  LoginRecord,
   SessionLease,
   SessionRecord,
   StepLabel,
@@ -253,6 +254,12 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
       'UPDATE session_leases SET heartbeat_at = ?, expires_at = ? WHERE owner = ? RETURNING session_id',
     ),
     releaseLease: db.prepare('DELETE FROM session_leases WHERE session_id = ? AND owner = ?'),
+    createLogin: db.prepare(`INSERT INTO logins (id_hash, username, created_at, last_seen_at, expires_at)
+      VALUES (@id_hash, @username, @created_at, @last_seen_at, @expires_at)`),
+    getLogin: db.prepare('SELECT * FROM logins WHERE id_hash = ?'),
+    touchLogin: db.prepare('UPDATE logins SET last_seen_at = ?, expires_at = ? WHERE id_hash = ?'),
+    deleteLogin: db.prepare('DELETE FROM logins WHERE id_hash = ?'),
+    deleteExpiredLogins: db.prepare('DELETE FROM logins WHERE expires_at <= ? RETURNING id_hash').pluck(),
     insertEvent: db.prepare('INSERT INTO events (session_id, seq, at, body, step_id) VALUES (?, ?, ?, ?, ?)'),
     // A plain text search first, so only the few candidate bodies are parsed as JSON.
     statusChanges: db.prepare(`SELECT at, json_extract(body, '$.session.status') AS status FROM events
@@ -394,6 +401,12 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
       (q.renewLeases.all(now, expiresAt, owner) as { session_id: string }[]).map((r) => r.session_id),
     releaseLease: (sessionId, owner) => void q.releaseLease.run(sessionId, owner),
     getLease: (sessionId) => (q.getLease.get(sessionId) as SessionLease | undefined) ?? null,
+
+    createLogin: (l) => void q.createLogin.run(l),
+    getLogin: (idHash) => (q.getLogin.get(idHash) as LoginRecord | undefined) ?? null,
+    touchLogin: (idHash, now, expiresAt) => void q.touchLogin.run(now, expiresAt, idHash),
+    deleteLogin: (idHash) => q.deleteLogin.run(idHash).changes > 0,
+    deleteExpiredLogins: (now) => q.deleteExpiredLogins.all(now) as string[],
   };
 
   // One connection: while a transaction is open (it may await between its statements), every
