@@ -20,6 +20,11 @@
  * it replays from the store from its last seq and joins again. So a viewer holds at most about
  * one page and one batch in memory, and one that fell behind catches up while the session runs.
  * A socket that never drains is found by the server's ping (server.ts).
+ *
+ * Replicas: the manager delivers only the sessions this process runs. On a store several
+ * processes share, the server also watches every append (Store.watchEvents, LISTEN/NOTIFY on
+ * PostgreSQL) and a channel that has not seen the seq catches up from the store, the same
+ * read that fills a hole; so a viewer on any replica gets the same events in the same order.
  */
 import type { WebSocket } from 'ws';
 import type { SessionEvent } from '../session/events.js';
@@ -285,6 +290,20 @@ export class LiveHub {
       });
     };
     setTimeout(resume, 50).unref();
+  }
+
+  /**
+   * An event was appended somewhere, maybe by another replica (Store.watchEvents): a channel of
+   * that session that has not seen it reads the store from where it is.
+   */
+  appended(sessionId: string, seq: number): void {
+    const ch = this.channels.get(sessionId);
+    if (ch && seq > ch.lastSeq) ch.catchUp();
+  }
+
+  /** Events may have been appended unseen (the watch broke): every channel reads the store. */
+  catchUpAll(): void {
+    for (const ch of this.channels.values()) ch.catchUp();
   }
 
   /** After a session (re)starts in this process, make sure its viewers are listening to it. */

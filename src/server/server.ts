@@ -108,6 +108,14 @@ export function createServer(deps: ServerDeps): PotatoServer {
     },
     (err) => logger.error({ err: errField(err) }, 'the live stream could not read the event log'),
   );
+  // Events other replicas append reach this one's viewers through the shared store.
+  const watching = store.watchEvents?.(
+    (sessionId, seq) => live.appended(sessionId, seq),
+    () => live.catchUpAll(),
+  );
+  watching?.catch((err: unknown) =>
+    logger.error({ err: errField(err) }, 'cannot watch the event log of other replicas'),
+  );
   const app = createApi({ config, store, manager, auth, live, wire, logger });
 
   const root = new Hono<ApiEnv>();
@@ -259,8 +267,11 @@ export function createServer(deps: ServerDeps): PotatoServer {
         });
       });
     },
-    close() {
+    async close() {
       clearInterval(heartbeat);
+      // A watch that never started was logged above; there is nothing to stop.
+      const unwatch = await watching?.catch(() => undefined);
+      await unwatch?.();
       live.closeAll();
       for (const ws of wss.clients) ws.terminate();
       wss.close();

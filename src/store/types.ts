@@ -204,6 +204,14 @@ export interface Store {
   deleteExpiredLogins(now: number): Promise<string[]>;
 
   /**
+   * Only on a store several processes share (PostgreSQL): call `onAppend` for every event any of
+   * them appends, once its transaction has committed, in commit order; `onGap` when some may have
+   * been missed (the listening connection broke and is back): read the event log for all you
+   * watch. Resolves once listening; the function it gives stops it. Absent on SQLite (one process).
+   */
+  watchEvents?(onAppend: (sessionId: string, seq: number) => void, onGap: () => void): Promise<() => Promise<void>>;
+
+  /**
    * Run fn in one transaction: every write through `tx` commits together or not at all, and no
    * other write of this store interleaves with them. Inside fn use `tx`, never the outer store: on
    * SQLite an outer call waits for the transaction to end (and reports the misuse after 30 s), on

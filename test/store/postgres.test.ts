@@ -157,6 +157,50 @@ await s.close();
     expect(await store.lastSeq('shared')).toBe(540);
   });
 
+  it('tells a watcher of every event another handle appends once it commits, in commit order, and of none rolled back', async () => {
+    store = await schema.open();
+    const writer = await schema.open();
+    const seen: string[] = [];
+    let arrived: () => void = () => undefined;
+    // The channel is the database's: other tests' appends may arrive too, and are left out.
+    const undone = `undone-${schema.name}`;
+    const kept = `kept-${schema.name}`;
+    const stop = await store.watchEvents!(
+      (id, seq) => {
+        if (id !== undone && id !== kept) return;
+        seen.push(`${id === kept ? 'kept' : 'undone'}:${seq}`);
+        arrived();
+      },
+      () => undefined,
+    );
+    try {
+      await writer.createSession(newSession(undone));
+      await writer.createSession(newSession(kept));
+      const status = { type: 'status', status: 'running', activity: 'thinking' } as const;
+      await expect(
+        writer.transaction(async (tx) => {
+          await tx.appendEvent(undone, status);
+          throw new Error('undo');
+        }),
+      ).rejects.toThrow('undo');
+      const all = new Promise<void>((resolve) => {
+        arrived = () => {
+          if (seen.length >= 2) resolve();
+        };
+      });
+      await writer.transaction(async (tx) => {
+        await tx.appendEvent(kept, status);
+        await tx.appendEvent(kept, status);
+      });
+      await all;
+      // Notifications arrive in commit order: the rolled-back append would have come first.
+      expect(seen).toEqual(['kept:1', 'kept:2']);
+    } finally {
+      await stop();
+      await writer.close();
+    }
+  });
+
   it('is what openStore opens when output.database_url_env names a variable holding the URL', async () => {
     const url = `${postgresUrl()}&options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
     const config = { output: { path: '/nonexistent/output', database_url_env: 'POTATO_TEST_DATABASE_URL' } };

@@ -209,6 +209,11 @@ const types = {
       : pg.types.getTypeParser(oid, format ?? 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
 
+/** The NOTIFY channel of appended events; the payload is `session_id:seq`. */
+const EVENTS_CHANNEL = 'potato_events';
+/** Wait before listening again after the listening connection broke. */
+const RELISTEN_MS = 500;
+
 const MIGRATION_LOCK = 0x706f7461; // 'pota': the advisory lock class of potato's migrations
 
 async function migrate(pool: pg.Pool): Promise<void> {
@@ -248,6 +253,56 @@ async function migrate(pool: pg.Pool): Promise<void> {
   } finally {
     client.release();
   }
+}
+
+/**
+ * LISTEN on `channel` on a dedicated connection (a pooled one would be handed to others), calling
+ * onAppend for each `session_id:seq` payload. When the connection breaks it connects again and
+ * calls onGap: what was notified meanwhile is lost, and only the event log has it.
+ */
+async function listen(
+  url: string,
+  channel: string,
+  onAppend: (sessionId: string, seq: number) => void,
+  onGap: () => void,
+): Promise<() => Promise<void>> {
+  let stopped = false;
+  let client: pg.Client | undefined;
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: url, types, application_name: 'potato-live listener' });
+    c.on('notification', (msg) => {
+      const payload = msg.payload ?? '';
+      const at = payload.lastIndexOf(':');
+      const seq = Number(payload.slice(at + 1));
+      if (at > 0 && Number.isInteger(seq)) onAppend(payload.slice(0, at), seq);
+    });
+    c.on('error', (err) => {
+      reportIgnored(err, 'the PostgreSQL listening connection broke; listening again');
+      void c.end().catch((e: unknown) => reportIgnored(e, 'closing a broken listening connection'));
+      if (client === c) client = undefined;
+      if (!stopped) setTimeout(again, RELISTEN_MS).unref();
+    });
+    await c.connect();
+    await c.query(`LISTEN ${channel}`);
+    client = c;
+  };
+  const again = (): void => {
+    if (stopped) return;
+    connect().then(onGap, (err: unknown) => {
+      reportIgnored(err, 'listening again on PostgreSQL failed; trying again');
+      setTimeout(again, RELISTEN_MS).unref();
+    });
+  };
+  try {
+    await connect();
+  } catch (err) {
+    throw openFailure(err, undefined);
+  }
+  return async () => {
+    stopped = true;
+    await client?.end();
+    client = undefined;
+  };
 }
 
 /** A message for an error from the driver that names where, never the URL. */
@@ -301,8 +356,12 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
         ON CONFLICT (session_id) DO UPDATE SET last_seq = event_counters.last_seq + 1
         RETURNING last_seq
       )
-      INSERT INTO events (session_id, seq, at, body, step_id) SELECT $1, last_seq, $2, $3, $4 FROM next
-      RETURNING seq`,
+      , appended AS (
+        INSERT INTO events (session_id, seq, at, body, step_id) SELECT $1, last_seq, $2, $3, $4 FROM next
+        RETURNING seq
+      )
+      -- Delivered to every listening replica when (and only if) the transaction commits.
+      SELECT seq, pg_notify('${EVENTS_CHANNEL}', $1::text || ':' || seq) FROM appended`,
     eventsAfter: `SELECT e.seq, e.at, e.body, ${list(STEP, 's.')}
       FROM events AS e LEFT JOIN steps AS s ON s.id = e.step_id
       WHERE e.session_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`,
@@ -575,6 +634,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
   let closed = false;
   return {
     ...pooled,
+    watchEvents: (onAppend, onGap) => listen(url, EVENTS_CHANNEL, onAppend, onGap),
     async schemaVersion() {
       const r = await pool.query<{ v: number | null }>('SELECT MAX(version) AS v FROM potato_migrations');
       return r.rows[0]?.v ?? 0;

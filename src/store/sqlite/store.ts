@@ -486,7 +486,9 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
 
 /** The Store's data operations with their results unwrapped: what SQLite runs synchronously. */
 type SyncOps = {
-  [K in Exclude<keyof Store, 'transaction' | 'close'>]: Store[K] extends (...args: infer A) => Promise<infer R>
+  [K in Exclude<keyof Store, 'transaction' | 'close' | 'watchEvents'>]: Store[K] extends (
+    ...args: infer A
+  ) => Promise<infer R>
     ? (...args: A) => R
     : never;
 };
