@@ -11,6 +11,7 @@ import { getCookie } from 'hono/cookie';
 import { z } from 'zod';
 import type { PotatoConfig } from '../config/types.js';
 import { errField, type Logger } from '../log/logger.js';
+import { liveLease } from '../session/lease.js';
 import { ControlError, type SessionControls, type SessionManager } from '../session/types.js';
 import { type SessionRecord, STEP_LABEL_VALUES, type Store } from '../store/types.js';
 import { type ApiEnv, guardedSession, sessionAccess, sessionGuard } from './access.js';
@@ -34,7 +35,26 @@ export interface ApiDeps {
   live: LiveHub;
   wire: WireOptions;
   logger: Logger;
+  /**
+   * This process's lease owner id, on a store several replicas share: a control for a session
+   * another live replica runs is forwarded to it (Store.forwardRequest).
+   */
+  ownerId?: string;
 }
+
+/** The routes that need the process running the session (its agent, its pending approvals). */
+const OWNER_ROUTES = /^\/api\/sessions\/[^/]+\/(pause|resume|stop|instruction|rollback|continue|approvals(\/[^/]+)?)$/;
+/** How long a replica waits for the one running the session to answer a forwarded control. */
+export const FORWARD_TIMEOUT_MS = 15_000;
+
+/** The env of a request the owning replica runs for another (never set by a network request). */
+export interface ForwardedEnv {
+  forwardedUser: string;
+}
+const forwardedUser = (env: unknown): string | undefined =>
+  typeof env === 'object' && env !== null && typeof (env as ForwardedEnv).forwardedUser === 'string'
+    ? (env as ForwardedEnv).forwardedUser
+    : undefined;
 
 const loginBody = z.object({ username: z.string(), password: z.string() });
 const startBody = z.object({ task: z.string().trim().min(1, 'describe the task for the agent') });
@@ -103,7 +123,8 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   });
 
   app.use('/api/*', async (c, next) => {
-    const user = await auth.userOf(getCookie(c, COOKIE_NAME));
+    // A request forwarded by another replica comes with the user that replica logged in.
+    const user = forwardedUser(c.env) ?? (await auth.userOf(getCookie(c, COOKIE_NAME)));
     if (!user) throw new UnauthorizedError();
     c.set('user', user);
     await next();
@@ -136,6 +157,32 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
   // Reads accept the owner or a lead; every change only the owner (a lead gets 403, others 404).
   const access = sessionAccess(config.annotators, store);
   app.use('/api/sessions/:id/*', sessionGuard(access));
+
+  // A control for a session another live replica runs goes to that replica, and its answer back.
+  const { ownerId } = deps;
+  const forward = store.forwardRequest?.bind(store);
+  app.use('/api/sessions/:id/*', async (c, next) => {
+    if (!forward || !ownerId || forwardedUser(c.env) || !OWNER_ROUTES.test(c.req.path)) return next();
+    const id = c.req.param('id') ?? '';
+    if (manager.get(id)) return next();
+    const lease = await liveLease(store, id, ownerId);
+    if (!lease || lease.owner === ownerId) return next();
+    const request = { method: c.req.method, path: c.req.path, body: await c.req.text(), user: c.get('user') };
+    const answer = await forward(lease.owner, request, FORWARD_TIMEOUT_MS);
+    if (!answer) {
+      return c.json(
+        {
+          error: `the server running session ${id} did not answer within ${FORWARD_TIMEOUT_MS / 1000} s; if it stopped, the session is marked interrupted once its lease expires, and can be continued then`,
+          code: 'unavailable',
+        },
+        503,
+      );
+    }
+    return new Response(answer.status === 204 ? null : answer.body, {
+      status: answer.status,
+      headers: answer.contentType ? { 'content-type': answer.contentType } : {},
+    });
+  });
 
   const controlsOf = (s: SessionRecord): SessionControls => {
     const controls = manager.get(s.id);

@@ -20,7 +20,7 @@ import { createLogger, errField, type Logger, loggerTo } from '../log/logger.js'
 import type { SessionManager } from '../session/types.js';
 import type { Store } from '../store/types.js';
 import { type ApiEnv, sessionAccess } from './access.js';
-import { createApi } from './api.js';
+import { createApi, type ForwardedEnv } from './api.js';
 import { Auth, type LoginEnd } from './auth.js';
 import { boundary, OriginPolicy, SECURITY_HEADERS } from './boundary.js';
 import { errorAnswer } from './errors.js';
@@ -39,6 +39,8 @@ export interface ServerDeps {
   log?: (message: string) => void;
   /** Unsent bytes a live socket may hold before it is dropped (default 8 MiB). */
   maxBufferedBytes?: number;
+  /** This process's lease owner id: on a shared store, other replicas forward controls to it. */
+  ownerId?: string;
   /** The clock of logins and lockouts (default Date.now); tests move it instead of sleeping. */
   now?: () => number;
 }
@@ -116,7 +118,24 @@ export function createServer(deps: ServerDeps): PotatoServer {
   watching?.catch((err: unknown) =>
     logger.error({ err: errField(err) }, 'cannot watch the event log of other replicas'),
   );
-  const app = createApi({ config, store, manager, auth, live, wire, logger });
+  const app = createApi({ config, store, manager, auth, live, wire, logger, ownerId: deps.ownerId });
+  // Controls other replicas forward for the sessions this one runs: through the same routes,
+  // as the user the asking replica logged in.
+  const serving =
+    deps.ownerId && store.serveRequests
+      ? store.serveRequests(deps.ownerId, async (r) => {
+          const env: ForwardedEnv = { forwardedUser: r.user };
+          const res = await app.request(
+            r.path,
+            { method: r.method, body: r.body || undefined, headers: { 'content-type': 'application/json' } },
+            env,
+          );
+          return { status: res.status, body: await res.text(), contentType: res.headers.get('content-type') };
+        })
+      : undefined;
+  serving?.catch((err: unknown) =>
+    logger.error({ err: errField(err) }, 'cannot take controls other replicas forward to this one'),
+  );
 
   const root = new Hono<ApiEnv>();
   root.use(
@@ -272,6 +291,9 @@ export function createServer(deps: ServerDeps): PotatoServer {
       // A watch that never started was logged above; there is nothing to stop.
       const unwatch = await watching?.catch(() => undefined);
       await unwatch?.();
+      // Likewise for a serve that never started.
+      const unserve = await serving?.catch(() => undefined);
+      await unserve?.();
       live.closeAll();
       for (const ws of wss.clients) ws.terminate();
       wss.close();

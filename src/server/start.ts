@@ -135,6 +135,7 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
     config,
     store,
     manager,
+    ownerId: owner,
     staticDir: opts.staticDir ?? path.resolve(import.meta.dirname, '../../dist/web'),
     logger,
   });

@@ -125,6 +125,24 @@ export interface LoginRecord {
   expires_at: number;
 }
 
+/** A control sent to a replica that does not run the session, for the one that does. */
+export interface ForwardedRequest {
+  method: string;
+  /** The API path, e.g. /api/sessions/s1/pause. */
+  path: string;
+  /** The request body as sent (JSON text, or empty). */
+  body: string;
+  /** The annotator the asking replica logged in. */
+  user: string;
+}
+
+/** What the owning replica answered. */
+export interface ForwardedAnswer {
+  status: number;
+  body: string;
+  contentType: string | null;
+}
+
 /** A numbered change to one store's own schema, applied once with the row that records it. */
 export interface Migration {
   version: number;
@@ -210,6 +228,15 @@ export interface Store {
    * watch. Resolves once listening; the function it gives stops it. Absent on SQLite (one process).
    */
   watchEvents?(onAppend: (sessionId: string, seq: number) => void, onGap: () => void): Promise<() => Promise<void>>;
+
+  /**
+   * Only on a shared store: hand `request` to the process `owner` (its lease owner id) and wait up
+   * to `timeoutMs` for its answer; null when none came in time (a request nobody took by then is
+   * withdrawn; one being run may still take effect).
+   */
+  forwardRequest?(owner: string, request: ForwardedRequest, timeoutMs: number): Promise<ForwardedAnswer | null>;
+  /** Only on a shared store: run the requests forwarded to `owner` as they come. The function it gives stops it. */
+  serveRequests?(owner: string, run: (r: ForwardedRequest) => Promise<ForwardedAnswer>): Promise<() => Promise<void>>;
 
   /**
    * Run fn in one transaction: every write through `tx` commits together or not at all, and no

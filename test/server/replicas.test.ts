@@ -11,6 +11,8 @@ import type { PostgresStore } from '../../src/store/postgres/store.js';
 import { type FreshSchema, freshSchema } from '../postgres/harness.js';
 import { Client, ManagerDouble, tempDir, Watcher, writeConfig } from './harness.js';
 
+const OWNERS = ['replica-host-1:101:aaaa', 'replica-host-2:102:bbbb'];
+
 interface Replica {
   store: PostgresStore;
   manager: ManagerDouble;
@@ -30,7 +32,8 @@ describe('replicas on one PostgreSQL database', () => {
     for (let i = 0; i < 2; i++) {
       const store = await schema.open();
       const manager = new ManagerDouble(store, path.join(dir, 'workspace'), config);
-      const server = createServer({ config, store, manager, log: () => {} });
+      // Owner ids of another host: liveness is judged by the lease's expiry alone, as across machines.
+      const server = createServer({ config, store, manager, ownerId: OWNERS[i], log: () => {} });
       const { url } = await server.listen(0, '127.0.0.1');
       replicas.push({ store, manager, server, base: url });
     }
@@ -74,5 +77,38 @@ describe('replicas on one PostgreSQL database', () => {
     const seqs = (w: Watcher) => w.events.map((e) => e.seq);
     expect(seqs(far)).toEqual(Array.from({ length: 32 }, (_, i) => i + 1));
     expect(far.events).toEqual(near.events);
+  });
+
+  it('hands a control sent to a replica that does not run the session to the one that does, with its answer', async () => {
+    const [one, two] = replicas as [Replica, Replica];
+    const s = await one.manager.createSession('alice');
+    one.manager.run(s.id);
+    const now = Date.now();
+    expect(await one.store.acquireLease(s.id, OWNERS[0]!, now, now + 60_000, () => false)).toEqual({ acquired: true });
+
+    const onTwo = new Client(two.base);
+    expect((await onTwo.login('alice', 'alice-pw')).status).toBe(200);
+    expect((await onTwo.request('POST', `/api/sessions/${s.id}/pause`)).status).toBe(204);
+    expect((await onTwo.request('POST', `/api/sessions/${s.id}/instruction`, { text: 'use the parser' })).status).toBe(
+      204,
+    );
+    // The owner's answer comes back as it is, a refusal too (the body is checked on the owner).
+    expect((await onTwo.request('POST', `/api/sessions/${s.id}/resume`)).status).toBe(204);
+    const bad = await onTwo.json('POST', `/api/sessions/${s.id}/instruction`, { text: '  ' });
+    expect(bad).toEqual({
+      status: 400,
+      body: { error: 'bad request body: text: the instruction is empty', code: 'bad_request' },
+    });
+    expect(one.manager.calls).toEqual([
+      { control: 'pause', args: ['alice'] },
+      { control: 'instruct', args: ['use the parser', 'alice'] },
+      { control: 'resume', args: ['alice'] },
+    ]);
+    expect(two.manager.calls).toEqual([]);
+    // Another annotator's request is refused where it arrives, as if the session did not exist.
+    const bob = new Client(two.base);
+    expect((await bob.login('bob', 'bob-pw')).status).toBe(200);
+    expect((await bob.request('POST', `/api/sessions/${s.id}/stop`)).status).toBe(404);
+    expect(one.manager.calls).toHaveLength(3);
   });
 });

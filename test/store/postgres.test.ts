@@ -48,13 +48,14 @@ describe('openPostgresStore', () => {
     const stores = await Promise.all([schema.open(), schema.open(), schema.open(), schema.open()]);
     store = stores[0];
     for (const s of stores.slice(1)) await s.close();
-    expect(await store!.schemaVersion()).toBe(2);
+    expect(await store!.schemaVersion()).toBe(3);
     const rows = await admin(
       async (c) => (await c.query(`SELECT version, name FROM ${schema.name}.potato_migrations`)).rows,
     );
     expect(rows).toEqual([
       { version: 1, name: 'initial schema' },
       { version: 2, name: 'logins: the SHA-256 of each cookie, so every replica and a restart keep them' },
+      { version: 3, name: 'session commands: controls a replica hands to the one running the session' },
     ]);
   });
 
@@ -63,7 +64,7 @@ describe('openPostgresStore', () => {
     await admin((c) =>
       c.query(`INSERT INTO ${schema.name}.potato_migrations (version, name, applied_at) VALUES (99, 'future', 0)`),
     );
-    await expect(schema.open()).rejects.toThrow(/newer version of potato \(schema 99, this one knows 2\): upgrade/);
+    await expect(schema.open()).rejects.toThrow(/newer version of potato \(schema 99, this one knows 3\): upgrade/);
   });
 
   it('keeps a step payload once, and command output with NUL bytes whole', async () => {

@@ -152,4 +152,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX logins_expires ON logins (expires_at);
     `,
   },
+  {
+    version: 3,
+    name: 'session commands: controls a replica hands to the one running the session',
+    sql: `
+      CREATE TABLE session_commands (
+        id text PRIMARY KEY,
+        owner text NOT NULL,
+        request json NOT NULL,
+        created_at bigint NOT NULL,
+        claimed_at bigint,
+        answer json
+      );
+      CREATE INDEX session_commands_waiting ON session_commands (owner) WHERE claimed_at IS NULL;
+    `,
+  },
 ];

@@ -18,6 +18,7 @@
  *   so of two processes asking at once exactly one wins.
  * The URL (and its password) is never logged or put in an error message.
  */
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { reportIgnored } from '../../errors.js';
@@ -27,6 +28,8 @@ import { StoreError } from '../errors.js';
 import type {
   Annotation,
   BranchRecord,
+  ForwardedAnswer,
+  ForwardedRequest,
   Intervention,
   LoginRecord,
   SessionLease,
@@ -211,6 +214,14 @@ const types = {
 
 /** The NOTIFY channel of appended events; the payload is `session_id:seq`. */
 const EVENTS_CHANNEL = 'potato_events';
+/** A forwarded request waits in session_commands; the payload is `owner id`. */
+const COMMANDS_CHANNEL = 'potato_commands';
+/** A forwarded request was answered; the payload is its id. */
+const ANSWERS_CHANNEL = 'potato_answers';
+/** What a forwarded request that failed in the owner's hands answers (the details go to its log). */
+const INTERNAL_ANSWER = { error: 'internal error: see the server log', code: 'internal' };
+/** How often a waiting asker reads its answer's row besides the notification (one may be lost). */
+const ANSWER_POLL_MS = 1000;
 /** Wait before listening again after the listening connection broke. */
 const RELISTEN_MS = 500;
 
@@ -256,53 +267,81 @@ async function migrate(pool: pg.Pool): Promise<void> {
 }
 
 /**
- * LISTEN on `channel` on a dedicated connection (a pooled one would be handed to others), calling
- * onAppend for each `session_id:seq` payload. When the connection breaks it connects again and
- * calls onGap: what was notified meanwhile is lost, and only the event log has it.
+ * LISTEN on a dedicated connection (a pooled one would be handed to others), shared by every
+ * channel this process listens on. When the connection breaks it connects again and calls each
+ * `onGap`: what was notified meanwhile is lost, and only the tables have it.
  */
-async function listen(
-  url: string,
-  channel: string,
-  onAppend: (sessionId: string, seq: number) => void,
-  onGap: () => void,
-): Promise<() => Promise<void>> {
-  let stopped = false;
-  let client: pg.Client | undefined;
-  const connect = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString: url, types, application_name: 'potato-live listener' });
+class Listener {
+  private client: pg.Client | undefined;
+  private connecting: Promise<pg.Client> | undefined;
+  private stopped = false;
+  private readonly handlers = new Map<string, Set<(payload: string) => void>>();
+  private readonly gaps = new Set<() => void>();
+
+  constructor(private readonly url: string) {}
+
+  async on(channel: string, handler: (payload: string) => void, onGap?: () => void): Promise<() => Promise<void>> {
+    let set = this.handlers.get(channel);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(channel, set);
+    }
+    set.add(handler);
+    if (onGap) this.gaps.add(onGap);
+    const client = await this.connected();
+    // Twice is harmless: LISTEN on a channel already listened to does nothing.
+    await client.query(`LISTEN ${channel}`);
+    return async () => {
+      set.delete(handler);
+      if (onGap) this.gaps.delete(onGap);
+    };
+  }
+
+  private connected(): Promise<pg.Client> {
+    if (this.client) return Promise.resolve(this.client);
+    this.connecting ??= this.connect().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async connect(): Promise<pg.Client> {
+    const c = new pg.Client({ connectionString: this.url, types, application_name: 'potato-live listener' });
     c.on('notification', (msg) => {
-      const payload = msg.payload ?? '';
-      const at = payload.lastIndexOf(':');
-      const seq = Number(payload.slice(at + 1));
-      if (at > 0 && Number.isInteger(seq)) onAppend(payload.slice(0, at), seq);
+      for (const h of this.handlers.get(msg.channel) ?? []) h(msg.payload ?? '');
     });
     c.on('error', (err) => {
       reportIgnored(err, 'the PostgreSQL listening connection broke; listening again');
       void c.end().catch((e: unknown) => reportIgnored(e, 'closing a broken listening connection'));
-      if (client === c) client = undefined;
-      if (!stopped) setTimeout(again, RELISTEN_MS).unref();
+      if (this.client === c) this.client = undefined;
+      if (!this.stopped) setTimeout(() => this.again(), RELISTEN_MS).unref();
     });
     await c.connect();
-    await c.query(`LISTEN ${channel}`);
-    client = c;
-  };
-  const again = (): void => {
-    if (stopped) return;
-    connect().then(onGap, (err: unknown) => {
-      reportIgnored(err, 'listening again on PostgreSQL failed; trying again');
-      setTimeout(again, RELISTEN_MS).unref();
-    });
-  };
-  try {
-    await connect();
-  } catch (err) {
-    throw openFailure(err, undefined);
+    for (const channel of this.handlers.keys()) await c.query(`LISTEN ${channel}`);
+    this.client = c;
+    return c;
   }
-  return async () => {
-    stopped = true;
-    await client?.end();
-    client = undefined;
-  };
+
+  private again(): void {
+    if (this.stopped) return;
+    this.connected().then(
+      () => {
+        for (const g of this.gaps) g();
+      },
+      (err: unknown) => {
+        reportIgnored(err, 'listening again on PostgreSQL failed; trying again');
+        setTimeout(() => this.again(), RELISTEN_MS).unref();
+      },
+    );
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    // A connection that failed to open has nothing to close (its failure went to whoever waited).
+    const c = this.client ?? (await this.connecting?.catch(() => undefined));
+    this.client = undefined;
+    await c?.end();
+  }
 }
 
 /** A message for an error from the driver that names where, never the URL. */
@@ -310,6 +349,106 @@ function openFailure(err: unknown, schema: string | undefined): StoreError {
   const why = err instanceof Error ? err.message : String(err);
   const where = schema ? ` (schema ${schema})` : '';
   return new StoreError(`cannot open the PostgreSQL store${where}: ${why}`, 'store_failed', { cause: err });
+}
+
+/** Put the request in for `owner`, wait for its answer (or the time), and remove the row. */
+async function forwardRequest(
+  pool: pg.Pool,
+  listener: Listener,
+  owner: string,
+  request: ForwardedRequest,
+  timeoutMs: number,
+): Promise<ForwardedAnswer | null> {
+  const id = randomUUID();
+  let wake: () => void = () => undefined;
+  const off = await listener.on(ANSWERS_CHANNEL, (payload) => {
+    if (payload === id) wake();
+  });
+  const answerOf = async (): Promise<ForwardedAnswer | null> => {
+    const r = await pool.query<{ answer: ForwardedAnswer | null }>(
+      'SELECT answer FROM session_commands WHERE id = $1',
+      [id],
+    );
+    return r.rows[0]?.answer ?? null;
+  };
+  try {
+    await pool.query(
+      `WITH put AS (
+        INSERT INTO session_commands (id, owner, request, created_at) VALUES ($1, $2, $3, $4) RETURNING owner
+      ) SELECT pg_notify('${COMMANDS_CHANNEL}', owner) FROM put`,
+      [id, owner, JSON.stringify(request), Date.now()],
+    );
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) return null;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, ANSWER_POLL_MS));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      const answer = await answerOf();
+      if (answer) return answer;
+    }
+  } finally {
+    await off();
+    // Answered, or withdrawn: a request nobody took is not run later.
+    await pool.query('DELETE FROM session_commands WHERE id = $1', [id]);
+  }
+}
+
+/** Take each request put in for `owner` (at once when notified, and those already waiting), run it, answer. */
+async function serveRequests(
+  pool: pg.Pool,
+  listener: Listener,
+  owner: string,
+  run: (r: ForwardedRequest) => Promise<ForwardedAnswer>,
+): Promise<() => Promise<void>> {
+  let serving = Promise.resolve();
+  let again = false;
+  const takeAll = async (): Promise<void> => {
+    // Claimed in one statement: a request is run once even if two wake-ups race.
+    const taken = await pool.query<{ id: string; request: ForwardedRequest }>(
+      `UPDATE session_commands SET claimed_at = $2 WHERE owner = $1 AND claimed_at IS NULL RETURNING id, request`,
+      [owner, Date.now()],
+    );
+    await Promise.all(
+      taken.rows.map(async ({ id, request }) => {
+        const answer = await run(request).catch((err: unknown): ForwardedAnswer => {
+          reportIgnored(err, 'a forwarded request failed; the asker is told so');
+          return { status: 500, body: JSON.stringify(INTERNAL_ANSWER), contentType: 'application/json' };
+        });
+        await pool.query(
+          `WITH done AS (UPDATE session_commands SET answer = $2 WHERE id = $1 RETURNING id)
+            SELECT pg_notify('${ANSWERS_CHANNEL}', id) FROM done`,
+          [id, JSON.stringify(answer)],
+        );
+      }),
+    );
+  };
+  const wake = (): void => {
+    if (again) return;
+    again = true;
+    serving = serving.then(() => {
+      again = false;
+      return takeAll().catch((err: unknown) => reportIgnored(err, 'running forwarded requests failed'));
+    });
+  };
+  const off = await listener.on(
+    COMMANDS_CHANNEL,
+    (payload) => {
+      if (payload === owner) wake();
+    },
+    wake,
+  );
+  // Requests put in before this listened.
+  wake();
+  return async () => {
+    await off();
+    await serving;
+  };
 }
 
 /**
@@ -631,10 +770,22 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
     (fn) => onClient('BEGIN', fn),
   );
 
+  const listener = new Listener(url);
   let closed = false;
   return {
     ...pooled,
-    watchEvents: (onAppend, onGap) => listen(url, EVENTS_CHANNEL, onAppend, onGap),
+    watchEvents: (onAppend, onGap) =>
+      listener.on(
+        EVENTS_CHANNEL,
+        (payload) => {
+          const at = payload.lastIndexOf(':');
+          const seq = Number(payload.slice(at + 1));
+          if (at > 0 && Number.isInteger(seq)) onAppend(payload.slice(0, at), seq);
+        },
+        onGap,
+      ),
+    forwardRequest: (owner, request, timeoutMs) => forwardRequest(pool, listener, owner, request, timeoutMs),
+    serveRequests: (owner, run) => serveRequests(pool, listener, owner, run),
     async schemaVersion() {
       const r = await pool.query<{ v: number | null }>('SELECT MAX(version) AS v FROM potato_migrations');
       return r.rows[0]?.v ?? 0;
@@ -662,6 +813,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
     async close() {
       if (closed) return;
       closed = true;
+      await listener.close();
       await pool.end();
     },
   };

@@ -486,9 +486,8 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
 
 /** The Store's data operations with their results unwrapped: what SQLite runs synchronously. */
 type SyncOps = {
-  [K in Exclude<keyof Store, 'transaction' | 'close' | 'watchEvents'>]: Store[K] extends (
-    ...args: infer A
-  ) => Promise<infer R>
-    ? (...args: A) => R
-    : never;
+  [K in Exclude<
+    keyof Store,
+    'transaction' | 'close' | 'watchEvents' | 'forwardRequest' | 'serveRequests'
+  >]: Store[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never;
 };
