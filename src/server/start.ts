@@ -71,13 +71,16 @@ export async function markInterrupted(
     if (await runsElsewhere(s.id)) continue;
     const message = `the server stopped while the session was ${s.status}: continue it or export it`;
     const updated = await store.transaction(async (tx) => {
+      // Another replica's sweep may have marked it first (its transaction won, this one runs again).
+      const current = await tx.getSession(s.id);
+      if (!current || !LEFT_RUNNING.includes(current.status)) return null;
       await recordCutCommands(tx, s.id, now);
       const rec = await tx.updateSession(s.id, { status: 'interrupted', end_reason: message, updated_at: now });
       await tx.appendEvent(s.id, { type: 'session', session: rec });
       await tx.appendEvent(s.id, { type: 'status', status: 'interrupted', activity: 'idle', message });
       return rec;
     });
-    marked.push(updated);
+    if (updated) marked.push(updated);
   }
   return marked;
 }

@@ -1,14 +1,22 @@
 /**
  * Several server replicas on one PostgreSQL database (the run's throwaway cluster, a fresh schema
- * per test), each with its own store handle as a separate process would have: a login made on
- * one is accepted by the other, and a viewer on either gets the same events, by seq, of a session
- * whose events only one of them writes.
+ * per test). In process, each with its own store handle: a login made on one is accepted by the
+ * other, a viewer on either gets the same events of a session only one of them writes, and a
+ * control sent to the other reaches it. Then three real `potato start` processes on one database
+ * and one output folder: a session run on the first, watched and steered from the others, the
+ * first killed with SIGKILL, the session interrupted and continued on the second.
  */
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServer, type PotatoServer } from '../../src/server/server.js';
+import type { SessionEvent } from '../../src/session/events.js';
+import type { Step } from '../../src/steps/types.js';
 import type { PostgresStore } from '../../src/store/postgres/store.js';
-import { type FreshSchema, freshSchema } from '../postgres/harness.js';
+import type { SessionRecord } from '../../src/store/types.js';
+import { type FreshSchema, freshSchema, postgresUrl } from '../postgres/harness.js';
+import { exited, serveChild } from './child.js';
+import { demoCopy, freePort } from './demo.js';
 import { Client, ManagerDouble, tempDir, Watcher, writeConfig } from './harness.js';
 
 const OWNERS = ['replica-host-1:101:aaaa', 'replica-host-2:102:bbbb'];
@@ -111,4 +119,96 @@ describe('replicas on one PostgreSQL database', () => {
     expect((await bob.request('POST', `/api/sessions/${s.id}/stop`)).status).toBe(404);
     expect(one.manager.calls).toHaveLength(3);
   });
+});
+
+describe('three potato start processes on one PostgreSQL database and one output folder', () => {
+  const children: ChildProcess[] = [];
+  const watchers: Watcher[] = [];
+  let schema: FreshSchema | undefined;
+  afterEach(async () => {
+    for (const w of watchers.splice(0)) w.ws.terminate();
+    for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await schema?.drop();
+  });
+
+  it('runs a session on one, shows it and takes its controls on all, and continues it on another when the first dies', async () => {
+    schema = await freshSchema();
+    const url = `${postgresUrl()}&options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
+    const config = demoCopy((doc) => {
+      doc.live_coding_agent.scripted.turn_delay_ms = 600;
+      (doc.output as Record<string, unknown>).database_url_env = 'POTATO_DATABASE_URL';
+    });
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const servers = [];
+    // One after another: the first applies the migrations, the others find them done.
+    for (const port of ports) servers.push(await serveChild(config, port, children, { POTATO_DATABASE_URL: url }));
+    const clients = ports.map((p) => new Client(`http://127.0.0.1:${p}`));
+    const [c1, c2, c3] = clients as [Client, Client, Client];
+
+    // A login made on 1 works on 2 and 3.
+    expect((await c1.login('demo', 'potato')).status).toBe(200);
+    c2.cookie = c1.cookie;
+    c3.cookie = c1.cookie;
+    expect(await c3.json('GET', '/api/me')).toMatchObject({ status: 200, body: { username: 'demo' } });
+
+    const { status, body: session } = await c1.json<SessionRecord>('POST', '/api/sessions', {
+      task: 'Fix the failing test in tests/test_parser.py',
+    });
+    expect(status).toBe(201);
+    const w2 = new Watcher(c2.base, session.id, 0, c2.cookie);
+    const w3 = new Watcher(c3.base, session.id, 0, c3.cookie);
+    watchers.push(w2, w3);
+    const steps = (w: Watcher) => w.events.flatMap((e) => (e.type === 'step' ? [e.step] : []));
+    const statuses = (w: Watcher) => w.events.flatMap((e) => (e.type === 'status' ? [e.status] : []));
+    await w2.until(() => steps(w2).length >= 2, 60_000);
+
+    // Paused from 2, instructed from 3, rolled back from 2 (a new branch, as the demo branches):
+    // each reaches replica 1, which runs it.
+    const control = async (c: Client, what: string, body?: unknown) =>
+      (await c.request('POST', `/api/sessions/${session.id}/${what}`, body)).status;
+    expect(await control(c2, 'pause')).toBe(204);
+    await w3.until(() => statuses(w3).at(-1) === 'paused', 30_000);
+    expect(await control(c3, 'instruction', { text: 'keep the parser change small' })).toBe(204);
+    await w2.until(() => w2.events.some((e) => e.type === 'intervention' && e.intervention.type === 'instruction'));
+    const first = steps(w2)[0]!;
+    expect(await control(c2, 'rollback', { to_step_id: first.id, reason: 'start over after the first step' })).toBe(
+      204,
+    );
+    await w3.until(() =>
+      w3.events.some((e) => e.type === 'intervention' && ['rollback', 'branch'].includes(e.intervention.type)),
+    );
+    const resumed = await control(c3, 'resume');
+    // Whether a rollback leaves the session paused is the engine's; either way it runs after this.
+    expect([204, 409]).toContain(resumed);
+    const stepsBeforeKill = steps(w2).length;
+    await w2.until(() => steps(w2).length > stepsBeforeKill, 60_000);
+
+    // Replica 1 dies: replicas 2 and 3 mark the session interrupted once its lease is gone.
+    servers[0]!.kill('SIGKILL');
+    expect(await exited(servers[0]!)).toEqual({ code: null, signal: 'SIGKILL' });
+    await Promise.all([
+      w2.until(() => statuses(w2).at(-1) === 'interrupted', 60_000),
+      w3.until(() => statuses(w3).at(-1) === 'interrupted', 60_000),
+    ]);
+
+    // Continued on 2 to the end.
+    expect(await control(c2, 'continue')).toBe(204);
+    await Promise.all([
+      w2.until(() => statuses(w2).at(-1) === 'finished', 90_000),
+      w3.until(() => statuses(w3).at(-1) === 'finished', 90_000),
+    ]);
+
+    // Both viewers got the same events by seq (partials are coalesced per batch; their text is in the steps).
+    const bySeq = (w: Watcher) => w.events.filter((e: SessionEvent) => e.type !== 'partial');
+    expect(bySeq(w3)).toEqual(bySeq(w2));
+    // No step lost or duplicated: what the viewers saw is what the store has, once each.
+    const snap = await c3.json<{ steps: Step[]; last_seq: number }>('GET', `/api/sessions/${session.id}`);
+    const stored = snap.body.steps.map((s) => s.id);
+    expect(new Set(stored).size).toBe(stored.length);
+    expect(steps(w2).map((s) => s.id)).toEqual(stored);
+    const replay = new Watcher(c3.base, session.id, 0, c3.cookie);
+    watchers.push(replay);
+    await replay.until(() => replay.lastSeq >= snap.body.last_seq);
+    expect(replay.events.map((e) => e.seq)).toEqual(Array.from({ length: snap.body.last_seq }, (_, i) => i + 1));
+  }, 300_000);
 });
