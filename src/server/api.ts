@@ -40,6 +40,8 @@ export interface ApiDeps {
    * another live replica runs is forwarded to it (Store.forwardRequest).
    */
   ownerId?: string;
+  /** How long to wait for the owning replica's answer (default FORWARD_TIMEOUT_MS). */
+  forwardTimeoutMs?: number;
 }
 
 /** The routes that need the process running the session (its agent, its pending approvals). */
@@ -160,6 +162,7 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
 
   // A control for a session another live replica runs goes to that replica, and its answer back.
   const { ownerId } = deps;
+  const forwardTimeoutMs = deps.forwardTimeoutMs ?? FORWARD_TIMEOUT_MS;
   const forward = store.forwardRequest?.bind(store);
   app.use('/api/sessions/:id/*', async (c, next) => {
     if (!forward || !ownerId || forwardedUser(c.env) || !OWNER_ROUTES.test(c.req.path)) return next();
@@ -168,11 +171,11 @@ export function createApi(deps: ApiDeps): Hono<ApiEnv> {
     const lease = await liveLease(store, id, ownerId);
     if (!lease || lease.owner === ownerId) return next();
     const request = { method: c.req.method, path: c.req.path, body: await c.req.text(), user: c.get('user') };
-    const answer = await forward(lease.owner, request, FORWARD_TIMEOUT_MS);
+    const answer = await forward(lease.owner, request, forwardTimeoutMs);
     if (!answer) {
       return c.json(
         {
-          error: `the server running session ${id} did not answer within ${FORWARD_TIMEOUT_MS / 1000} s; if it stopped, the session is marked interrupted once its lease expires, and can be continued then`,
+          error: `the server running session ${id} did not answer within ${forwardTimeoutMs / 1000} s; if it stopped, the session is marked interrupted once its lease expires, and can be continued then`,
           code: 'unavailable',
         },
         503,

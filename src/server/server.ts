@@ -41,6 +41,8 @@ export interface ServerDeps {
   maxBufferedBytes?: number;
   /** This process's lease owner id: on a shared store, other replicas forward controls to it. */
   ownerId?: string;
+  /** How long a forwarded control waits for the owning replica (default 15 s). */
+  forwardTimeoutMs?: number;
   /** The clock of logins and lockouts (default Date.now); tests move it instead of sleeping. */
   now?: () => number;
 }
@@ -118,7 +120,17 @@ export function createServer(deps: ServerDeps): PotatoServer {
   watching?.catch((err: unknown) =>
     logger.error({ err: errField(err) }, 'cannot watch the event log of other replicas'),
   );
-  const app = createApi({ config, store, manager, auth, live, wire, logger, ownerId: deps.ownerId });
+  const app = createApi({
+    config,
+    store,
+    manager,
+    auth,
+    live,
+    wire,
+    logger,
+    ownerId: deps.ownerId,
+    forwardTimeoutMs: deps.forwardTimeoutMs,
+  });
   // Controls other replicas forward for the sessions this one runs: through the same routes,
   // as the user the asking replica logged in.
   const serving =

@@ -41,7 +41,14 @@ describe('replicas on one PostgreSQL database', () => {
       const store = await schema.open();
       const manager = new ManagerDouble(store, path.join(dir, 'workspace'), config);
       // Owner ids of another host: liveness is judged by the lease's expiry alone, as across machines.
-      const server = createServer({ config, store, manager, ownerId: OWNERS[i], log: () => {} });
+      const server = createServer({
+        config,
+        store,
+        manager,
+        ownerId: OWNERS[i],
+        forwardTimeoutMs: 1500,
+        log: () => {},
+      });
       const { url } = await server.listen(0, '127.0.0.1');
       replicas.push({ store, manager, server, base: url });
     }
@@ -118,6 +125,32 @@ describe('replicas on one PostgreSQL database', () => {
     expect((await bob.login('bob', 'bob-pw')).status).toBe(200);
     expect((await bob.request('POST', `/api/sessions/${s.id}/stop`)).status).toBe(404);
     expect(one.manager.calls).toHaveLength(3);
+  });
+
+  it('answers 503 naming the session when the replica holding its lease does not answer, and runs nothing later', async () => {
+    const [one, two] = replicas as [Replica, Replica];
+    const s = await one.manager.createSession('alice');
+    // A replica on another host that took the lease and then hung: its lease is still live.
+    const now = Date.now();
+    const hung = 'replica-host-3:103:cccc';
+    expect(await one.store.acquireLease(s.id, hung, now, now + 60_000, () => false)).toEqual({ acquired: true });
+    const onTwo = new Client(two.base);
+    expect((await onTwo.login('alice', 'alice-pw')).status).toBe(200);
+    const res = await onTwo.json('POST', `/api/sessions/${s.id}/pause`);
+    expect(res.status).toBe(503);
+    expect(res.body).toMatchObject({ code: 'unavailable' });
+    expect((res.body as { error: string }).error).toContain(
+      `the server running session ${s.id} did not answer within 1.5 s`,
+    );
+    // The request was withdrawn: a replica that comes up under that owner id finds nothing to run.
+    const ran: string[] = [];
+    const leftover = await one.store.serveRequests!(hung, async (r) => {
+      ran.push(r.path);
+      return { status: 204, body: '', contentType: null };
+    });
+    await leftover();
+    expect(ran).toEqual([]);
+    expect([...one.manager.calls, ...two.manager.calls]).toEqual([]);
   });
 });
 
