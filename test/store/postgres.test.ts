@@ -202,6 +202,55 @@ await s.close();
     }
   });
 
+  it('listens again when its listening connection breaks, says events may have been missed, and hears the next', async () => {
+    store = await schema.open();
+    const writer = await schema.open();
+    const id = `relisten-${schema.name}`;
+    const heard: number[] = [];
+    let gaps = 0;
+    let wake: () => void = () => undefined;
+    const stop = await store.watchEvents!(
+      (sessionId, seq) => {
+        if (sessionId !== id) return;
+        heard.push(seq);
+        wake();
+      },
+      () => {
+        gaps++;
+        wake();
+      },
+    );
+    const until = (pred: () => boolean) =>
+      new Promise<void>((resolve) => {
+        wake = () => {
+          if (pred()) resolve();
+        };
+        wake();
+      });
+    try {
+      await writer.createSession(newSession(id));
+      await writer.appendEvent(id, { type: 'status', status: 'running', activity: 'thinking' });
+      await until(() => heard.length === 1);
+      // The server ends the listening connection (a restart, a network cut would do the same).
+      const ended = await admin(
+        async (c) =>
+          (
+            await c.query('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1', [
+              `potato-live listener ${schema.name}`,
+            ])
+          ).rows,
+      );
+      expect(ended).toEqual([{ ok: true }]);
+      await until(() => gaps === 1);
+      await writer.appendEvent(id, { type: 'status', status: 'paused', activity: 'idle' });
+      await until(() => heard.length === 2);
+      expect(heard).toEqual([1, 2]);
+    } finally {
+      await stop();
+      await writer.close();
+    }
+  });
+
   it('is what openStore opens when output.database_url_env names a variable holding the URL', async () => {
     const url = `${postgresUrl()}&options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
     const config = { output: { path: '/nonexistent/output', database_url_env: 'POTATO_TEST_DATABASE_URL' } };

@@ -278,7 +278,11 @@ class Listener {
   private readonly handlers = new Map<string, Set<(payload: string) => void>>();
   private readonly gaps = new Set<() => void>();
 
-  constructor(private readonly url: string) {}
+  constructor(
+    private readonly url: string,
+    /** Shown in pg_stat_activity, so an operator (or a test) can tell whose listener it is. */
+    private readonly applicationName: string,
+  ) {}
 
   async on(channel: string, handler: (payload: string) => void, onGap?: () => void): Promise<() => Promise<void>> {
     let set = this.handlers.get(channel);
@@ -306,7 +310,7 @@ class Listener {
   }
 
   private async connect(): Promise<pg.Client> {
-    const c = new pg.Client({ connectionString: this.url, types, application_name: 'potato-live listener' });
+    const c = new pg.Client({ connectionString: this.url, types, application_name: this.applicationName });
     c.on('notification', (msg) => {
       for (const h of this.handlers.get(msg.channel) ?? []) h(msg.payload ?? '');
     });
@@ -770,7 +774,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
     (fn) => onClient('BEGIN', fn),
   );
 
-  const listener = new Listener(url);
+  const listener = new Listener(url, `potato-live listener${opts.schema ? ` ${opts.schema}` : ''}`);
   let closed = false;
   return {
     ...pooled,
