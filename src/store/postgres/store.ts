@@ -220,6 +220,8 @@ const COMMANDS_CHANNEL = 'potato_commands';
 const ANSWERS_CHANNEL = 'potato_answers';
 /** What a forwarded request that failed in the owner's hands answers (the details go to its log). */
 const INTERNAL_ANSWER = { error: 'internal error: see the server log', code: 'internal' };
+/** A forwarded request this old belongs to an asker that died (the wait is seconds): its row goes. */
+const STALE_REQUEST_MS = 10 * 60 * 1000;
 /** How often a waiting asker reads its answer's row besides the notification (one may be lost). */
 const ANSWER_POLL_MS = 1000;
 /** Wait before listening again after the listening connection broke. */
@@ -376,6 +378,7 @@ async function forwardRequest(
     return r.rows[0]?.answer ?? null;
   };
   try {
+    await pool.query('DELETE FROM session_commands WHERE created_at < $1', [Date.now() - STALE_REQUEST_MS]);
     await pool.query(
       `WITH put AS (
         INSERT INTO session_commands (id, owner, request, created_at) VALUES ($1, $2, $3, $4) RETURNING owner
