@@ -6,6 +6,7 @@
  * the user's own folder is never touched.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { cp, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CheckpointReaders } from '../checkpoints/readers.js';
@@ -201,6 +202,15 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
     if (!['interrupted', 'stopped', 'failed', 'finished'].includes(session.status)) {
       if (!live.has(sessionId)) await leases.release(sessionId);
       throw new ControlError(`cannot continue a session that is ${session.status}`, 'invalid_state');
+    }
+    // Another replica's session continues here only when its workspace is here too (a shared
+    // output folder): otherwise say so, rather than run the agent in an empty folder.
+    if (!existsSync(session.workspace)) {
+      if (!live.has(sessionId)) await leases.release(sessionId);
+      throw new ControlError(
+        `the workspace of session ${sessionId} (${session.workspace}) is not reachable from this server: continue it on the server whose output folder holds it, or share output.path between the replicas (docs/deploy.md)`,
+        'invalid_state',
+      );
     }
     const branches = await store.listBranches(sessionId);
     const branch = branches.find((b) => b.id === session.current_branch_id);

@@ -383,6 +383,23 @@ describe('a scripted session on a real git workspace', () => {
     expect((await e.store.getSession(s.id))!.status).toBe('finished');
   });
 
+  it('refuses to continue a session whose workspace this server cannot reach, saying where it is', async () => {
+    engine = startEngine();
+    const e = engine;
+    const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
+    await waitForEvent(e, s.id, stepEvent(2));
+    await s.stop('ann');
+    const ws = (await e.store.getSession(s.id))!.workspace;
+    // As if the session ran on another machine whose output folder is not shared with this one.
+    renameSync(ws, `${ws}-elsewhere`);
+    await expect(e.manager.resumeSession(s.id, 'ann')).rejects.toThrow(
+      `the workspace of session ${s.id} (${ws}) is not reachable from this server`,
+    );
+    // Nothing was recorded or started: the session is as it was.
+    expect((await e.store.getSession(s.id))!.status).toBe('stopped');
+    expect((await e.store.listInterventions(s.id)).map((i) => i.type)).toEqual(['stop']);
+  });
+
   it("runs an edited tool call first after a rollback, recorded as the annotator's step", async () => {
     engine = startEngine({ config: { live_coding_agent: { sandbox: { allowed_commands: ['ls', 'python3'] } } } });
     const e = engine;
