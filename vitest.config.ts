@@ -6,6 +6,7 @@
  * - engine: whole sessions on real git/SQLite/local sandbox, the HTTP server, the CLI as a
  *   process, the Claude Agent SDK's bundled CLI, the PostgreSQL store on a throwaway cluster
  *   (scripts/postgres/); no Docker, no browser.
+ * - engine-pg: the engine's session suites again with the store on PostgreSQL.
  * - docker: sandboxes and sessions in real containers (a running engine and the test images).
  * - e2e: the built UI (`npm run build`) in Chromium against a real server.
  * A new test beside the code lands in unit, a new one under test/ in engine; one beside the
@@ -46,6 +47,22 @@ export default defineConfig({
           globalSetup: ['test/postgres/global-setup.ts'],
           include: [...slowBesideCode, 'test/**/*.test.ts'],
           exclude: [...configDefaults.exclude, 'test/model-server/**', 'test/docker/**', 'test/e2e/**'],
+        },
+      },
+      {
+        test: {
+          ...shared,
+          // The engine's and the server's suites again, on PostgreSQL (a fresh schema each): the
+          // same sessions, controls, rollbacks, exports and API on both stores (test/store/test-store.ts).
+          name: 'engine-pg',
+          globalSetup: ['test/postgres/global-setup.ts'],
+          include: [
+            'test/engine/**/*.test.ts',
+            'test/backends/session.test.ts',
+            'test/export/auto-export.test.ts',
+            'src/server/server.test.ts',
+          ],
+          env: { POTATO_TEST_STORE: 'postgres' },
         },
       },
       { test: { ...shared, name: 'docker', include: ['test/docker/**/*.test.ts'] } },

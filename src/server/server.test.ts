@@ -19,11 +19,11 @@ import {
   Watcher,
   writeConfig,
 } from '../../test/server/harness.js';
+import { openTestStore } from '../../test/store/test-store.js';
 import { checkpointGitDir } from '../checkpoints/git/index.js';
 import type { PotatoConfig } from '../config/types.js';
 import { ControlError } from '../session/types.js';
 import type { Step } from '../steps/types.js';
-import { openSqliteStore } from '../store/sqlite/store.js';
 import type { Store } from '../store/types.js';
 import { IDLE_MS, loginHash } from './auth.js';
 import { SECURITY_HEADERS } from './boundary.js';
@@ -33,6 +33,7 @@ interface Running {
   dir: string;
   config: PotatoConfig;
   store: Store;
+  dispose: () => Promise<void>;
   manager: ManagerDouble;
   server: PotatoServer;
   base: string;
@@ -48,13 +49,13 @@ async function boot(
 ) {
   const dir = tempDir();
   const config = writeConfig(dir, extra);
-  const store = openSqliteStore(path.join(dir, 'output', 'potato.db'));
+  const { store, dispose } = await openTestStore(path.join(dir, 'output', 'potato.db'));
   const manager = new ManagerDouble(store, path.join(dir, 'workspace'), config);
   const server = createServer({ config, store, manager, log: () => {}, ...opts });
   const { url } = await server.listen(0, '127.0.0.1');
   const alice = new Client(url);
   expect((await alice.login('alice', 'alice-pw')).status).toBe(200);
-  return { dir, config, store, manager, server, base: url, alice };
+  return { dir, config, store, dispose, manager, server, base: url, alice };
 }
 
 function watch(sessionId: string, after: number, cookie = rig.alice.cookie): Watcher {
@@ -89,7 +90,7 @@ async function stop(r: Running | undefined) {
   for (const w of watchers.splice(0)) w.ws.terminate();
   if (!r) return;
   await r.server.close();
-  await r.store.close();
+  await r.dispose();
 }
 
 describe('login', () => {
@@ -720,14 +721,14 @@ describe('live events', () => {
     // Some events exist before anyone watches.
     for (; emitted < 30; emitted++)
       await rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking' });
-    const producer = setInterval(async () => {
-      for (let k = 0; k < 3 && emitted < total; k++, emitted++) {
-        await rig.manager.emit(s.id, {
-          type: 'status',
-          status: 'running',
-          activity: 'writing',
-          message: `#${emitted + 1}`,
-        });
+    // Each event's number is taken before its write is awaited: ticks overlap when the store is slow.
+    const writes: Promise<unknown>[] = [];
+    const producer = setInterval(() => {
+      for (let k = 0; k < 3 && emitted < total; k++) {
+        const n = ++emitted;
+        writes.push(
+          rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'writing', message: `#${n}` }),
+        );
       }
       if (emitted >= total) clearInterval(producer);
     }, 2);
@@ -750,6 +751,7 @@ describe('live events', () => {
     seen.push(...last.events.map((e) => e.seq));
     await steady.until(() => steady.lastSeq >= total);
     clearInterval(producer);
+    await Promise.all(writes);
     const all = Array.from({ length: total }, (_, i) => i + 1);
     expect(seen).toEqual(all);
     expect(steady.events.map((e) => e.seq)).toEqual(all);

@@ -54,7 +54,7 @@ export async function startRig(
   process.env[KEY_ENV] = KEY;
   const server = await startModelServer(serverOptions);
   const agent = (config.live_coding_agent ?? {}) as Record<string, unknown>;
-  const engine = startEngine({
+  const engine = await startEngine({
     config: {
       ...config,
       live_coding_agent: {

@@ -118,7 +118,7 @@ describe.skipIf(process.geteuid?.() !== 0)('the local sandbox when the server ru
   });
 
   it("hands files a rollback restored back to the agent, and keeps .git the server's", async () => {
-    const engine = startEngine({
+    const engine = await startEngine({
       script: {
         turns: [bash('echo v1 > a.txt && mkdir -p d && echo x > d/f'), bash('rm -r a.txt d'), { text: 'done' }],
         on_instruction: [

@@ -42,7 +42,7 @@ describe('a scripted session in the Docker sandbox', () => {
     await new Promise<void>((r) => listener.listen(0, '0.0.0.0', r));
     const port = (listener.address() as { port: number }).port;
     try {
-      engine = startEngine({
+      engine = await startEngine({
         script: {
           turns: [
             { tool_calls: [{ file_read: { path: 'src/parser.py' } }] },

@@ -16,8 +16,8 @@ import { defaultEngineParts } from '../../src/engine.js';
 import type { SessionEvent } from '../../src/session/events.js';
 import { createSessionManager, type EngineSessionManager } from '../../src/session/manager.js';
 import type { SessionManager } from '../../src/session/types.js';
-import { openSqliteStore } from '../../src/store/sqlite/store.js';
 import type { Store } from '../../src/store/types.js';
+import { openTestStore } from '../store/test-store.js';
 
 export const DEMO = resolve(import.meta.dirname, '../../examples/demo');
 
@@ -43,7 +43,9 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
   return out;
 }
 
-export function startEngine(opts: { script?: object; config?: Record<string, unknown>; clock?: Clock } = {}): Engine {
+export async function startEngine(
+  opts: { script?: object; config?: Record<string, unknown>; clock?: Clock } = {},
+): Promise<Engine> {
   const dir = mkdtempSync(join(tmpdir(), 'potato-engine-'));
   // As root, the local sandbox's own user must pass through this folder to its workspace.
   chmodSync(dir, 0o711);
@@ -66,7 +68,7 @@ export function startEngine(opts: { script?: object; config?: Record<string, unk
   };
   writeFileSync(join(dir, 'config.yaml'), stringify(merge(base, opts.config ?? {})));
   const config = loadConfig(join(dir, 'config.yaml'));
-  const store = openSqliteStore(join(config.output.path, 'potato.db'));
+  const { store, dispose } = await openTestStore(join(config.output.path, 'potato.db'));
   const requests: TurnRequest[] = [];
   const parts = defaultEngineParts({ clock: opts.clock });
   const manager = createSessionManager({
@@ -95,7 +97,7 @@ export function startEngine(opts: { script?: object; config?: Record<string, unk
     requests,
     async close() {
       await manager.shutdown();
-      await store.close();
+      await dispose();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -32,7 +32,7 @@ afterEach(async () => {
 
 describe('a scripted session on a real git workspace', () => {
   it('records every step and makes one checkpoint commit per changing step, with the exact message', async () => {
-    engine = startEngine({ config: { output: { export_formats: ['trajectories'] } } });
+    engine = await startEngine({ config: { output: { export_formats: ['trajectories'] } } });
     const s = await engine.manager.start({ task: 'Fix the failing test in tests/test_parser.py', annotator: 'ann' });
     await waitForEvent(engine, s.id, ended);
     // Exported as soon as it ended: the session's shard holds one trajectory line for branch-A with all ten steps.
@@ -90,7 +90,7 @@ describe('a scripted session on a real git workspace', () => {
   it('holds a pause after the current step until resumed', async () => {
     // The agent's turns wait on a clock the test can hold (a short real delay until then).
     const clock = new HeldClock();
-    engine = startEngine({ clock, config: { live_coding_agent: { scripted: { turn_delay_ms: 20 } } } });
+    engine = await startEngine({ clock, config: { live_coding_agent: { scripted: { turn_delay_ms: 20 } } } });
     const e = engine;
     const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
     await waitForEvent(e, s.id, stepEvent(2));
@@ -118,7 +118,7 @@ describe('a scripted session on a real git workspace', () => {
   });
 
   it('delivers an instruction in the next model request and records it after the current step', async () => {
-    engine = startEngine();
+    engine = await startEngine();
     const e = engine;
     const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
     await waitForEvent(e, s.id, stepEvent(2));
@@ -138,7 +138,7 @@ describe('a scripted session on a real git workspace', () => {
   it('places an instruction sent mid-turn after the step the agent received it after, in the trace, the store and the context', async () => {
     // Held from the start: each model turn waits until the test moves the clock on.
     const clock = HeldClock.held();
-    engine = startEngine({ clock, config: { live_coding_agent: { scripted: { turn_delay_ms: 1 } } } });
+    engine = await startEngine({ clock, config: { live_coding_agent: { scripted: { turn_delay_ms: 1 } } } });
     const e = engine;
     const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
     // The first model turn has asked and waits on the clock.
@@ -177,7 +177,7 @@ describe('a scripted session on a real git workspace', () => {
 
   it('finishes no session while an instruction sent during its last turn is still to be delivered', async () => {
     const clock = HeldClock.held();
-    engine = startEngine({
+    engine = await startEngine({
       clock,
       config: { live_coding_agent: { scripted: { turn_delay_ms: 1 } } },
       script: {
@@ -197,7 +197,7 @@ describe('a scripted session on a real git workspace', () => {
   });
 
   it('rolls back byte for byte, truncates the context, and keeps the old path as a branch', async () => {
-    engine = startEngine({
+    engine = await startEngine({
       script: {
         turns: [
           { tool_calls: [{ file_read: { path: 'src/parser.py' } }] },
@@ -280,7 +280,7 @@ describe('a scripted session on a real git workspace', () => {
   });
 
   it('refuses past the branch limit and when a control is turned off, saying why', async () => {
-    engine = startEngine({
+    engine = await startEngine({
       config: {
         live_coding_agent: {
           branching: { max_branches_per_session: 2, require_reason_on_rollback: false },
@@ -312,7 +312,7 @@ describe('a scripted session on a real git workspace', () => {
   });
 
   it('stops the session at sandbox.timeout, killing the running command, and records it as a timeout', async () => {
-    engine = startEngine({
+    engine = await startEngine({
       script: { turns: [{ tool_calls: [{ bash_command: { command: 'sleep 30' } }] }, { text: 'never reached' }] },
       config: { live_coding_agent: { sandbox: { timeout: 1.5, allowed_commands: ['sleep'] } } },
     });
@@ -331,7 +331,7 @@ describe('a scripted session on a real git workspace', () => {
   });
 
   it('rolls back a finished session after a restart, starting a new branch from the store', async () => {
-    engine = startEngine();
+    engine = await startEngine();
     const e = engine;
     const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
     await waitForEvent(e, s.id, ended);
@@ -370,7 +370,7 @@ describe('a scripted session on a real git workspace', () => {
   });
 
   it('continues a stopped session with an instruction that is in the very next model request', async () => {
-    engine = startEngine();
+    engine = await startEngine();
     const e = engine;
     const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
     await waitForEvent(e, s.id, stepEvent(2));
@@ -384,7 +384,7 @@ describe('a scripted session on a real git workspace', () => {
   });
 
   it('refuses to continue a session whose workspace this server cannot reach, saying where it is', async () => {
-    engine = startEngine();
+    engine = await startEngine();
     const e = engine;
     const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
     await waitForEvent(e, s.id, stepEvent(2));
@@ -401,7 +401,7 @@ describe('a scripted session on a real git workspace', () => {
   });
 
   it("runs an edited tool call first after a rollback, recorded as the annotator's step", async () => {
-    engine = startEngine({ config: { live_coding_agent: { sandbox: { allowed_commands: ['ls', 'python3'] } } } });
+    engine = await startEngine({ config: { live_coding_agent: { sandbox: { allowed_commands: ['ls', 'python3'] } } } });
     const e = engine;
     const s = await e.manager.start({ task: 'fix it', annotator: 'ann' });
     await waitForEvent(e, s.id, ended);
@@ -432,7 +432,7 @@ describe('a scripted session on a real git workspace', () => {
   });
 
   it('fails a session whose workspace folder went missing after the config was loaded, naming the key and path', async () => {
-    engine = startEngine();
+    engine = await startEngine();
     const ws = engine.config.live_coding_agent.sandbox.workspace;
     renameSync(ws, `${ws}-moved`);
     const error = await engine.manager.start({ task: 'fix it', annotator: 'ann' }).then(

@@ -66,7 +66,8 @@ const readLines = (file: string): Record<string, unknown>[] =>
 const shard = (format: ExportFormat, id = sessionId) => readLines(out(format, `${id}.jsonl`));
 const merged = (format: ExportFormat) => readLines(out(`${format}.jsonl`));
 /** Changes are written once the synchronous work that made them is done: a macrotask later. */
-const settled = () => new Promise((resolve) => setImmediate(resolve));
+/** The export of every change so far is written (on PostgreSQL that takes real I/O, not a tick). */
+const settled = () => exports.flushDirty();
 const lastSeq = async () => (await store.eventsAfter(sessionId, 0)).at(-1)?.seq ?? 0;
 const endedAfter = (seq: number) => (e: SessionEvent) => e.seq > seq && ended(e);
 const stepAt = async (branch: string, idx: number): Promise<Step> => {
@@ -93,7 +94,7 @@ async function expectOutputEqualsShards(): Promise<Record<ExportFormat, Record<s
 }
 
 beforeAll(async () => {
-  engine = startEngine({
+  engine = await startEngine({
     script: SCRIPT,
     config: {
       live_coding_agent: {

@@ -68,7 +68,7 @@ const lastSeq = async () => (await engine.store.eventsAfter(sessionId, 0)).at(-1
 const endedAfter = (seq: number) => (e: SessionEvent) => e.seq > seq && ended(e);
 
 beforeAll(async () => {
-  engine = startEngine({
+  engine = await startEngine({
     script: SCRIPT,
     // A turn takes 300 ms, so the pause sent on step 2's event holds before step 3 runs.
     config: { live_coding_agent: { scripted: { turn_delay_ms: 300 }, sandbox: { allowed_commands: ['ls', 'grep'] } } },
@@ -728,7 +728,7 @@ describe('exports of a session built by the real engine', () => {
 
 describe('a rollback that keeps no branch, on the real engine', () => {
   it('exports its reason in trajectories and code_review, with the steps it threw away', async () => {
-    const e = startEngine({
+    const e = await startEngine({
       script: SCRIPT,
       config: { live_coding_agent: { sandbox: { allowed_commands: ['ls', 'grep'] } } },
     });

@@ -152,7 +152,7 @@ function userGit(cwd: string, ...args: string[]): string {
  * what the agent's attempt to write the checkpoint repository prints in this sandbox.
  */
 export async function runGitAttack(
-  makeEngine: (script: object) => Engine,
+  makeEngine: (script: object) => Promise<Engine>,
   markers: string,
   serverRepo: RegExp,
   /** Waits until an ended session's parts are released (Docker removes its container). */
@@ -160,7 +160,7 @@ export async function runGitAttack(
 ): Promise<Engine> {
   process.env.POTATO_TEST_SECRET = SECRET;
   const attack = gitAttack(markers);
-  const e = makeEngine({
+  const e = await makeEngine({
     turns: [...attack.commands.map((command) => ({ tool_calls: [{ bash_command: { command } }] })), { text: 'done' }],
     on_instruction: [
       {
