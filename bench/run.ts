@@ -1,8 +1,8 @@
 /**
  * @module bench/run
- * `npm run bench [-- name...]`: runs every bench/<name>/main.ts (or only those named), one
+ * `npm run bench [-- name... --flag...]`: runs every bench/<name>/main.ts (or only those named), one
  * after another, each in its own process under tsx so one benchmark's heap and timers do not
- * colour the next. Exits non-zero when any of them failed.
+ * colour the next; flags are handed to each. Exits non-zero when any of them failed.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -15,6 +15,8 @@ const all = readdirSync(benchDir, { withFileTypes: true })
   .map((e) => e.name)
   .sort();
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+// Flags (e.g. --short) go to every benchmark run.
+const flags = process.argv.slice(2).filter((a) => a.startsWith('-'));
 const unknown = wanted.filter((w) => !all.includes(w));
 if (unknown.length > 0) {
   console.error(`No benchmark named ${unknown.join(', ')}. Available: ${all.join(', ')}.`);
@@ -23,7 +25,7 @@ if (unknown.length > 0) {
 const failed: string[] = [];
 for (const name of wanted.length > 0 ? wanted : all) {
   console.log(`\n=== bench/${name} ===`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(benchDir, name, 'main.ts')], {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(benchDir, name, 'main.ts'), ...flags], {
     stdio: 'inherit',
     cwd: path.resolve(benchDir, '..'),
   });

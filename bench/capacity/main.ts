@@ -16,19 +16,19 @@
  *   npm run bench:capacity [-- --short] [-- --steps 25,50,100] [--window 30] [--profile] [--all] [--nofile N]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Worker } from 'node:worker_threads';
 import { WebSocket } from 'ws';
-import { stringify } from 'yaml';
 import type { SessionRecord } from '../../src/store/types.js';
 import { demoCopy, freePort } from '../../test/server/demo.js';
 import { Client } from '../../test/server/harness.js';
+import { probeApi } from '../lib/api.js';
 import { limits, processStats, schedStat, type TreeStats, treeStats } from '../lib/proc.js';
 import { ask, pct, startBenchServer } from '../lib/process.js';
+import { writeWorkScript } from '../lib/script.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -51,25 +51,6 @@ const LIVE_P99_LIMIT = INTERVAL_MS + 30;
 const API_P95_LIMIT = 100;
 /** Sessions started at once while ramping up (an annotator team logging in, not one by one). */
 const START_CONCURRENCY = 4;
-
-/** A script long enough to outlast the ramp and the window: each turn a shell command and a file edit. */
-function writeScript(dir: string, turns: number): void {
-  const list = [
-    {
-      text: 'Start a notes file.',
-      tool_calls: [{ bash_command: { command: 'echo "turn 0" > notes.txt && ls' } }],
-    },
-    ...Array.from({ length: turns }, (_, i) => ({
-      thinking: `Turn ${i + 1}: look at the output, then record progress. `.repeat(3),
-      text: `Updating the notes (${i + 1}).`,
-      tool_calls: [
-        { bash_command: { command: `echo "check ${i + 1}" >> log.txt && ls src tests` } },
-        { file_edit: { path: 'notes.txt', old_text: `turn ${i}`, new_text: `turn ${i + 1}` } },
-      ],
-    })),
-  ];
-  writeFileSync(path.join(dir, 'capacity-script.yaml'), stringify({ turns: list }));
-}
 
 /** One live socket: counts events, duplicates, and live latency of the events created in the window. */
 class Viewer {
@@ -105,43 +86,6 @@ class Viewer {
 
 let stopping = false;
 let windowStart = Number.POSITIVE_INFINITY;
-
-/** API probe in its own thread, so the viewers' parsing does not colour its timings. */
-const PROBE = `
-const { workerData, parentPort } = require('node:worker_threads');
-const { base, cookie, ids, durationMs } = workerData;
-(async () => {
-  const out = [];
-  const end = Date.now() + durationMs;
-  let errors = 0;
-  for (let i = 0; Date.now() < end; i++) {
-    const p = i % 2 === 0 ? '/api/sessions' : '/api/sessions/' + ids[i % ids.length];
-    const t = performance.now();
-    const res = await fetch(base + p, { headers: { cookie } });
-    await res.arrayBuffer();
-    out.push(performance.now() - t);
-    if (res.status !== 200) errors++;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  parentPort.postMessage({ out, errors });
-})();
-`;
-
-function probeApi(
-  base: string,
-  cookie: string,
-  ids: string[],
-  durationMs: number,
-): Promise<{ out: number[]; errors: number }> {
-  const w = new Worker(PROBE, { eval: true, workerData: { base, cookie, ids, durationMs } });
-  return new Promise((resolve, reject) => {
-    w.once('message', (m) => {
-      resolve(m as { out: number[]; errors: number });
-      void w.terminate();
-    });
-    w.once('error', reject);
-  });
-}
 
 interface StepResult {
   sessions: number;
@@ -187,7 +131,7 @@ async function step(n: number): Promise<StepResult> {
     sandbox.allowed_commands = [...sandbox.allowed_commands, 'echo'];
   });
   const dir = path.dirname(config);
-  writeScript(dir, turns);
+  writeWorkScript(dir, 'capacity-script.yaml', turns);
   const profileDir = args.profile ? mkdtempSync(path.join(tmpdir(), 'potato-capacity-prof-')) : undefined;
   const port = await freePort();
   const server = await startBenchServer(config, port, profileDir, args.nofile ? Number(args.nofile) : undefined);
@@ -240,7 +184,14 @@ async function step(n: number): Promise<StepResult> {
   const t0 = performance.now();
   samples = [];
   windowStart = Date.now();
-  const api = ids.length > 0 ? await probeApi(base, cookie, ids, WINDOW_MS) : { out: [], errors: 0 };
+  const api =
+    ids.length > 0
+      ? await probeApi(
+          ids.flatMap((id) => [`${base}/api/sessions`, `${base}/api/sessions/${id}`]),
+          cookie,
+          WINDOW_MS,
+        )
+      : { out: [], errors: 0 };
   const live = samples;
   samples = null;
   const elapsedS = (performance.now() - t0) / 1000;
