@@ -380,7 +380,7 @@ export class ClaudeAgentSdkDriver implements SessionDriver {
     if (call.name === 'Bash' && cp && this.rec.cfg.checkpoints.auto_commit_on_file_change) {
       await this.git(() => cp.beforeCommand());
     }
-    await this.rec.emitStatus(ACTIVITY[call.name] ?? 'running_command');
+    await this.showWorking(ACTIVITY[call.name] ?? 'running_command');
   }
 
   private askPermission(call: ToolCall): Promise<PermissionAnswer> {
@@ -428,7 +428,17 @@ export class ClaudeAgentSdkDriver implements SessionDriver {
     });
     // After a tool's result the next model request goes out.
     if (s.tool_call) this.awaitingTurn = true;
-    await this.rec.emitStatus('thinking');
+    await this.showWorking('thinking');
+  }
+
+  /**
+   * The agent's activity, unless a tool call waits for the annotator: the SDK reports the message
+   * that asked for it (and other work) after the permission request, and the status must go on
+   * saying that something waits for them.
+   */
+  private async showWorking(activity: AgentActivity): Promise<void> {
+    if (this.waiting.size > 0) return;
+    await this.rec.emitStatus(activity);
   }
 
   private git<T>(fn: () => Promise<T>): Promise<T> {

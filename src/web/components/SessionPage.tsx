@@ -103,7 +103,12 @@ function SessionView({
   );
   const approvals = useApprovals(
     id,
-    { status: state.session.status, activity: state.activity, message: state.statusMessage },
+    {
+      status: state.session.status,
+      activity: state.activity,
+      message: state.statusMessage,
+      asks: state.approvalAsks,
+    },
     config.backend === 'claude_agent_sdk',
   );
   const labels = useMemo(() => {

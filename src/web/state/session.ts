@@ -44,6 +44,11 @@ export interface SessionState {
   partials: Map<string, Partial>;
   activity: AgentActivity;
   statusMessage: string | null;
+  /**
+   * How many times a tool call was announced as waiting for approval: the approvals panel loads
+   * the waiting calls on each, even when a later status in the same batch hides the announcement.
+   */
+  approvalAsks: number;
   usage: TokenUsage;
   /** Every status the session took, with when (the snapshot's, then each `session` event's). */
   statusChanges: { at: number; status: SessionStatus }[];
@@ -70,6 +75,7 @@ export function fromSnapshot(snap: SessionSnapshot): SessionState {
     partials: new Map(),
     activity: snap.session.status === 'running' ? 'thinking' : 'idle',
     statusMessage: null,
+    approvalAsks: 0,
     usage: snap.session.usage,
     statusChanges: snap.status_changes,
     lastSeq: snap.last_seq,
@@ -143,6 +149,7 @@ export function applyEvents(prev: SessionState, events: readonly SessionEvent[])
         s.session = { ...s.session, status: e.status };
         s.activity = e.activity;
         s.statusMessage = e.message ?? null;
+        if (e.activity === 'waiting_approval') s.approvalAsks++;
         if (isEnded(e.status)) s.partials.clear();
         break;
       case 'partial': {

@@ -22,7 +22,7 @@ export interface Approvals {
 
 export function useApprovals(
   id: string,
-  live: { status: SessionStatus; activity: AgentActivity; message: string | null },
+  live: { status: SessionStatus; activity: AgentActivity; message: string | null; asks: number },
   /** The server runs claude_agent_sdk: only then can calls wait on load. */
   enabled: boolean,
 ): Approvals {
@@ -65,6 +65,12 @@ export function useApprovals(
     }
     if (live.activity === 'waiting_approval' || holding.current || (enabled && !loaded.current)) refresh();
   }, [ended, live.status, live.activity, live.message, enabled, refresh]);
+
+  // A call announced as waiting, even if a later status of the same batch replaced the announcement.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: each new announcement is the trigger
+  useEffect(() => {
+    if (live.asks > 0 && !ended) refresh();
+  }, [live.asks]);
 
   const answered = useCallback(
     (callId: string) => {
