@@ -8,6 +8,7 @@
  * command outside allowed_commands is refused with the command policy's own message, an image
  * without glibc fails the session at start, and a rollback resumes in a new container.
  */
+
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -22,6 +23,7 @@ import type { SessionEvent } from '../../src/session/events.js';
 import { createSessionManager } from '../../src/session/manager.js';
 import type { StepPayload } from '../../src/steps/types.js';
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
+import { waitForEvent } from '../engine/harness.js';
 import { type ModelServer, startModelServer } from '../model-server/server.js';
 import { BUSYBOX_IMAGE, ensureDockerImages, PYTHON_IMAGE } from './engine.js';
 
@@ -143,16 +145,7 @@ describe('claude_agent_sdk with sandbox.type docker', () => {
       const hostname = docker('inspect', containerId, '--format', '{{.Config.Hostname}}');
       const done = (e: SessionEvent) =>
         e.type === 'session' && ['finished', 'stopped', 'failed'].includes(e.session.status);
-      const endedAlready = (await store.eventsAfter(s.id, 0)).some(done);
-      await new Promise<void>((resolve) => {
-        if (endedAlready) return resolve();
-        const off = manager.subscribe(s.id, (e) => {
-          if (done(e)) {
-            off();
-            resolve();
-          }
-        });
-      });
+      await waitForEvent({ store, manager }, s.id, done, 120_000);
       const session = (await store.getSession(s.id))!;
       expect(session.end_reason).toBe('the agent finished its work');
       const steps = await store.listSteps(s.id);

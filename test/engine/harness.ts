@@ -103,28 +103,37 @@ export async function startEngine(
   };
 }
 
-/** Resolve with the first event (already persisted) that matches, or reject after `ms`. */
+/**
+ * Resolve with the first event (already persisted) that matches, or reject after `ms`. It listens
+ * before it reads the log: an event stored while the read is under way is not missed.
+ */
 export async function waitForEvent(
   engine: Pick<Engine, 'store'> & { manager: Pick<SessionManager, 'subscribe'> },
   sessionId: string,
   match: (e: SessionEvent) => boolean,
   ms = 15_000,
 ): Promise<SessionEvent> {
-  const seen = (await engine.store.eventsAfter(sessionId, 0)).find(match);
-  if (seen) return Promise.resolve(seen);
-  return new Promise((resolvePromise, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no matching event within ${ms} ms`));
-    }, ms);
-    const off = engine.manager.subscribe(sessionId, (e) => {
-      if (match(e)) {
-        clearTimeout(timer);
-        off();
-        resolvePromise(e);
-      }
-    });
+  let found!: (e: SessionEvent) => void;
+  const heard = new Promise<SessionEvent>((resolve) => {
+    found = resolve;
   });
+  const off = engine.manager.subscribe(sessionId, (e) => {
+    if (match(e)) found(e);
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const stored = (await engine.store.eventsAfter(sessionId, 0)).find(match);
+    if (stored) return stored;
+    return await Promise.race([
+      heard,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no matching event within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    off();
+  }
 }
 
 export const ended = (e: SessionEvent) =>

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { waitForEvent } from '../../../test/engine/harness.js';
 import { type ModelServer, startModelServer } from '../../../test/model-server/server.js';
 import { loadConfig } from '../../config/load.js';
 import { defaultEngineParts } from '../../engine.js';
@@ -97,23 +98,9 @@ async function startRig(sdk: Record<string, unknown> = {}, agent: Record<string,
   };
 }
 
-async function waitFor(r: Rig, id: string, match: (e: SessionEvent) => boolean, ms = 30_000): Promise<SessionEvent> {
-  const seen = (await r.store.eventsAfter(id, 0)).find(match);
-  if (seen) return Promise.resolve(seen);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`no matching event within ${ms} ms`));
-    }, ms);
-    const off = r.manager.subscribe(id, (e) => {
-      if (match(e)) {
-        clearTimeout(timer);
-        off();
-        resolve(e);
-      }
-    });
-  });
-}
+/** The engine harness's wait: it listens before it reads the log, so nothing falls between. */
+const waitFor = (r: Rig, id: string, match: (e: SessionEvent) => boolean, ms = 30_000): Promise<SessionEvent> =>
+  waitForEvent(r, id, match, ms);
 
 const ended = (e: SessionEvent) => e.type === 'session' && ['finished', 'stopped', 'failed'].includes(e.session.status);
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' });
