@@ -7,7 +7,7 @@
  * - `appendEvent` is one statement that bumps the session's row in `event_counters` and inserts
  *   the event: the row stays locked until the transaction ends, so concurrent writers (in this
  *   process or another) queue behind it, and a rollback gives the number back. No gaps, no
- *   duplicates.
+ *   duplicates. Other replicas hear of it after it commits (`EventNotifier`).
  * - `transaction(fn)` checks one client out of the pool (the `tx` handle runs on it) and runs at
  *   REPEATABLE READ, so the reads in it see one snapshot (a session page's steps and its
  *   `last_seq` agree). When a concurrent transaction wrote a row this one then writes,
@@ -350,6 +350,80 @@ class Listener {
   }
 }
 
+/**
+ * Tells the listening replicas which sessions have new events, after those events committed and
+ * outside their transaction. PostgreSQL makes every transaction that notifies hold one lock, shared
+ * by the whole cluster, until its commit is flushed to disk: notifying from the append itself let
+ * one durable append commit at a time across all replicas. Here a notification is its own
+ * transaction on its own connection with synchronous_commit off (the events it names are durable
+ * already, so it holds that lock for microseconds), and it names each session once with its
+ * highest seq: whatever is appended while one notification is on the wire goes in the next.
+ * A notification that cannot be sent is tried again; if this process dies first, the session's next
+ * event (its `interrupted`, written by the replica that finds the lease expired) wakes the watchers,
+ * who read everything after what they have.
+ */
+class EventNotifier {
+  private pending = new Map<string, number>();
+  private sending: Promise<void> | null = null;
+  private client: pg.Client | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly url: string,
+    /** Shown in pg_stat_activity, like the listener's. */
+    private readonly applicationName: string,
+  ) {}
+
+  appended(sessionId: string, seq: number): void {
+    if (seq > (this.pending.get(sessionId) ?? 0)) this.pending.set(sessionId, seq);
+    this.sending ??= this.drain().finally(() => {
+      this.sending = null;
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.size > 0) {
+      const batch = this.pending;
+      this.pending = new Map();
+      try {
+        const client = await this.connected();
+        await client.query(`SELECT pg_notify('${EVENTS_CHANNEL}', x) FROM unnest($1::text[]) AS x`, [
+          [...batch].map(([sessionId, seq]) => `${sessionId}:${seq}`),
+        ]);
+      } catch (err) {
+        reportIgnored(err, 'notifying other replicas of new events failed; trying again');
+        const c = this.client;
+        this.client = undefined;
+        void c?.end().catch((e: unknown) => reportIgnored(e, 'closing a broken notifying connection'));
+        for (const [sessionId, seq] of batch) {
+          if (seq > (this.pending.get(sessionId) ?? 0)) this.pending.set(sessionId, seq);
+        }
+        if (this.closed) return;
+        await sleep(RELISTEN_MS);
+      }
+    }
+  }
+
+  private async connected(): Promise<pg.Client> {
+    if (this.client) return this.client;
+    const c = new pg.Client({ connectionString: this.url, types, application_name: this.applicationName });
+    // A broken idle connection is found by the next query; without a listener it would end the process.
+    c.on('error', (err) => reportIgnored(err, 'the PostgreSQL notifying connection broke'));
+    await c.connect();
+    await c.query('SET synchronous_commit TO off');
+    this.client = c;
+    return c;
+  }
+
+  /** Send what is pending (one try when the database is gone), then close the connection. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.sending;
+    await this.client?.end();
+    this.client = undefined;
+  }
+}
+
 /** A message for an error from the driver that names where, never the URL. */
 function openFailure(err: unknown, schema: string | undefined): StoreError {
   const why = err instanceof Error ? err.message : String(err);
@@ -502,12 +576,8 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
         ON CONFLICT (session_id) DO UPDATE SET last_seq = event_counters.last_seq + 1
         RETURNING last_seq
       )
-      , appended AS (
-        INSERT INTO events (session_id, seq, at, body, step_id) SELECT $1, last_seq, $2, $3, $4 FROM next
-        RETURNING seq
-      )
-      -- Delivered to every listening replica when (and only if) the transaction commits.
-      SELECT seq, pg_notify('${EVENTS_CHANNEL}', $1::text || ':' || seq) FROM appended`,
+      INSERT INTO events (session_id, seq, at, body, step_id) SELECT $1, last_seq, $2, $3, $4 FROM next
+      RETURNING seq`,
     eventsAfter: `SELECT e.seq, e.at, e.body, ${list(STEP, 's.')}
       FROM events AS e LEFT JOIN steps AS s ON s.id = e.step_id
       WHERE e.session_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`,
@@ -517,6 +587,8 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
   const operations = (
     query: Query,
     atomic: <T>(fn: (query: Query) => Promise<T>) => Promise<T>,
+    /** An event was appended: called once it is committed (at once outside a transaction). */
+    appended: (sessionId: string, seq: number) => void,
   ): Omit<Store, 'transaction' | 'close'> => {
     const rows = async (text: string, values: unknown[] = []): Promise<Row[]> => (await query(text, values)).rows;
     const one = async (text: string, values: unknown[] = []): Promise<Row | null> =>
@@ -653,7 +725,9 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
             ? (({ step, ...rest }) => ({ stored: rest, stepId: step.id }))(body)
             : { stored: body, stepId: null };
         const r = await one(sql.appendEvent, [sessionId, at, JSON.stringify(stored), stepId]);
-        return { ...body, seq: r?.seq as number, session_id: sessionId, at } as SessionEvent;
+        const seq = r?.seq as number;
+        appended(sessionId, seq);
+        return { ...body, seq, session_id: sessionId, at } as SessionEvent;
       },
       async eventsAfter(sessionId, seq, limit) {
         const found = await rows(sql.eventsAfter, [sessionId, seq, limit ?? null]);
@@ -772,9 +846,11 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
     }
   };
 
+  const notifier = new EventNotifier(url, `potato-live notifier${opts.schema ? ` ${opts.schema}` : ''}`);
   const pooled = operations(
     (text, values) => pool.query<Row>(text, values),
     (fn) => onClient('BEGIN', fn),
+    (sessionId, seq) => notifier.appended(sessionId, seq),
   );
 
   const listener = new Listener(url, `potato-live listener${opts.schema ? ` ${opts.schema}` : ''}`);
@@ -800,10 +876,16 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
     async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await onClient('BEGIN ISOLATION LEVEL REPEATABLE READ', async (query) => {
+          // Told to the other replicas only once committed (an attempt that fails appended nothing).
+          const appended: [string, number][] = [];
+          const value = await onClient('BEGIN ISOLATION LEVEL REPEATABLE READ', async (query) => {
             const tx: Store = {
               // Already in this transaction: statements on its client are atomic with the rest.
-              ...operations(query, (inner) => inner(query)),
+              ...operations(
+                query,
+                (inner) => inner(query),
+                (sessionId, seq) => appended.push([sessionId, seq]),
+              ),
               transaction: (inner) => inner(tx),
               close: async () => {
                 throw new StoreError('cannot close the store inside a transaction');
@@ -811,6 +893,8 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
             };
             return await fn(tx);
           });
+          for (const [sessionId, seq] of appended) notifier.appended(sessionId, seq);
+          return value;
         } catch (err) {
           if (!isRetryable(err) || attempt >= MAX_ATTEMPTS) throw err;
           await sleep(backoffMs(attempt));
@@ -820,6 +904,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
     async close() {
       if (closed) return;
       closed = true;
+      await notifier.close();
       await listener.close();
       await pool.end();
     },
