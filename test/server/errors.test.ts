@@ -8,12 +8,14 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CheckpointError } from '../../src/checkpoints/git/store.js';
 import { createServer, type PotatoServer } from '../../src/server/server.js';
-import { openSqliteStore, StoreError } from '../../src/store/sqlite/store.js';
+import { StoreError } from '../../src/store/errors.js';
 import type { Store } from '../../src/store/types.js';
+import { openTestStore } from '../store/test-store.js';
 import { Client, ManagerDouble, tempDir, writeConfig } from './harness.js';
 
 describe('errors with causes over HTTP', () => {
   let store: Store;
+  let disposeStore: () => Promise<void>;
   let manager: ManagerDouble;
   let server: PotatoServer;
   let alice: Client;
@@ -23,7 +25,7 @@ describe('errors with causes over HTTP', () => {
   beforeEach(async () => {
     const dir = tempDir();
     const config = writeConfig(dir);
-    store = openSqliteStore(path.join(dir, 'output', 'potato.db'));
+    ({ store, dispose: disposeStore } = await openTestStore(path.join(dir, 'output', 'potato.db')));
     manager = new ManagerDouble(store, path.join(dir, 'workspace'), config);
     server = createServer({ config, store, manager, log: (line) => logged.push(line) });
     const { url } = await server.listen(0, '127.0.0.1');
@@ -35,7 +37,7 @@ describe('errors with causes over HTTP', () => {
 
   afterEach(async () => {
     await server.close();
-    await store.close();
+    await disposeStore();
   });
 
   it('answers a store failure under a checkpoint failure with 500, logging both messages and showing neither', async () => {

@@ -1,17 +1,20 @@
 /**
  * @module test/server/live-engine.test
  * The server with the real engine: startServer on a copy of the demo (scripted agent, local
- * sandbox, git checkpoints, SQLite), driven over HTTP and WebSockets as the browser drives it.
+ * sandbox, git checkpoints, SQLite or, in the engine-pg project, PostgreSQL), driven over HTTP
+ * and WebSockets as the browser drives it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { type StartedServer, startServer } from '../../src/server/start.js';
 import type { Step } from '../../src/steps/types.js';
 import type { SessionRecord } from '../../src/store/types.js';
+import { useTestStore } from '../store/test-store.js';
 import { demoCopy } from './demo.js';
 import { Client, Watcher } from './harness.js';
 
 let running: StartedServer | undefined;
+let dropStore: (() => Promise<void>) | undefined;
 /** What the server logged: shown when a test fails, so a 500 explains itself. */
 const logs: string[] = [];
 const watchers: Watcher[] = [];
@@ -22,6 +25,8 @@ afterEach(async (ctx) => {
   for (const w of watchers.splice(0)) w.ws.terminate();
   await running?.close();
   running = undefined;
+  await dropStore?.();
+  dropStore = undefined;
 });
 
 async function boot(turnDelayMs: number) {
@@ -29,6 +34,7 @@ async function boot(turnDelayMs: number) {
     doc.live_coding_agent.scripted.turn_delay_ms = turnDelayMs;
   });
   const config = loadConfig(file);
+  dropStore = await useTestStore(config);
   running = await startServer(config, { port: 0, host: '127.0.0.1', handleSignals: false, log: (m) => logs.push(m) });
   const client = new Client(running.url);
   expect((await client.login('demo', 'potato')).status).toBe(200);

@@ -5,7 +5,7 @@
  */
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
 import type { Store } from '../../src/store/types.js';
-import { freshSchema } from '../postgres/harness.js';
+import { freshSchema, postgresUrl } from '../postgres/harness.js';
 
 export async function openTestStore(sqliteFile: string): Promise<{ store: Store; dispose: () => Promise<void> }> {
   if (process.env.POTATO_TEST_STORE === 'postgres') {
@@ -21,4 +21,23 @@ export async function openTestStore(sqliteFile: string): Promise<{ store: Store;
   }
   const store = openSqliteStore(sqliteFile);
   return { store, dispose: () => store.close() };
+}
+
+/**
+ * For a suite that starts the server from a config (`startServer` opens the store the config
+ * names): on PostgreSQL, point `output.database_url_env` at a fresh schema (its URL in a variable
+ * of this process, as an operator would set it); on SQLite leave the config alone. The returned
+ * function drops the schema.
+ */
+export async function useTestStore(config: { output: { database_url_env?: string } }): Promise<() => Promise<void>> {
+  if (process.env.POTATO_TEST_STORE !== 'postgres') return async () => undefined;
+  const schema = await freshSchema();
+  const variable = `POTATO_TEST_DATABASE_URL_${schema.name.toUpperCase()}`;
+  const url = postgresUrl();
+  process.env[variable] = `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
+  config.output.database_url_env = variable;
+  return async () => {
+    delete process.env[variable];
+    await schema.drop();
+  };
 }
