@@ -12,8 +12,8 @@ import { EXPORT_FORMATS } from '../../src/config/schema.js';
 import { type StartedServer, startServer } from '../../src/server/start.js';
 import type { SessionRecord } from '../../src/store/types.js';
 import { demoCopy } from '../server/demo.js';
-import { useTestStore } from '../store/test-store.js';
 import { Client } from '../server/harness.js';
+import { pointConfigAtTestStore } from '../store/test-store.js';
 
 let running: StartedServer | undefined;
 let dropStore: (() => Promise<void>) | undefined;
@@ -49,7 +49,7 @@ describe('the server keeps output/ equal to the store', () => {
       doc.output = { path: './output/', export_formats: [...EXPORT_FORMATS] };
     });
     const config = loadConfig(file);
-    dropStore = await useTestStore(config);
+    dropStore = await pointConfigAtTestStore(config);
     running = await startServer(config, { port: 0, host: '127.0.0.1', handleSignals: false, log: () => {} });
     const client = new Client(running.url);
     expect((await client.login('demo', 'potato')).status).toBe(200);

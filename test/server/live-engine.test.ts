@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { type StartedServer, startServer } from '../../src/server/start.js';
 import type { Step } from '../../src/steps/types.js';
 import type { SessionRecord } from '../../src/store/types.js';
-import { useTestStore } from '../store/test-store.js';
+import { pointConfigAtTestStore } from '../store/test-store.js';
 import { demoCopy } from './demo.js';
 import { Client, Watcher } from './harness.js';
 
@@ -34,7 +34,7 @@ async function boot(turnDelayMs: number) {
     doc.live_coding_agent.scripted.turn_delay_ms = turnDelayMs;
   });
   const config = loadConfig(file);
-  dropStore = await useTestStore(config);
+  dropStore = await pointConfigAtTestStore(config);
   running = await startServer(config, { port: 0, host: '127.0.0.1', handleSignals: false, log: (m) => logs.push(m) });
   const client = new Client(running.url);
   expect((await client.login('demo', 'potato')).status).toBe(200);

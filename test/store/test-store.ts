@@ -29,12 +29,15 @@ export async function openTestStore(sqliteFile: string): Promise<{ store: Store;
  * of this process, as an operator would set it); on SQLite leave the config alone. The returned
  * function drops the schema.
  */
-export async function useTestStore(config: { output: { database_url_env?: string } }): Promise<() => Promise<void>> {
+export async function pointConfigAtTestStore(config: {
+  output: { database_url_env?: string };
+}): Promise<() => Promise<void>> {
   if (process.env.POTATO_TEST_STORE !== 'postgres') return async () => undefined;
   const schema = await freshSchema();
   const variable = `POTATO_TEST_DATABASE_URL_${schema.name.toUpperCase()}`;
   const url = postgresUrl();
-  process.env[variable] = `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
+  process.env[variable] =
+    `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
   config.output.database_url_env = variable;
   return async () => {
     delete process.env[variable];
