@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../store/sqlite/store.js';
 import type { Annotation, Store } from '../store/types.js';
-import type { SessionEvent } from './events.js';
+import type { SessionEvent, SessionEventBody } from './events.js';
 import { EventHub } from './hub.js';
 
 let dir: string;
@@ -89,6 +89,48 @@ describe('EventHub.record', () => {
     expect(await store.listAnnotations('s1')).toEqual([]);
     expect(await store.lastSeq('s1')).toBe(0);
     await hub.emit('s1', { type: 'status', status: 'running', activity: 'idle' });
+    expect(seen.map((e) => e.seq)).toEqual([1]);
+  });
+});
+
+describe('EventHub.emit', () => {
+  const running = { type: 'status', status: 'running', activity: 'thinking' } as const;
+
+  it('stores what is emitted while a write commits in one later commit, each caller getting its own event in order', async () => {
+    const hub = new EventHub(store);
+    const seen: SessionEvent[] = [];
+    hub.subscribe('s1', (e) => seen.push(e));
+    const commits: number[] = [];
+    const appendEvents = store.appendEvents.bind(store);
+    store.appendEvents = async (sessionId, bodies) => {
+      commits.push(bodies.length);
+      return appendEvents(sessionId, bodies);
+    };
+    const first = hub.emit('s1', running);
+    // Once the first write has begun, these wait for it: they go in together.
+    await Promise.resolve();
+    const burst = ['a', 'b', 'c', 'd'].map((text) =>
+      hub.emit('s1', { type: 'partial', key: 'm', kind: 'message', text }),
+    );
+    const events = await Promise.all([first, ...burst]);
+    expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(events.slice(1).map((e) => (e.type === 'partial' ? e.text : ''))).toEqual(['a', 'b', 'c', 'd']);
+    expect(commits).toEqual([1, 4]);
+    expect(seen).toEqual(events);
+    expect(await store.eventsAfter('s1', 0)).toEqual(events);
+  });
+
+  it('fails every emit of a batch that cannot be stored, keeps none of it, and stores the next', async () => {
+    const hub = new EventHub(store);
+    const seen: SessionEvent[] = [];
+    hub.subscribe('s1', (e) => seen.push(e));
+    const ok = hub.emit('s1', running);
+    // A BigInt has no JSON: the store refuses the body, and with it the batch it is in.
+    const bad = hub.emit('s1', { type: 'usage', total: { input_tokens: 1n } } as unknown as SessionEventBody);
+    await expect(ok).rejects.toThrow();
+    await expect(bad).rejects.toThrow();
+    expect(await store.lastSeq('s1')).toBe(0);
+    expect((await hub.emit('s1', running)).seq).toBe(1);
     expect(seen.map((e) => e.seq)).toEqual([1]);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * @module session/hub
- * The EventHub: every session event is persisted (store.appendEvent assigns its seq) and only
+ * The EventHub: every session event is persisted (store.appendEvents assigns its seq) and only
  * then handed to listeners, so whatever a browser sees survives a crash. A change that writes
  * rows too (an annotation, a label) commits them with its events in one transaction (`record`),
  * on the same per-session queue, so this is the one path from a change to a viewer. Streamed text
@@ -22,11 +22,19 @@ interface PendingPartial {
   text: string;
 }
 
+/** Emits of one session stored in one commit, in emit order; each caller gets its own event. */
+interface Batch {
+  bodies: SessionEventBody[];
+  written: Promise<SessionEvent[]>;
+}
+
 export class EventHub {
   private readonly listeners = new Map<string, Set<EventListener>>();
   private readonly pending = new Map<string, PendingPartial>();
-  /** The last emit of each session, so the next one is stored after it. */
+  /** The last write of each session, so the next one is stored after it. */
   private readonly tails = new Map<string, Promise<void>>();
+  /** Each session's emits waiting for the write before them: they are stored together, in one commit. */
+  private readonly open = new Map<string, Batch>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -39,13 +47,26 @@ export class EventHub {
   /**
    * Persist an event, then hand it to the session's listeners. Events of one session are stored
    * and delivered in the order emit was called, even when callers do not wait for each other.
+   * Those emitted while the session's previous write is still committing are stored together in
+   * the next commit: a burst (a turn's status, text, step and usage) costs one or two commits, not
+   * one each, and reaches another replica's viewers at once rather than spread over its commits.
    */
   emit(sessionId: string, body: SessionEventBody): Promise<SessionEvent> {
-    return this.inOrder(sessionId, async () => {
-      const event = await this.store.appendEvent(sessionId, body);
-      this.deliver(sessionId, event);
-      return event;
-    });
+    let batch = this.open.get(sessionId);
+    if (!batch) {
+      const opened: Batch = { bodies: [], written: Promise.resolve([]) };
+      opened.written = this.inOrder(sessionId, async () => {
+        // Writing starts: later emits open the next batch.
+        if (this.open.get(sessionId) === opened) this.open.delete(sessionId);
+        const events = await this.store.appendEvents(sessionId, opened.bodies);
+        for (const e of events) this.deliver(sessionId, e);
+        return events;
+      });
+      this.open.set(sessionId, opened);
+      batch = opened;
+    }
+    const i = batch.bodies.push(body) - 1;
+    return batch.written.then((events) => events[i]!);
   }
 
   /**
@@ -55,6 +76,8 @@ export class EventHub {
    * the listeners after the commit. Ordered with the session's emits, like emit.
    */
   record<T>(sessionId: string, write: (tx: Store) => Promise<{ result: T; events: SessionEventBody[] }>): Promise<T> {
+    // Emits after this one go after it, not into a batch queued before it.
+    this.open.delete(sessionId);
     return this.inOrder(sessionId, async () => {
       const { result, events } = await this.store.transaction(async (tx) => {
         const written = await write(tx);

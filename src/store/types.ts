@@ -189,6 +189,8 @@ export interface Store {
 
   /** Persist an event and return it with its sequence number (per session, from 1, no gaps). */
   appendEvent(sessionId: string, body: SessionEventBody): Promise<SessionEvent>;
+  /** Persist events in this order with consecutive seqs, all or none, in one commit. */
+  appendEvents(sessionId: string, bodies: readonly SessionEventBody[]): Promise<SessionEvent[]>;
   eventsAfter(sessionId: string, seq: number, limit?: number): Promise<SessionEvent[]>;
   /** Every status the session took, in order, with when (from its `session` events): the agent's running time. */
   statusChanges(sessionId: string): Promise<{ at: number; status: SessionStatus }[]>;

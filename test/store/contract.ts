@@ -7,7 +7,7 @@
  * its own files, crashes of its own processes) stays in that store's own tests.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { SessionEvent } from '../../src/session/events.js';
+import type { SessionEvent, SessionEventBody } from '../../src/session/events.js';
 import type { Step } from '../../src/steps/types.js';
 import type { BranchRecord, SessionRecord, Store } from '../../src/store/types.js';
 
@@ -292,6 +292,40 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
         const seqs = (await Promise.all(writes)).map((e) => e.seq).sort((x, y) => x - y);
         expect(seqs).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
         expect((await store.eventsAfter('race', 0)).map((e) => e.seq)).toEqual(seqs);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('appends a batch of events with consecutive numbers, whole or not at all, beside other writers', async () => {
+      await store.createSession(newSession('batch'));
+      const other = await t.reopen();
+      try {
+        const batch = (n: number) =>
+          Array.from(
+            { length: n },
+            (_, i) => ({ type: 'partial', key: `k${n}`, kind: 'message', text: `${i}` }) as const,
+          );
+        const written = await Promise.all([
+          store.appendEvents('batch', batch(5)),
+          other.appendEvent('batch', status),
+          other.appendEvents('batch', batch(3)),
+          store.appendEvents('batch', []),
+        ]);
+        for (const events of [written[0], written[2]]) {
+          const seqs = events.map((e) => e.seq);
+          expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => seqs[0]! + i));
+          expect(events.map((e) => (e.type === 'partial' ? e.text : ''))).toEqual(seqs.map((_, i) => `${i}`));
+        }
+        expect(written[3]).toEqual([]);
+        const stored = await store.eventsAfter('batch', 0);
+        expect(stored.map((e) => e.seq)).toEqual(Array.from({ length: 9 }, (_, i) => i + 1));
+        expect(stored.filter((e) => e.seq >= written[0][0]!.seq && e.seq <= written[0][4]!.seq)).toEqual(written[0]);
+        // A body that cannot be stored (a BigInt has no JSON) fails the batch: none of it is kept.
+        const broken = [status, { type: 'usage', total: { input_tokens: 10n } } as unknown as SessionEventBody];
+        await expect(store.appendEvents('batch', broken)).rejects.toThrow();
+        expect(await store.lastSeq('batch')).toBe(9);
+        expect((await store.appendEvent('batch', status)).seq).toBe(10);
       } finally {
         await other.close();
       }

@@ -583,6 +583,17 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
       WHERE e.session_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`,
   };
 
+  /** Insert one event with the session's next seq (committed with whatever `query`'s transaction is). */
+  const insertEvent = async (query: Query, sessionId: string, body: SessionEventBody, at: number) => {
+    // A step event keeps only its step's id: the step row is the one copy of the payload.
+    const { stored, stepId } =
+      body.type === 'step'
+        ? (({ step, ...rest }) => ({ stored: rest, stepId: step.id }))(body)
+        : { stored: body, stepId: null };
+    const r = (await query(sql.appendEvent, [sessionId, at, JSON.stringify(stored), stepId])).rows[0];
+    return { ...body, seq: r?.seq as number, session_id: sessionId, at } as SessionEvent;
+  };
+
   /** The data operations on `db` (the pool, or a transaction's client); `atomic` runs fn as one unit on it. */
   const operations = (
     query: Query,
@@ -718,16 +729,20 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
       },
 
       async appendEvent(sessionId, body) {
+        const event = await insertEvent(query, sessionId, body, Date.now());
+        appended(sessionId, event.seq);
+        return event;
+      },
+      async appendEvents(sessionId, bodies) {
+        if (bodies.length === 0) return [];
         const at = Date.now();
-        // A step event keeps only its step's id: the step row is the one copy of the payload.
-        const { stored, stepId } =
-          body.type === 'step'
-            ? (({ step, ...rest }) => ({ stored: rest, stepId: step.id }))(body)
-            : { stored: body, stepId: null };
-        const r = await one(sql.appendEvent, [sessionId, at, JSON.stringify(stored), stepId]);
-        const seq = r?.seq as number;
-        appended(sessionId, seq);
-        return { ...body, seq, session_id: sessionId, at } as SessionEvent;
+        const events = await atomic(async (q) => {
+          const out: SessionEvent[] = [];
+          for (const body of bodies) out.push(await insertEvent(q, sessionId, body, at));
+          return out;
+        });
+        appended(sessionId, events[events.length - 1]!.seq);
+        return events;
       },
       async eventsAfter(sessionId, seq, limit) {
         const found = await rows(sql.eventsAfter, [sessionId, seq, limit ?? null]);

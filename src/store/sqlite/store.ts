@@ -313,6 +313,10 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     return { ...body, seq, session_id: sessionId, at } as SessionEvent;
   });
 
+  const appendEvents = db.transaction((sessionId: string, bodies: readonly SessionEventBody[]): SessionEvent[] =>
+    bodies.map((body) => appendEvent(sessionId, body)),
+  );
+
   const eventFromRow = (sessionId: string, r: Row): SessionEvent => {
     const body = parse<SessionEventBody>(r.body);
     const event = { ...body, seq: r.seq as number, session_id: sessionId, at: r.at as number } as SessionEvent;
@@ -381,6 +385,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     listStepLabels: (sessionId) => (q.listLabels.all(sessionId) as Row[]).map(labelFromRow),
 
     appendEvent: (sessionId, body) => appendEvent.immediate(sessionId, body),
+    appendEvents: (sessionId, bodies) => appendEvents.immediate(sessionId, bodies),
     eventsAfter: (sessionId, seq, limit) =>
       (q.eventsAfter.all(sessionId, seq, limit ?? -1) as Row[]).map((r) => eventFromRow(sessionId, r)),
     lastSeq: (sessionId) => q.lastSeq.get(sessionId) as number,
