@@ -12,7 +12,8 @@
  * CPU of each server process and of PostgreSQL, and the ratios against the SQLite process.
  * Target: live p99 < update_interval_ms + 50 ms.
  *
- *   npm run bench -- replicas [--short]
+ *   npm run bench -- replicas [--short] [--sessions 20] [--viewers 5] [--turns 40] [--turn-ms 500] [--replicas 3]
+ * (the larger counts at bench/capacity's pace, `--turn-ms 2000`, show what replicas add to one process.)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,12 +30,22 @@ import { processStats, treeStats } from '../lib/proc.js';
 import { pct } from '../lib/process.js';
 import { writeWorkScript } from '../lib/script.js';
 
-const { values: args } = parseArgs({ options: { short: { type: 'boolean', default: false } } });
-const SESSIONS = args.short ? 3 : 20;
-const VIEWERS = args.short ? 2 : 5;
-const TURNS = args.short ? 8 : 40;
+const { values: args } = parseArgs({
+  options: {
+    short: { type: 'boolean', default: false },
+    sessions: { type: 'string' },
+    viewers: { type: 'string' },
+    turns: { type: 'string' },
+    'turn-ms': { type: 'string' },
+    replicas: { type: 'string' },
+  },
+});
+const SESSIONS = Number(args.sessions ?? (args.short ? 3 : 20));
+const VIEWERS = Number(args.viewers ?? (args.short ? 2 : 5));
+const TURNS = Number(args.turns ?? (args.short ? 8 : 40));
+const REPLICAS = Number(args.replicas ?? 3);
 const API_WINDOW_MS = args.short ? 3000 : 10_000;
-const TURN_MS = 500;
+const TURN_MS = Number(args['turn-ms'] ?? 500);
 const INTERVAL_MS = 100;
 const TARGET_P99 = INTERVAL_MS + 50;
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -169,7 +180,7 @@ async function sqlitePhase(): Promise<Result> {
   }
 }
 
-/** Three `potato start` on one PostgreSQL database and one output folder. */
+/** REPLICAS `potato start` on one PostgreSQL database and one output folder. */
 async function replicasPhase(): Promise<Result> {
   const pgDir = mkdtempSync(path.join(tmpdir(), 'potato-bench-pg-'));
   const scripts = path.join(ROOT, 'scripts/postgres');
@@ -183,12 +194,12 @@ async function replicasPhase(): Promise<Result> {
   try {
     const servers = [];
     // One after another: the first applies the migrations, the others find them done.
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < REPLICAS; i++) {
       const port = await freePort();
       const child = await serveChild(config, port, children, { POTATO_DATABASE_URL: url });
       servers.push({ base: `http://127.0.0.1:${port}`, pid: child.pid! });
     }
-    return await run('PostgreSQL, 3 replicas', servers, pgPid);
+    return await run(`PostgreSQL, ${REPLICAS} replicas`, servers, pgPid);
   } finally {
     await stopAll(children);
     execFileSync('bash', [path.join(scripts, 'stop-cluster.sh'), pgDir], { stdio: 'inherit' });
