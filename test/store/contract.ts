@@ -6,10 +6,15 @@
  * leases, and lookups by index. What is particular to one engine (file modes, migrations of
  * its own files, crashes of its own processes) stays in that store's own tests.
  */
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SessionEvent, SessionEventBody } from '../../src/session/events.js';
 import type { Step } from '../../src/steps/types.js';
-import type { BranchRecord, SessionRecord, Store } from '../../src/store/types.js';
+import type { BranchRecord, Store } from '../../src/store/types.js';
+import { editStep, newSession } from './records.js';
+import { eventLog, LOG_SESSIONS, writeLog } from './status-log.js';
+
+export { editStep, newSession };
 
 export interface StoreUnderTest {
   store: Store;
@@ -17,49 +22,6 @@ export interface StoreUnderTest {
   reopen(): Promise<Store>;
   /** Drop everything the test made. */
   dispose(): Promise<void>;
-}
-
-export function newSession(id: string, annotator = 'observer1'): Omit<SessionRecord, 'created_at' | 'updated_at'> {
-  return {
-    id,
-    task: 'Fix the failing test in tests/test_parser.py',
-    annotator,
-    backend: 'ollama',
-    backend_settings: { model: 'qwen2.5-coder:32b', temperature: 0.2 },
-    status: 'created',
-    end_reason: null,
-    workspace: '/tmp/ws',
-    base_commit: null,
-    current_branch_id: null,
-    usage: { input_tokens: 0, output_tokens: 0 },
-  };
-}
-
-export function editStep(sessionId: string, id: string, parent: string | null, idx: number): Step {
-  return {
-    id,
-    session_id: sessionId,
-    parent_id: parent,
-    step_idx: idx,
-    type: 'file_edit',
-    payload: {
-      type: 'file_edit',
-      path: 'src/parser.py',
-      diff: '--- a/src/parser.py\n+++ b/src/parser.py\n@@ -1 +1 @@\n-a\n+b\n',
-      modified_lines: [[1, 1]],
-      created: false,
-    },
-    author: 'agent',
-    turn_id: `turn-${idx}`,
-    tool_call: { id: `call-${idx}`, name: 'file_edit', input: { path: 'src/parser.py', old: 'a', new: 'b' } },
-    tool_result: 'Edited src/parser.py',
-    tool_is_error: false,
-    checkpoint: `${idx}`.padStart(40, 'a'),
-    changed_files: true,
-    usage: { input_tokens: 120, output_tokens: 30 },
-    started_at: 1000 + idx,
-    ended_at: 1001 + idx,
-  };
 }
 
 const branchOf = (sessionId: string, id: string, created_at: number): BranchRecord => ({
@@ -256,6 +218,49 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
         { at: second.at, status: 'paused' },
         { at: third.at, status: 'finished' },
       ]);
+    });
+
+    it('keeps a status for every session event, repeats included, none from a failed transaction, for every handle', async () => {
+      const s = await store.createSession(newSession('st'));
+      const said = (to: Store, status: 'running' | 'paused' | 'failed', task = s.task) =>
+        to.appendEvent('st', { type: 'session', session: { ...s, task, status } });
+      const first = await said(store, 'running');
+      // The same status again (a resume to running while running): kept, as the log has it.
+      const again = await said(store, 'running', 'NUL \u0000 and a lone \ud800 in the task');
+      const paused = await store.transaction(async (tx) => {
+        await tx.appendEvent('st', status);
+        return said(tx, 'paused');
+      });
+      await expect(
+        store.transaction(async (tx) => {
+          await said(tx, 'failed');
+          throw new Error('undone');
+        }),
+      ).rejects.toThrow('undone');
+      const other = await t.reopen();
+      try {
+        expect(await other.statusChanges('st')).toEqual([
+          { at: first.at, status: 'running' },
+          { at: again.at, status: 'running' },
+          { at: paused.at, status: 'paused' },
+        ]);
+        expect(await other.statusChanges('missing')).toEqual([]);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('reports exactly the committed session events of any log of appends, in order (property)', async () => {
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(eventLog, async (log) => {
+          const ids = Array.from({ length: LOG_SESSIONS }, (_, i) => `prop-${run}-${i}`);
+          run++;
+          const expected = await writeLog(store, ids, log);
+          for (const [i, id] of ids.entries()) expect(await store.statusChanges(id)).toEqual(expected[i]);
+        }),
+        { numRuns: 40 },
+      );
     });
 
     it('numbers events per session from 1 with no gaps, and a failed transaction leaves no trace', async () => {

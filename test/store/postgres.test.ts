@@ -10,12 +10,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import type pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Step } from '../../src/steps/types.js';
 import { openStore } from '../../src/store/open.js';
+import { MIGRATIONS, STATUS_SCAN_BEFORE_4 } from '../../src/store/postgres/migrations.js';
 import { openPostgresStore, type PostgresStore } from '../../src/store/postgres/store.js';
 import { admin, type FreshSchema, freshSchema, postgresUrl } from '../postgres/harness.js';
 import { describeStoreContract, editStep, newSession } from './contract.js';
+import { eventLog, keptEvents, LOG_SESSIONS, type StatusChange, statusOf, writeLog } from './status-log.js';
 
 describeStoreContract('PostgreSQL', async () => {
   const schema = await freshSchema();
@@ -48,7 +52,7 @@ describe('openPostgresStore', () => {
     const stores = await Promise.all([schema.open(), schema.open(), schema.open(), schema.open()]);
     store = stores[0];
     for (const s of stores.slice(1)) await s.close();
-    expect(await store!.schemaVersion()).toBe(3);
+    expect(await store!.schemaVersion()).toBe(4);
     const rows = await admin(
       async (c) => (await c.query(`SELECT version, name FROM ${schema.name}.potato_migrations`)).rows,
     );
@@ -56,6 +60,7 @@ describe('openPostgresStore', () => {
       { version: 1, name: 'initial schema' },
       { version: 2, name: 'logins: the SHA-256 of each cookie, so every replica and a restart keep them' },
       { version: 3, name: 'session commands: controls a replica hands to the one running the session' },
+      { version: 4, name: 'status changes: one row per session event, so a page load does not scan the log' },
     ]);
   });
 
@@ -64,7 +69,7 @@ describe('openPostgresStore', () => {
     await admin((c) =>
       c.query(`INSERT INTO ${schema.name}.potato_migrations (version, name, applied_at) VALUES (99, 'future', 0)`),
     );
-    await expect(schema.open()).rejects.toThrow(/newer version of potato \(schema 99, this one knows 3\): upgrade/);
+    await expect(schema.open()).rejects.toThrow(/newer version of potato \(schema 99, this one knows 4\): upgrade/);
   });
 
   it('keeps a step payload once, and command output with NUL bytes whole', async () => {
@@ -318,6 +323,119 @@ await s.close();
     expect(err?.message).toMatch(/cannot open the PostgreSQL store: .*no-such-socket-dir/);
     expect(`${err?.message}\n${err?.stack}\n${String((err?.cause as Error | undefined)?.stack)}`).not.toContain(
       'hunter2',
+    );
+  });
+});
+
+describe('status changes (migration 4)', () => {
+  /**
+   * What statusChanges answered before migration 4: the scan of the session's log, run on `c`
+   * (search_path set to the schema). null where it failed: PostgreSQL cannot read a field of a
+   * json body that holds \u0000 or a lone surrogate, so a session event with one in its task or
+   * end reason made the scan (the session page) fail.
+   */
+  const scanBefore = async (c: pg.Client, id: string): Promise<StatusChange[] | null> => {
+    try {
+      const r = await c.query(STATUS_SCAN_BEFORE_4, [id]);
+      return r.rows.map((row) => ({ at: Number(row.at), status: row.status }));
+    } catch (err) {
+      if ((err as { code?: string }).code === '22P05' || (err as { code?: string }).code === '22P02') return null;
+      throw err;
+    }
+  };
+
+  let schema: FreshSchema;
+  beforeEach(async () => {
+    schema = await freshSchema();
+  });
+  afterEach(async () => {
+    await schema.drop();
+  });
+
+  it('answers what the scan of the log answered, for any log of appends, and where the scan failed answers all the same (property)', async () => {
+    const store = await schema.open();
+    let run = 0;
+    let failedBefore = 0;
+    try {
+      await admin(async (c) => {
+        await c.query(`SET search_path TO ${schema.name}`);
+        await fc.assert(
+          fc.asyncProperty(eventLog, async (log) => {
+            const ids = Array.from({ length: LOG_SESSIONS }, (_, i) => `scan-${run}-${i}`);
+            run++;
+            const expected = await writeLog(store, ids, log);
+            for (const [i, id] of ids.entries()) {
+              const before = await scanBefore(c, id);
+              if (before === null) failedBefore++;
+              expect(await store.statusChanges(id)).toEqual(before ?? expected[i]);
+            }
+          }),
+          { numRuns: 60 },
+        );
+      });
+    } finally {
+      await store.close();
+    }
+    // The logs hold such text often enough that both cases were checked.
+    expect(failedBefore).toBeGreaterThan(0);
+    expect(failedBefore).toBeLessThan(run * LOG_SESSIONS);
+  });
+
+  it('fills the table from the events of a database written before it: the same answers as before (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(eventLog, async (log) => {
+        // A schema at version 3, its events stored as the store then stored them.
+        const old = await freshSchema();
+        try {
+          const ids = Array.from({ length: LOG_SESSIONS }, (_, i) => `old-${i}`);
+          const made: StatusChange[][] = ids.map(() => []);
+          const before = await admin(async (c) => {
+            await c.query(`SET search_path TO ${old.name}`);
+            await c.query(
+              'CREATE TABLE potato_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)',
+            );
+            for (const m of MIGRATIONS.filter((m) => m.version <= 3)) {
+              await c.query(m.sql);
+              await c.query('INSERT INTO potato_migrations VALUES ($1, $2, 0)', [m.version, m.name]);
+            }
+            for (const id of ids) {
+              await c.query(
+                `INSERT INTO sessions (id, task, annotator, backend, backend_settings, status, workspace, usage, created_at, updated_at)
+                  VALUES ($1, '"t"', 'a', 'ollama', '{}', 'stopped', '/ws', '{"input_tokens":0,"output_tokens":0}', 0, 0)`,
+                [id],
+              );
+            }
+            for (const [n, e] of keptEvents(log).entries()) {
+              const id = ids[e.session]!;
+              await c.query(
+                `WITH next AS (
+                  INSERT INTO event_counters (session_id, last_seq) VALUES ($1, 1)
+                  ON CONFLICT (session_id) DO UPDATE SET last_seq = event_counters.last_seq + 1 RETURNING last_seq
+                ) INSERT INTO events (session_id, seq, at, body) SELECT $1, last_seq, $2, $3 FROM next`,
+                [id, 1000 + n, JSON.stringify(e.body)],
+              );
+              const status = statusOf(e.body);
+              if (status !== null) made[e.session]!.push({ at: 1000 + n, status });
+            }
+            const answers: (StatusChange[] | null)[] = [];
+            for (const id of ids) answers.push(await scanBefore(c, id));
+            return answers;
+          });
+          const upgraded = await old.open();
+          try {
+            expect(await upgraded.schemaVersion()).toBe(4);
+            for (const [i, id] of ids.entries()) {
+              if (before[i] !== null) expect(before[i]).toEqual(made[i]);
+              expect(await upgraded.statusChanges(id)).toEqual(before[i] ?? made[i]);
+            }
+          } finally {
+            await upgraded.close();
+          }
+        } finally {
+          await old.drop();
+        }
+      }),
+      { numRuns: 15 },
     );
   });
 });

@@ -13,6 +13,40 @@
  */
 import type { Migration } from '../types.js';
 
+/**
+ * The query `statusChanges` ran before migration 4, word for word: every event of the session,
+ * parsed where a plain text search matches (json keeps the text as written). Kept as the
+ * reference the tests and the store benchmark compare the `status_changes` table against.
+ */
+export const STATUS_SCAN_BEFORE_4 = `SELECT at, body -> 'session' ->> 'status' AS status FROM events
+            WHERE session_id = $1 AND strpos(body::text, '"type":"session"') > 0 AND body ->> 'type' = 'session'
+            ORDER BY seq`;
+
+/**
+ * Migration 4's functions (never edit). `potato_json_unescaped`: the body with every `\uXXXX`
+ * escape taken out of its strings (an escaped backslash is kept, so the JSON stays valid). Reading
+ * a field of a json value makes PostgreSQL turn every escape in it into text, which fails for
+ * `\u0000` (command output, a task), a lone surrogate, or any non-ASCII escape in a database not
+ * in UTF8: an event's write must not fail for that, and the type and status hold no escapes.
+ * `potato_status_change`: the trigger's body, the same test as the scan above on that text; it
+ * names the table in the schema of the events table that fired it, whatever the search_path.
+ */
+const STATUS_FUNCTIONS = String.raw`
+      CREATE FUNCTION potato_json_unescaped(body json) RETURNS json LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        AS $$ SELECT regexp_replace(body::text, '(\\\\)|\\u[0-9a-fA-F]{4}', '\1', 'g')::json $$;
+
+      CREATE FUNCTION potato_status_change() RETURNS trigger LANGUAGE plpgsql AS $$
+      DECLARE
+        plain json := potato_json_unescaped(NEW.body);
+      BEGIN
+        IF plain ->> 'type' = 'session' THEN
+          EXECUTE format('INSERT INTO %I.status_changes (session_id, seq, at, status) VALUES ($1, $2, $3, $4)',
+            TG_TABLE_SCHEMA) USING NEW.session_id, NEW.seq, NEW.at, plain -> 'session' ->> 'status';
+        END IF;
+        RETURN NULL;
+      END
+      $$;`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -165,6 +199,38 @@ export const MIGRATIONS: readonly Migration[] = [
         answer json
       );
       CREATE INDEX session_commands_waiting ON session_commands (owner) WHERE claimed_at IS NULL;
+    `,
+  },
+  {
+    version: 4,
+    name: 'status changes: one row per session event, so a page load does not scan the log',
+    // Written by a trigger at the end of the statement that stores the event, so every writer
+    // keeps it (a replica still running the previous version during a rolling upgrade too), and a
+    // rolled back event takes its row with it. Only bodies the text search matches reach the
+    // function. status is what the body holds (never null for what the store writes; not
+    // enforced, so the backfill takes any log as it is).
+    sql: `
+      CREATE TABLE status_changes (
+        session_id text NOT NULL,
+        seq bigint NOT NULL,
+        at bigint NOT NULL,
+        status text,
+        PRIMARY KEY (session_id, seq),
+        FOREIGN KEY (session_id, seq) REFERENCES events (session_id, seq) ON DELETE CASCADE
+      );
+      ${STATUS_FUNCTIONS}
+
+      CREATE TRIGGER events_status_change AFTER INSERT ON events
+        FOR EACH ROW WHEN (strpos(NEW.body::text, '"type":"session"') > 0)
+        EXECUTE FUNCTION potato_status_change();
+
+      INSERT INTO status_changes (session_id, seq, at, status)
+        SELECT session_id, seq, at, plain -> 'session' ->> 'status'
+        FROM (
+          SELECT session_id, seq, at, potato_json_unescaped(body) AS plain FROM events
+          WHERE strpos(body::text, '"type":"session"') > 0
+        ) AS candidates
+        WHERE plain ->> 'type' = 'session';
     `,
   },
 ];

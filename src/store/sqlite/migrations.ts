@@ -8,6 +8,26 @@ import type { Migration } from '../types.js';
 
 export type { Migration };
 
+/**
+ * Which stored events are session events and the status each holds: the test the store's
+ * `statusChanges` ran over a session's whole log before migration 6 (a plain text search first,
+ * so only the few candidate bodies are parsed as JSON). Migration 6 keeps it for the
+ * `status_changes` trigger and backfill, so both take exactly what the scan took; `e` is the
+ * events row. Part of an applied migration: never edit.
+ */
+const isSessionEvent = (e: string) =>
+  `instr(${e}.body, '"type":"session"') > 0 AND json_extract(${e}.body, '$.type') = 'session'`;
+const statusOf = (e: string) => `json_extract(${e}.body, '$.session.status')`;
+
+/**
+ * The query `statusChanges` ran before migration 6, word for word: every event of the session,
+ * parsed where the text search matches. Kept as the reference the tests and the store benchmark
+ * compare the `status_changes` table against.
+ */
+export const STATUS_SCAN_BEFORE_6 = `SELECT at, json_extract(body, '$.session.status') AS status FROM events
+      WHERE session_id = ? AND instr(body, '"type":"session"') > 0 AND json_extract(body, '$.type') = 'session'
+      ORDER BY seq`;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -173,6 +193,33 @@ export const MIGRATIONS: readonly Migration[] = [
         expires_at INTEGER NOT NULL
       ) WITHOUT ROWID;
       CREATE INDEX logins_expires ON logins (expires_at);
+    `,
+  },
+  {
+    version: 6,
+    name: 'status changes: one row per session event, so a page load does not scan the log',
+    // Written by a trigger in the statement that stores the event, so every writer (this store's
+    // appendEvent in or out of a transaction, another process on the file) keeps it, and a rolled
+    // back event takes its row with it. status is what the body holds (never null for what the
+    // store writes; not enforced, so the backfill takes any log as it is).
+    sql: `
+      CREATE TABLE status_changes (
+        session_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        status TEXT,
+        PRIMARY KEY (session_id, seq),
+        FOREIGN KEY (session_id, seq) REFERENCES events (session_id, seq) ON DELETE CASCADE
+      ) WITHOUT ROWID;
+
+      CREATE TRIGGER events_status_change AFTER INSERT ON events
+      WHEN ${isSessionEvent('NEW')}
+      BEGIN
+        INSERT INTO status_changes (session_id, seq, at, status) VALUES (NEW.session_id, NEW.seq, NEW.at, ${statusOf('NEW')});
+      END;
+
+      INSERT INTO status_changes (session_id, seq, at, status)
+        SELECT e.session_id, e.seq, e.at, ${statusOf('e')} FROM events AS e WHERE ${isSessionEvent('e')};
     `,
   },
 ];

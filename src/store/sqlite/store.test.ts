@@ -10,9 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeStoreContract, editStep, newSession } from '../../../test/store/contract.js';
-import { MIGRATIONS } from './migrations.js';
+import { eventLog, keptEvents, LOG_SESSIONS, statusOf, writeLog } from '../../../test/store/status-log.js';
+import { MIGRATIONS, STATUS_SCAN_BEFORE_6 } from './migrations.js';
 import { openSqliteStore, type SqliteStore } from './store.js';
 
 describeStoreContract('SQLite', async () => {
@@ -45,7 +47,7 @@ afterEach(async () => {
 
 describe('openSqliteStore', () => {
   it('creates the file in WAL mode with foreign keys on and records the migrations it applied', async () => {
-    expect(store.schemaVersion()).toBe(5);
+    expect(store.schemaVersion()).toBe(6);
     const raw = new Database(path.join(dir, 'potato.db'), { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     const migrations = raw.prepare('SELECT version, name FROM migrations').all();
@@ -55,6 +57,7 @@ describe('openSqliteStore', () => {
       { version: 3, name: 'session leases: which server process runs a session' },
       { version: 4, name: 'a step payload stored once; checkpoint lookups by index' },
       { version: 5, name: 'logins: the SHA-256 of each cookie, so every replica and a restart keep them' },
+      { version: 6, name: 'status changes: one row per session event, so a page load does not scan the log' },
     ]);
     raw.close();
     // Foreign keys are enforced: a step of a session that does not exist is refused.
@@ -200,12 +203,84 @@ describe('migration 2: what followed each instruction', () => {
 
     const upgraded = openSqliteStore(file);
     try {
-      expect(upgraded.schemaVersion()).toBe(5);
+      expect(upgraded.schemaVersion()).toBe(6);
       const followed = Object.fromEntries((await upgraded.listInterventions('s')).map((i) => [i.id, i.followed_by]));
       expect(followed).toEqual({ ivA: 'st2', rb1: null, ivB: 'rb2', rb2: null, ivC: 'st2b', ivD: null });
     } finally {
       await upgraded.close();
     }
+  });
+});
+
+describe('status changes (migration 6)', () => {
+  /** What statusChanges answered before migration 6: the scan of the session's log, on `file`. */
+  const scanBefore = (file: string) => {
+    const db = new Database(file, { readonly: true });
+    const scan = db.prepare(STATUS_SCAN_BEFORE_6);
+    return { of: (id: string) => scan.all(id), close: () => db.close() };
+  };
+
+  it('answers what the scan of the log answered, for any log of appends (property)', async () => {
+    const scan = scanBefore(path.join(dir, 'potato.db'));
+    let run = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(eventLog, async (log) => {
+          const ids = Array.from({ length: LOG_SESSIONS }, (_, i) => `scan-${run}-${i}`);
+          run++;
+          await writeLog(store, ids, log);
+          for (const id of ids) expect(await store.statusChanges(id)).toEqual(scan.of(id));
+        }),
+        { numRuns: 100 },
+      );
+    } finally {
+      scan.close();
+    }
+  });
+
+  it('fills the table from the events of a file written before it: the same answers as before (property)', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(eventLog, async (log) => {
+        // A file at schema 5, its events stored as the store then stored them.
+        const file = path.join(dir, `old-${run++}.db`);
+        const raw = new Database(file);
+        raw.exec(
+          'CREATE TABLE migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+        );
+        for (const m of MIGRATIONS.filter((m) => m.version <= 5)) {
+          raw.exec(m.sql);
+          raw.prepare('INSERT INTO migrations VALUES (?, ?, 0)').run(m.version, m.name);
+        }
+        const ids = Array.from({ length: LOG_SESSIONS }, (_, i) => `old-${i}`);
+        const insertSession = raw.prepare(`INSERT INTO sessions (id, task, annotator, backend, backend_settings,
+            status, workspace, usage, created_at, updated_at)
+          VALUES (?, 't', 'a', 'ollama', '{}', 'stopped', '/ws', '{"input_tokens":0,"output_tokens":0}', 0, 0)`);
+        for (const id of ids) insertSession.run(id);
+        const insertEvent = raw.prepare('INSERT INTO events (session_id, seq, at, body) VALUES (?, ?, ?, ?)');
+        const seqs = ids.map(() => 0);
+        const made: { at: number; status: string }[][] = ids.map(() => []);
+        for (const [n, e] of keptEvents(log).entries()) {
+          insertEvent.run(ids[e.session], ++seqs[e.session]!, 1000 + n, JSON.stringify(e.body));
+          const status = statusOf(e.body);
+          if (status !== null) made[e.session]!.push({ at: 1000 + n, status });
+        }
+        raw.close();
+        const scan = scanBefore(file);
+        const before = ids.map((id) => scan.of(id));
+        scan.close();
+        expect(before).toEqual(made);
+
+        const upgraded = openSqliteStore(file);
+        try {
+          expect(upgraded.schemaVersion()).toBe(6);
+          for (const [i, id] of ids.entries()) expect(await upgraded.statusChanges(id)).toEqual(before[i]);
+        } finally {
+          await upgraded.close();
+        }
+      }),
+      { numRuns: 30 },
+    );
   });
 });
 
