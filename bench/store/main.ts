@@ -5,27 +5,43 @@
  *  - appendEvent, one writer: what the hub pays per live update;
  *  - a step write: the recorder's transaction (insertStep, updateBranch, settleInstructions);
  *  - a session page: the API's snapshot transaction (steps, branches, interventions,
- *    annotations, labels, last_seq) of a session with 200 steps;
- *  - appendEvent from 20 sessions at once (20 live sessions in one process): events per second.
+ *    annotations, labels, status changes, last_seq) of a session with 200 steps;
+ *  - appendEvent from 20 sessions at once (20 live sessions in one process): events per second;
+ *  - statusChanges of a session with 50,000 events (a session page reads it), against the scan of
+ *    the session's events it ran before the status_changes table (the old query on the same
+ *    database, interleaved): the ratio is scan / table. And what keeping the table costs a write:
+ *    appendEvent of a session event and of an output event with its trigger, against the same
+ *    store with the trigger dropped (two sessions' worth of writes, interleaved).
  * PostgreSQL is a cluster from scripts/postgres/start-cluster.sh with its durability defaults
  * (POTATO_PG_DURABLE=1: every commit waits for its WAL to reach the disk) over a Unix socket;
  * SQLite is the file store with its defaults (WAL, synchronous=NORMAL: no fsync per commit).
  * PostgreSQL is measured twice: as configured, and with `synchronous_commit=off` for the session
  * (SQLite NORMAL's trade), set through the URL's options.
- * Run: npx tsx bench/store/main.ts [iterations]
+ * Run: npx tsx bench/store/main.ts [iterations] [--events 50000] [--short]
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
 import pg from 'pg';
+import type { SessionEventBody, SessionStatus } from '../../src/session/events.js';
+import { STATUS_SCAN_BEFORE_4 } from '../../src/store/postgres/migrations.js';
 import { openPostgresStore } from '../../src/store/postgres/store.js';
+import { STATUS_SCAN_BEFORE_6 } from '../../src/store/sqlite/migrations.js';
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
-import type { Store } from '../../src/store/types.js';
-import { editStep, newSession } from '../../test/store/contract.js';
+import type { SessionRecord, Store } from '../../src/store/types.js';
+import { editStep, newSession } from '../../test/store/records.js';
 
-const ITERATIONS = Number(process.argv[2] ?? 500);
+const { values: args, positionals } = parseArgs({
+  options: { events: { type: 'string' }, short: { type: 'boolean', default: false } },
+  allowPositionals: true,
+});
+const ITERATIONS = Number(positionals[0] ?? (args.short ? 50 : 500));
+/** Events of the long session whose status changes are read. */
+const LONG_EVENTS = Number(args.events ?? (args.short ? 5000 : 50_000));
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const status = { type: 'status', status: 'running', activity: 'thinking' } as const;
 
@@ -93,6 +109,7 @@ async function measure(store: Store): Promise<Result> {
           tx.listInterventions('bench'),
           tx.listAnnotations('bench'),
           tx.listStepLabels('bench'),
+          tx.statusChanges('bench'),
           tx.lastSeq('bench'),
         ]),
       ),
@@ -112,6 +129,89 @@ async function measure(store: Store): Promise<Result> {
   return { append, step, page, concurrentPerSecond };
 }
 
+type Stats = { p50: number; p95: number };
+type StatusRows = { at: number; status: SessionStatus | null }[];
+
+const OUTPUT = 'tests/test_parser.py::test_split PASSED                                  [ 50%]\n'.repeat(4);
+const sessionBody = (s: SessionRecord, n: number): SessionEventBody => ({
+  type: 'session',
+  session: { ...s, status: n % 2 === 0 ? 'running' : 'paused' },
+});
+const outputBody: SessionEventBody = { type: 'partial', key: 'turn-1:call-1', kind: 'output', text: OUTPUT };
+
+/**
+ * A long session as a live one writes it: mostly streamed output (300 bytes an event), a status
+ * event and a usage event every 10, a session event (a status change) every 1,000. Written in
+ * transactions of 1,000 events, so loading PostgreSQL does not wait for a flush per event.
+ */
+async function longSession(store: Store, id: string, events: number): Promise<void> {
+  const s = await store.createSession(newSession(id));
+  const bodyAt = (n: number): SessionEventBody =>
+    n % 1000 === 0
+      ? sessionBody(s, n / 1000)
+      : n % 10 === 1
+        ? status
+        : n % 10 === 2
+          ? { type: 'usage', total: { input_tokens: n, output_tokens: n } }
+          : outputBody;
+  for (let start = 0; start < events; start += 1000) {
+    const end = Math.min(events, start + 1000);
+    await store.transaction(async (tx) => {
+      for (let n = start; n < end; n++) await tx.appendEvent(id, bodyAt(n));
+    });
+  }
+}
+
+/**
+ * statusChanges of the long session against `scan` (the query it ran before the table), the two
+ * interleaved after a warm-up; the answers must be the same.
+ */
+async function statusRead(
+  store: Store,
+  scan: (id: string) => Promise<StatusRows>,
+): Promise<{ table: Stats; scan: Stats; changes: number }> {
+  const id = 'long';
+  await longSession(store, id, LONG_EVENTS);
+  const fromTable = await store.statusChanges(id);
+  if (JSON.stringify(fromTable) !== JSON.stringify(await scan(id))) {
+    throw new Error('statusChanges and the scan of the log disagree');
+  }
+  for (let i = 0; i < 5; i++) {
+    await store.statusChanges(id);
+    await scan(id);
+  }
+  const table: number[] = [];
+  const scanned: number[] = [];
+  for (let i = 0; i < Math.max(20, ITERATIONS / 10); i++) {
+    table.push(...(await timed(1, () => store.statusChanges(id))));
+    scanned.push(...(await timed(1, () => scan(id))));
+  }
+  return { table: stats(table), scan: stats(scanned), changes: fromTable.length };
+}
+
+/**
+ * What the status_changes trigger costs a write: appendEvent of a session event and of an output
+ * event on `withTrigger`, against `without` (the same store, its trigger dropped), interleaved.
+ */
+async function triggerCost(withTrigger: Store, without: Store): Promise<Record<'session' | 'output', [Stats, Stats]>> {
+  const on = await withTrigger.createSession(newSession('trigger'));
+  const off = await without.createSession(newSession('trigger'));
+  for (let i = 0; i < 20; i++) {
+    await withTrigger.appendEvent('trigger', outputBody);
+    await without.appendEvent('trigger', outputBody);
+  }
+  const pair = async (body: (s: SessionRecord, i: number) => SessionEventBody): Promise<[Stats, Stats]> => {
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let i = 0; i < ITERATIONS; i++) {
+      a.push(...(await timed(1, () => withTrigger.appendEvent('trigger', body(on, i)))));
+      b.push(...(await timed(1, () => without.appendEvent('trigger', body(off, i)))));
+    }
+    return [stats(a), stats(b)];
+  };
+  return { session: await pair(sessionBody), output: await pair(() => outputBody) };
+}
+
 const work = mkdtempSync(path.join(tmpdir(), 'potato-bench-store-'));
 // As root the cluster runs as the postgres user, which must pass through this folder.
 chmodSync(work, 0o711);
@@ -121,30 +221,58 @@ try {
     encoding: 'utf8',
     env: { ...process.env, POTATO_PG_DURABLE: '1' },
   }).trim();
-  const sqlite = openSqliteStore(path.join(work, 'potato.db'));
+  const liteFile = path.join(work, 'potato.db');
+  const sqlite = openSqliteStore(liteFile);
   const lite = await measure(sqlite);
+  const liteReader = new Database(liteFile, { readonly: true });
+  const liteScan = liteReader.prepare(STATUS_SCAN_BEFORE_6);
+  const liteStatus = await statusRead(sqlite, async (id) => liteScan.all(id) as StatusRows);
+  liteReader.close();
   await sqlite.close();
+  // Two fresh files, one with its trigger dropped.
+  const liteOn = openSqliteStore(path.join(work, 'trigger-on.db'));
+  const liteOff = openSqliteStore(path.join(work, 'trigger-off.db'));
+  const dropper = new Database(path.join(work, 'trigger-off.db'));
+  dropper.exec('DROP TRIGGER events_status_change');
+  dropper.close();
+  const liteTrigger = await triggerCost(liteOn, liteOff);
+  await liteOn.close();
+  await liteOff.close();
+
   const postgres = await openPostgresStore(url);
   const durable = await measure(postgres);
+  const pgReader = new pg.Client({ connectionString: url });
+  await pgReader.connect();
+  const pgStatus = await statusRead(postgres, async (id) =>
+    (await pgReader.query(STATUS_SCAN_BEFORE_4, [id])).rows.map((r) => ({ at: Number(r.at), status: r.status })),
+  );
+  await pgReader.end();
   await postgres.close();
   // The same server, commits not waiting for the WAL flush (SQLite NORMAL's trade: a crash of the
   // database's machine may lose the last commits, never corrupts). A fresh schema: no data shared.
+  const relaxedUrl = (schema: string) =>
+    `${url}&options=${encodeURIComponent(`-c synchronous_commit=off -c search_path=${schema}`)}`;
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
-  await admin.query('CREATE SCHEMA async');
-  await admin.end();
-  const relaxed = await openPostgresStore(
-    `${url}&options=${encodeURIComponent('-c synchronous_commit=off -c search_path=async')}`,
-  );
+  await admin.query('CREATE SCHEMA async; CREATE SCHEMA trigger_on; CREATE SCHEMA trigger_off');
+  const relaxed = await openPostgresStore(relaxedUrl('async'));
   const pgAsync = await measure(relaxed);
   await relaxed.close();
+  // The trigger's cost where a write costs least: commits not waiting for the flush.
+  const pgOn = await openPostgresStore(relaxedUrl('trigger_on'));
+  const pgOff = await openPostgresStore(relaxedUrl('trigger_off'));
+  await admin.query('DROP TRIGGER events_status_change ON trigger_off.events');
+  await admin.end();
+  const pgTrigger = await triggerCost(pgOn, pgOff);
+  await pgOn.close();
+  await pgOff.close();
 
   const fmt = (n: number) => n.toFixed(2).padStart(9);
   console.log(`${ITERATIONS} appends, 200 step writes, session page of 200 steps; ms`);
   console.log(
     `${'operation'.padEnd(34)}${'SQLite p50'.padStart(11)}${'p95'.padStart(9)}${'PG p50'.padStart(9)}${'p95'.padStart(9)}${'PG/SQLite p50'.padStart(15)}`,
   );
-  const row = (what: string, a: { p50: number; p95: number }, b: { p50: number; p95: number }) =>
+  const row = (what: string, a: Stats, b: Stats) =>
     console.log(
       `${what.padEnd(34)}${fmt(a.p50)}  ${fmt(a.p95)}${fmt(b.p50)}${fmt(b.p95)}${`${(b.p50 / a.p50).toFixed(1)}x`.padStart(15)}`,
     );
@@ -160,6 +288,31 @@ try {
       `appendEvent, 20 sessions at once: SQLite ${lite.concurrentPerSecond.toFixed(0)}/s, ${name} ${r.concurrentPerSecond.toFixed(0)}/s (${(r.concurrentPerSecond / lite.concurrentPerSecond).toFixed(2)}x)`,
     );
   }
+
+  console.log(
+    `\nstatusChanges of a session with ${LONG_EVENTS} events (${liteStatus.changes} status changes): the table against the scan of the log it ran before; ms`,
+  );
+  console.log(
+    `${'store'.padEnd(34)}${'table p50'.padStart(11)}${'p95'.padStart(9)}${'scan p50'.padStart(9)}${'p95'.padStart(9)}${'scan/table p50'.padStart(15)}`,
+  );
+  const ratio = (what: string, a: Stats, b: Stats) =>
+    console.log(
+      `${what.padEnd(34)}${fmt(a.p50)}  ${fmt(a.p95)}${fmt(b.p50)}${fmt(b.p95)}${`${(b.p50 / a.p50).toFixed(1)}x`.padStart(15)}`,
+    );
+  ratio('SQLite', liteStatus.table, liteStatus.scan);
+  ratio('PostgreSQL', pgStatus.table, pgStatus.scan);
+  console.log(`\nWhat keeping the table costs a write: appendEvent with the trigger, and without it; ms`);
+  console.log(
+    `${'store, event'.padEnd(34)}${'with p50'.padStart(11)}${'p95'.padStart(9)}${'w/o p50'.padStart(9)}${'p95'.padStart(9)}${'with/w/o p50'.padStart(15)}`,
+  );
+  const cost = (what: string, [a, b]: [Stats, Stats]) =>
+    console.log(
+      `${what.padEnd(34)}${fmt(a.p50)}  ${fmt(a.p95)}${fmt(b.p50)}${fmt(b.p95)}${`${(a.p50 / b.p50).toFixed(2)}x`.padStart(15)}`,
+    );
+  cost('SQLite, session event', liteTrigger.session);
+  cost('SQLite, output event', liteTrigger.output);
+  cost('PostgreSQL (sync off), session', pgTrigger.session);
+  cost('PostgreSQL (sync off), output', pgTrigger.output);
 } finally {
   execFileSync('bash', [path.join(root, 'scripts/postgres/stop-cluster.sh'), cluster], { stdio: 'inherit' });
   rmSync(work, { recursive: true, force: true });

@@ -192,7 +192,11 @@ export interface Store {
   /** Persist events in this order with consecutive seqs, all or none, in one commit. */
   appendEvents(sessionId: string, bodies: readonly SessionEventBody[]): Promise<SessionEvent[]>;
   eventsAfter(sessionId: string, seq: number, limit?: number): Promise<SessionEvent[]>;
-  /** Every status the session took, in order, with when (from its `session` events): the agent's running time. */
+  /**
+   * Every status the session took, in order, with when: one entry per `session` event it stored
+   * (a repeat of the same status included), for the agent's running time. Read by index, not by
+   * a scan of the session's events: each store keeps them in a table as the events are stored.
+   */
   statusChanges(sessionId: string): Promise<{ at: number; status: SessionStatus }[]>;
   /** The highest seq of a session's events (0 when it has none). */
   lastSeq(sessionId: string): Promise<number>;
