@@ -28,9 +28,9 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { SessionEventBody, SessionStatus } from '../../src/session/events.js';
-import { STATUS_SCAN_BEFORE_4 } from '../../src/store/postgres/migrations.js';
+import { MIGRATIONS as PG_MIGRATIONS, STATUS_SCAN_BEFORE_4 } from '../../src/store/postgres/migrations.js';
 import { openPostgresStore } from '../../src/store/postgres/store.js';
-import { STATUS_SCAN_BEFORE_6 } from '../../src/store/sqlite/migrations.js';
+import { MIGRATIONS as SQLITE_MIGRATIONS, STATUS_SCAN_BEFORE_6 } from '../../src/store/sqlite/migrations.js';
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
 import type { SessionRecord, Store } from '../../src/store/types.js';
 import { editStep, newSession } from '../../test/store/records.js';
@@ -144,22 +144,110 @@ const outputBody: SessionEventBody = { type: 'partial', key: 'turn-1:call-1', ki
  * event and a usage event every 10, a session event (a status change) every 1,000. Written in
  * transactions of 1,000 events, so loading PostgreSQL does not wait for a flush per event.
  */
+const bodyAt = (s: SessionRecord, n: number): SessionEventBody =>
+  n % 1000 === 0
+    ? sessionBody(s, n / 1000)
+    : n % 10 === 1
+      ? status
+      : n % 10 === 2
+        ? { type: 'usage', total: { input_tokens: n, output_tokens: n } }
+        : outputBody;
+
 async function longSession(store: Store, id: string, events: number): Promise<void> {
   const s = await store.createSession(newSession(id));
-  const bodyAt = (n: number): SessionEventBody =>
-    n % 1000 === 0
-      ? sessionBody(s, n / 1000)
-      : n % 10 === 1
-        ? status
-        : n % 10 === 2
-          ? { type: 'usage', total: { input_tokens: n, output_tokens: n } }
-          : outputBody;
   for (let start = 0; start < events; start += 1000) {
     const end = Math.min(events, start + 1000);
     await store.transaction(async (tx) => {
-      for (let n = start; n < end; n++) await tx.appendEvent(id, bodyAt(n));
+      for (let n = start; n < end; n++) await tx.appendEvent(id, bodyAt(s, n));
     });
   }
+}
+
+/** Sessions in the database the backfill migration reads (each as long as the long session). */
+const BACKFILL_SESSIONS = 10;
+const oldRecord = (id: string): SessionRecord => ({ ...newSession(id), created_at: 0, updated_at: 0 });
+/** The table of applied migrations as each store creates it before its first migration. */
+const MIGRATIONS_TABLE = {
+  sqlite: 'CREATE TABLE migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+  postgres:
+    'CREATE TABLE potato_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)',
+};
+
+/**
+ * How long the first open of a SQLite file written before the table takes (migration 6 fills it
+ * from every event), for BACKFILL_SESSIONS sessions of LONG_EVENTS events. The events are put in
+ * raw, as the store stored them then.
+ */
+async function liteBackfill(file: string): Promise<number> {
+  const raw = new Database(file);
+  raw.pragma('journal_mode = WAL');
+  raw.exec(MIGRATIONS_TABLE.sqlite);
+  for (const m of SQLITE_MIGRATIONS.filter((m) => m.version < 6)) {
+    raw.exec(m.sql);
+    raw.prepare('INSERT INTO migrations VALUES (?, ?, 0)').run(m.version, m.name);
+  }
+  const session = raw.prepare(`INSERT INTO sessions (id, task, annotator, backend, backend_settings, status, workspace,
+      usage, created_at, updated_at) VALUES (?, 't', 'a', 'ollama', '{}', 'stopped', '/ws', '{}', 0, 0)`);
+  const event = raw.prepare('INSERT INTO events (session_id, seq, at, body) VALUES (?, ?, ?, ?)');
+  raw.transaction(() => {
+    for (let i = 0; i < BACKFILL_SESSIONS; i++) {
+      const id = `old-${i}`;
+      session.run(id);
+      for (let n = 0; n < LONG_EVENTS; n++) event.run(id, n + 1, n, JSON.stringify(bodyAt(oldRecord(id), n)));
+    }
+  })();
+  raw.close();
+  const t = performance.now();
+  const store = openSqliteStore(file);
+  const ms = performance.now() - t;
+  const found = (await store.statusChanges('old-0')).length;
+  await store.close();
+  if (found !== Math.ceil(LONG_EVENTS / 1000)) throw new Error(`the backfill found ${found} status changes`);
+  return ms;
+}
+
+/** The same on PostgreSQL (migration 4), in a schema of its own. */
+async function pgBackfill(url: string, admin: pg.Client): Promise<number> {
+  await admin.query('CREATE SCHEMA backfill; SET search_path TO backfill');
+  await admin.query(MIGRATIONS_TABLE.postgres);
+  for (const m of PG_MIGRATIONS.filter((m) => m.version < 4)) {
+    await admin.query(m.sql);
+    await admin.query('INSERT INTO potato_migrations VALUES ($1, $2, 0)', [m.version, m.name]);
+  }
+  for (let i = 0; i < BACKFILL_SESSIONS; i++) {
+    const id = `old-${i}`;
+    await admin.query(
+      `INSERT INTO sessions (id, task, annotator, backend, backend_settings, status, workspace, usage, created_at,
+        updated_at) VALUES ($1, '"t"', 'a', 'ollama', '{}', 'stopped', '/ws', '{}', 0, 0)`,
+      [id],
+    );
+    // The same mix as bodyAt, made by the server: one statement per session.
+    const s = oldRecord(id);
+    await admin.query(
+      `INSERT INTO events (session_id, seq, at, body)
+        SELECT $1, n + 1, n, (CASE WHEN n % 1000 = 0 THEN (CASE WHEN n % 2000 = 0 THEN $2 ELSE $3 END)
+          WHEN n % 10 = 1 THEN $4 WHEN n % 10 = 2 THEN $5 ELSE $6 END)::json
+        FROM generate_series(0, $7::int - 1) AS n`,
+      [
+        id,
+        JSON.stringify(sessionBody(s, 0)),
+        JSON.stringify(sessionBody(s, 1)),
+        JSON.stringify(status),
+        JSON.stringify(bodyAt(s, 2)),
+        JSON.stringify(outputBody),
+        LONG_EVENTS,
+      ],
+    );
+    await admin.query('INSERT INTO event_counters VALUES ($1, $2)', [id, LONG_EVENTS]);
+  }
+  await admin.query('RESET search_path');
+  const t = performance.now();
+  const store = await openPostgresStore(`${url}&options=${encodeURIComponent('-c search_path=backfill')}`);
+  const ms = performance.now() - t;
+  const found = (await store.statusChanges('old-0')).length;
+  await store.close();
+  if (found !== Math.ceil(LONG_EVENTS / 1000)) throw new Error(`the backfill found ${found} status changes`);
+  return ms;
 }
 
 /**
@@ -238,6 +326,7 @@ try {
   const liteTrigger = await triggerCost(liteOn, liteOff);
   await liteOn.close();
   await liteOff.close();
+  const liteMigration = await liteBackfill(path.join(work, 'before-6.db'));
 
   const postgres = await openPostgresStore(url);
   const durable = await measure(postgres);
@@ -262,10 +351,11 @@ try {
   const pgOn = await openPostgresStore(relaxedUrl('trigger_on'));
   const pgOff = await openPostgresStore(relaxedUrl('trigger_off'));
   await admin.query('DROP TRIGGER events_status_change ON trigger_off.events');
-  await admin.end();
   const pgTrigger = await triggerCost(pgOn, pgOff);
   await pgOn.close();
   await pgOff.close();
+  const pgMigration = await pgBackfill(url, admin);
+  await admin.end();
 
   const fmt = (n: number) => n.toFixed(2).padStart(9);
   console.log(`${ITERATIONS} appends, 200 step writes, session page of 200 steps; ms`);
@@ -313,6 +403,10 @@ try {
   cost('SQLite, output event', liteTrigger.output);
   cost('PostgreSQL (sync off), session', pgTrigger.session);
   cost('PostgreSQL (sync off), output', pgTrigger.output);
+  const total = BACKFILL_SESSIONS * LONG_EVENTS;
+  console.log(
+    `\nFirst open of a database written before the table (${BACKFILL_SESSIONS} sessions, ${total} events; the migration fills it): SQLite ${(liteMigration / 1000).toFixed(2)} s, PostgreSQL ${(pgMigration / 1000).toFixed(2)} s`,
+  );
 } finally {
   execFileSync('bash', [path.join(root, 'scripts/postgres/stop-cluster.sh'), cluster], { stdio: 'inherit' });
   rmSync(work, { recursive: true, force: true });
