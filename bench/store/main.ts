@@ -357,23 +357,26 @@ try {
   const pgMigration = await pgBackfill(url, admin);
   await admin.end();
 
-  const fmt = (n: number) => n.toFixed(2).padStart(9);
-  console.log(`${ITERATIONS} appends, 200 step writes, session page of 200 steps; ms`);
-  console.log(
-    `${'operation'.padEnd(34)}${'SQLite p50'.padStart(11)}${'p95'.padStart(9)}${'PG p50'.padStart(9)}${'p95'.padStart(9)}${'PG/SQLite p50'.padStart(15)}`,
-  );
-  const row = (what: string, a: Stats, b: Stats) =>
+  const fmt = (n: number, digits: number) => n.toFixed(digits).padStart(9);
+  /** One row: p50 and p95 of a and of b, then b/a at p50; `digits` after the point. */
+  const line = (what: string, a: Stats, b: Stats, digits = 2) =>
     console.log(
-      `${what.padEnd(34)}${fmt(a.p50)}  ${fmt(a.p95)}${fmt(b.p50)}${fmt(b.p95)}${`${(b.p50 / a.p50).toFixed(1)}x`.padStart(15)}`,
+      `${what.padEnd(34)}${fmt(a.p50, digits)}  ${fmt(a.p95, digits)}${fmt(b.p50, digits)}${fmt(b.p95, digits)}${`${(b.p50 / a.p50).toFixed(digits === 2 ? 1 : 2)}x`.padStart(15)}`,
     );
+  const header = (what: string, a: string, b: string, ratio: string) =>
+    console.log(
+      `${what.padEnd(34)}${`${a} p50`.padStart(11)}${'p95'.padStart(9)}${`${b} p50`.padStart(9)}${'p95'.padStart(9)}${ratio.padStart(15)}`,
+    );
+  console.log(`${ITERATIONS} appends, 200 step writes, session page of 200 steps; ms`);
+  header('operation', 'SQLite', 'PG', 'PG/SQLite p50');
   for (const [name, r] of [
     ['PostgreSQL', durable],
     ['PostgreSQL, synchronous_commit=off', pgAsync],
   ] as const) {
     console.log(`\n${name}`);
-    row('appendEvent (one writer)', lite.append, r.append);
-    row('step write (transaction)', lite.step, r.step);
-    row('session page (snapshot)', lite.page, r.page);
+    line('appendEvent (one writer)', lite.append, r.append);
+    line('step write (transaction)', lite.step, r.step);
+    line('session page (snapshot)', lite.page, r.page);
     console.log(
       `appendEvent, 20 sessions at once: SQLite ${lite.concurrentPerSecond.toFixed(0)}/s, ${name} ${r.concurrentPerSecond.toFixed(0)}/s (${(r.concurrentPerSecond / lite.concurrentPerSecond).toFixed(2)}x)`,
     );
@@ -382,23 +385,12 @@ try {
   console.log(
     `\nstatusChanges of a session with ${LONG_EVENTS} events (${liteStatus.changes} status changes): the table against the scan of the log it ran before; ms`,
   );
-  console.log(
-    `${'store'.padEnd(34)}${'table p50'.padStart(11)}${'p95'.padStart(9)}${'scan p50'.padStart(9)}${'p95'.padStart(9)}${'scan/table p50'.padStart(15)}`,
-  );
-  const ratio = (what: string, a: Stats, b: Stats) =>
-    console.log(
-      `${what.padEnd(34)}${fmt(a.p50)}  ${fmt(a.p95)}${fmt(b.p50)}${fmt(b.p95)}${`${(b.p50 / a.p50).toFixed(1)}x`.padStart(15)}`,
-    );
-  ratio('SQLite', liteStatus.table, liteStatus.scan);
-  ratio('PostgreSQL', pgStatus.table, pgStatus.scan);
-  console.log(`\nWhat keeping the table costs a write: appendEvent with the trigger, and without it; ms`);
-  console.log(
-    `${'store, event'.padEnd(34)}${'with p50'.padStart(11)}${'p95'.padStart(9)}${'w/o p50'.padStart(9)}${'p95'.padStart(9)}${'with/w/o p50'.padStart(15)}`,
-  );
-  const cost = (what: string, [a, b]: [Stats, Stats]) =>
-    console.log(
-      `${what.padEnd(34)}${fmt(a.p50)}  ${fmt(a.p95)}${fmt(b.p50)}${fmt(b.p95)}${`${(a.p50 / b.p50).toFixed(2)}x`.padStart(15)}`,
-    );
+  header('store', 'table', 'scan', 'scan/table p50');
+  line('SQLite', liteStatus.table, liteStatus.scan, 3);
+  line('PostgreSQL', pgStatus.table, pgStatus.scan, 3);
+  console.log(`\nWhat keeping the table costs a write: appendEvent without the trigger, and with it; ms`);
+  header('store, event', 'w/o', 'with', 'with/w/o p50');
+  const cost = (what: string, [withIt, without]: [Stats, Stats]) => line(what, without, withIt, 3);
   cost('SQLite, session event', liteTrigger.session);
   cost('SQLite, output event', liteTrigger.output);
   cost('PostgreSQL (sync off), session', pgTrigger.session);
