@@ -3,7 +3,7 @@
  * each (src/store/sqlite/store.test.ts for SQLite; the next store runs the same suite). It holds
  * only what the interface promises: round trips, gapless per-session event numbers under
  * concurrent writers, transactions that commit or vanish whole and let nothing interleave,
- * leases, and lookups by index. What is particular to one engine (file modes, migrations of
+ * the statuses a session took (one per committed session event), leases, and lookups by index. What is particular to one engine (file modes, migrations of
  * its own files, crashes of its own processes) stays in that store's own tests.
  */
 import fc from 'fast-check';

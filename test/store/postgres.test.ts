@@ -3,7 +3,9 @@
  * Store contract, each test in a fresh schema; then what is its own: migrations applied once by
  * processes opening at once, a newer schema refused, a step payload stored once, command output
  * with NUL bytes, one snapshot per transaction, gapless numbers from several processes writing
- * in transactions, and a URL's password kept out of errors.
+ * in transactions, a URL's password kept out of errors, and the status changes (migration 4)
+ * answering what the scan of the log answered, for logs appended now and for databases written
+ * before.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';

@@ -1,8 +1,9 @@
 /**
  * @module store/sqlite/store.test
  * The SQLite store against a real database file: every record round-trips, event sequence
- * numbers have no gaps, a reopened file keeps everything, and a process killed with SIGKILL
- * loses none of the rows whose writes had returned.
+ * numbers have no gaps, a reopened file keeps everything, a process killed with SIGKILL
+ * loses none of the rows whose writes had returned, and the status changes (migration 6) answer
+ * what the scan of the log answered, for logs appended now and for files written before.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
