@@ -22,9 +22,12 @@ export interface LoggedEvent {
   body: SessionEventBody;
 }
 
-/** Appends one after another: outside any transaction, in one that commits, or in one that fails. */
+/**
+ * Appends one after another outside any transaction, each session's events in one
+ * `appendEvents`, in a transaction that commits, or in one that fails.
+ */
 export interface Batch {
-  mode: 'plain' | 'commit' | 'rollback';
+  mode: 'plain' | 'batched' | 'commit' | 'rollback';
   events: LoggedEvent[];
 }
 
@@ -105,7 +108,7 @@ const event: fc.Arbitrary<LoggedEvent> = fc.record({ session: fc.nat({ max: LOG_
 
 export const eventLog: fc.Arbitrary<Batch[]> = fc.array(
   fc.record({
-    mode: fc.constantFrom('plain' as const, 'commit' as const, 'rollback' as const),
+    mode: fc.constantFrom('plain' as const, 'batched' as const, 'commit' as const, 'rollback' as const),
     events: fc.array(event, { minLength: 1, maxLength: 6 }),
   }),
   { minLength: 1, maxLength: 8 },
@@ -139,7 +142,18 @@ export async function writeLog(store: Store, ids: string[], log: Batch[]): Promi
       }
     };
     if (batch.mode === 'plain') await append(store);
-    else {
+    else if (batch.mode === 'batched') {
+      made = ids.map(() => []);
+      for (const [i, id] of ids.entries()) {
+        const bodies = batch.events.filter((e) => e.session === i).map((e) => e.body);
+        if (bodies.length === 0) continue;
+        const written = await store.appendEvents(id, bodies);
+        for (const [j, b] of bodies.entries()) {
+          const status = statusOf(b);
+          if (status !== null) made[i]!.push({ at: written[j]!.at, status });
+        }
+      }
+    } else {
       await store
         .transaction(async (tx) => {
           await append(tx);
