@@ -198,9 +198,9 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 6,
     name: 'status changes: one row per session event, so a page load does not scan the log',
-    // Written by a trigger in the statement that stores the event, so every writer (this store's
-    // appendEvent in or out of a transaction, another process on the file) keeps it, and a rolled
-    // back event takes its row with it. status is what the body holds (never null for what the
+    // Written by a trigger in the statement that stores the event, so every writer (appendEvent
+    // and appendEvents, in a transaction or not, another process on the file) keeps it, and a
+    // rolled back event takes its row with it. status is what the body holds (never null for what the
     // store writes; not enforced, so the backfill takes any log as it is).
     sql: `
       CREATE TABLE status_changes (
