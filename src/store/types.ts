@@ -150,6 +150,21 @@ export interface Migration {
   sql: string;
 }
 
+/**
+ * Everything a store keeps of one session but its events, as it keeps it (ids, times, the order
+ * of each list): what `restoreSession` writes into another store (src/store/copy.ts).
+ */
+export interface SessionRecords {
+  session: SessionRecord;
+  /** In insertion order: a step's parent comes before it. */
+  steps: Step[];
+  /** A branch's parent branch comes before it. */
+  branches: BranchRecord[];
+  interventions: Intervention[];
+  annotations: Annotation[];
+  labels: StepLabel[];
+}
+
 export interface Store {
   createSession(s: Omit<SessionRecord, 'created_at' | 'updated_at'>): Promise<SessionRecord>;
   updateSession(id: string, patch: Partial<Omit<SessionRecord, 'id' | 'created_at'>>): Promise<SessionRecord>;
@@ -226,6 +241,27 @@ export interface Store {
   deleteLogin(idHash: string): Promise<boolean>;
   /** End every login whose expiry is at or before `now`; returns their id hashes. */
   deleteExpiredLogins(now: number): Promise<string[]>;
+
+  /** Every login, in no particular order (for copying a store; the server looks logins up by hash). */
+  listLogins(): Promise<LoginRecord[]>;
+
+  /**
+   * Write a session and all its records (not its events) exactly as `records` holds them: the
+   * times are kept, nothing is stamped now. For moving a store's content into another; the
+   * session must be new to this store. Atomic on its own.
+   */
+  restoreSession(records: SessionRecords): Promise<void>;
+  /**
+   * Append events exactly as another store numbered and timed them (`seq`, `at`), in increasing
+   * seq order and each above the session's last; the next `appendEvent` continues after the
+   * highest. Atomic on its own.
+   */
+  restoreEvents(sessionId: string, events: SessionEvent[]): Promise<void>;
+  /**
+   * How many rows each table of this store holds, by table name: every table its migrations
+   * made, except the one that records the migrations. For copying and checking a copy.
+   */
+  tableCounts(): Promise<Record<string, number>>;
 
   /**
    * Only on a store several processes share (PostgreSQL): call `onAppend` for every event any of

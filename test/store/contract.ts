@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SessionEvent, SessionEventBody } from '../../src/session/events.js';
 import type { Step } from '../../src/steps/types.js';
-import type { BranchRecord, Store } from '../../src/store/types.js';
+import type { BranchRecord, SessionRecords, Store } from '../../src/store/types.js';
 import { editStep, newSession } from './records.js';
 import { eventLog, LOG_SESSIONS, writeLog } from './status-log.js';
 
@@ -436,6 +436,152 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       expect(await store.deleteLogin('h1')).toBe(true);
       expect(await store.deleteLogin('h1')).toBe(false);
       expect(await store.getLogin('h1')).toBeNull();
+    });
+
+    it('restores a session as another store kept it: its times, its event numbers, and numbering goes on after them', async () => {
+      const s0 = editStep('moved', 'm0', null, 0);
+      const s1 = { ...editStep('moved', 'm1', 'm0', 1), tool_result: 'line\u0000two' };
+      const s2 = editStep('moved', 'm2', 'm0', 1);
+      const records: SessionRecords = {
+        session: {
+          ...newSession('moved'),
+          status: 'finished',
+          end_reason: 'the agent finished',
+          current_branch_id: 'mb-B',
+          created_at: 111,
+          updated_at: 222,
+        },
+        steps: [s0, s1, s2],
+        // branch-B forked from branch-A after step m0.
+        branches: [
+          { ...branchOf('moved', 'mb-A', 3), head_step_id: 'm1' },
+          {
+            ...branchOf('moved', 'mb-B', 4),
+            fork_step_id: 'm0',
+            parent_branch_id: 'mb-A',
+            reason: 'wrong file',
+            head_step_id: 'm2',
+          },
+        ],
+        interventions: [
+          {
+            id: 'mi1',
+            session_id: 'moved',
+            branch_id: 'mb-A',
+            type: 'instruction',
+            after_step_id: 'm0',
+            after_step: 0,
+            content: 'Use a migration',
+            annotator: 'observer1',
+            created_at: 5,
+            followed_by: 'm1',
+          },
+          {
+            id: 'mi2',
+            session_id: 'moved',
+            branch_id: 'mb-A',
+            type: 'branch',
+            after_step_id: 'm0',
+            after_step: 0,
+            content: 'wrong file',
+            annotator: 'observer1',
+            created_at: 6,
+            followed_by: null,
+          },
+        ],
+        annotations: [
+          {
+            session_id: 'moved',
+            annotator: 'observer1',
+            branch_id: null,
+            scheme: 'outcome',
+            value: 'resolved',
+            updated_at: 7,
+          },
+          {
+            session_id: 'moved',
+            annotator: 'observer1',
+            branch_id: 'mb-B',
+            scheme: 'tags',
+            value: ['a'],
+            updated_at: 8,
+          },
+        ],
+        labels: [
+          {
+            session_id: 'moved',
+            step_id: 'm1',
+            annotator: 'observer1',
+            label: 'incorrect',
+            first_error: true,
+            updated_at: 9,
+          },
+          {
+            session_id: 'moved',
+            step_id: 'm2',
+            annotator: 'observer1',
+            label: 'correct',
+            first_error: false,
+            updated_at: 10,
+          },
+        ],
+      };
+      await store.restoreSession(records);
+      expect(await store.getSession('moved')).toEqual(records.session);
+      expect(await store.listSteps('moved')).toEqual(records.steps);
+      expect(await store.listBranches('moved')).toEqual(records.branches);
+      expect(await store.listInterventions('moved')).toEqual(records.interventions);
+      expect(await store.listAnnotations('moved')).toEqual(records.annotations);
+      expect(await store.listStepLabels('moved')).toEqual(records.labels);
+      // A session already there is refused, and nothing of the second attempt stays.
+      await expect(
+        store.restoreSession({ ...records, session: { ...records.session, id: 'moved-2' }, steps: [s0] }),
+      ).rejects.toThrow();
+      expect(await store.getSession('moved-2')).toBeNull();
+
+      const events = [
+        { type: 'session', session: records.session, seq: 1, session_id: 'moved', at: 120 },
+        { type: 'step', step: s0, seq: 2, session_id: 'moved', at: 130 },
+        { type: 'head', branch_id: 'mb-B', head_step_id: 'm2', seq: 3, session_id: 'moved', at: 140 },
+      ] as SessionEvent[];
+      await store.restoreEvents('moved', events.slice(0, 2));
+      await store.restoreEvents('moved', events.slice(2));
+      expect(await store.eventsAfter('moved', 0)).toEqual(events);
+      expect(await store.lastSeq('moved')).toBe(3);
+      expect(await store.statusChanges('moved')).toEqual([{ at: 120, status: 'finished' }]);
+      const next = await store.appendEvent('moved', status);
+      expect(next.seq).toBe(4);
+      await expect(store.restoreEvents('moved', [{ ...status, seq: 4, session_id: 'moved', at: 150 }])).rejects.toThrow(
+        "cannot restore event 4 of session moved after 4: seqs must rise above the session's last",
+      );
+      expect(await store.lastSeq('moved')).toBe(4);
+    });
+
+    it('counts the rows of each of its tables and lists its logins', async () => {
+      const empty = await store.tableCounts();
+      for (const table of [
+        'sessions',
+        'steps',
+        'branches',
+        'interventions',
+        'annotations',
+        'step_labels',
+        'events',
+        'session_leases',
+        'logins',
+      ]) {
+        expect(empty[table], table).toBe(0);
+      }
+      expect(Object.values(empty).every((n) => n === 0)).toBe(true);
+      expect(await store.listLogins()).toEqual([]);
+      await store.createSession(newSession('counted'));
+      await store.insertStep(editStep('counted', 'c0', null, 0));
+      await store.insertStep(editStep('counted', 'c1', 'c0', 1));
+      await store.appendEvent('counted', status);
+      const login = { id_hash: 'h1', username: 'alice', created_at: 1000, last_seen_at: 1000, expires_at: 5000 };
+      await store.createLogin(login);
+      expect(await store.tableCounts()).toMatchObject({ sessions: 1, steps: 2, events: 1, logins: 1, branches: 0 });
+      expect(await store.listLogins()).toEqual([login]);
     });
 
     it('keeps everything for another handle, and numbering goes on where it was', async () => {

@@ -25,6 +25,7 @@ import { reportIgnored } from '../../errors.js';
 import type { SessionEvent, SessionEventBody, SessionStatus } from '../../session/events.js';
 import type { Step } from '../../steps/types.js';
 import { StoreError } from '../errors.js';
+import { bodyOf, eventRow, restoreProblem } from '../event-row.js';
 import type {
   Annotation,
   BranchRecord,
@@ -34,6 +35,7 @@ import type {
   LoginRecord,
   SessionLease,
   SessionRecord,
+  SessionRecords,
   StepLabel,
   Store,
 } from '../types.js';
@@ -164,6 +166,22 @@ const LOGIN: Columns<LoginRecord> = {
   expires_at: 'plain',
 };
 
+/** An events row as it is written (see store/event-row.ts). */
+interface EventColumns {
+  session_id: string;
+  seq: number;
+  at: number;
+  body: Record<string, unknown>;
+  step_id: string | null;
+}
+const EVENT: Columns<EventColumns> = {
+  session_id: 'plain',
+  seq: 'plain',
+  at: 'plain',
+  body: 'json',
+  step_id: 'plain',
+};
+
 const names = <T>(cols: Columns<T>): string[] => Object.keys(cols);
 const list = <T>(cols: Columns<T>, prefix = ''): string =>
   names(cols)
@@ -178,6 +196,28 @@ const insertSql = <T>(table: string, cols: Columns<T>): string =>
   `INSERT INTO ${table} (${list(cols)}) VALUES (${names(cols)
     .map((_, i) => `$${i + 1}`)
     .join(', ')})`;
+
+/** Most parameters one statement may carry (the protocol counts them in 16 bits). */
+const MAX_PARAMS = 65_535;
+
+/** Insert `records` with as few statements as the parameter limit allows, rows in their order. */
+async function insertMany<T>(query: Query, table: string, cols: Columns<T>, records: readonly T[]): Promise<void> {
+  const width = names(cols).length;
+  const per = Math.floor(MAX_PARAMS / width);
+  for (let at = 0; at < records.length; at += per) {
+    const chunk = records.slice(at, at + per);
+    const rows = chunk.map(
+      (_, r) =>
+        `(${names(cols)
+          .map((_, c) => `$${r * width + c + 1}`)
+          .join(', ')})`,
+    );
+    await query(
+      `INSERT INTO ${table} (${list(cols)}) VALUES ${rows.join(', ')}`,
+      chunk.flatMap((record) => params(cols, record)),
+    );
+  }
+}
 
 /** Builds `SET a = $2, b = $3` for the keys of `patch` that are columns (`$1` is the id). */
 function setClause<T>(cols: Columns<T>, patch: Partial<T>): { sql: string; values: unknown[] } {
@@ -585,11 +625,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
 
   /** Insert one event with the session's next seq (committed with whatever `query`'s transaction is). */
   const insertEvent = async (query: Query, sessionId: string, body: SessionEventBody, at: number) => {
-    // A step event keeps only its step's id: the step row is the one copy of the payload.
-    const { stored, stepId } =
-      body.type === 'step'
-        ? (({ step, ...rest }) => ({ stored: rest, stepId: step.id }))(body)
-        : { stored: body, stepId: null };
+    const { stored, stepId } = eventRow(body);
     const r = (await query(sql.appendEvent, [sessionId, at, JSON.stringify(stored), stepId])).rows[0];
     return { ...body, seq: r?.seq as number, session_id: sessionId, at } as SessionEvent;
   };
@@ -829,6 +865,67 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
         return (await rows('DELETE FROM logins WHERE expires_at <= $1 RETURNING id_hash', [now])).map(
           (r) => r.id_hash as string,
         );
+      },
+      async listLogins() {
+        return (await rows(`SELECT ${list(LOGIN)} FROM logins`)).map((r) => fromRow(LOGIN, r));
+      },
+
+      restoreSession: (r: SessionRecords) =>
+        atomic(async (q) => {
+          await q(sql.insertSession, params(SESSION, r.session));
+          await insertMany(q, 'steps', STEP, r.steps);
+          await insertMany(q, 'branches', BRANCH, r.branches);
+          await insertMany(
+            q,
+            'interventions',
+            INTERVENTION,
+            r.interventions.map((i) => ({ ...i, followed_by: i.followed_by ?? null })),
+          );
+          await insertMany(
+            q,
+            'annotations',
+            ANNOTATION,
+            r.annotations.map((a) => ({ ...a, branch_id: a.branch_id ?? '' })),
+          );
+          await insertMany(q, 'step_labels', LABEL, r.labels);
+        }),
+      restoreEvents: (sessionId, events) =>
+        atomic(async (q) => {
+          // The counter row is locked until the end, as appendEvent locks it.
+          const counter = (await q('SELECT last_seq FROM event_counters WHERE session_id = $1 FOR UPDATE', [sessionId]))
+            .rows[0];
+          const problem = restoreProblem(sessionId, (counter?.last_seq as number | undefined) ?? 0, events);
+          if (problem) throw new StoreError(problem);
+          const last = events.at(-1);
+          if (!last) return;
+          await insertMany(
+            q,
+            'events',
+            EVENT,
+            events.map((e) => {
+              const { stored, stepId } = eventRow(bodyOf(e));
+              return { session_id: sessionId, seq: e.seq, at: e.at, body: stored, step_id: stepId };
+            }),
+          );
+          await q(
+            `INSERT INTO event_counters (session_id, last_seq) VALUES ($1, $2)
+              ON CONFLICT (session_id) DO UPDATE SET last_seq = excluded.last_seq`,
+            [sessionId, last.seq],
+          );
+        }),
+      async tableCounts() {
+        // Every table the migrations made in this schema; potato_migrations records them and is no content.
+        const tables = await rows(
+          `SELECT table_name AS name FROM information_schema.tables
+            WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND table_name <> 'potato_migrations'
+            ORDER BY table_name`,
+        );
+        const counts: Record<string, number> = {};
+        for (const { name } of tables) {
+          const n = await one(`SELECT COUNT(*) AS n FROM "${String(name).replaceAll('"', '""')}"`);
+          counts[String(name)] = n?.n as number;
+        }
+        return counts;
       },
     };
   };

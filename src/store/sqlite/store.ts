@@ -17,13 +17,16 @@ import Database from 'better-sqlite3';
 import type { SessionEvent, SessionEventBody, SessionStatus } from '../../session/events.js';
 import type { Step, StepPayload, TokenUsage, ToolCall } from '../../steps/types.js';
 import { StoreError } from '../errors.js';
+import { bodyOf, eventRow, restoreProblem } from '../event-row.js';
 import type {
   Annotation,
   BranchRecord,
   Intervention,
   LoginRecord,
+  NewIntervention,
   SessionLease,
   SessionRecord,
+  SessionRecords,
   StepLabel,
   Store,
 } from '../types.js';
@@ -266,6 +269,13 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     eventsAfter: db.prepare(`SELECT e.seq, e.at, e.body, s.* FROM events AS e LEFT JOIN steps AS s ON s.id = e.step_id
       WHERE e.session_id = ? AND e.seq > ? ORDER BY e.seq LIMIT ?`),
     schemaVersion: db.prepare('SELECT COALESCE(MAX(version), 0) FROM migrations').pluck(),
+    listLogins: db.prepare('SELECT * FROM logins'),
+    // Every table the migrations made; `migrations` records them and is no content.
+    tables: db
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> 'migrations' ORDER BY name",
+      )
+      .pluck(),
   };
 
   const getSession = (id: string): SessionRecord | null => {
@@ -302,18 +312,47 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
   const appendEvent = db.transaction((sessionId: string, body: SessionEventBody): SessionEvent => {
     const seq = (q.lastSeq.get(sessionId) as number) + 1;
     const at = Date.now();
-    if (body.type === 'step') {
-      const { step, ...rest } = body;
-      q.insertEvent.run(sessionId, seq, at, json(rest), step.id);
-    } else {
-      q.insertEvent.run(sessionId, seq, at, json(body), null);
-    }
+    const row = eventRow(body);
+    q.insertEvent.run(sessionId, seq, at, json(row.stored), row.stepId);
     return { ...body, seq, session_id: sessionId, at } as SessionEvent;
   });
 
   const appendEvents = db.transaction((sessionId: string, bodies: readonly SessionEventBody[]): SessionEvent[] =>
     bodies.map((body) => appendEvent(sessionId, body)),
   );
+
+  const insertStep = (step: Step): void => {
+    q.insertStep.run({
+      ...step,
+      payload: json(step.payload),
+      tool_call: step.tool_call ? json(step.tool_call) : null,
+      tool_is_error: step.tool_is_error ? 1 : 0,
+      changed_files: step.changed_files ? 1 : 0,
+      usage: step.usage ? json(step.usage) : null,
+    });
+  };
+  const insertIntervention = (i: NewIntervention): void =>
+    void q.insertIntervention.run({ ...i, followed_by: i.followed_by ?? null });
+  const upsertAnnotation = (a: Annotation): void =>
+    void q.upsertAnnotation.run({ ...a, branch_id: a.branch_id ?? '', value: json(a.value ?? null) });
+  const upsertStepLabel = (l: StepLabel): void => void q.upsertLabel.run({ ...l, first_error: l.first_error ? 1 : 0 });
+
+  const restoreSession = db.transaction((r: SessionRecords): void => {
+    q.insertSession.run(sessionParams(r.session));
+    for (const step of r.steps) insertStep(step);
+    for (const b of r.branches) q.insertBranch.run(b);
+    for (const i of r.interventions) insertIntervention(i);
+    for (const a of r.annotations) upsertAnnotation(a);
+    for (const l of r.labels) upsertStepLabel(l);
+  });
+  const restoreEvents = db.transaction((sessionId: string, events: SessionEvent[]): void => {
+    const problem = restoreProblem(sessionId, q.lastSeq.get(sessionId) as number, events);
+    if (problem) throw new StoreError(problem);
+    for (const e of events) {
+      const row = eventRow(bodyOf(e));
+      q.insertEvent.run(sessionId, e.seq, e.at, json(row.stored), row.stepId);
+    }
+  });
 
   const eventFromRow = (sessionId: string, r: Row): SessionEvent => {
     const body = parse<SessionEventBody>(r.body);
@@ -337,16 +376,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
       return rows.map(sessionFromRow);
     },
 
-    insertStep(step) {
-      q.insertStep.run({
-        ...step,
-        payload: json(step.payload),
-        tool_call: step.tool_call ? json(step.tool_call) : null,
-        tool_is_error: step.tool_is_error ? 1 : 0,
-        changed_files: step.changed_files ? 1 : 0,
-        usage: step.usage ? json(step.usage) : null,
-      });
-    },
+    insertStep,
     getStep(id) {
       const r = q.getStep.get(id) as Row | undefined;
       return r ? stepFromRow(r) : null;
@@ -366,19 +396,15 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     },
     listBranches: (sessionId) => (q.listBranches.all(sessionId) as Row[]).map(branchFromRow),
 
-    insertIntervention: (i) => void q.insertIntervention.run({ ...i, followed_by: i.followed_by ?? null }),
+    insertIntervention,
     listInterventions: (sessionId) => (q.listInterventions.all(sessionId) as Row[]).map(interventionFromRow),
     settleInstructions: (sessionId, followedBy) => void q.settleInstructions.run(followedBy, sessionId),
     placeIntervention: (id, at) =>
       void q.placeIntervention.run({ id, after_step_id: at.after_step_id, after_step: at.after_step }),
 
-    upsertAnnotation(a) {
-      q.upsertAnnotation.run({ ...a, branch_id: a.branch_id ?? '', value: json(a.value ?? null) });
-    },
+    upsertAnnotation,
     listAnnotations: (sessionId) => (q.listAnnotations.all(sessionId) as Row[]).map(annotationFromRow),
-    upsertStepLabel(l) {
-      q.upsertLabel.run({ ...l, first_error: l.first_error ? 1 : 0 });
-    },
+    upsertStepLabel,
     deleteStepLabel: (sessionId, stepId, annotator) => void q.deleteLabel.run(sessionId, stepId, annotator),
     listStepLabels: (sessionId) => (q.listLabels.all(sessionId) as Row[]).map(labelFromRow),
 
@@ -410,6 +436,23 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     touchLogin: (idHash, now, expiresAt) => void q.touchLogin.run(now, expiresAt, idHash),
     deleteLogin: (idHash) => q.deleteLogin.run(idHash).changes > 0,
     deleteExpiredLogins: (now) => q.deleteExpiredLogins.all(now) as string[],
+    listLogins: () => q.listLogins.all() as LoginRecord[],
+
+    restoreSession: (records) => restoreSession.immediate(records),
+    restoreEvents: (sessionId, events) => restoreEvents.immediate(sessionId, events),
+    tableCounts() {
+      const tables = q.tables.all() as string[];
+      // Names from the schema itself, quoted as identifiers.
+      return Object.fromEntries(
+        tables.map((t) => [
+          t,
+          db
+            .prepare(`SELECT COUNT(*) FROM "${t.replaceAll('"', '""')}"`)
+            .pluck()
+            .get() as number,
+        ]),
+      );
+    },
   };
 
   // One connection: while a transaction is open (it may await between its statements), every
