@@ -46,6 +46,7 @@ const COMMAND_MODULES: Record<string, () => Promise<CommandModule>> = {
   start: () => import('./start.js'),
   export: () => import('./export.js'),
   apply: () => import('./apply.js'),
+  store: () => import('./store.js'),
 };
 
 /**

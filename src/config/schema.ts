@@ -31,7 +31,7 @@ const origin = z
   // Browsers send the host in lower case and leave out a default port: compare in that form.
   .transform((s) => new URL(s).origin);
 
-const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
+export const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
 
 const ollama = z.strictObject({
   model: z.string().min(1).default('qwen2.5-coder:32b'),

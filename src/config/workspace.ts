@@ -6,8 +6,14 @@
  * resolved path are wrong.
  */
 import { accessSync, constants, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 export const WORKSPACE_KEY = 'live_coding_agent.sandbox.workspace';
+
+/** Where session `id` works: its own copy of `sandbox.workspace`, under `output.path`. */
+export function sessionWorkspace(outputPath: string, id: string): string {
+  return join(outputPath, 'workspaces', id);
+}
 
 /** What is wrong with the workspace folder at `abs` (an absolute path), or null when it can be copied. */
 export function workspaceProblem(abs: string): string | null {

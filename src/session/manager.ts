@@ -8,12 +8,11 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { CheckpointReaders } from '../checkpoints/readers.js';
 import type { CheckpointStore } from '../checkpoints/types.js';
 import { ConfigError } from '../config/errors.js';
 import type { PotatoConfig } from '../config/types.js';
-import { WORKSPACE_KEY, workspaceProblem } from '../config/workspace.js';
+import { sessionWorkspace, WORKSPACE_KEY, workspaceProblem } from '../config/workspace.js';
 import { createSessionDriver, defaultEngineParts, type EngineParts, modelSettings } from '../engine.js';
 import { errorCode, ignored, PotatoError } from '../errors.js';
 import { maskSecrets } from '../export/provenance.js';
@@ -254,7 +253,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
       const text = task.trim();
       if (!text) throw new ControlError('a task is needed to start the agent', 'bad_request');
       const id = newSessionId();
-      const workspace = join(config.output.path, 'workspaces', id);
+      const workspace = sessionWorkspace(config.output.path, id);
       const agent = config.live_coding_agent;
       let sandbox: Sandbox | null = null;
       let checkpoints: CheckpointStore | null = null;
