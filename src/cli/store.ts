@@ -76,7 +76,7 @@ function workspaceIn(outputPath: string): (s: SessionRecord) => string {
 }
 
 /** The report a user reads: rows per table on both sides, what is not copied and why, what to do next. */
-function render(report: CopyReport, plan: CopyPlan, missing: number): string {
+function render(report: CopyReport, plan: CopyPlan, missing: string[]): string {
   const width = Math.max(...report.tables.map((t) => t.table.length), 'table'.length);
   const num = (n: number) => n.toLocaleString('en').padStart(10);
   const lines = [`${'table'.padEnd(width)} ${'source'.padStart(10)} ${'target'.padStart(10)}`];
@@ -104,9 +104,9 @@ function render(report: CopyReport, plan: CopyPlan, missing: number): string {
     `Not in the database: the workspaces, their checkpoint history and the exports stay in the folder ${plan.outputPath} (output.path).`,
     'Every replica needs that same folder at that same path (a shared mount): move or share it before you start them (docs/deploy.md).',
   );
-  if (missing > 0) {
+  if (missing.length > 0) {
     lines.push(
-      `${s(missing, "session's workspace is", "sessions' workspaces are")} not in ${path.join(plan.outputPath, 'workspaces')} yet: they can be viewed, labelled and exported, but not continued or rolled back until it is there.`,
+      `${s(missing.length, "session's workspace is", "sessions' workspaces are")} not there (${missing[0]}${missing.length > 1 ? ', …' : ''}): ${missing.length === 1 ? 'it' : 'they'} can be viewed, labelled and exported, but not continued or rolled back until the folder is.`,
     );
   }
   lines.push(
@@ -130,8 +130,7 @@ export async function runCopy(opts: CopyCliOptions, out: (text: string) => void)
         leaseIsLive: (lease) => lease.expires_at > Date.now() && !ownerDead(lease.owner),
         workspace,
       });
-      let missing = 0;
-      for (const s of await target.listSessions()) if (!fs.existsSync(s.workspace)) missing++;
+      const missing = (await target.listSessions()).map((s) => s.workspace).filter((w) => !fs.existsSync(w));
       out(render(report, plan, missing));
       return report;
     } finally {

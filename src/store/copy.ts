@@ -91,6 +91,16 @@ function describeRows(counts: Record<string, number>): string {
     .join(', ');
 }
 
+/** Run fn; a failure says what was being copied and that nothing was (the transactions roll back). */
+async function failing(what: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new StoreError(`copying ${what} failed, so nothing was copied: ${why}`, 'store_failed', { cause: err });
+  }
+}
+
 /** Branches with every parent before its children, otherwise in the order given. */
 function parentsFirst(branches: BranchRecord[]): BranchRecord[] {
   const byId = new Map(branches.map((b) => [b.id, b]));
@@ -144,24 +154,28 @@ async function copyInside(
   for (const s of sessions) {
     const workspace = opts.workspace?.(s) ?? s.workspace;
     if (workspace !== s.workspace) moved++;
-    await dst.restoreSession({
-      session: { ...s, workspace },
-      steps: await src.listSteps(s.id),
-      branches: parentsFirst(await src.listBranches(s.id)),
-      interventions: await src.listInterventions(s.id),
-      annotations: await src.listAnnotations(s.id),
-      labels: await src.listStepLabels(s.id),
+    await failing(`session ${s.id}`, async () => {
+      await dst.restoreSession({
+        session: { ...s, workspace },
+        steps: await src.listSteps(s.id),
+        branches: parentsFirst(await src.listBranches(s.id)),
+        interventions: await src.listInterventions(s.id),
+        annotations: await src.listAnnotations(s.id),
+        labels: await src.listStepLabels(s.id),
+      });
+      for (let after = 0; ; ) {
+        const page = await src.eventsAfter(s.id, after, EVENT_PAGE);
+        const last = page.at(-1);
+        if (!last) break;
+        await dst.restoreEvents(s.id, page);
+        after = last.seq;
+      }
     });
-    for (let after = 0; ; ) {
-      const page = await src.eventsAfter(s.id, after, EVENT_PAGE);
-      const last = page.at(-1);
-      if (!last) break;
-      await dst.restoreEvents(s.id, page);
-      after = last.seq;
-    }
     opts.onSession?.(s, ++done, sessions.length);
   }
-  for (const login of await src.listLogins()) await dst.createLogin(login);
+  await failing('the logins', async () => {
+    for (const login of await src.listLogins()) await dst.createLogin(login);
+  });
 
   // Checked before the target commits: a copy that does not match leaves nothing behind.
   const written = await dst.tableCounts();

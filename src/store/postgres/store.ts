@@ -21,7 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { reportIgnored } from '../../errors.js';
+import { causeChain, reportIgnored } from '../../errors.js';
 import type { SessionEvent, SessionEventBody, SessionStatus } from '../../session/events.js';
 import type { Step } from '../../steps/types.js';
 import { StoreError } from '../errors.js';
@@ -240,8 +240,11 @@ const RETRYABLE = new Set(['40001', '40P01']);
 const MAX_ATTEMPTS = 20;
 /** Random back-off before attempt n+1, growing to 250 ms, so writers that collided spread out. */
 const backoffMs = (attempt: number): number => Math.random() * Math.min(250, 2 ** attempt);
+/** Also when fn wrapped the failure in an error of its own (as the store copy does). */
 const isRetryable = (err: unknown): boolean =>
-  typeof err === 'object' && err !== null && RETRYABLE.has((err as { code?: unknown }).code as string);
+  causeChain(err).some(
+    (e) => typeof e === 'object' && e !== null && RETRYABLE.has((e as { code?: unknown }).code as string),
+  );
 
 /** bigint (oid 20) as a number: every bigint here is a millisecond time, a seq or a count, far below 2^53. */
 const INT8_OID = 20;
