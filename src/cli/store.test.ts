@@ -16,8 +16,12 @@ async function potato(...args: string[]) {
   let stdout = '';
   let stderr = '';
   const code = await run(['node', 'potato', ...args], {
-    out: (t) => void (stdout += t),
-    err: (t) => void (stderr += t),
+    out: (t) => {
+      stdout += t;
+    },
+    err: (t) => {
+      stderr += t;
+    },
   });
   return { code, stdout, stderr };
 }

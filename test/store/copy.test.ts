@@ -100,7 +100,14 @@ describe('copying a SQLite store into PostgreSQL', () => {
     process.env[name] = url;
     let out = '';
     let err = '';
-    const io: Io = { out: (t) => void (out += t), err: (t) => void (err += t) };
+    const io: Io = {
+      out: (t) => {
+        out += t;
+      },
+      err: (t) => {
+        err += t;
+      },
+    };
     try {
       const code = await run(['node', 'potato', 'store', 'copy', '--project', output, '--database_url_env', name], io);
       expect(err).toBe('');
