@@ -99,7 +99,7 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
   if (config.output.database_url_env && existsSync(sqliteFile)) {
     // Sessions recorded before the switch stay in the file: say so rather than seem to lose them.
     logger.warn(
-      `${sqliteFile} holds sessions recorded on SQLite; this server uses PostgreSQL and does not show them (export them with \`potato export --project ${config.output.path}\`)`,
+      `${sqliteFile} holds sessions recorded on SQLite; this server uses PostgreSQL and does not show them. To move them, stop the servers and run \`potato store copy --config ${config.config_path}\` while the database is empty (docs/deploy.md); once they are copied, move the file out of ${config.output.path}`,
     );
   }
   const parts = defaultEngineParts({ clock: opts.clock });
