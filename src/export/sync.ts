@@ -318,6 +318,11 @@ export function observeStore(store: Store, onChange: (sessionId: string) => void
         await inner.upsertStepLabel(l);
         onChange(l.session_id);
       },
+      restoreSession: async (r: Parameters<Store['restoreSession']>[0]) => {
+        await inner.restoreSession(r);
+        for (const b of r.branches) branchSession.set(b.id, b.session_id);
+        onChange(r.session.id);
+      },
       deleteStepLabel: async (sessionId: string, stepId: string, annotator: string) => {
         await inner.deleteStepLabel(sessionId, stepId, annotator);
         onChange(sessionId);
