@@ -45,8 +45,6 @@ export interface CopyOptions {
   leaseIsLive(lease: SessionLease): boolean;
   /** The workspace path a session gets in the target (default: the one it has). */
   workspace?(session: SessionRecord): string;
-  /** Told after each session is written (for progress on a large store). */
-  onSession?(session: SessionRecord, done: number, of: number): void;
 }
 
 export interface TableCount {
@@ -150,7 +148,6 @@ async function copyInside(
   }
 
   let moved = 0;
-  let done = 0;
   for (const s of sessions) {
     const workspace = opts.workspace?.(s) ?? s.workspace;
     if (workspace !== s.workspace) moved++;
@@ -171,7 +168,6 @@ async function copyInside(
         after = last.seq;
       }
     });
-    opts.onSession?.(s, ++done, sessions.length);
   }
   await failing('the logins', async () => {
     for (const login of await src.listLogins()) await dst.createLogin(login);
