@@ -19,7 +19,7 @@ import { copyStore } from '../../src/store/copy.js';
 import { openPostgresStore } from '../../src/store/postgres/store.js';
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
 import type { Store } from '../../src/store/types.js';
-import { editStep, newSession } from '../../test/store/contract.js';
+import { editStep, newSession } from '../../test/store/records.js';
 
 const SESSIONS = Number(process.argv[2] ?? 20);
 const STEPS = 150;

@@ -92,7 +92,7 @@ function render(report: CopyReport, plan: CopyPlan, missing: string[]): string {
   const s = (n: number, one: string, many: string) => `${n.toLocaleString('en')} ${n === 1 ? one : many}`;
   lines.push(
     '',
-    `verified: every copied table holds as many rows as in the source, and every session (${report.sessions.toLocaleString('en')}) has the same last event number and step count`,
+    `verified: every copied table, and every rebuilt one the source has too, holds as many rows as in the source, and every session (${report.sessions.toLocaleString('en')}) has the same last event number and step count`,
   );
   if (report.movedWorkspaces > 0) {
     lines.push(

@@ -28,6 +28,10 @@ export const TABLES: Readonly<Record<string, TableFate>> = {
   events: { kind: 'copied' },
   logins: { kind: 'copied' },
   event_counters: { kind: 'rebuilt', from: "each session's last event number, from its copied events" },
+  status_changes: {
+    kind: 'rebuilt',
+    from: "the statuses each session took, by the stores' trigger on its copied events",
+  },
   session_leases: {
     kind: 'left',
     why: 'which server process runs a session: none may during a copy, and the servers on the target take their own',
@@ -67,7 +71,9 @@ export interface CopyReport {
 /** Events read from the source and written to the target at a time. */
 const EVENT_PAGE = 2000;
 
-const copiedTables = (): string[] => Object.keys(TABLES).filter((t) => TABLES[t]?.kind === 'copied');
+/** The tables whose rows must match the source's: the copied ones, and the rebuilt ones the source has too. */
+const checkedTables = (source: Record<string, number>): string[] =>
+  Object.keys(TABLES).filter((t) => TABLES[t]?.kind === 'copied' || (TABLES[t]?.kind === 'rebuilt' && t in source));
 
 /** Refuse tables this copy does not know, naming them and which store holds them. */
 function knownTables(counts: Record<string, number>, which: string): void {
@@ -175,7 +181,7 @@ async function copyInside(
 
   // Checked before the target commits: a copy that does not match leaves nothing behind.
   const written = await dst.tableCounts();
-  const wrong = copiedTables()
+  const wrong = checkedTables(counts)
     .filter((t) => (written[t] ?? 0) !== (counts[t] ?? 0))
     .map((t) => `${t}: ${counts[t] ?? 0} in the source, ${written[t] ?? 0} written`);
   for (const s of sessions) {
@@ -202,7 +208,7 @@ export async function copyStore(source: Store, target: Store, opts: CopyOptions)
     return target.transaction((dst) => copyInside(src, dst, before, opts));
   });
   const after = await target.tableCounts();
-  const changed = copiedTables().filter((t) => (after[t] ?? 0) !== (before[t] ?? 0));
+  const changed = checkedTables(before).filter((t) => (after[t] ?? 0) !== (before[t] ?? 0));
   if (changed.length > 0) {
     throw new StoreError(
       `the copy committed, but the target no longer matches the source in ${changed.join(', ')}: did a server write to it at once? Check it before you use it`,

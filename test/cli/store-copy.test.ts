@@ -166,7 +166,9 @@ describe('potato store copy: from SQLite to PostgreSQL', () => {
     );
     expect(copied.out).toMatch(/^sessions +1 +1$/m);
     expect(copied.out).toMatch(/^session_leases +0 +0 +not copied: which server process runs a session/m);
-    expect(copied.out).toContain('verified: every copied table holds as many rows as in the source');
+    expect(copied.out).toContain(
+      'verified: every copied table, and every rebuilt one the source has too, holds as many rows as in the source',
+    );
     expect(copied.out).toContain(`stay in the folder ${outputPath} (output.path)`);
     expect(`${copied.out}${whileRunning.err}${whileRunning.out}`).not.toContain(postgresUrl());
 
@@ -174,7 +176,16 @@ describe('potato store copy: from SQLite to PostgreSQL', () => {
     const pg = await schema.open();
     try {
       const counts = await sqlite.tableCounts();
-      for (const table of ['sessions', 'steps', 'branches', 'interventions', 'annotations', 'step_labels', 'events']) {
+      for (const table of [
+        'sessions',
+        'steps',
+        'branches',
+        'interventions',
+        'annotations',
+        'step_labels',
+        'events',
+        'status_changes',
+      ]) {
         const printed = new RegExp(`^${table} +([\\d,]+) +([\\d,]+)`, 'm').exec(copied.out);
         expect(printed?.slice(1, 3), table).toEqual([
           counts[table]!.toLocaleString('en'),

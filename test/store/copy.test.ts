@@ -14,7 +14,7 @@ import { copyStore } from '../../src/store/copy.js';
 import type { PostgresStore } from '../../src/store/postgres/store.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
 import { type FreshSchema, freshSchema, postgresUrl } from '../postgres/harness.js';
-import { editStep, newSession } from './contract.js';
+import { editStep, newSession } from './records.js';
 
 const nothingLive = { leaseIsLive: () => false };
 
