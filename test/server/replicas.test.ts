@@ -208,6 +208,9 @@ describe('three potato start processes on one PostgreSQL database and one output
       (doc.output as Record<string, unknown>).database_url_env = 'POTATO_DATABASE_URL';
       // Failover in seconds rather than the default's 45: swept every 3 s, as a deployment may set it.
       doc.session_lease = { ttl_ms: 6000, heartbeat_ms: 1000 };
+      // Every event on the wire by its own seq: with buffered output two streamed-text events in a
+      // row travel as one, and the replay below would miss a seq that is in the log.
+      doc.live_coding_agent.streaming.buffer_output = false;
     });
     const ports = [await freePort(), await freePort(), await freePort()];
     const servers = [];
