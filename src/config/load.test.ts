@@ -274,6 +274,39 @@ describe('loadConfig on bad configs', () => {
     expect(problems).toContain('output.database_url_env: expected an environment variable name');
   });
 
+  it('checks session_lease like every key, with the heartbeat well under the TTL', () => {
+    const base = 'live_coding_agent:\n  backend: scripted\n  scripted: { script: ./s.yaml }\n';
+    const files = { 's.yaml': 'turns: []\n' };
+    expect(loadConfig(tempConfig(`${base}${ANNOTATOR}`, files)).session_lease).toEqual({
+      ttl_ms: 30_000,
+      heartbeat_ms: 5_000,
+    });
+    const short = tempConfig(`${base}session_lease: { ttl_ms: 3000, heartbeat_ms: 1000 }\n${ANNOTATOR}`, files);
+    expect(loadConfig(short).session_lease).toEqual({ ttl_ms: 3000, heartbeat_ms: 1000 });
+    expect(
+      problemsOf(
+        tempConfig(`${base}session_lease: { ttl_ms: "30s", heartbeat_ms: 50, tll_ms: 1 }\n${ANNOTATOR}`, files),
+      ),
+    ).toEqual([
+      'session_lease.ttl_ms: expected an integer, got "30s" (a string)',
+      'session_lease.heartbeat_ms: expected an integer >= 100, got 50 (a number)',
+      'session_lease.tll_ms: unknown key; did you mean "ttl_ms"?',
+    ]);
+    expect(problemsOf(tempConfig(`${base}session_lease: { ttl_ms: 500 }\n${ANNOTATOR}`, files))).toEqual([
+      'session_lease.ttl_ms: expected an integer >= 1000, got 500 (a number)',
+    ]);
+    // Well under: a third of the TTL at most, said with the numbers and the reason.
+    const close = tempConfig(`${base}session_lease:\n  ttl_ms: 10000\n  heartbeat_ms: 5000\n${ANNOTATOR}`, files);
+    expect(() => loadConfig(close)).toThrow(/line 6: session_lease\.heartbeat_ms: expected at most 3333/);
+    expect(problemsOf(close)).toEqual([
+      'session_lease.heartbeat_ms: expected at most 3333 (a third of session_lease.ttl_ms, 10000), got 5000 (a number): the heartbeat must be well under the TTL, or one slow renewal hands a live session to another replica',
+    ]);
+    // The default heartbeat (5 s) against a short TTL is caught the same way.
+    expect(problemsOf(tempConfig(`${base}session_lease: { ttl_ms: 6000 }\n${ANNOTATOR}`, files))[0]).toContain(
+      'session_lease.heartbeat_ms: expected at most 2000 (a third of session_lease.ttl_ms, 6000), got 5000',
+    );
+  });
+
   it('names the file, line and column of a YAML syntax error', () => {
     const file = fixture('bad/yaml-syntax.yaml');
     expect(problemsOf(file)).toEqual([

@@ -173,6 +173,34 @@ const branching = z.strictObject({
   compare_branches_view: z.boolean().default(true),
 });
 
+/** A lease must outlive this many heartbeats, so one slow or failed renewal does not lose it. */
+export const HEARTBEATS_PER_LEASE = 3;
+
+/**
+ * Beyond the source: how long a server process's lease on a session it runs lasts without a
+ * heartbeat, and how often it renews it (session/lease.ts). The TTL bounds failover: a session
+ * whose server died is marked interrupted within 1.5 × ttl_ms (docs/deploy.md).
+ */
+const sessionLease = z
+  .strictObject({
+    ttl_ms: z.int().min(1000).max(3_600_000).default(30_000),
+    heartbeat_ms: z.int().min(100).max(1_200_000).default(5_000),
+  })
+  .superRefine(
+    (lease, ctx) => {
+      const most = Math.floor(lease.ttl_ms / HEARTBEATS_PER_LEASE);
+      if (lease.heartbeat_ms <= most) return;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['heartbeat_ms'],
+        input: lease.heartbeat_ms,
+        message: `expected at most ${most} (a third of session_lease.ttl_ms, ${lease.ttl_ms}), got ${describeFound(lease.heartbeat_ms)}: the heartbeat must be well under the TTL, or one slow renewal hands a live session to another replica`,
+      });
+    },
+    // Only between two values that are each right: a wrong one is reported on its own.
+    { when: (payload) => payload.issues.length === 0 },
+  );
+
 export const liveCodingAgentSchema = z.strictObject({
   enabled: z.boolean().default(true),
   backend: z.enum(BACKENDS),
@@ -238,6 +266,7 @@ export const configSchema = z.strictObject({
   /** Beyond the source: how much the server logs (the env var POTATO_LOG_LEVEL overrides it). */
   log_level: z.enum(LOG_LEVELS).default('info'),
   live_coding_agent: liveCodingAgentSchema,
+  session_lease: sessionLease.prefault({}),
   annotation_schemes: z.array(annotationSchemeSchema).default([]),
   output: z
     .strictObject({

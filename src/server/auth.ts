@@ -3,14 +3,15 @@
  * Login against the configured annotators, the logins kept in the store. The browser holds only
  * a random id in an httpOnly, SameSite=Strict cookie; the store holds its SHA-256 and whose it
  * is, so every replica on the same database accepts the cookie, a restart logs nobody out, and
- * a logout anywhere ends it everywhere. Failed-login counts stay in this process's memory: a
- * lockout is per replica.
+ * a logout anywhere ends it everywhere. Failed logins are counted in the store too, per name and
+ * address: every replica on the database charges the same count (atomically, before the password
+ * is checked), so N replicas give an attacker no more tries than one, and a restart forgets none.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { parse as parseCookies, serialize } from 'hono/utils/cookie';
 import { hashPassword, verifyPasswordAsync } from '../config/passwords.js';
 import type { Annotator } from '../config/types.js';
-import type { Store } from '../store/types.js';
+import type { LoginFailures, Store } from '../store/types.js';
 import { TooManyAttemptsError } from './errors.js';
 
 export const COOKIE_NAME = 'potato_sid';
@@ -33,14 +34,20 @@ export function loginHash(sid: string): string {
 const FREE_FAILURES = 5;
 /** The wait doubles with each failure past the free ones, up to this. */
 const MAX_LOCK_MS = 15 * 60 * 1000;
-/** A name and address with no failure for this long start afresh. */
+/** A name and address with no failure for this long start afresh (and their record is swept). */
 const FAILURE_MEMORY_MS = 60 * 60 * 1000;
 
-interface Failures {
-  /** Attempts that failed or are still being checked: charged before the hash, so parallel tries count. */
-  count: number;
-  last: number;
-  lockedUntil: number;
+/**
+ * The lockout policy: what a new attempt does to the stored failures of its name and address, or
+ * null when it must wait (a lock is on). Every attempt is charged as a failure before the password
+ * is checked, so parallel tries count one by one; a right password then clears the record.
+ */
+function chargeAttempt(stored: LoginFailures | null, now: number): Omit<LoginFailures, 'username' | 'address'> | null {
+  const current = stored && now - stored.last_at <= FAILURE_MEMORY_MS ? stored : null;
+  if (current && current.locked_until > now) return null;
+  const count = (current?.count ?? 0) + 1;
+  const locked_until = count > FREE_FAILURES ? now + Math.min(MAX_LOCK_MS, 1000 * 2 ** (count - FREE_FAILURES)) : 0;
+  return { count, last_at: now, locked_until };
 }
 
 /** Why a login ended, for whoever holds something open for it (the live sockets). */
@@ -51,12 +58,8 @@ export interface AuthOptions {
   now?: () => number;
 }
 
-/** Failure records kept before old ones are swept (a flood of made-up names must not grow memory). */
-const MAX_FAILURE_RECORDS = 10_000;
-
 export class Auth {
   private dummyHash: string | undefined;
-  private readonly failures = new Map<string, Failures>();
   private readonly endListeners = new Set<(sid: string, why: LoginEnd) => void>();
   private readonly now: () => number;
 
@@ -72,28 +75,19 @@ export class Auth {
    * The new session id, or undefined for a wrong name or password (which of the two is not said).
    * Throws TooManyAttemptsError while `username` from `address` is locked out after failures.
    *
-   * The check and the charge of an attempt happen in one synchronous turn before the hash is
-   * awaited: a burst of parallel guesses is counted one by one, and once the count passes the
-   * free failures every further attempt, the right password included, waits out the lock.
+   * The check and the charge of an attempt are one atomic store operation before the hash is
+   * computed: a burst of parallel guesses, on this replica or spread over several, is counted one
+   * by one, and once the count passes the free failures every further attempt, the right password
+   * included, waits out the lock.
    */
   async login(username: string, password: string, address = ''): Promise<string | undefined> {
-    const key = `${username}\0${address}`;
     const now = this.now();
-    let f = this.failures.get(key);
-    if (f && now - f.last > FAILURE_MEMORY_MS) {
-      this.failures.delete(key);
-      f = undefined;
+    // Charged as a failure now; cleared below if the password is right.
+    const attempt = await this.store.chargeLoginAttempt(username, address, (stored) => chargeAttempt(stored, now));
+    if (!attempt.charged) {
+      const until = attempt.failures?.locked_until ?? now;
+      throw new TooManyAttemptsError(Math.max(1, Math.ceil((until - now) / 1000)));
     }
-    if (f && f.lockedUntil > now) throw new TooManyAttemptsError(Math.ceil((f.lockedUntil - now) / 1000));
-    if (!f) {
-      if (this.failures.size >= MAX_FAILURE_RECORDS) this.forgetOldFailures(now);
-      f = { count: 0, last: now, lockedUntil: 0 };
-      this.failures.set(key, f);
-    }
-    // Charged as a failure now; refunded below if the password is right.
-    f.count++;
-    f.last = now;
-    if (f.count > FREE_FAILURES) f.lockedUntil = now + Math.min(MAX_LOCK_MS, 1000 * 2 ** (f.count - FREE_FAILURES));
 
     const annotator = this.annotators.find((a) => a.username === username);
     // An unknown name costs the same scrypt as a known one, so timing does not reveal names.
@@ -101,7 +95,7 @@ export class Auth {
     const ok =
       (await verifyPasswordAsync(password, annotator?.password_hash ?? this.dummyHash)) && annotator !== undefined;
     if (!ok) return undefined;
-    this.failures.delete(key);
+    await this.store.clearLoginFailures(username, address);
     const sid = randomBytes(32).toString('base64url');
     const at = this.now();
     await this.store.createLogin({
@@ -112,12 +106,6 @@ export class Auth {
       expires_at: at + IDLE_MS,
     });
     return sid;
-  }
-
-  private forgetOldFailures(now: number): void {
-    for (const [key, f] of this.failures) {
-      if (now - f.last > FAILURE_MEMORY_MS && f.lockedUntil <= now) this.failures.delete(key);
-    }
   }
 
   /** Call `listener` whenever a login ends (logout or expiry). Returns the unsubscribe. */
@@ -162,10 +150,13 @@ export class Auth {
   /**
    * End every login idle for longer than the limit (run periodically, so open sockets close too),
    * and tell the listeners about those of `open` (the logins this process holds sockets for) that
-   * ended, here or on another replica (a logout there).
+   * ended, here or on another replica (a logout there). Failed-login records past their memory go
+   * too: a flood of made-up names does not grow the store for longer than that.
    */
   async sweep(open: Iterable<string> = []): Promise<void> {
-    const expired = new Set(await this.store.deleteExpiredLogins(this.now()));
+    const now = this.now();
+    await this.store.forgetLoginFailures(now - FAILURE_MEMORY_MS);
+    const expired = new Set(await this.store.deleteExpiredLogins(now));
     for (const sid of [...open]) {
       const hash = loginHash(sid);
       if (expired.has(hash)) this.ended(sid, 'login expired');

@@ -144,6 +144,27 @@ describe('login', () => {
     expect((await c.login('alice', 'alice-pw')).status).toBe(200);
   });
 
+  it('keeps a lockout in the store: a restarted server (a new one on the same store) still enforces it', async () => {
+    const clock = HeldClock.held();
+    await stop(rig);
+    rig = await boot({}, { now: clock.now });
+    for (let i = 0; i < 6; i++) expect((await new Client(rig.base).login('alice', 'guess')).status).toBe(401);
+    await rig.server.close();
+    const again = createServer({
+      config: rig.config,
+      store: rig.store,
+      manager: rig.manager,
+      log: () => {},
+      now: clock.now,
+    });
+    rig = { ...rig, server: again, base: (await again.listen(0, '127.0.0.1')).url };
+    const locked = await new Client(rig.base).login('alice', 'alice-pw');
+    expect(locked.status).toBe(429);
+    expect(locked.headers.get('retry-after')).toBe('2');
+    await clock.advance(2000);
+    expect((await new Client(rig.base).login('alice', 'alice-pw')).status).toBe(200);
+  });
+
   it('counts hundreds of parallel wrong passwords and refuses the right one inside the lock', async () => {
     const clock = HeldClock.held();
     await stop(rig);

@@ -17,7 +17,7 @@ import { createLogger, errField, type Logger, loggerTo, resolveLogLevel } from '
 import { machineLimits } from '../process/limits.js';
 import { recordCutCommands } from '../session/cut-commands.js';
 import type { SessionStatus } from '../session/events.js';
-import { LEASE_TTL_MS, liveLease, newOwnerId } from '../session/lease.js';
+import { leaseTimingsOf, liveLease, newOwnerId, sweepIntervalMs } from '../session/lease.js';
 import { createSessionManager } from '../session/manager.js';
 import type { SessionManager } from '../session/types.js';
 import { describeStore, openStore } from '../store/open.js';
@@ -151,17 +151,21 @@ export async function startServer(config: PotatoConfig, opts: StartOptions = {})
     throw err;
   }
 
-  // A process that died on another host leaves leases that only expire: its sessions are marked then.
-  const sweep = setInterval(() => {
-    markInterrupted(store, Date.now(), leased)
-      .then((late) => {
-        if (late.length > 0)
-          logger.warn({ sessions: late.map((x) => x.id) }, 'sessions whose owner stopped: interrupted');
-      })
-      .catch((err: unknown) =>
-        logger.warn({ err: errField(err) }, 'could not sweep sessions left by a stopped server'),
-      );
-  }, LEASE_TTL_MS);
+  // A process that died on another host leaves leases that only expire: its sessions are marked then
+  // (within 1.5 × session_lease.ttl_ms of its death; sooner for a dead process of this host).
+  const sweep = setInterval(
+    () => {
+      markInterrupted(store, Date.now(), leased)
+        .then((late) => {
+          if (late.length > 0)
+            logger.warn({ sessions: late.map((x) => x.id) }, 'sessions whose owner stopped: interrupted');
+        })
+        .catch((err: unknown) =>
+          logger.warn({ err: errField(err) }, 'could not sweep sessions left by a stopped server'),
+        );
+    },
+    sweepIntervalMs(leaseTimingsOf(config)),
+  );
   sweep.unref();
 
   let resolveClosed!: () => void;

@@ -5,7 +5,8 @@
  * process on the same output folder sees the lease and neither runs the session (`/continue` is
  * refused naming the owner) nor marks it interrupted. A lease whose owner is gone stops counting:
  * at once when the owner was a process on this host that no longer exists (a crash, kill -9), else
- * when it expires. Several replicas on one store will build on the same lease.
+ * when it expires, and the sweep of a live process marks the session interrupted. How long a lease
+ * lasts and how often it is renewed are the config's `session_lease` keys; the sweep's pace follows.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -13,9 +14,25 @@ import { errField, type Logger, silentLogger } from '../log/logger.js';
 import type { SessionLease, Store } from '../store/types.js';
 import { ControlError } from './types.js';
 
-/** How long a lease lasts without a heartbeat, and how often it is renewed. */
-export const LEASE_TTL_MS = 30_000;
-export const LEASE_HEARTBEAT_MS = 5_000;
+/** How long a lease lasts without a heartbeat, and how often it is renewed (config `session_lease`). */
+export interface LeaseTimings {
+  ttlMs: number;
+  heartbeatMs: number;
+}
+
+export function leaseTimingsOf(config: { session_lease: { ttl_ms: number; heartbeat_ms: number } }): LeaseTimings {
+  return { ttlMs: config.session_lease.ttl_ms, heartbeatMs: config.session_lease.heartbeat_ms };
+}
+
+/**
+ * How often a process looks for sessions whose owner is gone (their lease expired, or the owner
+ * was a process of this host that died). A lease expires at most one TTL after its owner's last
+ * heartbeat, so a dead owner's sessions are marked within 1.5 TTL; sweeping more often would list
+ * every session more often for at most half a TTL sooner.
+ */
+export function sweepIntervalMs(t: LeaseTimings): number {
+  return Math.round(t.ttlMs / 2);
+}
 
 /** `host:pid:random`: the host and pid let a process on the same host see that the owner died. */
 export function newOwnerId(): string {
@@ -50,10 +67,8 @@ export async function liveLease(
   return lease;
 }
 
-export interface LeaseOptions {
+export interface LeaseOptions extends LeaseTimings {
   owner?: string;
-  ttlMs?: number;
-  heartbeatMs?: number;
   logger?: Logger;
   /**
    * A session whose lease another process now holds (this one stalled past the expiry, e.g. on a
@@ -72,11 +87,11 @@ export class SessionLeases {
 
   constructor(
     private readonly store: Store,
-    opts: LeaseOptions = {},
+    opts: LeaseOptions,
   ) {
     this.owner = opts.owner ?? newOwnerId();
-    this.ttl = opts.ttlMs ?? LEASE_TTL_MS;
-    this.heartbeatMs = opts.heartbeatMs ?? LEASE_HEARTBEAT_MS;
+    this.ttl = opts.ttlMs;
+    this.heartbeatMs = opts.heartbeatMs;
     this.log = opts.logger ?? silentLogger;
     this.onLost = opts.onLost;
   }

@@ -26,7 +26,7 @@ import type { BranchRecord, SessionRecord, Store } from '../store/types.js';
 import { annotationOps } from './annotations.js';
 import { initialStateMessage } from './checkpoint-message.js';
 import { EventHub } from './hub.js';
-import { SessionLeases } from './lease.js';
+import { leaseTimingsOf, SessionLeases } from './lease.js';
 import { SessionLifecycle } from './lifecycle.js';
 import { SessionRecorder } from './recorder.js';
 import { ControlError, type EventListener, type SessionManager } from './types.js';
@@ -80,6 +80,7 @@ export function createSessionManager(opts: ManagerOptions): EngineSessionManager
   const store = exports ? observeStore(opts.store, (id) => exports.markDirty(id)) : opts.store;
   const hub = new EventHub(store, undefined, logger);
   const leases = new SessionLeases(store, {
+    ...leaseTimingsOf(config),
     owner: opts.ownerId,
     logger,
     onLost: (sessionId, holder) => {

@@ -19,7 +19,7 @@ import {
 import { branchName, branchPath, pathTo } from '../store/tree.js';
 import type { BranchRecord, Intervention, InterventionType, SessionRecord, Store } from '../store/types.js';
 import { checkpointMessage } from './checkpoint-message.js';
-import type { AgentActivity, SessionStatus } from './events.js';
+import type { AgentActivity, SessionEventBody, SessionStatus } from './events.js';
 import type { EventHub } from './hub.js';
 import { ControlError, type RollbackRequest } from './types.js';
 
@@ -207,23 +207,24 @@ export class SessionRecorder {
       started_at: s.started_at,
       ended_at: Date.now(),
     };
-    const store = this.deps.store;
-    await store.transaction(async (tx) => {
+    // The step's streamed text is queued ahead of it; the step's rows and its event commit together,
+    // so a process killed in between leaves neither (no stored step that no viewer ever gets).
+    if (s.partial_key) void this.deps.hub.flush(this.id, s.partial_key);
+    const event: SessionEventBody = s.partial_key
+      ? { type: 'step', step, partial_key: s.partial_key }
+      : { type: 'step', step };
+    await this.deps.hub.record(this.id, async (tx) => {
       await tx.insertStep(step);
       await tx.updateBranch(this.branch.id, { head_step_id: step.id });
       // Instructions waiting at the head now belong to every path through this step.
       await tx.settleInstructions(this.id, step.id);
+      return { result: undefined, events: [event] };
     });
     this.head = step;
     this.pathNow = [...this.pathNow, step];
     this.branch = { ...this.branch, head_step_id: step.id };
     // The agent finished this step after the pause held (an SDK tool already under way): it stopped here.
     if (this.state === 'paused' && this.pauseMarker) this.pauseMarker = await this.writePlace(this.pauseMarker);
-    if (s.partial_key) void this.deps.hub.flush(this.id, s.partial_key);
-    await this.deps.hub.emit(
-      this.id,
-      s.partial_key ? { type: 'step', step, partial_key: s.partial_key } : { type: 'step', step },
-    );
     return step;
   }
 

@@ -37,6 +37,10 @@ export const TABLES: Readonly<Record<string, TableFate>> = {
     why: 'which server process runs a session: none may during a copy, and the servers on the target take their own',
   },
   session_commands: { kind: 'left', why: 'controls on their way between replicas, each kept for one request' },
+  login_failures: {
+    kind: 'left',
+    why: 'failed-login counts, forgotten within the hour anyway; the copy starts everyone afresh',
+  },
 };
 
 /** A copy refused before anything was written: the target is not empty, or a server still runs a session. */

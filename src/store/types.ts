@@ -1,10 +1,10 @@
 /**
  * @module store/types
  * The Store seam: persistence of sessions, the step tree, branches, interventions, annotations,
- * labels, leases and the event log. Asynchronous, so a networked database can implement it as
- * well as the embedded SQLite file. Every write is durable when its promise resolves, and
- * callers show nothing (the EventHub publishes nothing) before that: nothing shown to anyone
- * can be lost by a crash. `test/store/contract.ts` is the suite every implementation passes.
+ * labels, leases, logins, failed-login counts and the event log. Asynchronous, so a networked
+ * database can implement it as well as the embedded SQLite file. Every write is durable when its
+ * promise resolves, and callers show nothing (the EventHub publishes nothing) before that: nothing
+ * shown to anyone can be lost by a crash. `test/store/contract.ts` is the suite every implementation passes.
  */
 import type { SessionEvent, SessionEventBody, SessionStatus } from '../session/events.js';
 import type { Step, TokenUsage } from '../steps/types.js';
@@ -123,6 +123,22 @@ export interface LoginRecord {
   last_seen_at: number;
   /** Ends the login unless it is used again before: `last_seen_at` plus the idle limit. */
   expires_at: number;
+}
+
+/**
+ * Failed logins charged to one name from one address (the lockout; its policy is server/auth.ts).
+ * Kept in the store so every replica on one database counts the same tries, and a restart does not
+ * forget them.
+ */
+export interface LoginFailures {
+  username: string;
+  address: string;
+  /** Attempts charged: failed, or still being checked. */
+  count: number;
+  /** When the last one was charged. */
+  last_at: number;
+  /** No attempt is charged (each is refused) before this; 0 when not locked. */
+  locked_until: number;
 }
 
 /** A control sent to a replica that does not run the session, for the one that does. */
@@ -262,6 +278,23 @@ export interface Store {
    * made, except the one that records the migrations. For copying and checking a copy.
    */
   tableCounts(): Promise<Record<string, number>>;
+
+  /**
+   * Charge a login attempt to `username` from `address`, atomically with every other charge of
+   * the same pair, through any handle or process on this store: `charge` gets the stored record
+   * (null when there is none) and returns the record to store in its place, or null to refuse the
+   * attempt (nothing changes). `charge` may run more than once (a networked store retries after a
+   * collision): it must only compute. Returns whether it was charged and the record as it stands.
+   */
+  chargeLoginAttempt(
+    username: string,
+    address: string,
+    charge: (current: LoginFailures | null) => Omit<LoginFailures, 'username' | 'address'> | null,
+  ): Promise<{ charged: boolean; failures: LoginFailures | null }>;
+  /** Forget the failures of `username` from `address` (a login succeeded). */
+  clearLoginFailures(username: string, address: string): Promise<void>;
+  /** Forget every record whose last attempt was before `before`; returns how many went. */
+  forgetLoginFailures(before: number): Promise<number>;
 
   /**
    * Only on a store several processes share (PostgreSQL): call `onAppend` for every event any of

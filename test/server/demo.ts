@@ -15,7 +15,7 @@ export const DEMO_DIR = path.resolve(import.meta.dirname, '../../examples/demo')
 export interface DemoDoc {
   live_coding_agent: {
     scripted: { turn_delay_ms: number };
-    streaming: { update_interval_ms: number };
+    streaming: { update_interval_ms: number; buffer_output: boolean };
     [key: string]: unknown;
   };
   [key: string]: unknown;

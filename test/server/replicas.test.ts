@@ -1,10 +1,11 @@
 /**
  * Several server replicas on one PostgreSQL database (the run's throwaway cluster, a fresh schema
  * per test). In process, each with its own store handle: a login made on one is accepted by the
- * other, a viewer on either gets the same events of a session only one of them writes, and a
- * control sent to the other reaches it. Then three real `potato start` processes on one database
- * and one output folder: a session run on the first, watched and steered from the others, the
- * first killed with SIGKILL, the session interrupted and continued on the second.
+ * other, a lockout earned on one holds on the other, a viewer on either gets the same events of a
+ * session only one of them writes, and a control sent to the other reaches it. Then three real
+ * `potato start` processes on one database and one output folder (with a short session lease): a
+ * session run on the first, watched and steered from the others, the first killed with SIGKILL,
+ * the session interrupted and continued on the second.
  */
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import type { SessionEvent } from '../../src/session/events.js';
 import type { Step } from '../../src/steps/types.js';
 import type { PostgresStore } from '../../src/store/postgres/store.js';
 import type { SessionRecord } from '../../src/store/types.js';
+import { HeldClock } from '../clock.js';
 import { type FreshSchema, freshSchema, postgresUrl } from '../postgres/harness.js';
 import { exited, serveChild } from './child.js';
 import { demoCopy, freePort } from './demo.js';
@@ -32,9 +34,12 @@ describe('replicas on one PostgreSQL database', () => {
   let schema: FreshSchema;
   let replicas: Replica[] = [];
   const watchers: Watcher[] = [];
+  /** The replicas' clock of logins and lockouts: real time unless a test holds it. */
+  let clock: HeldClock;
 
   beforeEach(async () => {
     schema = await freshSchema();
+    clock = new HeldClock();
     const dir = tempDir();
     const config = writeConfig(dir);
     for (let i = 0; i < 2; i++) {
@@ -48,6 +53,7 @@ describe('replicas on one PostgreSQL database', () => {
         ownerId: OWNERS[i],
         forwardTimeoutMs: 1500,
         log: () => {},
+        now: clock.now,
       });
       const { url } = await server.listen(0, '127.0.0.1');
       replicas.push({ store, manager, server, base: url });
@@ -92,6 +98,36 @@ describe('replicas on one PostgreSQL database', () => {
     const seqs = (w: Watcher) => w.events.map((e) => e.seq);
     expect(seqs(far)).toEqual(Array.from({ length: 32 }, (_, i) => i + 1));
     expect(far.events).toEqual(near.events);
+  });
+
+  it('enforces on one replica a lockout earned on another, and counts guesses spread over both one by one', async () => {
+    clock.hold();
+    const [one, two] = replicas as [Replica, Replica];
+    const login = (r: Replica, password: string) => new Client(r.base).login('alice', password);
+    // Three wrong passwords through each: six failures of one name from one address, locking it.
+    for (const r of [one, two]) for (let i = 0; i < 3; i++) expect((await login(r, `guess-${i}`)).status).toBe(401);
+    for (const r of [two, one]) {
+      const locked = await login(r, 'alice-pw');
+      expect(locked.status).toBe(429);
+      expect(locked.headers.get('retry-after')).toBe('2');
+    }
+
+    // Once the lock passes, a burst spread over both replicas is charged one guess at a time: the
+    // first fails and doubles the lock, every other waits without a hash.
+    await clock.advance(2000);
+    const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => login(i % 2 ? one : two, `again-${i}`)));
+    expect(burst.filter((r) => r.status === 401)).toHaveLength(1);
+    expect(burst.filter((r) => r.status === 429)).toHaveLength(39);
+    expect(burst.every((r) => r.headers.get('set-cookie') === null)).toBe(true);
+    // The right password too, on either, until it passes.
+    await clock.advance(3999);
+    expect((await login(two, 'alice-pw')).status).toBe(429);
+    await clock.advance(1);
+
+    // The right password through one clears the count for both: five failures are free again.
+    expect((await login(one, 'alice-pw')).status).toBe(200);
+    for (let i = 0; i < 5; i++) expect((await login(two, `later-${i}`)).status).toBe(401);
+    expect((await login(one, 'alice-pw')).status).toBe(200);
   });
 
   it('hands a control sent to a replica that does not run the session to the one that does, with its answer', async () => {
@@ -170,6 +206,11 @@ describe('three potato start processes on one PostgreSQL database and one output
     const config = demoCopy((doc) => {
       doc.live_coding_agent.scripted.turn_delay_ms = 600;
       (doc.output as Record<string, unknown>).database_url_env = 'POTATO_DATABASE_URL';
+      // Failover in seconds rather than the default's 45: swept every 3 s, as a deployment may set it.
+      doc.session_lease = { ttl_ms: 6000, heartbeat_ms: 1000 };
+      // Every event on the wire by its own seq: with buffered output two streamed-text events in a
+      // row travel as one, and the replay below would miss a seq that is in the log.
+      doc.live_coding_agent.streaming.buffer_output = false;
     });
     const ports = [await freePort(), await freePort(), await freePort()];
     const servers = [];

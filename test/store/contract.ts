@@ -3,14 +3,15 @@
  * each (src/store/sqlite/store.test.ts for SQLite; the next store runs the same suite). It holds
  * only what the interface promises: round trips, gapless per-session event numbers under
  * concurrent writers, transactions that commit or vanish whole and let nothing interleave,
- * the statuses a session took (one per committed session event), leases, and lookups by index. What is particular to one engine (file modes, migrations of
- * its own files, crashes of its own processes) stays in that store's own tests.
+ * the statuses a session took (one per committed session event), leases, logins, failed-login
+ * counts charged one by one, and lookups by index. What is particular to one engine (file modes,
+ * migrations of its own files, crashes of its own processes) stays in that store's own tests.
  */
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SessionEvent, SessionEventBody } from '../../src/session/events.js';
 import type { Step } from '../../src/steps/types.js';
-import type { BranchRecord, SessionRecords, Store } from '../../src/store/types.js';
+import type { BranchRecord, LoginFailures, SessionRecords, Store } from '../../src/store/types.js';
 import { editStep, newSession } from './records.js';
 import { eventLog, LOG_SESSIONS, writeLog } from './status-log.js';
 
@@ -582,6 +583,77 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       await store.createLogin(login);
       expect(await store.tableCounts()).toMatchObject({ sessions: 1, steps: 2, events: 1, logins: 1, branches: 0 });
       expect(await store.listLogins()).toEqual([login]);
+    });
+
+    it('charges login attempts per name and address, refuses when told, clears and forgets them', async () => {
+      const add = (at: number) => (f: LoginFailures | null) => ({
+        count: (f?.count ?? 0) + 1,
+        last_at: at,
+        locked_until: f ? at + 1000 : 0,
+      });
+      expect(await store.chargeLoginAttempt('alice', '10.0.0.1', add(1000))).toEqual({
+        charged: true,
+        failures: { username: 'alice', address: '10.0.0.1', count: 1, last_at: 1000, locked_until: 0 },
+      });
+      expect(await store.chargeLoginAttempt('alice', '10.0.0.1', add(1100))).toMatchObject({
+        charged: true,
+        failures: { count: 2, last_at: 1100, locked_until: 2100 },
+      });
+      // Refused: nothing changes, and the record as it stands comes back (the lock's end).
+      const seen: (LoginFailures | null)[] = [];
+      const refused = await store.chargeLoginAttempt('alice', '10.0.0.1', (f) => {
+        seen.push(f);
+        return null;
+      });
+      expect(refused).toEqual({
+        charged: false,
+        failures: { username: 'alice', address: '10.0.0.1', count: 2, last_at: 1100, locked_until: 2100 },
+      });
+      expect(seen.at(-1)).toEqual(refused.failures);
+      // Another address, another name: counted apart. Another handle sees the same counts.
+      expect((await store.chargeLoginAttempt('alice', '10.0.0.2', add(1200))).failures?.count).toBe(1);
+      expect((await store.chargeLoginAttempt('bob', '10.0.0.1', add(5000))).failures?.count).toBe(1);
+      const other = await t.reopen();
+      try {
+        expect((await other.chargeLoginAttempt('alice', '10.0.0.1', add(3000))).failures?.count).toBe(3);
+        await other.clearLoginFailures('alice', '10.0.0.1');
+      } finally {
+        await other.close();
+      }
+      const fresh: (LoginFailures | null)[] = [];
+      await store.chargeLoginAttempt('alice', '10.0.0.1', (f) => {
+        fresh.push(f);
+        return null;
+      });
+      expect(fresh.at(-1)).toBeNull();
+      // Forgotten: records whose last attempt is before the given time (alice@.2 at 1200), no others.
+      expect(await store.forgetLoginFailures(1200)).toBe(0);
+      expect(await store.forgetLoginFailures(1201)).toBe(1);
+      expect((await store.chargeLoginAttempt('alice', '10.0.0.2', add(6000))).failures?.count).toBe(1);
+      expect((await store.chargeLoginAttempt('bob', '10.0.0.1', add(6000))).failures?.count).toBe(2);
+    });
+
+    it('counts parallel login attempts through two handles one by one', async () => {
+      const other = await t.reopen();
+      try {
+        const bump = (f: LoginFailures | null) => ({ count: (f?.count ?? 0) + 1, last_at: 1000, locked_until: 0 });
+        const charged = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => (i % 2 ? other : store).chargeLoginAttempt('alice', 'x', bump)),
+        );
+        // Each attempt saw the one before it: no two read the same count, none was lost.
+        expect(charged.map((c) => c.failures?.count).sort((a, b) => a! - b!)).toEqual(
+          Array.from({ length: 40 }, (_, i) => i + 1),
+        );
+        // A cap as auth.ts puts one: past it every attempt is refused, however many race.
+        const capped = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            (i % 2 ? other : store).chargeLoginAttempt('bob', 'x', (f) => ((f?.count ?? 0) < 5 ? bump(f) : null)),
+          ),
+        );
+        expect(capped.filter((c) => c.charged)).toHaveLength(5);
+      } finally {
+        await other.close();
+      }
     });
 
     it('keeps everything for another handle, and numbering goes on where it was', async () => {

@@ -54,7 +54,7 @@ describe('openPostgresStore', () => {
     const stores = await Promise.all([schema.open(), schema.open(), schema.open(), schema.open()]);
     store = stores[0];
     for (const s of stores.slice(1)) await s.close();
-    expect(await store!.schemaVersion()).toBe(4);
+    expect(await store!.schemaVersion()).toBe(5);
     const rows = await admin(
       async (c) => (await c.query(`SELECT version, name FROM ${schema.name}.potato_migrations`)).rows,
     );
@@ -63,6 +63,7 @@ describe('openPostgresStore', () => {
       { version: 2, name: 'logins: the SHA-256 of each cookie, so every replica and a restart keep them' },
       { version: 3, name: 'session commands: controls a replica hands to the one running the session' },
       { version: 4, name: 'status changes: one row per session event, so a page load does not scan the log' },
+      { version: 5, name: 'failed logins per name and address, so a lockout holds across replicas and restarts' },
     ]);
   });
 
@@ -71,7 +72,7 @@ describe('openPostgresStore', () => {
     await admin((c) =>
       c.query(`INSERT INTO ${schema.name}.potato_migrations (version, name, applied_at) VALUES (99, 'future', 0)`),
     );
-    await expect(schema.open()).rejects.toThrow(/newer version of potato \(schema 99, this one knows 4\): upgrade/);
+    await expect(schema.open()).rejects.toThrow(/newer version of potato \(schema 99, this one knows 5\): upgrade/);
   });
 
   it('keeps a step payload once, and command output with NUL bytes whole', async () => {
@@ -425,7 +426,7 @@ describe('status changes (migration 4)', () => {
           });
           const upgraded = await old.open();
           try {
-            expect(await upgraded.schemaVersion()).toBe(4);
+            expect(await upgraded.schemaVersion()).toBe(5);
             for (const [i, id] of ids.entries()) {
               if (before[i] !== null) expect(before[i]).toEqual(made[i]);
               expect(await upgraded.statusChanges(id)).toEqual(before[i] ?? made[i]);

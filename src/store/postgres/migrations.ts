@@ -233,4 +233,19 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE plain ->> 'type' = 'session';
     `,
   },
+  {
+    version: 5,
+    name: 'failed logins per name and address, so a lockout holds across replicas and restarts',
+    sql: `
+      CREATE TABLE login_failures (
+        username text NOT NULL,
+        address text NOT NULL,
+        count integer NOT NULL,
+        last_at bigint NOT NULL,
+        locked_until bigint NOT NULL,
+        PRIMARY KEY (username, address)
+      );
+      CREATE INDEX login_failures_last ON login_failures (last_at);
+    `,
+  },
 ];

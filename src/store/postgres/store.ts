@@ -15,7 +15,8 @@
  *   snapshot: fn must do nothing but store calls.
  * - The outer store used inside fn (from fn's own async flow) joins the transaction, as on SQLite.
  * - `acquireLease` inserts the lease or locks the existing row (`FOR UPDATE`) before deciding,
- *   so of two processes asking at once exactly one wins.
+ *   so of two processes asking at once exactly one wins. `chargeLoginAttempt` does the same with a
+ *   name's failed-login count, so parallel tries on several replicas are counted one by one.
  * The URL (and its password) is never logged or put in an error message.
  */
 import { randomUUID } from 'node:crypto';
@@ -32,6 +33,7 @@ import type {
   ForwardedAnswer,
   ForwardedRequest,
   Intervention,
+  LoginFailures,
   LoginRecord,
   SessionLease,
   SessionRecord,
@@ -180,6 +182,13 @@ const EVENT: Columns<EventColumns> = {
   at: 'plain',
   body: 'json',
   step_id: 'plain',
+};
+const LOGIN_FAILURES: Columns<LoginFailures> = {
+  username: 'plain',
+  address: 'plain',
+  count: 'plain',
+  last_at: 'plain',
+  locked_until: 'plain',
 };
 
 const names = <T>(cols: Columns<T>): string[] => Object.keys(cols);
@@ -929,6 +938,44 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
           counts[String(name)] = n?.n as number;
         }
         return counts;
+      },
+
+      chargeLoginAttempt: (username, address, charge) =>
+        atomic(async (q) => {
+          const key = [username, address];
+          for (;;) {
+            // The row stays locked until the transaction ends: a concurrent charge waits, then reads this one's.
+            const r = (
+              await q(
+                `SELECT ${list(LOGIN_FAILURES)} FROM login_failures WHERE username = $1 AND address = $2 FOR UPDATE`,
+                key,
+              )
+            ).rows[0];
+            const current = r ? fromRow(LOGIN_FAILURES, r) : null;
+            const next = charge(current);
+            if (!next) return { charged: false, failures: current };
+            const failures = { ...next, username, address };
+            if (current) {
+              await q(
+                'UPDATE login_failures SET count = $3, last_at = $4, locked_until = $5 WHERE username = $1 AND address = $2',
+                params(LOGIN_FAILURES, failures),
+              );
+              return { charged: true, failures };
+            }
+            // Waits for a concurrent first charge of the same pair, and does nothing if it committed.
+            const inserted = await q(
+              `${insertSql('login_failures', LOGIN_FAILURES)} ON CONFLICT DO NOTHING`,
+              params(LOGIN_FAILURES, failures),
+            );
+            if (inserted.rowCount === 1) return { charged: true, failures };
+            // Another charge made the row first: decide again on it.
+          }
+        }),
+      async clearLoginFailures(username, address) {
+        await query('DELETE FROM login_failures WHERE username = $1 AND address = $2', [username, address]);
+      },
+      async forgetLoginFailures(before) {
+        return (await query('DELETE FROM login_failures WHERE last_at < $1', [before])).rowCount ?? 0;
       },
     };
   };

@@ -222,4 +222,19 @@ export const MIGRATIONS: readonly Migration[] = [
         SELECT e.session_id, e.seq, e.at, ${statusOf('e')} FROM events AS e WHERE ${isSessionEvent('e')};
     `,
   },
+  {
+    version: 7,
+    name: 'failed logins per name and address, so a lockout holds across replicas and restarts',
+    sql: `
+      CREATE TABLE login_failures (
+        username TEXT NOT NULL,
+        address TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        last_at INTEGER NOT NULL,
+        locked_until INTEGER NOT NULL,
+        PRIMARY KEY (username, address)
+      ) WITHOUT ROWID;
+      CREATE INDEX login_failures_last ON login_failures (last_at);
+    `,
+  },
 ];

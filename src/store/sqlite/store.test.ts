@@ -48,7 +48,7 @@ afterEach(async () => {
 
 describe('openSqliteStore', () => {
   it('creates the file in WAL mode with foreign keys on and records the migrations it applied', async () => {
-    expect(store.schemaVersion()).toBe(6);
+    expect(store.schemaVersion()).toBe(7);
     const raw = new Database(path.join(dir, 'potato.db'), { readonly: true });
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     const migrations = raw.prepare('SELECT version, name FROM migrations').all();
@@ -59,6 +59,7 @@ describe('openSqliteStore', () => {
       { version: 4, name: 'a step payload stored once; checkpoint lookups by index' },
       { version: 5, name: 'logins: the SHA-256 of each cookie, so every replica and a restart keep them' },
       { version: 6, name: 'status changes: one row per session event, so a page load does not scan the log' },
+      { version: 7, name: 'failed logins per name and address, so a lockout holds across replicas and restarts' },
     ]);
     raw.close();
     // Foreign keys are enforced: a step of a session that does not exist is refused.
@@ -204,7 +205,7 @@ describe('migration 2: what followed each instruction', () => {
 
     const upgraded = openSqliteStore(file);
     try {
-      expect(upgraded.schemaVersion()).toBe(6);
+      expect(upgraded.schemaVersion()).toBe(7);
       const followed = Object.fromEntries((await upgraded.listInterventions('s')).map((i) => [i.id, i.followed_by]));
       expect(followed).toEqual({ ivA: 'st2', rb1: null, ivB: 'rb2', rb2: null, ivC: 'st2b', ivD: null });
     } finally {
@@ -274,7 +275,7 @@ describe('status changes (migration 6)', () => {
 
         const upgraded = openSqliteStore(file);
         try {
-          expect(upgraded.schemaVersion()).toBe(6);
+          expect(upgraded.schemaVersion()).toBe(7);
           for (const [i, id] of ids.entries()) expect(await upgraded.statusChanges(id)).toEqual(before[i]);
         } finally {
           await upgraded.close();

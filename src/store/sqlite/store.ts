@@ -22,6 +22,7 @@ import type {
   Annotation,
   BranchRecord,
   Intervention,
+  LoginFailures,
   LoginRecord,
   NewIntervention,
   SessionLease,
@@ -263,6 +264,13 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     touchLogin: db.prepare('UPDATE logins SET last_seen_at = ?, expires_at = ? WHERE id_hash = ?'),
     deleteLogin: db.prepare('DELETE FROM logins WHERE id_hash = ?'),
     deleteExpiredLogins: db.prepare('DELETE FROM logins WHERE expires_at <= ? RETURNING id_hash').pluck(),
+    getLoginFailures: db.prepare('SELECT * FROM login_failures WHERE username = ? AND address = ?'),
+    putLoginFailures: db.prepare(`INSERT INTO login_failures (username, address, count, last_at, locked_until)
+      VALUES (@username, @address, @count, @last_at, @locked_until)
+      ON CONFLICT (username, address) DO UPDATE SET count = excluded.count, last_at = excluded.last_at,
+        locked_until = excluded.locked_until`),
+    clearLoginFailures: db.prepare('DELETE FROM login_failures WHERE username = ? AND address = ?'),
+    forgetLoginFailures: db.prepare('DELETE FROM login_failures WHERE last_at < ?'),
     insertEvent: db.prepare('INSERT INTO events (session_id, seq, at, body, step_id) VALUES (?, ?, ?, ?, ?)'),
     // Kept by a trigger on events (migration 6): a range of the primary key, whatever the log's length.
     statusChanges: db.prepare('SELECT at, status FROM status_changes WHERE session_id = ? ORDER BY seq'),
@@ -453,6 +461,20 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
         ]),
       );
     },
+    // Read, decide and write in one IMMEDIATE transaction: no other writer (process) comes between.
+    chargeLoginAttempt: (username, address, charge) =>
+      db
+        .transaction(() => {
+          const current = (q.getLoginFailures.get(username, address) as LoginFailures | undefined) ?? null;
+          const next = charge(current);
+          if (!next) return { charged: false, failures: current };
+          const failures = { ...next, username, address };
+          q.putLoginFailures.run(failures);
+          return { charged: true, failures };
+        })
+        .immediate(),
+    clearLoginFailures: (username, address) => void q.clearLoginFailures.run(username, address),
+    forgetLoginFailures: (before) => q.forgetLoginFailures.run(before).changes,
   };
 
   // One connection: while a transaction is open (it may await between its statements), every
