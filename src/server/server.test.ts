@@ -789,13 +789,17 @@ describe('live events', () => {
     await expect.poll(() => rig.server.live.viewerCount(s.id)).toBe(3);
     const started = Date.now();
     const count = 200;
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
       let n = 0;
-      const t = setInterval(async () => {
-        await rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking', message: String(n) });
+      const writes: Promise<unknown>[] = [];
+      // Counted when emitted, not when stored: a slow store has several writes under way at once.
+      const t = setInterval(() => {
+        writes.push(
+          rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking', message: String(n) }),
+        );
         if (++n === count) {
           clearInterval(t);
-          resolve();
+          Promise.all(writes).then(() => resolve(), reject);
         }
       }, 5);
     });
