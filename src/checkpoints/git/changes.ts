@@ -13,17 +13,8 @@
  * files whose signature moved or is too recent to trust (git's "racy" case).
  */
 
-import {
-  type FSWatcher,
-  lstatSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  type Stats,
-  watch,
-  writeFileSync,
-} from 'node:fs';
+import { type FSWatcher, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, type Stats, watch } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { reportIgnored } from '../../errors.js';
 import { limitHint } from '../../process/limits.js';
@@ -92,6 +83,9 @@ export class ChangeDetector {
   private sentinel: FSWatcher | null = null;
   private flushSeq = 0;
   private flushWaiters = new Map<string, () => void>();
+  private flushing: Promise<void> = Promise.resolve();
+  /** The sentinel file (renamed on every flush), once made. */
+  private sentinelFile: string | null = null;
   private trustBefore = 0;
   /** Nested repositories met since the last answer (their `.git` is examined whole). */
   private readonly nestedSeen = new Set<string>();
@@ -108,6 +102,7 @@ export class ChangeDetector {
    */
   async start(capturedAt: number): Promise<ChangeSet> {
     this.trustBefore = capturedAt - RACY_MS;
+    this.removeSentinels();
     if (this.watching) {
       try {
         this.sentinel = watch(this.o.gitDir, { persistent: false }, (_ev, name) => {
@@ -242,6 +237,7 @@ export class ChangeDetector {
 
   close(): void {
     this.stopWatching();
+    this.removeSentinels();
   }
 
   /** Say so in the server's log, naming the limit when it is one: the operator can raise it. */
@@ -273,15 +269,25 @@ export class ChangeDetector {
     this.needFull = !this.watching;
   }
 
+  /** Wait until every inotify event from before now has been seen (one flush at a time). */
   private flush(): Promise<void> {
-    // A fresh name each time: a late event for an earlier sentinel must not end this wait.
+    const run = this.flushing.then(() => this.flushOnce());
+    this.flushing = run;
+    return run;
+  }
+
+  private flushOnce(): Promise<void> {
+    // A fresh name each time: a late event for an earlier sentinel must not end this wait. The one
+    // sentinel file is renamed to it, off the event loop: making and removing a file on every
+    // shell step made the loop wait for the file system's journal twice per step.
     const name = `potato-flush-${process.pid}-${++this.flushSeq}`;
     const file = join(this.o.gitDir, name);
+    const from = this.sentinelFile;
+    this.sentinelFile = file;
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         this.flushWaiters.delete(name);
-        rmSync(file, { force: true });
         resolve();
       };
       const timer = setTimeout(() => {
@@ -290,8 +296,35 @@ export class ChangeDetector {
         done();
       }, 2000);
       this.flushWaiters.set(name, done);
-      writeFileSync(file, '');
+      const moved = from ? rename(from, file) : writeFile(file, '', { flag: 'w' });
+      moved
+        .catch((err: NodeJS.ErrnoException) => {
+          // The sentinel was removed under us (by hand): made again under the fresh name.
+          if (err.code !== 'ENOENT' || !from) throw err;
+          return writeFile(file, '', { flag: 'w' });
+        })
+        .catch((err: unknown) => {
+          reportIgnored(
+            err,
+            `writing the change detector's sentinel in ${this.o.gitDir} (a full scan answers instead)`,
+          );
+          this.needFull = true;
+          done();
+        });
     });
+  }
+
+  /** The sentinel file a crash (or this detector) left in the git directory. */
+  private removeSentinels(): void {
+    let names: string[];
+    try {
+      names = readdirSync(this.o.gitDir);
+    } catch {
+      // No git directory to clean: the store reports that on its own writes.
+      return;
+    }
+    for (const n of names) if (n.startsWith('potato-flush-')) rmSync(join(this.o.gitDir, n), { force: true });
+    this.sentinelFile = null;
   }
 
   private watchDir(rel: string, ino: number): void {
@@ -453,7 +486,7 @@ export class ChangeDetector {
       if (!h) return null;
       record = { kind: st.isSymbolicLink() ? 'link' : 'file', oid: h.oid, perms: { '': st.mode & 0o7777 } };
     }
-    return { mode: NESTED_MODE, oid: this.o.db.write('blob', Buffer.from(JSON.stringify(record))) };
+    return { mode: NESTED_MODE, oid: await this.o.db.write('blob', Buffer.from(JSON.stringify(record))) };
   }
 
   private async nestedTree(
@@ -486,7 +519,7 @@ export class ChangeDetector {
         if (cst.isFile()) perms[childInside] = cst.mode & 0o7777;
       }
     }
-    return this.o.db.write('tree', serializeTree(rows));
+    return await this.o.db.write('tree', serializeTree(rows));
   }
 
   /** `known`: what the tree has at `rel`; content equal to it is not written again. */
@@ -500,12 +533,14 @@ export class ChangeDetector {
     const abs = join(this.o.root, rel);
     let oid: string | null;
     if (st.isSymbolicLink()) {
+      let target: Buffer;
       try {
-        oid = this.o.db.write('blob', Buffer.from(readlinkSync(abs, { encoding: 'buffer' })));
+        target = readlinkSync(abs, { encoding: 'buffer' });
       } catch {
         // Vanished between stat and read: the next detection sees it deleted.
         return null;
       }
+      oid = await this.o.db.write('blob', target);
     } else {
       oid = await this.o.db.writeFileBlob(abs, st.size, known?.oid);
     }

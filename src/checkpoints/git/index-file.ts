@@ -7,7 +7,8 @@
  * carry it; the others carry zeros, which git treats as "look at the contents".
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CheckpointError } from './repo.js';
 
@@ -78,15 +79,16 @@ export function serializeIndex(entries: IndexEntry[]): Buffer {
 /**
  * Replace `$GIT_DIR/index` atomically under git's own `index.lock`. A lock held by a user's git
  * command right now is respected (false: try again later); one left by a crash is taken over.
+ * Off the event loop (the asynchronous fs).
  */
-export function writeIndexFile(gitDir: string, entries: IndexEntry[]): boolean {
+export async function writeIndexFile(gitDir: string, entries: IndexEntry[]): Promise<boolean> {
   const lock = join(gitDir, 'index.lock');
   const data = serializeIndex(entries);
   try {
-    writeFileSync(lock, data, { flag: 'wx' });
+    await writeFile(lock, data, { flag: 'wx' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new CheckpointError(`cannot write ${lock}: ${(err as Error).message}`);
+      throw new CheckpointError(`cannot write ${lock}: ${(err as Error).message}`, 'checkpoint_failed', { cause: err });
     }
     let age = 0;
     try {
@@ -95,9 +97,9 @@ export function writeIndexFile(gitDir: string, entries: IndexEntry[]): boolean {
       // The lock went away since EEXIST: its holder just finished, and age 0 means try again later.
     }
     if (age < LOCK_STALE_MS) return false;
-    rmSync(lock, { force: true });
-    writeFileSync(lock, data, { flag: 'wx' });
+    await rm(lock, { force: true });
+    await writeFile(lock, data, { flag: 'wx' });
   }
-  renameSync(lock, join(gitDir, 'index'));
+  await rename(lock, join(gitDir, 'index'));
   return true;
 }

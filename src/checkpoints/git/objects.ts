@@ -8,6 +8,10 @@
  *
  * Trees, commits and small blobs are handled in memory; a file's blob from STREAM_MIN_BYTES up
  * goes through blobs.ts, streamed, so its size costs time in proportion and never memory.
+ *
+ * Object files are made with the asynchronous fs (libuv's pool), never on the event loop: making
+ * a file or a directory waits for the file system's journal, which under load blocked the loop
+ * for every live session (bench/capacity in docs/benchmarks.md).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -15,14 +19,13 @@ import {
   closeSync,
   existsSync,
   fstatSync,
-  mkdirSync,
   openSync,
   readFileSync,
   renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { chmod, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { constants, deflateSync, inflateSync } from 'node:zlib';
 import type { HostedProcess } from '../../process/host.js';
@@ -58,22 +61,44 @@ export class ObjectStore {
     private readonly gitDir: string,
   ) {}
 
-  write(type: ObjectType, content: Buffer): string {
+  /**
+   * Store an object; its id. Written aside then renamed, as git does, so a reader never sees half
+   * an object, and awaited whole before the caller writes anything that names it.
+   */
+  async write(type: ObjectType, content: Buffer): Promise<string> {
     const header = Buffer.from(`${type} ${content.length}\0`);
     const full = Buffer.concat([header, content]);
     const oid = createHash('sha1').update(full).digest('hex');
     const dir = join(this.objectsDir, oid.slice(0, 2));
     const file = join(dir, oid.slice(2));
+    // A lookup, not a write: cheap on the loop, and most objects written again are already there.
     if (existsSync(file)) return oid;
+    const data = deflateSync(full, { level: constants.Z_BEST_SPEED });
+    const tmp = join(dir, `tmp_obj_${randomBytes(6).toString('hex')}`);
+    try {
+      await this.writeNew(dir, tmp, data);
+      await rename(tmp, file);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    return oid;
+  }
+
+  /** Make `tmp` in the fan-out directory `dir`, which is made first unless this store made or met it. */
+  private async writeNew(dir: string, tmp: string, data: Buffer): Promise<void> {
     if (!this.knownDirs.has(dir)) {
-      mkdirSync(dir, { recursive: true });
+      await mkdir(dir, { recursive: true });
       this.knownDirs.add(dir);
     }
-    // Written aside then renamed, as git does, so a reader never sees half an object.
-    const tmp = join(dir, `tmp_obj_${randomBytes(6).toString('hex')}`);
-    writeFileSync(tmp, deflateSync(full, { level: constants.Z_BEST_SPEED }), { mode: 0o444 });
-    renameSync(tmp, file);
-    return oid;
+    try {
+      await writeFile(tmp, data, { mode: 0o444, flag: 'wx' });
+    } catch (err) {
+      // A user's `git prune` removes fan-out directories it empties: make it again, once.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await mkdir(dir, { recursive: true });
+      await writeFile(tmp, data, { mode: 0o444, flag: 'wx' });
+    }
   }
 
   /**

@@ -15,7 +15,6 @@
  */
 
 import {
-  appendFileSync,
   cpSync,
   existsSync,
   lstatSync,
@@ -27,6 +26,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { appendFile, mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { PotatoError, reportIgnored } from '../../errors.js';
 
@@ -81,6 +81,8 @@ export interface ImportedHistory {
 export class CheckpointRepo {
   readonly gitDir: string;
   readonly workspace: string;
+  /** Directories made (or found) for refs and reflogs: made again only when a write misses one. */
+  private readonly madeDirs = new Set<string>();
 
   constructor(gitDir: string, workspace: string) {
     this.gitDir = resolve(gitDir);
@@ -274,29 +276,49 @@ export class CheckpointRepo {
   }
 
   /**
-   * Write a loose ref as git does (`<ref>.lock`, then renamed) and its reflog lines. The store
-   * is the one writer: a lock found here is a crash's leftover (or a user's git that hung) and is
-   * taken over once it is old enough.
+   * Write a loose ref as git does (`<ref>.lock`, then renamed) and its reflog lines (the only
+   * record git keeps of a rolled-back path's commits: they stay reachable, `git reflog` shows them).
+   * The store is the one writer: a lock found here is a crash's leftover (or a user's git that
+   * hung) and is taken over once it is old enough. Off the event loop (the asynchronous fs): each
+   * step is awaited before the next, so the order on disk is git's.
    */
-  updateRef(ref: string, oid: string, old: string, ident: string, stamp: string, why: string): void {
+  async updateRef(ref: string, oid: string, old: string, ident: string, stamp: string, why: string): Promise<void> {
     const file = join(this.gitDir, ref);
-    mkdirSync(dirname(file), { recursive: true });
     const lock = `${file}.lock`;
     try {
-      writeFileSync(lock, `${oid}\n`, { flag: 'wx' });
+      await this.inDir(dirname(file), () => writeFile(lock, `${oid}\n`, { flag: 'wx' }));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       if (Date.now() - lstatSync(lock).mtimeMs < LOCK_STALE_MS) {
         throw new CheckpointError(`${lock} is held by another git process: end it (or remove the file) and retry.`);
       }
-      writeFileSync(lock, `${oid}\n`);
+      await writeFile(lock, `${oid}\n`);
     }
-    renameSync(lock, file);
+    await rename(lock, file);
     const line = `${old} ${oid} ${ident} ${stamp}\t${why.replace(/\n/g, ' ')}\n`;
     const log = join(this.gitDir, 'logs', ref);
-    mkdirSync(dirname(log), { recursive: true });
-    appendFileSync(log, line);
-    if (this.headRef() === ref) appendFileSync(join(this.gitDir, 'logs', 'HEAD'), line);
+    await this.inDir(dirname(log), () => appendFile(log, line));
+    if (this.headRef() === ref) await appendFile(join(this.gitDir, 'logs', 'HEAD'), line);
+  }
+
+  /**
+   * Run `write` of a file in `dir`, making `dir` first the first time (then it is known to
+   * exist), and again when the write finds it gone (a user's `git pack-refs` removes emptied
+   * ref folders).
+   */
+  private async inDir<T>(dir: string, write: () => Promise<T>): Promise<T> {
+    if (!this.madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.madeDirs.add(dir);
+      return write();
+    }
+    try {
+      return await write();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await mkdir(dir, { recursive: true });
+      return write();
+    }
   }
 
   deleteRef(ref: string): void {

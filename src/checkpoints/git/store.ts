@@ -20,12 +20,12 @@ import {
   lstatSync,
   mkdirSync,
   readFileSync,
-  renameSync,
   rmdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import type { CheckpointInit, CheckpointStore, CommitRequest } from '../types.js';
 import { ChangeDetector, type ChangeSet, type NestedRecord } from './changes.js';
@@ -89,6 +89,8 @@ export class GitCheckpointStore implements CheckpointStore {
   private indexStale = false;
   private closed = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** The folder of this session's checkpoint records, once made. */
+  private recordsDir: string | null = null;
   /** Directories made while restoring a checkpoint, to be watched. */
   private readonly madeDirs: string[] = [];
 
@@ -135,14 +137,14 @@ export class GitCheckpointStore implements CheckpointStore {
       // Step 0 is the disk as it is, every file read (raw bytes): nothing is trusted from the copy.
       const changes = await this.startDetector(0);
       for (const [p, state] of changes) await this.tree.set(p, state);
-      const treeOid = this.tree.write();
+      const treeOid = await this.tree.write();
       const message = initialMessage ?? `${this.opts.messagePrefix ?? '[potato-checkpoint]'} Step 0: Initial state`;
-      const base = this.writeCommit(treeOid, userHead, message);
+      const base = await this.writeCommit(treeOid, userHead, message);
       const extras = this.tree.serializeExtras();
-      this.writeRecord(base, extras);
+      await this.writeRecord(base, extras);
       const ref = this.refName(firstBranch);
       this.repo.setHeadRef(ref);
-      this.repo.updateRef(ref, base, ZERO, this.ident, stamp(), `potato: session ${sessionId} step 0`);
+      await this.repo.updateRef(ref, base, ZERO, this.ident, stamp(), `potato: session ${sessionId} step 0`);
       const record: SessionRecord = { baseCommit: base, userBranch, userHead };
       writeFileSync(join(this.repo.sessionDir(sessionId), 'session.json'), `${JSON.stringify(record, null, 2)}\n`);
       this.head = base;
@@ -194,7 +196,14 @@ export class GitCheckpointStore implements CheckpointStore {
       const oid = await this.resolveCommit(want);
       const cur = present.get(name) ?? ZERO;
       if (cur !== oid)
-        this.repo.updateRef(this.refName(name), oid, cur, this.ident, stamp(), "potato: repaired to the store's head");
+        await this.repo.updateRef(
+          this.refName(name),
+          oid,
+          cur,
+          this.ident,
+          stamp(),
+          "potato: repaired to the store's head",
+        );
     }
   }
 
@@ -239,17 +248,17 @@ export class GitCheckpointStore implements CheckpointStore {
   commit(req: CommitRequest): Promise<string | null> {
     return this.exclusive(async () => {
       this.assertOpen();
-      this.keepRefs();
+      await this.keepRefs();
       const changes = req.paths
         ? await this.detector.collectPaths(req.paths.map((p) => this.relPath(p)))
         : await this.detector.collect();
       for (const [p, state] of changes) await this.tree.set(p, state);
-      const treeOid = this.tree.write();
+      const treeOid = await this.tree.write();
       const extras = this.tree.serializeExtras();
       if (treeOid === this.headTree && extras === this.headExtras) return null;
-      const oid = this.writeCommit(treeOid, this.head, req.message);
-      this.writeRecord(oid, extras);
-      this.repo.updateRef(
+      const oid = await this.writeCommit(treeOid, this.head, req.message);
+      await this.writeRecord(oid, extras);
+      await this.repo.updateRef(
         this.refName(this.branch),
         oid,
         this.head,
@@ -268,10 +277,17 @@ export class GitCheckpointStore implements CheckpointStore {
   reset(commit: string): Promise<void> {
     return this.exclusive(async () => {
       this.assertOpen();
-      this.keepRefs();
+      await this.keepRefs();
       const oid = await this.resolveCommit(commit);
       await this.switchWorkspace(oid);
-      this.repo.updateRef(this.refName(this.branch), oid, this.head, this.ident, stamp(), `reset: moving to ${oid}`);
+      await this.repo.updateRef(
+        this.refName(this.branch),
+        oid,
+        this.head,
+        this.ident,
+        stamp(),
+        `reset: moving to ${oid}`,
+      );
       this.head = oid;
       this.scheduleIndexSync();
     });
@@ -288,10 +304,10 @@ export class GitCheckpointStore implements CheckpointStore {
           'conflict',
         );
       const oid = await this.resolveCommit(commit);
-      this.keepRefs();
+      await this.keepRefs();
       await this.switchWorkspace(oid);
       this.repo.setHeadRef(ref);
-      this.repo.updateRef(ref, oid, ZERO, this.ident, stamp(), `branch: created from ${oid}`);
+      await this.repo.updateRef(ref, oid, ZERO, this.ident, stamp(), `branch: created from ${oid}`);
       this.branch = name;
       this.head = oid;
       this.scheduleIndexSync();
@@ -308,7 +324,7 @@ export class GitCheckpointStore implements CheckpointStore {
           `branch ${name} does not exist in session ${this.sessionId}: create it first.`,
           'not_found',
         );
-      this.keepRefs();
+      await this.keepRefs();
       await this.switchWorkspace(oid);
       this.repo.setHeadRef(this.refName(name));
       this.branch = name;
@@ -370,7 +386,7 @@ export class GitCheckpointStore implements CheckpointStore {
    * the workspace, an agent in the local sandbox), put them back and rescan the disk: whatever
    * that commit changed is on disk and goes into the next checkpoint.
    */
-  private keepRefs(): void {
+  private async keepRefs(): Promise<void> {
     const ref = this.refName(this.branch);
     let moved = false;
     if (this.repo.headRef() !== ref) {
@@ -379,7 +395,7 @@ export class GitCheckpointStore implements CheckpointStore {
     }
     const cur = this.repo.readRef(ref);
     if (cur !== this.head) {
-      this.repo.updateRef(ref, this.head, cur ?? ZERO, this.ident, stamp(), "potato: restore the store's head");
+      await this.repo.updateRef(ref, this.head, cur ?? ZERO, this.ident, stamp(), "potato: restore the store's head");
       moved = true;
     }
     if (moved) {
@@ -542,13 +558,23 @@ export class GitCheckpointStore implements CheckpointStore {
       chmodSync(d ? join(abs, d) : abs, record.perms[d] ?? 0o755);
   }
 
-  private writeRecord(commit: string, extras: string): void {
+  /** The checkpoint's record (what git cannot hold), written aside then renamed: whole or absent. */
+  private async writeRecord(commit: string, extras: string): Promise<void> {
     if (extras === this.emptyExtrasText()) return;
-    const dir = join(this.repo.sessionDir(this.sessionId), 'records');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${commit}.json`);
-    writeFileSync(`${file}.tmp`, extras);
-    renameSync(`${file}.tmp`, file);
+    if (!this.recordsDir) {
+      this.recordsDir = join(this.repo.sessionDir(this.sessionId), 'records');
+      await mkdir(this.recordsDir, { recursive: true });
+    }
+    const file = join(this.recordsDir, `${commit}.json`);
+    try {
+      await writeFile(`${file}.tmp`, extras);
+    } catch (err) {
+      // The folder was removed under the store (by hand): made again, once.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await mkdir(this.recordsDir, { recursive: true });
+      await writeFile(`${file}.tmp`, extras);
+    }
+    await rename(`${file}.tmp`, file);
   }
 
   private readRecord(commit: string): string {
@@ -575,7 +601,7 @@ export class GitCheckpointStore implements CheckpointStore {
       stat: this.detector.statFor(path, s),
     }));
     // A user's git holding index.lock right now: the next idle write (or close) does it.
-    this.indexStale = !writeIndexFile(this.repo.gitDir, entries);
+    this.indexStale = !(await writeIndexFile(this.repo.gitDir, entries));
   }
 
   private relPath(p: string): string {
@@ -625,7 +651,7 @@ export class GitCheckpointStore implements CheckpointStore {
     return (await this.commitInfo(commit)).tree;
   }
 
-  private writeCommit(tree: string, parent: string | null, message: string): string {
+  private writeCommit(tree: string, parent: string | null, message: string): Promise<string> {
     const when = stamp();
     const text =
       `tree ${tree}\n${parent ? `parent ${parent}\n` : ''}author ${this.ident} ${when}\ncommitter ${this.ident} ${when}\n\n` +
