@@ -177,7 +177,7 @@ async function step(n: number): Promise<StepResult> {
   // The window: live latency of events created from now, the API from a worker, CPU and loop delay.
   const clientLoop = monitorEventLoopDelay({ resolution: 10 });
   clientLoop.enable();
-  await ask(server, 'loop');
+  const profileFrom = (await ask(server, 'loop')).monotonicUs as number;
   const cpu0 = processStats(pid).ticks;
   const tree0 = treeStats(pid).ticks;
   const sched0 = schedStat(pid);
@@ -205,7 +205,9 @@ async function step(n: number): Promise<StepResult> {
   const serverFds = processStats(pid).fds;
   const cpuTree = (tree.ticks - tree0) / 100 / elapsedS;
   clientLoop.disable();
-  const loop = serverDied ? { p50: 0, p99: 0, max: 0 } : ((await ask(server, 'loop')) as StepResult['loop']);
+  const loopAnswer = serverDied ? null : await ask(server, 'loop');
+  const loop = (loopAnswer ?? { p50: 0, p99: 0, max: 0 }) as StepResult['loop'];
+  const profileWindow = loopAnswer ? { from: profileFrom, to: loopAnswer.monotonicUs as number } : undefined;
   const mem = serverDied ? { rss: 0, heapUsed: 0 } : ((await ask(server, 'mem')) as { rss: number; heapUsed: number });
   const count = Math.max(1, ids.length);
 
@@ -218,7 +220,7 @@ async function step(n: number): Promise<StepResult> {
     await exited;
     clearTimeout(timer);
   }
-  const profile = profileDir ? summariseProfile(profileDir) : [];
+  const profile = profileDir ? summariseProfile(profileDir, profileWindow) : [];
   // Sandboxed commands ran as another user; their files are removed as root or by the owner.
   rmSync(dir, { recursive: true, force: true });
 
@@ -267,21 +269,32 @@ interface ProfileNode {
 /**
  * Where the server's main thread spent its time, from its .cpuprofile: self time by area (our
  * folders, each package, Node, GC) and by function, and by the function of ours nearest on the
- * stack (so `rename` or `spawnSync` count against the code that called them).
+ * stack (so `rename` or `spawnSync` count against the code that called them). Twice: the whole
+ * run (ramp, window and shutdown), then the measuring window alone (`window`, on the profile's
+ * monotonic clock in µs), which is what the CPU per session-second is about.
  */
-function summariseProfile(dir: string): string[] {
+function summariseProfile(dir: string, window?: { from: number; to: number }): string[] {
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) return ['(no profile written)'];
   const prof = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as {
     nodes: ProfileNode[];
+    startTime: number;
     samples: number[];
     timeDeltas: number[];
   };
   const byId = new Map(prof.nodes.map((nd) => [nd.id, nd]));
   const parent = new Map<number, number>();
   for (const nd of prof.nodes) for (const c of nd.children ?? []) parent.set(c, nd.id);
-  const self = new Map<number, number>();
-  for (const [i, id] of prof.samples.entries()) self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
+  const selfIn = (from: number, to: number) => {
+    const self = new Map<number, number>();
+    let at = prof.startTime;
+    for (const [i, id] of prof.samples.entries()) {
+      const dt = prof.timeDeltas[i] ?? 0;
+      at += dt;
+      if (at >= from && at <= to) self.set(id, (self.get(id) ?? 0) + dt);
+    }
+    return self;
+  };
   const where = (cf: ProfileNode['callFrame']) => cf.url.replace(/^file:\/\//, '').replace(`${process.cwd()}/`, '');
   const label = (cf: ProfileNode['callFrame']) =>
     `${cf.functionName || '(anonymous)'}${where(cf) ? ` ${where(cf)}:${cf.lineNumber + 1}` : ''}`;
@@ -292,41 +305,48 @@ function summariseProfile(dir: string): string[] {
     }
     return '(not under our code)';
   };
-  let total = 0;
-  const fn = new Map<string, number>();
-  const area = new Map<string, number>();
-  const caller = new Map<string, number>();
-  const add = (m: Map<string, number>, k: string, us: number) => m.set(k, (m.get(k) ?? 0) + us);
-  for (const [id, us] of self) {
-    const cf = byId.get(id)!.callFrame;
-    if (cf.functionName === '(idle)') continue;
-    total += us;
-    const w = where(cf);
-    add(fn, label(cf), us);
-    add(caller, ours(id), us);
-    const group = w.startsWith('src/')
-      ? w.split('/').slice(0, 2).join('/')
-      : w.includes('node_modules/')
-        ? `node_modules/${w.split('node_modules/').pop()!.split('/')[0]}`
-        : w.startsWith('node:')
-          ? 'node internals'
-          : cf.functionName.startsWith('(')
-            ? cf.functionName
-            : 'native (fs, crypto, ...)';
-    add(area, group, us);
-  }
-  const top = (m: Map<string, number>, k: number) =>
-    [...m]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, k)
-      .map(([name, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${name}`);
+  const summary = (self: Map<number, number>, what: string): string[] => {
+    let total = 0;
+    const fn = new Map<string, number>();
+    const area = new Map<string, number>();
+    const caller = new Map<string, number>();
+    const add = (m: Map<string, number>, k: string, us: number) => m.set(k, (m.get(k) ?? 0) + us);
+    for (const [id, us] of self) {
+      const cf = byId.get(id)!.callFrame;
+      if (cf.functionName === '(idle)') continue;
+      total += us;
+      const w = where(cf);
+      add(fn, label(cf), us);
+      add(caller, ours(id), us);
+      const group = w.startsWith('src/')
+        ? w.split('/').slice(0, 2).join('/')
+        : w.includes('node_modules/')
+          ? `node_modules/${w.split('node_modules/').pop()!.split('/')[0]}`
+          : w.startsWith('node:')
+            ? 'node internals'
+            : cf.functionName.startsWith('(')
+              ? cf.functionName
+              : 'native (fs, crypto, ...)';
+      add(area, group, us);
+    }
+    const top = (m: Map<string, number>, k: number) =>
+      [...m]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, k)
+        .map(([name, us]) => `${((100 * us) / total).toFixed(1).padStart(5)}%  ${name}`);
+    return [
+      `${what}: ${(total / 1e6).toFixed(1)} s busy on the main thread; by area:`,
+      ...top(area, 8),
+      'by function (self time):',
+      ...top(fn, 10),
+      'by the nearest function of ours on the stack:',
+      ...top(caller, 12),
+    ];
+  };
   return [
-    `profile ${path.join(dir, file)}: ${(total / 1e6).toFixed(1)} s busy on the main thread (ramp, window and shutdown); by area:`,
-    ...top(area, 8),
-    'by function (self time):',
-    ...top(fn, 10),
-    'by the nearest function of ours on the stack:',
-    ...top(caller, 12),
+    `profile ${path.join(dir, file)}`,
+    ...summary(selfIn(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY), 'whole run (ramp, window and shutdown)'),
+    ...(window ? summary(selfIn(window.from, window.to), 'the window alone') : []),
   ];
 }
 

@@ -2,7 +2,8 @@
  * @module bench/lib/server
  * The server process the live and capacity benchmarks measure: `startServer` on a config, plus
  * an IPC channel so the benchmark reads the server's own figures apart from its clients':
- * `cpu` → process.cpuUsage(), `rss` → peak RSS, `loop` → event-loop delay since the last ask,
+ * `cpu` → process.cpuUsage(), `rss` → peak RSS, `loop` → event-loop delay since the last ask (and the
+ * monotonic clock, in µs),
  * `mem` → process.memoryUsage(). Log lines at warn and above go to stderr (a benchmark that
  * runs something out must show the operator's message).
  *
@@ -31,7 +32,13 @@ process.on('message', (msg) => {
   if (msg === 'rss') process.send?.({ maxRss: process.resourceUsage().maxRSS });
   if (msg === 'mem') process.send?.(process.memoryUsage());
   if (msg === 'loop') {
-    process.send?.({ p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 });
+    process.send?.({
+      p50: loop.percentile(50) / 1e6,
+      p99: loop.percentile(99) / 1e6,
+      max: loop.max / 1e6,
+      // The monotonic clock a --cpu-prof profile's timestamps are on (µs), to cut a window out of it.
+      monotonicUs: Number(process.hrtime.bigint() / 1000n),
+    });
     loop.reset();
   }
 });
