@@ -9,7 +9,9 @@
  * did (Linux /proc), so a pid reused since then is never hit.
  */
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { reportIgnored } from '../../errors.js';
 
 interface Entry {
   server_pid: number;
@@ -41,25 +43,50 @@ function alive(pid: number): boolean {
 }
 
 export class GroupLedger {
+  /** Each group's last ledger write still running: a removal waits for the entry it removes. */
+  private readonly writes = new Map<number, Promise<void>>();
+  private dirMade = false;
+
   constructor(readonly dir: string) {}
 
   private file(pgid: number): string {
     return path.join(this.dir, `${process.pid}-${pgid}.json`);
   }
 
-  /** A command's group started: write it down (best effort: a full disk must not stop the command). */
+  /**
+   * A command's group started: write it down, off the event loop (making a file waits for the
+   * file system's journal, once per command). Best effort: a full disk must not stop the command.
+   */
   add(pgid: number): void {
     const entry: Entry = { server_pid: process.pid, pgid, start: procStat(pgid)?.start ?? 0 };
-    try {
-      fs.mkdirSync(this.dir, { recursive: true });
-      fs.writeFileSync(this.file(pgid), JSON.stringify(entry));
-    } catch {
-      // Without the entry a crash could leave this group behind; the command itself still runs.
-    }
+    this.inOrder(pgid, async () => {
+      try {
+        if (!this.dirMade) {
+          await fsp.mkdir(this.dir, { recursive: true });
+          this.dirMade = true;
+        }
+        await fsp.writeFile(this.file(pgid), JSON.stringify(entry));
+      } catch {
+        // Without the entry a crash could leave this group behind; the command itself still runs.
+        this.dirMade = false;
+      }
+    });
   }
 
   remove(pgid: number): void {
-    fs.rmSync(this.file(pgid), { force: true });
+    this.inOrder(pgid, () =>
+      fsp.rm(this.file(pgid), { force: true }).catch((err: unknown) => {
+        reportIgnored(err, `removing the process group ledger entry ${this.file(pgid)}`);
+      }),
+    );
+  }
+
+  private inOrder(pgid: number, write: () => Promise<void>): void {
+    const run = (this.writes.get(pgid) ?? Promise.resolve()).then(write);
+    this.writes.set(pgid, run);
+    void run.finally(() => {
+      if (this.writes.get(pgid) === run) this.writes.delete(pgid);
+    });
   }
 
   /** Kill every process left in the groups of dead servers; returns the pids killed. */
