@@ -26,9 +26,10 @@ export function ratingScheme(config: PotatoConfig): string | null {
 }
 
 export async function summarize(store: Store, session: SessionRecord, rating: string | null): Promise<SessionSummary> {
+  // The tree's shape only: reading every step of every session made a list cost the whole store.
   const [branches, steps, labels, annotations] = await Promise.all([
     store.listBranches(session.id),
-    store.listSteps(session.id),
+    store.listStepLinks(session.id),
     store.listStepLabels(session.id),
     store.listAnnotations(session.id),
   ]);

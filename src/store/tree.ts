@@ -5,28 +5,30 @@
  * part. Used by the controller (context after a rollback), the UI server and the exporters.
  */
 import type { Step } from '../steps/types.js';
-import type { BranchRecord } from './types.js';
+import type { BranchRecord, StepLink } from './types.js';
 
 /** Steps by id; build once per session and pass it to the helpers below. */
-export type StepIndex = ReadonlyMap<string, Step>;
+export type StepIndex<T extends StepLink = Step> = ReadonlyMap<string, T>;
 
-export function indexSteps(steps: Iterable<Step>): Map<string, Step> {
-  const byId = new Map<string, Step>();
+export function indexSteps<T extends StepLink>(steps: Iterable<T>): Map<string, T> {
+  const byId = new Map<string, T>();
   for (const s of steps) byId.set(s.id, s);
   return byId;
 }
 
-function asIndex(steps: Iterable<Step> | StepIndex): StepIndex {
-  return steps instanceof Map ? steps : indexSteps(steps as Iterable<Step>);
+function asIndex<T extends StepLink>(steps: Iterable<T> | StepIndex<T>): StepIndex<T> {
+  return steps instanceof Map ? steps : indexSteps(steps as Iterable<T>);
 }
 
 /**
  * The steps from the root to stepId, inclusive, root first ([] for null: before step 0).
  * Throws when stepId, or a step on its way up, is missing, or when the parent pointers loop.
  */
-export function pathTo(stepId: string | null, steps: Iterable<Step> | StepIndex): Step[] {
+export function pathTo<T extends StepLink>(stepId: string | null, steps: StepIndex<T>): T[];
+export function pathTo<T extends StepLink>(stepId: string | null, steps: Iterable<T>): T[];
+export function pathTo<T extends StepLink>(stepId: string | null, steps: Iterable<T> | StepIndex<T>): T[] {
   const byId = asIndex(steps);
-  const path: Step[] = [];
+  const path: T[] = [];
   let id = stepId;
   while (id !== null) {
     const step = byId.get(id);
@@ -53,8 +55,10 @@ export function childrenMap(steps: Iterable<Step>): Map<string | null, Step[]> {
  * The steps of a branch from step 0 to its head. A branch that has no step of its own yet
  * (head null, just forked) ends at its fork step.
  */
-export function branchPath(branch: BranchRecord, steps: Iterable<Step> | StepIndex): Step[] {
-  return pathTo(branch.head_step_id ?? branch.fork_step_id, steps);
+export function branchPath<T extends StepLink>(branch: BranchRecord, steps: StepIndex<T>): T[];
+export function branchPath<T extends StepLink>(branch: BranchRecord, steps: Iterable<T>): T[];
+export function branchPath<T extends StepLink>(branch: BranchRecord, steps: Iterable<T> | StepIndex<T>): T[] {
+  return pathTo(branch.head_step_id ?? branch.fork_step_id, asIndex(steps));
 }
 
 export interface BranchPoint {

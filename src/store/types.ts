@@ -181,6 +181,9 @@ export interface SessionRecords {
   labels: StepLabel[];
 }
 
+/** A step as the tree's shape needs it (store/tree.ts works on these as on whole steps). */
+export type StepLink = Pick<Step, 'id' | 'parent_id'>;
+
 export interface Store {
   createSession(s: Omit<SessionRecord, 'created_at' | 'updated_at'>): Promise<SessionRecord>;
   updateSession(id: string, patch: Partial<Omit<SessionRecord, 'id' | 'created_at'>>): Promise<SessionRecord>;
@@ -193,6 +196,11 @@ export interface Store {
   listSteps(sessionId: string): Promise<Step[]>;
   /** How many steps a session has, without reading them. */
   countSteps(sessionId: string): Promise<number>;
+  /**
+   * Each step's id and parent, in insertion order: the tree's shape without reading the steps
+   * (a session list summarises every session; their payloads are most of the store).
+   */
+  listStepLinks(sessionId: string): Promise<StepLink[]>;
   /** The first step of a session that points at checkpoint `sha` (an index lookup, no scan). */
   stepAtCheckpoint(sessionId: string, sha: string): Promise<Step | null>;
 

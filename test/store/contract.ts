@@ -90,6 +90,11 @@ export function describeStoreContract(name: string, open: () => Promise<StoreUnd
       expect(await store.listSteps('sess-1')).toEqual([s0, s1]);
       expect(await store.countSteps('sess-1')).toBe(2);
       expect(await store.countSteps('sess-2')).toBe(0);
+      expect(await store.listStepLinks('sess-1')).toEqual([
+        { id: 's0', parent_id: null },
+        { id: 's1', parent_id: 's0' },
+      ]);
+      expect(await store.listStepLinks('sess-2')).toEqual([]);
       expect(await store.getStep('missing')).toBeNull();
       // A step of a session that does not exist is refused.
       await expect(store.insertStep(editStep('nope', 'x0', null, 0))).rejects.toThrow();

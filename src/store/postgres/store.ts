@@ -694,6 +694,11 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
           (r) => fromRow(STEP, r),
         );
       },
+      async listStepLinks(sessionId) {
+        return (await rows('SELECT id, parent_id FROM steps WHERE session_id = $1 ORDER BY ord', [sessionId])).map(
+          (r) => ({ id: r.id as string, parent_id: (r.parent_id as string | null) ?? null }),
+        );
+      },
       async countSteps(sessionId) {
         return (await one('SELECT COUNT(*) AS n FROM steps WHERE session_id = $1', [sessionId]))?.n as number;
       },

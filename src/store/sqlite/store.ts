@@ -29,6 +29,7 @@ import type {
   SessionRecord,
   SessionRecords,
   StepLabel,
+  StepLink,
   Store,
 } from '../types.js';
 import { MIGRATIONS } from './migrations.js';
@@ -218,6 +219,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     getStep: db.prepare('SELECT * FROM steps WHERE id = ?'),
     listSteps: db.prepare('SELECT * FROM steps WHERE session_id = ? ORDER BY rowid'),
     countSteps: db.prepare('SELECT COUNT(*) FROM steps WHERE session_id = ?').pluck(),
+    listStepLinks: db.prepare('SELECT id, parent_id FROM steps WHERE session_id = ? ORDER BY rowid'),
     stepAtCheckpoint: db.prepare('SELECT * FROM steps WHERE session_id = ? AND checkpoint = ? ORDER BY rowid LIMIT 1'),
 
     insertBranch: db.prepare(`INSERT INTO branches (id, session_id, name, fork_step_id, parent_branch_id, reason,
@@ -391,6 +393,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     },
     listSteps: (sessionId) => (q.listSteps.all(sessionId) as Row[]).map(stepFromRow),
     countSteps: (sessionId) => q.countSteps.get(sessionId) as number,
+    listStepLinks: (sessionId) => q.listStepLinks.all(sessionId) as StepLink[],
     stepAtCheckpoint(sessionId, sha) {
       const r = q.stepAtCheckpoint.get(sessionId, sha) as Row | undefined;
       return r ? stepFromRow(r) : null;
