@@ -13,11 +13,21 @@
  * files whose signature moved or is too recent to trust (git's "racy" case).
  */
 
-import { type FSWatcher, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, type Stats, watch } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import {
+  type FSWatcher,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  watch,
+} from 'node:fs';
 import { join } from 'node:path';
 import { reportIgnored } from '../../errors.js';
 import { limitHint } from '../../process/limits.js';
+import { createFile } from './files.js';
 import type { IgnoreChecker } from './ignore.js';
 import type { IndexStat } from './index-file.js';
 import { type ObjectStore, serializeTree, TREE_MODE, type TreeEntry } from './objects.js';
@@ -89,6 +99,8 @@ export class ChangeDetector {
   private trustBefore = 0;
   /** Nested repositories met since the last answer (their `.git` is examined whole). */
   private readonly nestedSeen = new Set<string>();
+  /** Set by forgetAll() until the next full scan: named paths are not enough to answer. */
+  forgotten = false;
   /** Why the last answer came from a full scan, for the benchmark and tests to report. */
   lastMode: 'watch' | 'full' | 'paths' = 'full';
 
@@ -132,6 +144,13 @@ export class ChangeDetector {
   /** Forget what is known: the next answer comes from a full scan (after a .gitignore edit, a foreign HEAD move). */
   invalidate(): void {
     this.needFull = true;
+  }
+
+  /** Forget every file's hash too (objects they named may never have been written): the next answer hashes anew. */
+  forgetAll(): void {
+    this.cache.clear();
+    this.needFull = true;
+    this.forgotten = true;
   }
 
   /** Disk versus the tree, everywhere something may have changed. */
@@ -261,6 +280,7 @@ export class ChangeDetector {
 
   private async fullScan(out: ChangeSet): Promise<void> {
     this.lastMode = 'full';
+    this.forgotten = false;
     // A .gitignore may have changed unseen; the checker reads each one only once.
     this.o.ignore.restart();
     this.dirty = new Set();
@@ -278,8 +298,8 @@ export class ChangeDetector {
 
   private flushOnce(): Promise<void> {
     // A fresh name each time: a late event for an earlier sentinel must not end this wait. The one
-    // sentinel file is renamed to it, off the event loop: making and removing a file on every
-    // shell step made the loop wait for the file system's journal twice per step.
+    // sentinel file is renamed to it: making and removing a file on every shell step made the
+    // loop wait for the file system's journal twice per step; a rename costs microseconds.
     const name = `potato-flush-${process.pid}-${++this.flushSeq}`;
     const file = join(this.o.gitDir, name);
     const from = this.sentinelFile;
@@ -296,21 +316,21 @@ export class ChangeDetector {
         done();
       }, 2000);
       this.flushWaiters.set(name, done);
-      const moved = from ? rename(from, file) : writeFile(file, '', { flag: 'w' });
-      moved
-        .catch((err: NodeJS.ErrnoException) => {
-          // The sentinel was removed under us (by hand): made again under the fresh name.
-          if (err.code !== 'ENOENT' || !from) throw err;
-          return writeFile(file, '', { flag: 'w' });
-        })
-        .catch((err: unknown) => {
-          reportIgnored(
-            err,
-            `writing the change detector's sentinel in ${this.o.gitDir} (a full scan answers instead)`,
-          );
-          this.needFull = true;
-          done();
-        });
+      const failed = (err: unknown) => {
+        reportIgnored(err, `writing the change detector's sentinel in ${this.o.gitDir} (a full scan answers instead)`);
+        this.needFull = true;
+        done();
+      };
+      try {
+        if (from) {
+          renameSync(from, file);
+          return;
+        }
+      } catch (err) {
+        // Removed under us (by hand): made again below under the fresh name.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return failed(err);
+      }
+      createFile(file, '', { exclusive: false }).catch(failed);
     });
   }
 
@@ -486,7 +506,7 @@ export class ChangeDetector {
       if (!h) return null;
       record = { kind: st.isSymbolicLink() ? 'link' : 'file', oid: h.oid, perms: { '': st.mode & 0o7777 } };
     }
-    return { mode: NESTED_MODE, oid: await this.o.db.write('blob', Buffer.from(JSON.stringify(record))) };
+    return { mode: NESTED_MODE, oid: this.o.db.write('blob', Buffer.from(JSON.stringify(record))) };
   }
 
   private async nestedTree(
@@ -519,7 +539,7 @@ export class ChangeDetector {
         if (cst.isFile()) perms[childInside] = cst.mode & 0o7777;
       }
     }
-    return await this.o.db.write('tree', serializeTree(rows));
+    return this.o.db.write('tree', serializeTree(rows));
   }
 
   /** `known`: what the tree has at `rel`; content equal to it is not written again. */
@@ -540,7 +560,7 @@ export class ChangeDetector {
         // Vanished between stat and read: the next detection sees it deleted.
         return null;
       }
-      oid = await this.o.db.write('blob', target);
+      oid = this.o.db.write('blob', target);
     } else {
       oid = await this.o.db.writeFileBlob(abs, st.size, known?.oid);
     }

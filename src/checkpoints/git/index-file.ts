@@ -7,9 +7,10 @@
  * carry it; the others carry zeros, which git treats as "look at the contents".
  */
 import { createHash } from 'node:crypto';
-import { lstatSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { lstatSync, rmSync } from 'node:fs';
+import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createFile } from './files.js';
 import { CheckpointError } from './repo.js';
 
 export interface IndexStat {
@@ -79,13 +80,13 @@ export function serializeIndex(entries: IndexEntry[]): Buffer {
 /**
  * Replace `$GIT_DIR/index` atomically under git's own `index.lock`. A lock held by a user's git
  * command right now is respected (false: try again later); one left by a crash is taken over.
- * Off the event loop (the asynchronous fs).
+ * The lock is made off the event loop (files.ts).
  */
 export async function writeIndexFile(gitDir: string, entries: IndexEntry[]): Promise<boolean> {
   const lock = join(gitDir, 'index.lock');
   const data = serializeIndex(entries);
   try {
-    await writeFile(lock, data, { flag: 'wx' });
+    await createFile(lock, data);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
       throw new CheckpointError(`cannot write ${lock}: ${(err as Error).message}`, 'checkpoint_failed', { cause: err });
@@ -97,9 +98,10 @@ export async function writeIndexFile(gitDir: string, entries: IndexEntry[]): Pro
       // The lock went away since EEXIST: its holder just finished, and age 0 means try again later.
     }
     if (age < LOCK_STALE_MS) return false;
-    await rm(lock, { force: true });
-    await writeFile(lock, data, { flag: 'wx' });
+    rmSync(lock, { force: true });
+    await createFile(lock, data);
   }
+  // Renaming over the index makes ext4 start writing the new file's data first (auto_da_alloc): off the loop.
   await rename(lock, join(gitDir, 'index'));
   return true;
 }

@@ -9,9 +9,8 @@
  * Trees, commits and small blobs are handled in memory; a file's blob from STREAM_MIN_BYTES up
  * goes through blobs.ts, streamed, so its size costs time in proportion and never memory.
  *
- * Object files are made with the asynchronous fs (libuv's pool), never on the event loop: making
- * a file or a directory waits for the file system's journal, which under load blocked the loop
- * for every live session (bench/capacity in docs/benchmarks.md).
+ * Object files are made in the background (files.ts: the open that creates one on libuv's pool,
+ * never on the event loop), side by side; `settle()` is the barrier before a ref names them.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
@@ -25,7 +24,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { chmod, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { constants, deflateSync, inflateSync } from 'node:zlib';
 import type { HostedProcess } from '../../process/host.js';
@@ -38,6 +37,7 @@ import {
   STREAM_MIN_BYTES,
   writeLooseBlob,
 } from './blobs.js';
+import { createFile, type SpareFiles } from './files.js';
 import { git, gitProcess } from './git.js';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
@@ -51,6 +51,10 @@ export const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 
 export class ObjectStore {
   private readonly knownDirs = new Set<string>();
+  /** Objects being written (write()), by id, until they are in place. */
+  private readonly pending = new Map<string, Promise<void>>();
+  /** The first background write that failed since the last settle(). */
+  private failed: unknown = null;
   private batch: CatFileBatch | null = null;
   /** Ends every streamed read and write still running when the store closes. */
   private readonly aborter = new AbortController();
@@ -59,46 +63,96 @@ export class ObjectStore {
     private readonly objectsDir: string,
     /** The server's git directory: every git process here runs sealed against it (git.ts). */
     private readonly gitDir: string,
+    /** Files made ahead of need (a writing store's); without them each object's file is made when written. */
+    private readonly spares?: SpareFiles,
   ) {}
 
   /**
-   * Store an object; its id. Written aside then renamed, as git does, so a reader never sees half
-   * an object, and awaited whole before the caller writes anything that names it.
+   * Store an object; its id at once. The file is made in the background (its folder, a temporary
+   * name, then renamed, as git does: a reader never sees half an object); `settle()` waits for
+   * every one, and nothing may name an object from a ref before that. Objects of one checkpoint
+   * are thus written side by side instead of one after another.
    */
-  async write(type: ObjectType, content: Buffer): Promise<string> {
+  write(type: ObjectType, content: Buffer): string {
     const header = Buffer.from(`${type} ${content.length}\0`);
     const full = Buffer.concat([header, content]);
     const oid = createHash('sha1').update(full).digest('hex');
     const dir = join(this.objectsDir, oid.slice(0, 2));
     const file = join(dir, oid.slice(2));
     // A lookup, not a write: cheap on the loop, and most objects written again are already there.
-    if (existsSync(file)) return oid;
+    if (this.pending.has(oid) || existsSync(file)) return oid;
     const data = deflateSync(full, { level: constants.Z_BEST_SPEED });
-    const tmp = join(dir, `tmp_obj_${randomBytes(6).toString('hex')}`);
-    try {
-      await this.writeNew(dir, tmp, data);
-      await rename(tmp, file);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
+    const spare = this.spares?.filled(data, 0o444) ?? null;
+    if (spare && (this.knownDirs.has(dir) || existsSync(dir))) {
+      this.knownDirs.add(dir);
+      try {
+        // Whole already: renamed into place (a new name: cheap), it is there at once.
+        renameSync(spare, file);
+        return oid;
+      } catch {
+        // The fan-out folder went (a user's `git prune`) or is not one: the background write
+        // below makes it, or its failure reaches settle() like any other.
+        this.knownDirs.delete(dir);
+      }
     }
+    const keep = spare && existsSync(spare) ? spare : null;
+    const done = this.writeLoose(dir, file, data, keep).finally(() => this.pending.delete(oid));
+    // The failure is kept for settle(), which every caller awaits before naming the object from a ref.
+    done.catch((err: unknown) => {
+      this.failed ??= err;
+    });
+    this.pending.set(oid, done);
     return oid;
   }
 
-  /** Make `tmp` in the fan-out directory `dir`, which is made first unless this store made or met it. */
-  private async writeNew(dir: string, tmp: string, data: Buffer): Promise<void> {
-    if (!this.knownDirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
-      this.knownDirs.add(dir);
-    }
+  /**
+   * Every object written so far is in place. Throws the first write that failed since the last
+   * settle (the caller then must not use ids it got since: see GitCheckpointStore.commit).
+   */
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending.values()]);
+    const failed = this.failed;
+    this.failed = null;
+    if (failed) throw failed;
+  }
+
+  /** Make the object's file: its fan-out folder first when needed, then `spare` (filled) or a new file renamed into place. */
+  private async writeLoose(dir: string, file: string, data: Buffer, spare: string | null): Promise<void> {
+    const tmp = spare ?? join(dir, `tmp_obj_${randomBytes(6).toString('hex')}`);
     try {
-      await writeFile(tmp, data, { mode: 0o444, flag: 'wx' });
+      if (!this.knownDirs.has(dir)) {
+        await mkdir(dir, { recursive: true });
+        this.knownDirs.add(dir);
+      }
+      if (spare) {
+        try {
+          await rename(spare, file);
+        } catch (err) {
+          // A user's `git prune` removes fan-out directories it empties: make it again, once.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          await mkdir(dir, { recursive: true });
+          await rename(spare, file);
+        }
+        return;
+      }
+      try {
+        await createFile(tmp, data, { mode: 0o444 });
+      } catch (err) {
+        // A user's `git prune` removes fan-out directories it empties: make it again, once.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await mkdir(dir, { recursive: true });
+        await createFile(tmp, data, { mode: 0o444 });
+      }
+      await rename(tmp, file);
     } catch (err) {
-      // A user's `git prune` removes fan-out directories it empties: make it again, once.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      await mkdir(dir, { recursive: true });
-      await writeFile(tmp, data, { mode: 0o444, flag: 'wx' });
+      rmSync(tmp, { force: true });
+      throw err;
     }
+  }
+
+  /** The write of an object this store is still making, to wait for before reading it (no wait otherwise). */
+  private writing(oid: string): Promise<void> | undefined {
+    return this.pending.get(oid);
   }
 
   /**
@@ -132,6 +186,8 @@ export class ObjectStore {
    * a mix. Streamed from STREAM_MIN_BYTES up; a packed blob then never passes through here.
    */
   async checkoutBlob(oid: string, abs: string, mode: number): Promise<void> {
+    const writing = this.writing(oid);
+    if (writing !== undefined) await writing;
     const loose = this.loosePath(oid);
     const info = looseHeader(loose) ?? (await this.batchOf().info(oid));
     if (info.type !== 'blob') throw new BlobError(`git object ${oid} is a ${info.type}, not a file's content.`);
@@ -171,12 +227,16 @@ export class ObjectStore {
 
   /** An object's type and size without reading its content (a loose one: its first bytes only). */
   async info(oid: string): Promise<{ type: ObjectType; size: number }> {
+    const writing = this.writing(oid);
+    if (writing !== undefined) await writing;
     const loose = looseHeader(this.loosePath(oid));
     if (loose) return { type: loose.type as ObjectType, size: loose.size };
     return this.batchOf().info(oid);
   }
 
   async read(oid: string): Promise<GitObject> {
+    const writing = this.writing(oid);
+    if (writing !== undefined) await writing;
     let raw: Buffer | null = null;
     try {
       raw = readFileSync(this.loosePath(oid));

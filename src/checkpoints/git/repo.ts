@@ -15,8 +15,10 @@
  */
 
 import {
+  appendFileSync,
   cpSync,
   existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   readdirSync,
@@ -26,9 +28,10 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { appendFile, mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { PotatoError, reportIgnored } from '../../errors.js';
+import { createFile, type SpareFiles } from './files.js';
 
 /** A checkpoint operation that failed; `not_found`, `conflict`, `bad_request` when the caller asked wrongly. */
 export class CheckpointError extends PotatoError<'checkpoint_failed' | 'not_found' | 'conflict' | 'bad_request'> {
@@ -83,6 +86,7 @@ export class CheckpointRepo {
   readonly workspace: string;
   /** Directories made (or found) for refs and reflogs: made again only when a write misses one. */
   private readonly madeDirs = new Set<string>();
+  private spares: SpareFiles | null = null;
 
   constructor(gitDir: string, workspace: string) {
     this.gitDir = resolve(gitDir);
@@ -286,19 +290,46 @@ export class CheckpointRepo {
     const file = join(this.gitDir, ref);
     const lock = `${file}.lock`;
     try {
-      await this.inDir(dirname(file), () => writeFile(lock, `${oid}\n`, { flag: 'wx' }));
+      await this.makeLock(lock, `${oid}\n`);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       if (Date.now() - lstatSync(lock).mtimeMs < LOCK_STALE_MS) {
         throw new CheckpointError(`${lock} is held by another git process: end it (or remove the file) and retry.`);
       }
-      await writeFile(lock, `${oid}\n`);
+      await createFile(lock, `${oid}\n`, { exclusive: false });
     }
-    await rename(lock, file);
+    renameSync(lock, file);
     const line = `${old} ${oid} ${ident} ${stamp}\t${why.replace(/\n/g, ' ')}\n`;
     const log = join(this.gitDir, 'logs', ref);
-    await this.inDir(dirname(log), () => appendFile(log, line));
-    if (this.headRef() === ref) await appendFile(join(this.gitDir, 'logs', 'HEAD'), line);
+    // Appending to a file that exists is cheap: only a branch's first line makes its log.
+    await this.inDir(dirname(log), async () => appendFileSync(log, line));
+    if (this.headRef() === ref) appendFileSync(join(this.gitDir, 'logs', 'HEAD'), line);
+  }
+
+  /** Spare files to make locks from (a writing store's): see files.ts. */
+  attachSpares(spares: SpareFiles): void {
+    this.spares = spares;
+  }
+
+  /**
+   * Make `lock` holding `content`, failing with EEXIST when it is held: a spare file linked to
+   * the name (a link, like git's O_EXCL open, never replaces a file that is there), or a new file.
+   */
+  private async makeLock(lock: string, content: string): Promise<void> {
+    const dir = dirname(lock);
+    const spare = this.madeDirs.has(dir) ? (this.spares?.filled(content, 0o644) ?? null) : null;
+    if (spare) {
+      try {
+        linkSync(spare, lock);
+        return;
+      } catch (err) {
+        // Its folder went (a user's `git pack-refs`): made again below.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      } finally {
+        rmSync(spare, { force: true });
+      }
+    }
+    await this.inDir(dir, () => createFile(lock, content));
   }
 
   /**
@@ -306,7 +337,7 @@ export class CheckpointRepo {
    * exist), and again when the write finds it gone (a user's `git pack-refs` removes emptied
    * ref folders).
    */
-  private async inDir<T>(dir: string, write: () => Promise<T>): Promise<T> {
+  private async inDir(dir: string, write: () => Promise<void>): Promise<void> {
     if (!this.madeDirs.has(dir)) {
       await mkdir(dir, { recursive: true });
       this.madeDirs.add(dir);

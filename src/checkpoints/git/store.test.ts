@@ -392,4 +392,30 @@ describe('reset and branches', () => {
     expect(git(d, 'show', `${c}:src/parser.py`)).toBe('after\n');
     expect(git(d, 'show', `${c}:README.md`)).toBe('by agent\n');
   });
+
+  it('fails a checkpoint whose object cannot be written, moves no ref, and puts the change into the next one', async () => {
+    const d = userRepo();
+    const s = store(d);
+    const init = await s.init('s', 'branch-A');
+    const content = 'def parse():\n    return 2\n';
+    put(d, 'src/parser.py', content);
+    // A file where the blob's fan-out folder must go: its object cannot be made.
+    const blob = git(d, 'hash-object', 'src/parser.py').trim();
+    const fanOut = join(gitDirOf(d), 'objects', blob.slice(0, 2));
+    rmSync(fanOut, { recursive: true, force: true });
+    writeFileSync(fanOut, 'in the way');
+    await expect(s.commit({ message: 'Step 1', paths: ['src/parser.py'] })).rejects.toThrow(
+      /writing the checkpoint's objects failed/,
+    );
+    expect(git(d, 'rev-parse', 'potato/s/branch-A').trim()).toBe(init.baseCommit);
+    expect(git(d, 'fsck', '--strict', '--no-progress', '--no-dangling')).toBe('');
+    rmSync(fanOut);
+    // Another file named this time; the earlier change is not lost.
+    put(d, 'README.md', 'step 2\n');
+    const c = await s.commit({ message: 'Step 2', paths: ['README.md'] });
+    expect(git(d, 'show', `${c}:src/parser.py`)).toBe(content);
+    expect(git(d, 'show', `${c}:README.md`)).toBe('step 2\n');
+    expect(git(d, 'rev-parse', 'potato/s/branch-A').trim()).toBe(c);
+    expect(git(d, 'fsck', '--strict', '--no-progress', '--no-dangling')).toBe('');
+  });
 });

@@ -20,15 +20,18 @@ import {
   lstatSync,
   mkdirSync,
   readFileSync,
+  renameSync,
   rmdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { reportIgnored } from '../../errors.js';
 import type { CheckpointInit, CheckpointStore, CommitRequest } from '../types.js';
 import { ChangeDetector, type ChangeSet, type NestedRecord } from './changes.js';
+import { createFile, SpareFiles } from './files.js';
 import { git } from './git.js';
 import { IgnoreChecker } from './ignore.js';
 import { writeIndexFile } from './index-file.js';
@@ -76,6 +79,7 @@ export class GitCheckpointStore implements CheckpointStore {
   private readonly root: string;
   private readonly repo: CheckpointRepo;
   private db!: ObjectStore;
+  private spares: SpareFiles | null = null;
   private ignore!: IgnoreChecker;
   private detector!: ChangeDetector;
   private tree!: WorkTree;
@@ -137,11 +141,11 @@ export class GitCheckpointStore implements CheckpointStore {
       // Step 0 is the disk as it is, every file read (raw bytes): nothing is trusted from the copy.
       const changes = await this.startDetector(0);
       for (const [p, state] of changes) await this.tree.set(p, state);
-      const treeOid = await this.tree.write();
+      const treeOid = this.tree.write();
       const message = initialMessage ?? `${this.opts.messagePrefix ?? '[potato-checkpoint]'} Step 0: Initial state`;
-      const base = await this.writeCommit(treeOid, userHead, message);
+      const base = this.writeCommit(treeOid, userHead, message);
       const extras = this.tree.serializeExtras();
-      await this.writeRecord(base, extras);
+      await this.writeCheckpoint(base, extras);
       const ref = this.refName(firstBranch);
       this.repo.setHeadRef(ref);
       await this.repo.updateRef(ref, base, ZERO, this.ident, stamp(), `potato: session ${sessionId} step 0`);
@@ -221,7 +225,11 @@ export class GitCheckpointStore implements CheckpointStore {
   }
 
   private openObjects(sessionId: string, branch: string): void {
-    this.db = new ObjectStore(join(this.repo.gitDir, 'objects'), this.repo.gitDir);
+    // `.spare` can be no session's folder (names start with a letter, digit or '_').
+    this.spares = new SpareFiles(join(this.repo.gitDir, 'potato', '.spare'));
+    this.spares.prime();
+    this.repo.attachSpares(this.spares);
+    this.db = new ObjectStore(join(this.repo.gitDir, 'objects'), this.repo.gitDir, this.spares);
     this.ignore = new IgnoreChecker({ gitDir: this.repo.gitDir, workTree: this.root });
     this.sessionId = sessionId;
     this.branch = branch;
@@ -249,15 +257,17 @@ export class GitCheckpointStore implements CheckpointStore {
     return this.exclusive(async () => {
       this.assertOpen();
       await this.keepRefs();
-      const changes = req.paths
-        ? await this.detector.collectPaths(req.paths.map((p) => this.relPath(p)))
-        : await this.detector.collect();
+      // After a failed checkpoint the detector knows nothing: a full look, whatever the step named.
+      const changes =
+        req.paths && !this.detector.forgotten
+          ? await this.detector.collectPaths(req.paths.map((p) => this.relPath(p)))
+          : await this.detector.collect();
       for (const [p, state] of changes) await this.tree.set(p, state);
-      const treeOid = await this.tree.write();
+      const treeOid = this.tree.write();
       const extras = this.tree.serializeExtras();
       if (treeOid === this.headTree && extras === this.headExtras) return null;
-      const oid = await this.writeCommit(treeOid, this.head, req.message);
-      await this.writeRecord(oid, extras);
+      const oid = this.writeCommit(treeOid, this.head, req.message);
+      await this.writeCheckpoint(oid, extras);
       await this.repo.updateRef(
         this.refName(this.branch),
         oid,
@@ -353,6 +363,10 @@ export class GitCheckpointStore implements CheckpointStore {
     // First: a restore or checkpoint still streaming a large file stops now (each file stays whole).
     this.db?.close();
     return this.exclusive(async () => {
+      // Objects still being written (a last change scan's blobs, named by no ref) finish first.
+      await this.db
+        ?.settle()
+        .catch((err: unknown) => reportIgnored(err, `finishing the objects of ${this.repo.gitDir}`));
       this.detector?.close();
       this.ignore?.close();
       if (this.head) {
@@ -362,6 +376,7 @@ export class GitCheckpointStore implements CheckpointStore {
         await this.writeIndex();
       }
       this.db?.close();
+      this.spares?.close();
     });
   }
 
@@ -558,21 +573,55 @@ export class GitCheckpointStore implements CheckpointStore {
       chmodSync(d ? join(abs, d) : abs, record.perms[d] ?? 0o755);
   }
 
+  /**
+   * Everything a ref to `commit` needs before it moves: its objects in place (written side by
+   * side since the last checkpoint) and its record. If an object could not be written, the
+   * in-memory tree and the change detector may hold ids of objects that are not there: both
+   * start again from the head (a full scan finds the changes again), and the commit fails.
+   */
+  private async writeCheckpoint(commit: string, extras: string): Promise<void> {
+    const [objects, record] = await Promise.allSettled([this.db.settle(), this.writeRecord(commit, extras)]);
+    if (objects.status === 'rejected') {
+      this.tree = new WorkTree(this.db, this.headTree, parseExtras(this.headExtras), STANDARD_DEFAULTS);
+      this.detector.forgetAll();
+      throw new CheckpointError(
+        `writing the checkpoint's objects failed: ${(objects.reason as Error).message}`,
+        'checkpoint_failed',
+        {
+          cause: objects.reason,
+        },
+      );
+    }
+    if (record.status === 'rejected') throw record.reason;
+  }
+
   /** The checkpoint's record (what git cannot hold), written aside then renamed: whole or absent. */
   private async writeRecord(commit: string, extras: string): Promise<void> {
     if (extras === this.emptyExtrasText()) return;
     if (!this.recordsDir) {
-      this.recordsDir = join(this.repo.sessionDir(this.sessionId), 'records');
-      await mkdir(this.recordsDir, { recursive: true });
+      const dir = join(this.repo.sessionDir(this.sessionId), 'records');
+      await mkdir(dir, { recursive: true });
+      this.recordsDir = dir;
     }
     const file = join(this.recordsDir, `${commit}.json`);
+    const spare = this.spares?.filled(extras, 0o644) ?? null;
+    if (spare) {
+      try {
+        renameSync(spare, file);
+        return;
+      } catch (err) {
+        rmSync(spare, { force: true });
+        // The folder was removed under the store (by hand): the way below makes it again.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
     try {
-      await writeFile(`${file}.tmp`, extras);
+      await createFile(`${file}.tmp`, extras, { exclusive: false });
     } catch (err) {
       // The folder was removed under the store (by hand): made again, once.
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       await mkdir(this.recordsDir, { recursive: true });
-      await writeFile(`${file}.tmp`, extras);
+      await createFile(`${file}.tmp`, extras, { exclusive: false });
     }
     await rename(`${file}.tmp`, file);
   }
@@ -651,7 +700,7 @@ export class GitCheckpointStore implements CheckpointStore {
     return (await this.commitInfo(commit)).tree;
   }
 
-  private writeCommit(tree: string, parent: string | null, message: string): Promise<string> {
+  private writeCommit(tree: string, parent: string | null, message: string): string {
     const when = stamp();
     const text =
       `tree ${tree}\n${parent ? `parent ${parent}\n` : ''}author ${this.ident} ${when}\ncommitter ${this.ident} ${when}\n\n` +

@@ -243,19 +243,19 @@ export class WorkTree {
     for (const d of chain) d.oid = null;
   }
 
-  /** Write every changed tree object bottom-up (each one after the subtrees it names); the root tree id. */
-  write(): Promise<string> {
+  /** Write every changed tree object bottom-up; returns the root tree id (objects settle later: ObjectStore.settle). */
+  write(): string {
     return this.writeDir(this.root);
   }
 
-  private async writeDir(dir: Dir): Promise<string> {
+  private writeDir(dir: Dir): string {
     if (dir.oid) return dir.oid;
     const rows: [string, TreeEntry][] = [];
     for (const [name, e] of dir.entries!) {
-      if (e.dir) e.oid = await this.writeDir(e.dir);
+      if (e.dir) e.oid = this.writeDir(e.dir);
       rows.push([name, { mode: e.mode, oid: e.oid }]);
     }
-    dir.oid = await this.db.write('tree', serializeTree(rows));
+    dir.oid = this.db.write('tree', serializeTree(rows));
     return dir.oid;
   }
 
