@@ -9,6 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { sealedGitEnv } from '../checkpoints/git/git.js';
+import { checkpointGitDirOfWorkspace } from '../checkpoints/git/index.js';
 import type { Step } from '../steps/types.js';
 import type { BranchRecord } from '../store/types.js';
 import { TOOL_SPECS } from '../tools/specs.js';
@@ -58,39 +60,24 @@ const diffCache = new Map<string, string | null>();
 
 /**
  * `git diff base head` in the session's checkpoint repository, or null when it is gone. The
- * repository is written by the agent, so nothing it configures may run: no external diff, no
- * textconv filter, no fsmonitor, no system or global config.
+ * repository is the server's own (beside the workspaces, never found through the workspace's
+ * `.git`, which the agent can rewrite to point anywhere, even at a FIFO) and git runs sealed
+ * (checkpoints/git/git.ts): no discovery, no configuration or program of anyone else's.
  */
 export function gitDiff(workspace: string, base: string | null, head: string | null): string | null {
   if (!base || !head) return null;
   if (base === head) return '';
-  const key = `${workspace}\0${base}\0${head}`;
+  const gitDir = checkpointGitDirOfWorkspace(workspace);
+  const key = `${gitDir}\0${base}\0${head}`;
   const hit = diffCache.get(key);
   if (hit !== undefined) return hit;
   let out: string | null = null;
-  if (fs.existsSync(path.join(workspace, '.git'))) {
+  if (fs.existsSync(path.join(gitDir, 'HEAD'))) {
+    // Synchronous: the exporters build lines synchronously; one diff of two commits is milliseconds.
     const r = spawnSync(
       'git',
-      [
-        '-c',
-        'core.fsmonitor=false',
-        '-c',
-        'core.hooksPath=/dev/null',
-        'diff',
-        '--no-color',
-        '--no-ext-diff',
-        '--no-textconv',
-        '--no-renames',
-        base,
-        head,
-        '--',
-      ],
-      {
-        cwd: workspace,
-        encoding: 'utf8',
-        maxBuffer: 64 * 1024 * 1024,
-        env: { PATH: process.env.PATH, HOME: '/nonexistent', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
-      },
+      ['diff-tree', '-p', '-r', '--no-color', '--no-ext-diff', '--no-textconv', '--no-renames', base, head, '--'],
+      { cwd: gitDir, env: sealedGitEnv({ gitDir }), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
     );
     out = r.status === 0 ? r.stdout : null;
   }

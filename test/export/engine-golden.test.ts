@@ -18,11 +18,14 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkpointGitDirOfWorkspace } from '../../src/checkpoints/git/index.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../../src/config/schema.js';
 import { defaultEngineParts } from '../../src/engine.js';
 import { checkExportRun } from '../../src/export/consistency.js';
 import { collect, exportLines } from '../../src/export/index.js';
+import { gitDiff } from '../../src/export/provenance.js';
 import type { SessionEvent } from '../../src/session/events.js';
 import { branchPath } from '../../src/store/tree.js';
 import { type Engine, ended, startEngine, waitForEvent } from '../engine/harness.js';
@@ -676,6 +679,33 @@ describe('exports of a session built by the real engine', () => {
     // No absolute path of the workspace anywhere.
     for (const f of [...EXPORT_FORMATS, 'flat'] as const)
       for (const l of raw[f]) expect(l).not.toContain(session.workspace);
+  });
+
+  it("takes a final diff from the server's checkpoint repository, whatever the agent made of the workspace's .git", async () => {
+    const session = (await engine.store.getSession(sessionId))!;
+    const all = await engine.store.listSteps(sessionId);
+    const heads = (await engine.store.listBranches(sessionId)).map(
+      (b) => branchPath(b, all).findLast((s) => s.checkpoint)!.checkpoint!,
+    );
+    const pointer = path.join(session.workspace, '.git');
+    const kept = fs.readFileSync(pointer);
+    // The agent can write the workspace: a FIFO there would hang a git that reads it, a pointer
+    // to a repository of its own would answer with a diff of its choosing.
+    fs.rmSync(pointer);
+    execFileSync('mkfifo', [pointer]);
+    try {
+      const a = heads[0]!;
+      const c = heads[2]!;
+      const truth = execFileSync('git', ['diff-tree', '-p', '-r', '--no-color', '--no-renames', a, c, '--'], {
+        env: { ...process.env, GIT_DIR: checkpointGitDirOfWorkspace(session.workspace) },
+        encoding: 'utf8',
+      });
+      expect(truth).toContain('+parse both separators');
+      expect(gitDiff(session.workspace, a, c)).toBe(truth);
+    } finally {
+      fs.rmSync(pointer);
+      fs.writeFileSync(pointer, kept);
+    }
   });
 
   it('every line of every format validates against its schema in docs/schemas', () => {

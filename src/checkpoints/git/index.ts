@@ -2,7 +2,7 @@
  * @module checkpoints/git
  * The git implementation of the CheckpointStore seam.
  */
-import { basename, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 
 export { GitCheckpointReader } from './reader.js';
 export { CheckpointError, type GitCheckpointOptions, GitCheckpointStore } from './store.js';
@@ -13,4 +13,12 @@ export { CheckpointError, type GitCheckpointOptions, GitCheckpointStore } from '
  */
 export function checkpointGitDir(config: { output: { path: string } }, workspace: string): string {
   return resolve(config.output.path, 'checkpoints', basename(workspace));
+}
+
+/**
+ * The same for a session known only by its recorded workspace (`<output.path>/workspaces/<id>`,
+ * config/workspace.ts), as the exporters know it: the checkpoints are that folder's sibling.
+ */
+export function checkpointGitDirOfWorkspace(workspace: string): string {
+  return checkpointGitDir({ output: { path: dirname(dirname(resolve(workspace))) } }, workspace);
 }
