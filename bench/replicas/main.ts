@@ -12,8 +12,8 @@
  * CPU of each server process and of PostgreSQL, and the ratios against the SQLite process.
  * Target: live p99 < update_interval_ms + 50 ms.
  *
- *   npm run bench -- replicas [--short] [--sessions 20] [--viewers 5] [--turns 40] [--turn-ms 500] [--replicas 3]
- * (the larger counts at bench/capacity's pace, `--turn-ms 2000`, show what replicas add to one process.)
+ *   npm run bench -- replicas [--short] [--sessions=20] [--viewers=5] [--turns=40] [--turn-ms=500] [--replicas=3]
+ * (the larger counts at bench/capacity's pace, `--turn-ms=2000`, show what replicas add to one process.)
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
