@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type FreshSchema, freshSchema, postgresUrl } from '../postgres/harness.js';
+import { type FreshSchema, freshSchema } from '../postgres/harness.js';
 import { demoProject, runHeadless } from './harness.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -31,7 +31,7 @@ describe('potato start --task on PostgreSQL', () => {
 
   it('keeps the whole session in the database the config names', async () => {
     const dir = demoProject(withDatabase);
-    const url = `${postgresUrl()}&options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
+    const url = schema.url;
     const { code, out, err } = await runHeadless(dir, { ...process.env, POTATO_DATABASE_URL: url });
     expect(err).toBe('');
     expect(code).toBe(0);

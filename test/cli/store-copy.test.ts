@@ -79,7 +79,7 @@ describe('potato store copy: from SQLite to PostgreSQL', () => {
 
   it('moves a real session whole, serves it on PostgreSQL to the same login, and refuses to copy twice', async () => {
     schema = await freshSchema();
-    const url = `${postgresUrl()}&options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
+    const url = schema.url;
     const env = { POTATO_DATABASE_URL: url };
     const config = demoCopy((doc) => {
       doc.live_coding_agent.scripted.turn_delay_ms = 300;

@@ -30,6 +30,8 @@ export async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T
 
 export interface FreshSchema {
   name: string;
+  /** A URL whose connections use this schema (what a server's `output.database_url_env` would hold). */
+  url: string;
   open(): Promise<PostgresStore>;
   drop(): Promise<void>;
 }
@@ -38,8 +40,10 @@ export interface FreshSchema {
 export async function freshSchema(): Promise<FreshSchema> {
   const name = `t_${randomBytes(6).toString('hex')}`;
   await admin((c) => c.query(`CREATE SCHEMA ${name}`));
+  const base = postgresUrl();
   return {
     name,
+    url: `${base}${base.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${name}`)}`,
     open: () => openPostgresStore(postgresUrl(), { schema: name }),
     drop: async () => {
       await admin((c) => c.query(`DROP SCHEMA ${name} CASCADE`));

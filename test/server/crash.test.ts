@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '../../src/session/events.js';
 import type { Step } from '../../src/steps/types.js';
 import type { SessionRecord } from '../../src/store/types.js';
-import { type FreshSchema, freshSchema, postgresUrl } from '../postgres/harness.js';
+import { type FreshSchema, freshSchema } from '../postgres/harness.js';
 import { exited, serveChild } from './child.js';
 import { demoCopy, freePort } from './demo.js';
 import { Client, Watcher } from './harness.js';
@@ -33,7 +33,7 @@ async function storeFor(kind: 'SQLite' | 'PostgreSQL'): Promise<{ url?: string; 
   if (kind === 'SQLite') return { env: {} };
   const schema = await freshSchema();
   schemas.push(schema);
-  const url = `${postgresUrl()}&options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
+  const url = schema.url;
   return { url, env: { POTATO_DATABASE_URL: url } };
 }
 

@@ -16,7 +16,7 @@ import type { Step } from '../../src/steps/types.js';
 import type { PostgresStore } from '../../src/store/postgres/store.js';
 import type { SessionRecord } from '../../src/store/types.js';
 import { HeldClock } from '../clock.js';
-import { type FreshSchema, freshSchema, postgresUrl } from '../postgres/harness.js';
+import { type FreshSchema, freshSchema } from '../postgres/harness.js';
 import { exited, serveChild } from './child.js';
 import { demoCopy, freePort } from './demo.js';
 import { Client, ManagerDouble, tempDir, Watcher, writeConfig } from './harness.js';
@@ -202,7 +202,7 @@ describe('three potato start processes on one PostgreSQL database and one output
 
   it('runs a session on one, shows it and takes its controls on all, and continues it on another when the first dies', async () => {
     schema = await freshSchema();
-    const url = `${postgresUrl()}&options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
+    const url = schema.url;
     const config = demoCopy((doc) => {
       doc.live_coding_agent.scripted.turn_delay_ms = 600;
       (doc.output as Record<string, unknown>).database_url_env = 'POTATO_DATABASE_URL';

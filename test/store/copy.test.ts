@@ -13,7 +13,7 @@ import { type Io, run } from '../../src/cli/main.js';
 import { copyStore } from '../../src/store/copy.js';
 import type { PostgresStore } from '../../src/store/postgres/store.js';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite/store.js';
-import { type FreshSchema, freshSchema, postgresUrl } from '../postgres/harness.js';
+import { type FreshSchema, freshSchema } from '../postgres/harness.js';
 import { editStep, newSession } from './records.js';
 
 const nothingLive = { leaseIsLive: () => false };
@@ -96,7 +96,7 @@ describe('copying a SQLite store into PostgreSQL', () => {
     });
     const output = path.join(dir, 'output');
     const name = 'POTATO_TEST_COPY_URL';
-    const url = `${postgresUrl()}&options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
+    const url = schema.url;
     process.env[name] = url;
     let out = '';
     let err = '';

@@ -305,7 +305,7 @@ await s.close();
   });
 
   it('is what openStore opens when output.database_url_env names a variable holding the URL', async () => {
-    const url = `${postgresUrl()}&options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
+    const url = schema.url;
     const config = { output: { path: '/nonexistent/output', database_url_env: 'POTATO_TEST_DATABASE_URL' } };
     const opened = await openStore(config, { POTATO_TEST_DATABASE_URL: url });
     try {

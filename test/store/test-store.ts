@@ -5,7 +5,7 @@
  */
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
 import type { Store } from '../../src/store/types.js';
-import { freshSchema, postgresUrl } from '../postgres/harness.js';
+import { freshSchema } from '../postgres/harness.js';
 
 export async function openTestStore(sqliteFile: string): Promise<{ store: Store; dispose: () => Promise<void> }> {
   if (process.env.POTATO_TEST_STORE === 'postgres') {
@@ -35,9 +35,7 @@ export async function pointConfigAtTestStore(config: {
   if (process.env.POTATO_TEST_STORE !== 'postgres') return async () => undefined;
   const schema = await freshSchema();
   const variable = `POTATO_TEST_DATABASE_URL_${schema.name.toUpperCase()}`;
-  const url = postgresUrl();
-  process.env[variable] =
-    `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema.name}`)}`;
+  process.env[variable] = schema.url;
   config.output.database_url_env = variable;
   return async () => {
     delete process.env[variable];
