@@ -12,6 +12,7 @@ import { dpo, dpoStep } from './formats/dpo.js';
 import { prmFromBranches } from './formats/prm-from-branches.js';
 import { prmStepwise } from './formats/prm-stepwise.js';
 import { trajectories } from './formats/trajectories.js';
+import { prepareFinalDiffs } from './provenance.js';
 import { loadSession } from './session-data.js';
 import { ExportError, type Exporter, type ExportOptions } from './types.js';
 
@@ -52,6 +53,7 @@ export async function* sessionLines(
 ): AsyncGenerator<string> {
   const data = await loadSession(store, sessionId, session);
   if (!data) throw new ExportError(`no session ${sessionId} in the store`);
+  await prepareFinalDiffs(data);
   yield* EXPORTERS[format](data, opts);
 }
 
@@ -74,5 +76,6 @@ export async function sessionLinesByFormat(
 ): Promise<Map<ExportFormat, string[]>> {
   const data = await loadSession(store, sessionId, session);
   if (!data) throw new ExportError(`no session ${sessionId} in the store`);
+  await prepareFinalDiffs(data);
   return new Map(formats.map((f) => [f, [...EXPORTERS[f](data, opts)]]));
 }

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { sealedGitEnv } from '../checkpoints/git/git.js';
+import { git, sealedGitEnv } from '../checkpoints/git/git.js';
 import { checkpointGitDirOfWorkspace } from '../checkpoints/git/index.js';
 import type { Step } from '../steps/types.js';
 import type { BranchRecord } from '../store/types.js';
@@ -57,6 +57,36 @@ export function lastTest(steps: readonly Step[]): TestRun | null {
 }
 
 const diffCache = new Map<string, string | null>();
+const DIFF_ARGS = ['diff-tree', '-p', '-r', '--no-color', '--no-ext-diff', '--no-textconv', '--no-renames'];
+
+function remember(key: string, diff: string | null): void {
+  if (diffCache.size > 10_000) diffCache.clear();
+  diffCache.set(key, diff);
+}
+
+/**
+ * Work out each branch's final diff before the (synchronous) exporters build lines, with git
+ * started through the process host: a session's end then does not wait on git inside the event
+ * loop. A diff asked for beyond these (an abandoned path's) is still made on demand.
+ */
+export async function prepareFinalDiffs(data: SessionData): Promise<void> {
+  const base = data.session.base_commit;
+  const gitDir = checkpointGitDirOfWorkspace(data.session.workspace);
+  if (!base || !fs.existsSync(path.join(gitDir, 'HEAD'))) return;
+  const heads = new Set<string>();
+  for (const branch of data.branches) {
+    const head = pathOf(data, branch).findLast((s) => s.checkpoint)?.checkpoint;
+    if (head && head !== base && !diffCache.has(`${gitDir}\0${base}\0${head}`)) heads.add(head);
+  }
+  for (const head of heads) {
+    const diff = await git([...DIFF_ARGS, base, head, '--'], { gitDir }).then(
+      (r) => r.stdout,
+      // No such commit any more (a repository cleaned by hand): no diff, as on demand.
+      () => null,
+    );
+    remember(`${gitDir}\0${base}\0${head}`, diff);
+  }
+}
 
 /**
  * `git diff base head` in the session's checkpoint repository, or null when it is gone. The
@@ -73,16 +103,16 @@ export function gitDiff(workspace: string, base: string | null, head: string | n
   if (hit !== undefined) return hit;
   let out: string | null = null;
   if (fs.existsSync(path.join(gitDir, 'HEAD'))) {
-    // Synchronous: the exporters build lines synchronously; one diff of two commits is milliseconds.
-    const r = spawnSync(
-      'git',
-      ['diff-tree', '-p', '-r', '--no-color', '--no-ext-diff', '--no-textconv', '--no-renames', base, head, '--'],
-      { cwd: gitDir, env: sealedGitEnv({ gitDir }), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
-    );
+    // Synchronous: the exporters build lines synchronously (prepareFinalDiffs makes the usual ones first).
+    const r = spawnSync('git', [...DIFF_ARGS, base, head, '--'], {
+      cwd: gitDir,
+      env: sealedGitEnv({ gitDir }),
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
     out = r.status === 0 ? r.stdout : null;
   }
-  if (diffCache.size > 10_000) diffCache.clear();
-  diffCache.set(key, out);
+  remember(key, out);
   return out;
 }
 
