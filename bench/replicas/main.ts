@@ -16,7 +16,7 @@
  * (the larger counts at bench/capacity's pace, `--turn-ms=2000`, show what replicas add to one process.)
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,6 +26,7 @@ import { type Served, serveChild } from '../../test/server/child.js';
 import { demoCopy, freePort } from '../../test/server/demo.js';
 import { Client, Watcher } from '../../test/server/harness.js';
 import { probeApi } from '../lib/api.js';
+import { startDurableCluster } from '../lib/postgres.js';
 import { processStats, treeStats } from '../lib/proc.js';
 import { pct } from '../lib/process.js';
 import { writeWorkScript } from '../lib/script.js';
@@ -48,7 +49,7 @@ const API_WINDOW_MS = args.short ? 3000 : 10_000;
 const TURN_MS = Number(args['turn-ms'] ?? 500);
 const INTERVAL_MS = 100;
 const TARGET_P99 = INTERVAL_MS + 50;
-const ROOT = path.resolve(import.meta.dirname, '../..');
+const _ROOT = path.resolve(import.meta.dirname, '../..');
 const TERMINAL = ['finished', 'failed', 'stopped', 'interrupted'];
 
 interface Result {
@@ -182,13 +183,7 @@ async function sqlitePhase(): Promise<Result> {
 
 /** REPLICAS `potato start` on one PostgreSQL database and one output folder. */
 async function replicasPhase(): Promise<Result> {
-  const pgDir = mkdtempSync(path.join(tmpdir(), 'potato-bench-pg-'));
-  const scripts = path.join(ROOT, 'scripts/postgres');
-  const url = execFileSync('bash', [path.join(scripts, 'start-cluster.sh'), pgDir], {
-    encoding: 'utf8',
-    env: { ...process.env, POTATO_PG_DURABLE: '1' },
-  }).trim();
-  const pgPid = Number(readFileSync(path.join(pgDir, 'data/postmaster.pid'), 'utf8').split('\n')[0]);
+  const cluster = startDurableCluster(mkdtempSync(path.join(tmpdir(), 'potato-bench-pg-')));
   const config = demoConfig(true);
   const children: Served[] = [];
   try {
@@ -196,13 +191,13 @@ async function replicasPhase(): Promise<Result> {
     // One after another: the first applies the migrations, the others find them done.
     for (let i = 0; i < REPLICAS; i++) {
       const port = await freePort();
-      const child = await serveChild(config, port, children, { POTATO_DATABASE_URL: url });
+      const child = await serveChild(config, port, children, { POTATO_DATABASE_URL: cluster.url });
       servers.push({ base: `http://127.0.0.1:${port}`, pid: child.pid! });
     }
-    return await run(`PostgreSQL, ${REPLICAS} replicas`, servers, pgPid);
+    return await run(`PostgreSQL, ${REPLICAS} replicas`, servers, cluster.pid);
   } finally {
     await stopAll(children);
-    execFileSync('bash', [path.join(scripts, 'stop-cluster.sh'), pgDir], { stdio: 'inherit' });
+    cluster.stop();
     rmSync(path.dirname(config), { recursive: true, force: true });
   }
 }

@@ -6,13 +6,12 @@
  * commits, Unix socket). In the same run, as baselines: reading everything from SQLite alone (what
  * any copy must read), and the same events written one `restoreEvents` call per event in one
  * transaction (a round trip per row, what paging avoids). Ratios are against the shipped copy.
- * Run: npx tsx bench/store-copy/main.ts [sessions]
+ * Run: npx tsx bench/store-copy/main.ts [sessions] [--short]  (--short: 3 sessions)
  */
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import pg from 'pg';
 import type { SessionEventBody } from '../../src/session/events.js';
 import { copyStore } from '../../src/store/copy.js';
@@ -20,11 +19,15 @@ import { openPostgresStore } from '../../src/store/postgres/store.js';
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
 import type { Store } from '../../src/store/types.js';
 import { editStep, newSession } from '../../test/store/records.js';
+import { startDurableCluster } from '../lib/postgres.js';
 
-const SESSIONS = Number(process.argv[2] ?? 20);
+const { values: args, positionals } = parseArgs({
+  options: { short: { type: 'boolean', default: false } },
+  allowPositionals: true,
+});
+const SESSIONS = Number(positionals[0] ?? (args.short ? 3 : 20));
 const STEPS = 150;
 const EVENTS = 3000;
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 async function fill(store: Store): Promise<void> {
   for (let n = 0; n < SESSIONS; n++) {
@@ -138,12 +141,9 @@ const seconds = async (fn: () => Promise<unknown>): Promise<number> => {
 
 const work = mkdtempSync(path.join(tmpdir(), 'potato-bench-copy-'));
 chmodSync(work, 0o711);
-const cluster = path.join(work, 'pg');
+const pgCluster = startDurableCluster(path.join(work, 'pg'));
 try {
-  const url = execFileSync('bash', [path.join(root, 'scripts/postgres/start-cluster.sh'), cluster], {
-    encoding: 'utf8',
-    env: { ...process.env, POTATO_PG_DURABLE: '1' },
-  }).trim();
+  const { url } = pgCluster;
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
   await admin.query('CREATE SCHEMA paged; CREATE SCHEMA by_event');
@@ -180,6 +180,6 @@ try {
   row('potato store copy (pages of 2,000 events)', copy, rows);
   row('sessions + events, one call per event', oneByOne, events + SESSIONS * (STEPS + 3));
 } finally {
-  execFileSync('bash', [path.join(root, 'scripts/postgres/stop-cluster.sh'), cluster], { stdio: 'inherit' });
+  pgCluster.stop();
   rmSync(work, { recursive: true, force: true });
 }

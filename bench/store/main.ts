@@ -19,11 +19,9 @@
  * (SQLite NORMAL's trade), set through the URL's options.
  * Run: npx tsx bench/store/main.ts [iterations] [--events 50000] [--short]
  */
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -34,6 +32,7 @@ import { MIGRATIONS as SQLITE_MIGRATIONS, STATUS_SCAN_BEFORE_6 } from '../../src
 import { openSqliteStore } from '../../src/store/sqlite/store.js';
 import type { SessionRecord, Store } from '../../src/store/types.js';
 import { editStep, newSession } from '../../test/store/records.js';
+import { startDurableCluster } from '../lib/postgres.js';
 
 const { values: args, positionals } = parseArgs({
   options: { events: { type: 'string' }, short: { type: 'boolean', default: false } },
@@ -42,7 +41,6 @@ const { values: args, positionals } = parseArgs({
 const ITERATIONS = Number(positionals[0] ?? (args.short ? 50 : 500));
 /** Events of the long session whose status changes are read. */
 const LONG_EVENTS = Number(args.events ?? (args.short ? 5000 : 50_000));
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const status = { type: 'status', status: 'running', activity: 'thinking' } as const;
 
 function pct(sorted: number[], p: number): number {
@@ -303,12 +301,9 @@ async function triggerCost(withTrigger: Store, without: Store): Promise<Record<'
 const work = mkdtempSync(path.join(tmpdir(), 'potato-bench-store-'));
 // As root the cluster runs as the postgres user, which must pass through this folder.
 chmodSync(work, 0o711);
-const cluster = path.join(work, 'pg');
+const pgCluster = startDurableCluster(path.join(work, 'pg'));
 try {
-  const url = execFileSync('bash', [path.join(root, 'scripts/postgres/start-cluster.sh'), cluster], {
-    encoding: 'utf8',
-    env: { ...process.env, POTATO_PG_DURABLE: '1' },
-  }).trim();
+  const { url } = pgCluster;
   const liteFile = path.join(work, 'potato.db');
   const sqlite = openSqliteStore(liteFile);
   const lite = await measure(sqlite);
@@ -400,6 +395,6 @@ try {
     `\nFirst open of a database written before the table (${BACKFILL_SESSIONS} sessions, ${total} events; the migration fills it): SQLite ${(liteMigration / 1000).toFixed(2)} s, PostgreSQL ${(pgMigration / 1000).toFixed(2)} s`,
   );
 } finally {
-  execFileSync('bash', [path.join(root, 'scripts/postgres/stop-cluster.sh'), cluster], { stdio: 'inherit' });
+  pgCluster.stop();
   rmSync(work, { recursive: true, force: true });
 }
