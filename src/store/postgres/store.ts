@@ -788,12 +788,16 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
       },
       async appendEvents(sessionId, bodies) {
         if (bodies.length === 0) return [];
+        // Most batches hold one event: one statement, without BEGIN and COMMIT round trips.
         const at = Date.now();
-        const events = await atomic(async (q) => {
-          const out: SessionEvent[] = [];
-          for (const body of bodies) out.push(await insertEvent(q, sessionId, body, at));
-          return out;
-        });
+        const events =
+          bodies.length === 1
+            ? [await insertEvent(query, sessionId, bodies[0]!, at)]
+            : await atomic(async (q) => {
+                const out: SessionEvent[] = [];
+                for (const body of bodies) out.push(await insertEvent(q, sessionId, body, at));
+                return out;
+              });
         appended(sessionId, events[events.length - 1]!.seq);
         return events;
       },

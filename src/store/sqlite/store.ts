@@ -319,16 +319,17 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
 
   // The seq is read and written inside one IMMEDIATE transaction: no other writer can take the
   // same number, and a failed insert leaves no gap. A step event keeps only its step's id.
-  const appendEvent = db.transaction((sessionId: string, body: SessionEventBody): SessionEvent => {
+  const insertEvent = (sessionId: string, body: SessionEventBody): SessionEvent => {
     const seq = (q.lastSeq.get(sessionId) as number) + 1;
     const at = Date.now();
     const row = eventRow(body);
     q.insertEvent.run(sessionId, seq, at, json(row.stored), row.stepId);
     return { ...body, seq, session_id: sessionId, at } as SessionEvent;
-  });
-
+  };
+  const appendEvent = db.transaction(insertEvent);
+  // One transaction around the inserts (not one nested per event: a savepoint each).
   const appendEvents = db.transaction((sessionId: string, bodies: readonly SessionEventBody[]): SessionEvent[] =>
-    bodies.map((body) => appendEvent(sessionId, body)),
+    bodies.map((body) => insertEvent(sessionId, body)),
   );
 
   const insertStep = (step: Step): void => {
