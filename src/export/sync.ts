@@ -279,7 +279,7 @@ export class ExportSync {
  */
 export function observeStore(store: Store, onChange: (sessionId: string) => void): Store {
   const branchSession = new Map<string, string>();
-  const observe = (inner: Store): Store => {
+  const observe = (inner: Store, onChange: (sessionId: string) => void): Store => {
     const observed: Store = Object.create(inner);
     Object.assign(observed, {
       createSession: async (s: Parameters<Store['createSession']>[0]) => {
@@ -327,10 +327,20 @@ export function observeStore(store: Store, onChange: (sessionId: string) => void
         await inner.deleteStepLabel(sessionId, stepId, annotator);
         onChange(sessionId);
       },
-      // Writes inside a transaction are observed too (the export reads after it commits).
-      transaction: <T>(fn: (tx: Store) => Promise<T>) => inner.transaction((tx) => fn(observe(tx))),
+      // Writes inside a transaction are reported once it has committed: on a store with several
+      // connections (PostgreSQL) an export read at once would not see them yet, and nothing
+      // would report them again. A try that is run again starts its list afresh.
+      transaction: async <T>(fn: (tx: Store) => Promise<T>) => {
+        let changed = new Set<string>();
+        const value = await inner.transaction((tx) => {
+          changed = new Set();
+          return fn(observe(tx, (id) => changed.add(id)));
+        });
+        for (const id of changed) onChange(id);
+        return value;
+      },
     } satisfies Partial<Store>);
     return observed;
   };
-  return observe(store);
+  return observe(store, onChange);
 }
