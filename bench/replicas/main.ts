@@ -16,7 +16,7 @@
  * (the larger counts at bench/capacity's pace, `--turn-ms=2000`, show what replicas add to one process.)
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,8 +39,11 @@ const { values: args } = parseArgs({
     turns: { type: 'string' },
     'turn-ms': { type: 'string' },
     replicas: { type: 'string' },
+    trace: { type: 'string' },
   },
 });
+/** --trace=FILE: every live sample as a JSON line (setup, session, seq, type, at, arrival), to see which events wait. */
+const TRACE = args.trace;
 const SESSIONS = Number(args.sessions ?? (args.short ? 3 : 20));
 const VIEWERS = Number(args.viewers ?? (args.short ? 2 : 5));
 const TURNS = Number(args.turns ?? (args.short ? 8 : 40));
@@ -70,6 +73,14 @@ interface Result {
 }
 
 /** Run the load on `servers` (the first one's login is used on all); owner of session i = servers[i % n]. */
+const trace: object[] = [];
+function traceType(e: SessionEvent): string {
+  if (e.type === 'partial') return `partial:${e.kind}`;
+  if (e.type === 'step') return `step:${e.step.type}`;
+  if (e.type === 'status') return `status:${e.status}:${e.activity ?? ''}`;
+  return e.type;
+}
+
 async function run(name: string, servers: { base: string; pid: number }[], pgPid?: number) {
   const [first] = servers;
   const login = new Client(first!.base);
@@ -101,7 +112,10 @@ async function run(name: string, servers: { base: string; pid: number }[], pgPid
         const now = Date.now();
         for (const e of w.messages.at(-1)!.msg.events as SessionEvent[]) {
           // Replayed events (created before this viewer connected) are not live latency.
-          if (e.at >= connectedAt) samples.push(now - e.at);
+          if (e.at < connectedAt) continue;
+          samples.push(now - e.at);
+          if (TRACE)
+            trace.push({ setup: name, session: e.session_id, seq: e.seq, type: traceType(e), at: e.at, arrival: now });
         }
       });
     }
@@ -231,3 +245,4 @@ console.log(
   `target live p99 < ${TARGET_P99} ms on the replicas: ${reps.liveP99 < TARGET_P99 ? 'met' : 'NOT met'} (p99 ${f0(reps.liveP99)} ms)`,
 );
 if (base.failed + reps.failed > 0 || base.apiErrors + reps.apiErrors > 0) process.exitCode = 1;
+if (TRACE) writeFileSync(TRACE, `${trace.map((t) => JSON.stringify(t)).join('\n')}\n`);

@@ -133,7 +133,11 @@ class Channel {
 
   private schedule(): void {
     if (this.timer || this.pending.length === 0) return;
-    const wait = Math.max(0, this.lastFlush + this.live.opts.intervalMs - Date.now());
+    // One message per interval, except that no event waits here past an interval after it was
+    // made: one read from another replica (the owner's commit, its notification, this read) has
+    // spent part of its interval already, and its viewers should not wait a whole interval more.
+    const due = Math.min(this.lastFlush, this.pending[0]!.at) + this.live.opts.intervalMs;
+    const wait = Math.max(0, due - Date.now());
     this.timer = setTimeout(() => this.flush(), wait);
   }
 

@@ -22,6 +22,7 @@ import {
 import { openTestStore } from '../../test/store/test-store.js';
 import { checkpointGitDir } from '../checkpoints/git/index.js';
 import type { PotatoConfig } from '../config/types.js';
+import type { SessionEvent } from '../session/events.js';
 import { ControlError } from '../session/types.js';
 import type { Step } from '../steps/types.js';
 import type { Store } from '../store/types.js';
@@ -813,6 +814,41 @@ describe('live events', () => {
     const messages = viewers[0]!.messages.length;
     expect(messages).toBeLessThanOrEqual(Math.ceil(elapsed / interval) + 1);
     expect(messages).toBeGreaterThan(1);
+  });
+
+  it('sends an event read from the store at once when reaching this server took its interval, and others per interval', async () => {
+    const interval = 2000;
+    rig = await boot({ live_coding_agent: { streaming: { update_interval_ms: interval } } });
+    const s = await rig.manager.createSession('alice');
+    const w = watch(s.id, 0);
+    await w.opened;
+    await expect.poll(() => rig.server.live.viewerCount(s.id)).toBe(1);
+    const status = (seq: number, at: number): SessionEvent => ({
+      type: 'status',
+      status: 'running',
+      activity: 'thinking',
+      message: String(seq),
+      seq,
+      session_id: s.id,
+      at,
+    });
+    // The channel was quiet: the first event goes at once, and the next slot is an interval away.
+    await rig.manager.emit(s.id, { type: 'status', status: 'running', activity: 'thinking', message: '1' });
+    await w.until(() => w.lastSeq >= 1);
+    // What another replica appended an interval ago, heard of only now (as its notification makes
+    // this server do): it has waited its interval already and goes at once, not at the slot.
+    const heard = Date.now();
+    await rig.store.restoreEvents(s.id, [status(2, heard - interval)]);
+    rig.server.live.appended(s.id, 2);
+    await w.until(() => w.lastSeq >= 2);
+    expect(Date.now() - heard).toBeLessThan(interval / 2);
+    // A fresh one waits for the interval after that message.
+    const sent = w.messages.at(-1)!.at;
+    await rig.store.restoreEvents(s.id, [status(3, Date.now())]);
+    rig.server.live.appended(s.id, 3);
+    await w.until(() => w.lastSeq >= 3, interval * 3);
+    expect(w.messages.at(-1)!.at - sent).toBeGreaterThanOrEqual(interval - 50);
+    expect(w.messages.map((m) => m.msg.events.map((e) => e.seq))).toEqual([[1], [2], [3]]);
   });
 
   it('coalesces streamed output and honours show_thinking / show_tool_inputs', async () => {

@@ -60,13 +60,30 @@ type Row = Record<string, unknown>;
 type Query = (text: string, values?: unknown[]) => Promise<pg.QueryResult<Row>>;
 
 /**
+ * Statements by name: PostgreSQL parses and plans a named statement once per connection and then
+ * only binds and runs it, where an unnamed one is parsed and planned on every call (a good part of
+ * the database's CPU for the store's small inserts and reads). Texts are the store's own,
+ * a fixed set; past `NAMED_MAX` distinct texts (multi-row inserts of every size) they go unnamed.
+ */
+const named = new Map<string, string>();
+const NAMED_MAX = 500;
+function statement(text: string, values?: unknown[]): pg.QueryConfig {
+  let name = named.get(text);
+  if (name === undefined && named.size < NAMED_MAX) {
+    name = `potato_${named.size}`;
+    named.set(text, name);
+  }
+  return name === undefined ? { text, values } : { name, text, values };
+}
+
+/**
  * A transaction's statements, one after another on its client even when fn starts several at
  * once (`Promise.all` of reads): pg queues them itself today but deprecates relying on it.
  */
 function serial(client: pg.PoolClient): Query {
   let last: Promise<unknown> = Promise.resolve();
   return (text, values) => {
-    const run = last.then(() => client.query<Row>(text, values));
+    const run = last.then(() => client.query<Row>(statement(text, values)));
     // The caller gets this statement's failure; the next statement still runs after it.
     last = run.catch(() => undefined);
     return run;
@@ -439,9 +456,11 @@ class EventNotifier {
       this.pending = new Map();
       try {
         const client = await this.connected();
-        await client.query(`SELECT pg_notify('${EVENTS_CHANNEL}', x) FROM unnest($1::text[]) AS x`, [
-          [...batch].map(([sessionId, seq]) => `${sessionId}:${seq}`),
-        ]);
+        await client.query(
+          statement(`SELECT pg_notify('${EVENTS_CHANNEL}', x) FROM unnest($1::text[]) AS x`, [
+            [...batch].map(([sessionId, seq]) => `${sessionId}:${seq}`),
+          ]),
+        );
       } catch (err) {
         reportIgnored(err, 'notifying other replicas of new events failed; trying again');
         const c = this.client;
@@ -1015,7 +1034,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
 
   const notifier = new EventNotifier(url, `potato-live notifier${opts.schema ? ` ${opts.schema}` : ''}`);
   const pooled = operations(
-    (text, values) => pool.query<Row>(text, values),
+    (text, values) => pool.query<Row>(statement(text, values)),
     (fn) => onClient('BEGIN', fn),
     (sessionId, seq) => notifier.appended(sessionId, seq),
   );
