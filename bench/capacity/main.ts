@@ -26,7 +26,16 @@ import type { SessionRecord } from '../../src/store/types.js';
 import { demoCopy, freePort } from '../../test/server/demo.js';
 import { Client } from '../../test/server/harness.js';
 import { probeApi } from '../lib/api.js';
-import { limits, processStats, schedStat, type TreeStats, treeStats } from '../lib/proc.js';
+import {
+  type CpuParts,
+  cpuParts,
+  cpuPartsSince,
+  limits,
+  processStats,
+  schedStat,
+  type TreeStats,
+  treeStats,
+} from '../lib/proc.js';
 import { ask, pct, startBenchServer } from '../lib/process.js';
 import { writeWorkScript } from '../lib/script.js';
 
@@ -180,6 +189,7 @@ async function step(n: number): Promise<StepResult> {
   const profileFrom = (await ask(server, 'loop')).monotonicUs as number;
   const cpu0 = processStats(pid).ticks;
   const tree0 = treeStats(pid).ticks;
+  const parts0 = cpuParts(pid);
   const sched0 = schedStat(pid);
   const t0 = performance.now();
   samples = [];
@@ -201,6 +211,7 @@ async function step(n: number): Promise<StepResult> {
     waiting: (sched1.waitNs - sched0.waitNs) / 1e9 / elapsedS,
   };
   const cpuServer = (processStats(pid).ticks - cpu0) / 100 / elapsedS;
+  const parts = cpuPartsSince(parts0, cpuParts(pid));
   const tree = treeStats(pid);
   const serverFds = processStats(pid).fds;
   const cpuTree = (tree.ticks - tree0) / 100 / elapsedS;
@@ -238,6 +249,8 @@ async function step(n: number): Promise<StepResult> {
     heapMb: mem.heapUsed / 1024 / 1024,
     cpuServer,
     cpuTree,
+    /** CPU seconds per second of the window, by part of the tree. */
+    parts: Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, v / 100 / elapsedS])) as unknown as CpuParts,
     mainThread,
     tree,
     serverFds,
@@ -392,6 +405,11 @@ for (const n of STEPS) {
   console.log(
     `    main thread: ${msPerSession.toFixed(1)} ms of CPU per session-second (the server's fixed work included: one core would be full at about ${f0(1000 / msPerSession)} sessions); ` +
       `whole tree ${((1000 * r.cpuTree) / Math.max(1, r.started)).toFixed(1)} ms`,
+  );
+  const perSession = (cores: number) => `${((1000 * cores) / Math.max(1, r.started)).toFixed(1)} ms`;
+  console.log(
+    `    tree CPU per session-second by part: main thread ${perSession(r.parts.main)}, the server's other threads (file work in libuv's pool, the collector) ${perSession(r.parts.threads)}, ` +
+      `process host ${perSession(r.parts.host)}, the agent's commands ${perSession(r.parts.commands)}, git ${perSession(r.parts.git)}`,
   );
   for (const line of r.profile) console.log(`    ${line}`);
   if (why.length > 0 && !args.all) break;

@@ -23,10 +23,18 @@ interface ProcStat {
   rssPages: number;
 }
 
-function readStat(pid: number): ProcStat | null {
+interface ProcStatFull extends ProcStat {
+  comm: string;
+  /** user + system ticks of the process (or thread) itself. */
+  own: number;
+  /** user + system ticks of the children it has reaped. */
+  reaped: number;
+}
+
+function readStat(path: string | number): ProcStatFull | null {
   let text: string;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    text = readFileSync(typeof path === 'number' ? `/proc/${path}/stat` : path, 'utf8');
   } catch {
     // Exited since the directory was listed.
     return null;
@@ -35,7 +43,57 @@ function readStat(pid: number): ProcStat | null {
   const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // Fields 4 (ppid), 14-17 (utime, stime, cutime, cstime), 24 (rss), counted from 1 with pid and comm first.
   const n = (i: number) => Number(f[i - 3]);
-  return { ppid: n(4), ticks: n(14) + n(15) + n(16) + n(17), rssPages: n(24) };
+  const own = n(14) + n(15);
+  const reaped = n(16) + n(17);
+  const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+  return { ppid: n(4), ticks: own + reaped, rssPages: n(24), comm, own, reaped };
+}
+
+/**
+ * Where a server's process tree spends its CPU, in ticks (USER_HZ) since it started: its main
+ * thread, its other threads (libuv's pool doing file work, V8's collector), the process host
+ * (a node child), the commands (reaped by the host, or running now), git (its long-lived
+ * readers, and what the server forked and reaped itself).
+ */
+export interface CpuParts {
+  main: number;
+  threads: number;
+  host: number;
+  commands: number;
+  git: number;
+}
+
+export function cpuParts(root: number): CpuParts {
+  const out: CpuParts = { main: 0, threads: 0, host: 0, commands: 0, git: 0 };
+  const server = readStat(root);
+  const main = readStat(`/proc/${root}/task/${root}/stat`);
+  if (!server || !main) return out;
+  out.main = main.own;
+  out.threads = server.own - main.own;
+  // What the server reaped itself: git (check-ignore, diffs); commands go through the host.
+  out.git += server.reaped;
+  for (const pid of descendants(root)) {
+    if (pid === root) continue;
+    const st = readStat(pid);
+    if (!st) continue;
+    if (st.comm === 'git') out.git += st.ticks;
+    else if (st.comm === 'node') {
+      out.host += st.own;
+      out.commands += st.reaped;
+    } else out.commands += st.ticks;
+  }
+  return out;
+}
+
+/** `b - a`, part by part. */
+export function cpuPartsSince(a: CpuParts, b: CpuParts): CpuParts {
+  return {
+    main: b.main - a.main,
+    threads: b.threads - a.threads,
+    host: b.host - a.host,
+    commands: b.commands - a.commands,
+    git: b.git - a.git,
+  };
 }
 
 /** Every process whose ancestry reaches `root`, `root` included. */
