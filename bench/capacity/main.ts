@@ -111,6 +111,8 @@ interface StepResult {
   cpuServer: number;
   cpuTree: number;
   /** Share of the window the server's main thread ran on a core, and waited for one. */
+  /** CPU seconds per second of the window, by part of the tree. */
+  parts: CpuParts;
   mainThread: { onCpu: number; waiting: number };
   tree: TreeStats;
   /** Descriptors of the server process alone (its open-file limit counts these). */
@@ -249,7 +251,6 @@ async function step(n: number): Promise<StepResult> {
     heapMb: mem.heapUsed / 1024 / 1024,
     cpuServer,
     cpuTree,
-    /** CPU seconds per second of the window, by part of the tree. */
     parts: Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, v / 100 / elapsedS])) as unknown as CpuParts,
     mainThread,
     tree,
