@@ -7,6 +7,8 @@
  * at once when the owner was a process on this host that no longer exists (a crash, kill -9), else
  * when it expires, and the sweep of a live process marks the session interrupted. How long a lease
  * lasts and how often it is renewed are the config's `session_lease` keys; the sweep's pace follows.
+ * Every lease time is the store's clock (`Store.now`), never this machine's: replicas whose clocks
+ * disagree would otherwise each see the other's live lease as expired, or keep a dead one.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -55,14 +57,9 @@ export function ownerDead(owner: string, self?: string): boolean {
 }
 
 /** The lease of a session when a live process holds it (`self`, this process's owner id, included). */
-export async function liveLease(
-  store: Store,
-  sessionId: string,
-  self: string,
-  now = Date.now(),
-): Promise<SessionLease | null> {
+export async function liveLease(store: Store, sessionId: string, self: string): Promise<SessionLease | null> {
   const lease = await store.getLease(sessionId);
-  if (!lease || lease.expires_at <= now) return null;
+  if (!lease || lease.expires_at <= (await store.now())) return null;
   if (lease.owner !== self && ownerDead(lease.owner, self)) return null;
   return lease;
 }
@@ -100,7 +97,7 @@ export class SessionLeases {
 
   /** Take the session's lease, or refuse naming the live process that holds it. */
   async acquire(sessionId: string): Promise<void> {
-    const now = Date.now();
+    const now = await this.store.now();
     const got = await this.store.acquireLease(sessionId, this.owner, now, now + this.ttl, (o) =>
       ownerDead(o, this.owner),
     );
@@ -140,8 +137,8 @@ export class SessionLeases {
 
   private async renew(): Promise<void> {
     if (this.held.size === 0) return;
-    const now = Date.now();
     try {
+      const now = await this.store.now();
       const still = new Set(await this.store.renewLeases(this.owner, now, now + this.ttl));
       for (const id of [...this.held]) {
         if (still.has(id)) continue;

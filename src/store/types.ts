@@ -241,6 +241,13 @@ export interface Store {
   lastSeq(sessionId: string): Promise<number>;
 
   /**
+   * The time by the store's clock (ms since the epoch). Leases are stamped and judged by it, so
+   * replicas on machines whose clocks disagree still agree on which lease has expired: on
+   * PostgreSQL the database server's clock; on SQLite (one machine) this process's.
+   */
+  now(): Promise<number>;
+
+  /**
    * Take the lease of a session for `owner` until `expiresAt`, unless another owner holds one that
    * is still live (its expiry after `now` and `ownerDead` false): then that lease is returned and
    * nothing changes. Atomic: two processes cannot both win.

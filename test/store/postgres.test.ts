@@ -14,7 +14,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import type pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { liveLease, SessionLeases } from '../../src/session/lease.js';
 import type { Step } from '../../src/steps/types.js';
 import { openStore } from '../../src/store/open.js';
 import { MIGRATIONS, STATUS_SCAN_BEFORE_4 } from '../../src/store/postgres/migrations.js';
@@ -301,6 +302,33 @@ await s.close();
     } finally {
       await stop();
       await writer.close();
+    }
+  });
+
+  it("judges leases by the database's clock: a replica whose clock runs an hour ahead neither takes a live lease nor loses its own", async () => {
+    store = await schema.open();
+    const ahead = await schema.open();
+    await store.createSession(newSession('L'));
+    const ttlMs = 60_000;
+    // Another machine's process (not known dead here) runs the session, on a clock that is right.
+    const running = new SessionLeases(store, { ttlMs, heartbeatMs: 30_000, owner: 'otherhost:4242:cafe' });
+    const skewed = new SessionLeases(ahead, { ttlMs, heartbeatMs: 30_000, owner: 'thishost:1:beef' });
+    try {
+      await running.acquire('L');
+      const before = Date.now();
+      vi.useFakeTimers({ toFake: ['Date'], now: before + 3_600_000 });
+      expect(Math.abs((await ahead.now()) - before)).toBeLessThan(30_000);
+      await expect(skewed.acquire('L')).rejects.toThrow(/run by another server process \(otherhost:4242:cafe/);
+      expect(await liveLease(ahead, 'L', skewed.owner)).toMatchObject({ owner: 'otherhost:4242:cafe' });
+      // Its own lease lasts a TTL of the database's clock, not an hour more.
+      await store.createSession(newSession('M'));
+      await skewed.acquire('M');
+      expect((await ahead.getLease('M'))!.expires_at - before).toBeLessThan(ttlMs + 30_000);
+    } finally {
+      vi.useRealTimers();
+      await running.close();
+      await skewed.close();
+      await ahead.close();
     }
   });
 

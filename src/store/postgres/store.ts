@@ -845,6 +845,10 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
         return (r?.last_seq as number | undefined) ?? 0;
       },
 
+      async now() {
+        const r = await one('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now');
+        return Number(r?.now);
+      },
       acquireLease: (sessionId, owner, now, expiresAt, ownerDead) =>
         atomic(async (q) => {
           const lease = [sessionId, owner, now, expiresAt];

@@ -427,6 +427,7 @@ export function openSqliteStore(dbPath: string, opts: SqliteStoreOptions = {}): 
     lastSeq: (sessionId) => q.lastSeq.get(sessionId) as number,
     statusChanges: (sessionId) => q.statusChanges.all(sessionId) as { at: number; status: SessionStatus }[],
 
+    now: () => Date.now(),
     acquireLease: (sessionId, owner, now, expiresAt, ownerDead) =>
       db
         .transaction(() => {
