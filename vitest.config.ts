@@ -63,6 +63,8 @@ export default defineConfig({
             'test/export/server-export.test.ts',
             'test/server/live-engine.test.ts',
             'test/server/errors.test.ts',
+            'test/server/faults.test.ts',
+            'test/server/slow-viewer.test.ts',
             'src/server/server.test.ts',
           ],
           env: { POTATO_TEST_STORE: 'postgres' },

@@ -4,13 +4,39 @@
  * under, or run two of the real server.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseDocument } from 'yaml';
+import { freshSchema } from '../postgres/harness.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
 export interface Served extends ChildProcess {
   /** Everything it wrote to stdout and stderr so far. */
   output(): string;
+}
+
+/** The database URL of each config file a server started on in the engine-pg project. */
+const databases = new Map<string, string>();
+const URL_VARIABLE = 'POTATO_TEST_CHILD_DATABASE_URL';
+
+/**
+ * In the engine-pg project (POTATO_TEST_STORE=postgres) a config that names no database gets one,
+ * a fresh schema, written into it as `output.database_url_env`: its restarts, and a second server
+ * on the same file, share it as replicas do. Elsewhere the config is left alone.
+ */
+async function storeEnv(config: string): Promise<NodeJS.ProcessEnv> {
+  if (process.env.POTATO_TEST_STORE !== 'postgres') return {};
+  let url = databases.get(config);
+  if (url === undefined) {
+    const doc = parseDocument(readFileSync(config, 'utf8'));
+    if (doc.getIn(['output', 'database_url_env']) !== undefined) return {};
+    url = (await freshSchema()).url;
+    doc.setIn(['output', 'database_url_env'], URL_VARIABLE);
+    writeFileSync(config, doc.toString());
+    databases.set(config, url);
+  }
+  return { [URL_VARIABLE]: url };
 }
 
 /** Start `potato start CONFIG -p PORT` and wait until it answers; it is pushed onto `children`. */
@@ -20,10 +46,11 @@ export async function serveChild(
   children: ChildProcess[],
   env: NodeJS.ProcessEnv = {},
 ): Promise<Served> {
+  const store = await storeEnv(config);
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', config, '-p', String(port)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...store, ...env },
   }) as Served;
   children.push(child);
   let output = '';
