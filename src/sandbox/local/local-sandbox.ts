@@ -253,7 +253,9 @@ export class LocalSandbox implements Sandbox {
     if (this.user) {
       await this.asUser(
         relPath,
-        ['/bin/sh', '-c', 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1"', 'write', abs],
+        // One fork: the parent is cut off in the shell, mkdir runs only when it is missing, and
+        // the shell becomes cat (a file edit is a turn's most common tool; forks are its cost).
+        ['/bin/sh', '-c', 'd="${1%/*}"; [ -d "$d" ] || mkdir -p -- "$d" || exit 1; exec cat > "$1"', 'write', abs],
         content,
       );
       return;
