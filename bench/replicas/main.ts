@@ -19,6 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { SessionEvent } from '../../src/session/events.js';
 import type { SessionRecord } from '../../src/store/types.js';
@@ -70,6 +71,9 @@ interface Result {
   failed: number;
   seconds: number;
   load: number;
+  /** The bench's own event-loop delay p99 (ms) and CPU (cores): is the client keeping up? */
+  clientLoopP99: number;
+  clientCpu: number;
 }
 
 /** Run the load on `servers` (the first one's login is used on all); owner of session i = servers[i % n]. */
@@ -94,6 +98,9 @@ async function run(name: string, servers: { base: string; pid: number }[], pgPid
   const cpu0 = servers.map((s) => ({ server: processStats(s.pid).ticks, tree: treeStats(s.pid).ticks }));
   const pg0 = pgPid ? treeStats(pgPid).ticks : 0;
   const t0 = performance.now();
+  const clientLoop = monitorEventLoopDelay({ resolution: 10 });
+  clientLoop.enable();
+  const clientCpu0 = process.cpuUsage();
   const samples: number[] = [];
   const watchers: Watcher[] = [];
   const apiUrls: string[] = [];
@@ -125,6 +132,8 @@ async function run(name: string, servers: { base: string; pid: number }[], pgPid
   const apiRes = await probeApi(apiUrls, cookie, API_WINDOW_MS);
   await Promise.all(watchers.map((w) => w.until(() => ended(w), 600_000)));
   const seconds = (performance.now() - t0) / 1000;
+  clientLoop.disable();
+  const clientCpuUs = process.cpuUsage(clientCpu0);
   const cpu = servers.map((s, k) => ({
     server: (processStats(s.pid).ticks - cpu0[k]!.server) / 100 / seconds,
     tree: (treeStats(s.pid).ticks - cpu0[k]!.tree) / 100 / seconds,
@@ -151,6 +160,8 @@ async function run(name: string, servers: { base: string; pid: number }[], pgPid
     failed,
     seconds,
     load: loadavg()[0]!,
+    clientLoopP99: clientLoop.percentile(99) / 1e6,
+    clientCpu: (clientCpuUs.user + clientCpuUs.system) / 1e6 / seconds,
   } satisfies Result;
 }
 
@@ -226,13 +237,13 @@ console.log(
 const base = await sqlitePhase();
 const reps = await replicasPhase();
 console.log(
-  '| setup | live events | live p50 | live p99 | API p95 (GET /api/sessions/:id) | CPU per server process (main / with children), cores | PostgreSQL CPU | run | load | sessions not finished |',
+  '| setup | live events | live p50 | live p99 | API p95 (GET /api/sessions/:id) | CPU per server process (main / with children), cores | PostgreSQL CPU | bench client: loop delay p99, CPU | run | load | sessions not finished |',
 );
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of [base, reps]) {
   console.log(
     `| ${r.name} | ${r.liveN} | ${f0(r.liveP50)} ms | ${f0(r.liveP99)} ms | ${r.apiP95.toFixed(1)} ms (${r.apiN}${r.apiErrors ? `, ${r.apiErrors} not 200` : ''}) | ` +
-      `${r.cpu.map((c) => `${f2(c.server)} / ${f2(c.tree)}`).join('; ')} | ${r.pgCpu === undefined ? '–' : f2(r.pgCpu)} | ${f0(r.seconds)} s | ${r.load.toFixed(1)} | ${r.failed} |`,
+      `${r.cpu.map((c) => `${f2(c.server)} / ${f2(c.tree)}`).join('; ')} | ${r.pgCpu === undefined ? '–' : f2(r.pgCpu)} | ${f0(r.clientLoopP99)} ms, ${f2(r.clientCpu)} | ${f0(r.seconds)} s | ${r.load.toFixed(1)} | ${r.failed} |`,
   );
 }
 const ratio = (a: number, b: number) => `${(a / Math.max(1, b)).toFixed(2)}x`;
