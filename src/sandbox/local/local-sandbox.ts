@@ -255,6 +255,7 @@ export class LocalSandbox implements Sandbox {
         relPath,
         // One fork: the parent is cut off in the shell, mkdir runs only when it is missing, and
         // the shell becomes cat (a file edit is a turn's most common tool; forks are its cost).
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
         ['/bin/sh', '-c', 'd="${1%/*}"; [ -d "$d" ] || mkdir -p -- "$d" || exit 1; exec cat > "$1"', 'write', abs],
         content,
       );
