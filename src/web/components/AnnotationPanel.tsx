@@ -168,6 +168,11 @@ export function AnnotationPanel({
       return {};
     }
   });
+  /**
+   * Answers the server has confirmed but the live stream has not brought back yet: shown until
+   * it does, or the answer would blink back to the old value between the save and its event.
+   */
+  const [confirmed, setConfirmed] = useState<Values>({});
   const [touched, setTouched] = useState<Set<string>>(new Set());
   const [save, setSave] = useState<SaveState>({ kind: 'idle' });
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
@@ -190,6 +195,7 @@ export function AnnotationPanel({
       await api.saveAnnotations(sessionId, scope, answers);
       const rest = { ...dirtyRef.current };
       for (const [k, v] of Object.entries(answers)) if (rest[k] === v) delete rest[k];
+      setConfirmed((c) => ({ ...c, ...answers }));
       setDirty(rest);
       setSave({ kind: 'saved' });
     } catch (e) {
@@ -211,6 +217,21 @@ export function AnnotationPanel({
 
   useEffect(() => () => clearTimeout(timer.current), []);
 
+  // The stream brought an answer back, or another tab changed it: the server's value is shown from now on.
+  const lastServer = useRef(server);
+  useEffect(() => {
+    const before = lastServer.current;
+    lastServer.current = server;
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    setConfirmed((c) => {
+      const arrived = Object.keys(c).filter((k) => same(server[k], c[k]) || !same(server[k], before[k]));
+      if (arrived.length === 0) return c;
+      const rest = { ...c };
+      for (const k of arrived) delete rest[k];
+      return rest;
+    });
+  }, [server]);
+
   const change = (name: string, value: unknown, immediate: boolean) => {
     setDirty((d) => ({ ...d, [name]: value }));
     dirtyRef.current = { ...dirtyRef.current, [name]: value };
@@ -228,10 +249,11 @@ export function AnnotationPanel({
       // A corrupt saved draft is dropped: the stored annotations are the truth.
       setDirty({});
     }
+    setConfirmed({});
     setTouched(new Set());
   };
 
-  const values: Values = { ...server, ...dirty };
+  const values: Values = { ...server, ...confirmed, ...dirty };
   const missing = schemes.filter((s) => s.required && isEmpty(values[s.name]));
   const branchList = [...branches.values()].sort((a, b) => a.created_at - b.created_at);
 
