@@ -337,7 +337,7 @@ export class CheckpointRepo {
    * exist), and again when the write finds it gone (a user's `git pack-refs` removes emptied
    * ref folders).
    */
-  private async inDir(dir: string, write: () => Promise<void>): Promise<void> {
+  async inDir(dir: string, write: () => Promise<void>): Promise<void> {
     if (!this.madeDirs.has(dir)) {
       await mkdir(dir, { recursive: true });
       this.madeDirs.add(dir);

@@ -26,7 +26,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { mkdir, rename } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { reportIgnored } from '../../errors.js';
 import type { CheckpointInit, CheckpointStore, CommitRequest } from '../types.js';
@@ -93,8 +93,6 @@ export class GitCheckpointStore implements CheckpointStore {
   private indexStale = false;
   private closed = false;
   private queue: Promise<unknown> = Promise.resolve();
-  /** The folder of this session's checkpoint records, once made. */
-  private recordsDir: string | null = null;
   /** Directories made while restoring a checkpoint, to be watched. */
   private readonly madeDirs: string[] = [];
 
@@ -268,15 +266,7 @@ export class GitCheckpointStore implements CheckpointStore {
       if (treeOid === this.headTree && extras === this.headExtras) return null;
       const oid = this.writeCommit(treeOid, this.head, req.message);
       await this.writeCheckpoint(oid, extras);
-      await this.repo.updateRef(
-        this.refName(this.branch),
-        oid,
-        this.head,
-        this.ident,
-        stamp(),
-        `commit: ${req.message.split('\n')[0]}`,
-      );
-      this.head = oid;
+      await this.moveBranch(oid, `commit: ${req.message.split('\n')[0]}`);
       this.headTree = treeOid;
       this.headExtras = extras;
       this.scheduleIndexSync();
@@ -290,15 +280,7 @@ export class GitCheckpointStore implements CheckpointStore {
       await this.keepRefs();
       const oid = await this.resolveCommit(commit);
       await this.switchWorkspace(oid);
-      await this.repo.updateRef(
-        this.refName(this.branch),
-        oid,
-        this.head,
-        this.ident,
-        stamp(),
-        `reset: moving to ${oid}`,
-      );
-      this.head = oid;
+      await this.moveBranch(oid, `reset: moving to ${oid}`);
       this.scheduleIndexSync();
     });
   }
@@ -573,6 +555,12 @@ export class GitCheckpointStore implements CheckpointStore {
       chmodSync(d ? join(abs, d) : abs, record.perms[d] ?? 0o755);
   }
 
+  /** The current branch (and the store's head) to `oid`, with `why` in its reflog. */
+  private async moveBranch(oid: string, why: string): Promise<void> {
+    await this.repo.updateRef(this.refName(this.branch), oid, this.head, this.ident, stamp(), why);
+    this.head = oid;
+  }
+
   /**
    * Everything a ref to `commit` needs before it moves: its objects in place (written side by
    * side since the last checkpoint) and its record. If an object could not be written, the
@@ -598,12 +586,8 @@ export class GitCheckpointStore implements CheckpointStore {
   /** The checkpoint's record (what git cannot hold), written aside then renamed: whole or absent. */
   private async writeRecord(commit: string, extras: string): Promise<void> {
     if (extras === this.emptyExtrasText()) return;
-    if (!this.recordsDir) {
-      const dir = join(this.repo.sessionDir(this.sessionId), 'records');
-      await mkdir(dir, { recursive: true });
-      this.recordsDir = dir;
-    }
-    const file = join(this.recordsDir, `${commit}.json`);
+    const dir = join(this.repo.sessionDir(this.sessionId), 'records');
+    const file = join(dir, `${commit}.json`);
     const spare = this.spares?.filled(extras, 0o644) ?? null;
     if (spare) {
       try {
@@ -611,18 +595,11 @@ export class GitCheckpointStore implements CheckpointStore {
         return;
       } catch (err) {
         rmSync(spare, { force: true });
-        // The folder was removed under the store (by hand): the way below makes it again.
+        // The folder is not made yet, or was removed by hand: the way below makes it.
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
     }
-    try {
-      await createFile(`${file}.tmp`, extras, { exclusive: false });
-    } catch (err) {
-      // The folder was removed under the store (by hand): made again, once.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      await mkdir(this.recordsDir, { recursive: true });
-      await createFile(`${file}.tmp`, extras, { exclusive: false });
-    }
+    await this.repo.inDir(dir, () => createFile(`${file}.tmp`, extras, { exclusive: false }));
     await rename(`${file}.tmp`, file);
   }
 
